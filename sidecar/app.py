@@ -1,0 +1,56 @@
+"""The sidecar's components, assembled from Settings: what the gRPC edge and the ops port talk to.
+
+Each component owns its caches and background work (JWKS refresh, the SSE stream) and reports
+readiness and upstream health. Nothing here speaks gRPC or HTTP to callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from .config import Settings
+from .core.answers import UpstreamHealth
+
+
+class Component(Protocol):
+    async def start(self) -> None:
+        """Begin background work; must not block on the upstream."""
+
+    async def close(self) -> None: ...
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, short detail) — e.g. first JWKS load done, upstream reachable."""
+
+    async def health(self) -> list[UpstreamHealth]:
+        """Ask each upstream this component uses whether it answers."""
+
+
+class Sidecar:
+    def __init__(self, settings: Settings) -> None:
+        from .core.challenges import ChallengeVerifier
+        from .core.sessions import SessionVerifier
+        from .core.tokens import TokenVerifier
+
+        self.settings = settings
+        self.tokens = TokenVerifier.from_settings(settings)
+        self.sessions = SessionVerifier.from_settings(settings)
+        self.challenges = ChallengeVerifier.from_settings(settings)
+        self.components: dict[str, Component] = {
+            "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
+        }
+
+    async def start(self) -> None:
+        for component in self.components.values():
+            await component.start()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.components.values()), return_exceptions=True)
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        states = {name: c.readiness() for name, c in self.components.items()}
+        return all(ok for ok, _ in states.values()), {name: detail for name, (_, detail) in states.items()}
+
+    async def upstream_health(self) -> list[UpstreamHealth]:
+        results = await asyncio.gather(*(c.health() for c in self.components.values()))
+        return [h for group in results for h in group]

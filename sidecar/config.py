@@ -1,0 +1,313 @@
+"""Settings: one typed tree, loaded from one YAML file plus `AUTHSIDECAR_...` environment overrides.
+
+`load()` returns Settings or raises ConfigError naming every bad field at once.
+
+Environment overrides name a leaf by its path in upper case joined by `_`, e.g.
+`AUTHSIDECAR_PLATFORM_API_KEY`, `AUTHSIDECAR_LIMITS_MAX_IN_FLIGHT`. A `_FILE` suffix reads the value
+from a file (Kubernetes Secrets mounted as files): `AUTHSIDECAR_PLATFORM_API_KEY_FILE=/secrets/key`.
+Lists from the environment are comma-separated. Issuers are configured in the file only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ENV_PREFIX = "AUTHSIDECAR_"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `problems` lists every bad field as 'path: problem'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        missing = [p.split(":", 1)[0] for p in problems if p.endswith(": is required")]
+        other = [p for p in problems if not p.endswith(": is required")]
+        lines = []
+        if missing:
+            lines.append("Missing required fields: " + ", ".join(missing))
+        lines.extend(other)
+        super().__init__("; ".join(lines))
+
+
+@dataclass
+class Limits:
+    max_token_bytes: int = 8192          # VerifyToken.token and other JWTs
+    max_field_chars: int = 512           # session tokens, ids, actions, user ids
+    max_in_flight: int = 1000            # past it: RESOURCE_EXHAUSTED at once
+
+
+@dataclass
+class EmulatorSettings:
+    # auto: embed the emulator when no upstream is configured (platform.base_url empty).
+    mode: str = "auto"                   # auto | on | off
+    listen: str = "127.0.0.1:8900"
+
+
+@dataclass
+class SseSettings:
+    enabled: bool = True
+    path: str = "/backend/events"        # below platform.base_url
+    heartbeat_timeout_seconds: float = 30.0
+    reconnect_min_seconds: float = 0.2
+    reconnect_max_seconds: float = 30.0
+
+
+@dataclass
+class PlatformSettings:
+    """The session/approval platform (RAuth v2 API shape)."""
+
+    base_url: str = ""                   # e.g. https://api.rauth.io/v2; empty: embedded emulator
+    api_key: str = ""
+    app_id: str = ""
+    timeout_seconds: float = 2.0
+    session_cache_ttl_seconds: float = 30.0
+    negative_cache_ttl_seconds: float = 2.0
+    session_cache_max_entries: int = 100_000
+    consumed_tokens_max_entries: int = 100_000
+    sse: SseSettings = field(default_factory=SseSettings)
+
+
+@dataclass
+class ChallengeSettings:
+    """The step-up challenge platform (Authsignal Server API shape)."""
+
+    region: str = "us"                   # us | au | eu, or set base_url
+    base_url: str = ""                   # overrides region
+    secret_key: str = ""
+    timeout_seconds: float = 2.0
+
+
+@dataclass
+class IssuerSettings:
+    issuer: str = ""
+    jwks_uri: str = ""                   # empty: OIDC discovery from the issuer URL
+    audiences: list[str] = field(default_factory=list)
+    algorithms: list[str] = field(default_factory=lambda: ["ES256"])
+    leeway_seconds: float = 60.0
+    required_claims: list[str] = field(default_factory=lambda: ["exp"])
+    max_lifetime_seconds: float = 0.0    # 0: no limit
+
+
+@dataclass
+class JwksSettings:
+    ttl_seconds: float = 300.0
+    min_ttl_seconds: float = 60.0
+    max_ttl_seconds: float = 3600.0
+    unknown_kid_cooldown_seconds: float = 30.0
+    max_stale_seconds: float = 86400.0
+    timeout_seconds: float = 5.0
+    max_document_bytes: int = 1_048_576
+    verified_cache_max_entries: int = 100_000
+
+
+@dataclass
+class Settings:
+    listen: list[str] = field(default_factory=lambda: ["127.0.0.1:50051"])
+    ops_listen: str = "0.0.0.0:9464"     # /metrics, /healthz, /readyz (kubelet probes the pod IP)
+    shutdown_grace_seconds: float = 10.0
+    log_level: str = "info"
+    default_region: str = ""             # ISO 3166 alpha-2 for phones written without +
+    limits: Limits = field(default_factory=Limits)
+    emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
+    challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
+    jwks: JwksSettings = field(default_factory=JwksSettings)
+    issuers: list[IssuerSettings] = field(default_factory=list)
+
+    @property
+    def uses_emulator(self) -> bool:
+        if self.emulator.mode == "on":
+            return True
+        return self.emulator.mode == "auto" and not self.platform.base_url
+
+
+CHALLENGE_REGIONS = {
+    "us": "https://api.authsignal.com/v1",
+    "au": "https://au.api.authsignal.com/v1",
+    "eu": "https://eu.api.authsignal.com/v1",
+}
+ALGORITHMS = {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+LOG_LEVELS = {"debug", "info", "warning", "error"}
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the YAML file (if any), apply environment overrides, validate; raise ConfigError."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError([f"config file: cannot read {path} ({exc.strerror})"]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"config file: not valid YAML ({exc})"]) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(["config file: top level must be a mapping"])
+        raw = loaded
+    _apply_env(raw, Settings, env, [], problems)
+    settings = _build(Settings, raw, "", problems)
+    problems.extend(_validate(settings))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], problems: list[str]) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        names = [*path, f.name]
+        if dataclasses.is_dataclass(hint):
+            sub = raw.setdefault(f.name, {})
+            if isinstance(sub, dict):
+                _apply_env(sub, hint, env, names, problems)
+            continue
+        if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            continue  # lists of sections (issuers) come from the file only
+        var = ENV_PREFIX + "_".join(names).upper()
+        if var in env:
+            raw[f.name] = env[var]
+        elif var + "_FILE" in env:
+            try:
+                raw[f.name] = Path(env[var + "_FILE"]).read_text().strip()
+            except OSError as exc:
+                problems.append(f"{'.'.join(names)}: cannot read {var}_FILE ({exc.strerror})")
+
+
+def _build(cls: type, raw: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"{where or 'config'}: must be a mapping")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for extra in sorted(set(raw) - known):
+        problems.append(f"{where}{extra}: unknown field")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in raw:
+            value = _convert(hints[f.name], raw[f.name], f"{where}{f.name}", problems)
+            if value is not None:  # a bad value keeps its default so validation can go on
+                values[f.name] = value
+    try:
+        return cls(**values)
+    except TypeError:
+        return cls()
+
+
+def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where + ".", problems)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str) and not dataclasses.is_dataclass(item):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            problems.append(f"{where}: must be a list")
+            return []
+        return [_convert(item, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in {"1", "true", "yes", "on"}:
+                return True
+            if str(value).lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
+        if hint is int and not isinstance(value, bool):
+            return int(value)
+        if hint is float and not isinstance(value, bool):
+            return float(value)
+        if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    except (TypeError, ValueError):
+        pass
+    problems.append(f"{where}: must be {getattr(hint, '__name__', hint)}, got {value!r:.40}")
+    return None
+
+
+def _validate(s: Settings) -> list[str]:
+    p: list[str] = []
+    if not s.listen:
+        p.append("listen: needs at least one address")
+    for i, addr in enumerate(s.listen):
+        if not (addr.startswith("unix://") or ":" in addr):
+            p.append(f"listen[{i}]: must be host:port or unix:///path")
+    if ":" not in s.ops_listen:
+        p.append("ops_listen: must be host:port")
+    if s.log_level not in LOG_LEVELS:
+        p.append(f"log_level: must be one of {sorted(LOG_LEVELS)}")
+    if s.shutdown_grace_seconds < 0:
+        p.append("shutdown_grace_seconds: must not be negative")
+    for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
+        if getattr(s.limits, name) < 1:
+            p.append(f"limits.{name}: must be at least 1")
+    if s.emulator.mode not in {"auto", "on", "off"}:
+        p.append("emulator.mode: must be auto, on or off")
+    if not s.uses_emulator:
+        if not s.platform.base_url:
+            p.append("platform.base_url: is required")
+        if not s.platform.api_key:
+            p.append("platform.api_key: is required")
+        if not s.platform.app_id:
+            p.append("platform.app_id: is required")
+    if s.challenges.region not in CHALLENGE_REGIONS and not s.challenges.base_url:
+        p.append(f"challenges.region: must be one of {sorted(CHALLENGE_REGIONS)} (or set challenges.base_url)")
+    for name in ("timeout_seconds",):
+        if getattr(s.platform, name) <= 0:
+            p.append(f"platform.{name}: must be positive")
+        if getattr(s.challenges, name) <= 0:
+            p.append(f"challenges.{name}: must be positive")
+    if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
+        p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
+    seen: set[str] = set()
+    for i, iss in enumerate(s.issuers):
+        where = f"issuers[{i}]"
+        if not iss.issuer:
+            p.append(f"{where}.issuer: is required")
+        elif iss.issuer in seen:
+            p.append(f"{where}.issuer: duplicate issuer {iss.issuer}")
+        seen.add(iss.issuer)
+        if not iss.algorithms:
+            p.append(f"{where}.algorithms: needs at least one algorithm")
+        for alg in iss.algorithms:
+            if alg not in ALGORITHMS:
+                p.append(f"{where}.algorithms: {alg!r} is not allowed (choose from {sorted(ALGORITHMS)})")
+        if iss.leeway_seconds < 0:
+            p.append(f"{where}.leeway_seconds: must not be negative")
+    return p
+
+
+# The embedded emulator's fixed credentials and issuers: what `make run` and the tests use.
+EMULATOR_API_KEY = "emulator-api-key"
+EMULATOR_APP_ID = "emulator-app"
+EMULATOR_SECRET_KEY = "emulator-secret-key"
+EMULATOR_ISSUERS = {"main": ["ES256"], "rsa": ["RS256"]}
+
+
+def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
+    """A copy of `s` whose upstreams are the emulator at base_url (for fields left unset)."""
+    base = base_url.rstrip("/")
+    platform = dataclasses.replace(
+        s.platform, base_url=s.platform.base_url or f"{base}/v2",
+        api_key=s.platform.api_key or EMULATOR_API_KEY, app_id=s.platform.app_id or EMULATOR_APP_ID)
+    challenges = dataclasses.replace(
+        s.challenges, base_url=s.challenges.base_url or f"{base}/v1",
+        secret_key=s.challenges.secret_key or EMULATOR_SECRET_KEY)
+    issuers = s.issuers or [
+        IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
+        for name, algs in EMULATOR_ISSUERS.items()
+    ]
+    return dataclasses.replace(s, platform=platform, challenges=challenges, issuers=issuers)

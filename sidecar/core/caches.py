@@ -1,0 +1,130 @@
+"""Bounded in-memory caches shared by every verifier.
+
+- `TtlLru`: a size-bounded LRU whose entries also expire; the building block of every cache.
+- `SingleFlight`: concurrent requests for one key share one in-flight upstream call.
+- `OneTimeLedger`: remembers consumed one-time tokens until they expire, so a replay (or the loser
+  of a race) is ALREADY_USED.
+
+No I/O here; time comes from an injectable clock so tests can move it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+Clock = Callable[[], float]
+
+
+class TtlLru(Generic[K, V]):
+    """At most `max_entries` entries, each alive until its own deadline; least recently used go first."""
+
+    def __init__(self, max_entries: int, clock: Clock = time.monotonic,
+                 on_evict: Callable[[], None] | None = None) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self._clock = clock
+        self._on_evict = on_evict
+        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        deadline, value = item
+        if deadline <= self._clock():
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V, ttl: float) -> None:
+        if ttl <= 0:
+            self._data.pop(key, None)
+            return
+        self._data[key] = (self._clock() + ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+            if self._on_evict:
+                self._on_evict()
+
+    def pop(self, key: K) -> V | None:
+        item = self._data.pop(key, None)
+        return None if item is None else item[1]
+
+    def discard_where(self, predicate: Callable[[K, V], bool]) -> int:
+        """Drop every entry for which predicate(key, value) holds; returns how many."""
+        doomed = [k for k, (_, v) in self._data.items() if predicate(k, v)]
+        for k in doomed:
+            del self._data[k]
+        return len(doomed)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+
+class SingleFlight(Generic[K, V]):
+    """Runs at most one `fn()` per key at a time; concurrent callers await the same result."""
+
+    def __init__(self) -> None:
+        self._inflight: dict[K, asyncio.Future[V]] = {}
+
+    async def do(self, key: K, fn: Callable[[], Awaitable[V]]) -> V:
+        fut = self._inflight.get(key)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            result = await fn()
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: followers may be none
+            raise
+        else:
+            fut.set_result(result)
+            return result
+        finally:
+            del self._inflight[key]
+
+    def __len__(self) -> int:
+        return len(self._inflight)
+
+
+class OneTimeLedger:
+    """Consumed one-time tokens (keyed by their hash), kept until the token itself expires.
+
+    `consume` is atomic on the event loop: of any number of racing callers exactly one gets True.
+    Bounded: when full, the entry closest to expiry is forgotten first; the upstream remains the
+    authority for a token the ledger has forgotten.
+    """
+
+    def __init__(self, max_entries: int, clock: Clock = time.monotonic) -> None:
+        self._seen: TtlLru[str, bool] = TtlLru(max_entries, clock)
+
+    def consume(self, token_hash: str, ttl: float) -> bool:
+        """Mark the token used; True if this call is the first to do so."""
+        if self._seen.get(token_hash) is not None:
+            return False
+        self._seen.put(token_hash, True, max(ttl, 1.0))
+        return True
+
+    def is_used(self, token_hash: str) -> bool:
+        return self._seen.get(token_hash) is not None
+
+    def __len__(self) -> int:
+        return len(self._seen)

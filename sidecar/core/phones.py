@@ -1,0 +1,32 @@
+"""Phone numbers compared as the platform compares them: in E.164."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from .outcomes import InvalidArgument
+
+MAX_PHONE_CHARS = 64
+
+
+def to_e164(raw: str, default_region: str | None = None, *, field: str = "phone") -> str:
+    """Normalise a phone written in any common format to E.164, or raise InvalidArgument.
+
+    A number without a leading + (or international prefix such as 00) needs `default_region`.
+    """
+    if not raw or not raw.strip():
+        raise InvalidArgument(field, "is required")
+    if len(raw) > MAX_PHONE_CHARS:
+        raise InvalidArgument(field, f"is longer than {MAX_PHONE_CHARS} characters")
+    region = (default_region or "").upper() or None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidArgument(field, f"is not a phone number ({str(exc).split(") ", 1)[-1]})") from None
+    # Not is_possible_number(): the platform's own examples (+1234567890) are not real numbers,
+    # and it compares normalised strings, so we only insist on a known country code and a sane length.
+    if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ":
+        raise InvalidArgument(field, "has an unknown country calling code")
+    if not 4 <= len(str(number.national_number)) <= 15:
+        raise InvalidArgument(field, "has too few or too many digits")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

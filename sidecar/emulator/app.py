@@ -1,0 +1,53 @@
+"""The upstream emulator: one Starlette app serving every upstream API the sidecar talks to.
+
+Routes by area (each in its own module, each with its own control endpoints under /_control):
+  platform.py    RAuth v2 sessions, approvals, health, SSE events    under /v2
+  challenges.py  Authsignal Server API (track, validate, actions, users)  under /v1
+  jwks.py        issuers' JWKS + OIDC discovery, key rotation, minting   under /issuers/{name}
+  control.py     faults and request counters                          under /_control
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from .faults import FaultMiddleware, Faults, RequestLog
+
+
+@dataclass
+class EmulatorState:
+    """Everything the emulator knows; each area keeps its own part."""
+
+    base_url: str = "http://127.0.0.1:8900"
+    faults: Faults = field(default_factory=Faults)
+    requests: RequestLog = field(default_factory=RequestLog)
+    areas: dict = field(default_factory=dict)
+
+
+def build_app(base_url: str = "http://127.0.0.1:8900") -> Starlette:
+    from . import control
+
+    state = EmulatorState(base_url=base_url.rstrip("/"))
+    routes = [*control.routes(state)]
+    for area in _areas():
+        routes.extend(area.routes(state))
+    app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, log=state.requests)])
+    app.state.emulator = state
+    return app
+
+
+def _areas() -> list:
+    """The API areas present in this build (each a module with `routes(state)`)."""
+    import importlib
+
+    found = []
+    for name in ("platform", "challenges", "jwks"):
+        try:
+            found.append(importlib.import_module(f"{__package__}.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+    return found

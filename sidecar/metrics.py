@@ -1,0 +1,39 @@
+"""Every Prometheus metric the sidecar exports, named once.
+
+Naming: `authsidecar_` prefix, base units (`_seconds`, `_bytes`), counters end in `_total`.
+Labels carry only bounded values (RPC method, outcome, reason, upstream, endpoint, issuer from
+config) — never tokens, phones or user ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+# Sub-millisecond answers are the point of the caches, so the buckets start at 50 µs.
+LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                   0.1, 0.25, 0.5, 1.0, 2.5)
+
+BUILD_INFO = Info("authsidecar_build", "Version of the running sidecar.")
+
+RPC_TOTAL = Counter(
+    "authsidecar_rpc_total", "RPCs answered, by method, outcome and reason.",
+    ["method", "outcome", "reason"],
+)
+RPC_SECONDS = Histogram(
+    "authsidecar_rpc_duration_seconds", "Time to answer an RPC, by method.",
+    ["method"], buckets=LATENCY_BUCKETS,
+)
+RPC_IN_FLIGHT = Gauge("authsidecar_rpc_in_flight", "RPCs being answered now.")
+RPC_SHED_TOTAL = Counter(
+    "authsidecar_rpc_shed_total", "RPCs refused with RESOURCE_EXHAUSTED because too many were in flight.",
+)
+READY = Gauge("authsidecar_ready", "1 when the sidecar is ready to answer (health SERVING).")
+
+UPSTREAM_REQUESTS_TOTAL = Counter(
+    "authsidecar_upstream_requests_total", "HTTP requests to upstreams, by upstream, endpoint and status.",
+    ["upstream", "endpoint", "status"],
+)
+UPSTREAM_SECONDS = Histogram(
+    "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
+    ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
+)

@@ -1,0 +1,41 @@
+"""Generate the Python stubs for every .proto under protos/ (run by `make proto`).
+
+Kept as a module, not a Makefile line, so the drift test regenerates with exactly the same flags.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+
+
+def generate(out_dir: Path) -> None:
+    import grpc_tools
+    from grpc_tools import protoc
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    files = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    args = [
+        "protoc",
+        f"-I{PROTOS}",
+        f"-I{well_known}",
+        f"--python_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        f"--pyi_out={out_dir}",
+        *files,
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
+    # Packages for setuptools and plain imports: every generated folder gets an __init__.py.
+    for folder in {p.parent for p in out_dir.rglob("*_pb2.py")}:
+        while folder != out_dir:
+            (folder / "__init__.py").touch()
+            folder = folder.parent
+
+
+if __name__ == "__main__":
+    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "generated")
