@@ -115,6 +115,8 @@ class SidecarProcess:
         self.ops_url = f"http://127.0.0.1:{self.ops_port}"
         settings = deep_merge({"listen": [self.target], "ops_listen": f"127.0.0.1:{self.ops_port}",
                                "shutdown_grace_seconds": 5}, settings)
+        if self.target not in settings["listen"]:  # the fixture always talks TCP to its sidecar
+            settings["listen"].insert(0, self.target)
         self.settings = settings
         tmp.mkdir(parents=True, exist_ok=True)
         self.config_path = tmp / f"sidecar-{self.grpc_port}.yaml"

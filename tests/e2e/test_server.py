@@ -57,3 +57,14 @@ def test_metrics_count_rpcs(sidecar):
 def test_sigterm_stops_cleanly(sidecar):
     assert sidecar.stop(signal.SIGTERM) == 0
     assert '"msg": "stopped"' in sidecar.log_path.read_text()
+
+
+def test_listens_on_a_unix_socket_too(sidecar_factory, tmp_path):
+    sock = tmp_path / "authsidecar.sock"
+    proc = sidecar_factory({"listen": [f"unix://{sock}"]})
+    with grpc.insecure_channel(f"unix://{sock}") as channel:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert proc.target in proc.settings["listen"]

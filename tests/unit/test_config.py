@@ -63,3 +63,12 @@ def test_serve_exits_nonzero_naming_fields():
                           timeout=30)
     assert proc.returncode == 2
     assert "Missing required fields: platform.base_url, platform.api_key, platform.app_id" in proc.stderr
+
+
+def test_the_annotated_example_is_valid_and_matches_the_defaults():
+    from pathlib import Path
+
+    from sidecar.config import Settings
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
+    assert load(example, env={}) == Settings()
