@@ -34,8 +34,8 @@ def test_while_down_at_most_one_probe_per_open_interval():
     cb.allow()
     cb.record_failure()
     sent = 0
-    for _ in range(100):             # 10 simulated seconds, 10 attempts per 0.1 s
-        clock.now += 0.1
+    for _ in range(80):              # 10 simulated seconds, 10 attempts per 0.125 s
+        clock.now += 0.125
         for _ in range(10):
             if cb.allow():
                 sent += 1
