@@ -3,7 +3,8 @@
 Decisions only; the platform is reached through a ChallengeUpstream (upstream/challenges.py in
 production, small fakes in unit tests). Rules, in order:
   1. a token this sidecar already accepted is ALREADY_USED (no upstream call; a cached "no" only)
-  2. the platform answers; no answer / 5xx → UpstreamError (the edge says UNAVAILABLE, never valid)
+  2. the platform answers; no answer / 5xx → UpstreamError (the edge says UNAVAILABLE, never valid);
+     after repeated failures a circuit breaker answers that at once, sparing the platform
   3. the platform says the token was consumed → ALREADY_USED
   4. the platform does not know the token → MALFORMED
   5. a user_id was given and the token belongs to someone else → SUBJECT_MISMATCH
@@ -17,20 +18,24 @@ production, small fakes in unit tests). Rules, in order:
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
+from typing import TypeVar
 
 from .. import logs, metrics
 from ..config import Settings
 from .answers import ChallengeAnswer, UpstreamHealth
 from .caches import Clock, OneTimeLedger
+from .circuit import CircuitBreaker, CircuitState
 from .challenge_records import (
     ActionRecord, ChallengeUpstream, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord,
     ValidationRecord,
 )
 from .hashing import fingerprint, token_key
-from .outcomes import ActionState, InvalidArgument, Reason, Source, Verdict
+from .outcomes import ActionState, InvalidArgument, Reason, Source, UpstreamError, Verdict
 
 log = logs.get("challenges")
+T = TypeVar("T")
 
 
 def path_safe(field: str, value: str) -> str:
@@ -48,6 +53,7 @@ class ChallengeVerifier:
         self.consumed_ttl_seconds = consumed_ttl_seconds
         self.ledger = OneTimeLedger(consumed_max_entries, clock)
         self.misconfigured = misconfigured
+        self.circuit = CircuitBreaker("challenges", clock=clock, on_change=_log_circuit)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ChallengeVerifier":
@@ -79,7 +85,7 @@ class ChallengeVerifier:
         key = token_key(token)
         if self.ledger.is_used(key):
             return self._replay(token, Source.CACHE)
-        record = await self.upstream.validate(token, user_id, action)  # UpstreamError propagates: fail closed
+        record = await self._call(self.upstream.validate(token, user_id, action))  # UpstreamError: fail closed
         answer = decide(record, user_id, action)
         if answer.verdict.valid and not self.ledger.consume(key, self.consumed_ttl_seconds):
             return self._replay(token, Source.LOCAL)
@@ -98,19 +104,46 @@ class ChallengeVerifier:
     async def track(self, request: TrackInput) -> TrackResult:
         path_safe("user_id", request.user_id)
         path_safe("action", request.action)
-        return await self.upstream.track(request)
+        return await self._call(self.upstream.track(request))
 
     async def get_action(self, user_id: str, action: str, idempotency_key: str) -> ActionRecord:
         for field, value in (("user_id", user_id), ("action", action), ("idempotency_key", idempotency_key)):
             path_safe(field, value)
-        return await self.upstream.get_action(user_id, action, idempotency_key)
+        return await self._call(self.upstream.get_action(user_id, action, idempotency_key))
 
     async def get_user(self, user_id: str) -> UserRecord:
-        return await self.upstream.get_user(path_safe("user_id", user_id))
+        return await self._call(self.upstream.get_user(path_safe("user_id", user_id)))
 
     async def enroll_verified_authenticator(self, request: EnrollInput) -> EnrolledAuthenticator:
         path_safe("user_id", request.user_id)
-        return await self.upstream.enroll_verified_authenticator(request)
+        return await self._call(self.upstream.enroll_verified_authenticator(request))
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """One platform call through the circuit breaker: only "unavailable" failures count against it."""
+        if not self.circuit.allow():
+            call.close()  # type: ignore[attr-defined]  # never awaited: don't leave a dangling coroutine
+            raise UpstreamError("challenges", 0, f"circuit open after repeated failures; next try in "
+                                                 f"{self.circuit.retry_after():.1f}s")
+        try:
+            result = await call
+        except UpstreamError as exc:
+            if exc.unavailable:
+                self.circuit.record_failure()
+            else:
+                self.circuit.record_success()  # a 4xx is an answer: the platform is up
+            raise
+        except BaseException:
+            # The caller gave up (deadline, cancel): says nothing about the platform, but a half-open
+            # probe must not stay "in flight" forever, so re-open and probe again later.
+            if self.circuit.state is CircuitState.HALF_OPEN:
+                self.circuit.record_failure()
+            raise
+        self.circuit.record_success()
+        return result
+
+
+def _log_circuit(name: str, state: CircuitState) -> None:
+    log.warning("circuit %s", state.value, extra={"upstream": name, "circuit": state.value})
 
 
 def decide(r: ValidationRecord, user_id: str | None, action: str | None) -> ChallengeAnswer:

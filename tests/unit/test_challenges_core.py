@@ -176,3 +176,48 @@ async def test_readiness_and_health():
     assert unready.readiness() == (False, "challenges.secret_key is not set")
     (health,) = await v.health()
     assert (health.name, health.healthy, health.detail) == ("challenges", False, "down")
+
+
+async def test_circuit_opens_after_repeated_unavailability_and_recovers_after_a_probe():
+    clock = Clock()
+    v, fake = verifier(UpstreamError("challenges", 503, "down"), clock=clock)
+    threshold = v.circuit.failure_threshold
+    for _ in range(threshold):
+        with pytest.raises(UpstreamError):
+            await v.validate("tok", None, None)
+    assert len(fake.validate_calls) == threshold
+    with pytest.raises(UpstreamError) as err:
+        await v.validate("tok", None, None)
+    assert err.value.unavailable and "circuit open" in err.value.message
+    assert len(fake.validate_calls) == threshold  # failed fast, the platform was spared
+    clock.now += v.circuit.open_seconds
+    fake.record = SUCCEEDED
+    assert (await v.validate("tok", None, None)).verdict.valid  # the probe went through and closed it
+    assert len(fake.validate_calls) == threshold + 1
+
+
+async def test_client_errors_do_not_open_the_circuit():
+    v, fake = verifier(UpstreamError("challenges", 404, "no such action"))
+    for _ in range(v.circuit.failure_threshold + 2):
+        with pytest.raises(UpstreamError) as err:
+            await v.validate("tok", None, None)
+        assert err.value.status == 404
+    assert len(fake.validate_calls) == v.circuit.failure_threshold + 2
+
+
+async def test_a_cancelled_half_open_probe_does_not_wedge_the_circuit():
+    clock = Clock()
+    v, fake = verifier(UpstreamError("challenges", 0, "refused"), clock=clock)
+    for _ in range(v.circuit.failure_threshold):
+        with pytest.raises(UpstreamError):
+            await v.validate("tok", None, None)
+    clock.now += v.circuit.open_seconds
+    fake.record, fake.gate = SUCCEEDED, asyncio.Event()
+    probe = asyncio.create_task(v.validate("tok", None, None))
+    await asyncio.sleep(0)
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    clock.now += v.circuit.open_seconds
+    fake.gate.set()
+    assert (await v.validate("tok", None, None)).verdict.valid
