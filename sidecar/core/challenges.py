@@ -67,7 +67,8 @@ class ChallengeVerifier:
     # --- Component -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Nothing to warm up: the challenge API is only needed per call."""
+        """Nothing to warm up: the challenge API is only needed per call. Say where it is, for operators."""
+        log.info("challenge platform configured", extra={"base_url": getattr(self.upstream, "base_url", "")})
 
     async def close(self) -> None:
         await self.upstream.close()

@@ -38,6 +38,7 @@ log = logs.get("upstream.challenges")
 
 UPSTREAM = "challenges"
 MAX_ERROR_BODY_CHARS = 512
+PROBE_USER_ID = "authsidecar-health-probe"
 
 # The platform also has REVIEW_REQUIRED / REVIEW_SUCCEEDED / REVIEW_FAILED; our contract has one REVIEW.
 _STATES = {s.value: s for s in ActionState} | {
@@ -161,12 +162,15 @@ class ChallengePlatform:
         )
 
     async def probe(self) -> tuple[bool, str]:
-        """Does the platform answer at all? The API has no health route, so any non-5xx reply counts."""
+        """Does the platform answer, and accept our key? The API has no health route, so read a user
+        that needn't exist: any non-5xx reply counts, except 401/403 (every real call would fail too)."""
         try:
-            await self._send("probe", "GET", "")
+            await self._send("probe", "GET", f"users/{PROBE_USER_ID}")
         except UpstreamError as exc:
-            return (False, str(exc)) if exc.unavailable else (True, f"answers (HTTP {exc.status})")
-        return True, "answers"
+            if exc.unavailable or exc.status in (401, 403):
+                return False, f"{self.base_url}: {exc}"
+            return True, f"{self.base_url}: answers (HTTP {exc.status})"
+        return True, f"{self.base_url}: answers"
 
     async def _send(self, endpoint: str, method: str, path: str, json: dict | None = None) -> dict[str, Any]:
         """One request; every failure leaves here as an UpstreamError (the one mapping point)."""

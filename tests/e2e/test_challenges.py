@@ -149,6 +149,9 @@ def test_wrong_secret_key_is_permission_denied_with_status(sidecar_factory, user
     proc = sidecar_factory({"challenges": {"secret_key": "not-the-key"}})
     err = rpc_error(proc.stub.GetUser, pb.GetUserRequest(user_id=user))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "401" in err.details()
+    health = proc.stub.CheckUpstreamHealth(pb.CheckUpstreamHealthRequest(), timeout=5)
+    (challenges,) = [u for u in health.upstreams if u.name == "challenges"]
+    assert not challenges.healthy and "401" in challenges.detail
 
 
 @pytest.mark.parametrize("rpc,request_,field", [
@@ -164,6 +167,14 @@ def test_wrong_secret_key_is_permission_denied_with_status(sidecar_factory, user
 def test_bad_input_is_invalid_argument_naming_the_field(sidecar, rpc, request_, field):
     err = rpc_error(getattr(sidecar.stub, rpc), request_)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.details().startswith(f"{field}:")
+
+
+@pytest.mark.parametrize(("region", "url"), [("au", "https://au.api.authsignal.com/v1"),
+                                             ("eu", "https://eu.api.authsignal.com/v1")])
+def test_region_selects_the_platform_url(sidecar_factory, region, url):
+    # Only the startup log is read: no test may send traffic to the real vendor.
+    proc = sidecar_factory({"challenges": {"base_url": "", "region": region}})
+    assert f'"base_url": "{url}"' in proc.log_path.read_text()
 
 
 def test_region_without_base_url_must_be_known(sidecar_factory):
