@@ -128,11 +128,12 @@ def routes(state) -> list[Route]:
         enrolled = bool(user and user.authenticators)
         decided = area.rules.get(code) or ("CHALLENGE_REQUIRED" if enrolled else "ALLOW")
         key = (user_id, code, str(body.get("idempotencyKey") or secrets.token_hex(16)))
-        area.actions[key] = Action(user_id, code, key[2], decided)
+        # Idempotent: tracking the same key again returns that action as it stands, never resets it.
+        a = area.actions.setdefault(key, Action(user_id, code, key[2], decided))
         token = area.issue_token(key)
         return JSONResponse({
-            **_user_json(user), "state": decided, "idempotencyKey": key[2], "token": token, "ruleIds": [],
-            "url": f"{state.base_url}/challenge?token={token}" if decided == "CHALLENGE_REQUIRED" else None,
+            **_user_json(user), "state": a.state, "idempotencyKey": key[2], "token": token, "ruleIds": [],
+            "url": f"{state.base_url}/challenge?token={token}" if a.state == "CHALLENGE_REQUIRED" else None,
         })
 
     async def validate(request: Request) -> JSONResponse:

@@ -166,6 +166,8 @@ async def test_emulator_rules_failed_challenges_and_errors(emulator_app):
                                                       "success": False})
     answer = await ChallengeVerifier(platform).validate(failed["token"], None, None)
     assert answer.verdict.reason is Reason.CHALLENGE_FAILED and answer.state is ActionState.CHALLENGE_FAILED
+    again = await platform.track(TrackInput(user_id="u", action="pay", idempotency_key="ik-1"))
+    assert again.state is ActionState.CHALLENGE_FAILED  # tracking is idempotent: no fresh chance to pass
 
     with pytest.raises(UpstreamError) as err:
         await platform.get_action("u", "pay", "no-such-key")
