@@ -122,13 +122,14 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     def _track_input(self, request: pb.TrackRequest) -> TrackInput:
         n = self.limits.max_field_chars
         opt = validation.optional
-        custom = MessageToDict(request.custom) if request.HasField("custom") else {}
+        user_id, action = self._field("user_id", request.user_id), self._field("action", request.action)
         if len(request.custom.SerializeToString()) > MAX_CUSTOM_BYTES:
             raise InvalidArgument("custom", f"is larger than {MAX_CUSTOM_BYTES} bytes")
+        custom = MessageToDict(request.custom) if request.HasField("custom") else {}
         phone = request.phone_number and to_e164(request.phone_number, self.sidecar.settings.default_region,
                                                  field="phone_number")
         return TrackInput(
-            user_id=self._field("user_id", request.user_id), action=self._field("action", request.action),
+            user_id=user_id, action=action,
             redirect_url=validation.url("redirect_url", request.redirect_url, MAX_URL_CHARS),
             idempotency_key=opt("idempotency_key", request.idempotency_key, n),
             email=opt("email", request.email, n), phone_number=phone,

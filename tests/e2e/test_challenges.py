@@ -154,12 +154,19 @@ def test_wrong_secret_key_is_permission_denied_with_status(sidecar_factory, user
     assert not challenges.healthy and "401" in challenges.detail
 
 
+def _big_custom() -> Struct:
+    s = Struct()
+    s.update({"blob": "x" * 9000})
+    return s
+
+
 @pytest.mark.parametrize("rpc,request_,field", [
     ("Track", pb.TrackRequest(action="pay"), "user_id"),
     ("Track", pb.TrackRequest(user_id="u"), "action"),
     ("Track", pb.TrackRequest(user_id="..", action="pay"), "user_id"),
     ("Track", pb.TrackRequest(user_id="u", action="pay", redirect_url="javascript:alert(1)"), "redirect_url"),
     ("Track", pb.TrackRequest(user_id="u", action="pay", phone_number="not a phone"), "phone_number"),
+    ("Track", pb.TrackRequest(user_id="u", action="pay", custom=_big_custom()), "custom"),
     ("GetAction", pb.GetActionRequest(user_id="u", action="pay"), "idempotency_key"),
     ("GetUser", pb.GetUserRequest(user_id="x" * 600), "user_id"),
     ("EnrollVerifiedAuthenticator", pb.EnrollVerifiedAuthenticatorRequest(user_id="u"), "verification_method"),
