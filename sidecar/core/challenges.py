@@ -32,7 +32,7 @@ from .challenge_records import (
     ValidationRecord,
 )
 from .hashing import fingerprint, token_key
-from .outcomes import ActionState, InvalidArgument, Reason, Source, UpstreamError, Verdict
+from .outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
 
 log = logs.get("challenges")
 T = TypeVar("T")
@@ -48,11 +48,11 @@ def path_safe(field: str, value: str) -> str:
 class ChallengeVerifier:
     def __init__(self, upstream: ChallengeUpstream, *, consumed_ttl_seconds: float = 900.0,
                  consumed_max_entries: int = 100_000, clock: Clock = time.monotonic,
-                 misconfigured: str = "") -> None:
+                 disabled: str = "") -> None:
         self.upstream = upstream
         self.consumed_ttl_seconds = consumed_ttl_seconds
         self.ledger = OneTimeLedger(consumed_max_entries, clock)
-        self.misconfigured = misconfigured
+        self.disabled = disabled  # why the challenge RPCs are off (no secret key), or ""
         self.circuit = CircuitBreaker("challenges", clock=clock, on_change=_log_circuit)
 
     @classmethod
@@ -62,7 +62,7 @@ class ChallengeVerifier:
         ch = settings.challenges
         return cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
                    consumed_max_entries=ch.consumed_tokens_max_entries,
-                   misconfigured="" if ch.secret_key else "challenges.secret_key is not set")
+                   disabled="" if ch.secret_key else "challenges.secret_key is not set")
 
     # --- Component -------------------------------------------------------------------------------
 
@@ -74,9 +74,12 @@ class ChallengeVerifier:
         await self.upstream.close()
 
     def readiness(self) -> tuple[bool, str]:
-        return (False, self.misconfigured) if self.misconfigured else (True, "ok")
+        # A pod that only verifies sessions or JWTs must still become ready without a challenge secret.
+        return True, f"disabled: {self.disabled}" if self.disabled else "ok"
 
     async def health(self) -> list[UpstreamHealth]:
+        if self.disabled:
+            return []  # no challenge platform configured: nothing to be unhealthy
         healthy, detail = await self.upstream.probe()
         return [UpstreamHealth("challenges", healthy, detail)]
 
@@ -121,6 +124,9 @@ class ChallengeVerifier:
 
     async def _call(self, call: Awaitable[T]) -> T:
         """One platform call through the circuit breaker: only "unavailable" failures count against it."""
+        if self.disabled:
+            call.close()  # type: ignore[attr-defined]
+            raise NotConfigured(f"step-up challenges are disabled: {self.disabled}")
         if not self.circuit.allow():
             call.close()  # type: ignore[attr-defined]  # never awaited: don't leave a dangling coroutine
             raise UpstreamError("challenges", 0, f"circuit open after repeated failures; next try in "
