@@ -10,9 +10,10 @@ Policy, in one place:
   (they can only be stale in the safe direction). Positive entries live at most
   `session_cache_ttl_seconds`, unknown/pending ones `negative_cache_ttl_seconds`.
 - IsRevoked fails closed: when neither the stream nor the upstream can answer it returns
-  revoked=True with reason UPSTREAM_UNAVAILABLE. An unknown session (NOT_FOUND) and a phone that
-  does not match are also answered revoked=True (with those reasons): a caller that only reads
-  the boolean must never let such a session through.
+  revoked=True with reason UPSTREAM_UNAVAILABLE. An expired session (EXPIRED), an unknown one
+  (NOT_FOUND) and a phone that does not match (PHONE_MISMATCH) are also answered revoked=True with
+  those reasons: a caller that only reads the boolean must never let such a session through.
+  A pending session is not revoked (revoked=False); VerifySession is the "may I let them in" call.
 - Approvals are one-time: a valid answer always comes from the upstream (never a cache) and is
   then claimed in the OneTimeLedger; of any number of racing or repeated verifications of one
   token exactly one is valid, the rest are ALREADY_USED. The upstream stays the authority (it
@@ -163,9 +164,12 @@ class SessionVerifier:
         except UpstreamError as exc:
             return RevocationAnswer(True, Reason.UPSTREAM_UNAVAILABLE, Source.UPSTREAM,
                                     f"cannot tell, treated as revoked: {_brief(exc)}")
-        if record.status is SessionStatus.REVOKED:
+        status = self._effective_status(record)
+        if status is SessionStatus.REVOKED:
             return RevocationAnswer(True, Reason.REVOKED, source)
-        if record.status is SessionStatus.NOT_FOUND:
+        if status is SessionStatus.EXPIRED:
+            return RevocationAnswer(True, Reason.EXPIRED, source, "session expired, treated as revoked")
+        if status is SessionStatus.NOT_FOUND:
             return RevocationAnswer(True, Reason.NOT_FOUND, source, "unknown session, treated as revoked")
         if not _same_phone(record.phone, phone_e164):
             return RevocationAnswer(True, Reason.PHONE_MISMATCH, source, "phone does not match the session")
