@@ -236,3 +236,18 @@ def test_readiness_and_stream_metrics(live, emulator):
     wait_until(lambda: live.metric("authsidecar_sse_events_total", type="session_revoked") >= 1, timeout=2)
     assert 0 <= live.metric("authsidecar_sse_seconds_since_last_event") < 3
     assert live.metric("authsidecar_upstream_requests_total", upstream="platform", endpoint="events", status="200") >= 1
+
+
+def test_a_stalled_stream_is_detected_and_replaced(live, emulator):
+    token = new_session(emulator)
+    assert verify(live, token).valid
+    reconnects = live.metric("authsidecar_sse_reconnects_total")
+    control(emulator, "stream", stall=True)  # connection stays open, heartbeats stop
+    try:
+        wait_until(lambda: live.metric("authsidecar_sse_reconnects_total") > reconnects, timeout=8)
+    finally:
+        control(emulator, "stream", stall=False)
+    wait_until(lambda: stream_connected(live))
+    control(emulator, "sessions/revoke", session_token=token)
+    wait_until(lambda: revoked(live, token).source == pb.SOURCE_STREAM, timeout=1)
+    assert token not in live.log_path.read_text()  # tokens never reach the logs

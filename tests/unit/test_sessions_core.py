@@ -321,3 +321,20 @@ def test_platform_settings_are_validated():
         load(env=env)
     fields = {p.split(":")[0] for p in err.value.problems}
     assert fields == {"platform.session_cache_ttl_seconds", "platform.sse.reconnect_min_seconds", "platform.sse.path"}
+
+
+async def test_bounded_cache_counts_evictions(platform, clock):
+    from prometheus_client import REGISTRY
+
+    def evictions() -> float:
+        return REGISTRY.get_sample_value("authsidecar_cache_evictions_total", {"cache": "sessions"}) or 0.0
+
+    for i in range(3):
+        platform.sessions[f"s{i}"] = SessionRecord(SessionStatus.VERIFIED, PHONE, NOW + 3600)
+    v = make(platform, clock, max_entries=2)
+    before = evictions()
+    for i in range(3):
+        await v.verify_session(f"s{i}", PHONE)
+    assert evictions() == before + 1
+    await v.verify_session("s0", PHONE)  # the least recently used one was dropped
+    assert platform.status_calls == 4
