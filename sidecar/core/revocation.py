@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from .. import metrics
 from .caches import Clock, TtlLru
-from .outcomes import SessionStatus
+from .outcomes import SessionStatus, Source
 from .session_records import EventKind, StreamEvent
 
 # How long a terminal state is remembered when the event says nothing about the session's expiry.
@@ -41,7 +41,8 @@ class RevocationCache:
     def __init__(self, max_entries: int, *, sse_enabled: bool = True, clock: Clock = time.monotonic,
                  wall: Clock = time.time, on_gap: Callable[[], None] = lambda: None,
                  on_session_event: Callable[[StreamEvent], None] = lambda e: None) -> None:
-        self._terminal: TtlLru[str, SessionStatus] = TtlLru(max_entries, clock, _evicted("revoked"))
+        # token hash → (status, where we learned it: STREAM for events, CACHE for an earlier lookup)
+        self._terminal: TtlLru[str, tuple[SessionStatus, Source]] = TtlLru(max_entries, clock, _evicted("revoked"))
         self._revoked_ids: TtlLru[str, bool] = TtlLru(max_entries, clock)
         self._clock = clock
         self._wall = wall
@@ -62,21 +63,26 @@ class RevocationCache:
 
     def terminal(self, token_hash: str) -> SessionStatus | None:
         """REVOKED or EXPIRED if the platform said so for this session token, else None."""
-        return self._terminal.get(token_hash)
+        entry = self._terminal.get(token_hash)
+        return None if entry is None else entry[0]
+
+    def terminal_source(self, token_hash: str) -> Source:
+        entry = self._terminal.get(token_hash)
+        return Source.STREAM if entry is None else entry[1]
 
     def is_known_revoked(self, token_hash: str, session_id: str = "") -> bool:
-        if self._terminal.get(token_hash) is SessionStatus.REVOKED:
+        if self.terminal(token_hash) is SessionStatus.REVOKED:
             return True
         return bool(session_id) and self._revoked_ids.get(session_id) is not None
 
     def record_terminal(self, token_hash: str, status: SessionStatus, session_id: str = "",
-                        expires_at: float | None = None) -> None:
+                        expires_at: float | None = None, source: Source = Source.STREAM) -> None:
         ttl = TERMINAL_TTL_SECONDS
         if status is SessionStatus.EXPIRED and expires_at is not None:
             ttl = min(ttl, max(expires_at - self._wall(), 0.0) + TERMINAL_TTL_SECONDS)
-        if self._terminal.get(token_hash) is SessionStatus.REVOKED:
+        if self.terminal(token_hash) is SessionStatus.REVOKED:
             return  # revoked wins over a later "expired"
-        self._terminal.put(token_hash, status, ttl)
+        self._terminal.put(token_hash, (status, source), ttl)
         if status is SessionStatus.REVOKED and session_id:
             self._revoked_ids.put(session_id, True, ttl)
         metrics.CACHE_ENTRIES.labels("revoked").set(len(self._terminal))

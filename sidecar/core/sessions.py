@@ -145,8 +145,8 @@ class SessionVerifier:
                                        detail=_brief(exc))
         status = self._effective_status(record)
         phone = _e164_or_empty(record.phone)
-        if status is SessionStatus.NOT_FOUND:
-            return SessionStatusAnswer(status, source, reason=Reason.NOT_FOUND)
+        if status is SessionStatus.NOT_FOUND or (status in TERMINAL and not record.phone):
+            return SessionStatusAnswer(status, source, reason=STATUS_REASON[status])  # known from an event only
         if phone != phone_e164:
             # Don't disclose another user's session details to a caller holding the wrong phone.
             return SessionStatusAnswer(status, source, reason=Reason.PHONE_MISMATCH,
@@ -158,7 +158,8 @@ class SessionVerifier:
         """Fail closed: revoked=True unless the session is known and not revoked (see module doc)."""
         key = token_key(token)
         if self.revocations.terminal(key) is SessionStatus.REVOKED:
-            return RevocationAnswer(True, Reason.REVOKED, Source.STREAM, "revoked by the platform")
+            return RevocationAnswer(True, Reason.REVOKED, self.revocations.terminal_source(key),
+                                    "revoked by the platform")
         try:
             record, source = await self._lookup(token, phone_e164)
         except UpstreamError as exc:
@@ -185,7 +186,9 @@ class SessionVerifier:
             return ApprovalAnswer(Verdict.deny(Reason.ALREADY_USED, "approval already used", Source.LOCAL))
         try:
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
-            record = await self._approval_flight.do(key, lambda: self.platform.verify_approval(token, phone_e164))
+            # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
+            record = await self._approval_flight.do(f"{key}:{phone_e164}",
+                                                    lambda: self.platform.verify_approval(token, phone_e164))
         except UpstreamError as exc:
             return ApprovalAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM))
         self.upstream_answered = True
@@ -215,7 +218,7 @@ class SessionVerifier:
         key = token_key(token)
         terminal = self.revocations.terminal(key)
         if terminal is not None:
-            return SessionRecord(terminal), Source.STREAM
+            return SessionRecord(terminal), self.revocations.terminal_source(key)
         cached = self._cached(key)
         if cached is not None:
             return cached, Source.CACHE
@@ -240,7 +243,8 @@ class SessionVerifier:
         record = await self.platform.session_status(token, phone_e164)
         self.upstream_answered = True
         if record.status in TERMINAL:
-            self.revocations.record_terminal(key, record.status, record.session_id, record.expires_at)
+            self.revocations.record_terminal(key, record.status, record.session_id, record.expires_at,
+                                             source=Source.CACHE)
         elif generation == self._generation:
             self._store(key, record)
         return record

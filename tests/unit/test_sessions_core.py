@@ -338,3 +338,34 @@ async def test_bounded_cache_counts_evictions(platform, clock):
     assert evictions() == before + 1
     await v.verify_session("s0", PHONE)  # the least recently used one was dropped
     assert platform.status_calls == 4
+
+
+async def test_terminal_answers_name_their_source_and_status(platform, clock):
+    platform.sessions["dead"] = SessionRecord(SessionStatus.REVOKED, PHONE, NOW + 3600)
+    v = make(platform, clock)
+    first = await v.verify_session("dead", PHONE)
+    assert first.verdict.reason is Reason.REVOKED and first.verdict.source is Source.UPSTREAM
+    second = await v.is_revoked("dead", PHONE)
+    assert second.revoked and second.source is Source.CACHE and platform.status_calls == 1
+    v.revocations.apply(revoke_event("good"))
+    status = await v.get_status("good", PHONE)
+    assert status.status is SessionStatus.REVOKED and status.reason is Reason.REVOKED
+    assert status.source is Source.STREAM and platform.status_calls == 1
+
+
+async def test_a_racing_caller_with_the_wrong_phone_does_not_spoil_the_right_one(platform, clock):
+    class PhoneCheckingPlatform(FakePlatform):
+        async def verify_approval(self, token, phone):
+            record = await super().verify_approval(token, phone)
+            return record if phone == PHONE else ApprovalRecord(False, Reason.PHONE_MISMATCH)
+
+    p = PhoneCheckingPlatform()
+    p.approvals["a1"] = approval()
+    v = make(p, clock)
+    p.gate = asyncio.Event()
+    wrong = asyncio.create_task(v.verify_approval("a1", "+442071838750"))
+    right = asyncio.create_task(v.verify_approval("a1", PHONE))
+    await asyncio.sleep(0)
+    p.gate.set()
+    assert (await wrong).verdict.reason is Reason.PHONE_MISMATCH
+    assert (await right).verdict.valid
