@@ -110,9 +110,10 @@ class RevocationCache:
         self._touch()
         if self.state is StreamState.SYNCING:
             if self._gap_pending:
-                self.gaps += 1
-                metrics.SSE_GAPS_TOTAL.inc()
-                self._on_gap()
+                if self.connected_once:  # the first connection has nothing to have missed
+                    self.gaps += 1
+                    metrics.SSE_GAPS_TOTAL.inc()
+                self._on_gap()  # still flush: lookups made before the first connect are not covered
                 self._gap_pending = False
             self.state = StreamState.CONNECTED
             self.connected_once = True

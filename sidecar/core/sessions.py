@@ -274,7 +274,8 @@ class SessionVerifier:
         self._negative.clear()  # a pending session may have been verified meanwhile
         metrics.CACHE_ENTRIES.labels("sessions").set(0)
         metrics.CACHE_ENTRIES.labels("sessions_negative").set(0)
-        log.info("event stream gap: session cache flushed", extra={"dropped": dropped})
+        if dropped:
+            log.info("event stream gap: session cache flushed", extra={"dropped": dropped})
 
     def _on_event(self, event: StreamEvent) -> None:
         if event.kind in (EventKind.SESSION_REVOKED, EventKind.SESSION_EXPIRED, EventKind.SESSION_VERIFIED):

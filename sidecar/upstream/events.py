@@ -59,6 +59,8 @@ class EventStream:
                     log.info("event stream ended by the platform")
                 except (httpx.HTTPError, SSEError, StreamRefused, TimeoutError) as exc:
                     log.warning("event stream lost", extra={"error": type(exc).__name__, "detail": str(exc)[:120]})
+                except Exception:  # a bug must not end the stream for good: log it and reconnect
+                    log.exception("event stream failed unexpectedly")
                 finally:
                     self.listener.stream_closed()
                 failures = 0 if caught_up else failures + 1
