@@ -251,3 +251,23 @@ def test_a_stalled_stream_is_detected_and_replaced(live, emulator):
     control(emulator, "sessions/revoke", session_token=token)
     wait_until(lambda: revoked(live, token).source == pb.SOURCE_STREAM, timeout=1)
     assert token not in live.log_path.read_text()  # tokens never reach the logs
+
+
+def test_emulator_checks_the_app_credentials(emulator):
+    from sidecar.config import EMULATOR_API_KEY, EMULATOR_APP_ID
+
+    good = {"X-API-Key": EMULATOR_API_KEY, "X-App-ID": EMULATOR_APP_ID}
+    bad = {"X-API-Key": "wrong", "X-App-ID": EMULATOR_APP_ID}
+    assert emulator.http.get("/v2/health", headers=good).status_code == 200
+    for method, path in (("GET", "/v2/health"), ("POST", "/v2/backend/session/status"),
+                         ("POST", "/v2/approval/verify"), ("GET", "/v2/backend/events")):
+        assert emulator.http.request(method, path, headers=bad, json={}).status_code == 401
+
+
+def test_wrong_credentials_fail_closed_and_keep_the_sidecar_unready(sidecar_factory, emulator):
+    sc = sidecar_factory({"platform": {"api_key": "wrong"}}, wait_ready=False)
+    sc.wait_for("NOT_SERVING")
+    token = new_session(emulator)
+    answer = verify(sc, token)
+    assert not answer.valid and answer.reason == pb.REASON_UPSTREAM_UNAVAILABLE
+    assert revoked(sc, token).revoked
