@@ -29,6 +29,7 @@ from ..core.phones import to_e164
 
 AREA = "platform"
 DROP = None  # queue sentinel: end this connection
+SESSION_STATUSES = {"pending", "verified", "revoked", "expired"}
 
 
 @dataclass
@@ -214,8 +215,11 @@ def _control_routes(ps: PlatformState) -> list[Route]:
             phone = to_e164(str(body.get("phone") or ""), body.get("region"))
         except InvalidArgument as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
+        status = str(body.get("status", "verified"))
+        if status not in SESSION_STATUSES:
+            return JSONResponse({"error": f"status must be one of {sorted(SESSION_STATUSES)}"}, status_code=400)
         token = "sess_" + secrets.token_urlsafe(18)
-        s = Session("sid_" + secrets.token_hex(8), phone, str(body.get("status", "verified")),
+        s = Session("sid_" + secrets.token_hex(8), phone, status,
                     time.time() + float(body.get("ttl_seconds", 3600)))
         ps.sessions[token] = s
         return JSONResponse({"session_token": token, "session_id": s.session_id, "phone": phone})
