@@ -323,6 +323,7 @@ def _validate(s: Settings) -> list[str]:
         p.append("challenges.consumed_tokens_max_entries: must be at least 1")
     if s.challenges.base_url and not s.challenges.base_url.startswith(("http://", "https://")):
         p.append("challenges.base_url: must start with http:// or https://")
+    p.extend(_validate_platform(s.platform))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     seen: set[str] = set()
@@ -340,6 +341,26 @@ def _validate(s: Settings) -> list[str]:
                 p.append(f"{where}.algorithms: {alg!r} is not allowed (choose from {sorted(ALGORITHMS)})")
         if iss.leeway_seconds < 0:
             p.append(f"{where}.leeway_seconds: must not be negative")
+    return p
+
+
+def _validate_platform(pl: PlatformSettings) -> list[str]:
+    p: list[str] = []
+    if pl.session_cache_ttl_seconds <= 0:
+        p.append("platform.session_cache_ttl_seconds: must be positive")
+    if pl.negative_cache_ttl_seconds < 0:
+        p.append("platform.negative_cache_ttl_seconds: must not be negative")
+    for name in ("session_cache_max_entries", "consumed_tokens_max_entries"):
+        if getattr(pl, name) < 1:
+            p.append(f"platform.{name}: must be at least 1")
+    if pl.sse.heartbeat_timeout_seconds <= 0:
+        p.append("platform.sse.heartbeat_timeout_seconds: must be positive")
+    if pl.sse.reconnect_min_seconds <= 0:
+        p.append("platform.sse.reconnect_min_seconds: must be positive")
+    if pl.sse.reconnect_min_seconds > pl.sse.reconnect_max_seconds:
+        p.append("platform.sse.reconnect_min_seconds: must not exceed platform.sse.reconnect_max_seconds")
+    if not pl.sse.path.startswith("/"):
+        p.append("platform.sse.path: must start with /")
     return p
 
 
