@@ -24,7 +24,7 @@ import yaml
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.testing import free_port
 
-from .conftest import ALERTS, DASHBOARD, run_tool
+from .conftest import ALERTS, DASHBOARD, ROOT, run_tool
 
 METRIC_NAME = re.compile(r"\bauthsidecar_[a-zA-Z0-9_]+")
 SAMPLE_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count", "_created"), "summary": ("_sum", "_count", "_created"),
@@ -109,6 +109,25 @@ def test_pending_names_are_really_pending(scrape: str) -> None:
     assert PENDING <= used, f"PENDING lists names nothing uses: {sorted(PENDING - used)}"
     arrived = PENDING & exported_names(scrape)
     assert not arrived, f"now exported, remove from PENDING in {Path(__file__).name}: {sorted(arrived)}"
+
+
+def documented_metrics() -> set[str]:
+    """Names in the catalog table of README.md's "## Metrics" section, or of the draft beside deploy/."""
+    for path in (ROOT / "README.md", ROOT / "deploy" / "README-sections.md"):
+        text = path.read_text() if path.exists() else ""
+        section = re.search(r"^## Metrics\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+        if section:
+            return set(re.findall(r"^\| `(authsidecar_\w+)` \|", section.group(1), re.M))
+    raise AssertionError("no '## Metrics' section in README.md or deploy/README-sections.md")
+
+
+def test_every_exported_metric_is_in_the_catalog(scrape: str) -> None:
+    documented = documented_metrics()
+    families = {line.split()[2] for line in scrape.splitlines() if line.startswith("# TYPE authsidecar_")}
+    families -= {f for f in families if f.endswith("_created")}  # the client's per-counter timestamp
+    assert families, "the scrape has no authsidecar_ families"
+    undocumented = families - documented
+    assert not undocumented, f"exported but missing from the Metrics catalog: {sorted(undocumented)}"
 
 
 class LivePrometheus:
