@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,9 +22,9 @@ import yaml
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.testing import free_port
 
-from .conftest import ALERTS, DASHBOARD, ROOT, run_tool
+from .conftest import ALERTS, run_tool
+from .sources import alert_queries, catalog, dashboard_queries, names_in
 
-METRIC_NAME = re.compile(r"\bauthsidecar_[a-zA-Z0-9_]+")
 SAMPLE_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count", "_created"), "summary": ("_sum", "_count", "_created"),
                    "counter": ("", "_created"), "gauge": ("",), "untyped": ("",), "info": ("",)}
 # Promised by feature branches that are not merged into this one yet (sessions: caches and SSE;
@@ -39,31 +37,6 @@ PENDING = {
     "authsidecar_jwks_seconds_since_refresh", "authsidecar_jwks_keys", "authsidecar_jwks_fetches_total",
 }
 WAIT_SECONDS = 30.0
-
-
-def dashboard_queries() -> list[str]:
-    """Every PromQL expression in the dashboard: panel targets (rows included) and template queries."""
-    dashboard = json.loads(DASHBOARD.read_text())
-    queries = []
-
-    def walk(panels: list[dict]) -> None:
-        for panel in panels:
-            queries.extend(t["expr"] for t in panel.get("targets", []))
-            walk(panel.get("panels", []))
-
-    walk(dashboard["panels"])
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            queries.append(variable["definition"])
-    return queries
-
-
-def alert_queries() -> list[str]:
-    return [r["expr"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
-
-
-def names_in(queries: list[str]) -> set[str]:
-    return {name for q in queries for name in METRIC_NAME.findall(q)}
 
 
 def exported_names(scrape: str) -> set[str]:
@@ -111,18 +84,8 @@ def test_pending_names_are_really_pending(scrape: str) -> None:
     assert not arrived, f"now exported, remove from PENDING in {Path(__file__).name}: {sorted(arrived)}"
 
 
-def documented_metrics() -> set[str]:
-    """Names in the catalog table of README.md's "## Metrics" section, or of the draft beside deploy/."""
-    for path in (ROOT / "README.md", ROOT / "deploy" / "README-sections.md"):
-        text = path.read_text() if path.exists() else ""
-        section = re.search(r"^## Metrics\n(.*?)(?=^## |\Z)", text, re.S | re.M)
-        if section:
-            return set(re.findall(r"^\| `(authsidecar_\w+)` \|", section.group(1), re.M))
-    raise AssertionError("no '## Metrics' section in README.md or deploy/README-sections.md")
-
-
 def test_every_exported_metric_is_in_the_catalog(scrape: str) -> None:
-    documented = documented_metrics()
+    documented = set(catalog())
     families = {line.split()[2] for line in scrape.splitlines() if line.startswith("# TYPE authsidecar_")}
     families -= {f for f in families if f.endswith("_created")}  # the client's per-counter timestamp
     assert families, "the scrape has no authsidecar_ families"
