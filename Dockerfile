@@ -3,6 +3,9 @@
 # installed virtualenv, so no compiler, pip cache or source tree ships in the image.
 
 FROM python:3.11-slim-bookworm AS build
+# A compiler only for dependencies without a wheel on the target platform. Not version-pinned:
+# Debian replaces point-release versions, so a pin breaks the build; this stage is not shipped.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
@@ -12,8 +15,7 @@ ENV PATH=/opt/authsidecar/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
 COPY generated ./generated
-RUN pip install --no-cache-dir --upgrade pip \
- && pip install --no-cache-dir .
+RUN pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm AS runtime
 # A fixed numeric uid so `runAsNonRoot` can be verified by the kubelet without a passwd lookup.

