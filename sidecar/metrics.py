@@ -37,3 +37,11 @@ UPSTREAM_SECONDS = Histogram(
     "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
 )
+
+# --- Step-up challenges (core/challenges.py) -------------------------------------------------------
+CHALLENGE_REPLAYS_TOTAL = Counter(
+    "authsidecar_challenge_replays_total",
+    "Challenge tokens answered ALREADY_USED, by who knew: cache (this sidecar's ledger), local (a race"
+    " lost in this sidecar) or upstream (the platform).",
+    ["source"],
+)
