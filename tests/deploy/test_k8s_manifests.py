@@ -13,12 +13,12 @@ import yaml
 
 from sidecar import config as sidecar_config
 
-from .conftest import K8S, KUSTOMIZATIONS, ROOT, kustomize_render
+from .conftest import ALERTS, K8S, KUSTOMIZATIONS, ROOT, kustomize_render
 
 # Native sidecars (initContainers with restartPolicy: Always) are on by default from 1.29.
 K8S_VERSIONS = ["1.29", kubernetes_validate.latest_version()]
 # Custom resources: no schema ships with kubernetes-validate, so the test checks what the CRD requires.
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "PodMonitor"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
+CUSTOM_KINDS = {("monitoring.coreos.com/v1", kind) for kind in ("PodMonitor", "ServiceMonitor", "PrometheusRule")}
 
 
 def _kustomization(directory: Path) -> dict:
@@ -48,6 +48,12 @@ def _check_monitor(doc: dict) -> None:
     """The fields the Prometheus Operator CRDs require, and the ones a monitor is useless without."""
     assert doc["metadata"]["name"]
     spec = doc["spec"]
+    if doc["kind"] == "PrometheusRule":
+        for group in spec["groups"]:
+            assert group["name"] and group["rules"]
+            for rule in group["rules"]:
+                assert rule["expr"] and ("alert" in rule) != ("record" in rule), rule
+        return
     selector = spec["selector"]
     assert selector.get("matchLabels") or selector.get("matchExpressions"), "an empty selector would match every pod"
     endpoints = spec["podMetricsEndpoints" if doc["kind"] == "PodMonitor" else "endpoints"]
@@ -99,7 +105,7 @@ def test_kustomization_references_exist(directory: Path) -> None:
 def test_rendered_kustomization_is_valid(directory: Path) -> None:
     docs = kustomize_render(directory)
     kinds = {d["kind"] for d in docs}
-    assert {"Deployment", "ConfigMap", "NetworkPolicy", "PodMonitor", "ServiceAccount"} <= kinds
+    assert {"Deployment", "ConfigMap", "NetworkPolicy", "PodMonitor", "PrometheusRule", "ServiceAccount"} <= kinds
     for doc in docs:
         _validate(doc)
 
@@ -231,3 +237,8 @@ def test_envoy_overlay_checks_requests_with_the_sidecar(tmp_path: Path) -> None:
     assert "http2_protocol_options" in str(cluster), "gRPC needs HTTP/2 to the sidecar"
     admitted = {p["port"] for rule in _one(docs, "NetworkPolicy")["spec"]["ingress"] for p in rule["ports"]}
     assert "http" not in admitted, "with Envoy in front, the app's own port is not reachable from outside"
+
+
+def test_prometheus_rule_carries_the_alert_rules_file(rendered: list[dict]) -> None:
+    """The Operator's PrometheusRule and deploy/prometheus/alerts.yaml (checked by promtool) are the same rules."""
+    assert _one(rendered, "PrometheusRule")["spec"] == yaml.safe_load(ALERTS.read_text())
