@@ -1,0 +1,227 @@
+"""JwksCache: one issuer's signing keys, kept fresh without ever making a caller wait on a good cache.
+
+What it guarantees (and why):
+- Refresh-ahead: the background loop refetches at 80 % of the TTL, so calls use the keys in hand.
+- TTL honours the JWKS's Cache-Control max-age, clamped to [min_ttl, max_ttl] (a hostile or buggy
+  max-age=0 must not turn every call into a fetch, nor max-age=1y freeze a rotation).
+- An unknown `kid` refetches at most once per cooldown; concurrent misses share that fetch (single
+  flight) and a kid still unknown after it is negatively cached — a flood of random kids costs the
+  upstream at most one request per cooldown (PyJWKClient refetches per kid; Envoy never refetches).
+- A failed fetch keeps the last good keys (PyJWKClient wipes them) up to `max_stale`; after that the
+  issuer fails closed. Failed fetches back off exponentially.
+- A key that leaves the JWKS is gone at the next successful refresh, and `on_removed` is told so
+  the verified-token cache can drop what that key vouched for.
+
+No I/O: the caller passes an async `fetch()` (upstream/jwks.py in production) and a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import jwt
+
+from .. import logs
+from .caches import Clock, SingleFlight, TtlLru
+from .outcomes import Reason
+
+log = logs.get("jwks")
+
+REFRESH_AHEAD = 0.8          # refetch when this share of the TTL has passed
+BACKOFF_FIRST = 0.5          # seconds before the first retry of a failed fetch
+BACKOFF_MAX = 30.0
+NEGATIVE_MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedKeys:
+    """A JWKS document as the upstream sent it: the `keys` array and its Cache-Control max-age."""
+
+    keys: list[dict]
+    max_age: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLookup:
+    """A key for a kid, or the reason there is none."""
+
+    key: jwt.PyJWK | None
+    reason: Reason = Reason.NONE
+    detail: str = ""
+
+
+def usable_keys(raw_keys: Iterable[object]) -> dict[str, tuple[jwt.PyJWK, str]]:
+    """kid → (key, canonical JSON) for each signature-verification key PyJWT can load.
+
+    RFC 7517 §4.2/4.3: a key published for encryption (`use` ≠ sig) or whose `key_ops` lacks
+    `verify` must not verify signatures. Keys without a kid get "" (only usable by kid-less tokens
+    when they are the only candidate). Private parts are never needed: a JWK with `d` is skipped.
+    """
+    found: dict[str, tuple[jwt.PyJWK, str]] = {}
+    for raw in raw_keys:
+        if not isinstance(raw, dict):
+            continue
+        if raw.get("use", "sig") != "sig":
+            continue
+        ops = raw.get("key_ops")
+        if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+            continue
+        kid = raw.get("kid", "")
+        if not isinstance(kid, str) or "d" in raw or kid in found:
+            continue  # a duplicate kid is ambiguous: the first one wins, as in the SDK
+        try:
+            key = jwt.PyJWK(raw)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            continue
+        found[kid] = (key, json.dumps(raw, sort_keys=True))
+    return found
+
+
+class JwksCache:
+    def __init__(
+        self,
+        name: str,
+        fetch: Callable[[], Awaitable[FetchedKeys]],
+        *,
+        clock: Clock = time.monotonic,
+        ttl: float = 300.0,
+        min_ttl: float = 60.0,
+        max_ttl: float = 3600.0,
+        cooldown: float = 30.0,
+        max_stale: float = 86400.0,
+        on_removed: Callable[[set[str]], None] | None = None,
+        on_fetch: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._fetch = fetch
+        self._clock = clock
+        self._ttl, self._min_ttl, self._max_ttl = ttl, min_ttl, max_ttl
+        self._cooldown = cooldown
+        self._max_stale = max_stale
+        self._on_removed = on_removed
+        self._on_fetch = on_fetch
+        self._keys: dict[str, tuple[jwt.PyJWK, str]] = {}
+        self._loaded_at: float | None = None      # clock time of the last successful fetch
+        self._current_ttl = ttl
+        self._last_attempt: float | None = None
+        self._failures = 0
+        self._last_error = ""
+        self._flight: SingleFlight[str, bool] = SingleFlight()
+        self._unknown_kids: TtlLru[str, bool] = TtlLru(NEGATIVE_MAX_ENTRIES, clock)
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._loaded_at is not None
+
+    @property
+    def kids(self) -> list[str]:
+        return list(self._keys)
+
+    @property
+    def last_error(self) -> str:
+        return self._last_error
+
+    def age(self) -> float:
+        """Seconds since the last successful load (+inf before the first)."""
+        return float("inf") if self._loaded_at is None else self._clock() - self._loaded_at
+
+    def usable(self) -> bool:
+        """Keys were loaded and are not older than max_stale (past it the issuer fails closed)."""
+        return self._loaded_at is not None and self.age() <= self._max_stale
+
+    def all_keys(self) -> list[tuple[str, jwt.PyJWK]]:
+        return [(kid, key) for kid, (key, _) in self._keys.items()] if self.usable() else []
+
+    def seconds_until_refresh(self) -> float:
+        """When the background loop should fetch next: refresh-ahead, or backoff after failures."""
+        now = self._clock()
+        if self._failures:
+            backoff = min(BACKOFF_FIRST * 2 ** (self._failures - 1), BACKOFF_MAX, max(self._current_ttl, BACKOFF_FIRST))
+            return max(0.0, (self._last_attempt or now) + backoff - now)
+        if self._loaded_at is None:
+            return 0.0
+        return max(0.0, self._loaded_at + REFRESH_AHEAD * self._current_ttl - now)
+
+    # --- lookups ----------------------------------------------------------------------------
+    async def get(self, kid: str) -> KeyLookup:
+        """The key for `kid`; may fetch (never more than the cooldown/backoff rules allow)."""
+        if not self.usable():
+            if self._flight or self.seconds_until_refresh() <= 0:
+                await self.refresh()
+            if not self.usable():
+                why = "no keys loaded yet" if self._loaded_at is None else "keys older than max staleness"
+                return KeyLookup(None, Reason.UPSTREAM_UNAVAILABLE, f"JWKS unavailable: {why}")
+        entry = self._keys.get(kid)
+        if entry is not None:
+            return KeyLookup(entry[0])
+        if self._unknown_kids.get(kid) is not None:
+            return KeyLookup(None, Reason.UNKNOWN_KEY, "unknown kid (recently looked up)")
+        if self._flight or self._cooldown_over():
+            await self.refresh()  # maybe a rotation: fetch once, shared by every concurrent miss
+            entry = self._keys.get(kid) if self.usable() else None
+            if entry is not None:
+                return KeyLookup(entry[0])
+        self._unknown_kids.put(kid, True, self._cooldown)
+        return KeyLookup(None, Reason.UNKNOWN_KEY, "no key with this kid in the issuer's JWKS")
+
+    def _cooldown_over(self) -> bool:
+        return self._last_attempt is None or self._clock() - self._last_attempt >= self._cooldown
+
+    # --- fetching ---------------------------------------------------------------------------
+    async def refresh(self) -> bool:
+        """Fetch now (joining a fetch already in flight); True when keys were installed."""
+        return await self._flight.do("jwks", self._fetch_and_install)
+
+    async def _fetch_and_install(self) -> bool:
+        self._last_attempt = self._clock()
+        try:
+            fetched = await self._fetch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure of the adapter means "no new keys"
+            self._failed(str(exc) or type(exc).__name__)
+            return False
+        self._install(fetched)
+        return True
+
+    def _install(self, fetched: FetchedKeys) -> None:
+        new = usable_keys(fetched.keys)
+        removed = {kid for kid, (_, raw) in self._keys.items() if kid not in new or new[kid][1] != raw}
+        self._keys = new
+        self._loaded_at = self._clock()
+        ttl = self._ttl if fetched.max_age is None else fetched.max_age
+        self._current_ttl = min(max(ttl, self._min_ttl), self._max_ttl)
+        if self._failures:
+            log.info("JWKS fetch recovered", extra={"issuer": self.name, "failures": self._failures})
+        self._failures = 0
+        self._last_error = ""
+        if self._on_fetch:
+            self._on_fetch(True)
+        if removed and self._on_removed:
+            self._on_removed(removed)
+
+    def _failed(self, error: str) -> None:
+        self._failures += 1
+        self._last_error = error[:200]
+        if self._on_fetch:
+            self._on_fetch(False)
+        if self._loaded_at is None:
+            log.warning("JWKS fetch failed; no keys yet", extra={"issuer": self.name, "error": self._last_error})
+        elif self.usable():
+            log.warning("JWKS fetch failed; using last good keys",
+                        extra={"issuer": self.name, "stale_seconds": round(self.age(), 1), "error": self._last_error})
+        else:
+            log.error("JWKS fetch failed and last good keys are past max staleness; failing closed",
+                      extra={"issuer": self.name, "stale_seconds": round(self.age(), 1), "error": self._last_error})
+
+    async def run(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """The background loop: load at once, then refresh ahead of expiry, backing off on failure."""
+        while True:
+            if self.seconds_until_refresh() <= 0:
+                await self.refresh()
+            await sleep(max(self.seconds_until_refresh(), 0.05))
