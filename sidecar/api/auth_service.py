@@ -44,7 +44,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     @rpc("VerifySession")
     async def VerifySession(self, request: pb.VerifySessionRequest, context: grpc.aio.ServicerContext):
         token = self._field("session_token", request.session_token)
-        answer = await self.sidecar.sessions.verify_session(token, self._phone(request))
+        phone = self._phone(request)
+        answer = await self.sidecar.sessions.verify_session(token, phone)
         v = answer.verdict
         return pb.VerifySessionResponse(
             valid=v.valid, status=convert.session_status(answer.status), reason=convert.reason(v.reason),
@@ -54,7 +55,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     @rpc("GetSessionStatus")
     async def GetSessionStatus(self, request: pb.GetSessionStatusRequest, context: grpc.aio.ServicerContext):
         token = self._field("session_token", request.session_token)
-        a = await self.sidecar.sessions.get_status(token, self._phone(request))
+        phone = self._phone(request)
+        a = await self.sidecar.sessions.get_status(token, phone)
         return pb.GetSessionStatusResponse(
             status=convert.session_status(a.status), phone=a.phone, expires_at=convert.timestamp(a.expires_at),
             source=convert.source(a.source), reason=convert.reason(a.reason), detail=a.detail,
@@ -63,7 +65,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     @rpc("VerifyApproval")
     async def VerifyApproval(self, request: pb.VerifyApprovalRequest, context: grpc.aio.ServicerContext):
         token = self._field("approval_token", request.approval_token)
-        a = await self.sidecar.sessions.verify_approval(token, self._phone(request))
+        phone = self._phone(request)
+        a = await self.sidecar.sessions.verify_approval(token, phone)
         v = a.verdict
         return pb.VerifyApprovalResponse(
             valid=v.valid, action=a.action, session_token=a.session_token, reason=convert.reason(v.reason),
@@ -73,7 +76,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     @rpc("IsRevoked")
     async def IsRevoked(self, request: pb.IsRevokedRequest, context: grpc.aio.ServicerContext):
         token = self._field("session_token", request.session_token)
-        a = await self.sidecar.sessions.is_revoked(token, self._phone(request))
+        phone = self._phone(request)
+        a = await self.sidecar.sessions.is_revoked(token, phone)
         return pb.IsRevokedResponse(revoked=a.revoked, reason=convert.reason(a.reason), detail=a.detail,
                                     source=convert.source(a.source))
 

@@ -22,7 +22,8 @@ def to_e164(raw: str, default_region: str | None = None, *, field: str = "phone"
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidArgument(field, f"is not a phone number ({str(exc).split(") ", 1)[-1]})") from None
+        why = str(exc).split(") ", 1)[-1]  # drop phonenumbers' "(n) " error-type prefix
+        raise InvalidArgument(field, f"is not a phone number ({why})") from None
     # Not is_possible_number(): the platform's own examples (+1234567890) are not real numbers,
     # and it compares normalised strings, so we only insist on a known country code and a sane length.
     if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ":

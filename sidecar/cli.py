@@ -1,0 +1,90 @@
+"""The `sidecar` command.
+
+  sidecar serve    [--config FILE]            run the sidecar (embedded emulator if no upstream is set)
+  sidecar run      [--config FILE]            serve, then show it working with demo calls
+  sidecar emulator [--listen HOST:PORT]       run the upstream emulator on its own
+  sidecar call RPC [field=value ...]          call an AuthService RPC and print the JSON answer
+  sidecar health   [--target ADDR]            grpc.health.v1 Check
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from . import config, logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sidecar", description="authsidecar: localhost gRPC auth sidecar")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the sidecar"), ("run", "run the sidecar and show it working")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", help="YAML settings file (environment AUTHSIDECAR_* overrides it)")
+    p = sub.add_parser("emulator", help="run the upstream emulator")
+    p.add_argument("--listen", default="127.0.0.1:8900")
+    p = sub.add_parser("call", help="call an AuthService RPC; fields as name=value (lists comma-separated)")
+    p.add_argument("rpc")
+    p.add_argument("fields", nargs="*")
+    p.add_argument("--target", default="127.0.0.1:50051")
+    p.add_argument("--json", help="the request as a JSON object instead of name=value pairs")
+    p.add_argument("--timeout", type=float, default=5.0)
+    p = sub.add_parser("health", help="grpc.health.v1 Check")
+    p.add_argument("--target", default="127.0.0.1:50051")
+    p.add_argument("--service", default="")
+    args = parser.parse_args(argv)
+
+    if args.command in ("serve", "run"):
+        return _serve(args.config, demo=args.command == "run")
+    if args.command == "emulator":
+        return _emulator(args.listen)
+    if args.command == "call":
+        from .client_cli import call
+
+        return call(args.target, args.rpc, args.fields, args.json, args.timeout)
+    if args.command == "health":
+        from .client_cli import check_health
+
+        return check_health(args.target, args.service)
+    return 2
+
+
+def _serve(config_path: str | None, demo: bool) -> int:
+    try:
+        settings = config.load(config_path)
+    except config.ConfigError as exc:
+        print(f"authsidecar: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level)
+    from .server import serve
+
+    after = None
+    if demo:
+        from .demo import show
+
+        after = show
+    return asyncio.run(serve(settings, after))
+
+
+def _emulator(listen: str) -> int:
+    logs.setup("info")
+    from .emulator.app import build_app
+    from .httpserve import AsgiServer
+
+    async def run() -> int:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        server = AsgiServer(build_app(f"http://{listen}"), listen, "emulator")
+        await server.start()
+        print(json.dumps({"emulator": f"http://{listen}"}), flush=True)
+        await stop.wait()
+        await server.stop()
+        return 0
+
+    return asyncio.run(run())

@@ -1,0 +1,174 @@
+"""`sidecar serve`: assemble the gRPC server, health, reflection, the ops port and the components.
+
+Lifecycle: bind → start components (background loads) → health SERVING once every component is
+ready → on SIGTERM/SIGINT: health NOT_SERVING, refuse new calls, let in-flight calls finish within
+`shutdown_grace_seconds`, close components.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from authsidecar.v1 import auth_pb2, auth_pb2_grpc
+
+from . import __version__, logs, metrics
+from .api.auth_service import AuthService
+from .api.rpc import InFlight
+from .app import Sidecar
+from .config import Settings, is_local_address, pointed_at_emulator
+from .httpserve import AsgiServer
+
+log = logs.get("server")
+
+AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+READINESS_POLL_SECONDS = 0.1
+
+
+class Server:
+    """One running sidecar: gRPC + ops port (+ the embedded emulator when no upstream is configured)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.emulator: AsgiServer | None = None
+        self.sidecar: Sidecar | None = None
+        self.grpc: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()
+        self.ops: AsgiServer | None = None
+        self.draining = False
+        self._watch: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        if settings.uses_emulator:
+            from .emulator.app import build_app
+
+            base = f"http://{settings.emulator.listen}"
+            self.emulator = AsgiServer(build_app(base), settings.emulator.listen, "emulator")
+            await self.emulator.start()
+            settings = self.settings = pointed_at_emulator(settings, base)
+            log.info("embedded upstream emulator listening", extra={"url": base})
+        self.sidecar = Sidecar(settings)
+        self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthService(self.sidecar, InFlight(settings.limits.max_in_flight)), self.grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(
+            (AUTH_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), self.grpc)
+        for name in ("", AUTH_SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        for address in settings.listen:
+            _bind(self.grpc, address, settings)
+        await self.grpc.start()
+        self.ops = AsgiServer(_ops_app(self), settings.ops_listen, "ops")
+        await self.ops.start()
+        await self.sidecar.start()
+        self._watch = asyncio.create_task(self._watch_readiness(), name="readiness")
+        metrics.BUILD_INFO.info({"version": __version__})
+        log.info("listening", extra={"grpc": ",".join(settings.listen), "ops": settings.ops_listen})
+
+    def readiness(self) -> tuple[bool, dict]:
+        if self.sidecar is None:
+            return False, {"server": "starting"}
+        return self.sidecar.readiness()
+
+    async def _watch_readiness(self) -> None:
+        """Keep grpc.health.v1 and /readyz in step with the components (they can lose readiness)."""
+        serving = None
+        while not self.draining:
+            ready, detail = self.readiness()
+            if ready != serving:
+                status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+                for name in ("", AUTH_SERVICE):
+                    await self.health.set(name, status)
+                metrics.READY.set(1 if ready else 0)
+                log.info("ready" if ready else "not ready", extra={"detail": str(detail)})
+                serving = ready
+            await asyncio.sleep(READINESS_POLL_SECONDS)
+
+    async def stop(self) -> None:
+        """Drain: NOT_SERVING first (so load balancers and callers stop sending), then stop."""
+        self.draining = True
+        metrics.READY.set(0)
+        await self.health.enter_graceful_shutdown()
+        log.info("draining", extra={"grace_seconds": self.settings.shutdown_grace_seconds})
+        if self._watch:
+            self._watch.cancel()
+        if self.grpc:
+            await self.grpc.stop(self.settings.shutdown_grace_seconds)
+        if self.sidecar:
+            await self.sidecar.close()
+        for http in (self.ops, self.emulator):
+            if http:
+                await http.stop()
+        log.info("stopped")
+
+
+def _bind(server: grpc.aio.Server, address: str, settings: Settings) -> None:
+    """Loopback and unix sockets are local to the pod; anything else gets TLS unless explicitly opted out."""
+    if address.startswith("unix:"):
+        path = address.split("://", 1)[-1] if "://" in address else address[5:]
+        mode = int(settings.socket_mode, 8)
+        old = os.umask(0o777 & ~mode)  # no window in which the socket has looser permissions
+        try:
+            bound = server.add_insecure_port(address)
+        finally:
+            os.umask(old)
+        if bound:
+            os.chmod(path, mode)
+    elif is_local_address(address):
+        bound = server.add_insecure_port(address)
+    elif settings.tls.cert_file:
+        bound = server.add_secure_port(address, _tls_credentials(settings))
+    else:
+        log.warning("gRPC listening WITHOUT TLS on a non-loopback address (insecure_listen: true)",
+                    extra={"address": address})
+        bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"cannot listen on {address}")
+
+
+def _tls_credentials(settings: Settings) -> grpc.ServerCredentials:
+    tls = settings.tls
+    ca = Path(tls.client_ca_file).read_bytes() if tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())],
+        root_certificates=ca, require_client_auth=ca is not None)
+
+
+def _ops_app(server: Server):
+    from .ops_http import build_app
+
+    return build_app(server.readiness, lambda: server.draining)
+
+
+async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[None]] | None = None) -> int:
+    """Run until SIGTERM or SIGINT; returns the process exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = Server(settings)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("cannot start", extra={"error": str(exc)})
+        await server.stop()
+        return 1
+    extra = asyncio.create_task(after_start(server)) if after_start else None
+    await stop.wait()
+    if extra:
+        extra.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await extra
+    await server.stop()
+    return 0

@@ -1,0 +1,74 @@
+"""Settings: file + environment, every bad field named at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sidecar.config import ConfigError, load
+
+
+def test_defaults_use_the_embedded_emulator():
+    s = load(env={})
+    assert s.uses_emulator and s.listen == ["127.0.0.1:50051"] and s.ops_listen == "0.0.0.0:9464"
+
+
+def test_real_upstream_names_every_missing_field():
+    with pytest.raises(ConfigError) as err:
+        load(env={"AUTHSIDECAR_EMULATOR_MODE": "off"})
+    assert str(err.value).startswith("Missing required fields: platform.base_url, platform.api_key, platform.app_id")
+
+
+def test_every_bad_field_is_reported_together(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "listen: [nonsense]\nlog_level: loud\nlimits: {max_in_flight: many}\n"
+        "issuers:\n  - issuer: ''\n    algorithms: [HS256]\nsurprise: 1\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    text = str(err.value)
+    for field in ("listen[0]", "log_level", "limits.max_in_flight", "issuers[0].issuer", "issuers[0].algorithms",
+                  "surprise: unknown field"):
+        assert field in text, field
+
+
+def test_environment_overrides_file_and_reads_secret_files(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("platform: {base_url: 'https://api.example/v2', api_key: from-file, app_id: app}\n")
+    secret = tmp_path / "key"
+    secret.write_text("from-secret-file\n")
+    s = load(path, env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret), "AUTHSIDECAR_LIMITS_MAX_IN_FLIGHT": "7",
+                        "AUTHSIDECAR_LISTEN": "127.0.0.1:1,unix:///tmp/a.sock"})
+    assert s.platform.api_key == "from-secret-file"
+    assert s.limits.max_in_flight == 7
+    assert s.listen == ["127.0.0.1:1", "unix:///tmp/a.sock"]
+    assert not s.uses_emulator
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "missing.yaml", env={})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("listen: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(bad, env={})
+
+
+def test_serve_exits_nonzero_naming_fields():
+    env = {"AUTHSIDECAR_EMULATOR_MODE": "off", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "sidecar", "serve"], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2
+    assert "Missing required fields: platform.base_url, platform.api_key, platform.app_id" in proc.stderr
+
+
+def test_the_annotated_example_is_valid_and_matches_the_defaults():
+    from pathlib import Path
+
+    from sidecar.config import Settings
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
+    assert load(example, env={}) == Settings()
