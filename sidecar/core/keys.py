@@ -22,6 +22,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -46,38 +47,54 @@ class FetchedKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One public key of an issuer's JWKS, with the members that decide which algorithms it may verify."""
+
+    kid: str
+    kty: str                 # EC | RSA | OKP
+    crv: str                 # P-256 … for EC, Ed25519/Ed448 for OKP, "" for RSA
+    alg: str                 # the JWK's own alg member, "" when it has none
+    public_key: Any          # a cryptography public key object
+    material: str            # canonical JSON of the JWK: a changed key under the same kid is a new key
+
+
+@dataclass(frozen=True, slots=True)
 class KeyLookup:
     """A key for a kid, or the reason there is none."""
 
-    key: jwt.PyJWK | None
+    key: SigningKey | None
     reason: Reason = Reason.NONE
     detail: str = ""
 
 
-def usable_keys(raw_keys: Iterable[object]) -> dict[str, tuple[jwt.PyJWK, str]]:
-    """kid → (key, canonical JSON) for each signature-verification key PyJWT can load.
+ASYMMETRIC_KTY = {"EC", "RSA", "OKP"}
+
+
+def usable_keys(raw_keys: Iterable[object]) -> dict[str, SigningKey]:
+    """kid → SigningKey for each public signature-verification key PyJWT can load.
 
     RFC 7517 §4.2/4.3: a key published for encryption (`use` ≠ sig) or whose `key_ops` lacks
-    `verify` must not verify signatures. Keys without a kid get "" (only usable by kid-less tokens
-    when they are the only candidate). Private parts are never needed: a JWK with `d` is skipped.
+    `verify` must not verify signatures. Symmetric (`oct`) keys are never used: a JWKS is public, and
+    an HMAC key in it would let anyone mint tokens. A JWK carrying private parts (`d`) is a publishing
+    mistake and is skipped too. Keys without a kid get "" (used only by kid-less tokens).
     """
-    found: dict[str, tuple[jwt.PyJWK, str]] = {}
+    found: dict[str, SigningKey] = {}
     for raw in raw_keys:
-        if not isinstance(raw, dict):
+        if not isinstance(raw, dict) or raw.get("kty") not in ASYMMETRIC_KTY or "d" in raw:
             continue
         if raw.get("use", "sig") != "sig":
             continue
         ops = raw.get("key_ops")
         if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
             continue
-        kid = raw.get("kid", "")
-        if not isinstance(kid, str) or "d" in raw or kid in found:
+        kid, crv, alg = raw.get("kid", ""), raw.get("crv", ""), raw.get("alg", "")
+        if not all(isinstance(v, str) for v in (kid, crv, alg)) or kid in found:
             continue  # a duplicate kid is ambiguous: the first one wins, as in the SDK
         try:
-            key = jwt.PyJWK(raw)
+            public_key = jwt.PyJWK(raw).key
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             continue
-        found[kid] = (key, json.dumps(raw, sort_keys=True))
+        found[kid] = SigningKey(kid, raw["kty"], crv, alg, public_key, json.dumps(raw, sort_keys=True))
     return found
 
 
@@ -104,10 +121,11 @@ class JwksCache:
         self._max_stale = max_stale
         self._on_removed = on_removed
         self._on_fetch = on_fetch
-        self._keys: dict[str, tuple[jwt.PyJWK, str]] = {}
+        self._keys: dict[str, SigningKey] = {}
         self._loaded_at: float | None = None      # clock time of the last successful fetch
         self._current_ttl = ttl
         self._last_attempt: float | None = None
+        self._last_miss_fetch: float | None = None
         self._failures = 0
         self._last_error = ""
         self._flight: SingleFlight[str, bool] = SingleFlight()
@@ -134,8 +152,13 @@ class JwksCache:
         """Keys were loaded and are not older than max_stale (past it the issuer fails closed)."""
         return self._loaded_at is not None and self.age() <= self._max_stale
 
-    def all_keys(self) -> list[tuple[str, jwt.PyJWK]]:
-        return [(kid, key) for kid, (key, _) in self._keys.items()] if self.usable() else []
+    def all_keys(self) -> list[SigningKey]:
+        return list(self._keys.values()) if self.usable() else []
+
+    def has(self, kid: str, material: str) -> bool:
+        """This exact key is still published and usable (a verified-cache hit relies on it)."""
+        key = self._keys.get(kid)
+        return key is not None and key.material == material and self.usable()
 
     def seconds_until_refresh(self) -> float:
         """When the background loop should fetch next: refresh-ahead, or backoff after failures."""
@@ -156,21 +179,26 @@ class JwksCache:
             if not self.usable():
                 why = "no keys loaded yet" if self._loaded_at is None else "keys older than max staleness"
                 return KeyLookup(None, Reason.UPSTREAM_UNAVAILABLE, f"JWKS unavailable: {why}")
-        entry = self._keys.get(kid)
-        if entry is not None:
-            return KeyLookup(entry[0])
+        key = self._keys.get(kid)
+        if key is not None:
+            return KeyLookup(key)
         if self._unknown_kids.get(kid) is not None:
             return KeyLookup(None, Reason.UNKNOWN_KEY, "unknown kid (recently looked up)")
-        if self._flight or self._cooldown_over():
-            await self.refresh()  # maybe a rotation: fetch once, shared by every concurrent miss
-            entry = self._keys.get(kid) if self.usable() else None
-            if entry is not None:
-                return KeyLookup(entry[0])
+        if self._flight or self._miss_cooldown_over():
+            # Maybe a rotation: fetch once, shared by every concurrent miss. The cooldown counts
+            # from the last miss-triggered fetch only, so a background refresh that just ran does
+            # not delay a freshly rotated key; the flood bound is one miss fetch per cooldown.
+            if not self._flight:
+                self._last_miss_fetch = self._clock()
+            await self.refresh()
+            key = self._keys.get(kid) if self.usable() else None
+            if key is not None:
+                return KeyLookup(key)
         self._unknown_kids.put(kid, True, self._cooldown)
         return KeyLookup(None, Reason.UNKNOWN_KEY, "no key with this kid in the issuer's JWKS")
 
-    def _cooldown_over(self) -> bool:
-        return self._last_attempt is None or self._clock() - self._last_attempt >= self._cooldown
+    def _miss_cooldown_over(self) -> bool:
+        return self._last_miss_fetch is None or self._clock() - self._last_miss_fetch >= self._cooldown
 
     # --- fetching ---------------------------------------------------------------------------
     async def refresh(self) -> bool:
@@ -191,8 +219,9 @@ class JwksCache:
 
     def _install(self, fetched: FetchedKeys) -> None:
         new = usable_keys(fetched.keys)
-        removed = {kid for kid, (_, raw) in self._keys.items() if kid not in new or new[kid][1] != raw}
+        removed = {kid for kid, old in self._keys.items() if kid not in new or new[kid].material != old.material}
         self._keys = new
+        self._unknown_kids.clear()  # a kid that was unknown may be in this document
         self._loaded_at = self._clock()
         ttl = self._ttl if fetched.max_age is None else fetched.max_age
         self._current_ttl = min(max(ttl, self._min_ttl), self._max_ttl)
