@@ -91,7 +91,9 @@ def usable_keys(raw_keys: Iterable[object]) -> dict[str, SigningKey]:
         if not all(isinstance(v, str) for v in (kid, crv, alg)) or kid in found:
             continue  # a duplicate kid is ambiguous: the first one wins, as in the SDK
         try:
-            public_key = jwt.PyJWK(raw).key
+            # Loaded by kty/crv alone: the JWK's alg member is checked against the token's alg later,
+            # so a mislabelled key is refused with a reason instead of silently vanishing.
+            public_key = jwt.PyJWK({k: v for k, v in raw.items() if k != "alg"}).key
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             continue
         found[kid] = SigningKey(kid, raw["kty"], crv, alg, public_key, json.dumps(raw, sort_keys=True))
@@ -173,12 +175,9 @@ class JwksCache:
     # --- lookups ----------------------------------------------------------------------------
     async def get(self, kid: str) -> KeyLookup:
         """The key for `kid`; may fetch (never more than the cooldown/backoff rules allow)."""
-        if not self.usable():
-            if self._flight or self.seconds_until_refresh() <= 0:
-                await self.refresh()
-            if not self.usable():
-                why = "no keys loaded yet" if self._loaded_at is None else "keys older than max staleness"
-                return KeyLookup(None, Reason.UPSTREAM_UNAVAILABLE, f"JWKS unavailable: {why}")
+        unavailable = await self.ensure_usable()
+        if unavailable is not None:
+            return unavailable
         key = self._keys.get(kid)
         if key is not None:
             return KeyLookup(key)
@@ -196,6 +195,17 @@ class JwksCache:
                 return KeyLookup(key)
         self._unknown_kids.put(kid, True, self._cooldown)
         return KeyLookup(None, Reason.UNKNOWN_KEY, "no key with this kid in the issuer's JWKS")
+
+    async def ensure_usable(self) -> KeyLookup | None:
+        """None when keys are usable; else fetch if the backoff allows, or say why there are none."""
+        if self.usable():
+            return None
+        if self._flight or self.seconds_until_refresh() <= 0:
+            await self.refresh()
+        if self.usable():
+            return None
+        why = "no keys loaded yet" if self._loaded_at is None else "keys older than max staleness"
+        return KeyLookup(None, Reason.UPSTREAM_UNAVAILABLE, f"JWKS unavailable: {why}")
 
     def _miss_cooldown_over(self) -> bool:
         return self._last_miss_fetch is None or self._clock() - self._last_miss_fetch >= self._cooldown

@@ -189,6 +189,9 @@ class TokenVerifier:
         cache = self.keys[issuer.issuer]
         if kid is None:
             # No kid: acceptable only when exactly one published key can verify this alg.
+            unavailable = await cache.ensure_usable()
+            if unavailable is not None:
+                raise jws.Rejected(unavailable.reason, unavailable.detail)
             fits = [k for k in cache.all_keys() if _fits(alg, k)]
             if len(fits) == 1:
                 return fits[0]
