@@ -58,7 +58,8 @@ class JwksFetcher:
         body, _ = await self._get(f"{self.issuer}/.well-known/openid-configuration", "discovery")
         uri = body.get("jwks_uri")
         # OIDC Discovery §4.3: the document's issuer must be exactly the one we asked about.
-        if body.get("issuer", "").rstrip("/") != self.issuer:
+        named = body.get("issuer")
+        if not isinstance(named, str) or named.rstrip("/") != self.issuer:
             raise UpstreamError(UPSTREAM, 200, "discovery document names a different issuer")
         if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
             raise UpstreamError(UPSTREAM, 200, "discovery document has no usable jwks_uri")
