@@ -256,3 +256,22 @@ def test_verified_cache_hit_skips_signature_work(sidecar, emulator):
     assert sidecar.metric("authsidecar_token_cache_total", result="hit") >= 10
     assert sidecar.metric("authsidecar_token_verifications_total", issuer=url, outcome="valid") == 11
     assert 0 <= sidecar.metric("authsidecar_jwks_seconds_since_refresh", issuer=url) < 300
+
+
+def test_upstream_health_and_readiness_name_each_issuer(sidecar, emulator):
+    reply = sidecar.stub.CheckUpstreamHealth(pb.CheckUpstreamHealthRequest(), timeout=10)
+    jwks = {u.name: u.healthy for u in reply.upstreams if u.name.startswith("jwks:")}
+    assert jwks == {f"jwks:{issuer_url(emulator, 'main')}": True, f"jwks:{issuer_url(emulator, 'rsa')}": True}
+    emulator.faults(jwks_down=True)
+    reply = sidecar.stub.CheckUpstreamHealth(pb.CheckUpstreamHealthRequest(), timeout=10)
+    assert not any(u.healthy for u in reply.upstreams if u.name.startswith("jwks:"))
+
+
+def test_not_ready_until_the_first_jwks_load(sidecar_factory, emulator):
+    emulator.faults(jwks_down=True)
+    sidecar = sidecar_factory(wait_ready=False)
+    assert until(lambda: sidecar.health_status() == "NOT_SERVING")
+    assert pb.Reason.Name(verify(sidecar, mint(emulator)).reason) == "REASON_UPSTREAM_UNAVAILABLE"
+    emulator.faults(jwks_down=False)
+    sidecar.wait_for("SERVING")
+    assert verify(sidecar, mint(emulator)).valid
