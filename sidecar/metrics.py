@@ -39,7 +39,8 @@ UPSTREAM_SECONDS = Histogram(
 )
 
 # --- VerifyToken: JWT verification and JWKS caches (issue 4) ---------------------------------------
-# `issuer` is always a configured issuer URL, or "untrusted" for a token whose iss is not configured.
+# `issuer` is always a configured issuer URL, or "untrusted" when no configured issuer was established
+# (iss unknown or missing, or the token could not be parsed) — never the token's raw iss.
 TOKEN_VERIFICATIONS_TOTAL = Counter(
     "authsidecar_token_verifications_total", "JWT verifications, by issuer, outcome and reason.",
     ["issuer", "outcome", "reason"],
@@ -56,7 +57,8 @@ JWKS_FETCHES_TOTAL = Counter(
     "authsidecar_jwks_fetches_total", "JWKS fetches, by issuer and result (ok or error).",
     ["issuer", "result"],
 )
-JWKS_KEYS = Gauge("authsidecar_jwks_keys", "Usable signing keys loaded, by issuer.", ["issuer"])
+JWKS_KEYS = Gauge("authsidecar_jwks_keys", "Usable signing keys loaded (0 past max staleness), by issuer.",
+                  ["issuer"])
 JWKS_SECONDS_SINCE_REFRESH = Gauge(
     "authsidecar_jwks_seconds_since_refresh",
     "Seconds since the last successful JWKS load, by issuer (+Inf before the first).",

@@ -18,6 +18,7 @@ No I/O: the caller passes an async `fetch()` (upstream/jwks.py in production) an
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from .. import logs
 from .caches import Clock, SingleFlight, TtlLru
@@ -36,6 +38,8 @@ REFRESH_AHEAD = 0.8          # refetch when this share of the TTL has passed
 BACKOFF_FIRST = 0.5          # seconds before the first retry of a failed fetch
 BACKOFF_MAX = 30.0
 NEGATIVE_MAX_ENTRIES = 10_000
+MIN_RSA_BITS = 2048
+LONG_KID = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +100,17 @@ def usable_keys(raw_keys: Iterable[object]) -> dict[str, SigningKey]:
             public_key = jwt.PyJWK({k: v for k, v in raw.items() if k != "alg"}).key
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             continue
+        if isinstance(public_key, RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
+            continue  # NIST SP 800-131A: RSA below 2048 bits is not acceptable for signatures
         found[kid] = SigningKey(kid, raw["kty"], crv, alg, public_key, json.dumps(raw, sort_keys=True))
     return found
+
+
+def _remembered(kid: str) -> str:
+    """The negative-cache key of a kid: itself, or a hash when long (a flood must not fill memory)."""
+    if len(kid) <= LONG_KID:
+        return kid
+    return "sha256:" + hashlib.sha256(kid.encode("utf-8", "replace")).hexdigest()
 
 
 class JwksCache:
@@ -181,7 +194,8 @@ class JwksCache:
         key = self._keys.get(kid)
         if key is not None:
             return KeyLookup(key)
-        if self._unknown_kids.get(kid) is not None:
+        remembered = _remembered(kid)
+        if self._unknown_kids.get(remembered) is not None:
             return KeyLookup(None, Reason.UNKNOWN_KEY, "unknown kid (recently looked up)")
         if self._flight or self._miss_cooldown_over():
             # Maybe a rotation: fetch once, shared by every concurrent miss. The cooldown counts
@@ -193,7 +207,7 @@ class JwksCache:
             key = self._keys.get(kid) if self.usable() else None
             if key is not None:
                 return KeyLookup(key)
-        self._unknown_kids.put(kid, True, self._cooldown)
+        self._unknown_kids.put(remembered, True, self._cooldown)
         return KeyLookup(None, Reason.UNKNOWN_KEY, "no key with this kid in the issuer's JWKS")
 
     async def ensure_usable(self) -> KeyLookup | None:

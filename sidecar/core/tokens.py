@@ -71,7 +71,6 @@ class TokenVerifier:
 
         def fetched(ok: bool) -> None:
             metrics.JWKS_FETCHES_TOTAL.labels(issuer, "ok" if ok else "error").inc()
-            metrics.JWKS_KEYS.labels(issuer).set(len(cache.kids) if cache.usable() else 0)
 
         cache = JwksCache(
             issuer, fetch, clock=clock, ttl=jwks.ttl_seconds, min_ttl=jwks.min_ttl_seconds,
@@ -80,6 +79,7 @@ class TokenVerifier:
             on_removed=lambda kids: self._forget_keys(issuer, kids),
         )
         metrics.JWKS_SECONDS_SINCE_REFRESH.labels(issuer).set_function(cache.age)
+        metrics.JWKS_KEYS.labels(issuer).set_function(lambda: len(cache.all_keys()))  # 0 once past max staleness
         return cache
 
     @classmethod

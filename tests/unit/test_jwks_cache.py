@@ -207,3 +207,21 @@ def test_usable_keys_skips_keys_not_meant_for_verification(issuer):
         "not a key",
     ]
     assert set(usable_keys(raw)) == {good["kid"], "ops-ok"}
+
+
+def test_short_rsa_keys_are_not_used():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    jwk = {**jwt.algorithms.RSAAlgorithm.to_jwk(weak, as_dict=True), "kid": "weak"}
+    assert usable_keys([jwk]) == {}
+
+
+async def test_long_random_kids_are_remembered_without_refetching(issuer):
+    fake, clock = FakeJwks(issuer), Clock()
+    cache = make(fake, clock)
+    await cache.refresh()
+    long_kid = "k" * 5000
+    assert (await cache.get(long_kid)).reason is Reason.UNKNOWN_KEY
+    assert (await cache.get(long_kid)).detail == "unknown kid (recently looked up)"
+    assert fake.calls == 2
