@@ -128,9 +128,10 @@ class TokenVerifier:
     async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer:
         label = UNTRUSTED
         try:
-            verified, source = self._cached(token), Source.CACHE
+            cache_key = token_key(token)
+            verified, source = self._cached(cache_key), Source.CACHE
             if verified is None:
-                verified, source = await self._verify_fresh(token), Source.LOCAL
+                verified, source = await self._verify_fresh(token, cache_key), Source.LOCAL
             label = verified.issuer.issuer
             self._check_not_revoked(verified.auth)
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
@@ -141,8 +142,7 @@ class TokenVerifier:
         metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
 
-    def _cached(self, token: str) -> _Verified | None:
-        key = token_key(token)
+    def _cached(self, key: str) -> _Verified | None:
         hit = self._verified.get(key)
         if hit is not None:
             cache = self.keys.get(hit.issuer.issuer)
@@ -155,7 +155,7 @@ class TokenVerifier:
         metrics.TOKEN_CACHE_TOTAL.labels("miss" if hit is None else "hit").inc()
         return hit
 
-    async def _verify_fresh(self, token: str) -> _Verified:
+    async def _verify_fresh(self, token: str, cache_key: str) -> _Verified:
         parsed = jws.parse(token)
         issuer = self._issuer_of(parsed.payload)
         try:
@@ -173,7 +173,7 @@ class TokenVerifier:
             raise
         verified = _Verified(issuer, key, auth)
         if auth.expires_at is not None:  # held until exp minus leeway; never for tokens without exp
-            self._verified.put(token_key(token), verified, auth.expires_at - issuer.leeway_seconds - self._wall())
+            self._verified.put(cache_key, verified, auth.expires_at - issuer.leeway_seconds - self._wall())
         return verified
 
     def _issuer_of(self, payload: dict) -> IssuerSettings:
