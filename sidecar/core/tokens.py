@@ -58,7 +58,7 @@ class TokenVerifier:
     ) -> None:
         self.issuers = {i.issuer: i for i in issuers}
         self._fetchers = fetchers
-        self._revoked = revoked
+        self.revoked = revoked  # sync, cache-only: is this sid/jti revoked? (settable: wired after sessions exist)
         self._wall = wall_clock
         self._closers = closers or []
         self._tasks: list[asyncio.Task] = []
@@ -202,10 +202,10 @@ class TokenVerifier:
         return lookup.key
 
     def _check_not_revoked(self, auth: AuthInfo) -> None:
-        if self._revoked is None:
+        if self.revoked is None:
             return
         for what, value in (("session", auth.session_id), ("token", auth.token_id)):
-            if value and self._revoked(value):
+            if value and self.revoked(value):
                 raise jws.Rejected(Reason.REVOKED, f"the token's {what} has been revoked")
 
     def _forget_keys(self, issuer: str, kids: set[str]) -> None:
