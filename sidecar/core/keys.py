@@ -6,7 +6,9 @@ What it guarantees (and why):
   max-age=0 must not turn every call into a fetch, nor max-age=1y freeze a rotation).
 - An unknown `kid` refetches at most once per cooldown; concurrent misses share that fetch (single
   flight) and a kid still unknown after it is negatively cached — a flood of random kids costs the
-  upstream at most one request per cooldown (PyJWKClient refetches per kid; Envoy never refetches).
+  upstream at most one request per cooldown on top of the scheduled refreshes (PyJWKClient refetches
+  per kid; Envoy never refetches). The cooldown counts miss-triggered fetches only, so a scheduled
+  refresh that just ran never hides a freshly rotated key.
 - A failed fetch keeps the last good keys (PyJWKClient wipes them) up to `max_stale`; after that the
   issuer fails closed. Failed fetches back off exponentially.
 - A key that leaves the JWKS is gone at the next successful refresh, and `on_removed` is told so
