@@ -200,7 +200,7 @@ def test_removed_key_stops_verifying_at_the_next_refresh(sidecar_factory, emulat
 
 def test_outage_uses_last_good_keys_then_fails_closed(sidecar_factory, emulator):
     name = new_issuer(emulator)
-    jwks = {"ttl_seconds": 1, "min_ttl_seconds": 0.5, "max_ttl_seconds": 1, "max_stale_seconds": 3}
+    jwks = {"ttl_seconds": 1, "min_ttl_seconds": 0.5, "max_ttl_seconds": 1, "max_stale_seconds": 5}
     sidecar = sidecar_factory({"issuers": [issuer_config(emulator, name)], "jwks": jwks})
     cached = mint(emulator, name)
     assert verify(sidecar, cached).valid
