@@ -24,7 +24,7 @@ from ..config import IssuerSettings, JwksSettings, Settings
 from . import claims as claim_rules
 from . import jws
 from .answers import AuthInfo, TokenAnswer, UpstreamHealth
-from .caches import Clock, TtlLru
+from .caches import Clock, SingleFlight, TtlLru
 from .hashing import token_key
 from .keys import FetchedKeys, JwksCache, SigningKey
 from .outcomes import Reason, Source, Verdict
@@ -64,6 +64,7 @@ class TokenVerifier:
         self._tasks: list[asyncio.Task] = []
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
         self._verified: TtlLru[str, _Verified] = TtlLru(jwks.verified_cache_max_entries, clock)
+        self._inflight: SingleFlight[str, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
 
     def _key_cache(self, issuer: str, fetch: Fetch, jwks: JwksSettings, clock: Clock) -> JwksCache:
@@ -131,7 +132,9 @@ class TokenVerifier:
             cache_key = token_key(token)
             verified, source = self._cached(cache_key), Source.CACHE
             if verified is None:
-                verified, source = await self._verify_fresh(token, cache_key), Source.LOCAL
+                # Concurrent calls with the same new token share one verification (one signature check).
+                fresh = await self._inflight.do(cache_key, lambda: self._verify_fresh(token, cache_key))
+                verified, source = fresh, Source.LOCAL
             label = verified.issuer.issuer
             self._check_not_revoked(verified.auth)
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)

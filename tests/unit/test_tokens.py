@@ -6,6 +6,7 @@ keys come from a fake fetch; wall and monotonic clocks are injected.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -54,6 +55,7 @@ class Upstream:
     def fetch(self, name: str):
         async def fetch() -> FetchedKeys:
             self.calls[name] += 1
+            await asyncio.sleep(0)  # a real fetch suspends: concurrent callers overlap here
             if self.down:
                 raise OSError("down")
             i = self.issuers[name]
@@ -375,3 +377,14 @@ async def test_readiness_and_health(upstream, clocks):
     upstream.down = True
     [h] = await v.health()
     assert not h.healthy
+
+
+async def test_concurrent_calls_with_one_new_token_share_one_signature_check(upstream, clocks):
+    v = verifier(upstream, clocks)
+    tok = token(upstream, clocks)
+    answers = await asyncio.gather(*(v.verify(tok, None, []) for _ in range(20)))
+    assert all(a.verdict.valid for a in answers)
+    assert v.signature_checks == 1 and upstream.calls["main"] == 1
+    bad = token(upstream, clocks, tamper="zero")
+    answers = await asyncio.gather(*(v.verify(bad, None, []) for _ in range(5)))
+    assert {a.verdict.reason for a in answers} == {Reason.BAD_SIGNATURE}
