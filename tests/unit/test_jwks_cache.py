@@ -225,3 +225,18 @@ async def test_long_random_kids_are_remembered_without_refetching(issuer):
     assert (await cache.get(long_kid)).reason is Reason.UNKNOWN_KEY
     assert (await cache.get(long_kid)).detail == "unknown kid (recently looked up)"
     assert fake.calls == 2
+
+
+async def test_a_cancelled_caller_does_not_fail_the_others_sharing_a_fetch(issuer):
+    fake, clock = FakeJwks(issuer), Clock()
+    cache = make(fake, clock)
+    fake.gate = asyncio.Event()
+    leader = asyncio.create_task(cache.get(issuer.current.kid))
+    await asyncio.sleep(0)
+    follower = asyncio.create_task(cache.get(issuer.current.kid))
+    await asyncio.sleep(0)
+    leader.cancel()  # e.g. the first caller's RPC deadline passed
+    await asyncio.sleep(0)
+    fake.gate.set()
+    assert (await follower).key is not None
+    assert leader.cancelled() and fake.calls == 1 and cache.loaded
