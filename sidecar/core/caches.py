@@ -80,8 +80,8 @@ class TtlLru(Generic[K, V]):
 class SingleFlight(Generic[K, V]):
     """Runs at most one `fn()` per key at a time; concurrent callers await the same result.
 
-    The shared call runs as its own task: a caller that is cancelled (its RPC deadline passed) stops
-    waiting, but the call goes on for the others — one impatient client must not fail them all.
+    The shared call runs in its own task: a caller that gives up (deadline, cancel) — even the one
+    that started it — leaves the others waiting on an uncancelled call.
     """
 
     def __init__(self) -> None:
@@ -99,7 +99,7 @@ class SingleFlight(Generic[K, V]):
         if self._inflight.get(key) is task:
             del self._inflight[key]
         if not task.cancelled():
-            task.exception()  # mark retrieved: every waiter may have gone
+            task.exception()  # retrieved: every waiter may have gone
 
     def __len__(self) -> int:
         return len(self._inflight)
