@@ -28,22 +28,18 @@ class Component(Protocol):
 
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.components: dict[str, Component] = {}
-        # TEMPORARY while the feature branches land one by one: build what exists.
-        import importlib
+        from .core.challenges import ChallengeVerifier
+        from .core.sessions import SessionVerifier
+        from .core.tokens import TokenVerifier
 
-        for name, module, cls in (("tokens", "tokens", "TokenVerifier"), ("sessions", "sessions", "SessionVerifier"),
-                                  ("challenges", "challenges", "ChallengeVerifier")):
-            try:
-                mod = importlib.import_module(f"{__package__}.core.{module}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__package__}.core.{module}":
-                    raise
-                continue
-            component = getattr(mod, cls).from_settings(settings)
-            setattr(self, name, component)
-            self.components[name] = component
+        self.settings = settings
+        self.sessions = SessionVerifier.from_settings(settings)
+        # A JWT whose sid or jti the platform revoked is never valid, even from the verified-token cache.
+        self.tokens = TokenVerifier.from_settings(settings, revoked=self.sessions.is_known_revoked)
+        self.challenges = ChallengeVerifier.from_settings(settings)
+        self.components: dict[str, Component] = {
+            "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
+        }
 
     async def start(self) -> None:
         for component in self.components.values():
