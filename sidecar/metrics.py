@@ -37,3 +37,10 @@ UPSTREAM_SECONDS = Histogram(
     "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
 )
+
+# --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
+# rule: a rule name from the config or "default" (no rule matched) — a bounded set.
+EXT_AUTHZ_DECISIONS_TOTAL = Counter(
+    "authsidecar_ext_authz_decisions_total", "ext_authz Check decisions, by rule, result and reason.",
+    ["rule", "result", "reason"],
+)
