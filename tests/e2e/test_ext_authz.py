@@ -177,6 +177,10 @@ def test_service_is_listed_in_reflection_and_health(authz):
     stub = reflection_pb2_grpc.ServerReflectionStub(authz.channel)
     replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
     assert "envoy.service.auth.v3.Authorization" in {s.name for r in replies for s in r.list_services_response.service}
+    replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
+        file_containing_symbol="envoy.service.auth.v3.Authorization")]), timeout=5)
+    files = [f for r in replies for f in r.file_descriptor_response.file_descriptor_proto]
+    assert files  # grpcurl and other reflection clients can build the messages
     assert authz.health_status("envoy.service.auth.v3.Authorization") == "SERVING"
 
 
