@@ -18,7 +18,8 @@ from envoy.type.v3 import http_status_pb2
 from .. import logs, metrics
 from ..app import Sidecar
 from ..core.http_request import HttpRequest
-from ..core.policy import Allow, Decision, Deny, Policy, Verifiers
+from ..core.decisions import Allow, Decision, Deny
+from ..core.policy import Policy, Verifiers
 from .rpc import InFlight, rpc
 
 log = logs.get("ext_authz")
@@ -42,8 +43,8 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         decision = await self.policy.decide(http_request(request), self.verifiers)
         result = "allow" if isinstance(decision, Allow) else "deny"
         metrics.EXT_AUTHZ_DECISIONS_TOTAL.labels(decision.rule, result, decision.reason).inc()
-        if isinstance(decision, Deny) and decision.status >= 500:
-            log.warning("ext_authz denied: upstream", extra={"rule": decision.rule, "reason": decision.reason})
+        if isinstance(decision, Deny):
+            log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
         return check_response(decision)
 
 

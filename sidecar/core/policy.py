@@ -9,19 +9,18 @@ Fail closed: a missing verifier, an upstream error or an unexpected answer is a 
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from ..config import ExtAuthzRule, ExtAuthzSettings, Limits
 from .answers import ApprovalAnswer, ChallengeAnswer, SessionAnswer, TokenAnswer
+from .decisions import DEFAULT_RULE, DENIED_BY_RULE, NO_MATCHING_RULE, Allow, Decision, Deny, Passed
 from .http_request import BadPath, HttpRequest, bearer_token, normalised_path, prefix_matches
 from .outcomes import InvalidArgument, Reason, UpstreamError
 from .phones import to_e164
+from .policy_checks import CHECKS
 
-DEFAULT_RULE = "default"                 # the label of "no rule matched" (a reserved rule name)
-MAX_HEADER_VALUE_CHARS = 4096
 REALM = 'realm="authsidecar"'
 
 
@@ -49,41 +48,6 @@ class Verifiers:
 
 
 @dataclass(frozen=True, slots=True)
-class Allow:
-    rule: str
-    headers: tuple[tuple[str, str], ...] = ()    # set on the request to the app (overwriting)
-    remove: tuple[str, ...] = ()                 # removed from the request to the app
-
-    reason = "none"
-    status = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Deny:
-    rule: str
-    status: int                                  # HTTP status for the client: 400, 401, 403, 503
-    reason: str                                  # bounded code: a Reason label or one of ours below
-    headers: tuple[tuple[str, str], ...] = ()    # response headers (WWW-Authenticate)
-
-    @property
-    def body(self) -> str:
-        """A small JSON body: the reason code only (never why a signature failed)."""
-        error = {400: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(self.status, "unavailable")
-        return json.dumps({"error": error, "reason": self.reason}, separators=(",", ":"))
-
-
-Decision = Allow | Deny
-
-# Our own reason codes, next to the Reason labels.
-MISSING_CREDENTIAL = "missing_credential"
-APPROVAL_REQUIRED = "approval_required"
-CHALLENGE_REQUIRED = "challenge_required"
-NO_MATCHING_RULE = "no_matching_rule"
-DENIED_BY_RULE = "denied_by_rule"
-CHECK_UNAVAILABLE = "check_unavailable"
-
-
-@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     prefix: str
@@ -107,20 +71,6 @@ class Rule:
         if self.prefix and not prefix_matches(self.prefix, path):
             return False
         return self.regex is None or self.regex.fullmatch(path) is not None
-
-
-@dataclass
-class Passed:
-    """What the checks of one rule have established so far."""
-
-    headers: dict[str, str] = field(default_factory=dict)
-    consumed: list[str] = field(default_factory=list)   # credential headers the checks read
-    subject: str = ""
-
-    def put(self, name: str, value: str) -> None:
-        # Header injection: a claim with CR/LF or other control characters is left out, not sent.
-        if value and len(value) <= MAX_HEADER_VALUE_CHARS and value.isprintable():
-            self.headers.setdefault(name, value)
 
 
 class Policy:
@@ -152,10 +102,8 @@ class Policy:
 
     async def _run(self, check: str, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed) -> Deny | None:
         # The one place where verifier failures become HTTP outcomes.
-        from . import policy_checks
-
         try:
-            return await policy_checks.CHECKS[check](self, rule, request, v, passed)
+            return await CHECKS[check](self, rule, request, v, passed)
         except InvalidArgument:
             return Deny(rule.name, 401, Reason.MALFORMED.label, self.challenge_header(check, "invalid_request"))
         except UpstreamError:
@@ -211,11 +159,3 @@ class Policy:
             raise InvalidArgument("authorization", "is not a Bearer token")
         return token
 
-
-def claim_text(value: Any) -> str:
-    """A claim as a header value: strings as they are, lists space-separated, the rest as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return " ".join(value)
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -6,12 +6,16 @@ A verifier's answer is only a pass when it says valid with Reason.NONE (and carr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
+from .decisions import APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed
 from .http_request import HttpRequest
 from .outcomes import Reason
-from .policy import (APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed,
-                     Policy, Rule, Verifiers, claim_text)
+
+if TYPE_CHECKING:  # policy.py imports this module: the types only, to keep the import one-way
+    from .policy import Policy, Rule, Verifiers
 
 
 async def check_jwt(policy: Policy, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed) -> Deny | None:
@@ -106,10 +110,19 @@ def _reason(reason: Reason) -> Reason:
     return Reason.NOT_VERIFIED if reason is Reason.NONE else reason
 
 
-Check = Callable[[Policy, Rule, HttpRequest, Verifiers, Passed], Awaitable["Deny | None"]]
+Check = Callable[["Policy", "Rule", HttpRequest, "Verifiers", Passed], Awaitable["Deny | None"]]
 CHECKS: dict[str, Check] = {
     "jwt": check_jwt,
     "session": check_session,
     "approval": check_approval,
     "challenge": check_challenge,
 }
+
+
+def claim_text(value: Any) -> str:
+    """A claim as a header value: strings as they are, lists space-separated, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return " ".join(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -105,6 +105,15 @@ def test_valid_bearer_allowed_with_identity_headers_and_forged_subject_stripped(
     assert authz.metric("authsidecar_ext_authz_decisions_total", rule="api", result="allow") == 1
 
 
+def test_repeat_bearer_costs_a_cache_hit_not_a_signature_check(authz, issuer):
+    bearer = f"Bearer {issuer.token()}"
+    for _ in range(3):
+        assert authz.check("GET", "/api/orders", authorization=bearer).allowed
+    # the token component's verified-token cache (sidecar/core/tokens.py) answers the repeats
+    assert authz.metric("authsidecar_token_signature_checks_total", issuer=issuer.url) == 1
+    assert authz.metric("authsidecar_ext_authz_decisions_total", rule="api", result="allow") == 3
+
+
 def test_expired_bearer_is_401_invalid_token(authz, issuer):
     old = int(time.time()) - 3600
     d = authz.check("GET", "/api/orders", authorization=f"Bearer {issuer.token(iat=old - 600, exp=old)}")

@@ -10,7 +10,8 @@ from sidecar.config import ClaimHeader, ExtAuthzRule, ExtAuthzSettings, Limits
 from sidecar.core.answers import ApprovalAnswer, AuthInfo, ChallengeAnswer, SessionAnswer, TokenAnswer
 from sidecar.core.http_request import HttpRequest
 from sidecar.core.outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
-from sidecar.core.policy import Allow, Deny, Policy, Verifiers
+from sidecar.core.decisions import Allow, Deny
+from sidecar.core.policy import Policy, Verifiers
 
 PHONE = "+14155552671"
 GOOD = TokenAnswer(Verdict.ok(Source.CACHE), AuthInfo(subject="u1", issuer="https://iss", scopes=("read", "write"),
