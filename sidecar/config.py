@@ -84,6 +84,10 @@ class ChallengeSettings:
     base_url: str = ""                   # overrides region
     secret_key: str = ""
     timeout_seconds: float = 2.0
+    # Challenge tokens this sidecar accepted, remembered so a replay is ALREADY_USED even if the
+    # platform forgot; keep it at least as long as the platform's token lifetime.
+    consumed_tokens_ttl_seconds: float = 900.0
+    consumed_tokens_max_entries: int = 100_000
 
 
 @dataclass
@@ -351,6 +355,12 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"platform.{name}: must be positive")
         if getattr(s.challenges, name) <= 0:
             p.append(f"challenges.{name}: must be positive")
+    if s.challenges.consumed_tokens_ttl_seconds <= 0:
+        p.append("challenges.consumed_tokens_ttl_seconds: must be positive")
+    if s.challenges.consumed_tokens_max_entries < 1:
+        p.append("challenges.consumed_tokens_max_entries: must be at least 1")
+    if s.challenges.base_url and not s.challenges.base_url.startswith(("http://", "https://")):
+        p.append("challenges.base_url: must start with http:// or https://")
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     seen: set[str] = set()

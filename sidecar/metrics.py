@@ -38,6 +38,14 @@ UPSTREAM_SECONDS = Histogram(
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
 )
 
+# --- Step-up challenges (core/challenges.py) -------------------------------------------------------
+CHALLENGE_REPLAYS_TOTAL = Counter(
+    "authsidecar_challenge_replays_total",
+    "Challenge tokens answered ALREADY_USED, by who knew: cache (this sidecar's ledger), local (a race"
+    " lost in this sidecar) or upstream (the platform).",
+    ["source"],
+)
+
 # --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
 # rule: a rule name from the config or "default" (no rule matched) — a bounded set.
 EXT_AUTHZ_DECISIONS_TOTAL = Counter(
