@@ -134,6 +134,13 @@ class AsyncClient:
     async def get_user(self, user_id: str, *, timeout: float | None = None) -> pb.GetUserResponse:
         return await self._call("GetUser", pb.GetUserRequest(user_id=user_id), timeout)
 
+    async def enroll_verified_authenticator(self, user_id: str, verification_method: str, *,
+                                            timeout: float | None = None,
+                                            **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
+        request = pb.EnrollVerifiedAuthenticatorRequest(user_id=user_id, verification_method=verification_method,
+                                                        **fields)
+        return await self._call("EnrollVerifiedAuthenticator", request, timeout)
+
     async def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:
         return await self._call("CheckUpstreamHealth", pb.CheckUpstreamHealthRequest(), timeout)
 
@@ -213,6 +220,12 @@ class Client:
 
     def get_user(self, user_id: str, *, timeout: float | None = None) -> pb.GetUserResponse:
         return self._call("GetUser", pb.GetUserRequest(user_id=user_id), timeout)
+
+    def enroll_verified_authenticator(self, user_id: str, verification_method: str, *,
+                                      timeout: float | None = None, **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
+        request = pb.EnrollVerifiedAuthenticatorRequest(user_id=user_id, verification_method=verification_method,
+                                                        **fields)
+        return self._call("EnrollVerifiedAuthenticator", request, timeout)
 
     def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:
         return self._call("CheckUpstreamHealth", pb.CheckUpstreamHealthRequest(), timeout)
