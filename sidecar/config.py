@@ -46,6 +46,14 @@ class Limits:
 
 
 @dataclass
+class CircuitSettings:
+    """Per-upstream circuit breaker: after this many failures in a row, fail fast for open_seconds."""
+
+    failure_threshold: int = 5
+    open_seconds: float = 5.0
+
+
+@dataclass
 class EmulatorSettings:
     # auto: embed the emulator when no upstream is configured (platform.base_url empty).
     mode: str = "auto"                   # auto | on | off
@@ -170,6 +178,7 @@ class Settings:
     log_level: str = "info"
     default_region: str = ""             # ISO 3166 alpha-2 for phones written without +
     limits: Limits = field(default_factory=Limits)
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
@@ -339,6 +348,10 @@ def _validate(s: Settings) -> list[str]:
     for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
+    if s.circuit.failure_threshold < 1:
+        p.append("circuit.failure_threshold: must be at least 1")
+    if s.circuit.open_seconds <= 0:
+        p.append("circuit.open_seconds: must be positive")
     if s.emulator.mode not in {"auto", "on", "off"}:
         p.append("emulator.mode: must be auto, on or off")
     if not s.uses_emulator:
@@ -361,6 +374,7 @@ def _validate(s: Settings) -> list[str]:
         p.append("challenges.consumed_tokens_max_entries: must be at least 1")
     if s.challenges.base_url and not s.challenges.base_url.startswith(("http://", "https://")):
         p.append("challenges.base_url: must start with http:// or https://")
+    p.extend(_validate_platform(s.platform))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     seen: set[str] = set()
@@ -445,6 +459,26 @@ def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
         p.append(f"{where}.checks: issuers, audience and required_scopes need the jwt check")
     if rule.action and not checks & {"approval", "challenge"}:
         p.append(f"{where}.action: needs the approval or challenge check")
+    return p
+
+
+def _validate_platform(pl: PlatformSettings) -> list[str]:
+    p: list[str] = []
+    if pl.session_cache_ttl_seconds <= 0:
+        p.append("platform.session_cache_ttl_seconds: must be positive")
+    if pl.negative_cache_ttl_seconds < 0:
+        p.append("platform.negative_cache_ttl_seconds: must not be negative")
+    for name in ("session_cache_max_entries", "consumed_tokens_max_entries"):
+        if getattr(pl, name) < 1:
+            p.append(f"platform.{name}: must be at least 1")
+    if pl.sse.heartbeat_timeout_seconds <= 0:
+        p.append("platform.sse.heartbeat_timeout_seconds: must be positive")
+    if pl.sse.reconnect_min_seconds <= 0:
+        p.append("platform.sse.reconnect_min_seconds: must be positive")
+    if pl.sse.reconnect_min_seconds > pl.sse.reconnect_max_seconds:
+        p.append("platform.sse.reconnect_min_seconds: must not exceed platform.sse.reconnect_max_seconds")
+    if not pl.sse.path.startswith("/"):
+        p.append("platform.sse.path: must start with /")
     return p
 
 

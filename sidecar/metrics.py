@@ -37,6 +37,10 @@ UPSTREAM_SECONDS = Histogram(
     "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
 )
+UPSTREAM_CIRCUIT_OPEN = Gauge(
+    "authsidecar_upstream_circuit_open",
+    "1 while an upstream's circuit breaker is open or half-open (calls fail fast), by upstream.", ["upstream"],
+)
 
 # --- Step-up challenges (core/challenges.py) -------------------------------------------------------
 CHALLENGE_REPLAYS_TOTAL = Counter(
@@ -44,6 +48,29 @@ CHALLENGE_REPLAYS_TOTAL = Counter(
     "Challenge tokens answered ALREADY_USED, by who knew: cache (this sidecar's ledger), local (a race"
     " lost in this sidecar) or upstream (the platform).",
     ["source"],
+)
+
+# --- Sessions, approvals, revocation (core/sessions.py, core/revocation.py, upstream/events.py) ---
+# Caches are named: sessions (positive + terminal status), sessions_negative (unknown/pending),
+# revoked (terminal states pushed by the stream), consumed_approvals (the one-time ledger).
+CACHE_LOOKUPS_TOTAL = Counter(
+    "authsidecar_cache_lookups_total", "Cache lookups, by cache and result (hit or miss).",
+    ["cache", "result"],
+)
+CACHE_EVICTIONS_TOTAL = Counter(
+    "authsidecar_cache_evictions_total", "Entries pushed out of a full cache (LRU), by cache.", ["cache"],
+)
+CACHE_ENTRIES = Gauge("authsidecar_cache_entries", "Entries held now, by cache.", ["cache"])
+SSE_CONNECTED = Gauge(
+    "authsidecar_sse_connected", "1 while the platform event stream is open and caught up, else 0.",
+)
+SSE_RECONNECTS_TOTAL = Counter("authsidecar_sse_reconnects_total", "Event stream reconnection attempts.")
+SSE_GAPS_TOTAL = Counter(
+    "authsidecar_sse_gaps_total", "Connections that could not resume (positive session entries were flushed).",
+)
+SSE_EVENTS_TOTAL = Counter("authsidecar_sse_events_total", "Stream events received, by type.", ["type"])
+SSE_SECONDS_SINCE_EVENT = Gauge(
+    "authsidecar_sse_seconds_since_last_event", "Seconds since the last stream event or heartbeat (-1: none yet).",
 )
 
 # --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---

@@ -4,6 +4,7 @@ Handlers raise core exceptions; this is the one place they become status codes:
   InvalidArgument            → INVALID_ARGUMENT (message names the field)
   UpstreamError unavailable  → UNAVAILABLE (upstream status in the message)
   UpstreamError 4xx          → the code of that HTTP status (404 NOT_FOUND, 401/403 PERMISSION_DENIED…)
+  NotConfigured              → FAILED_PRECONDITION (the platform this RPC needs is not configured)
   asyncio.TimeoutError       → DEADLINE_EXCEEDED
   anything else              → INTERNAL, logged with its trace (the caller learns nothing more)
 """
@@ -19,7 +20,7 @@ from typing import Any
 import grpc
 
 from .. import logs, metrics
-from ..core.outcomes import InvalidArgument, UpstreamError
+from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
 
 log = logs.get("api")
 
@@ -84,6 +85,9 @@ def rpc(method: str) -> Callable:
                 code = grpc.StatusCode.UNAVAILABLE if exc.unavailable else HTTP_TO_GRPC.get(
                     exc.status, grpc.StatusCode.FAILED_PRECONDITION)
                 await context.abort(code, str(exc))
+            except NotConfigured as exc:
+                outcome = "not_configured"
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             except asyncio.TimeoutError:
                 outcome = "deadline_exceeded"
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} ran out of time")

@@ -26,13 +26,13 @@ from .. import logs, metrics
 from ..config import Settings
 from .answers import ChallengeAnswer, UpstreamHealth
 from .caches import Clock, OneTimeLedger
-from .circuit import CircuitBreaker, CircuitState
+from .circuit import CircuitBreaker, log_circuit_change
 from .challenge_records import (
     ActionRecord, ChallengeUpstream, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord,
     ValidationRecord,
 )
 from .hashing import fingerprint, token_key
-from .outcomes import ActionState, InvalidArgument, Reason, Source, UpstreamError, Verdict
+from .outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
 
 log = logs.get("challenges")
 T = TypeVar("T")
@@ -48,21 +48,24 @@ def path_safe(field: str, value: str) -> str:
 class ChallengeVerifier:
     def __init__(self, upstream: ChallengeUpstream, *, consumed_ttl_seconds: float = 900.0,
                  consumed_max_entries: int = 100_000, clock: Clock = time.monotonic,
-                 misconfigured: str = "") -> None:
+                 disabled: str = "") -> None:
         self.upstream = upstream
         self.consumed_ttl_seconds = consumed_ttl_seconds
         self.ledger = OneTimeLedger(consumed_max_entries, clock)
-        self.misconfigured = misconfigured
-        self.circuit = CircuitBreaker("challenges", clock=clock, on_change=_log_circuit)
+        self.disabled = disabled  # why the challenge RPCs are off (no secret key), or ""
+        self.circuit = CircuitBreaker("challenges", clock=clock, on_change=log_circuit_change)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ChallengeVerifier":
         from ..upstream.challenges import ChallengePlatform
 
         ch = settings.challenges
-        return cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
-                   consumed_max_entries=ch.consumed_tokens_max_entries,
-                   misconfigured="" if ch.secret_key else "challenges.secret_key is not set")
+        verifier = cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
+                       consumed_max_entries=ch.consumed_tokens_max_entries,
+                       disabled="" if ch.secret_key else "challenges.secret_key is not set")
+        verifier.circuit.failure_threshold = settings.circuit.failure_threshold
+        verifier.circuit.open_seconds = settings.circuit.open_seconds
+        return verifier
 
     # --- Component -------------------------------------------------------------------------------
 
@@ -74,9 +77,12 @@ class ChallengeVerifier:
         await self.upstream.close()
 
     def readiness(self) -> tuple[bool, str]:
-        return (False, self.misconfigured) if self.misconfigured else (True, "ok")
+        # A pod that only verifies sessions or JWTs must still become ready without a challenge secret.
+        return True, f"disabled: {self.disabled}" if self.disabled else "ok"
 
     async def health(self) -> list[UpstreamHealth]:
+        if self.disabled:
+            return []  # no challenge platform configured: nothing to be unhealthy
         healthy, detail = await self.upstream.probe()
         return [UpstreamHealth("challenges", healthy, detail)]
 
@@ -121,30 +127,11 @@ class ChallengeVerifier:
 
     async def _call(self, call: Awaitable[T]) -> T:
         """One platform call through the circuit breaker: only "unavailable" failures count against it."""
-        if not self.circuit.allow():
-            call.close()  # type: ignore[attr-defined]  # never awaited: don't leave a dangling coroutine
-            raise UpstreamError("challenges", 0, f"circuit open after repeated failures; next try in "
-                                                 f"{self.circuit.retry_after():.1f}s")
-        try:
-            result = await call
-        except UpstreamError as exc:
-            if exc.unavailable:
-                self.circuit.record_failure()
-            else:
-                self.circuit.record_success()  # a 4xx is an answer: the platform is up
-            raise
-        except BaseException:
-            # The caller gave up (deadline, cancel): says nothing about the platform, but a half-open
-            # probe must not stay "in flight" forever, so re-open and probe again later.
-            if self.circuit.state is CircuitState.HALF_OPEN:
-                self.circuit.record_failure()
-            raise
-        self.circuit.record_success()
-        return result
+        if self.disabled:
+            call.close()  # type: ignore[attr-defined]
+            raise NotConfigured(f"step-up challenges are disabled: {self.disabled}")
+        return await self.circuit.call(call)
 
-
-def _log_circuit(name: str, state: CircuitState) -> None:
-    log.warning("circuit %s", state.value, extra={"upstream": name, "circuit": state.value})
 
 
 def decide(r: ValidationRecord, user_id: str | None, action: str | None) -> ChallengeAnswer:

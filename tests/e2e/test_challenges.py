@@ -188,3 +188,12 @@ def test_region_without_base_url_must_be_known(sidecar_factory):
     with pytest.raises(RuntimeError) as err:
         sidecar_factory({"challenges": {"base_url": "", "region": "mars"}})
     assert "challenges.region" in str(err.value)
+
+
+def test_without_a_secret_the_sidecar_is_ready_and_challenge_calls_fail_precondition(sidecar_factory):
+    proc = sidecar_factory({"challenges": {"secret_key": ""}})
+    assert proc.health_status() == "SERVING"
+    with pytest.raises(grpc.RpcError) as err:
+        proc.stub.ValidateChallenge(pb.ValidateChallengeRequest(token="tok"), timeout=5)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "challenges.secret_key is not set" in err.value.details()

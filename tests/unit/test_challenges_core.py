@@ -8,7 +8,7 @@ import pytest
 
 from sidecar.core.challenge_records import EnrollInput, TrackInput, TrackResult, ValidationRecord
 from sidecar.core.challenges import ChallengeVerifier
-from sidecar.core.outcomes import ActionState, InvalidArgument, Reason, Source, UpstreamError
+from sidecar.core.outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, UpstreamError
 
 SUCCEEDED = ValidationRecord(is_valid=True, state=ActionState.CHALLENGE_SUCCEEDED, user_id="usr_1",
                              action="withdraw", idempotency_key="ik_1", verification_method="SMS")
@@ -172,8 +172,15 @@ async def test_track_refuses_dot_segments_before_calling_upstream():
 async def test_readiness_and_health():
     v, _ = verifier()
     assert v.readiness() == (True, "ok")
-    unready = ChallengeVerifier(FakePlatform(), misconfigured="challenges.secret_key is not set")
-    assert unready.readiness() == (False, "challenges.secret_key is not set")
+    disabled = ChallengeVerifier(FakePlatform(), disabled="challenges.secret_key is not set")
+    # Without a secret the sidecar still becomes ready (sessions/JWTs may be all a pod needs) …
+    assert disabled.readiness() == (True, "disabled: challenges.secret_key is not set")
+    assert await disabled.health() == []
+    # … and every challenge call fails fast instead of sending an unauthenticated request.
+    with pytest.raises(NotConfigured):
+        await disabled.validate("tok", None, None)
+    with pytest.raises(NotConfigured):
+        await disabled.get_user("usr_1")
     (health,) = await v.health()
     assert (health.name, health.healthy, health.detail) == ("challenges", False, "down")
 
