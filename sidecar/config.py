@@ -318,7 +318,7 @@ def is_local_address(address: str) -> bool:
 
 
 def _validate(s: Settings) -> list[str]:
-    p: list[str] = []
+    p: list[str] = _validate_ext_authz(s.ext_authz)
     if not s.listen:
         p.append("listen: needs at least one address")
     for i, addr in enumerate(s.listen):
@@ -392,7 +392,6 @@ def _validate(s: Settings) -> list[str]:
                 p.append(f"{where}.algorithms: {alg!r} is not allowed (choose from {sorted(ALGORITHMS)})")
         if iss.leeway_seconds < 0:
             p.append(f"{where}.leeway_seconds: must not be negative")
-    p.extend(_validate_ext_authz(s.ext_authz))
     return p
 
 
