@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from authsidecar.v1 import auth_pb2 as pb
 from envoy_wire import CHECK_METHOD, Decision, check_request, read_check_response
 
 PHONE = "+14155552671"
@@ -29,6 +30,7 @@ RULES = [
     {"name": "health", "path_prefix": "/healthz", "methods": ["GET"], "checks": ["allow"]},
     {"name": "transfer", "path_prefix": "/api/transfers", "methods": ["POST"], "checks": ["jwt", "approval"],
      "action": "transfer"},
+    {"name": "wire", "path_prefix": "/api/wire", "checks": ["jwt", "challenge"], "action": "wire"},
     {"name": "api", "path_prefix": "/api", "checks": ["jwt"], "required_scopes": ["orders:read"]},
     {"name": "app", "path_prefix": "/app", "checks": ["session"]},
 ]
@@ -171,6 +173,30 @@ def test_approval_required_on_sensitive_path_and_used_once(authz, issuer, emulat
                                json={"phone": PHONE, "action": "delete-account"}).json()["approval_token"]
     d = authz.check("POST", "/api/transfers", authorization=bearer, x_user_phone=PHONE, x_approval_token=other)
     assert (d.allowed, json.loads(d.body)["reason"]) == (False, "action_mismatch")
+
+
+def challenge_token(authz, emulator, user_id: str, action: str) -> str:
+    """A step-up challenge the user completed: tracked through the sidecar, finished in the emulator."""
+    emulator.http.post("/_control/challenges/users", json={"userId": user_id}).raise_for_status()
+    tracked = authz.stub.Track(pb.TrackRequest(user_id=user_id, action=action), timeout=10)
+    done = emulator.http.post("/_control/challenges/complete", json={
+        "userId": user_id, "action": action, "idempotencyKey": tracked.idempotency_key})
+    done.raise_for_status()
+    return done.json()["token"]
+
+
+def test_step_up_challenge_bound_to_the_bearer_subject_and_used_once(authz, issuer, emulator):
+    bearer = f"Bearer {issuer.token()}"
+    d = authz.check("POST", "/api/wire", authorization=bearer)
+    assert (d.allowed, d.http_status, json.loads(d.body)["reason"]) == (False, 403, "challenge_required")
+    token = challenge_token(authz, emulator, "user-1", "wire")
+    d = authz.check("POST", "/api/wire", authorization=bearer, x_challenge_token=token)
+    assert d.allowed and d.headers["x-auth-subject"] == "user-1" and d.headers["x-auth-challenge-action"] == "wire"
+    again = authz.check("POST", "/api/wire", authorization=bearer, x_challenge_token=token)
+    assert (again.allowed, again.http_status) == (False, 403)
+    someone_else = challenge_token(authz, emulator, "user-2", "wire")
+    d = authz.check("POST", "/api/wire", authorization=bearer, x_challenge_token=someone_else)
+    assert (d.allowed, d.http_status) == (False, 403)
 
 
 def test_unmatched_path_is_denied_and_open_path_allowed(authz):
