@@ -99,3 +99,10 @@ SSE_EVENTS_TOTAL = Counter("authsidecar_sse_events_total", "Stream events receiv
 SSE_SECONDS_SINCE_EVENT = Gauge(
     "authsidecar_sse_seconds_since_last_event", "Seconds since the last stream event or heartbeat (-1: none yet).",
 )
+
+# --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
+# rule: a rule name from the config or "default" (no rule matched) — a bounded set.
+EXT_AUTHZ_DECISIONS_TOTAL = Counter(
+    "authsidecar_ext_authz_decisions_total", "ext_authz Check decisions, by rule, result and reason.",
+    ["rule", "result", "reason"],
+)
