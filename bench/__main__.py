@@ -21,12 +21,15 @@ from pathlib import Path
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
 
 from . import harness, scenarios
+from . import report as report_md
+
+DEFAULT_OUT = str(harness.ROOT / "bench" / "results")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes: the smoke run in make test")
-    parser.add_argument("--out", default=str(harness.ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--only", nargs="*", help="scenario names to run")
     args = parser.parse_args()
     duration, warmup = (0.5, 0.2) if args.quick else (8.0, 2.0)
@@ -63,7 +66,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{'-quick' if args.quick else ''}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path}")
+    print(f"\n{report_md.render(report)}\n\nwrote {path}")
+    if not args.quick and args.out == DEFAULT_OUT:
+        report_md.update_readme(report)
     return 0
 
 
