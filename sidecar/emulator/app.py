@@ -3,6 +3,8 @@
 Routes by area (each in its own module, each with its own control endpoints under /_control):
   platform.py    RAuth v2 sessions, approvals, health, SSE events    under /v2
   challenges.py  Authsignal Server API (track, validate, actions, users)  under /v1
+  authy.py       Authy-style TOTP, OneTouch, phone verification, users  under /authy
+  identity.py    identity service: login, MFA, refresh, sessions      under /identity/api
   jwks.py        issuers' JWKS + OIDC discovery, key rotation, minting   under /issuers/{name}
   control.py     faults and request counters                          under /_control
 """
@@ -44,7 +46,7 @@ def _areas() -> list:
     import importlib
 
     found = []
-    for name in ("platform", "challenges", "jwks"):
+    for name in ("platform", "challenges", "jwks", "authy", "identity"):
         try:
             found.append(importlib.import_module(f"{__package__}.{name}"))
         except ModuleNotFoundError as exc:
