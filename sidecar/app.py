@@ -34,7 +34,9 @@ class Sidecar:
         import importlib
 
         for name, module, cls in (("tokens", "tokens", "TokenVerifier"), ("sessions", "sessions", "SessionVerifier"),
-                                  ("challenges", "challenges", "ChallengeVerifier")):
+                                  ("challenges", "challenges", "ChallengeVerifier"),
+                                  ("second_factors", "second_factors", "SecondFactors"),
+                                  ("accounts", "accounts", "AccountFlows")):
             try:
                 mod = importlib.import_module(f"{__package__}.core.{module}")
             except ModuleNotFoundError as exc:

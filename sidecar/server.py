@@ -56,11 +56,12 @@ class Server:
             log.info("embedded upstream emulator listening", extra={"url": base})
         self.sidecar = Sidecar(settings)
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthService(self.sidecar, InFlight(settings.limits.max_in_flight)), self.grpc)
+        inflight = InFlight(settings.limits.max_in_flight)  # one limit across every service
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
+        extra_services = _add_factor_services(self.sidecar, self.grpc, inflight)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
-            (AUTH_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (AUTH_SERVICE, *extra_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), self.grpc)
         for name in ("", AUTH_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -110,6 +111,24 @@ class Server:
             if http:
                 await http.stop()
         log.info("stopped")
+
+
+def _add_factor_services(sidecar: Sidecar, server: grpc.aio.Server, limit: InFlight) -> list[str]:
+    """SecondFactorService and AccountService, for the components this build has; their full names."""
+    from authsidecar.v1 import factors_pb2, factors_pb2_grpc
+
+    names = []
+    if "second_factors" in sidecar.components:
+        from .api.second_factor_service import SecondFactorService
+
+        factors_pb2_grpc.add_SecondFactorServiceServicer_to_server(SecondFactorService(sidecar, limit), server)
+        names.append(factors_pb2.DESCRIPTOR.services_by_name["SecondFactorService"].full_name)
+    if "accounts" in sidecar.components:
+        from .api.account_service import AccountService
+
+        factors_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(sidecar, limit), server)
+        names.append(factors_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name)
+    return names
 
 
 def _ops_app(server: Server):

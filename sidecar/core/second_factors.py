@@ -148,6 +148,21 @@ def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
     return Verdict.deny(Reason.CHALLENGE_FAILED, exc.message, Source.UPSTREAM)
 
 
+class NotConfigured:
+    """Stands in for an upstream that has no base_url: every call fails as unavailable (fail closed)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, method: str):
+        async def refuse(*args, **kwargs):
+            raise UpstreamError(self.name, 0, f"{self.name} is not configured (set {self.name}.base_url)")
+        return refuse
+
+    async def aclose(self) -> None:
+        return None
+
+
 @dataclass
 class SecondFactorPolicy:
     code_replay_window_seconds: float = 300.0
@@ -162,8 +177,9 @@ class SecondFactors:
     def __init__(self, upstream: AuthyUpstream, policy: SecondFactorPolicy | None = None, *,
                  clock: Clock = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  api_key: str = "", callback_window_seconds: float = 300.0,
-                 wall_clock: Clock = time.time) -> None:
+                 wall_clock: Clock = time.time, configured: bool = True) -> None:
         self.upstream = upstream
+        self.configured = configured
         self.policy = policy or SecondFactorPolicy()
         self.api_key = api_key
         self.callback_window_seconds = callback_window_seconds
@@ -178,6 +194,8 @@ class SecondFactors:
         from ..upstream.authy import AuthyClient
 
         a = settings.authy
+        if not a.base_url:
+            return cls(NotConfigured("authy"), configured=False)
         policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
                                     a.approval_watch_max_seconds, a.consumed_codes_max_entries)
         return cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
@@ -194,7 +212,7 @@ class SecondFactors:
         return True, "ready"
 
     async def health(self) -> list[UpstreamHealth]:
-        return [await self.upstream.health()]
+        return [await self.upstream.health()] if self.configured else []
 
     async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")

@@ -15,6 +15,7 @@ import secrets
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -58,6 +59,11 @@ def _fail(status: int, message: str, code: str) -> JSONResponse:
                          "error_code": code}, status_code=status)
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """A form-encoded body (parsed here: starlette's form parser needs python-multipart)."""
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+
+
 def _user_or_none(area: AuthyArea, user_id: str) -> dict | None:
     return area.users.get(user_id)
 
@@ -91,7 +97,7 @@ def routes(state) -> list[Route]:
         user_id = request.path_params["authy_id"]
         if _user_or_none(area, user_id) is None:
             return _fail(404, "User not found.", "60026")
-        form = await request.form()
+        form = await _form(request)
         if not form.get("message"):
             return _fail(400, "Message is required", "60000")
         ttl = int(form.get("seconds_to_expire") or 86400)
@@ -111,7 +117,7 @@ def routes(state) -> list[Route]:
             "expires_at": approval.expires_at or None}, "success": True})
 
     async def phone_start(request: Request):
-        form = await request.form()
+        form = await _form(request)
         cc, number, via = form.get("country_code", ""), form.get("phone_number", ""), form.get("via", "")
         if via not in ("sms", "call") or not cc or not number:
             return _fail(400, "Invalid parameters", "60000")
@@ -136,7 +142,7 @@ def routes(state) -> list[Route]:
         return JSONResponse({"message": "Verification code is correct.", "success": True})
 
     async def user_new(request: Request):
-        form = await request.form()
+        form = await _form(request)
         email, phone, cc = form.get("user[email]"), form.get("user[cellphone]"), form.get("user[country_code]")
         if not email or not phone or not cc:
             return _fail(400, "User was not valid", "60027")
