@@ -133,8 +133,21 @@ class JwksSettings:
 
 
 @dataclass
+class TlsSettings:
+    """TLS for gRPC listeners on non-loopback addresses (loopback and unix sockets stay local-only)."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""             # set: clients must present a certificate from this CA (mTLS)
+
+
+@dataclass
 class Settings:
     listen: list[str] = field(default_factory=lambda: ["127.0.0.1:50051"])
+    # A non-loopback TCP listener needs tls.* — or this explicit opt-in, which logs a warning.
+    insecure_listen: bool = False
+    socket_mode: str = "0660"            # permissions of unix socket files (octal)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     ops_listen: str = "0.0.0.0:9464"     # /metrics, /healthz, /readyz (kubelet probes the pod IP)
     shutdown_grace_seconds: float = 10.0
     log_level: str = "info"
@@ -264,6 +277,21 @@ def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
     return None
 
 
+def is_local_address(address: str) -> bool:
+    """True for unix sockets and loopback TCP addresses (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if address.startswith("unix:"):
+        return True
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a hostname may resolve anywhere
+
+
 def _validate(s: Settings) -> list[str]:
     p: list[str] = []
     if not s.listen:
@@ -271,6 +299,21 @@ def _validate(s: Settings) -> list[str]:
     for i, addr in enumerate(s.listen):
         if not (addr.startswith("unix://") or ":" in addr):
             p.append(f"listen[{i}]: must be host:port or unix:///path")
+        elif not is_local_address(addr) and not s.tls.cert_file and not s.insecure_listen:
+            p.append(f"listen[{i}]: {addr} is not loopback; set tls.cert_file/tls.key_file or insecure_listen: true")
+    if bool(s.tls.cert_file) != bool(s.tls.key_file):
+        p.append("tls.key_file: tls.cert_file and tls.key_file go together")
+    if s.tls.client_ca_file and not s.tls.cert_file:
+        p.append("tls.cert_file: is required when tls.client_ca_file is set")
+    for name in ("cert_file", "key_file", "client_ca_file"):
+        path = getattr(s.tls, name)
+        if path and not Path(path).is_file():
+            p.append(f"tls.{name}: no such file {path}")
+    try:
+        if not 0 <= int(s.socket_mode, 8) <= 0o777:
+            raise ValueError
+    except ValueError:
+        p.append("socket_mode: must be octal permissions like 0660")
     if ":" not in s.ops_listen:
         p.append("ops_listen: must be host:port")
     if s.log_level not in LOG_LEVELS:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -22,7 +24,7 @@ from . import __version__, logs, metrics
 from .api.auth_service import AuthService
 from .api.rpc import InFlight
 from .app import Sidecar
-from .config import Settings, pointed_at_emulator
+from .config import Settings, is_local_address, pointed_at_emulator
 from .httpserve import AsgiServer
 
 log = logs.get("server")
@@ -66,8 +68,7 @@ class Server:
         for name in ("", AUTH_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         for address in settings.listen:
-            if self.grpc.add_insecure_port(address) == 0:
-                raise OSError(f"cannot listen on {address}")
+            _bind(self.grpc, address, settings)
         await self.grpc.start()
         self.ops = AsgiServer(_ops_app(self), settings.ops_listen, "ops")
         await self.ops.start()
@@ -129,6 +130,38 @@ def _add_factor_services(sidecar: Sidecar, server: grpc.aio.Server, limit: InFli
         factors_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(sidecar, limit), server)
         names.append(factors_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name)
     return names
+
+
+def _bind(server: grpc.aio.Server, address: str, settings: Settings) -> None:
+    """Loopback and unix sockets are local to the pod; anything else gets TLS unless explicitly opted out."""
+    if address.startswith("unix:"):
+        path = address.split("://", 1)[-1] if "://" in address else address[5:]
+        mode = int(settings.socket_mode, 8)
+        old = os.umask(0o777 & ~mode)  # no window in which the socket has looser permissions
+        try:
+            bound = server.add_insecure_port(address)
+        finally:
+            os.umask(old)
+        if bound:
+            os.chmod(path, mode)
+    elif is_local_address(address):
+        bound = server.add_insecure_port(address)
+    elif settings.tls.cert_file:
+        bound = server.add_secure_port(address, _tls_credentials(settings))
+    else:
+        log.warning("gRPC listening WITHOUT TLS on a non-loopback address (insecure_listen: true)",
+                    extra={"address": address})
+        bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"cannot listen on {address}")
+
+
+def _tls_credentials(settings: Settings) -> grpc.ServerCredentials:
+    tls = settings.tls
+    ca = Path(tls.client_ca_file).read_bytes() if tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())],
+        root_certificates=ca, require_client_auth=ca is not None)
 
 
 def _ops_app(server: Server):

@@ -1,0 +1,87 @@
+"""`make bench`: start the emulator and a sidecar as separate processes, run every scenario, write JSON.
+
+  python -m bench [--quick] [--out bench/results]
+
+Results: bench/results/<UTC timestamp>.json and a printed table; each scenario also reports its
+RPS as a ratio to the floor scenario measured in the same run (a noisy 2-core machine makes
+absolute numbers drift; ratios side by side are what we track).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
+
+from . import harness, scenarios
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--quick", action="store_true", help="seconds, not minutes: the smoke run in make test")
+    parser.add_argument("--out", default=str(harness.ROOT / "bench" / "results"))
+    parser.add_argument("--only", nargs="*", help="scenario names to run")
+    args = parser.parse_args()
+    duration, warmup = (0.5, 0.2) if args.quick else (8.0, 2.0)
+    tmp = Path(tempfile.mkdtemp(prefix="authsidecar-bench-"))
+    emulator = EmulatorProcess(tmp)
+    results: list[dict] = []
+    try:
+        for group in scenarios.groups(quick=args.quick):
+            if args.only and not any(s in args.only for s in group.names):
+                continue
+            sidecar = SidecarProcess(deep_merge(emulator_config(emulator.url), group.config), tmp)
+            try:
+                sidecar.wait_for("SERVING")
+                for item in group.build(emulator, sidecar):
+                    if args.only and item.name not in args.only:
+                        continue
+                    if callable(item):
+                        results.append(item(emulator, sidecar))
+                    else:
+                        results.append(harness.run(item, sidecar.target, sidecar.proc.pid, emulator,
+                                                   duration, warmup))
+                    print(_row(results[-1]), flush=True)
+            finally:
+                sidecar.stop()
+    finally:
+        emulator.stop()
+    _add_ratios(results)
+    report = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+              "machine": _machine(), "duration_seconds": duration, "scenarios": results}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _add_ratios(results: list[dict]) -> None:
+    floor = next((r for r in results if r["scenario"] == "floor"), None)
+    for r in results:
+        if floor and floor.get("rps") and r.get("rps") is not None:
+            r["rps_ratio_to_floor"] = round(r["rps"] / floor["rps"], 3)
+
+
+def _row(r: dict) -> str:
+    if "rps" not in r:
+        return f"{r['scenario']:<28} " + json.dumps({k: v for k, v in r.items() if k != 'scenario'})
+    return (f"{r['scenario']:<28} {r['rps']:>9.0f} rps  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
+            f"p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}  upstream {r['upstream_requests_total']}")
+
+
+def _machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine()}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

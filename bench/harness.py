@@ -1,0 +1,67 @@
+"""Run one scenario against a live sidecar: spawn load processes, collect latencies, CPU, RSS, upstream calls."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import procstats
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Scenario:
+    name: str
+    method: str                          # full gRPC path, e.g. /grpc.health.v1.Health/Check
+    payloads: list[bytes]
+    concurrency: int = 32
+    rate: float | None = None            # open loop when set
+    load_processes: int = 1
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def percentile(sorted_values: list[int], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k] / 1000.0     # µs → ms
+
+
+def run(scenario: Scenario, target: str, sidecar_pid: int, emulator, duration: float, warmup: float) -> dict:
+    spec = {"target": target, "method": scenario.method, "concurrency": scenario.concurrency,
+            "rate": scenario.rate, "duration": duration, "warmup": warmup,
+            "payloads": [base64.b64encode(p).decode() for p in scenario.payloads]}
+    before_counts = emulator.counters()
+    cpu_before = procstats.cpu_seconds(sidecar_pid)
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        procs = [subprocess.Popen([sys.executable, "-m", "bench.load", str(spec_path)], cwd=ROOT,
+                                  stdout=subprocess.PIPE) for _ in range(scenario.load_processes)]
+        outputs = [json.loads(p.communicate(timeout=duration + warmup + 120)[0]) for p in procs]
+    cpu_used = procstats.cpu_seconds(sidecar_pid) - cpu_before
+    after_counts = emulator.counters()
+    latencies = sorted(v for o in outputs for v in o["latencies_us"])
+    calls = len(latencies)
+    upstream = {k: after_counts.get(k, 0) - before_counts.get(k, 0) for k in after_counts
+                if after_counts.get(k, 0) != before_counts.get(k, 0)}
+    return {
+        "scenario": scenario.name,
+        "mode": "open" if scenario.rate else "closed",
+        "concurrency": scenario.concurrency, "rate": scenario.rate, "load_processes": scenario.load_processes,
+        "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": duration,
+        "rps": calls / duration if duration else 0.0,
+        "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
+        "p99_ms": percentile(latencies, 0.99), "p999_ms": percentile(latencies, 0.999),
+        "sidecar_cpu_seconds_per_1k_calls": (cpu_used / calls * 1000) if calls else None,
+        **procstats.memory_mb(sidecar_pid),
+        "upstream_requests": upstream, "upstream_requests_total": sum(upstream.values()),
+        "notes": scenario.notes, **scenario.extra,
+    }

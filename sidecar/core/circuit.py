@@ -1,0 +1,76 @@
+"""A circuit breaker per upstream: stop hammering an upstream that keeps failing, recover on its own.
+
+closed     requests flow; `failure_threshold` failures in a row open the circuit.
+open       requests fail fast (the caller answers fail-closed) for `open_seconds`.
+half-open  one probe request at a time is let through; success closes, failure re-opens.
+
+So while an upstream is down it sees at most one request per `open_seconds` from this sidecar.
+Only failures that say the upstream is unwell count (no answer, 5xx, 429) — a 4xx is an answer.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+
+
+class CircuitState(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(self, name: str, failure_threshold: int = 5, open_seconds: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[str, CircuitState], None] | None = None) -> None:
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.open_seconds = open_seconds
+        self._clock = clock
+        self._on_change = on_change
+        self._state = CircuitState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+
+    @property
+    def state(self) -> CircuitState:
+        if self._state is CircuitState.OPEN and self._clock() - self._opened_at >= self.open_seconds:
+            self._set(CircuitState.HALF_OPEN)
+        return self._state
+
+    def allow(self) -> bool:
+        """May a request go to the upstream now? In half-open, only one probe at a time."""
+        state = self.state
+        if state is CircuitState.CLOSED:
+            return True
+        if state is CircuitState.HALF_OPEN and not self._probe_in_flight:
+            self._probe_in_flight = True
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._probe_in_flight = False
+        if self._state is not CircuitState.CLOSED:
+            self._set(CircuitState.CLOSED)
+
+    def record_failure(self) -> None:
+        self._probe_in_flight = False
+        self._failures += 1
+        if self._state is CircuitState.HALF_OPEN or self._failures >= self.failure_threshold:
+            self._opened_at = self._clock()
+            self._set(CircuitState.OPEN)
+
+    def retry_after(self) -> float:
+        """Seconds until the next probe may go (0 when closed)."""
+        if self.state is not CircuitState.OPEN:
+            return 0.0
+        return max(0.0, self.open_seconds - (self._clock() - self._opened_at))
+
+    def _set(self, state: CircuitState) -> None:
+        self._state = state
+        if self._on_change:
+            self._on_change(self.name, state)
