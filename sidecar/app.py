@@ -46,6 +46,21 @@ class Sidecar:
             component = getattr(mod, cls).from_settings(settings)
             setattr(self, name, component)
             self.components[name] = component
+        self._wire_logout_revocation()
+
+    def _wire_logout_revocation(self) -> None:
+        """A logout through AccountService marks its session revoked in the sessions' revocation cache."""
+        accounts, sessions = self.components.get("accounts"), self.components.get("sessions")
+        revocations = getattr(sessions, "revocations", None)
+        if accounts is None or revocations is None:
+            return
+        from .core.hashing import token_key
+        from .core.outcomes import SessionStatus, Source
+
+        def revoke(session_id: str) -> None:
+            revocations.record_terminal(token_key(session_id), SessionStatus.REVOKED, session_id, source=Source.LOCAL)
+
+        accounts.revoke_session_id = revoke
 
     async def start(self) -> None:
         for component in self.components.values():

@@ -37,3 +37,13 @@ UPSTREAM_SECONDS = Histogram(
     "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
 )
+
+# --- Second factors and account flows (SecondFactorService, AccountService) ---
+APPROVAL_WATCHES = Gauge(
+    "authsidecar_approval_watches", "WatchApprovalRequest streams open now (each polls at most once per interval).",
+)
+LOGOUT_REVOCATIONS_TOTAL = Counter(
+    "authsidecar_logout_revocations_total",
+    "Sessions marked revoked in the revocation cache by a logout through the sidecar, by whether a cache was wired.",
+    ["wired"],
+)

@@ -7,6 +7,7 @@ import grpc
 from authsidecar.v1 import factors_pb2 as pb
 from authsidecar.v1 import factors_pb2_grpc
 
+from .. import metrics
 from ..app import Sidecar
 from ..core.callbacks import params_from_body
 from ..core.outcomes import InvalidArgument, Verdict
@@ -67,8 +68,13 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
     @rpc_stream("WatchApprovalRequest")
     async def WatchApprovalRequest(self, request: pb.WatchApprovalRequestRequest, context):
         # The caller's deadline cancels this generator (grpc cancels the task), which ends the polling.
-        async for status in self.factors.watch_approval(self._field("id", request.id)):
-            yield pb.WatchApprovalRequestResponse(status=approval_status(status))
+        approval_id = self._field("id", request.id)
+        metrics.APPROVAL_WATCHES.inc()
+        try:
+            async for status in self.factors.watch_approval(approval_id):
+                yield pb.WatchApprovalRequestResponse(status=approval_status(status))
+        finally:
+            metrics.APPROVAL_WATCHES.dec()
 
     @rpc("VerifyCallbackSignature")
     async def VerifyCallbackSignature(self, request: pb.VerifyCallbackSignatureRequest, context):

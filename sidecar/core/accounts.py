@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .. import logs
+from .. import logs, metrics
 from .answers import UpstreamHealth
 from .caches import Clock, TtlLru
 from .hashing import fingerprint, token_key
@@ -119,6 +119,7 @@ class AccountFlows:
     def _revoke(self, session_id: str) -> None:
         if not session_id:
             return
+        metrics.LOGOUT_REVOCATIONS_TOTAL.labels("yes" if self.revoke_session_id else "no").inc()
         if self.revoke_session_id is None:
             log.warning("no revocation cache wired; session revoked upstream only",
                         extra={"session": fingerprint(session_id)})

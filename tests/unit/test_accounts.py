@@ -109,3 +109,27 @@ async def test_logout_session_revokes_only_after_the_service_accepts():
 async def test_without_a_revoker_logout_still_works():
     flows = AccountFlows(FakeIdentity())
     assert await flows.logout("rt-1") == "sid-1"
+
+
+class FakeRevocations:
+    def __init__(self) -> None:
+        self.recorded: list[tuple] = []
+
+    def record_terminal(self, token_hash, status, session_id="", expires_at=None, source=None):
+        self.recorded.append((token_hash, status, session_id, source))
+
+
+async def test_sidecar_wires_logout_to_the_sessions_revocation_cache():
+    from types import SimpleNamespace
+
+    from sidecar.app import Sidecar
+    from sidecar.core.hashing import token_key
+    from sidecar.core.outcomes import SessionStatus, Source
+
+    flows = AccountFlows(FakeIdentity())
+    revocations = FakeRevocations()
+    sidecar = object.__new__(Sidecar)
+    sidecar.components = {"accounts": flows, "sessions": SimpleNamespace(revocations=revocations)}
+    sidecar._wire_logout_revocation()
+    await flows.logout("rt-1")
+    assert revocations.recorded == [(token_key("sid-1"), SessionStatus.REVOKED, "sid-1", Source.LOCAL)]
