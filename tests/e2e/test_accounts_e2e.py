@@ -81,19 +81,28 @@ def test_wrong_password_keeps_status_and_body_but_never_the_password(accounts):
     assert secret not in accounts.proc.log() and secret not in accounts.proc.metrics()
 
 
-@pytest.mark.parametrize("call, request_, field", [
+BAD_REQUESTS = [
     ("Login", pb.LoginRequest(password="x"), "email"),
     ("Login", pb.LoginRequest(email="not-an-email", password="x"), "email"),
     ("Login", pb.LoginRequest(email="a@example.com"), "password"),
+    ("Login", pb.LoginRequest(email="a@example.com", password="x" * 1025), "password"),
     ("CompleteMfa", pb.CompleteMfaRequest(code="123456"), "mfa_token"),
+    ("CompleteMfa", pb.CompleteMfaRequest(mfa_token="m"), "code"),
     ("Refresh", pb.RefreshRequest(), "refresh_token"),
     ("Logout", pb.LogoutRequest(refresh_token="bad\ntoken"), "refresh_token"),
+    ("GetMe", pb.GetMeRequest(), "access_token"),
+    ("ListSessions", pb.ListSessionsRequest(access_token="é"), "access_token"),
     ("LogoutSession", pb.LogoutSessionRequest(access_token="at"), "session_id"),
-])
-def test_bad_requests_name_the_field(accounts, call, request_, field):
-    with pytest.raises(grpc.RpcError) as err:
-        getattr(accounts, call)(request_, timeout=5)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(field)
+]
+
+
+def test_bad_requests_name_the_field_and_never_reach_the_service(accounts, emulator):
+    for call, request_, field in BAD_REQUESTS:
+        with pytest.raises(grpc.RpcError) as err:
+            getattr(accounts, call)(request_, timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, call
+        assert err.value.details().startswith(field), (call, err.value.details())
+    assert not any("/identity/" in k for k in emulator.counters())
 
 
 def test_identity_down_is_unavailable(accounts, emulator):
