@@ -7,6 +7,8 @@ Auth: `X-Authy-API-Key`. Bodies are form-encoded with bracketed keys (`user[emai
 
 from __future__ import annotations
 
+import httpx
+
 from urllib.parse import quote
 
 from ..core.answers import UpstreamHealth
@@ -38,9 +40,10 @@ def _error_code(reply: Reply) -> str:
 
 
 class AuthyClient:
-    def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+    def __init__(self, base_url: str, api_key: str, timeout: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.http = JsonHttp(UPSTREAM, base_url, {"X-Authy-API-Key": api_key, "Accept": "application/json"},
-                             timeout)
+                             timeout, transport)
 
     async def _ok(self, method: str, path: str, endpoint: str, **kwargs) -> dict:
         reply = await self.http.request(method, path, endpoint, **kwargs)

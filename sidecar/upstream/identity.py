@@ -8,6 +8,8 @@ GET /auth/me, /auth/sessions; POST /auth/sessions/logout.
 
 from __future__ import annotations
 
+import httpx
+
 from ..core.accounts import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
@@ -36,11 +38,12 @@ def _bearer(access_token: str) -> dict[str, str]:
 
 
 class IdentityClient:
-    def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+    def __init__(self, base_url: str, api_key: str, timeout: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["X-API-Key"] = api_key
-        self.http = JsonHttp(UPSTREAM, base_url, headers, timeout)
+        self.http = JsonHttp(UPSTREAM, base_url, headers, timeout, transport)
 
     async def _call(self, method: str, path: str, **kwargs) -> dict:
         reply = await self.http.request(method, path, path, **kwargs)

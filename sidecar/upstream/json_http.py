@@ -31,10 +31,11 @@ class Reply:
 
 
 class JsonHttp:
-    def __init__(self, upstream: str, base_url: str, headers: dict[str, str], timeout: float) -> None:
+    def __init__(self, upstream: str, base_url: str, headers: dict[str, str], timeout: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.upstream = upstream
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                         follow_redirects=False)
+                                         follow_redirects=False, transport=transport)
 
     async def request(self, method: str, path: str, endpoint: str, **kwargs: Any) -> Reply:
         """Send one request; `endpoint` is the bounded label (the path template)."""
