@@ -74,7 +74,29 @@ def _form_dict(form, prefix: str) -> dict:
 
 def routes(state) -> list[Route]:
     area = state.areas.setdefault("authy", AuthyArea())
+    api = AuthyApi(area)
+    g = api.guarded
+    return [
+        Route(f"{PREFIX}/protected/json/verify/{{token}}/{{authy_id}}", g(api.verify)),
+        Route(f"{PREFIX}/onetouch/json/users/{{authy_id}}/approval_requests", g(api.create_approval), methods=["POST"]),
+        Route(f"{PREFIX}/onetouch/json/approval_requests/{{uuid}}", g(api.get_approval)),
+        Route(f"{PREFIX}/protected/json/phones/verification/start", g(api.phone_start), methods=["POST"]),
+        Route(f"{PREFIX}/protected/json/phones/verification/check", g(api.phone_check)),
+        Route(f"{PREFIX}/protected/json/users/new", g(api.user_new), methods=["POST"]),
+        Route(f"{PREFIX}/protected/json/users/{{authy_id}}/remove", g(api.user_remove), methods=["POST"]),
+        Route(f"{PREFIX}/protected/json/users/{{authy_id}}/status", g(api.user_status)),
+        Route(f"{PREFIX}/protected/json/app/details", g(api.app_details)),
+        *_control_routes(area),
+    ]
 
+
+class AuthyApi:
+    """The platform's endpoints over one AuthyArea."""
+
+    def __init__(self, area: AuthyArea) -> None:
+        self.area = area
+
+    @staticmethod
     def guarded(handler):
         async def run(request: Request):
             if request.headers.get("x-authy-api-key") != EMULATOR_AUTHY_API_KEY:
@@ -82,20 +104,20 @@ def routes(state) -> list[Route]:
             return await handler(request)
         return run
 
-    async def verify(request: Request):
+    async def verify(self, request: Request):
         token, user_id = request.path_params["token"], request.path_params["authy_id"]
-        if _user_or_none(area, user_id) is None:
+        if _user_or_none(self.area, user_id) is None:
             return _fail(404, "User not found.", "60026")
         if not token.isdigit() or not 6 <= len(token) <= 10:
             return _fail(400, "Token is invalid. Token length must be between 6 and 10", "60019")
-        if not secrets.compare_digest(token, area.totp.get(user_id, "")):
+        if not secrets.compare_digest(token, self.area.totp.get(user_id, "")):
             return JSONResponse({"success": False, "message": "Token is invalid", "token": "is invalid",
                                  "errors": {"message": "Token is invalid"}, "error_code": "60020"}, status_code=401)
         return JSONResponse({"success": "true", "message": "Token is valid.", "token": "is valid"})
 
-    async def create_approval(request: Request):
+    async def create_approval(self, request: Request):
         user_id = request.path_params["authy_id"]
-        if _user_or_none(area, user_id) is None:
+        if _user_or_none(self.area, user_id) is None:
             return _fail(404, "User not found.", "60026")
         form = await _form(request)
         if not form.get("message"):
@@ -103,12 +125,12 @@ def routes(state) -> list[Route]:
         ttl = int(form.get("seconds_to_expire") or 86400)
         approval = Approval(str(uuidlib.uuid4()), user_id, str(form["message"]), _form_dict(form, "details"),
                             _form_dict(form, "hidden_details"), time.time() + ttl if ttl else 0.0)
-        area.approvals[approval.uuid] = approval
-        area.last_approval = approval.uuid
+        self.area.approvals[approval.uuid] = approval
+        self.area.last_approval = approval.uuid
         return JSONResponse({"approval_request": {"uuid": approval.uuid}, "success": True})
 
-    async def get_approval(request: Request):
-        approval = area.approvals.get(request.path_params["uuid"])
+    async def get_approval(self, request: Request):
+        approval = self.area.approvals.get(request.path_params["uuid"])
         if approval is None:
             return _fail(404, "Approval request not found", "60049")
         return JSONResponse({"approval_request": {
@@ -116,50 +138,50 @@ def routes(state) -> list[Route]:
             "details": approval.details, "hidden_details": approval.hidden_details,
             "expires_at": approval.expires_at or None}, "success": True})
 
-    async def phone_start(request: Request):
+    async def phone_start(self, request: Request):
         form = await _form(request)
         cc, number, via = form.get("country_code", ""), form.get("phone_number", ""), form.get("via", "")
         if via not in ("sms", "call") or not cc or not number:
             return _fail(400, "Invalid parameters", "60000")
         length = int(form.get("code_length") or 4)
         code = "".join(secrets.choice("0123456789") for _ in range(length))
-        area.phones[(cc, number)] = {"code": code, "expires_at": time.time() + 600}
-        area.last_phone = {"country_code": cc, "phone_number": number, "via": via, "code": code,
-                           "locale": form.get("locale", "")}
+        self.area.phones[(cc, number)] = {"code": code, "expires_at": time.time() + 600}
+        self.area.last_phone = {"country_code": cc, "phone_number": number, "via": via, "code": code,
+                                "locale": form.get("locale", "")}
         sent = "Text message" if via == "sms" else "Call"
         return JSONResponse({"carrier": "Emulated Carrier", "is_cellphone": True, "seconds_to_expire": 599,
                              "uuid": str(uuidlib.uuid4()), "success": True,
                              "message": f"{sent} sent to +{cc} {number}."})
 
-    async def phone_check(request: Request):
+    async def phone_check(self, request: Request):
         q = request.query_params
         key = (q.get("country_code", ""), q.get("phone_number", ""))
-        pending = area.phones.get(key)
+        pending = self.area.phones.get(key)
         if pending is None or pending["expires_at"] < time.time():
             return _fail(404, f"No pending verifications for +{key[0]} {key[1]} found.", "60023")
         if not secrets.compare_digest(q.get("verification_code", ""), pending["code"]):
             return _fail(401, "Verification code is incorrect", "60022")
         return JSONResponse({"message": "Verification code is correct.", "success": True})
 
-    async def user_new(request: Request):
+    async def user_new(self, request: Request):
         form = await _form(request)
         email, phone, cc = form.get("user[email]"), form.get("user[cellphone]"), form.get("user[country_code]")
         if not email or not phone or not cc:
             return _fail(400, "User was not valid", "60027")
-        user_id = str(area.next_id)
-        area.next_id += 1
-        area.users[user_id] = {"email": email, "phone": phone, "country_code": cc}
-        area.totp[user_id] = "".join(secrets.choice("0123456789") for _ in range(7))
+        user_id = str(self.area.next_id)
+        self.area.next_id += 1
+        self.area.users[user_id] = {"email": email, "phone": phone, "country_code": cc}
+        self.area.totp[user_id] = "".join(secrets.choice("0123456789") for _ in range(7))
         return JSONResponse({"user": {"id": int(user_id)}, "success": True, "message": "User created successfully."})
 
-    async def user_remove(request: Request):
-        if area.users.pop(request.path_params["authy_id"], None) is None:
+    async def user_remove(self, request: Request):
+        if self.area.users.pop(request.path_params["authy_id"], None) is None:
             return _fail(404, "User not found.", "60026")
         return JSONResponse({"success": True, "message": "User was added to remove."})
 
-    async def user_status(request: Request):
+    async def user_status(self, request: Request):
         user_id = request.path_params["authy_id"]
-        user = _user_or_none(area, user_id)
+        user = _user_or_none(self.area, user_id)
         if user is None:
             return _fail(404, "User not found.", "60026")
         return JSONResponse({"status": {"authy_id": int(user_id), "confirmed": True, "registered": True,
@@ -167,22 +189,8 @@ def routes(state) -> list[Route]:
                                         "phone_number": "XXX-XXX-" + user["phone"][-4:], "devices": ["sms"]},
                              "success": True, "message": "User status."})
 
-    async def app_details(request: Request):
+    async def app_details(self, request: Request):
         return JSONResponse({"app": {"name": "Emulated app", "app_id": 1}, "success": True})
-
-    return [
-        Route(f"{PREFIX}/protected/json/verify/{{token}}/{{authy_id}}", guarded(verify)),
-        Route(f"{PREFIX}/onetouch/json/users/{{authy_id}}/approval_requests", guarded(create_approval),
-              methods=["POST"]),
-        Route(f"{PREFIX}/onetouch/json/approval_requests/{{uuid}}", guarded(get_approval)),
-        Route(f"{PREFIX}/protected/json/phones/verification/start", guarded(phone_start), methods=["POST"]),
-        Route(f"{PREFIX}/protected/json/phones/verification/check", guarded(phone_check)),
-        Route(f"{PREFIX}/protected/json/users/new", guarded(user_new), methods=["POST"]),
-        Route(f"{PREFIX}/protected/json/users/{{authy_id}}/remove", guarded(user_remove), methods=["POST"]),
-        Route(f"{PREFIX}/protected/json/users/{{authy_id}}/status", guarded(user_status)),
-        Route(f"{PREFIX}/protected/json/app/details", guarded(app_details)),
-        *_control_routes(area),
-    ]
 
 
 def _control_routes(area: AuthyArea) -> list[Route]:

@@ -41,116 +41,123 @@ def _fail(status: int, message: str, code: str) -> JSONResponse:
 
 
 def routes(state) -> list[Route]:
-    area = state.areas.setdefault("identity", IdentityArea())
+    api = IdentityApi(state.areas.setdefault("identity", IdentityArea()))
+    return [
+        Route(f"{PREFIX}/auth/login", api.login, methods=["POST"]),
+        Route(f"{PREFIX}/auth/mfa/challenge", api.mfa_challenge, methods=["POST"]),
+        Route(f"{PREFIX}/auth/refresh", api.refresh, methods=["POST"]),
+        Route(f"{PREFIX}/auth/logout", api.logout, methods=["POST"]),
+        Route(f"{PREFIX}/auth/me", api.me, methods=["GET"]),
+        Route(f"{PREFIX}/auth/sessions", api.sessions, methods=["GET"]),
+        Route(f"{PREFIX}/auth/sessions/logout", api.logout_session, methods=["POST"]),
+        Route(f"{PREFIX}/health", api.health, methods=["GET"]),
+        Route("/_control/identity/mfa-code", api.control_mfa_code, methods=["GET"]),
+        Route("/_control/identity/sessions", api.control_sessions, methods=["GET"]),
+    ]
 
-    def issue(email: str, request: Request, sid: str = "") -> dict:
+
+async def _body(request: Request) -> dict:
+    try:
+        data = await request.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class IdentityApi:
+    """The service's endpoints (and its control endpoints) over one IdentityArea."""
+
+    def __init__(self, area: IdentityArea) -> None:
+        self.area = area
+
+    def issue(self, email: str, request: Request, sid: str = "") -> dict:
         if not sid:
             sid = "ses_" + secrets.token_hex(8)
             now = int(time.time())
-            area.sessions[sid] = {"sessionId": sid, "email": email, "active": True, "createdAt": now,
+            self.area.sessions[sid] = {"sessionId": sid, "email": email, "active": True, "createdAt": now,
                                   "lastSeenAt": now, "device": request.headers.get("user-agent", ""),
                                   "ip": request.client.host if request.client else ""}
         access, refresh = "at_" + secrets.token_urlsafe(24), "rt_" + secrets.token_urlsafe(24)
-        area.access[access], area.refresh[refresh] = sid, sid
+        self.area.access[access], self.area.refresh[refresh] = sid, sid
         return {"access_token": access, "refresh_token": refresh, "expires_in": ACCESS_TTL_SECONDS, "session_id": sid}
 
-    def session_of(request: Request) -> dict | None:
+    def session_of(self, request: Request) -> dict | None:
         auth = request.headers.get("authorization", "")
-        sid = area.access.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
-        session = area.sessions.get(sid or "")
+        sid = self.area.access.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        session = self.area.sessions.get(sid or "")
         return session if session and session["active"] else None
 
-    async def body(request: Request) -> dict:
-        try:
-            data = await request.json()
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    async def login(request: Request):
-        data = await body(request)
+    async def login(self, request: Request):
+        data = await _body(request)
         email = str(data.get("email", "")).lower()
-        if email not in area.users or not secrets.compare_digest(str(data.get("password", "")), PASSWORD):
+        if email not in self.area.users or not secrets.compare_digest(str(data.get("password", "")), PASSWORD):
             return _fail(401, "Invalid credentials", "INVALID_CREDENTIALS")
-        if area.users[email]["mfa"]:
+        if self.area.users[email]["mfa"]:
             token, code = "mfa_" + secrets.token_urlsafe(16), f"{secrets.randbelow(10**6):06d}"
-            area.mfa[token] = {"email": email, "code": code}
-            area.last_mfa_code[email] = code
+            self.area.mfa[token] = {"email": email, "code": code}
+            self.area.last_mfa_code[email] = code
             return JSONResponse({"mfa_required": True, "mfa_token": token})
-        return JSONResponse(issue(email, request))
+        return JSONResponse(self.issue(email, request))
 
-    async def mfa_challenge(request: Request):
-        data = await body(request)
-        pending = area.mfa.get(str(data.get("mfa_token", "")))
+    async def mfa_challenge(self, request: Request):
+        data = await _body(request)
+        pending = self.area.mfa.get(str(data.get("mfa_token", "")))
         if pending is None:
             return _fail(401, "Invalid or expired MFA token", "INVALID_MFA_TOKEN")
         if not secrets.compare_digest(str(data.get("code", "")), pending["code"]):
             return _fail(401, "Invalid MFA code", "INVALID_MFA_CODE")
-        del area.mfa[str(data["mfa_token"])]  # one code, one login
-        return JSONResponse(issue(pending["email"], request))
+        del self.area.mfa[str(data["mfa_token"])]  # one code, one login
+        return JSONResponse(self.issue(pending["email"], request))
 
-    async def refresh(request: Request):
-        token = str((await body(request)).get("refresh_token", ""))
-        sid = area.refresh.pop(token, None)  # rotation: a refresh token works once
-        if sid is None or not area.sessions[sid]["active"]:
+    async def refresh(self, request: Request):
+        token = str((await _body(request)).get("refresh_token", ""))
+        sid = self.area.refresh.pop(token, None)  # rotation: a refresh token works once
+        if sid is None or not self.area.sessions[sid]["active"]:
             return _fail(401, "Invalid refresh token", "INVALID_REFRESH_TOKEN")
-        area.sessions[sid]["lastSeenAt"] = int(time.time())
-        return JSONResponse(issue(area.sessions[sid]["email"], request, sid))
+        self.area.sessions[sid]["lastSeenAt"] = int(time.time())
+        return JSONResponse(self.issue(self.area.sessions[sid]["email"], request, sid))
 
-    async def logout(request: Request):
-        token = str((await body(request)).get("refresh_token", ""))
-        sid = area.refresh.pop(token, None)
+    async def logout(self, request: Request):
+        token = str((await _body(request)).get("refresh_token", ""))
+        sid = self.area.refresh.pop(token, None)
         if sid is None:
             return _fail(401, "Invalid refresh token", "INVALID_REFRESH_TOKEN")
-        area.sessions[sid]["active"] = False
+        self.area.sessions[sid]["active"] = False
         return JSONResponse({"success": True, "session_id": sid})
 
-    async def me(request: Request):
-        session = session_of(request)
+    async def me(self, request: Request):
+        session = self.session_of(request)
         if session is None:
             return _fail(401, "Unauthorized", "UNAUTHORIZED")
-        user = area.users[session["email"]]
+        user = self.area.users[session["email"]]
         return JSONResponse({"data": {"id": user["id"], "email": session["email"], "firstName": user["firstName"],
                                       "lastName": user["lastName"], "mfaEnabled": user["mfa"]}})
 
-    async def sessions(request: Request):
-        session = session_of(request)
+    async def sessions(self, request: Request):
+        session = self.session_of(request)
         if session is None:
             return _fail(401, "Unauthorized", "UNAUTHORIZED")
-        mine = [s for s in area.sessions.values() if s["email"] == session["email"] and s["active"]]
+        mine = [s for s in self.area.sessions.values() if s["email"] == session["email"] and s["active"]]
         return JSONResponse({"sessions": [
             {k: v for k, v in s.items() if k not in ("email", "active")} | {"current": s is session} for s in mine]})
 
-    async def logout_session(request: Request):
-        session = session_of(request)
+    async def logout_session(self, request: Request):
+        session = self.session_of(request)
         if session is None:
             return _fail(401, "Unauthorized", "UNAUTHORIZED")
-        target = area.sessions.get(str((await body(request)).get("sessionId", "")))
+        target = self.area.sessions.get(str((await _body(request)).get("sessionId", "")))
         if target is None or target["email"] != session["email"] or not target["active"]:
             return _fail(404, "Session not found", "SESSION_NOT_FOUND")
         target["active"] = False
         return JSONResponse({"success": True})
 
-    async def health(request: Request):
+    async def health(self, request: Request):
         return JSONResponse({"status": "ok"})
 
-    async def control_mfa_code(request: Request):
-        code = area.last_mfa_code.get(request.query_params.get("email", ""))
+    async def control_mfa_code(self, request: Request):
+        code = self.area.last_mfa_code.get(request.query_params.get("email", ""))
         return JSONResponse({"code": code}) if code else JSONResponse({"error": "none"}, 404)
 
-    async def control_sessions(request: Request):
+    async def control_sessions(self, request: Request):
         email = request.query_params.get("email", "")
-        return JSONResponse({"sessions": [s for s in area.sessions.values() if s["email"] == email]})
-
-    return [
-        Route(f"{PREFIX}/auth/login", login, methods=["POST"]),
-        Route(f"{PREFIX}/auth/mfa/challenge", mfa_challenge, methods=["POST"]),
-        Route(f"{PREFIX}/auth/refresh", refresh, methods=["POST"]),
-        Route(f"{PREFIX}/auth/logout", logout, methods=["POST"]),
-        Route(f"{PREFIX}/auth/me", me, methods=["GET"]),
-        Route(f"{PREFIX}/auth/sessions", sessions, methods=["GET"]),
-        Route(f"{PREFIX}/auth/sessions/logout", logout_session, methods=["POST"]),
-        Route(f"{PREFIX}/health", health, methods=["GET"]),
-        Route("/_control/identity/mfa-code", control_mfa_code, methods=["GET"]),
-        Route("/_control/identity/sessions", control_sessions, methods=["GET"]),
-    ]
+        return JSONResponse({"sessions": [s for s in self.area.sessions.values() if s["email"] == email]})
