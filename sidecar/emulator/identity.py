@@ -75,8 +75,8 @@ class IdentityApi:
             sid = "ses_" + secrets.token_hex(8)
             now = int(time.time())
             self.area.sessions[sid] = {"sessionId": sid, "email": email, "active": True, "createdAt": now,
-                                  "lastSeenAt": now, "device": request.headers.get("user-agent", ""),
-                                  "ip": request.client.host if request.client else ""}
+                                       "lastSeenAt": now, "device": request.headers.get("user-agent", ""),
+                                       "ip": request.client.host if request.client else ""}
         access, refresh = "at_" + secrets.token_urlsafe(24), "rt_" + secrets.token_urlsafe(24)
         self.area.access[access], self.area.refresh[refresh] = sid, sid
         return {"access_token": access, "refresh_token": refresh, "expires_in": ACCESS_TTL_SECONDS, "session_id": sid}
