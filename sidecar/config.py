@@ -83,6 +83,10 @@ class ChallengeSettings:
     base_url: str = ""                   # overrides region
     secret_key: str = ""
     timeout_seconds: float = 2.0
+    # Challenge tokens this sidecar accepted, remembered so a replay is ALREADY_USED even if the
+    # platform forgot; keep it at least as long as the platform's token lifetime.
+    consumed_tokens_ttl_seconds: float = 900.0
+    consumed_tokens_max_entries: int = 100_000
 
 
 @dataclass
@@ -339,6 +343,13 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"platform.{name}: must be positive")
         if getattr(s.challenges, name) <= 0:
             p.append(f"challenges.{name}: must be positive")
+    if s.challenges.consumed_tokens_ttl_seconds <= 0:
+        p.append("challenges.consumed_tokens_ttl_seconds: must be positive")
+    if s.challenges.consumed_tokens_max_entries < 1:
+        p.append("challenges.consumed_tokens_max_entries: must be at least 1")
+    if s.challenges.base_url and not s.challenges.base_url.startswith(("http://", "https://")):
+        p.append("challenges.base_url: must start with http:// or https://")
+    p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
@@ -377,6 +388,26 @@ def _validate_factors(s: Settings) -> list[str]:
         p.append("identity.timeout_seconds: must be positive")
     if s.identity.session_map_max_entries < 1:
         p.append("identity.session_map_max_entries: must be at least 1")
+    return p
+
+
+def _validate_platform(pl: PlatformSettings) -> list[str]:
+    p: list[str] = []
+    if pl.session_cache_ttl_seconds <= 0:
+        p.append("platform.session_cache_ttl_seconds: must be positive")
+    if pl.negative_cache_ttl_seconds < 0:
+        p.append("platform.negative_cache_ttl_seconds: must not be negative")
+    for name in ("session_cache_max_entries", "consumed_tokens_max_entries"):
+        if getattr(pl, name) < 1:
+            p.append(f"platform.{name}: must be at least 1")
+    if pl.sse.heartbeat_timeout_seconds <= 0:
+        p.append("platform.sse.heartbeat_timeout_seconds: must be positive")
+    if pl.sse.reconnect_min_seconds <= 0:
+        p.append("platform.sse.reconnect_min_seconds: must be positive")
+    if pl.sse.reconnect_min_seconds > pl.sse.reconnect_max_seconds:
+        p.append("platform.sse.reconnect_min_seconds: must not exceed platform.sse.reconnect_max_seconds")
+    if not pl.sse.path.startswith("/"):
+        p.append("platform.sse.path: must start with /")
     return p
 
 

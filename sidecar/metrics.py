@@ -38,6 +38,37 @@ UPSTREAM_SECONDS = Histogram(
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
 )
 
+# --- Step-up challenges (core/challenges.py) -------------------------------------------------------
+CHALLENGE_REPLAYS_TOTAL = Counter(
+    "authsidecar_challenge_replays_total",
+    "Challenge tokens answered ALREADY_USED, by who knew: cache (this sidecar's ledger), local (a race"
+    " lost in this sidecar) or upstream (the platform).",
+    ["source"],
+)
+
+# --- Sessions, approvals, revocation (core/sessions.py, core/revocation.py, upstream/events.py) ---
+# Caches are named: sessions (positive + terminal status), sessions_negative (unknown/pending),
+# revoked (terminal states pushed by the stream), consumed_approvals (the one-time ledger).
+CACHE_LOOKUPS_TOTAL = Counter(
+    "authsidecar_cache_lookups_total", "Cache lookups, by cache and result (hit or miss).",
+    ["cache", "result"],
+)
+CACHE_EVICTIONS_TOTAL = Counter(
+    "authsidecar_cache_evictions_total", "Entries pushed out of a full cache (LRU), by cache.", ["cache"],
+)
+CACHE_ENTRIES = Gauge("authsidecar_cache_entries", "Entries held now, by cache.", ["cache"])
+SSE_CONNECTED = Gauge(
+    "authsidecar_sse_connected", "1 while the platform event stream is open and caught up, else 0.",
+)
+SSE_RECONNECTS_TOTAL = Counter("authsidecar_sse_reconnects_total", "Event stream reconnection attempts.")
+SSE_GAPS_TOTAL = Counter(
+    "authsidecar_sse_gaps_total", "Connections that could not resume (positive session entries were flushed).",
+)
+SSE_EVENTS_TOTAL = Counter("authsidecar_sse_events_total", "Stream events received, by type.", ["type"])
+SSE_SECONDS_SINCE_EVENT = Gauge(
+    "authsidecar_sse_seconds_since_last_event", "Seconds since the last stream event or heartbeat (-1: none yet).",
+)
+
 # --- Second factors and account flows (SecondFactorService, AccountService) ---
 APPROVAL_WATCHES = Gauge(
     "authsidecar_approval_watches", "WatchApprovalRequest streams open now (each polls at most once per interval).",

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
+from google.protobuf.json_format import MessageToDict
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
 
 from ..app import Sidecar
+from ..core.challenge_records import EnrollInput, TrackInput
+from ..core.outcomes import InvalidArgument
 from ..core.phones import to_e164
 from . import convert, validation
 from .rpc import InFlight, rpc
 
 MAX_SCOPES = 64
+MAX_URL_CHARS = 2048
+MAX_CUSTOM_BYTES = 8192
+
+
+async def within_deadline(context: grpc.aio.ServicerContext, call):
+    """Stop waiting on the upstream when the caller's deadline passes (the edge says DEADLINE_EXCEEDED)."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return await call
+    return await asyncio.wait_for(call, max(remaining, 0.001))
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
@@ -86,12 +101,80 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         token = validation.token("token", request.token, self.limits.max_token_bytes)
         user_id = validation.optional("user_id", request.user_id, self.limits.max_field_chars)
         action = validation.optional("action", request.action, self.limits.max_field_chars)
-        a = await self.sidecar.challenges.validate(token, user_id or None, action or None)
+        a = await within_deadline(context, self.sidecar.challenges.validate(token, user_id or None, action or None))
         v = a.verdict
         return pb.ValidateChallengeResponse(
             is_valid=v.valid, state=convert.action_state(a.state), user_id=a.user_id, action=a.action,
             reason=convert.reason(v.reason), detail=v.detail, idempotency_key=a.idempotency_key,
             verification_method=a.verification_method, source=convert.source(v.source),
+        )
+
+    @rpc("Track")
+    async def Track(self, request: pb.TrackRequest, context: grpc.aio.ServicerContext):
+        r = await within_deadline(context, self.sidecar.challenges.track(self._track_input(request)))
+        return pb.TrackResponse(
+            state=convert.action_state(r.state), idempotency_key=r.idempotency_key, url=r.url, token=r.token,
+            is_enrolled=r.is_enrolled, enrolled_verification_methods=list(r.enrolled_verification_methods),
+            allowed_verification_methods=list(r.allowed_verification_methods),
+            default_verification_method=r.default_verification_method, rule_ids=list(r.rule_ids),
+        )
+
+    def _track_input(self, request: pb.TrackRequest) -> TrackInput:
+        n = self.limits.max_field_chars
+        opt = validation.optional
+        user_id, action = self._field("user_id", request.user_id), self._field("action", request.action)
+        if len(request.custom.SerializeToString()) > MAX_CUSTOM_BYTES:
+            raise InvalidArgument("custom", f"is larger than {MAX_CUSTOM_BYTES} bytes")
+        custom = MessageToDict(request.custom) if request.HasField("custom") else {}
+        phone = request.phone_number and to_e164(request.phone_number, self.sidecar.settings.default_region,
+                                                 field="phone_number")
+        return TrackInput(
+            user_id=user_id, action=action,
+            redirect_url=validation.url("redirect_url", request.redirect_url, MAX_URL_CHARS),
+            idempotency_key=opt("idempotency_key", request.idempotency_key, n),
+            email=opt("email", request.email, n), phone_number=phone,
+            ip_address=opt("ip_address", request.ip_address, n), user_agent=opt("user_agent", request.user_agent, n),
+            device_id=opt("device_id", request.device_id, n), username=opt("username", request.username, n),
+            custom=custom, redirect_to_settings=request.redirect_to_settings,
+        )
+
+    @rpc("GetAction")
+    async def GetAction(self, request: pb.GetActionRequest, context: grpc.aio.ServicerContext):
+        user_id, action = self._field("user_id", request.user_id), self._field("action", request.action)
+        key = self._field("idempotency_key", request.idempotency_key)
+        a = await within_deadline(context, self.sidecar.challenges.get_action(user_id, action, key))
+        return pb.GetActionResponse(
+            state=convert.action_state(a.state), state_updated_at=convert.timestamp(a.state_updated_at),
+            created_at=convert.timestamp(a.created_at), verification_method=a.verification_method,
+            rule_ids=list(a.rule_ids),
+        )
+
+    @rpc("GetUser")
+    async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext):
+        user_id = self._field("user_id", request.user_id)
+        u = await within_deadline(context, self.sidecar.challenges.get_user(user_id))
+        return pb.GetUserResponse(
+            is_enrolled=u.is_enrolled, email=u.email, phone_number=u.phone_number, username=u.username,
+            display_name=u.display_name, enrolled_verification_methods=list(u.enrolled_verification_methods),
+            allowed_verification_methods=list(u.allowed_verification_methods),
+            default_verification_method=u.default_verification_method,
+        )
+
+    @rpc("EnrollVerifiedAuthenticator")
+    async def EnrollVerifiedAuthenticator(self, request: pb.EnrollVerifiedAuthenticatorRequest,
+                                          context: grpc.aio.ServicerContext):
+        n = self.limits.max_field_chars
+        phone = request.phone_number and to_e164(request.phone_number, self.sidecar.settings.default_region,
+                                                 field="phone_number")
+        enroll = EnrollInput(
+            user_id=self._field("user_id", request.user_id),
+            verification_method=self._field("verification_method", request.verification_method),
+            phone_number=phone, email=validation.optional("email", request.email, n), is_default=request.is_default,
+        )
+        e = await within_deadline(context, self.sidecar.challenges.enroll_verified_authenticator(enroll))
+        return pb.EnrollVerifiedAuthenticatorResponse(
+            user_authenticator_id=e.user_authenticator_id, verification_method=e.verification_method,
+            recovery_codes=list(e.recovery_codes),
         )
 
     @rpc("CheckUpstreamHealth")

@@ -5,6 +5,7 @@ Handlers raise core exceptions; this is the one place they become status codes:
   UpstreamError unavailable  → UNAVAILABLE (upstream status in the message)
   UpstreamError 4xx          → the code of that HTTP status (404 NOT_FOUND, 401/403 PERMISSION_DENIED…)
   (every UpstreamError also carries an authsidecar.v1.UpstreamErrorDetail in the rich status details)
+  NotConfigured              → FAILED_PRECONDITION (the platform this RPC needs is not configured)
   asyncio.TimeoutError       → DEADLINE_EXCEEDED
   anything else              → INTERNAL, logged with its trace (the caller learns nothing more)
 """
@@ -25,7 +26,7 @@ from grpc_status import rpc_status
 from authsidecar.v1 import errors_pb2
 
 from .. import logs, metrics
-from ..core.outcomes import InvalidArgument, UpstreamError
+from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
 
 log = logs.get("api")
 
@@ -85,6 +86,8 @@ def error_outcome(exc: Exception) -> str:
         return "invalid_argument"
     if isinstance(exc, UpstreamError):
         return "upstream_error"
+    if isinstance(exc, NotConfigured):
+        return "not_configured"
     if isinstance(exc, asyncio.TimeoutError):
         return "deadline_exceeded"
     return "error"
@@ -96,6 +99,8 @@ async def abort_for(method: str, exc: Exception, context: grpc.aio.ServicerConte
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     if isinstance(exc, UpstreamError):
         await abort_upstream(context, exc)
+    if isinstance(exc, NotConfigured):
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     if isinstance(exc, asyncio.TimeoutError):
         await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} ran out of time")
     log.exception("unhandled error in %s", method, extra={"method": method})

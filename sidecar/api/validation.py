@@ -31,6 +31,14 @@ def token(field: str, value: str, max_bytes: int) -> str:
     return value
 
 
+def url(field: str, value: str, max_chars: int) -> str:
+    """An optional absolute http(s) URL (where the platform sends the user back)."""
+    optional(field, value, max_chars)
+    if value and not value.startswith(("https://", "http://")):
+        raise InvalidArgument(field, "must be an absolute http(s) URL")
+    return value
+
+
 def string_list(field: str, values, max_items: int, max_chars: int) -> list[str]:
     if len(values) > max_items:
         raise InvalidArgument(field, f"has more than {max_items} items")

@@ -89,11 +89,11 @@ class AccountFlows:
 
     @classmethod
     def from_settings(cls, settings) -> "AccountFlows":
-        from .second_factors import NotConfigured
+        from .second_factors import UnconfiguredUpstream
 
         i = settings.identity
         if not i.base_url:
-            return cls(NotConfigured("identity"), configured=False)
+            return cls(UnconfiguredUpstream("identity"), configured=False)
         from ..upstream.identity import IdentityClient
 
         return cls(IdentityClient(i.base_url, i.api_key, i.timeout_seconds),

@@ -78,28 +78,28 @@ class TtlLru(Generic[K, V]):
 
 
 class SingleFlight(Generic[K, V]):
-    """Runs at most one `fn()` per key at a time; concurrent callers await the same result."""
+    """Runs at most one `fn()` per key at a time; concurrent callers await the same result.
+
+    The shared call runs in its own task: a caller that gives up (deadline, cancel) — even the one
+    that started it — leaves the others waiting on an uncancelled call.
+    """
 
     def __init__(self) -> None:
-        self._inflight: dict[K, asyncio.Future[V]] = {}
+        self._inflight: dict[K, asyncio.Task[V]] = {}
 
     async def do(self, key: K, fn: Callable[[], Awaitable[V]]) -> V:
-        fut = self._inflight.get(key)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
-        try:
-            result = await fn()
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved: followers may be none
-            raise
-        else:
-            fut.set_result(result)
-            return result
-        finally:
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(fn())
+            self._inflight[key] = task
+            task.add_done_callback(lambda t: self._finished(key, t))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: K, task: asyncio.Task[V]) -> None:
+        if self._inflight.get(key) is task:
             del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone
 
     def __len__(self) -> int:
         return len(self._inflight)

@@ -118,3 +118,7 @@ class UpstreamError(Exception):
     def unavailable(self) -> bool:
         """No answer, a 5xx or a 429: the upstream could not decide (fail closed, retryable)."""
         return self.status == 0 or self.status >= 500 or self.status == 429
+
+
+class NotConfigured(Exception):
+    """The RPC needs a platform this sidecar has no settings for; maps to gRPC FAILED_PRECONDITION."""

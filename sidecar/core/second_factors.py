@@ -20,7 +20,7 @@ import phonenumbers
 from .answers import UpstreamHealth
 from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
 from .hashing import token_key
-from .outcomes import InvalidArgument, Reason, Source, UpstreamError, Verdict
+from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
 
 TOTP_CODE = re.compile(r"[0-9]{6,10}")
 PHONE_CODE = re.compile(r"[0-9]{4,10}")
@@ -148,15 +148,16 @@ def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
     return Verdict.deny(Reason.CHALLENGE_FAILED, exc.message, Source.UPSTREAM)
 
 
-class NotConfigured:
-    """Stands in for an upstream that has no base_url: every call fails as unavailable (fail closed)."""
+class UnconfiguredUpstream:
+    """Stands in for an upstream that has no base_url: every call raises NotConfigured
+    (FAILED_PRECONDITION at the edge), so the RPCs are off and everything else keeps working."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     def __getattr__(self, method: str):
         async def refuse(*args, **kwargs):
-            raise UpstreamError(self.name, 0, f"{self.name} is not configured (set {self.name}.base_url)")
+            raise NotConfigured(f"{self.name} is not configured (set {self.name}.base_url)")
         return refuse
 
     async def aclose(self) -> None:
@@ -195,7 +196,7 @@ class SecondFactors:
 
         a = settings.authy
         if not a.base_url:
-            return cls(NotConfigured("authy"), configured=False)
+            return cls(UnconfiguredUpstream("authy"), configured=False)
         policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
                                     a.approval_watch_max_seconds, a.consumed_codes_max_entries)
         return cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,

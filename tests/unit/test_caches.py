@@ -67,3 +67,25 @@ def test_one_time_ledger_first_consumer_wins_until_expiry():
     assert ledger.consume("h", ttl=30) is False and ledger.is_used("h")
     clock.now += 31
     assert not ledger.is_used("h")
+
+
+async def test_single_flight_survives_the_leader_giving_up():
+    gate = asyncio.Event()
+    calls = 0
+
+    async def fetch():
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return "v"
+
+    flight = SingleFlight()
+    leader = asyncio.create_task(flight.do("k", fetch))
+    await asyncio.sleep(0)
+    follower = asyncio.create_task(flight.do("k", fetch))
+    await asyncio.sleep(0)
+    leader.cancel()                     # the first caller's deadline passes
+    await asyncio.sleep(0)
+    gate.set()
+    assert await follower == "v" and calls == 1
+    assert leader.cancelled() and len(flight) == 0

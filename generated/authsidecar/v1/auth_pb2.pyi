@@ -322,7 +322,7 @@ class TrackRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., action: _Optional[str] = ..., redirect_url: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., email: _Optional[str] = ..., phone_number: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ..., device_id: _Optional[str] = ..., username: _Optional[str] = ..., custom: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., redirect_to_settings: _Optional[bool] = ...) -> None: ...
 
 class TrackResponse(_message.Message):
-    __slots__ = ("state", "idempotency_key", "url", "token", "is_enrolled", "enrolled_verification_methods", "allowed_verification_methods", "default_verification_method")
+    __slots__ = ("state", "idempotency_key", "url", "token", "is_enrolled", "enrolled_verification_methods", "allowed_verification_methods", "default_verification_method", "rule_ids")
     STATE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -331,6 +331,7 @@ class TrackResponse(_message.Message):
     ENROLLED_VERIFICATION_METHODS_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_VERIFICATION_METHODS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_VERIFICATION_METHOD_FIELD_NUMBER: _ClassVar[int]
+    RULE_IDS_FIELD_NUMBER: _ClassVar[int]
     state: ActionState
     idempotency_key: str
     url: str
@@ -339,7 +340,8 @@ class TrackResponse(_message.Message):
     enrolled_verification_methods: _containers.RepeatedScalarFieldContainer[str]
     allowed_verification_methods: _containers.RepeatedScalarFieldContainer[str]
     default_verification_method: str
-    def __init__(self, state: _Optional[_Union[ActionState, str]] = ..., idempotency_key: _Optional[str] = ..., url: _Optional[str] = ..., token: _Optional[str] = ..., is_enrolled: _Optional[bool] = ..., enrolled_verification_methods: _Optional[_Iterable[str]] = ..., allowed_verification_methods: _Optional[_Iterable[str]] = ..., default_verification_method: _Optional[str] = ...) -> None: ...
+    rule_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, state: _Optional[_Union[ActionState, str]] = ..., idempotency_key: _Optional[str] = ..., url: _Optional[str] = ..., token: _Optional[str] = ..., is_enrolled: _Optional[bool] = ..., enrolled_verification_methods: _Optional[_Iterable[str]] = ..., allowed_verification_methods: _Optional[_Iterable[str]] = ..., default_verification_method: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetActionRequest(_message.Message):
     __slots__ = ("user_id", "action", "idempotency_key")

@@ -1,0 +1,179 @@
+"""Step-up challenges: is this challenge token a completed challenge, for this user and action, used once?
+
+Decisions only; the platform is reached through a ChallengeUpstream (upstream/challenges.py in
+production, small fakes in unit tests). Rules, in order:
+  1. a token this sidecar already accepted is ALREADY_USED (no upstream call; a cached "no" only)
+  2. the platform answers; no answer / 5xx → UpstreamError (the edge says UNAVAILABLE, never valid);
+     after repeated failures a circuit breaker answers that at once, sparing the platform
+  3. the platform says the token was consumed → ALREADY_USED
+  4. the platform does not know the token → MALFORMED
+  5. a user_id was given and the token belongs to someone else → SUBJECT_MISMATCH
+     (the check the SDK docs insist on for step-up on an existing session)
+  6. an action was given and the challenge was for another → ACTION_MISMATCH
+  7. CHALLENGE_FAILED → CHALLENGE_FAILED; BLOCK → BLOCKED
+  8. valid only when the platform says isValid AND the state is CHALLENGE_SUCCEEDED
+  9. the first caller to consume the token wins; a racing second is ALREADY_USED
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import TypeVar
+
+from .. import logs, metrics
+from ..config import Settings
+from .answers import ChallengeAnswer, UpstreamHealth
+from .caches import Clock, OneTimeLedger
+from .circuit import CircuitBreaker, CircuitState
+from .challenge_records import (
+    ActionRecord, ChallengeUpstream, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord,
+    ValidationRecord,
+)
+from .hashing import fingerprint, token_key
+from .outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
+
+log = logs.get("challenges")
+T = TypeVar("T")
+
+
+def path_safe(field: str, value: str) -> str:
+    """Ids that the platform puts in URL paths: "." and ".." would name another resource."""
+    if value in (".", ".."):
+        raise InvalidArgument(field, "must not be '.' or '..'")
+    return value
+
+
+class ChallengeVerifier:
+    def __init__(self, upstream: ChallengeUpstream, *, consumed_ttl_seconds: float = 900.0,
+                 consumed_max_entries: int = 100_000, clock: Clock = time.monotonic,
+                 disabled: str = "") -> None:
+        self.upstream = upstream
+        self.consumed_ttl_seconds = consumed_ttl_seconds
+        self.ledger = OneTimeLedger(consumed_max_entries, clock)
+        self.disabled = disabled  # why the challenge RPCs are off (no secret key), or ""
+        self.circuit = CircuitBreaker("challenges", clock=clock, on_change=_log_circuit)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ChallengeVerifier":
+        from ..upstream.challenges import ChallengePlatform
+
+        ch = settings.challenges
+        return cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
+                   consumed_max_entries=ch.consumed_tokens_max_entries,
+                   disabled="" if ch.secret_key else "challenges.secret_key is not set")
+
+    # --- Component -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to warm up: the challenge API is only needed per call. Say where it is, for operators."""
+        log.info("challenge platform configured", extra={"base_url": getattr(self.upstream, "base_url", "")})
+
+    async def close(self) -> None:
+        await self.upstream.close()
+
+    def readiness(self) -> tuple[bool, str]:
+        # A pod that only verifies sessions or JWTs must still become ready without a challenge secret.
+        return True, f"disabled: {self.disabled}" if self.disabled else "ok"
+
+    async def health(self) -> list[UpstreamHealth]:
+        if self.disabled:
+            return []  # no challenge platform configured: nothing to be unhealthy
+        healthy, detail = await self.upstream.probe()
+        return [UpstreamHealth("challenges", healthy, detail)]
+
+    # --- ValidateChallenge -----------------------------------------------------------------------
+
+    async def validate(self, token: str, user_id: str | None, action: str | None) -> ChallengeAnswer:
+        key = token_key(token)
+        if self.ledger.is_used(key):
+            return self._replay(token, Source.CACHE)
+        record = await self._call(self.upstream.validate(token, user_id, action))  # UpstreamError: fail closed
+        answer = decide(record, user_id, action)
+        if answer.verdict.valid and not self.ledger.consume(key, self.consumed_ttl_seconds):
+            return self._replay(token, Source.LOCAL)
+        if answer.verdict.reason is Reason.ALREADY_USED:
+            self.ledger.consume(key, self.consumed_ttl_seconds)  # remember the platform's "used"
+            metrics.CHALLENGE_REPLAYS_TOTAL.labels("upstream").inc()
+        return answer
+
+    def _replay(self, token: str, source: Source) -> ChallengeAnswer:
+        metrics.CHALLENGE_REPLAYS_TOTAL.labels(source.value.lower()).inc()
+        log.info("challenge token replayed", extra={"token": fingerprint(token)})
+        return ChallengeAnswer(Verdict.deny(Reason.ALREADY_USED, "this challenge token was already used", source))
+
+    # --- pass-throughs ---------------------------------------------------------------------------
+
+    async def track(self, request: TrackInput) -> TrackResult:
+        path_safe("user_id", request.user_id)
+        path_safe("action", request.action)
+        return await self._call(self.upstream.track(request))
+
+    async def get_action(self, user_id: str, action: str, idempotency_key: str) -> ActionRecord:
+        for field, value in (("user_id", user_id), ("action", action), ("idempotency_key", idempotency_key)):
+            path_safe(field, value)
+        return await self._call(self.upstream.get_action(user_id, action, idempotency_key))
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        return await self._call(self.upstream.get_user(path_safe("user_id", user_id)))
+
+    async def enroll_verified_authenticator(self, request: EnrollInput) -> EnrolledAuthenticator:
+        path_safe("user_id", request.user_id)
+        return await self._call(self.upstream.enroll_verified_authenticator(request))
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """One platform call through the circuit breaker: only "unavailable" failures count against it."""
+        if self.disabled:
+            call.close()  # type: ignore[attr-defined]
+            raise NotConfigured(f"step-up challenges are disabled: {self.disabled}")
+        if not self.circuit.allow():
+            call.close()  # type: ignore[attr-defined]  # never awaited: don't leave a dangling coroutine
+            raise UpstreamError("challenges", 0, f"circuit open after repeated failures; next try in "
+                                                 f"{self.circuit.retry_after():.1f}s")
+        try:
+            result = await call
+        except UpstreamError as exc:
+            if exc.unavailable:
+                self.circuit.record_failure()
+            else:
+                self.circuit.record_success()  # a 4xx is an answer: the platform is up
+            raise
+        except BaseException:
+            # The caller gave up (deadline, cancel): says nothing about the platform, but a half-open
+            # probe must not stay "in flight" forever, so re-open and probe again later.
+            if self.circuit.state is CircuitState.HALF_OPEN:
+                self.circuit.record_failure()
+            raise
+        self.circuit.record_success()
+        return result
+
+
+def _log_circuit(name: str, state: CircuitState) -> None:
+    log.warning("circuit %s", state.value, extra={"upstream": name, "circuit": state.value})
+
+
+def decide(r: ValidationRecord, user_id: str | None, action: str | None) -> ChallengeAnswer:
+    """The platform's record judged against what the caller expects (rules 3–8 above)."""
+    up = Source.UPSTREAM
+    answer = ChallengeAnswer(Verdict.ok(up), r.state, r.user_id, r.action, r.idempotency_key, r.verification_method)
+    if r.already_used:
+        return replace(answer, verdict=Verdict.deny(Reason.ALREADY_USED, "this challenge token was already used", up))
+    if r.state is ActionState.UNSPECIFIED and not r.is_valid:
+        detail = f"the platform does not recognise this token ({r.error or 'no state'})"
+        return ChallengeAnswer(Verdict.deny(Reason.MALFORMED, detail, up))
+    if user_id is not None and r.user_id != user_id:
+        # Don't echo whose token it is: the caller only needs to know it is not this user's.
+        return ChallengeAnswer(Verdict.deny(Reason.SUBJECT_MISMATCH, "the token belongs to another user", up),
+                               state=r.state)
+    if action is not None and r.action != action:
+        return replace(answer, verdict=Verdict.deny(
+            Reason.ACTION_MISMATCH, f"the challenge was for action {r.action!r:.80}", up))
+    if r.state is ActionState.CHALLENGE_FAILED:
+        return replace(answer, verdict=Verdict.deny(Reason.CHALLENGE_FAILED, "the user failed the challenge", up))
+    if r.state is ActionState.BLOCK:
+        return replace(answer, verdict=Verdict.deny(Reason.BLOCKED, "the platform blocked this action", up))
+    if not (r.is_valid and r.state is ActionState.CHALLENGE_SUCCEEDED):
+        detail = f"no completed challenge (state {r.state.value}{', ' + r.error if r.error else ''})"
+        return replace(answer, verdict=Verdict.deny(Reason.NOT_VERIFIED, detail[:200], up))
+    return answer

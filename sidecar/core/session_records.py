@@ -1,0 +1,63 @@
+"""What the session platform tells the core, in the core's words (the adapter fills these in).
+
+The wire shapes (field names, status strings) live in upstream/platform.py and upstream/events.py;
+these types are what decisions are made from.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from .outcomes import Reason, SessionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One session as the platform knows it. `phone` is as the platform wrote it (not yet E.164)."""
+
+    status: SessionStatus
+    phone: str = ""
+    expires_at: float | None = None      # Unix seconds
+    session_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """The platform's verdict on an approval token; `reason` is set when not valid."""
+
+    valid: bool
+    reason: Reason = Reason.NONE
+    action: str = ""
+    session_token: str = ""
+    phone: str = ""
+    expires_at: float | None = None
+
+
+class EventKind(enum.Enum):
+    SESSION_VERIFIED = "session_verified"
+    SESSION_REVOKED = "session_revoked"
+    SESSION_EXPIRED = "session_expired"
+    APPROVAL_USED = "approval_used"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """A session or approval event from the platform's event stream (tokens already hashed)."""
+
+    kind: EventKind
+    token_hash: str = ""                 # hashing.token_key of the session or approval token
+    session_id: str = ""
+    expires_at: float | None = None
+
+
+class PlatformApi(Protocol):
+    """The session platform as the core needs it; raises outcomes.UpstreamError when it can't answer."""
+
+    async def session_status(self, session_token: str, phone_e164: str) -> SessionRecord: ...
+
+    async def verify_approval(self, approval_token: str, phone_e164: str) -> ApprovalRecord: ...
+
+    async def health(self) -> None: ...

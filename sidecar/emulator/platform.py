@@ -1,0 +1,290 @@
+"""Emulated RAuth v2 platform: sessions, one-time approvals, health and the SSE event stream.
+
+Serves the same shapes as sidecar/upstream/platform.py (see its docstring), under /v2, and checks
+the X-API-Key / X-App-ID headers. Control endpoints (tests and demos) under /_control/platform:
+  POST sessions            {phone, status?=verified, ttl_seconds?=3600} → {session_token, session_id}
+  POST sessions/verify|revoke|expire  {session_token}    (each emits its SSE event)
+  POST approvals           {phone, action, session_token?, ttl_seconds?=300} → {approval_token}
+  POST stream/drop         close every open event stream now
+  POST stream/restart      forget the event log (a resume becomes impossible: the client gets `stream.reset`)
+  POST stream              {stall?, heartbeat_seconds?, retry_ms?}  (stall: stop heartbeats)
+  GET  stream              {connections, last_event_id, stall, heartbeat_seconds}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..config import EMULATOR_API_KEY, EMULATOR_APP_ID
+from ..core.outcomes import InvalidArgument
+from ..core.phones import to_e164
+
+AREA = "platform"
+DROP = None  # queue sentinel: end this connection
+SESSION_STATUSES = {"pending", "verified", "revoked", "expired"}
+
+
+@dataclass
+class Session:
+    session_id: str
+    phone: str
+    status: str
+    expires_at: float
+
+
+@dataclass
+class Approval:
+    phone: str
+    action: str
+    session_token: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class PlatformState:
+    sessions: dict[str, Session] = field(default_factory=dict)
+    approvals: dict[str, Approval] = field(default_factory=dict)
+    log: list[tuple[str, str, str]] = field(default_factory=list)  # (id, event, data)
+    epoch: str = field(default_factory=lambda: secrets.token_hex(3))
+    seq: int = 0
+    streams: set[asyncio.Queue] = field(default_factory=set)
+    stall: bool = False
+    heartbeat_seconds: float = 1.0
+    retry_ms: int = 200
+
+    def emit(self, event: str, data: dict) -> None:
+        self.seq += 1
+        entry = (f"{self.epoch}-{self.seq}", event, json.dumps(data))
+        self.log.append(entry)
+        del self.log[:-10_000]
+        for queue in self.streams:
+            queue.put_nowait(entry)
+
+    def session_event(self, status: str, token: str, s: Session) -> None:
+        self.emit(f"session.{status}", {"session_token": token, "session_id": s.session_id, "phone": s.phone,
+                                        "status": status, "expires_at": s.expires_at})
+
+
+def _frame(event: str, data: str, event_id: str | None = None, retry: int | None = None) -> str:
+    lines = [f"retry: {retry}"] if retry is not None else []
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines += [f"event: {event}", f"data: {data}"]
+    return "\n".join(lines) + "\n\n"
+
+
+def routes(state) -> list[Route]:
+    ps: PlatformState = state.areas.setdefault(AREA, PlatformState())
+
+    def authorised(request: Request) -> bool:
+        return (request.headers.get("x-api-key") == EMULATOR_API_KEY
+                and request.headers.get("x-app-id") == EMULATOR_APP_ID)
+
+    def denied() -> JSONResponse:
+        return JSONResponse({"error": "invalid api_key or app_id"}, status_code=401)
+
+    def current(token: str) -> Session | None:
+        s = ps.sessions.get(token)
+        if s is not None and s.status in ("pending", "verified") and s.expires_at <= time.time():
+            s.status = "expired"
+            ps.session_event("expired", token, s)
+        return s
+
+    async def session_status(request: Request) -> Response:
+        if not authorised(request):
+            return denied()
+        body = await _body(request)
+        token = str(body.get("session_token") or "")
+        s = current(token)
+        if s is None:
+            return JSONResponse({"error": "session_not_found"}, status_code=404)
+        return JSONResponse({"session_token": token, "session_id": s.session_id, "status": s.status,
+                             "phone": s.phone, "expires_at": s.expires_at})
+
+    async def approval_verify(request: Request) -> Response:
+        if not authorised(request):
+            return denied()
+        body = await _body(request)
+        token = str(body.get("approval_token") or "")
+        a = ps.approvals.get(token)
+        reason = _approval_problem(ps, a, str(body.get("phone") or ""), current)
+        if reason:
+            return JSONResponse({"valid": False, "reason": reason})
+        a.used = True  # one-time on the platform's side too
+        ps.emit("approval.used", {"approval_token": token, "session_token": a.session_token})
+        return JSONResponse({"valid": True, "action": a.action, "session_token": a.session_token,
+                             "phone": a.phone, "expires_at": a.expires_at})
+
+    async def health(request: Request) -> Response:
+        if not authorised(request):
+            return denied()
+        return JSONResponse({"status": "ok"})
+
+    async def events(request: Request) -> Response:
+        if not authorised(request):
+            return denied()
+        if state.faults.sse_down:
+            return Response("event stream down", status_code=503)
+        return StreamingResponse(_stream(ps, request.headers.get("last-event-id")), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    return [
+        Route("/v2/backend/session/status", session_status, methods=["POST"]),
+        Route("/v2/approval/verify", approval_verify, methods=["POST"]),
+        Route("/v2/health", health, methods=["GET"]),
+        Route("/v2/backend/events", events, methods=["GET"]),
+        *_control_routes(ps),
+    ]
+
+
+async def _stream(ps: PlatformState, last_id: str | None):
+    queue: asyncio.Queue = asyncio.Queue()
+    ps.streams.add(queue)  # registered before the backlog is read: no event falls between the two
+    try:
+        backlog = _backlog(ps, last_id)
+        if backlog is None:
+            yield _frame("stream.reset", "{}", retry=ps.retry_ms)
+            backlog = list(ps.log)
+        position = f"{ps.epoch}-{ps.seq}"
+        for event_id, event, data in backlog:
+            yield _frame(event, data, event_id)
+        # The first heartbeat says "caught up" and carries the resume position even when no
+        # event has happened yet, so a later reconnect can resume from here.
+        yield _frame("heartbeat", "{}", position, retry=ps.retry_ms)
+        while True:
+            try:
+                entry = await asyncio.wait_for(queue.get(), ps.heartbeat_seconds)
+            except asyncio.TimeoutError:
+                if not ps.stall:
+                    yield _frame("heartbeat", "{}")
+                continue
+            if entry is DROP:
+                return
+            yield _frame(entry[1], entry[2], entry[0])
+    finally:
+        ps.streams.discard(queue)
+
+
+def _backlog(ps: PlatformState, last_id: str | None) -> list | None:
+    """Events after last_id; [] for a fresh connection; None when last_id can't be resumed from."""
+    if last_id is None:
+        return []
+    epoch, _, seq = last_id.partition("-")
+    if epoch != ps.epoch or not seq.isdigit() or int(seq) > ps.seq:
+        return None
+    oldest = ps.seq - len(ps.log)  # the log keeps the newest events only
+    if int(seq) < oldest:
+        return None
+    return ps.log[len(ps.log) - (ps.seq - int(seq)):] if ps.seq > int(seq) else []
+
+
+def _approval_problem(ps: PlatformState, a: Approval | None, phone: str, current) -> str:
+    if a is None:
+        return "not_found"
+    if a.used:
+        return "already_used"
+    if a.expires_at <= time.time():
+        return "expired"
+    try:
+        if to_e164(phone) != a.phone:
+            return "phone_mismatch"
+    except InvalidArgument:
+        return "phone_mismatch"
+    if a.session_token:
+        s = current(a.session_token)
+        if s is not None and s.status == "revoked":
+            return "session_revoked"
+        if s is None or s.status != "verified":
+            return "session_not_verified"
+    return ""
+
+
+def _control_routes(ps: PlatformState) -> list[Route]:
+    async def create_session(request: Request) -> Response:
+        body = await _body(request)
+        try:
+            phone = to_e164(str(body.get("phone") or ""), body.get("region"))
+        except InvalidArgument as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        status = str(body.get("status", "verified"))
+        if status not in SESSION_STATUSES:
+            return JSONResponse({"error": f"status must be one of {sorted(SESSION_STATUSES)}"}, status_code=400)
+        token = "sess_" + secrets.token_urlsafe(18)
+        s = Session("sid_" + secrets.token_hex(8), phone, status,
+                    time.time() + float(body.get("ttl_seconds", 3600)))
+        ps.sessions[token] = s
+        return JSONResponse({"session_token": token, "session_id": s.session_id, "phone": phone})
+
+    def change(status: str):
+        async def handler(request: Request) -> Response:
+            token = str((await _body(request)).get("session_token") or "")
+            s = ps.sessions.get(token)
+            if s is None:
+                return JSONResponse({"error": "session_not_found"}, status_code=404)
+            s.status = status
+            if status == "expired":
+                s.expires_at = min(s.expires_at, time.time())
+            ps.session_event(status, token, s)
+            return JSONResponse({"status": status})
+        return handler
+
+    async def create_approval(request: Request) -> Response:
+        body = await _body(request)
+        try:
+            phone = to_e164(str(body.get("phone") or ""), body.get("region"))
+        except InvalidArgument as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        token = "appr_" + secrets.token_urlsafe(18)
+        ps.approvals[token] = Approval(phone, str(body.get("action", "")), str(body.get("session_token") or ""),
+                                       time.time() + float(body.get("ttl_seconds", 300)))
+        return JSONResponse({"approval_token": token})
+
+    async def drop(request: Request) -> Response:
+        for queue in list(ps.streams):
+            queue.put_nowait(DROP)
+        return JSONResponse({"dropped": len(ps.streams)})
+
+    async def restart(request: Request) -> Response:
+        ps.log.clear()
+        ps.epoch = secrets.token_hex(3)
+        return JSONResponse({"epoch": ps.epoch})
+
+    async def set_stream(request: Request) -> Response:
+        body = await _body(request)
+        ps.stall = bool(body.get("stall", ps.stall))
+        ps.heartbeat_seconds = float(body.get("heartbeat_seconds", ps.heartbeat_seconds))
+        ps.retry_ms = int(body.get("retry_ms", ps.retry_ms))
+        return await get_stream(request)
+
+    async def get_stream(request: Request) -> Response:
+        return JSONResponse({"connections": len(ps.streams), "last_event_id": ps.log[-1][0] if ps.log else None,
+                             "stall": ps.stall, "heartbeat_seconds": ps.heartbeat_seconds, "retry_ms": ps.retry_ms})
+
+    base = "/_control/platform"
+    return [
+        Route(f"{base}/sessions", create_session, methods=["POST"]),
+        *[Route(f"{base}/sessions/{verb}", change(status), methods=["POST"])
+          for verb, status in (("verify", "verified"), ("revoke", "revoked"), ("expire", "expired"))],
+        Route(f"{base}/approvals", create_approval, methods=["POST"]),
+        Route(f"{base}/stream/drop", drop, methods=["POST"]),
+        Route(f"{base}/stream/restart", restart, methods=["POST"]),
+        Route(f"{base}/stream", set_stream, methods=["POST"]),
+        Route(f"{base}/stream", get_stream, methods=["GET"]),
+    ]
+
+
+async def _body(request: Request) -> dict:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

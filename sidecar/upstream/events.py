@@ -1,0 +1,114 @@
+"""The platform's event stream (SSE over httpx-sse): one long-lived connection per sidecar.
+
+Reconnects with exponential backoff and jitter (base: the server's `retry:` if it sent one, else
+sse.reconnect_min_seconds; capped at sse.reconnect_max_seconds), resumes with Last-Event-ID, and
+treats a stream silent for sse.heartbeat_timeout_seconds as dead. What the events *mean* is
+decided by core.revocation.RevocationCache (the `listener`); this module only moves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from .. import logs, metrics
+from ..core.session_records import EventKind
+from .platform import HEARTBEAT_EVENT, RESET_EVENT, PlatformClient, parse_event
+
+log = logs.get("events")
+
+
+class StreamRefused(Exception):
+    """The stream endpoint answered, but not with an event stream."""
+
+
+class EventStream:
+    def __init__(self, client: PlatformClient, sse, listener) -> None:
+        self.url = client.base_url + "/" + sse.path.lstrip("/")
+        self.headers = client.headers
+        self.connect_timeout = client.timeout
+        self.heartbeat_timeout = sse.heartbeat_timeout_seconds
+        self.min_delay = sse.reconnect_min_seconds
+        self.max_delay = sse.reconnect_max_seconds
+        self.listener = listener
+        self.last_event_id: str | None = None
+        self.retry_seconds: float | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="platform-events")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        timeout = httpx.Timeout(self.connect_timeout, read=self.heartbeat_timeout + 1.0)
+        async with httpx.AsyncClient(headers=self.headers, timeout=timeout) as http:
+            failures = 0
+            while True:
+                caught_up = False
+                try:
+                    caught_up = await self._connect_once(http)
+                    log.info("event stream ended by the platform")
+                except (httpx.HTTPError, SSEError, StreamRefused, TimeoutError) as exc:
+                    log.warning("event stream lost", extra={"error": type(exc).__name__, "detail": str(exc)[:120]})
+                except Exception:  # a bug must not end the stream for good: log it and reconnect
+                    log.exception("event stream failed unexpectedly")
+                finally:
+                    self.listener.stream_closed()
+                failures = 0 if caught_up else failures + 1
+                metrics.SSE_RECONNECTS_TOTAL.inc()
+                await asyncio.sleep(self._backoff(failures))
+
+    def _backoff(self, failures: int) -> float:
+        base = self.retry_seconds if self.retry_seconds is not None else self.min_delay
+        delay = min(self.max_delay, max(base, 0.0) * (2 ** min(failures, 16)))
+        return delay * random.uniform(0.5, 1.0)  # jitter: a fleet of pods must not reconnect in step
+
+    async def _connect_once(self, http: httpx.AsyncClient) -> bool:
+        """Read one connection to its end; True if it got as far as a heartbeat (healthy once)."""
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.last_event_id is not None:
+            headers["Last-Event-ID"] = self.last_event_id
+        caught_up = False
+        async with aconnect_sse(http, "GET", self.url, headers=headers) as source:
+            status = source.response.status_code
+            metrics.UPSTREAM_REQUESTS_TOTAL.labels("platform", "events", str(status)).inc()
+            if status != 200:
+                raise StreamRefused(f"status {status}")
+            self.listener.stream_opened(resume_requested=self.last_event_id is not None)
+            loop = asyncio.get_running_loop()
+            async with asyncio.timeout(loop.time() + self.heartbeat_timeout) as silence:
+                async for sse in source.aiter_sse():
+                    silence.reschedule(loop.time() + self.heartbeat_timeout)
+                    caught_up = self._handle(sse) or caught_up
+        return caught_up
+
+    def _handle(self, sse) -> bool:
+        if sse.retry is not None:
+            self.retry_seconds = min(max(sse.retry / 1000.0, self.min_delay), self.max_delay)
+        name = sse.event or "message"
+        if name == HEARTBEAT_EVENT:
+            if sse.id:
+                self.last_event_id = sse.id  # the platform's resume position, even with no events yet
+            metrics.SSE_EVENTS_TOTAL.labels("heartbeat").inc()
+            self.listener.stream_heartbeat()
+            return True
+        if name == RESET_EVENT:
+            metrics.SSE_EVENTS_TOTAL.labels("reset").inc()
+            self.listener.stream_reset()
+            return False
+        event = parse_event(name, sse.data)
+        metrics.SSE_EVENTS_TOTAL.labels(event.kind.value).inc()
+        if event.kind is not EventKind.OTHER:
+            self.listener.apply(event)
+        if sse.id:
+            self.last_event_id = sse.id  # only after applying: a resume must not skip this event
+        return False

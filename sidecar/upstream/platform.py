@@ -1,0 +1,142 @@
+"""The RAuth v2 platform over HTTP: every wire field name and status string lives in this module.
+
+Endpoints (below base_url, e.g. https://api.rauth.io/v2):
+  POST /backend/session/status  {session_token, phone}  → {session_token, session_id, status, phone, expires_at}
+                                                          404 when the session is unknown
+  POST /approval/verify         {approval_token, phone} → {valid, reason?, action, session_token, phone, expires_at}
+  GET  /health                                           → 200 when the platform answers
+  GET  /backend/events          SSE (see events.py; event data shapes are parsed here too)
+Every request carries the app's credentials as headers X-API-Key and X-App-ID.
+Failures become outcomes.UpstreamError in `_send`, the one place they are mapped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from .. import metrics
+from ..core.hashing import token_key
+from ..core.outcomes import Reason, SessionStatus, UpstreamError
+from ..core.session_records import ApprovalRecord, EventKind, SessionRecord, StreamEvent
+
+UPSTREAM = "platform"
+API_KEY_HEADER = "X-API-Key"
+APP_ID_HEADER = "X-App-ID"
+
+STATUSES = {
+    "pending": SessionStatus.PENDING, "verified": SessionStatus.VERIFIED,
+    "revoked": SessionStatus.REVOKED, "expired": SessionStatus.EXPIRED,
+}
+APPROVAL_REASONS = {
+    "already_used": Reason.ALREADY_USED, "expired": Reason.EXPIRED, "not_found": Reason.NOT_FOUND,
+    "phone_mismatch": Reason.PHONE_MISMATCH, "session_not_verified": Reason.NOT_VERIFIED,
+    "session_revoked": Reason.REVOKED,
+}
+EVENT_KINDS = {
+    "session.verified": EventKind.SESSION_VERIFIED, "session.revoked": EventKind.SESSION_REVOKED,
+    "session.expired": EventKind.SESSION_EXPIRED, "approval.used": EventKind.APPROVAL_USED,
+}
+# Control events of the stream itself (not session news).
+HEARTBEAT_EVENT = "heartbeat"
+RESET_EVENT = "stream.reset"
+
+
+def auth_headers(api_key: str, app_id: str) -> dict[str, str]:
+    return {API_KEY_HEADER: api_key, APP_ID_HEADER: app_id}
+
+
+class PlatformClient:
+    """Implements core.session_records.PlatformApi against the RAuth v2 HTTP API."""
+
+    def __init__(self, base_url: str, api_key: str, app_id: str, timeout: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = auth_headers(api_key, app_id)
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=timeout,
+                                       transport=transport)
+
+    async def session_status(self, session_token: str, phone_e164: str) -> SessionRecord:
+        resp = await self._send("session_status", "POST", "/backend/session/status",
+                                {"session_token": session_token, "phone": phone_e164}, ok_statuses=(404,))
+        if resp.status_code == 404:
+            return SessionRecord(SessionStatus.NOT_FOUND)
+        body = _json(resp)
+        return SessionRecord(
+            status=STATUSES.get(str(body.get("status", "")).lower(), SessionStatus.UNSPECIFIED),
+            phone=str(body.get("phone") or ""), expires_at=_number(body.get("expires_at")),
+            session_id=str(body.get("session_id") or ""),
+        )
+
+    async def verify_approval(self, approval_token: str, phone_e164: str) -> ApprovalRecord:
+        resp = await self._send("approval_verify", "POST", "/approval/verify",
+                                {"approval_token": approval_token, "phone": phone_e164}, ok_statuses=(404,))
+        if resp.status_code == 404:
+            return ApprovalRecord(False, Reason.NOT_FOUND)
+        body = _json(resp)
+        valid = body.get("valid") is True  # anything but a literal true is a no
+        reason = Reason.NONE if valid else APPROVAL_REASONS.get(str(body.get("reason", "")), Reason.NOT_VERIFIED)
+        return ApprovalRecord(valid, reason, action=str(body.get("action") or ""),
+                              session_token=str(body.get("session_token") or ""), phone=str(body.get("phone") or ""),
+                              expires_at=_number(body.get("expires_at")))
+
+    async def health(self) -> None:
+        await self._send("health", "GET", "/health", None)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, endpoint: str, method: str, path: str, body: dict | None,
+                    ok_statuses: tuple[int, ...] = ()) -> httpx.Response:
+        """One request; every failure leaves here as UpstreamError (status 0: no answer)."""
+        started = time.perf_counter()
+        status = "error"
+        try:
+            resp = await self._http.request(method, path, json=body)
+            status = str(resp.status_code)
+        except httpx.TimeoutException:
+            status = "timeout"
+            raise UpstreamError(UPSTREAM, 0, f"{endpoint} timed out") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(UPSTREAM, 0, f"{endpoint} failed: {type(exc).__name__}") from None
+        finally:
+            metrics.UPSTREAM_REQUESTS_TOTAL.labels(UPSTREAM, endpoint, status).inc()
+            metrics.UPSTREAM_SECONDS.labels(UPSTREAM, endpoint).observe(time.perf_counter() - started)
+        if resp.is_success or resp.status_code in ok_statuses:
+            return resp
+        raise UpstreamError(UPSTREAM, resp.status_code, f"{endpoint} refused", resp.text[:200])
+
+
+def parse_event(name: str, data: str) -> StreamEvent:
+    """A session/approval event's data (JSON) → StreamEvent; the token is hashed at once."""
+    import json
+
+    kind = EVENT_KINDS.get(name, EventKind.OTHER)
+    try:
+        body = json.loads(data) if data else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    token = body.get("session_token") or body.get("approval_token") or ""
+    return StreamEvent(kind, token_key(str(token)) if token else "", str(body.get("session_id") or ""),
+                       _number(body.get("expires_at")))
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        raise UpstreamError(UPSTREAM, resp.status_code, "answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise UpstreamError(UPSTREAM, resp.status_code, "answer is not a JSON object")
+    return body
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
