@@ -227,3 +227,13 @@ async def _collect(stream):
 async def test_create_approval_passes_the_draft():
     factors, upstream, _, _ = make()
     assert await factors.create_approval(ApprovalDraft("42", "Login?", {"ip": "1.2.3.4"})) == "uuid-1"
+
+
+async def test_without_a_base_url_the_rpcs_are_off_not_failing_open():
+    from sidecar import config as cfg
+    from sidecar.core.outcomes import NotConfigured
+
+    factors = SecondFactors.from_settings(cfg.Settings())
+    assert factors.readiness()[0] and await factors.health() == []
+    with pytest.raises(NotConfigured):
+        await factors.verify_totp("42", "1234567")
