@@ -109,3 +109,11 @@ def test_identity_down_is_unavailable(accounts, emulator):
     emulator.faults(error_rate=1.0, error_status=503, path_prefix="/identity")
     code, detail = upstream_error(accounts.Login, pb.LoginRequest(email="alice@example.com", password=PASSWORD))
     assert code == grpc.StatusCode.UNAVAILABLE and detail.http_status == 503
+
+
+def test_health_lists_authy_and_identity(accounts):
+    from authsidecar.v1 import auth_pb2
+
+    reply = accounts.proc.stub.CheckUpstreamHealth(auth_pb2.CheckUpstreamHealthRequest(), timeout=10)
+    names = {u.name: u.healthy for u in reply.upstreams}
+    assert names.get("authy") is True and names.get("identity") is True
