@@ -96,7 +96,9 @@ class AuthySettings:
     base_url: str = ""                   # e.g. https://api.authy.com; empty: disabled (or the emulator)
     api_key: str = ""                    # X-Authy-API-Key; also the key callbacks are signed with
     timeout_seconds: float = 2.0
-    code_replay_window_seconds: float = 300.0   # a code that succeeded is refused for this long
+    # A code that succeeded is refused for this long: keep it at least the platform's code lifetime
+    # (phone verification codes live 10 minutes; TOTP codes less).
+    code_replay_window_seconds: float = 900.0
     callback_nonce_window_seconds: float = 300.0  # callbacks whose nonce is older/newer are refused
     approval_poll_interval_seconds: float = 1.0   # WatchApprovalRequest asks the platform no faster
     approval_watch_max_seconds: float = 600.0     # a watch ends after this even without a deadline

@@ -166,7 +166,7 @@ class UnconfiguredUpstream:
 
 @dataclass
 class SecondFactorPolicy:
-    code_replay_window_seconds: float = 300.0
+    code_replay_window_seconds: float = 900.0
     approval_poll_interval_seconds: float = 1.0
     approval_watch_max_seconds: float = 600.0
     consumed_codes_max_entries: int = 100_000
