@@ -45,6 +45,14 @@ class Limits:
 
 
 @dataclass
+class CircuitSettings:
+    """Per-upstream circuit breaker: after this many failures in a row, fail fast for open_seconds."""
+
+    failure_threshold: int = 5
+    open_seconds: float = 5.0
+
+
+@dataclass
 class EmulatorSettings:
     # auto: embed the emulator when no upstream is configured (platform.base_url empty).
     mode: str = "auto"                   # auto | on | off
@@ -159,6 +167,7 @@ class Settings:
     log_level: str = "info"
     default_region: str = ""             # ISO 3166 alpha-2 for phones written without +
     limits: Limits = field(default_factory=Limits)
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
@@ -329,6 +338,10 @@ def _validate(s: Settings) -> list[str]:
     for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
+    if s.circuit.failure_threshold < 1:
+        p.append("circuit.failure_threshold: must be at least 1")
+    if s.circuit.open_seconds <= 0:
+        p.append("circuit.open_seconds: must be positive")
     if s.emulator.mode not in {"auto", "on", "off"}:
         p.append("emulator.mode: must be auto, on or off")
     if not s.uses_emulator:

@@ -1,13 +1,104 @@
-"""What `make run` shows once the sidecar is up: how to call it (real calls come with the areas)."""
+"""What `make run` shows once the sidecar is up: real calls against the embedded emulator.
+
+Each step sets something up on the emulator (its control API), asks the sidecar over gRPC, and
+prints the answer — then it prints commands to try by hand.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+
+import grpc
+import httpx
+
+from authsidecar.v1 import auth_pb2 as pb
+from authsidecar.v1 import auth_pb2_grpc
+
+PHONE = "+14155552671"
+
+
+def _line(label: str, reply) -> None:
+    fields = []
+    for name in ("valid", "is_valid", "revoked", "status", "state", "reason", "source"):
+        if name in reply.DESCRIPTOR.fields_by_name:
+            field = reply.DESCRIPTOR.fields_by_name[name]
+            value = getattr(reply, name)
+            if field.enum_type is not None:
+                value = field.enum_type.values_by_number[value].name.split("_", 1 if name != "status" else 2)[-1]
+            fields.append(f"{name}={value}")
+    print(f"  {label:<58} → {' '.join(fields)}", flush=True)
 
 
 async def show(server) -> None:
     while not server.readiness()[0]:
         await asyncio.sleep(0.1)
     target = server.settings.listen[0]
-    print(f"\nauthsidecar is SERVING on {target} (metrics: http://{server.settings.ops_listen}/metrics)\n"
-          f"Try:  .venv/bin/sidecar health --target {target}\n", flush=True)
+    print(f"\nauthsidecar is SERVING on {target} (metrics: http://{server.settings.ops_listen}/metrics)", flush=True)
+    if server.emulator is None:
+        print(f"Try:  .venv/bin/sidecar health --target {target}\n", flush=True)
+        return
+    base = f"http://{server.settings.emulator.listen}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as emu, grpc.aio.insecure_channel(target) as ch:
+            hints = await _walkthrough(emu, auth_pb2_grpc.AuthServiceStub(ch))
+    except (httpx.HTTPError, grpc.aio.AioRpcError) as exc:
+        print(f"(demo stopped: {type(exc).__name__}: {exc})", flush=True)
+        return
+    print("\nTry it yourself (the sidecar keeps running; Ctrl-C stops it):", flush=True)
+    for hint in hints:
+        print(f"  .venv/bin/sidecar call --target {target} {hint}", flush=True)
+    print(f"  curl -s http://127.0.0.1:{server.settings.ops_listen.rpartition(':')[2]}/metrics | grep authsidecar_rpc_total\n",
+          flush=True)
+
+
+async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:
+    async def post(path: str, body: dict) -> dict:
+        resp = await emu.post(path, json=body)
+        resp.raise_for_status()
+        return resp.json()
+
+    print("\nSessions (reverse authentication, revocation over SSE):", flush=True)
+    session = (await post("/_control/platform/sessions", {"phone": PHONE, "status": "pending"}))["session_token"]
+    ask = pb.VerifySessionRequest(session_token=session, phone="+1 415-555-2671")
+    _line("VerifySession, user has not confirmed yet", await stub.VerifySession(ask))
+    await post("/_control/platform/sessions/verify", {"session_token": session})
+    _line("VerifySession after the user confirmed", await stub.VerifySession(ask))
+    _line("VerifySession again", await stub.VerifySession(ask))
+    await post("/_control/platform/sessions/revoke", {"session_token": session})
+    await asyncio.sleep(0.2)  # the revocation arrives over the event stream
+    _line("IsRevoked after the platform revoked it", await stub.IsRevoked(
+        pb.IsRevokedRequest(session_token=session, phone=PHONE)))
+
+    print("\nOne-time approval for a risky action:", flush=True)
+    bound = (await post("/_control/platform/sessions", {"phone": PHONE}))["session_token"]
+    approval = (await post("/_control/platform/approvals",
+                           {"phone": PHONE, "action": "transfer", "session_token": bound}))["approval_token"]
+    request = pb.VerifyApprovalRequest(approval_token=approval, phone=PHONE)
+    _line("VerifyApproval", await stub.VerifyApproval(request))
+    _line("VerifyApproval replayed", await stub.VerifyApproval(request))
+
+    print("\nJWT from the platform's issuer (ES256 via JWKS):", flush=True)
+    minted = await post("/_control/jwks/issuers/main/mint", {"claims": {"sub": "user-42", "scope": "read write"}})
+    token_request = pb.VerifyTokenRequest(token=minted["token"], required_scopes=["read"])
+    _line("VerifyToken", await stub.VerifyToken(token_request))
+    _line("VerifyToken again", await stub.VerifyToken(token_request))
+    _line("VerifyToken needing scope admin", await stub.VerifyToken(
+        pb.VerifyTokenRequest(token=minted["token"], required_scopes=["admin"])))
+
+    print("\nStep-up challenge:", flush=True)
+    user, key = f"usr_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    await post("/_control/challenges/users", {"userId": user, "verificationMethod": "SMS"})
+    _line("Track withdrawal", await stub.Track(pb.TrackRequest(user_id=user, action="withdrawal",
+                                                                idempotency_key=key)))
+    token = (await post("/_control/challenges/complete",
+                        {"userId": user, "action": "withdrawal", "idempotencyKey": key}))["token"]
+    check = pb.ValidateChallengeRequest(token=token, user_id=user, action="withdrawal")
+    _line("ValidateChallenge after the user passed it", await stub.ValidateChallenge(check))
+    _line("ValidateChallenge replayed", await stub.ValidateChallenge(check))
+
+    fresh = (await post("/_control/platform/sessions", {"phone": PHONE}))["session_token"]
+    return [f"VerifySession session_token={fresh} phone={PHONE}",
+            f"IsRevoked session_token={fresh} phone={PHONE}",
+            f"VerifyToken token={minted['token']}",
+            "CheckUpstreamHealth"]

@@ -37,6 +37,10 @@ UPSTREAM_SECONDS = Histogram(
     "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
 )
+UPSTREAM_CIRCUIT_OPEN = Gauge(
+    "authsidecar_upstream_circuit_open",
+    "1 while an upstream's circuit breaker is open or half-open (calls fail fast), by upstream.", ["upstream"],
+)
 
 # --- Step-up challenges (core/challenges.py) -------------------------------------------------------
 CHALLENGE_REPLAYS_TOTAL = Counter(

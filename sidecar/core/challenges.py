@@ -26,7 +26,7 @@ from .. import logs, metrics
 from ..config import Settings
 from .answers import ChallengeAnswer, UpstreamHealth
 from .caches import Clock, OneTimeLedger
-from .circuit import CircuitBreaker, CircuitState
+from .circuit import CircuitBreaker, log_circuit_change
 from .challenge_records import (
     ActionRecord, ChallengeUpstream, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord,
     ValidationRecord,
@@ -53,16 +53,19 @@ class ChallengeVerifier:
         self.consumed_ttl_seconds = consumed_ttl_seconds
         self.ledger = OneTimeLedger(consumed_max_entries, clock)
         self.disabled = disabled  # why the challenge RPCs are off (no secret key), or ""
-        self.circuit = CircuitBreaker("challenges", clock=clock, on_change=_log_circuit)
+        self.circuit = CircuitBreaker("challenges", clock=clock, on_change=log_circuit_change)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ChallengeVerifier":
         from ..upstream.challenges import ChallengePlatform
 
         ch = settings.challenges
-        return cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
-                   consumed_max_entries=ch.consumed_tokens_max_entries,
-                   disabled="" if ch.secret_key else "challenges.secret_key is not set")
+        verifier = cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
+                       consumed_max_entries=ch.consumed_tokens_max_entries,
+                       disabled="" if ch.secret_key else "challenges.secret_key is not set")
+        verifier.circuit.failure_threshold = settings.circuit.failure_threshold
+        verifier.circuit.open_seconds = settings.circuit.open_seconds
+        return verifier
 
     # --- Component -------------------------------------------------------------------------------
 
@@ -127,30 +130,8 @@ class ChallengeVerifier:
         if self.disabled:
             call.close()  # type: ignore[attr-defined]
             raise NotConfigured(f"step-up challenges are disabled: {self.disabled}")
-        if not self.circuit.allow():
-            call.close()  # type: ignore[attr-defined]  # never awaited: don't leave a dangling coroutine
-            raise UpstreamError("challenges", 0, f"circuit open after repeated failures; next try in "
-                                                 f"{self.circuit.retry_after():.1f}s")
-        try:
-            result = await call
-        except UpstreamError as exc:
-            if exc.unavailable:
-                self.circuit.record_failure()
-            else:
-                self.circuit.record_success()  # a 4xx is an answer: the platform is up
-            raise
-        except BaseException:
-            # The caller gave up (deadline, cancel): says nothing about the platform, but a half-open
-            # probe must not stay "in flight" forever, so re-open and probe again later.
-            if self.circuit.state is CircuitState.HALF_OPEN:
-                self.circuit.record_failure()
-            raise
-        self.circuit.record_success()
-        return result
+        return await self.circuit.call(call)
 
-
-def _log_circuit(name: str, state: CircuitState) -> None:
-    log.warning("circuit %s", state.value, extra={"upstream": name, "circuit": state.value})
 
 
 def decide(r: ValidationRecord, user_id: str | None, action: str | None) -> ChallengeAnswer:

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from .outcomes import UpstreamError
+
+T = TypeVar("T")
 
 
 class CircuitState(enum.Enum):
@@ -64,6 +69,32 @@ class CircuitBreaker:
             self._opened_at = self._clock()
             self._set(CircuitState.OPEN)
 
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """Await one upstream call through the breaker; fails fast with UpstreamError while open.
+
+        Only "unavailable" failures (no answer, 5xx, 429) count against the upstream; a 4xx is an answer.
+        """
+        if not self.allow():
+            awaitable.close()  # type: ignore[attr-defined]  # never awaited: no dangling coroutine
+            raise UpstreamError(self.name, 0, f"circuit open after repeated failures; next try in "
+                                              f"{self.retry_after():.1f}s")
+        try:
+            result = await awaitable
+        except UpstreamError as exc:
+            if exc.unavailable:
+                self.record_failure()
+            else:
+                self.record_success()
+            raise
+        except BaseException:
+            # The caller gave up (deadline, cancel): that says nothing about the upstream, but a
+            # half-open probe must not stay "in flight" forever, so re-open and probe again later.
+            if self._state is CircuitState.HALF_OPEN:
+                self.record_failure()
+            raise
+        self.record_success()
+        return result
+
     def retry_after(self) -> float:
         """Seconds until the next probe may go (0 when closed)."""
         if self.state is not CircuitState.OPEN:
@@ -74,3 +105,11 @@ class CircuitBreaker:
         self._state = state
         if self._on_change:
             self._on_change(self.name, state)
+
+
+def log_circuit_change(name: str, state: CircuitState) -> None:
+    """The default observer: a log line and the circuit-state gauge."""
+    from .. import logs, metrics
+
+    logs.get("circuit").warning("circuit %s", state.value, extra={"upstream": name, "circuit": state.value})
+    metrics.UPSTREAM_CIRCUIT_OPEN.labels(name).set(0 if state is CircuitState.CLOSED else 1)

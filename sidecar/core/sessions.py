@@ -29,6 +29,7 @@ from typing import Any
 from .. import logs, metrics
 from .answers import ApprovalAnswer, RevocationAnswer, SessionAnswer, SessionStatusAnswer, UpstreamHealth
 from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
+from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import token_key
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
@@ -66,6 +67,8 @@ class SessionVerifier:
         self.stream = stream  # upstream/events.EventStream or None; feeds self.revocations
         self.upstream_answered = False
         self._probe: asyncio.Task | None = None
+        # Lookups and approvals go through the breaker; health probes don't (they report the truth).
+        self.circuit = CircuitBreaker("platform", clock=clock, on_change=log_circuit_change)
 
     @classmethod
     def from_settings(cls, settings) -> "SessionVerifier":
@@ -77,6 +80,8 @@ class SessionVerifier:
         verifier = cls(client, session_ttl=p.session_cache_ttl_seconds, negative_ttl=p.negative_cache_ttl_seconds,
                        max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
                        sse_enabled=p.sse.enabled)
+        verifier.circuit.failure_threshold = settings.circuit.failure_threshold
+        verifier.circuit.open_seconds = settings.circuit.open_seconds
         if p.sse.enabled:
             verifier.stream = EventStream(client, p.sse, verifier.revocations)
         return verifier
@@ -188,7 +193,7 @@ class SessionVerifier:
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
             # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
             record = await self._approval_flight.do(f"{key}:{phone_e164}",
-                                                    lambda: self.platform.verify_approval(token, phone_e164))
+                                                    lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164)))
         except UpstreamError as exc:
             return ApprovalAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM))
         self.upstream_answered = True
@@ -240,7 +245,7 @@ class SessionVerifier:
 
     async def _fetch(self, token: str, phone_e164: str, key: str, generation: int) -> SessionRecord:
         # Cached per token: the record carries the session's own phone, compared locally per caller.
-        record = await self.platform.session_status(token, phone_e164)
+        record = await self.circuit.call(self.platform.session_status(token, phone_e164))
         self.upstream_answered = True
         if record.status in TERMINAL:
             self.revocations.record_terminal(key, record.status, record.session_id, record.expires_at,
@@ -303,7 +308,8 @@ def _e164_or_empty(raw: str) -> str:
 
 
 def _brief(exc: UpstreamError) -> str:
-    return f"platform unavailable ({exc.status or 'no answer'})"
+    # The status or our own message (e.g. "circuit open…"); never the upstream's body, which may echo tokens.
+    return f"platform unavailable ({exc.status or exc.message})"
 
 
 def _evicted(cache: str):

@@ -271,3 +271,19 @@ def test_wrong_credentials_fail_closed_and_keep_the_sidecar_unready(sidecar_fact
     answer = verify(sc, token)
     assert not answer.valid and answer.reason == pb.REASON_UPSTREAM_UNAVAILABLE
     assert revoked(sc, token).revoked
+
+
+def test_circuit_breaker_stops_hammering_a_failing_platform_and_recovers(sidecar_factory, emulator):
+    sc = sidecar_factory({"platform": {"sse": {"enabled": False}}, "circuit": {"failure_threshold": 3,
+                                                                                "open_seconds": 1.0}})
+    token = new_session(emulator)
+    emulator.faults(error_rate=1.0, path_prefix="/v2/backend/session")
+    before = status_calls(emulator)
+    answers = [verify(sc, f"garbage-{i}") for i in range(40)]
+    assert all(not a.valid and a.reason == pb.REASON_UPSTREAM_UNAVAILABLE for a in answers)
+    assert status_calls(emulator) - before == 3          # then the circuit opened: fail fast, no traffic
+    assert "circuit open" in answers[-1].detail
+    assert sc.metric("authsidecar_upstream_circuit_open", upstream="platform") == 1
+    emulator.faults(reset=True)
+    wait_until(lambda: verify(sc, token).valid, timeout=5, step=0.1)   # one probe after open_seconds closes it
+    assert sc.metric("authsidecar_upstream_circuit_open", upstream="platform") == 0
