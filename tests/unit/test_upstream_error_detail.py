@@ -37,3 +37,13 @@ def test_no_answer_is_unavailable_with_status_zero():
 def test_unmapped_client_errors_are_failed_precondition():
     code, detail = detail_of(UpstreamError("authy", 418, "teapot"))
     assert code == grpc.StatusCode.FAILED_PRECONDITION.value[0] and detail.http_status == 418
+
+
+def test_sidecar_call_knows_every_service_rpc():
+    from sidecar.client_cli import build_request
+
+    method, request = build_request("VerifyTotp", ["user_id=1635", "code=1234567"], None)
+    assert method.containing_service.name == "SecondFactorService" and request.code == "1234567"
+    method, request = build_request("VerifyToken", ["token=abc"], None)
+    assert method.containing_service.name == "AuthService" and request.token == "abc"
+    assert build_request("WatchApprovalRequest", ["id=u1"], None)[0].server_streaming
