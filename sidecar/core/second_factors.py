@@ -281,6 +281,9 @@ class SecondFactors:
                         signature: str) -> Verdict:
         from .callbacks import verify_signature
 
+        if not self.api_key:
+            # An empty HMAC key is one anybody can sign with: never answer valid without a real key.
+            raise NotConfigured("authy.api_key is not set: callback signatures cannot be checked")
         return verify_signature(self.api_key, nonce=nonce, method=method, url=url, params=params,
                                 signature=signature, now=self._wall_clock(),
                                 window_seconds=self.callback_window_seconds)
