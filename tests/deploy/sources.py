@@ -1,5 +1,5 @@
 """What the deploy files say, read for the tests: the PromQL in the dashboard and the alert rules,
-and the Metrics catalog table (README.md's "## Metrics" section, or its draft in deploy/)."""
+and the Metrics catalog table (README.md's "## Metrics" section)."""
 
 from __future__ import annotations
 
@@ -40,10 +40,9 @@ def names_in(queries: list[str]) -> set[str]:
 @functools.cache
 def catalog() -> dict[str, frozenset[str]]:
     """metric name → its labels, from the catalog table."""
-    for path in (ROOT / "README.md", ROOT / "deploy" / "README-sections.md"):
-        text = path.read_text() if path.exists() else ""
-        section = re.search(r"^## Metrics\n(.*?)(?=^## |\Z)", text, re.S | re.M)
-        if section:
-            rows = re.findall(r"^\| `(authsidecar_\w+)` \|\s*\w+\s*\|([^|]*)\|", section.group(1), re.M)
-            return {name: frozenset(re.findall(r"`(\w+)`", labels)) for name, labels in rows}
-    raise AssertionError("no '## Metrics' section in README.md or deploy/README-sections.md")
+    text = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Metrics\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    if section is None:
+        raise AssertionError("no '## Metrics' section in README.md")
+    rows = re.findall(r"^\| `(authsidecar_\w+)` \|\s*\w+\s*\|([^|]*)\|", section.group(1), re.M)
+    return {name: frozenset(re.findall(r"`(\w+)`", labels)) for name, labels in rows}
