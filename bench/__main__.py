@@ -32,23 +32,26 @@ def main() -> int:
     duration, warmup = (0.5, 0.2) if args.quick else (8.0, 2.0)
     tmp = Path(tempfile.mkdtemp(prefix="authsidecar-bench-"))
     emulator = EmulatorProcess(tmp)
-    results: list[dict] = []
+    ctx = scenarios.RunContext(duration, warmup)
+    results = ctx.results
     try:
-        for group in scenarios.groups(quick=args.quick):
+        for group in scenarios.groups(args.quick, ctx):
             if args.only and not any(s in args.only for s in group.names):
                 continue
+            if group.prepare:
+                group.prepare(emulator)
             sidecar = SidecarProcess(deep_merge(emulator_config(emulator.url), group.config), tmp)
             try:
                 sidecar.wait_for("SERVING")
                 for item in group.build(emulator, sidecar):
-                    if args.only and item.name not in args.only:
-                        continue
-                    if callable(item):
-                        results.append(item(emulator, sidecar))
+                    if isinstance(item, harness.Scenario):
+                        result = harness.run(item, sidecar.target, sidecar.proc.pid, emulator, duration, warmup)
                     else:
-                        results.append(harness.run(item, sidecar.target, sidecar.proc.pid, emulator,
-                                                   duration, warmup))
-                    print(_row(results[-1]), flush=True)
+                        result = item(emulator, sidecar)
+                    if args.only and result["scenario"] not in args.only:
+                        continue
+                    results.append(result)
+                    print(_row(result), flush=True)
             finally:
                 sidecar.stop()
     finally:

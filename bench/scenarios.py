@@ -1,13 +1,53 @@
-"""The benchmark scenarios, grouped by the sidecar configuration they need."""
+"""The benchmark scenarios, grouped by the sidecar process they run against.
+
+Each group gets a fresh sidecar (fresh caches); `prepare` runs on the emulator before it starts.
+A group's `build` returns Scenarios (driven by separate load processes, see harness.py) or
+callables that measure something else (propagation, amplification, memory, the alternatives).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import grpc
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2
+from jwt.algorithms import ECAlgorithm
 
-from .harness import Scenario
+from authsidecar.v1 import auth_pb2 as pb
+from authsidecar.v1 import auth_pb2_grpc
+from sidecar import config as cfg
+
+from . import procstats
+from .harness import Scenario, percentile
+from .harness import run as run_scenario
+
+PHONE = "+14155552671"
+BENCH_KID = "bench-es256"
+AUTH = "/authsidecar.v1.AuthService/"
+STATUS_ROUTE = "POST /v2/backend/session/status"
+
+
+@dataclass
+class Sizes:
+    hot_tokens: int
+    cold_tokens: int
+    sessions: int
+    revocable: int
+    propagation: int
+    amplification_calls: int
+    memory_entries: int
+    alternative_seconds: float
+
+    @classmethod
+    def of(cls, quick: bool) -> "Sizes":
+        if quick:
+            return cls(50, 2_000, 20, 200, 10, 500, 1_000, 0.5)
+        return cls(1_000, 60_000, 100, 10_000, 200, 10_000, 100_000, 8.0)
 
 
 @dataclass
@@ -15,14 +55,215 @@ class Group:
     names: list[str]
     build: Callable            # (emulator, sidecar) -> list[Scenario | callable]
     config: dict = field(default_factory=dict)
+    prepare: Callable | None = None
 
 
-def groups(quick: bool) -> list[Group]:
-    return [Group(["floor"], _floor)]
+class BenchSigner:
+    """An ES256 key published on the emulator's `main` issuer, so tokens are minted here, fast."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = {**ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True), "kid": BENCH_KID, "alg": "ES256",
+                    "use": "sig"}
+
+    def publish(self, emulator) -> None:
+        emulator.http.post("/_control/jwks/issuers/main/publish", json={"jwk": self.jwk}).raise_for_status()
+
+    def mint(self, emulator, n: int, prefix: str) -> list[str]:
+        now = int(time.time())
+        base = {"iss": f"{emulator.url}/issuers/main", "aud": "authsidecar-demo", "iat": now, "exp": now + 3600,
+                "scope": "read write"}
+        return [jwt.encode({**base, "sub": f"{prefix}-{i}"}, self.key, algorithm="ES256", headers={"kid": BENCH_KID})
+                for i in range(n)]
 
 
-def _floor(emulator, sidecar) -> list[Scenario]:
+@dataclass
+class RunContext:
+    """What scenarios may read about the run so far (the open-loop scenario needs the floor's RPS)."""
+
+    duration: float
+    warmup: float
+    results: list[dict] = field(default_factory=list)
+
+
+def groups(quick: bool, ctx: RunContext) -> list[Group]:
+    sizes = Sizes.of(quick)
+    signer = BenchSigner()
+    no_sse_lag = {"platform": {"sse": {"heartbeat_timeout_seconds": 5}}}
+    return [
+        Group(["floor"], lambda e, s: _floor()),
+        Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop"],
+              lambda e, s: _tokens(e, signer, sizes, ctx), prepare=signer.publish),
+        Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification"],
+              lambda e, s: _sessions(e, sizes), config=no_sse_lag),
+        Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
+        Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
+              lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
+                            lambda e2, s2: _alt_upstream_per_call(e2, sizes)], prepare=signer.publish),
+    ]
+
+
+def _floor() -> list:
     # The limit of this stack: the cheapest RPC on the same grpc.aio server.
-    return [Scenario("floor", "/grpc.health.v1.Health/Check",
-                     [health_pb2.HealthCheckRequest().SerializeToString()], concurrency=32,
-                     notes="grpc.health.v1 Check: no work, the ceiling of the server stack")]
+    floor = Scenario("floor", "/grpc.health.v1.Health/Check", [health_pb2.HealthCheckRequest().SerializeToString()],
+                     notes="grpc.health.v1 Check: no work, the ceiling of the server stack")
+    return [floor]
+
+
+def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
+    hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.hot_tokens, "hot")]
+    cold = [pb.VerifyTokenRequest(token=t).SerializeToString()
+            for t in signer.mint(emulator, sizes.cold_tokens, "cold")]
+    return [
+        Scenario("verify_token_hot", AUTH + "VerifyToken", hot,
+                 notes=f"{len(hot)} valid ES256 tokens round-robin: verified-token cache hits"),
+        Scenario("verify_token_cold", AUTH + "VerifyToken", cold,
+                 notes=f"{len(cold)} distinct tokens: each call a signature check (repeats only if the run "
+                       "outlasts them)", extra={"distinct_tokens": len(cold)}),
+        lambda e, s: _open_loop_at_half_floor(e, s, hot, ctx),
+    ]
+
+
+def _open_loop_at_half_floor(emulator, sidecar, payloads: list[bytes], ctx: RunContext) -> dict:
+    floor = next((r for r in ctx.results if r["scenario"] == "floor"), None)
+    rate = max(50.0, (floor["rps"] if floor else 1000.0) / 2)
+    scenario = Scenario("verify_token_hot_open_loop", AUTH + "VerifyToken", payloads, rate=rate,
+                        notes="open loop at half the floor's RPS: latency at a realistic load")
+    return run_scenario(scenario, sidecar.target, sidecar.proc.pid, emulator, ctx.duration, ctx.warmup)
+
+
+def _sessions(emulator, sizes: Sizes) -> list:
+    hot = _bulk_sessions(emulator, sizes.sessions)
+    revocable = _bulk_sessions(emulator, sizes.revocable)
+    for token in revocable[: len(revocable) // 10]:
+        emulator.http.post("/_control/platform/sessions/revoke", json={"session_token": token}).raise_for_status()
+    return [
+        Scenario("verify_session_hot", AUTH + "VerifySession",
+                 [pb.VerifySessionRequest(session_token=t, phone=PHONE).SerializeToString() for t in hot],
+                 notes=f"{len(hot)} verified sessions round-robin"),
+        Scenario("is_revoked", AUTH + "IsRevoked",
+                 [pb.IsRevokedRequest(session_token=t, phone=PHONE).SerializeToString() for t in revocable],
+                 notes=f"{len(revocable)} sessions, 10% revoked"),
+        lambda e, s: _propagation(e, s, sizes),
+        lambda e, s: _amplification(e, s, sizes),
+    ]
+
+
+def _bulk_sessions(emulator, count: int) -> list[str]:
+    resp = emulator.http.post("/_control/platform/sessions", json={"phone": PHONE, "count": count}, timeout=120)
+    resp.raise_for_status()
+    return resp.json()["session_tokens"]
+
+
+def _propagation(emulator, sidecar, sizes: Sizes) -> dict:
+    """Revoke on the emulator → until the sidecar answers revoked (its answer comes from the stream)."""
+    tokens = _bulk_sessions(emulator, sizes.propagation)
+    delays = []
+    for token in tokens:
+        assert sidecar.stub.VerifySession(pb.VerifySessionRequest(session_token=token, phone=PHONE), timeout=5).valid
+        started = time.perf_counter()
+        emulator.http.post("/_control/platform/sessions/revoke", json={"session_token": token}).raise_for_status()
+        while not sidecar.stub.IsRevoked(pb.IsRevokedRequest(session_token=token, phone=PHONE), timeout=5).revoked:
+            if time.perf_counter() - started > 5:
+                break
+        delays.append(int((time.perf_counter() - started) * 1e6))
+    delays.sort()
+    return {"scenario": "revocation_propagation", "revocations": len(delays),
+            "p50_ms": percentile(delays, 0.5), "p99_ms": percentile(delays, 0.99), "max_ms": delays[-1] / 1000,
+            "notes": "from sending the revoke to the emulator until IsRevoked answers true (includes that HTTP call)"}
+
+
+def _amplification(emulator, sidecar, sizes: Sizes) -> dict:
+    distinct = min(100, sizes.amplification_calls)
+    tokens = _bulk_sessions(emulator, distinct)
+    before = emulator.counters().get(STATUS_ROUTE, 0)
+    requests = [pb.VerifySessionRequest(session_token=tokens[i % distinct], phone=PHONE)
+                for i in range(sizes.amplification_calls)]
+    valid = asyncio.run(_drive(sidecar.target, "VerifySession", requests, concurrency=50))
+    upstream = emulator.counters().get(STATUS_ROUTE, 0) - before
+    return {"scenario": "upstream_amplification", "calls": len(requests), "distinct_sessions": distinct,
+            "valid_answers": valid, "upstream_status_requests": upstream,
+            "upstream_per_distinct_session": round(upstream / distinct, 3)}
+
+
+async def _drive(target: str, method: str, requests: list, concurrency: int) -> int:
+    """Send every request with `concurrency` in flight; returns how many answers were valid."""
+    valid = 0
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = getattr(auth_pb2_grpc.AuthServiceStub(channel), method)
+        queue = iter(requests)
+
+        async def worker() -> None:
+            nonlocal valid
+            for request in queue:
+                valid += bool((await call(request, timeout=30)).valid)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return valid
+
+
+def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
+    n = sizes.memory_entries
+    start = procstats.memory_mb(sidecar.proc.pid)["rss_mb"]
+    tokens = [pb.VerifyTokenRequest(token=t) for t in signer.mint(emulator, n, "mem")]
+    sessions = [pb.VerifySessionRequest(session_token=t, phone=PHONE) for t in _bulk_sessions(emulator, n)]
+    valid_tokens = asyncio.run(_drive(sidecar.target, "VerifyToken", tokens, concurrency=64))
+    valid_sessions = asyncio.run(_drive(sidecar.target, "VerifySession", sessions, concurrency=64))
+    mem = procstats.memory_mb(sidecar.proc.pid)
+    return {"scenario": "memory", "cached_tokens": valid_tokens, "cached_sessions": valid_sessions,
+            "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1),
+            "cache_entries": {name: sidecar.metric("authsidecar_cache_entries", cache=name)
+                              for name in ("sessions",)}}
+
+
+def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:
+    """What a Python service does without the sidecar: PyJWKClient + jwt.decode, in-process, per call."""
+    tokens = signer.mint(emulator, min(1000, sizes.hot_tokens), "alt")
+    client = jwt.PyJWKClient(f"{emulator.url}/issuers/main/.well-known/jwks.json", cache_keys=True)
+    latencies = []
+    deadline = time.perf_counter() + sizes.alternative_seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        token = tokens[i % len(tokens)]
+        t0 = time.perf_counter()
+        key = client.get_signing_key_from_jwt(token)
+        jwt.decode(token, key.key, algorithms=["ES256"], audience="authsidecar-demo")
+        latencies.append(int((time.perf_counter() - t0) * 1e6))
+        i += 1
+    latencies.sort()
+    return {"scenario": "alternative_pyjwt_in_process", "calls": len(latencies),
+            "rps": len(latencies) / sizes.alternative_seconds, "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99), "notes": "one thread, no network: the per-call cost the "
+            "sidecar's verified-token cache removes (and a JWKS client per process)"}
+
+
+def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
+    """What an SDK without a cache does: one platform status request per VerifySession."""
+    from sidecar.upstream.platform import PlatformClient
+
+    tokens = _bulk_sessions(emulator, 100)
+    latencies: list[int] = []
+
+    async def run() -> None:
+        client = PlatformClient(f"{emulator.url}/v2", cfg.EMULATOR_API_KEY, cfg.EMULATOR_APP_ID, 5.0)
+        deadline = time.perf_counter() + sizes.alternative_seconds
+
+        async def worker(k: int) -> None:
+            i = k
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                await client.session_status(tokens[i % len(tokens)], PHONE)
+                latencies.append(int((time.perf_counter() - t0) * 1e6))
+                i += 32
+
+        await asyncio.gather(*(worker(k) for k in range(32)))
+        await client.aclose()
+
+    before = emulator.counters().get(STATUS_ROUTE, 0)
+    asyncio.run(run())
+    latencies.sort()
+    return {"scenario": "alternative_session_upstream_per_call", "calls": len(latencies),
+            "rps": len(latencies) / sizes.alternative_seconds, "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99),
+            "upstream_status_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
+            "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform (emulator on loopback)"}

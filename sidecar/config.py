@@ -368,6 +368,14 @@ def _validate(s: Settings) -> list[str]:
     p.extend(_validate_factors(s))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
+    for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):
+        if getattr(s.jwks, name) <= 0:
+            p.append(f"jwks.{name}: must be positive")
+    if s.jwks.unknown_kid_cooldown_seconds < 0:
+        p.append("jwks.unknown_kid_cooldown_seconds: must not be negative")
+    for name in ("max_document_bytes", "verified_cache_max_entries"):
+        if getattr(s.jwks, name) < 1:
+            p.append(f"jwks.{name}: must be at least 1")
     seen: set[str] = set()
     for i, iss in enumerate(s.issuers):
         where = f"issuers[{i}]"
@@ -383,6 +391,10 @@ def _validate(s: Settings) -> list[str]:
                 p.append(f"{where}.algorithms: {alg!r} is not allowed (choose from {sorted(ALGORITHMS)})")
         if iss.leeway_seconds < 0:
             p.append(f"{where}.leeway_seconds: must not be negative")
+        if iss.max_lifetime_seconds < 0:
+            p.append(f"{where}.max_lifetime_seconds: must not be negative (0: no limit)")
+        if iss.jwks_uri and not iss.jwks_uri.startswith(("https://", "http://")):
+            p.append(f"{where}.jwks_uri: must be an http(s) URL")
     return p
 
 

@@ -42,6 +42,33 @@ UPSTREAM_CIRCUIT_OPEN = Gauge(
     "1 while an upstream's circuit breaker is open or half-open (calls fail fast), by upstream.", ["upstream"],
 )
 
+# --- VerifyToken: JWT verification and JWKS caches (issue 4) ---------------------------------------
+# `issuer` is always a configured issuer URL, or "untrusted" when no configured issuer was established
+# (iss unknown or missing, or the token could not be parsed) — never the token's raw iss.
+TOKEN_VERIFICATIONS_TOTAL = Counter(
+    "authsidecar_token_verifications_total", "JWT verifications, by issuer, outcome and reason.",
+    ["issuer", "outcome", "reason"],
+)
+TOKEN_CACHE_TOTAL = Counter(
+    "authsidecar_token_cache_total", "Verified-token cache lookups, by result (hit or miss).",
+    ["result"],
+)
+TOKEN_SIGNATURE_CHECKS_TOTAL = Counter(
+    "authsidecar_token_signature_checks_total", "JWS signature verifications actually performed.",
+    ["issuer"],
+)
+JWKS_FETCHES_TOTAL = Counter(
+    "authsidecar_jwks_fetches_total", "JWKS fetches, by issuer and result (ok or error).",
+    ["issuer", "result"],
+)
+JWKS_KEYS = Gauge("authsidecar_jwks_keys", "Usable signing keys loaded (0 past max staleness), by issuer.",
+                  ["issuer"])
+JWKS_SECONDS_SINCE_REFRESH = Gauge(
+    "authsidecar_jwks_seconds_since_refresh",
+    "Seconds since the last successful JWKS load, by issuer (+Inf before the first).",
+    ["issuer"],
+)
+
 # --- Step-up challenges (core/challenges.py) -------------------------------------------------------
 CHALLENGE_REPLAYS_TOTAL = Counter(
     "authsidecar_challenge_replays_total",

@@ -218,10 +218,18 @@ def _control_routes(ps: PlatformState) -> list[Route]:
         status = str(body.get("status", "verified"))
         if status not in SESSION_STATUSES:
             return JSONResponse({"error": f"status must be one of {sorted(SESSION_STATUSES)}"}, status_code=400)
-        token = "sess_" + secrets.token_urlsafe(18)
-        s = Session("sid_" + secrets.token_hex(8), phone, status,
-                    time.time() + float(body.get("ttl_seconds", 3600)))
-        ps.sessions[token] = s
+        count = int(body.get("count", 1))  # benchmarks create many at once
+        if not 1 <= count <= 200_000:
+            return JSONResponse({"error": "count must be between 1 and 200000"}, status_code=400)
+        tokens = []
+        for _ in range(count):
+            token = "sess_" + secrets.token_urlsafe(18)
+            s = Session("sid_" + secrets.token_hex(8), phone, status,
+                        time.time() + float(body.get("ttl_seconds", 3600)))
+            ps.sessions[token] = s
+            tokens.append(token)
+        if "count" in body:
+            return JSONResponse({"session_tokens": tokens, "phone": phone})
         return JSONResponse({"session_token": token, "session_id": s.session_id, "phone": phone})
 
     def change(status: str):

@@ -1,0 +1,225 @@
+"""TokenVerifier: is this JWT valid, for which configured issuer, and who does it describe?
+
+The order of checks (each a Reason, first failure wins):
+  verified-token cache hit (still-published key, not revoked) → per-call checks only, no signature work
+  parse (MALFORMED) → header: alg none/HMAC/not allowed (BAD_ALGORITHM), crit (UNSUPPORTED_HEADER)
+  → iss picks the issuer (UNTRUSTED_ISSUER) → kid picks the key from that issuer's JwksCache
+  (UNKNOWN_KEY, UPSTREAM_UNAVAILABLE) → key shape, ECDSA shape and signature (BAD_ALGORITHM,
+  BAD_SIGNATURE) → exp/nbf/iat/lifetime/required claims → cache → revoked sid/jti (REVOKED)
+  → audience (BAD_AUDIENCE) and scopes (INSUFFICIENT_SCOPE).
+
+No I/O of its own: each issuer's keys come from an async `fetch()` handed in (upstream/jwks.py in
+production, a fake in unit tests); clocks are injectable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .. import logs, metrics
+from ..config import IssuerSettings, JwksSettings, Settings
+from . import claims as claim_rules
+from . import jws
+from .answers import AuthInfo, TokenAnswer, UpstreamHealth
+from .caches import Clock, SingleFlight, TtlLru
+from .hashing import token_key
+from .keys import FetchedKeys, JwksCache, SigningKey
+from .outcomes import Reason, Source, Verdict
+
+log = logs.get("tokens")
+
+UNTRUSTED = "untrusted"  # the metric label for a token whose iss is not configured (never the raw value)
+Fetch = Callable[[], Awaitable[FetchedKeys]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A verified token's identity and the exact key that vouched for it."""
+
+    issuer: IssuerSettings
+    key: SigningKey
+    auth: AuthInfo
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        issuers: list[IssuerSettings],
+        fetchers: dict[str, Fetch],
+        jwks: JwksSettings,
+        *,
+        revoked: Callable[[str], bool] | None = None,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        closers: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
+        self.issuers = {i.issuer: i for i in issuers}
+        self._fetchers = fetchers
+        self.revoked = revoked  # sync, cache-only: is this sid/jti revoked? (settable: wired after sessions exist)
+        self._wall = wall_clock
+        self._closers = closers or []
+        self._tasks: list[asyncio.Task] = []
+        self.signature_checks = 0  # how many signatures were actually verified (tests count it)
+        self._verified: TtlLru[str, _Verified] = TtlLru(jwks.verified_cache_max_entries, clock)
+        self._inflight: SingleFlight[str, _Verified] = SingleFlight()
+        self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
+
+    def _key_cache(self, issuer: str, fetch: Fetch, jwks: JwksSettings, clock: Clock) -> JwksCache:
+        cache: JwksCache
+
+        def fetched(ok: bool) -> None:
+            metrics.JWKS_FETCHES_TOTAL.labels(issuer, "ok" if ok else "error").inc()
+
+        cache = JwksCache(
+            issuer, fetch, clock=clock, ttl=jwks.ttl_seconds, min_ttl=jwks.min_ttl_seconds,
+            max_ttl=jwks.max_ttl_seconds, cooldown=jwks.unknown_kid_cooldown_seconds,
+            max_stale=jwks.max_stale_seconds, on_fetch=fetched,
+            on_removed=lambda kids: self._forget_keys(issuer, kids),
+        )
+        metrics.JWKS_SECONDS_SINCE_REFRESH.labels(issuer).set_function(cache.age)
+        metrics.JWKS_KEYS.labels(issuer).set_function(lambda: len(cache.all_keys()))  # 0 once past max staleness
+        return cache
+
+    @classmethod
+    def from_settings(cls, settings: Settings, revoked: Callable[[str], bool] | None = None) -> "TokenVerifier":
+        import httpx
+
+        from ..upstream.jwks import JwksFetcher
+
+        client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
+        fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
+        return cls(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose])
+
+    # --- Component --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start each issuer's background JWKS loop (first load at once); never waits for it."""
+        for issuer, cache in self.keys.items():
+            self._tasks.append(asyncio.create_task(cache.run(), name=f"jwks:{issuer}"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for close in self._closers:
+            await close()
+
+    def readiness(self) -> tuple[bool, str]:
+        waiting = [issuer for issuer, cache in self.keys.items() if not cache.loaded]
+        if waiting:
+            return False, f"waiting for a first JWKS load from {len(waiting)} issuer(s): {', '.join(waiting)}"
+        return True, f"{len(self.keys)} issuer(s) loaded"
+
+    async def health(self) -> list[UpstreamHealth]:
+        """Probe each issuer's JWKS now (the keys in use are not replaced by the probe)."""
+        return list(await asyncio.gather(*(self._probe(i) for i in self.keys)))
+
+    async def _probe(self, issuer: str) -> UpstreamHealth:
+        cache = self.keys[issuer]
+        try:
+            fetched = await self._fetchers[issuer]()
+        except Exception as exc:  # the adapter's one exception type, or anything it failed to map
+            return UpstreamHealth(f"jwks:{issuer}", False, f"{str(exc)[:200]}; keys in use {cache.age():.0f}s old")
+        return UpstreamHealth(f"jwks:{issuer}", True, f"{len(fetched.keys)} keys published")
+
+    # --- verification -----------------------------------------------------------------------
+    async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer:
+        label = UNTRUSTED
+        try:
+            cache_key = token_key(token)
+            verified, source = self._cached(cache_key), Source.CACHE
+            if verified is None:
+                # Concurrent calls with the same new token share one verification (one signature check).
+                fresh = await self._inflight.do(cache_key, lambda: self._verify_fresh(token, cache_key))
+                verified, source = fresh, Source.LOCAL
+            label = verified.issuer.issuer
+            self._check_not_revoked(verified.auth)
+            claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
+        except jws.Rejected as rejected:
+            label = rejected.issuer or label
+            metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "invalid", rejected.reason.label).inc()
+            return TokenAnswer(Verdict.deny(rejected.reason, rejected.detail, Source.LOCAL))
+        metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "valid", Reason.NONE.label).inc()
+        return TokenAnswer(Verdict.ok(source), verified.auth)
+
+    def _cached(self, key: str) -> _Verified | None:
+        hit = self._verified.get(key)
+        if hit is not None:
+            cache = self.keys.get(hit.issuer.issuer)
+            # Fail closed: the key must still be published (and the JWKS not past max staleness).
+            exp = hit.auth.expires_at
+            if (cache is None or not cache.has(hit.key.kid, hit.key.material)
+                    or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)):
+                self._verified.pop(key)
+                hit = None
+        metrics.TOKEN_CACHE_TOTAL.labels("miss" if hit is None else "hit").inc()
+        return hit
+
+    async def _verify_fresh(self, token: str, cache_key: str) -> _Verified:
+        parsed = jws.parse(token)
+        issuer = self._issuer_of(parsed.payload)
+        try:
+            alg, kid = jws.check_header(parsed.header, issuer.algorithms)
+            key = await self._key_for(issuer, alg, kid)
+            jws.check_key_fits(alg, key)
+            jws.check_ecdsa_shape(alg, parsed.signature)
+            self.signature_checks += 1
+            metrics.TOKEN_SIGNATURE_CHECKS_TOTAL.labels(issuer.issuer).inc()
+            jws.verify_signature(parsed, alg, key)
+            claim_rules.check_times(parsed.payload, issuer, self._wall())
+            auth = claim_rules.auth_info(parsed.payload, issuer.issuer, key.kid)
+        except jws.Rejected as rejected:
+            rejected.issuer = issuer.issuer
+            raise
+        verified = _Verified(issuer, key, auth)
+        if auth.expires_at is not None:  # held until exp minus leeway; never for tokens without exp
+            self._verified.put(cache_key, verified, auth.expires_at - issuer.leeway_seconds - self._wall())
+        return verified
+
+    def _issuer_of(self, payload: dict) -> IssuerSettings:
+        iss = payload.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise jws.Rejected(Reason.UNTRUSTED_ISSUER, "token has no iss claim")
+        issuer = self.issuers.get(iss)
+        if issuer is None:
+            raise jws.Rejected(Reason.UNTRUSTED_ISSUER, "token iss is not a configured issuer")
+        return issuer
+
+    async def _key_for(self, issuer: IssuerSettings, alg: str, kid: str | None) -> SigningKey:
+        cache = self.keys[issuer.issuer]
+        if kid is None:
+            # No kid: acceptable only when exactly one published key can verify this alg.
+            unavailable = await cache.ensure_usable()
+            if unavailable is not None:
+                raise jws.Rejected(unavailable.reason, unavailable.detail)
+            fits = [k for k in cache.all_keys() if _fits(alg, k)]
+            if len(fits) == 1:
+                return fits[0]
+            kid = ""  # a key published without a kid, if any
+        lookup = await cache.get(kid)
+        if lookup.key is None:
+            raise jws.Rejected(lookup.reason, lookup.detail)
+        return lookup.key
+
+    def _check_not_revoked(self, auth: AuthInfo) -> None:
+        if self.revoked is None:
+            return
+        for what, value in (("session", auth.session_id), ("token", auth.token_id)):
+            if value and self.revoked(value):
+                raise jws.Rejected(Reason.REVOKED, f"the token's {what} has been revoked")
+
+    def _forget_keys(self, issuer: str, kids: set[str]) -> None:
+        """A key left (or changed in) the JWKS: tokens it vouched for must be verified again."""
+        dropped = self._verified.discard_where(lambda _, v: v.issuer.issuer == issuer and v.key.kid in kids)
+        log.info("JWKS keys removed", extra={"issuer": issuer, "keys": len(kids), "cached_tokens_dropped": dropped})
+
+
+def _fits(alg: str, key: SigningKey) -> bool:
+    try:
+        jws.check_key_fits(alg, key)
+    except jws.Rejected:
+        return False
+    return True
