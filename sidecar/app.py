@@ -47,6 +47,13 @@ class Sidecar:
             setattr(self, name, component)
             self.components[name] = component
         self._wire_logout_revocation()
+        self._wire_token_revocation()
+
+    def _wire_token_revocation(self) -> None:
+        """VerifyToken answers REVOKED for a sid the sessions' revocation cache knows (stream or logout)."""
+        tokens, sessions = self.components.get("tokens"), self.components.get("sessions")
+        if tokens is not None and sessions is not None and getattr(tokens, "revoked", None) is None:
+            tokens.revoked = sessions.is_known_revoked
 
     def _wire_logout_revocation(self) -> None:
         """A logout through AccountService marks its session revoked in the sessions' revocation cache."""

@@ -117,3 +117,20 @@ def test_health_lists_authy_and_identity(accounts):
     reply = accounts.proc.stub.CheckUpstreamHealth(auth_pb2.CheckUpstreamHealthRequest(), timeout=10)
     names = {u.name: u.healthy for u in reply.upstreams}
     assert names.get("authy") is True and names.get("identity") is True
+
+
+def test_logout_makes_verify_token_answer_revoked_for_its_sid_at_once(accounts, emulator):
+    from authsidecar.v1 import auth_pb2
+
+    login = accounts.Login(pb.LoginRequest(email="alice@example.com", password=PASSWORD), timeout=5).tokens
+    minted = emulator.http.post("/_control/jwks/issuers/main/mint", json={
+        "claims": {"sub": "usr_alice", "sid": login.session_id}})
+    if minted.status_code == 404:
+        pytest.skip("this build's emulator has no token issuers")
+    token = auth_pb2.VerifyTokenRequest(token=minted.json()["token"])
+    assert accounts.proc.stub.VerifyToken(token, timeout=10).valid
+
+    accounts.Logout(pb.LogoutRequest(refresh_token=login.refresh_token), timeout=5)
+    after = accounts.proc.stub.VerifyToken(token, timeout=10)
+    assert not after.valid and after.reason == auth_pb2.REASON_REVOKED
+    assert accounts.proc.metric("authsidecar_logout_revocations_total", wired="yes") >= 1
