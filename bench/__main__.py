@@ -75,7 +75,7 @@ def _add_ratios(results: list[dict]) -> None:
 
 
 def _row(r: dict) -> str:
-    if "rps" not in r:
+    if "p999_ms" not in r:
         return f"{r['scenario']:<28} " + json.dumps({k: v for k, v in r.items() if k != 'scenario'})
     return (f"{r['scenario']:<28} {r['rps']:>9.0f} rps  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
             f"p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}  upstream {r['upstream_requests_total']}")

@@ -196,7 +196,8 @@ async def _drive(target: str, method: str, requests: list, concurrency: int) -> 
         async def worker() -> None:
             nonlocal valid
             for request in queue:
-                valid += bool((await call(request, timeout=30)).valid)
+                answer = await call(request, timeout=30)
+                valid += answer.valid  # after the await: `valid += await …` would read `valid` too early
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return valid

@@ -20,8 +20,19 @@ def test_bench_quick_writes_every_figure(tmp_path):
     by_name = {s["scenario"]: s for s in report["scenarios"]}
     floor = by_name["floor"]
     assert floor["calls"] > 0 and floor["errors"] == 0 and floor["rps_ratio_to_floor"] == 1.0
-    for s in report["scenarios"]:
-        if "rps" in s:
-            for key in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "sidecar_cpu_seconds_per_1k_calls",
-                        "peak_rss_mb", "upstream_requests_total", "rps_ratio_to_floor"):
-                assert key in s, (s["scenario"], key)
+    load_driven = ["floor", "verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop",
+                   "verify_session_hot", "is_revoked"]
+    for name in load_driven:
+        s = by_name[name]
+        assert s["calls"] > 0 and s["errors"] == 0, name
+        for key in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "sidecar_cpu_seconds_per_1k_calls",
+                    "peak_rss_mb", "upstream_requests_total", "rps_ratio_to_floor"):
+            assert key in s, (name, key)
+    assert by_name["verify_token_hot"]["upstream_requests_total"] == 0
+    assert by_name["revocation_propagation"]["revocations"] > 0 and by_name["revocation_propagation"]["p99_ms"] > 0
+    amp = by_name["upstream_amplification"]
+    assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01
+    mem = by_name["memory"]
+    assert mem["cached_tokens"] > 0 and mem["cached_sessions"] > 0 and mem["peak_rss_mb"] > 0
+    for alt in ("alternative_pyjwt_in_process", "alternative_session_upstream_per_call"):
+        assert by_name[alt]["calls"] > 0 and by_name[alt]["rps"] > 0
