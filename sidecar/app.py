@@ -28,46 +28,33 @@ class Component(Protocol):
 
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
+        from .core.accounts import AccountFlows
+        from .core.challenges import ChallengeVerifier
+        from .core.second_factors import SecondFactors
+        from .core.sessions import SessionVerifier
+        from .core.tokens import TokenVerifier
+
         self.settings = settings
-        self.components: dict[str, Component] = {}
-        # TEMPORARY while the feature branches land one by one: build what exists.
-        import importlib
+        self.sessions = SessionVerifier.from_settings(settings)
+        # A JWT whose sid or jti the platform revoked is never valid, even from the verified-token cache.
+        self.tokens = TokenVerifier.from_settings(settings, revoked=self.sessions.is_known_revoked)
+        self.challenges = ChallengeVerifier.from_settings(settings)
+        self.second_factors = SecondFactors.from_settings(settings)
+        self.accounts = AccountFlows.from_settings(settings)
+        # A logout through AccountService marks its session revoked here at once, before the platform's event.
+        self.accounts.revoke_session_id = self._revoke_session_now
+        self.components: dict[str, Component] = {
+            "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
+            "second_factors": self.second_factors, "accounts": self.accounts,
+        }
 
-        for name, module, cls in (("tokens", "tokens", "TokenVerifier"), ("sessions", "sessions", "SessionVerifier"),
-                                  ("challenges", "challenges", "ChallengeVerifier"),
-                                  ("second_factors", "second_factors", "SecondFactors"),
-                                  ("accounts", "accounts", "AccountFlows")):
-            try:
-                mod = importlib.import_module(f"{__package__}.core.{module}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__package__}.core.{module}":
-                    raise
-                continue
-            component = getattr(mod, cls).from_settings(settings)
-            setattr(self, name, component)
-            self.components[name] = component
-        self._wire_logout_revocation()
-        self._wire_token_revocation()
-
-    def _wire_token_revocation(self) -> None:
-        """VerifyToken answers REVOKED for a sid the sessions' revocation cache knows (stream or logout)."""
-        tokens, sessions = self.components.get("tokens"), self.components.get("sessions")
-        if tokens is not None and sessions is not None and getattr(tokens, "revoked", None) is None:
-            tokens.revoked = sessions.is_known_revoked
-
-    def _wire_logout_revocation(self) -> None:
-        """A logout through AccountService marks its session revoked in the sessions' revocation cache."""
-        accounts, sessions = self.components.get("accounts"), self.components.get("sessions")
-        revocations = getattr(sessions, "revocations", None)
-        if accounts is None or revocations is None:
-            return
+    def _revoke_session_now(self, session_id: str) -> None:
+        """Record a session ended through the sidecar as REVOKED in the sessions' revocation cache."""
         from .core.hashing import token_key
         from .core.outcomes import SessionStatus, Source
 
-        def revoke(session_id: str) -> None:
-            revocations.record_terminal(token_key(session_id), SessionStatus.REVOKED, session_id, source=Source.LOCAL)
-
-        accounts.revoke_session_id = revoke
+        self.sessions.revocations.record_terminal(token_key(session_id), SessionStatus.REVOKED, session_id,
+                                                  source=Source.LOCAL)
 
     async def start(self) -> None:
         for component in self.components.values():

@@ -7,6 +7,7 @@ prints the answer — then it prints commands to try by hand.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import grpc
@@ -21,13 +22,17 @@ PHONE = "+14155552671"
 def _line(label: str, reply) -> None:
     fields = []
     for name in ("valid", "is_valid", "revoked", "status", "state", "reason", "source"):
-        if name in reply.DESCRIPTOR.fields_by_name:
-            field = reply.DESCRIPTOR.fields_by_name[name]
-            value = getattr(reply, name)
-            if field.enum_type is not None:
-                value = field.enum_type.values_by_number[value].name.split("_", 1 if name != "status" else 2)[-1]
-            fields.append(f"{name}={value}")
-    print(f"  {label:<58} → {' '.join(fields)}", flush=True)
+        field = reply.DESCRIPTOR.fields_by_name.get(name)
+        if field is None:
+            continue
+        value = getattr(reply, name)
+        if field.enum_type is not None:
+            prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", field.enum_type.name).upper() + "_"
+            value = field.enum_type.values_by_number[value].name.removeprefix(prefix)
+            if value == "UNSPECIFIED":
+                continue
+        fields.append(f"{name}={value}")
+    print(f"  {label:<46} → {' '.join(fields)}", flush=True)
 
 
 async def show(server) -> None:

@@ -30,26 +30,12 @@ class EmulatorState:
 
 
 def build_app(base_url: str = "http://127.0.0.1:8900") -> Starlette:
-    from . import control
+    from . import authy, challenges, control, identity, jwks, platform
 
     state = EmulatorState(base_url=base_url.rstrip("/"))
-    routes = [*control.routes(state)]
-    for area in _areas():
+    routes = []
+    for area in (control, platform, challenges, jwks, authy, identity):
         routes.extend(area.routes(state))
     app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, log=state.requests)])
     app.state.emulator = state
     return app
-
-
-def _areas() -> list:
-    """The API areas present in this build (each a module with `routes(state)`)."""
-    import importlib
-
-    found = []
-    for name in ("platform", "challenges", "jwks", "authy", "identity"):
-        try:
-            found.append(importlib.import_module(f"{__package__}.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise
-    return found

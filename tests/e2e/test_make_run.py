@@ -41,19 +41,20 @@ def test_sidecar_run_shows_every_area_working(tmp_path):
     assert "is SERVING" in out, out
 
     def answer(label: str) -> str:
-        return next(l for l in lines if label in l).split("→", 1)[1]
+        """The printed answer of the walkthrough step whose label is exactly `label`."""
+        return next(l.split("→", 1)[1].strip() for l in lines if "→" in l and l.split("→")[0].strip() == label)
 
-    assert "valid=False" in answer("user has not confirmed yet") and "NOT_VERIFIED" in answer("user has not confirmed")
-    assert "valid=True" in answer("after the user confirmed") and "source=CACHE" in answer("VerifySession again")
-    assert "revoked=True" in answer("IsRevoked after") and "REVOKED" in answer("IsRevoked after")
-    assert "valid=True" in answer("VerifyApproval  ") or "valid=True" in next(
-        l for l in lines if "VerifyApproval" in l and "replayed" not in l)
-    assert "ALREADY_USED" in answer("VerifyApproval replayed")
-    assert "valid=True" in answer("VerifyToken  ") or "valid=True" in next(
-        l for l in lines if l.strip().startswith("VerifyToken ") and "again" not in l and "admin" not in l)
-    assert "source=CACHE" in answer("VerifyToken again")
-    assert "INSUFFICIENT_SCOPE" in answer("needing scope admin")
-    assert "CHALLENGE_REQUIRED" in answer("Track withdrawal")
-    assert "is_valid=True" in answer("after the user passed it")
-    assert "ALREADY_USED" in answer("ValidateChallenge replayed")
+    assert answer("VerifySession, user has not confirmed yet") == "valid=False status=PENDING reason=NOT_VERIFIED source=UPSTREAM"
+    assert answer("VerifySession after the user confirmed") == "valid=True status=VERIFIED source=UPSTREAM"
+    assert answer("VerifySession again") == "valid=True status=VERIFIED source=CACHE"
+    assert answer("IsRevoked after the platform revoked it") == "revoked=True reason=REVOKED source=STREAM"
+    assert answer("VerifyApproval") == "valid=True source=UPSTREAM"
+    assert answer("VerifyApproval replayed").startswith("valid=False reason=ALREADY_USED")
+    assert answer("VerifyToken") == "valid=True source=LOCAL"
+    assert answer("VerifyToken again") == "valid=True source=CACHE"
+    assert answer("VerifyToken needing scope admin") == "valid=False reason=INSUFFICIENT_SCOPE source=LOCAL"
+    assert answer("Track withdrawal") == "state=CHALLENGE_REQUIRED"
+    assert answer("ValidateChallenge after the user passed it") == \
+        "is_valid=True state=CHALLENGE_SUCCEEDED source=UPSTREAM"
+    assert answer("ValidateChallenge replayed").startswith("is_valid=False reason=ALREADY_USED")
     assert "sidecar call" in out and code == 0
