@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -156,6 +157,42 @@ class TlsSettings:
 
 
 @dataclass
+class ExtAuthzRule:
+    """One ext_authz policy rule: which requests it matches and the checks they must pass."""
+
+    name: str = ""                       # metric label and x-auth-rule header: [a-z0-9_-], unique
+    path_prefix: str = ""                # segment-wise: /api matches /api and /api/x, not /apix
+    path_regex: str = ""                 # full match against the path (query string removed)
+    methods: list[str] = field(default_factory=list)   # empty: any method
+    checks: list[str] = field(default_factory=list)    # jwt | session | approval | challenge, or [allow] / [deny]
+    issuers: list[str] = field(default_factory=list)   # jwt: accepted issuers (empty: any configured issuer)
+    audience: str = ""                   # jwt: required audience (empty: the issuer's audiences)
+    required_scopes: list[str] = field(default_factory=list)  # jwt
+    action: str = ""                     # approval/challenge: the action the token must be for
+
+
+@dataclass
+class ClaimHeader:
+    claim: str = ""
+    header: str = ""                     # must start with ext_authz.identity_header_prefix
+
+
+@dataclass
+class ExtAuthzSettings:
+    """Envoy/Istio external authorization (envoy.service.auth.v3.Authorization/Check)."""
+
+    enabled: bool = True
+    rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
+    claim_headers: list[ClaimHeader] = field(default_factory=list)
+    identity_header_prefix: str = "x-auth-"   # incoming headers with it are always removed
+    strip_credentials: bool = False      # remove the credential headers a passing check read
+    session_token_header: str = "x-session-token"
+    phone_header: str = "x-user-phone"
+    approval_token_header: str = "x-approval-token"
+    challenge_token_header: str = "x-challenge-token"
+
+
+@dataclass
 class Settings:
     listen: list[str] = field(default_factory=lambda: ["127.0.0.1:50051"])
     # A non-loopback TCP listener needs tls.* — or this explicit opt-in, which logs a warning.
@@ -175,6 +212,7 @@ class Settings:
     authy: AuthySettings = field(default_factory=AuthySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
+    ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
 
     @property
     def uses_emulator(self) -> bool:
@@ -308,7 +346,7 @@ def is_local_address(address: str) -> bool:
 
 
 def _validate(s: Settings) -> list[str]:
-    p: list[str] = []
+    p: list[str] = _validate_ext_authz(s.ext_authz)
     if not s.listen:
         p.append("listen: needs at least one address")
     for i, addr in enumerate(s.listen):
@@ -415,6 +453,72 @@ def _validate_factors(s: Settings) -> list[str]:
         p.append("identity.timeout_seconds: must be positive")
     if s.identity.session_map_max_entries < 1:
         p.append("identity.session_map_max_entries: must be at least 1")
+    return p
+
+
+EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge"}
+EXT_AUTHZ_TERMINAL = {"allow", "deny"}
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+_HEADER = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")  # RFC 9110 token, lower-case as Envoy sends them
+
+
+def _validate_ext_authz(e: ExtAuthzSettings) -> list[str]:
+    p: list[str] = []
+    prefix = e.identity_header_prefix
+    if not prefix or not _HEADER.fullmatch(prefix):
+        p.append("ext_authz.identity_header_prefix: must be a lower-case header name prefix")
+    for name in ("session_token_header", "phone_header", "approval_token_header", "challenge_token_header"):
+        value = getattr(e, name)
+        if not _HEADER.fullmatch(value):
+            p.append(f"ext_authz.{name}: must be a lower-case header name")
+        elif prefix and value.startswith(prefix):
+            p.append(f"ext_authz.{name}: must not start with {prefix} (those headers are removed)")
+    for i, ch in enumerate(e.claim_headers):
+        where = f"ext_authz.claim_headers[{i}]"
+        if not ch.claim:
+            p.append(f"{where}.claim: is required")
+        if not _HEADER.fullmatch(ch.header) or not ch.header.startswith(prefix):
+            # the prefix is what keeps a client from forging the header when the claim is absent
+            p.append(f"{where}.header: must be a lower-case header name starting with {prefix}")
+    seen: set[str] = set()
+    for i, rule in enumerate(e.rules):
+        p.extend(_validate_rule(rule, f"ext_authz.rules[{i}]", seen))
+    return p
+
+
+def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
+    p: list[str] = []
+    if not _NAME.fullmatch(rule.name) or rule.name == "default":
+        p.append(f"{where}.name: must be 1-64 of [a-z0-9_-] and not 'default'")
+    elif rule.name in seen:
+        p.append(f"{where}.name: duplicate rule name {rule.name}")
+    seen.add(rule.name)
+    if rule.path_prefix and not rule.path_prefix.startswith("/"):
+        p.append(f"{where}.path_prefix: must start with /")
+    if rule.path_prefix and rule.path_regex:
+        p.append(f"{where}.path_regex: set path_prefix or path_regex, not both")
+    if rule.path_regex:
+        try:
+            re.compile(rule.path_regex)
+        except re.error as exc:
+            p.append(f"{where}.path_regex: not a valid regular expression ({exc})")
+    for method in rule.methods:
+        if method.upper() not in HTTP_METHODS:
+            p.append(f"{where}.methods: {method!r} is not an HTTP method")
+    checks = set(rule.checks)
+    if not rule.checks:
+        p.append(f"{where}.checks: needs at least one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
+    elif checks & EXT_AUTHZ_TERMINAL and len(rule.checks) > 1:
+        p.append(f"{where}.checks: allow and deny stand alone")
+    elif len(checks) != len(rule.checks):
+        p.append(f"{where}.checks: lists a check twice")
+    for check in checks - EXT_AUTHZ_CHECKS - EXT_AUTHZ_TERMINAL:
+        p.append(f"{where}.checks: {check!r} is not one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
+    if "jwt" not in checks and (rule.issuers or rule.audience or rule.required_scopes):
+        p.append(f"{where}.checks: issuers, audience and required_scopes need the jwt check")
+    if rule.action and not checks & {"approval", "challenge"}:
+        p.append(f"{where}.action: needs the approval or challenge check")
     return p
 
 

@@ -109,3 +109,10 @@ LOGOUT_REVOCATIONS_TOTAL = Counter(
     "Sessions marked revoked in the revocation cache by a logout through the sidecar, by whether a cache was wired.",
     ["wired"],
 )
+
+# --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
+# rule: a rule name from the config or "default" (no rule matched) — a bounded set.
+EXT_AUTHZ_DECISIONS_TOTAL = Counter(
+    "authsidecar_ext_authz_decisions_total", "ext_authz Check decisions, by rule, result and reason.",
+    ["rule", "result", "reason"],
+)

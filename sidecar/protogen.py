@@ -18,11 +18,17 @@ def generate(out_dir: Path) -> None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     well_known = Path(grpc_tools.__file__).parent / "_proto"
+    # google/rpc/status.proto (Envoy's CheckResponse.status) ships with googleapis-common-protos,
+    # which also provides its Python module; it is imported here, never generated into ours.
+    import google.rpc
+
+    googleapis = Path(google.rpc.__path__[0]).parent.parent
     files = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     args = [
         "protoc",
         f"-I{PROTOS}",
         f"-I{well_known}",
+        f"-I{googleapis}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",
         f"--pyi_out={out_dir}",

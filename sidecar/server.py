@@ -19,9 +19,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authsidecar.v1 import auth_pb2, auth_pb2_grpc
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from . import __version__, logs, metrics
 from .api.auth_service import AuthService
+from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
 from .app import Sidecar
 from .config import Settings, is_local_address, pointed_at_emulator
@@ -30,6 +32,7 @@ from .httpserve import AsgiServer
 log = logs.get("server")
 
 AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+EXT_AUTHZ_SERVICE = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name
 READINESS_POLL_SECONDS = 0.1
 
 
@@ -45,6 +48,7 @@ class Server:
         self.ops: AsgiServer | None = None
         self.draining = False
         self._watch: asyncio.Task | None = None
+        self.services: tuple[str, ...] = (AUTH_SERVICE,)   # gRPC services served (health, reflection)
 
     async def start(self) -> None:
         settings = self.settings
@@ -58,14 +62,18 @@ class Server:
             log.info("embedded upstream emulator listening", extra={"url": base})
         self.sidecar = Sidecar(settings)
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        inflight = InFlight(settings.limits.max_in_flight)  # one limit across every service
+        inflight = InFlight(settings.limits.max_in_flight)   # one limit for the process
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
+        if settings.ext_authz.enabled:
+            external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
+                ExtAuthzService(self.sidecar, inflight), self.grpc)
+            self.services = (AUTH_SERVICE, EXT_AUTHZ_SERVICE)
         extra_services = _add_factor_services(self.sidecar, self.grpc, inflight)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
-            (AUTH_SERVICE, *extra_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (*self.services, *extra_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), self.grpc)
-        for name in ("", AUTH_SERVICE):
+        for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         for address in settings.listen:
             _bind(self.grpc, address, settings)
@@ -89,7 +97,7 @@ class Server:
             ready, detail = self.readiness()
             if ready != serving:
                 status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
-                for name in ("", AUTH_SERVICE):
+                for name in ("", *self.services):
                     await self.health.set(name, status)
                 metrics.READY.set(1 if ready else 0)
                 log.info("ready" if ready else "not ready", extra={"detail": str(detail)})

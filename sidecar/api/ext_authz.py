@@ -1,0 +1,79 @@
+"""envoy.service.auth.v3.Authorization/Check: Envoy's request ⇄ core HttpRequest, Decision ⇄ Envoy's response.
+
+The decision itself is made by core.policy; this module only translates. Denials are answers
+(status PERMISSION_DENIED/UNAUTHENTICATED with a DeniedHttpResponse), not gRPC errors, so the proxy
+sends our status, headers and body to the client.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import code_pb2, status_pb2
+
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+from envoy.service.auth.v3 import external_auth_pb2_grpc
+from envoy.type.v3 import http_status_pb2
+
+from .. import logs, metrics
+from ..app import Sidecar
+from ..core.http_request import HttpRequest
+from ..core.decisions import Allow, Decision, Deny
+from ..core.policy import Policy, Verifiers
+from .rpc import InFlight, rpc
+
+log = logs.get("ext_authz")
+
+OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+GRPC_CODE = {401: code_pb2.UNAUTHENTICATED, 503: code_pb2.UNAVAILABLE}
+
+
+class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
+    def __init__(self, sidecar: Sidecar, inflight: InFlight) -> None:
+        self.sidecar = sidecar
+        self.inflight = inflight
+        s = sidecar.settings
+        self.policy = Policy(s.ext_authz, s.limits, s.default_region)
+        self.verifiers = Verifiers(tokens=getattr(sidecar, "tokens", None),
+                                   sessions=getattr(sidecar, "sessions", None),
+                                   challenges=getattr(sidecar, "challenges", None))
+
+    @rpc("Check")
+    async def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+        decision = await self.policy.decide(http_request(request), self.verifiers)
+        result = "allow" if isinstance(decision, Allow) else "deny"
+        metrics.EXT_AUTHZ_DECISIONS_TOTAL.labels(decision.rule, result, decision.reason).inc()
+        if isinstance(decision, Deny):
+            log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
+        return check_response(decision)
+
+
+def http_request(request: pb.CheckRequest) -> HttpRequest:
+    http = request.attributes.request.http
+    headers = {k.lower(): v for k, v in http.headers.items()}
+    for h in http.header_map.headers:  # sent instead of `headers` when encode_raw_headers is on
+        value = h.value or h.raw_value.decode("utf-8", "replace")
+        name = h.key.lower()
+        # Repeated headers are joined as Envoy joins them in `headers`: a doubled Authorization
+        # then fails to parse as one Bearer token, which is the safe reading.
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return HttpRequest(method=http.method, path=http.path, headers=headers)
+
+
+def check_response(decision: Decision) -> pb.CheckResponse:
+    if isinstance(decision, Allow):
+        return pb.CheckResponse(
+            status=status_pb2.Status(code=code_pb2.OK),
+            ok_response=pb.OkHttpResponse(headers=[_header(k, v) for k, v in decision.headers],
+                                          headers_to_remove=list(decision.remove)))
+    headers = [*decision.headers, ("content-type", "application/json")]
+    return pb.CheckResponse(
+        status=status_pb2.Status(code=GRPC_CODE.get(decision.status, code_pb2.PERMISSION_DENIED),
+                                 message=decision.reason),
+        denied_response=pb.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=decision.status),
+            headers=[_header(k, v) for k, v in headers], body=decision.body))
+
+
+def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
+    return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value), append_action=OVERWRITE)
