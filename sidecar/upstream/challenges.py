@@ -20,19 +20,19 @@ answer / 5xx becomes "unavailable" (status 0 or the 5xx) so callers fail closed.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from .. import logs, metrics
+from .. import logs
 from ..config import CHALLENGE_REGIONS, ChallengeSettings
 from ..core.challenge_records import (
     ActionRecord, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord, ValidationRecord,
 )
 from ..core.outcomes import ActionState, UpstreamError
+from . import http
 
 log = logs.get("upstream.challenges")
 
@@ -174,19 +174,7 @@ class ChallengePlatform:
 
     async def _send(self, endpoint: str, method: str, path: str, json: dict | None = None) -> dict[str, Any]:
         """One request; every failure leaves here as an UpstreamError (the one mapping point)."""
-        started = time.perf_counter()
-        status = "error"
-        try:
-            response = await self._client.request(method, path, json=json)
-            status = str(response.status_code)
-        except httpx.TimeoutException:
-            status = "timeout"
-            raise UpstreamError(UPSTREAM, 0, f"{endpoint} timed out") from None
-        except httpx.HTTPError as exc:
-            raise UpstreamError(UPSTREAM, 0, f"{endpoint} failed: {type(exc).__name__}") from None
-        finally:
-            metrics.UPSTREAM_REQUESTS_TOTAL.labels(UPSTREAM, endpoint, status).inc()
-            metrics.UPSTREAM_SECONDS.labels(UPSTREAM, endpoint).observe(time.perf_counter() - started)
+        response = await http.request(self._client, UPSTREAM, endpoint, method, path, json=json)
         if response.status_code >= 400:
             raise _error_of(endpoint, response)
         try:

@@ -12,15 +12,14 @@ Failures become outcomes.UpstreamError in `_send`, the one place they are mapped
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 
-from .. import metrics
 from ..core.hashing import token_key
 from ..core.outcomes import Reason, SessionStatus, UpstreamError
 from ..core.session_records import ApprovalRecord, EventKind, SessionRecord, StreamEvent
+from . import http
 
 UPSTREAM = "platform"
 API_KEY_HEADER = "X-API-Key"
@@ -92,19 +91,7 @@ class PlatformClient:
     async def _send(self, endpoint: str, method: str, path: str, body: dict | None,
                     ok_statuses: tuple[int, ...] = ()) -> httpx.Response:
         """One request; every failure leaves here as UpstreamError (status 0: no answer)."""
-        started = time.perf_counter()
-        status = "error"
-        try:
-            resp = await self._http.request(method, path, json=body)
-            status = str(resp.status_code)
-        except httpx.TimeoutException:
-            status = "timeout"
-            raise UpstreamError(UPSTREAM, 0, f"{endpoint} timed out") from None
-        except httpx.HTTPError as exc:
-            raise UpstreamError(UPSTREAM, 0, f"{endpoint} failed: {type(exc).__name__}") from None
-        finally:
-            metrics.UPSTREAM_REQUESTS_TOTAL.labels(UPSTREAM, endpoint, status).inc()
-            metrics.UPSTREAM_SECONDS.labels(UPSTREAM, endpoint).observe(time.perf_counter() - started)
+        resp = await http.request(self._http, UPSTREAM, endpoint, method, path, json=body)
         if resp.is_success or resp.status_code in ok_statuses:
             return resp
         raise UpstreamError(UPSTREAM, resp.status_code, f"{endpoint} refused", resp.text[:200])
