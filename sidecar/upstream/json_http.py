@@ -1,20 +1,19 @@
 """A small JSON-over-HTTP client shared by the second-factor and identity adapters.
 
-Transport failures (timeout, refused, bad JSON on a success) become UpstreamError(status 0) here;
-each adapter maps its vendor's error bodies in its own `_error` function. Every request is counted
-by upstream, endpoint template and status — never by URL, which may hold ids or codes.
+Sent through upstream/http.py (metrics; no answer → UpstreamError(status 0)); a success whose body
+is not JSON is UpstreamError(status 0) too. Each adapter maps its vendor's error bodies in its own
+`_error` function. Endpoint labels are path templates — never URLs, which may hold ids or codes.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from .. import metrics
 from ..core.outcomes import UpstreamError
+from . import http
 
 MAX_ERROR_BODY_CHARS = 2048
 
@@ -39,19 +38,7 @@ class JsonHttp:
 
     async def request(self, method: str, path: str, endpoint: str, **kwargs: Any) -> Reply:
         """Send one request; `endpoint` is the bounded label (the path template)."""
-        started = time.perf_counter()
-        status = "error"
-        try:
-            response = await self._client.request(method, path, **kwargs)
-            status = str(response.status_code)
-        except httpx.TimeoutException:
-            status = "timeout"
-            raise UpstreamError(self.upstream, 0, f"{endpoint} timed out") from None
-        except httpx.HTTPError as exc:
-            raise UpstreamError(self.upstream, 0, f"{endpoint} failed: {type(exc).__name__}") from None
-        finally:
-            metrics.UPSTREAM_REQUESTS_TOTAL.labels(self.upstream, endpoint, status).inc()
-            metrics.UPSTREAM_SECONDS.labels(self.upstream, endpoint).observe(time.perf_counter() - started)
+        response = await http.request(self._client, self.upstream, endpoint, method, path, **kwargs)
         try:
             data = response.json() if response.content else {}
         except ValueError:
