@@ -1,4 +1,4 @@
-"""`sidecar call` and `sidecar health`: a tiny grpcurl for AuthService, driven by the proto descriptors."""
+"""`sidecar call` and `sidecar health`: a tiny grpcurl for the sidecar's services, driven by the proto descriptors."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authsidecar.v1 import auth_pb2, auth_pb2_grpc
+from google.protobuf import message_factory
 
-SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
+from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2
+
+# Every RPC by name (names are unique across the sidecar's services).
+METHODS = {m.name: m for module in (auth_pb2, factors_pb2)
+           for service in module.DESCRIPTOR.services_by_name.values() for m in service.methods}
 
 
 def build_request(rpc: str, fields: list[str], raw_json: str | None):
-    method = SERVICE.methods_by_name.get(rpc)
+    method = METHODS.get(rpc)
     if method is None:
-        raise SystemExit(f"unknown RPC {rpc!r}; choose from: {', '.join(sorted(SERVICE.methods_by_name))}")
+        raise SystemExit(f"unknown RPC {rpc!r}; choose from: {', '.join(sorted(METHODS))}")
     body: dict = json.loads(raw_json) if raw_json else {}
     for item in fields:
         name, sep, value = item.partition("=")
@@ -29,21 +33,45 @@ def build_request(rpc: str, fields: list[str], raw_json: str | None):
             raise SystemExit(f"{rpc} has no field {name!r}; fields: {known}")
         is_repeated = field.is_repeated
         body[name] = [v for v in value.split(",") if v] if is_repeated else value
-    request_class = getattr(auth_pb2, method.input_type.name)
+    request_class = message_factory.GetMessageClass(method.input_type)
     return method, json_format.ParseDict(body, request_class())
+
+
+def _print(message) -> None:
+    print(json_format.MessageToJson(message, preserving_proto_field_name=True,
+                                    always_print_fields_with_no_presence=True))
+
+
+def _error_json(err: grpc.RpcError) -> str:
+    """Code and message, plus the UpstreamErrorDetail when the status carries one."""
+    out = {"code": err.code().name, "details": err.details()}
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
+    for any_detail in status.details if status else ():
+        detail = errors_pb2.UpstreamErrorDetail()
+        if any_detail.Unpack(detail):
+            out["upstream_error"] = json_format.MessageToDict(detail, preserving_proto_field_name=True)
+    return json.dumps(out)
 
 
 def call(target: str, rpc: str, fields: list[str], raw_json: str | None, timeout: float) -> int:
     method, request = build_request(rpc, fields, raw_json)
+    response_class = message_factory.GetMessageClass(method.output_type)
+    path = f"/{method.containing_service.full_name}/{method.name}"
     with grpc.insecure_channel(target) as channel:
-        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        kind = channel.unary_stream if method.server_streaming else channel.unary_unary
+        invoke = kind(path, request_serializer=type(request).SerializeToString,
+                      response_deserializer=response_class.FromString)
         try:
-            response = getattr(stub, method.name)(request, timeout=timeout)
+            if method.server_streaming:
+                for message in invoke(request, timeout=timeout):
+                    _print(message)
+            else:
+                _print(invoke(request, timeout=timeout))
         except grpc.RpcError as err:
-            print(json.dumps({"code": err.code().name, "details": err.details()}), file=sys.stderr)
+            print(_error_json(err), file=sys.stderr)
             return 1
-    print(json_format.MessageToJson(response, preserving_proto_field_name=True,
-                                    always_print_fields_with_no_presence=True))
     return 0
 
 

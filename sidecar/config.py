@@ -99,6 +99,32 @@ class ChallengeSettings:
 
 
 @dataclass
+class AuthySettings:
+    """The second-factor platform (Authy API shape: TOTP, OneTouch, phone verification)."""
+
+    base_url: str = ""                   # e.g. https://api.authy.com; empty: disabled (or the emulator)
+    api_key: str = ""                    # X-Authy-API-Key; also the key callbacks are signed with
+    timeout_seconds: float = 2.0
+    # A code that succeeded is refused for this long: keep it at least the platform's code lifetime
+    # (phone verification codes live 10 minutes; TOTP codes less).
+    code_replay_window_seconds: float = 900.0
+    callback_nonce_window_seconds: float = 300.0  # callbacks whose nonce is older/newer are refused
+    approval_poll_interval_seconds: float = 1.0   # WatchApprovalRequest asks the platform no faster
+    approval_watch_max_seconds: float = 600.0     # a watch ends after this even without a deadline
+    consumed_codes_max_entries: int = 100_000
+
+
+@dataclass
+class IdentitySettings:
+    """The identity service for account flows (login, MFA, refresh, sessions)."""
+
+    base_url: str = ""                   # e.g. https://auth.example.com/api; empty: disabled (or the emulator)
+    api_key: str = ""                    # sent as X-API-Key when set (publishable/secret key)
+    timeout_seconds: float = 5.0
+    session_map_max_entries: int = 100_000  # refresh token → session id, to revoke on Logout
+
+
+@dataclass
 class IssuerSettings:
     issuer: str = ""
     jwks_uri: str = ""                   # empty: OIDC discovery from the issuer URL
@@ -183,6 +209,8 @@ class Settings:
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
     jwks: JwksSettings = field(default_factory=JwksSettings)
+    authy: AuthySettings = field(default_factory=AuthySettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
     ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
 
@@ -375,6 +403,7 @@ def _validate(s: Settings) -> list[str]:
     if s.challenges.base_url and not s.challenges.base_url.startswith(("http://", "https://")):
         p.append("challenges.base_url: must start with http:// or https://")
     p.extend(_validate_platform(s.platform))
+    p.extend(_validate_factors(s))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):
@@ -404,6 +433,26 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"{where}.max_lifetime_seconds: must not be negative (0: no limit)")
         if iss.jwks_uri and not iss.jwks_uri.startswith(("https://", "http://")):
             p.append(f"{where}.jwks_uri: must be an http(s) URL")
+    return p
+
+
+def _validate_factors(s: Settings) -> list[str]:
+    p: list[str] = []
+    if s.authy.base_url and not s.authy.api_key:
+        p.append("authy.api_key: is required when authy.base_url is set")
+    for name in ("timeout_seconds", "code_replay_window_seconds", "callback_nonce_window_seconds",
+                 "approval_watch_max_seconds"):
+        if getattr(s.authy, name) <= 0:
+            p.append(f"authy.{name}: must be positive")
+    # A floor on the poll interval protects the vendor (and our rate limit) from a typo.
+    if s.authy.approval_poll_interval_seconds < 0.05:
+        p.append("authy.approval_poll_interval_seconds: must be at least 0.05")
+    if s.authy.consumed_codes_max_entries < 1:
+        p.append("authy.consumed_codes_max_entries: must be at least 1")
+    if s.identity.timeout_seconds <= 0:
+        p.append("identity.timeout_seconds: must be positive")
+    if s.identity.session_map_max_entries < 1:
+        p.append("identity.session_map_max_entries: must be at least 1")
     return p
 
 
@@ -497,6 +546,7 @@ def _validate_platform(pl: PlatformSettings) -> list[str]:
 EMULATOR_API_KEY = "emulator-api-key"
 EMULATOR_APP_ID = "emulator-app"
 EMULATOR_SECRET_KEY = "emulator-secret-key"
+EMULATOR_AUTHY_API_KEY = "emulator-authy-api-key"
 EMULATOR_ISSUERS = {"main": ["ES256"], "rsa": ["RS256"]}
 
 
@@ -509,8 +559,13 @@ def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
     challenges = dataclasses.replace(
         s.challenges, base_url=s.challenges.base_url or f"{base}/v1",
         secret_key=s.challenges.secret_key or EMULATOR_SECRET_KEY)
+    authy = dataclasses.replace(
+        s.authy, base_url=s.authy.base_url or f"{base}/authy",
+        api_key=s.authy.api_key or EMULATOR_AUTHY_API_KEY)
+    identity = dataclasses.replace(s.identity, base_url=s.identity.base_url or f"{base}/identity/api")
     issuers = s.issuers or [
         IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
         for name, algs in EMULATOR_ISSUERS.items()
     ]
-    return dataclasses.replace(s, platform=platform, challenges=challenges, issuers=issuers)
+    return dataclasses.replace(s, platform=platform, challenges=challenges, authy=authy, identity=identity,
+                               issuers=issuers)

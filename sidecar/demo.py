@@ -47,6 +47,7 @@ async def show(server) -> None:
     try:
         async with httpx.AsyncClient(base_url=base, timeout=5) as emu, grpc.aio.insecure_channel(target) as ch:
             hints = await _walkthrough(emu, auth_pb2_grpc.AuthServiceStub(ch))
+            await _factors_walkthrough(emu, ch)
     except (httpx.HTTPError, grpc.aio.AioRpcError) as exc:
         print(f"(demo stopped: {type(exc).__name__}: {exc})", flush=True)
         return
@@ -107,3 +108,33 @@ async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:
             f"IsRevoked session_token={fresh} phone={PHONE}",
             f"VerifyToken token={minted['token']}",
             "CheckUpstreamHealth"]
+
+
+async def _factors_walkthrough(emu: httpx.AsyncClient, ch) -> None:
+    """Second factors (Authy-style) and account flows (identity service)."""
+    from authsidecar.v1 import factors_pb2 as fpb
+    from authsidecar.v1 import factors_pb2_grpc
+
+    factors, accounts = factors_pb2_grpc.SecondFactorServiceStub(ch), factors_pb2_grpc.AccountServiceStub(ch)
+    print("\nSecond factor (TOTP, push approval, phone verification):", flush=True)
+    user = (await factors.RegisterUser(fpb.RegisterUserRequest(email="demo@example.com", country="US",
+                                                               phone="2015550123"))).user_id
+    code = (await emu.get(f"/_control/authy/users/{user}/totp")).json()["code"]
+    totp = fpb.VerifyTotpRequest(user_id=user, code=code)
+    _line("VerifyTotp", await factors.VerifyTotp(totp))
+    _line("VerifyTotp replayed", await factors.VerifyTotp(totp))
+    approval = (await factors.CreateApprovalRequest(fpb.CreateApprovalRequestRequest(
+        user_id=user, message="Log in to the demo?", ttl_seconds=60))).id
+    (await emu.post(f"/_control/authy/approvals/{approval}", json={"status": "approved"})).raise_for_status()
+    _line("GetApprovalRequest after the user approved", await factors.GetApprovalRequest(
+        fpb.GetApprovalRequestRequest(id=approval)))
+    await factors.StartPhoneVerification(fpb.StartPhoneVerificationRequest(country="US", phone="2015550123"))
+    sent = (await emu.get("/_control/authy/phones/last")).json()["code"]
+    _line("CheckPhoneVerification", await factors.CheckPhoneVerification(fpb.CheckPhoneVerificationRequest(
+        country="US", phone="2015550123", code=sent)))
+
+    print("\nAccounts (login, logout revokes the session at once):", flush=True)
+    login = await accounts.Login(fpb.LoginRequest(email="alice@example.com", password="correct horse battery staple"))
+    print(f"  {'Login alice@example.com':<58} → session_id={login.tokens.session_id}", flush=True)
+    out = await accounts.Logout(fpb.LogoutRequest(refresh_token=login.tokens.refresh_token))
+    print(f"  {'Logout':<58} → revoked session_id={out.session_id}", flush=True)

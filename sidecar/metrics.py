@@ -100,6 +100,16 @@ SSE_SECONDS_SINCE_EVENT = Gauge(
     "authsidecar_sse_seconds_since_last_event", "Seconds since the last stream event or heartbeat (-1: none yet).",
 )
 
+# --- Second factors and account flows (SecondFactorService, AccountService) ---
+APPROVAL_WATCHES = Gauge(
+    "authsidecar_approval_watches", "WatchApprovalRequest streams open now (each polls at most once per interval).",
+)
+LOGOUT_REVOCATIONS_TOTAL = Counter(
+    "authsidecar_logout_revocations_total",
+    "Sessions marked revoked in the revocation cache by a logout through the sidecar, by whether a cache was wired.",
+    ["wired"],
+)
+
 # --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
 # rule: a rule name from the config or "default" (no rule matched) — a bounded set.
 EXT_AUTHZ_DECISIONS_TOTAL = Counter(

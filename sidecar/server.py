@@ -68,9 +68,10 @@ class Server:
             external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
                 ExtAuthzService(self.sidecar, inflight), self.grpc)
             self.services = (AUTH_SERVICE, EXT_AUTHZ_SERVICE)
+        extra_services = _add_factor_services(self.sidecar, self.grpc, inflight)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
-            (*self.services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (*self.services, *extra_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), self.grpc)
         for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -119,6 +120,24 @@ class Server:
             if http:
                 await http.stop()
         log.info("stopped")
+
+
+def _add_factor_services(sidecar: Sidecar, server: grpc.aio.Server, limit: InFlight) -> list[str]:
+    """SecondFactorService and AccountService, for the components this build has; their full names."""
+    from authsidecar.v1 import factors_pb2, factors_pb2_grpc
+
+    names = []
+    if "second_factors" in sidecar.components:
+        from .api.second_factor_service import SecondFactorService
+
+        factors_pb2_grpc.add_SecondFactorServiceServicer_to_server(SecondFactorService(sidecar, limit), server)
+        names.append(factors_pb2.DESCRIPTOR.services_by_name["SecondFactorService"].full_name)
+    if "accounts" in sidecar.components:
+        from .api.account_service import AccountService
+
+        factors_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(sidecar, limit), server)
+        names.append(factors_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name)
+    return names
 
 
 def _bind(server: grpc.aio.Server, address: str, settings: Settings) -> None:

@@ -88,6 +88,8 @@ def emulator_config(url: str) -> dict:
         "emulator": {"mode": "off"},
         "platform": {"base_url": f"{url}/v2", "api_key": cfg.EMULATOR_API_KEY, "app_id": cfg.EMULATOR_APP_ID},
         "challenges": {"base_url": f"{url}/v1", "secret_key": cfg.EMULATOR_SECRET_KEY},
+        "authy": {"base_url": f"{url}/authy", "api_key": cfg.EMULATOR_AUTHY_API_KEY},
+        "identity": {"base_url": f"{url}/identity/api"},
         "issuers": [{"issuer": f"{url}/issuers/{name}", "algorithms": algs, "audiences": ["authsidecar-demo"]}
                     for name, algs in cfg.EMULATOR_ISSUERS.items()],
     }

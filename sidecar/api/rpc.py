@@ -4,6 +4,7 @@ Handlers raise core exceptions; this is the one place they become status codes:
   InvalidArgument            → INVALID_ARGUMENT (message names the field)
   UpstreamError unavailable  → UNAVAILABLE (upstream status in the message)
   UpstreamError 4xx          → the code of that HTTP status (404 NOT_FOUND, 401/403 PERMISSION_DENIED…)
+  (every UpstreamError also carries an authsidecar.v1.UpstreamErrorDetail in the rich status details)
   NotConfigured              → FAILED_PRECONDITION (the platform this RPC needs is not configured)
   asyncio.TimeoutError       → DEADLINE_EXCEEDED
   anything else              → INTERNAL, logged with its trace (the caller learns nothing more)
@@ -14,10 +15,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from authsidecar.v1 import errors_pb2
 
 from .. import logs, metrics
 from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
@@ -58,6 +64,49 @@ def outcome_of(response: Any) -> tuple[str, str]:
     return "ok", reason_label
 
 
+def upstream_status(exc: UpstreamError) -> status_pb2.Status:
+    """The rich status for a failed upstream call: the mapped code plus an UpstreamErrorDetail."""
+    code = grpc.StatusCode.UNAVAILABLE if exc.unavailable else HTTP_TO_GRPC.get(
+        exc.status, grpc.StatusCode.FAILED_PRECONDITION)
+    detail = any_pb2.Any()
+    # The body is the vendor's error answer (adapters cut it short); requests are never echoed here.
+    detail.Pack(errors_pb2.UpstreamErrorDetail(upstream=exc.upstream, http_status=exc.status,
+                                               message=exc.message, body=exc.body))
+    return status_pb2.Status(code=code.value[0], message=str(exc), details=[detail])
+
+
+async def abort_upstream(context: grpc.aio.ServicerContext, exc: UpstreamError) -> None:
+    status = rpc_status.to_status(upstream_status(exc))
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def error_outcome(exc: Exception) -> str:
+    """The bounded outcome label for a failed call."""
+    if isinstance(exc, InvalidArgument):
+        return "invalid_argument"
+    if isinstance(exc, UpstreamError):
+        return "upstream_error"
+    if isinstance(exc, NotConfigured):
+        return "not_configured"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "deadline_exceeded"
+    return "error"
+
+
+async def abort_for(method: str, exc: Exception, context: grpc.aio.ServicerContext) -> None:
+    """End the call with the status code for `exc` (the one mapping table of this module)."""
+    if isinstance(exc, InvalidArgument):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    if isinstance(exc, UpstreamError):
+        await abort_upstream(context, exc)
+    if isinstance(exc, NotConfigured):
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    if isinstance(exc, asyncio.TimeoutError):
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} ran out of time")
+    log.exception("unhandled error in %s", method, extra={"method": method})
+    await context.abort(grpc.StatusCode.INTERNAL, f"{method} failed inside the sidecar")
+
+
 def rpc(method: str) -> Callable:
     """Decorate a servicer method: shed, time, count, and map exceptions to status codes."""
 
@@ -77,30 +126,54 @@ def rpc(method: str) -> Callable:
                 response = await handler(self, request, context)
                 outcome, reason = outcome_of(response)
                 return response
-            except InvalidArgument as exc:
-                outcome = "invalid_argument"
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            except UpstreamError as exc:
-                outcome = "upstream_error"
-                code = grpc.StatusCode.UNAVAILABLE if exc.unavailable else HTTP_TO_GRPC.get(
-                    exc.status, grpc.StatusCode.FAILED_PRECONDITION)
-                await context.abort(code, str(exc))
-            except NotConfigured as exc:
-                outcome = "not_configured"
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-            except asyncio.TimeoutError:
-                outcome = "deadline_exceeded"
-                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} ran out of time")
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
-            except Exception:
-                log.exception("unhandled error in %s", method, extra={"method": method})
-                await context.abort(grpc.StatusCode.INTERNAL, f"{method} failed inside the sidecar")
+            except Exception as exc:
+                outcome = error_outcome(exc)
+                await abort_for(method, exc, context)
             finally:
                 inflight.current -= 1
                 metrics.RPC_IN_FLIGHT.dec()
                 metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
                 metrics.RPC_TOTAL.labels(method, outcome, reason).inc()
+
+        return run
+
+    return wrap
+
+
+def rpc_stream(method: str) -> Callable:
+    """Like `rpc`, for server-streaming handlers (async generators): counted once, when the stream ends."""
+
+    def wrap(handler: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        @functools.wraps(handler)
+        async def run(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            inflight: InFlight = self.inflight
+            if inflight.current >= inflight.limit:
+                metrics.RPC_SHED_TOTAL.inc()
+                metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many calls in flight")
+            inflight.current += 1
+            metrics.RPC_IN_FLIGHT.inc()
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                async for message in handler(self, request, context):
+                    yield message
+                outcome = "ok"
+            except asyncio.CancelledError:
+                outcome = "cancelled"  # the caller went away or its deadline passed
+                raise
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                outcome = error_outcome(exc)
+                await abort_for(method, exc, context)
+            finally:
+                inflight.current -= 1
+                metrics.RPC_IN_FLIGHT.dec()
+                metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+                metrics.RPC_TOTAL.labels(method, outcome, "none").inc()
 
         return run
 

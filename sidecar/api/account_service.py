@@ -1,0 +1,84 @@
+"""authsidecar.v1.AccountService: checks request fields, asks the core, maps the answer. No decisions here.
+
+Passwords, codes and tokens pass through; none of them is logged or put into an error message.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from authsidecar.v1 import factors_pb2 as pb
+from authsidecar.v1 import factors_pb2_grpc
+
+from ..app import Sidecar
+from ..core.accounts import Tokens
+from ..core.outcomes import InvalidArgument
+from . import validation
+from .rpc import InFlight, rpc
+
+MAX_PASSWORD_CHARS = 1024
+MFA_CODE_MAX_CHARS = 32
+
+
+def tokens_message(t: Tokens) -> pb.AccountTokens:
+    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token, expires_in=t.expires_in,
+                            session_id=t.session_id)
+
+
+class AccountService(factors_pb2_grpc.AccountServiceServicer):
+    def __init__(self, sidecar: Sidecar, inflight: InFlight) -> None:
+        self.accounts = sidecar.accounts
+        self.inflight = inflight
+        self.limits = sidecar.settings.limits
+
+    def _token(self, name: str, value: str) -> str:
+        return validation.token(name, value, self.limits.max_token_bytes)
+
+    @rpc("Login")
+    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext):
+        email = validation.required("email", request.email, self.limits.max_field_chars)
+        if "@" not in email:
+            raise InvalidArgument("email", "is not an email address")
+        if not request.password:
+            raise InvalidArgument("password", "is required")
+        if len(request.password) > MAX_PASSWORD_CHARS:
+            raise InvalidArgument("password", f"is longer than {MAX_PASSWORD_CHARS} characters")
+        result = await self.accounts.login(email, request.password)
+        return pb.LoginResponse(tokens=tokens_message(result.tokens) if result.tokens else None,
+                                mfa_required=result.mfa_required, mfa_token=result.mfa_token)
+
+    @rpc("CompleteMfa")
+    async def CompleteMfa(self, request: pb.CompleteMfaRequest, context):
+        mfa_token = self._token("mfa_token", request.mfa_token)
+        code = validation.required("code", request.code, MFA_CODE_MAX_CHARS)
+        return pb.CompleteMfaResponse(tokens=tokens_message(await self.accounts.complete_mfa(mfa_token, code)))
+
+    @rpc("Refresh")
+    async def Refresh(self, request: pb.RefreshRequest, context):
+        tokens = await self.accounts.refresh(self._token("refresh_token", request.refresh_token))
+        return pb.RefreshResponse(tokens=tokens_message(tokens))
+
+    @rpc("Logout")
+    async def Logout(self, request: pb.LogoutRequest, context):
+        session_id = await self.accounts.logout(self._token("refresh_token", request.refresh_token))
+        return pb.LogoutResponse(session_id=session_id)
+
+    @rpc("GetMe")
+    async def GetMe(self, request: pb.GetMeRequest, context):
+        me = await self.accounts.me(self._token("access_token", request.access_token))
+        return pb.GetMeResponse(user_id=me.user_id, email=me.email, first_name=me.first_name,
+                                last_name=me.last_name, mfa_enabled=me.mfa_enabled)
+
+    @rpc("ListSessions")
+    async def ListSessions(self, request: pb.ListSessionsRequest, context):
+        sessions = await self.accounts.list_sessions(self._token("access_token", request.access_token))
+        return pb.ListSessionsResponse(sessions=[
+            pb.AccountSession(session_id=s.session_id, device=s.device, ip=s.ip, created_at=s.created_at,
+                              last_seen_at=s.last_seen_at, current=s.current) for s in sessions])
+
+    @rpc("LogoutSession")
+    async def LogoutSession(self, request: pb.LogoutSessionRequest, context):
+        access_token = self._token("access_token", request.access_token)
+        session_id = validation.required("session_id", request.session_id, self.limits.max_field_chars)
+        await self.accounts.logout_session(access_token, session_id)
+        return pb.LogoutSessionResponse()

@@ -1,0 +1,132 @@
+"""authsidecar.v1.SecondFactorService: checks request fields, asks the core, maps the answer. No decisions here."""
+
+from __future__ import annotations
+
+import grpc
+
+from authsidecar.v1 import factors_pb2 as pb
+from authsidecar.v1 import factors_pb2_grpc
+
+from .. import metrics
+from ..app import Sidecar
+from ..core.callbacks import params_from_body
+from ..core.outcomes import InvalidArgument, Verdict
+from ..core.second_factors import ApprovalDraft, ApprovalStatus, parse_phone
+from . import convert, validation
+from .rpc import InFlight, rpc, rpc_stream
+
+MAX_DETAILS = 32
+MAX_CALLBACK_BODY_BYTES = 64 * 1024
+MAX_TTL_SECONDS = 30 * 86400
+VIA = {pb.VERIFICATION_VIA_UNSPECIFIED: "sms", pb.VERIFICATION_VIA_SMS: "sms", pb.VERIFICATION_VIA_CALL: "call"}
+
+
+def approval_status(s: ApprovalStatus) -> int:
+    return pb.ApprovalStatus.Value(f"APPROVAL_STATUS_{s.value}")
+
+
+class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
+    def __init__(self, sidecar: Sidecar, inflight: InFlight) -> None:
+        self.sidecar = sidecar
+        self.factors = sidecar.second_factors
+        self.inflight = inflight
+        self.limits = sidecar.settings.limits
+
+    def _field(self, name: str, value: str) -> str:
+        return validation.required(name, value, self.limits.max_field_chars)
+
+    def _details(self, name: str, values) -> dict[str, str]:
+        if len(values) > MAX_DETAILS:
+            raise InvalidArgument(name, f"has more than {MAX_DETAILS} entries")
+        return {self._field(f"{name} key", k): validation.optional(f"{name}[{k}]", v, self.limits.max_field_chars)
+                for k, v in values.items()}
+
+    @staticmethod
+    def _verdict(message_cls, v: Verdict):
+        return message_cls(valid=v.valid, reason=convert.reason(v.reason), detail=v.detail)
+
+    @rpc("VerifyTotp")
+    async def VerifyTotp(self, request: pb.VerifyTotpRequest, context: grpc.aio.ServicerContext):
+        user_id = self._field("user_id", request.user_id)
+        v = await self.factors.verify_totp(user_id, request.code, request.force)
+        return self._verdict(pb.VerifyTotpResponse, v)
+
+    @rpc("CreateApprovalRequest")
+    async def CreateApprovalRequest(self, request: pb.CreateApprovalRequestRequest, context):
+        if not 0 <= request.ttl_seconds <= MAX_TTL_SECONDS:
+            raise InvalidArgument("ttl_seconds", f"must be between 0 and {MAX_TTL_SECONDS}")
+        draft = ApprovalDraft(self._field("user_id", request.user_id), self._field("message", request.message),
+                              self._details("visible_details", request.visible_details),
+                              self._details("hidden_details", request.hidden_details), request.ttl_seconds)
+        return pb.CreateApprovalRequestResponse(id=await self.factors.create_approval(draft))
+
+    @rpc("GetApprovalRequest")
+    async def GetApprovalRequest(self, request: pb.GetApprovalRequestRequest, context):
+        status = await self.factors.approval_status(self._field("id", request.id))
+        return pb.GetApprovalRequestResponse(status=approval_status(status))
+
+    @rpc_stream("WatchApprovalRequest")
+    async def WatchApprovalRequest(self, request: pb.WatchApprovalRequestRequest, context):
+        # The caller's deadline cancels this generator (grpc cancels the task), which ends the polling.
+        approval_id = self._field("id", request.id)
+        metrics.APPROVAL_WATCHES.inc()
+        try:
+            async for status in self.factors.watch_approval(approval_id):
+                yield pb.WatchApprovalRequestResponse(status=approval_status(status))
+        finally:
+            metrics.APPROVAL_WATCHES.dec()
+
+    @rpc("VerifyCallbackSignature")
+    async def VerifyCallbackSignature(self, request: pb.VerifyCallbackSignatureRequest, context):
+        method = self._field("method", request.method)
+        url = self._field("url", request.url)
+        nonce = self._field("nonce", request.nonce)
+        signature = self._field("signature", request.signature)
+        if request.params:
+            params = [(validation.optional(f"params[{k}]", k, self.limits.max_field_chars), v)
+                      for k, v in request.params.items()]
+        else:
+            if len(request.body) > MAX_CALLBACK_BODY_BYTES:
+                raise InvalidArgument("body", f"is larger than {MAX_CALLBACK_BODY_BYTES} bytes")
+            try:
+                params = params_from_body(request.body)
+            except ValueError:
+                raise InvalidArgument("body", "is neither JSON nor form-encoded UTF-8") from None
+        v = self.factors.verify_callback(nonce=nonce, method=method, url=url, params=params, signature=signature)
+        return self._verdict(pb.VerifyCallbackSignatureResponse, v)
+
+    @rpc("StartPhoneVerification")
+    async def StartPhoneVerification(self, request: pb.StartPhoneVerificationRequest, context):
+        phone = parse_phone(request.country, request.phone)
+        if request.via not in VIA:
+            raise InvalidArgument("via", "must be SMS or CALL")
+        locale = validation.optional("locale", request.locale, 16)
+        started = await self.factors.start_phone_verification(phone, VIA[request.via], locale, request.code_length)
+        return pb.StartPhoneVerificationResponse(message=started.message, seconds_to_expire=started.seconds_to_expire,
+                                                 is_cellphone=started.is_cellphone)
+
+    @rpc("CheckPhoneVerification")
+    async def CheckPhoneVerification(self, request: pb.CheckPhoneVerificationRequest, context):
+        phone = parse_phone(request.country, request.phone)
+        v = await self.factors.check_phone(phone, request.code)
+        return self._verdict(pb.CheckPhoneVerificationResponse, v)
+
+    @rpc("RegisterUser")
+    async def RegisterUser(self, request: pb.RegisterUserRequest, context):
+        email = self._field("email", request.email)
+        if "@" not in email:
+            raise InvalidArgument("email", "is not an email address")
+        phone = parse_phone(request.country, request.phone)
+        return pb.RegisterUserResponse(user_id=await self.factors.register_user(email, phone))
+
+    @rpc("DeleteUser")
+    async def DeleteUser(self, request: pb.DeleteUserRequest, context):
+        await self.factors.delete_user(self._field("user_id", request.user_id))
+        return pb.DeleteUserResponse()
+
+    @rpc("GetUserStatus")
+    async def GetUserStatus(self, request: pb.GetUserStatusRequest, context):
+        s = await self.factors.user_status(self._field("user_id", request.user_id))
+        return pb.GetUserStatusResponse(user_id=s.user_id, registered=s.registered, confirmed=s.confirmed,
+                                        country_code=s.country_code, phone_number=s.phone_number,
+                                        devices=list(s.devices))

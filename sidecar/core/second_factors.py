@@ -1,0 +1,298 @@
+"""Second-factor decisions for an Authy-style platform: TOTP codes, push approvals, phone verification.
+
+The platform is reached only through `AuthyUpstream` (a few async methods), so tests need no sockets.
+One-time codes are never answered valid from a cache: every success comes from the platform, and
+the `OneTimeLedger` makes sure one code succeeds at most once within its window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import phonenumbers
+
+from .answers import UpstreamHealth
+from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
+from .hashing import token_key
+from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
+
+TOTP_CODE = re.compile(r"[0-9]{6,10}")
+PHONE_CODE = re.compile(r"[0-9]{4,10}")
+
+
+class ApprovalStatus(enum.Enum):
+    """A push approval request's state (mirrors authsidecar.v1.ApprovalStatus)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def final(self) -> bool:
+        return self in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED, ApprovalStatus.EXPIRED)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A phone as the platform wants it: numeric calling code + national number."""
+
+    country_code: int
+    national: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneVerificationStarted:
+    message: str = ""
+    seconds_to_expire: int = 0
+    is_cellphone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatus:
+    user_id: str
+    registered: bool = False
+    confirmed: bool = False
+    country_code: str = ""
+    phone_number: str = ""
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDraft:
+    user_id: str
+    message: str
+    visible: dict[str, str] = field(default_factory=dict)
+    hidden: dict[str, str] = field(default_factory=dict)
+    ttl_seconds: int = 0
+
+
+class AuthyUpstream(Protocol):
+    """What the core needs from the platform; upstream/authy.py speaks its wire format."""
+
+    async def verify_token(self, user_id: str, code: str, force: bool) -> bool: ...
+    async def create_approval(self, draft: ApprovalDraft) -> str: ...
+    async def approval_status(self, approval_id: str) -> ApprovalStatus: ...
+    async def start_phone_verification(self, phone: PhoneNumber, via: str, locale: str,
+                                       code_length: int) -> PhoneVerificationStarted: ...
+    async def check_phone_verification(self, phone: PhoneNumber, code: str) -> bool: ...
+    async def register_user(self, email: str, phone: PhoneNumber) -> str: ...
+    async def delete_user(self, user_id: str) -> None: ...
+    async def user_status(self, user_id: str) -> UserStatus: ...
+    async def health(self) -> UpstreamHealth: ...
+    async def aclose(self) -> None: ...
+
+
+def totp_code(code: str) -> str:
+    """6–10 ASCII digits, checked before any upstream call."""
+    if not code:
+        raise InvalidArgument("code", "is required")
+    if not TOTP_CODE.fullmatch(code):
+        raise InvalidArgument("code", "must be 6 to 10 digits")
+    return code
+
+
+def phone_code(code: str) -> str:
+    if not code:
+        raise InvalidArgument("code", "is required")
+    if not PHONE_CODE.fullmatch(code):
+        raise InvalidArgument("code", "must be 4 to 10 digits")
+    return code
+
+
+def parse_phone(country: str, phone: str) -> PhoneNumber:
+    """Country as ISO 3166 alpha-2 ("US") or calling code ("1", "+351"); phone validated by phonenumbers."""
+    country = country.strip()
+    if not country:
+        raise InvalidArgument("country", "is required")
+    if country.lstrip("+").isascii() and country.lstrip("+").isdigit():
+        calling_code = int(country.lstrip("+"))
+        region = phonenumbers.region_code_for_country_code(calling_code)
+        if region == "ZZ":
+            raise InvalidArgument("country", "is not a known calling code")
+    elif len(country) == 2 and country.isascii() and country.isalpha():
+        region = country.upper()
+        calling_code = phonenumbers.country_code_for_region(region)
+        if calling_code == 0:
+            raise InvalidArgument("country", "is not a known ISO 3166 alpha-2 code")
+    else:
+        raise InvalidArgument("country", "must be an ISO 3166 alpha-2 code or a calling code")
+    if not phone or not phone.strip():
+        raise InvalidArgument("phone", "is required")
+    if len(phone) > 64:
+        raise InvalidArgument("phone", "is longer than 64 characters")
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidArgument("phone", f"is not a phone number ({str(exc).split(') ', 1)[-1]})") from None
+    if number.country_code != calling_code:
+        raise InvalidArgument("phone", f"does not belong to country +{calling_code}")
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidArgument("phone", f"is not a valid number for {region}")
+    return PhoneNumber(calling_code, str(number.national_number))
+
+
+def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
+    """A verification the platform could not answer is not valid (fail closed), with the why."""
+    if exc.unavailable:
+        return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, "platform unavailable", Source.UPSTREAM)
+    if exc.status == 404:
+        return Verdict.deny(Reason.NOT_FOUND, exc.message, Source.UPSTREAM)
+    return Verdict.deny(Reason.CHALLENGE_FAILED, exc.message, Source.UPSTREAM)
+
+
+class UnconfiguredUpstream:
+    """Stands in for an upstream that has no base_url: every call raises NotConfigured
+    (FAILED_PRECONDITION at the edge), so the RPCs are off and everything else keeps working."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, method: str):
+        async def refuse(*args, **kwargs):
+            raise NotConfigured(f"{self.name} is not configured (set {self.name}.base_url)")
+        return refuse
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class SecondFactorPolicy:
+    code_replay_window_seconds: float = 900.0
+    approval_poll_interval_seconds: float = 1.0
+    approval_watch_max_seconds: float = 600.0
+    consumed_codes_max_entries: int = 100_000
+
+
+class SecondFactors:
+    """The second-factor component: decisions over an AuthyUpstream."""
+
+    def __init__(self, upstream: AuthyUpstream, policy: SecondFactorPolicy | None = None, *,
+                 clock: Clock = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 api_key: str = "", callback_window_seconds: float = 300.0,
+                 wall_clock: Clock = time.time, configured: bool = True) -> None:
+        self.upstream = upstream
+        self.configured = configured
+        self.policy = policy or SecondFactorPolicy()
+        self.api_key = api_key
+        self.callback_window_seconds = callback_window_seconds
+        self._clock, self._sleep, self._wall_clock = clock, sleep, wall_clock
+        self._used = OneTimeLedger(self.policy.consumed_codes_max_entries, clock)
+        self._status_flight: SingleFlight[str, ApprovalStatus] = SingleFlight()
+        # Pending statuses seen by watchers, kept one poll interval: N watchers, one poll per interval.
+        self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
+
+    @classmethod
+    def from_settings(cls, settings) -> "SecondFactors":
+        from ..upstream.authy import AuthyClient
+
+        a = settings.authy
+        if not a.base_url:
+            return cls(UnconfiguredUpstream("authy"), configured=False)
+        policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
+                                    a.approval_watch_max_seconds, a.consumed_codes_max_entries)
+        return cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
+                   callback_window_seconds=a.callback_nonce_window_seconds)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.upstream.aclose()
+
+    def readiness(self) -> tuple[bool, str]:
+        # Nothing to preload; an outage answers UPSTREAM_UNAVAILABLE per call rather than failing readiness.
+        return True, "ready"
+
+    async def health(self) -> list[UpstreamHealth]:
+        return [await self.upstream.health()] if self.configured else []
+
+    async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
+        key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
+        return await self._one_time(key, lambda: self.upstream.verify_token(user_id, code, force), "code")
+
+    async def check_phone(self, phone: PhoneNumber, code: str) -> Verdict:
+        key = token_key(f"phone\x00{phone.country_code}\x00{phone.national}\x00{phone_code(code)}")
+        return await self._one_time(key, lambda: self.upstream.check_phone_verification(phone, code), "code")
+
+    async def _one_time(self, key: str, ask: Callable[[], Awaitable[bool]], what: str) -> Verdict:
+        if self._used.is_used(key):
+            return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
+        try:
+            ok = await ask()
+        except UpstreamError as exc:
+            return verdict_for_upstream_error(exc)
+        if not ok:
+            return Verdict.deny(Reason.CHALLENGE_FAILED, f"{what} is not correct", Source.UPSTREAM)
+        # Of two racing calls that both got a yes, only the first to consume wins.
+        if not self._used.consume(key, self.policy.code_replay_window_seconds):
+            return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
+        return Verdict.ok(Source.UPSTREAM)
+
+    async def create_approval(self, draft: ApprovalDraft) -> str:
+        return await self.upstream.create_approval(draft)
+
+    async def approval_status(self, approval_id: str) -> ApprovalStatus:
+        return await self._status_flight.do(approval_id, lambda: self.upstream.approval_status(approval_id))
+
+    async def watch_approval(self, approval_id: str) -> AsyncIterator[ApprovalStatus]:
+        """Yield the current status, then each change; stop at a final status or the watch limit.
+
+        The platform is asked at most once per poll interval per request id, however many watch.
+        A platform outage is waited out (nothing is yielded); a 404 ends the watch with the error.
+        """
+        give_up_at = self._clock() + self.policy.approval_watch_max_seconds
+        last: ApprovalStatus | None = None
+        while True:
+            status = self._recent.get(approval_id)
+            if status is None:
+                try:
+                    status = await self.approval_status(approval_id)
+                except UpstreamError as exc:
+                    if not exc.unavailable:
+                        raise
+                    status = None
+                else:
+                    self._recent.put(approval_id, status, self.policy.approval_poll_interval_seconds)
+            if status is not None and status != last:
+                last = status
+                yield status
+            if (status is not None and status.final) or self._clock() >= give_up_at:
+                return
+            await self._sleep(self.policy.approval_poll_interval_seconds)
+
+    async def start_phone_verification(self, phone: PhoneNumber, via: str, locale: str,
+                                       code_length: int) -> PhoneVerificationStarted:
+        if via not in ("sms", "call"):
+            raise InvalidArgument("via", "must be sms or call")
+        if code_length and not 4 <= code_length <= 10:
+            raise InvalidArgument("code_length", "must be between 4 and 10")
+        return await self.upstream.start_phone_verification(phone, via, locale, code_length)
+
+    def verify_callback(self, *, nonce: str, method: str, url: str, params: list[tuple[str, str]],
+                        signature: str) -> Verdict:
+        from .callbacks import verify_signature
+
+        if not self.api_key:
+            # An empty HMAC key is one anybody can sign with: never answer valid without a real key.
+            raise NotConfigured("authy.api_key is not set: callback signatures cannot be checked")
+        return verify_signature(self.api_key, nonce=nonce, method=method, url=url, params=params,
+                                signature=signature, now=self._wall_clock(),
+                                window_seconds=self.callback_window_seconds)
+
+    async def register_user(self, email: str, phone: PhoneNumber) -> str:
+        return await self.upstream.register_user(email, phone)
+
+    async def delete_user(self, user_id: str) -> None:
+        await self.upstream.delete_user(user_id)
+
+    async def user_status(self, user_id: str) -> UserStatus:
+        return await self.upstream.user_status(user_id)

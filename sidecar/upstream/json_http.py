@@ -1,0 +1,51 @@
+"""A small JSON-over-HTTP client shared by the second-factor and identity adapters.
+
+Sent through upstream/http.py (metrics; no answer → UpstreamError(status 0)); a success whose body
+is not JSON is UpstreamError(status 0) too. Each adapter maps its vendor's error bodies in its own
+`_error` function. Endpoint labels are path templates — never URLs, which may hold ids or codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..core.outcomes import UpstreamError
+from . import http
+
+MAX_ERROR_BODY_CHARS = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    data: Any            # the parsed JSON body ({} when empty or not JSON)
+    text: str            # the raw body, cut to MAX_ERROR_BODY_CHARS (for error details)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class JsonHttp:
+    def __init__(self, upstream: str, base_url: str, headers: dict[str, str], timeout: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.upstream = upstream
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                         follow_redirects=False, transport=transport)
+
+    async def request(self, method: str, path: str, endpoint: str, **kwargs: Any) -> Reply:
+        """Send one request; `endpoint` is the bounded label (the path template)."""
+        response = await http.request(self._client, self.upstream, endpoint, method, path, **kwargs)
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            if response.is_success:
+                raise UpstreamError(self.upstream, 0, f"{endpoint} answered a body that is not JSON") from None
+            data = {}
+        return Reply(response.status_code, data, response.text[:MAX_ERROR_BODY_CHARS])
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

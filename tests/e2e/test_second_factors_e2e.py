@@ -1,0 +1,231 @@
+"""SecondFactorService end to end: a real sidecar process against the emulator's Authy area."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import grpc
+import pytest
+from grpc_status import rpc_status
+
+from authsidecar.v1 import auth_pb2, errors_pb2
+from authsidecar.v1 import factors_pb2 as pb
+from authsidecar.v1 import factors_pb2_grpc
+
+WATCH_INTERVAL = 0.2
+
+
+@pytest.fixture
+def factors(sidecar_factory):
+    proc = sidecar_factory({"authy": {"approval_poll_interval_seconds": WATCH_INTERVAL,
+                                      "callback_nonce_window_seconds": 300}})
+    stub = factors_pb2_grpc.SecondFactorServiceStub(proc.channel)
+    stub.proc = proc
+    return stub
+
+
+def register(factors, phone="2015550123") -> str:
+    return factors.RegisterUser(pb.RegisterUserRequest(email="u@example.com", country="US", phone=phone),
+                                timeout=5).user_id
+
+
+def invalid_argument(call, request) -> str:
+    with pytest.raises(grpc.RpcError) as err:
+        call(request, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return err.value.details()
+
+
+def verify_hits(emulator) -> int:
+    return emulator.counters().get("GET /authy/protected/json/verify/{token}/{authy_id}", 0)
+
+
+def test_totp_success_replay_wrong_code_and_unknown_user(factors, emulator):
+    user_id = register(factors)
+    code = emulator.http.get(f"/_control/authy/users/{user_id}/totp").json()["code"]
+    wrong = str((int(code) + 1) % 10_000_000).zfill(7)
+
+    assert factors.VerifyTotp(pb.VerifyTotpRequest(user_id=user_id, code=wrong), timeout=5).reason == \
+        auth_pb2.REASON_CHALLENGE_FAILED
+    first = factors.VerifyTotp(pb.VerifyTotpRequest(user_id=user_id, code=code), timeout=5)
+    assert first.valid and first.reason == auth_pb2.REASON_UNSPECIFIED
+    hits = verify_hits(emulator)
+    replay = factors.VerifyTotp(pb.VerifyTotpRequest(user_id=user_id, code=code), timeout=5)
+    assert not replay.valid and replay.reason == auth_pb2.REASON_ALREADY_USED
+    assert verify_hits(emulator) == hits  # the replay never reached the platform
+
+    missing = factors.VerifyTotp(pb.VerifyTotpRequest(user_id="999999", code="1234567"), timeout=5)
+    assert not missing.valid and missing.reason == auth_pb2.REASON_NOT_FOUND
+
+
+def test_malformed_codes_are_refused_before_the_platform(factors, emulator):
+    for code in ("", "12345", "12345678901", "12 4567", "abcdefg"):
+        assert "code" in invalid_argument(factors.VerifyTotp, pb.VerifyTotpRequest(user_id="1000", code=code))
+    assert "user_id" in invalid_argument(factors.VerifyTotp, pb.VerifyTotpRequest(code="1234567"))
+    assert verify_hits(emulator) == 0
+
+
+def test_platform_down_fails_closed(factors, emulator):
+    emulator.faults(error_rate=1.0, error_status=503, path_prefix="/authy")
+    answer = factors.VerifyTotp(pb.VerifyTotpRequest(user_id="1000", code="1234567"), timeout=5)
+    assert not answer.valid and answer.reason == auth_pb2.REASON_UPSTREAM_UNAVAILABLE
+
+
+def test_upstream_errors_carry_a_typed_detail(factors):
+    with pytest.raises(grpc.RpcError) as err:
+        factors.DeleteUser(pb.DeleteUserRequest(user_id="424242"), timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    status = rpc_status.from_call(err.value)
+    detail = errors_pb2.UpstreamErrorDetail()
+    assert status.details[0].Unpack(detail)
+    assert detail.upstream == "authy" and detail.http_status == 404
+    assert detail.message == "User not found." and json.loads(detail.body)["error_code"] == "60026"
+
+
+def test_register_status_and_delete_user(factors):
+    user_id = register(factors)
+    status = factors.GetUserStatus(pb.GetUserStatusRequest(user_id=user_id), timeout=5)
+    assert status.registered and status.country_code == "1" and status.phone_number.endswith("0123")
+    factors.DeleteUser(pb.DeleteUserRequest(user_id=user_id), timeout=5)
+    with pytest.raises(grpc.RpcError) as err:
+        factors.GetUserStatus(pb.GetUserStatusRequest(user_id=user_id), timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_push_approval_is_created_read_and_watched_until_approved(factors, emulator):
+    user_id = register(factors)
+    approval_id = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(
+        user_id=user_id, message="Login to Bank?", visible_details={"Account": "981266321"},
+        hidden_details={"ip": "10.0.0.1"}, ttl_seconds=120), timeout=5).id
+    created = emulator.http.get("/_control/authy/approvals/last").json()
+    assert created["uuid"] == approval_id and created["details"] == {"Account": "981266321"}
+    assert created["hidden_details"] == {"ip": "10.0.0.1"}
+    assert factors.GetApprovalRequest(pb.GetApprovalRequestRequest(id=approval_id), timeout=5).status == \
+        pb.APPROVAL_STATUS_PENDING
+
+    seen: list[int] = []
+    started = time.monotonic()
+    watcher = threading.Thread(target=lambda: seen.extend(
+        m.status for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=approval_id), timeout=10)))
+    watcher.start()
+    while not seen:
+        time.sleep(0.02)
+    time.sleep(1.0)
+    emulator.http.post(f"/_control/authy/approvals/{approval_id}", json={"status": "approved"}).raise_for_status()
+    watcher.join(10)
+    elapsed = time.monotonic() - started
+    assert not watcher.is_alive()
+    assert seen == [pb.APPROVAL_STATUS_PENDING, pb.APPROVAL_STATUS_APPROVED]
+    polls = emulator.counters()["GET /authy/onetouch/json/approval_requests/{uuid}"] - 1  # minus the Get above
+    assert 2 <= polls <= elapsed / WATCH_INTERVAL + 2  # never faster than the configured interval
+
+
+def test_watch_ends_on_expiry_and_on_the_callers_deadline(factors, emulator):
+    user_id = register(factors)
+    short = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(
+        user_id=user_id, message="quick", ttl_seconds=1), timeout=5).id
+    statuses = [m.status for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=short), timeout=10)]
+    assert statuses == [pb.APPROVAL_STATUS_PENDING, pb.APPROVAL_STATUS_EXPIRED]
+
+    long = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(user_id=user_id, message="slow"),
+                                         timeout=5).id
+    received = []
+    with pytest.raises(grpc.RpcError) as err:
+        for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=long), timeout=0.8):
+            received.append(m.status)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and received == [pb.APPROVAL_STATUS_PENDING]
+    hits = emulator.counters()["GET /authy/onetouch/json/approval_requests/{uuid}"]
+    time.sleep(3 * WATCH_INTERVAL)
+    assert emulator.counters()["GET /authy/onetouch/json/approval_requests/{uuid}"] <= hits + 1  # polling stopped
+
+    with pytest.raises(grpc.RpcError) as err:
+        list(factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id="no-such-request"), timeout=5))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+URL = "https://app.example.com/authy/callback"
+PARAMS = {"approval_request": {"status": "approved", "uuid": "u-1", "transaction": {"details": {"x": "1"}}},
+          "callback_action": "approval_request_status", "authy_id": 1635}
+FLAT = {"approval_request[status]": "approved", "approval_request[uuid]": "u-1",
+        "approval_request[transaction][details][x]": "1", "callback_action": "approval_request_status",
+        "authy_id": "1635"}
+
+
+def signed(emulator, **extra) -> dict:
+    return emulator.http.post("/_control/authy/callback", json={"url": URL, "params": PARAMS, **extra}).json()
+
+
+def check(factors, *, params=None, body=b"", nonce, signature, url=URL, method="POST"):
+    return factors.VerifyCallbackSignature(pb.VerifyCallbackSignatureRequest(
+        method=method, url=url, params=params or {}, body=body, nonce=nonce, signature=signature), timeout=5)
+
+
+def test_callback_signatures(factors, emulator):
+    cb = signed(emulator)
+    nonce, sig = cb["nonce"], cb["signature"]
+    assert check(factors, params=FLAT, nonce=nonce, signature=sig).valid
+    assert check(factors, body=json.dumps(PARAMS).encode(), nonce=nonce, signature=sig).valid
+    reordered = json.dumps(dict(reversed(list(PARAMS.items())))).encode()
+    assert check(factors, body=reordered, nonce=nonce, signature=sig).valid
+
+    tampered = json.dumps({**PARAMS, "authy_id": 1636}).encode()
+    assert check(factors, body=tampered, nonce=nonce, signature=sig).reason == auth_pb2.REASON_BAD_SIGNATURE
+    assert check(factors, params=FLAT, nonce=str(int(nonce) - 1), signature=sig).reason == \
+        auth_pb2.REASON_BAD_SIGNATURE
+    assert check(factors, params=FLAT, nonce=nonce, signature=sig, url=URL + "2").reason == \
+        auth_pb2.REASON_BAD_SIGNATURE
+
+    stale = signed(emulator, nonce=str(int(time.time()) - 3600))
+    answer = check(factors, params=FLAT, nonce=stale["nonce"], signature=stale["signature"])
+    assert not answer.valid and answer.reason == auth_pb2.REASON_EXPIRED
+    assert "nonce" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+        method="POST", url=URL, signature=sig))
+    assert "body" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+        method="POST", url=URL, nonce=nonce, signature=sig, body=b"\xff\xfe"))
+
+
+def test_phone_verification_start_check_and_replay(factors, emulator):
+    started = factors.StartPhoneVerification(pb.StartPhoneVerificationRequest(
+        country="US", phone="(201) 555-0123", via=pb.VERIFICATION_VIA_SMS, locale="en", code_length=6), timeout=5)
+    assert started.seconds_to_expire > 0 and "+1 2015550123" in started.message
+    sent = emulator.http.get("/_control/authy/phones/last").json()
+    assert sent["country_code"] == "1" and sent["phone_number"] == "2015550123" and len(sent["code"]) == 6
+    wrong = str((int(sent["code"]) + 1) % 1_000_000).zfill(6)
+
+    def check_code(code: str, country: str = "1"):
+        return factors.CheckPhoneVerification(pb.CheckPhoneVerificationRequest(
+            country=country, phone="2015550123", code=code), timeout=5)
+
+    assert check_code(wrong).reason == auth_pb2.REASON_CHALLENGE_FAILED
+    assert check_code(sent["code"], country="+1").valid
+    assert check_code(sent["code"], country="US").reason == auth_pb2.REASON_ALREADY_USED
+    none_pending = factors.CheckPhoneVerification(pb.CheckPhoneVerificationRequest(
+        country="PT", phone="911234567", code="1234"), timeout=5)
+    assert none_pending.reason == auth_pb2.REASON_NOT_FOUND
+
+
+PHONE_PROBLEMS = [
+    ({"country": "", "phone": "2015550123"}, "country"),
+    ({"country": "ZZ", "phone": "2015550123"}, "country"),
+    ({"country": "999", "phone": "2015550123"}, "country"),
+    ({"country": "US", "phone": "12"}, "phone"),
+    ({"country": "US", "phone": "not a phone"}, "phone"),
+    ({"country": "US", "phone": "+351911234567"}, "phone"),
+    ({"country": "US", "phone": "2015550123", "code_length": 3}, "code_length"),
+    ({"country": "US", "phone": "2015550123", "code_length": 11}, "code_length"),
+]
+
+
+def test_phone_validation_errors_never_reach_the_platform(factors, emulator):
+    for fields, field in PHONE_PROBLEMS:
+        detail = invalid_argument(factors.StartPhoneVerification, pb.StartPhoneVerificationRequest(**fields))
+        assert detail.startswith(field), (fields, detail)
+    for fields, field in [({"country": "US", "phone": "12", "code": "1234"}, "phone"),
+                          ({"country": "US", "phone": "2015550123", "code": "12"}, "code"),
+                          ({"country": "US", "phone": "2015550123", "code": "12345678901"}, "code"),
+                          ({"country": "XX", "phone": "2015550123", "code": "1234"}, "country")]:
+        detail = invalid_argument(factors.CheckPhoneVerification, pb.CheckPhoneVerificationRequest(**fields))
+        assert detail.startswith(field), (fields, detail)
+    assert not any("/phones/" in k for k in emulator.counters())
