@@ -42,19 +42,11 @@ class Sidecar:
         self.second_factors = SecondFactors.from_settings(settings)
         self.accounts = AccountFlows.from_settings(settings)
         # A logout through AccountService marks its session revoked here at once, before the platform's event.
-        self.accounts.revoke_session_id = self._revoke_session_now
+        self.accounts.revoke_session_id = self.sessions.revoke_locally
         self.components: dict[str, Component] = {
             "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
             "second_factors": self.second_factors, "accounts": self.accounts,
         }
-
-    def _revoke_session_now(self, session_id: str) -> None:
-        """Record a session ended through the sidecar as REVOKED in the sessions' revocation cache."""
-        from .core.hashing import token_key
-        from .core.outcomes import SessionStatus, Source
-
-        self.sessions.revocations.record_terminal(token_key(session_id), SessionStatus.REVOKED, session_id,
-                                                  source=Source.LOCAL)
 
     async def start(self) -> None:
         for component in self.components.values():
