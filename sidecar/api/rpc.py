@@ -48,6 +48,20 @@ class InFlight:
         self.limit = limit
         self.current = 0
 
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        """Count the call in, or refuse it with RESOURCE_EXHAUSTED at once."""
+        if self.current >= self.limit:
+            metrics.RPC_SHED_TOTAL.inc()
+            metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many calls in flight")
+        self.current += 1
+        metrics.RPC_IN_FLIGHT.inc()
+
+    def release(self, method: str, started: float) -> None:
+        self.current -= 1
+        metrics.RPC_IN_FLIGHT.dec()
+        metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+
 
 def outcome_of(response: Any) -> tuple[str, str]:
     """A bounded (outcome, reason) label pair read off any response message."""
@@ -114,12 +128,7 @@ def rpc(method: str) -> Callable:
         @functools.wraps(handler)
         async def run(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
             inflight: InFlight = self.inflight
-            if inflight.current >= inflight.limit:
-                metrics.RPC_SHED_TOTAL.inc()
-                metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many calls in flight")
-            inflight.current += 1
-            metrics.RPC_IN_FLIGHT.inc()
+            await inflight.admit(method, context)
             started = time.perf_counter()
             outcome, reason = "error", "none"
             try:
@@ -132,9 +141,7 @@ def rpc(method: str) -> Callable:
                 outcome = error_outcome(exc)
                 await abort_for(method, exc, context)
             finally:
-                inflight.current -= 1
-                metrics.RPC_IN_FLIGHT.dec()
-                metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+                inflight.release(method, started)
                 metrics.RPC_TOTAL.labels(method, outcome, reason).inc()
 
         return run
@@ -149,12 +156,7 @@ def rpc_stream(method: str) -> Callable:
         @functools.wraps(handler)
         async def run(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             inflight: InFlight = self.inflight
-            if inflight.current >= inflight.limit:
-                metrics.RPC_SHED_TOTAL.inc()
-                metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many calls in flight")
-            inflight.current += 1
-            metrics.RPC_IN_FLIGHT.inc()
+            await inflight.admit(method, context)
             started = time.perf_counter()
             outcome = "error"
             try:
@@ -170,9 +172,7 @@ def rpc_stream(method: str) -> Callable:
                 outcome = error_outcome(exc)
                 await abort_for(method, exc, context)
             finally:
-                inflight.current -= 1
-                metrics.RPC_IN_FLIGHT.dec()
-                metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+                inflight.release(method, started)
                 metrics.RPC_TOTAL.labels(method, outcome, "none").inc()
 
         return run
