@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -11,20 +14,28 @@ from ..core.answers import AuthInfo
 from ..core.outcomes import ActionState, Reason, SessionStatus, Source
 
 
+# Enum members map by name (so the core's and the contract's vocabularies can't drift apart);
+# the tables are built once, at import, and fail loudly there if a member has no proto twin.
+_REASONS = {r: pb.Reason.Value(f"REASON_{r.value}") for r in Reason}
+_SOURCES = {s: pb.Source.Value(f"SOURCE_{s.value}") for s in Source}
+_SESSION_STATUSES = {s: pb.SessionStatus.Value(f"SESSION_STATUS_{s.value}") for s in SessionStatus}
+_ACTION_STATES = {s: pb.ActionState.Value(f"ACTION_STATE_{s.value}") for s in ActionState}
+
+
 def reason(r: Reason) -> int:
-    return pb.Reason.Value(f"REASON_{r.value}")
+    return _REASONS[r]
 
 
 def source(s: Source) -> int:
-    return pb.Source.Value(f"SOURCE_{s.value}")
+    return _SOURCES[s]
 
 
 def session_status(s: SessionStatus) -> int:
-    return pb.SessionStatus.Value(f"SESSION_STATUS_{s.value}")
+    return _SESSION_STATUSES[s]
 
 
 def action_state(s: ActionState) -> int:
-    return pb.ActionState.Value(f"ACTION_STATE_{s.value}")
+    return _ACTION_STATES[s]
 
 
 def timestamp(seconds: float | None) -> Timestamp | None:
@@ -42,6 +53,13 @@ def struct(data: dict) -> Struct:
 
 
 def auth_info(a: AuthInfo) -> pb.AuthInfo:
+    # Hot tokens are answered over and over: parse a memoised encoding (native) instead of rebuilding
+    # the message and its claims Struct in Python each time. Bounded; keyed by the whole AuthInfo.
+    return pb.AuthInfo.FromString(_auth_info_bytes(a))
+
+
+@functools.lru_cache(maxsize=4096)
+def _auth_info_bytes(a: AuthInfo) -> bytes:
     return pb.AuthInfo(
         subject=a.subject,
         issuer=a.issuer,
@@ -53,7 +71,7 @@ def auth_info(a: AuthInfo) -> pb.AuthInfo:
         permissions=list(a.permissions),
         roles=list(a.roles),
         org_id=a.org_id,
-        claims=struct(a.claims),
+        claims=struct(json.loads(a.claims_json)),
         key_id=a.key_id,
         token_id=a.token_id,
-    )
+    ).SerializeToString()

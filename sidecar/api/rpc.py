@@ -65,17 +65,26 @@ class InFlight:
 
 def outcome_of(response: Any) -> tuple[str, str]:
     """A bounded (outcome, reason) label pair read off any response message."""
-    fields = {f.name for f in response.DESCRIPTOR.fields}
-    reason = response.DESCRIPTOR.fields_by_name.get("reason")
-    reason_label = "none"
-    if reason is not None:
-        name = reason.enum_type.values_by_number[getattr(response, "reason")].name
-        reason_label = name.removeprefix("REASON_").lower().replace("unspecified", "none")
+    flag, yes, no, reasons = _outcome_fields(response.DESCRIPTOR)
+    reason_label = reasons.get(response.reason, "none") if reasons else "none"
+    if flag is None:
+        return "ok", reason_label
+    return (yes if getattr(response, flag) else no), reason_label
+
+
+@functools.lru_cache(maxsize=None)  # one entry per response message type
+def _outcome_fields(descriptor: Any) -> tuple[str | None, str, str, dict[int, str]]:
+    """Which boolean field a response type's outcome is read from, and its reason labels by number."""
+    reason = descriptor.fields_by_name.get("reason")
+    reasons = {}
+    if reason is not None and reason.enum_type is not None:
+        reasons = {v.number: v.name.removeprefix("REASON_").lower().replace("unspecified", "none")
+                   for v in reason.enum_type.values}
     for flag, yes, no in (("valid", "valid", "invalid"), ("is_valid", "valid", "invalid"),
                           ("revoked", "revoked", "not_revoked")):
-        if flag in fields:
-            return (yes if getattr(response, flag) else no), reason_label
-    return "ok", reason_label
+        if flag in descriptor.fields_by_name:
+            return flag, yes, no, reasons
+    return None, "ok", "ok", reasons
 
 
 def upstream_status(exc: UpstreamError) -> status_pb2.Status:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from .outcomes import ActionState, Reason, SessionStatus, Source, Verdict
@@ -10,7 +11,11 @@ from .outcomes import ActionState, Reason, SessionStatus, Source, Verdict
 
 @dataclass(frozen=True, slots=True)
 class AuthInfo:
-    """The identity in a verified token. Times are Unix seconds."""
+    """The identity in a verified token. Times are Unix seconds.
+
+    The full claim set is kept as the payload's JSON text, not a dict: the verified-token cache holds
+    100k of these, and text is a fraction of a dict's memory. `claims` parses it when asked.
+    """
 
     subject: str
     issuer: str
@@ -22,9 +27,13 @@ class AuthInfo:
     permissions: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     org_id: str = ""
-    claims: dict[str, Any] = field(default_factory=dict)
+    claims_json: str = "{}"
     key_id: str = ""
     token_id: str = ""
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        return json.loads(self.claims_json)
 
 
 @dataclass(frozen=True, slots=True)

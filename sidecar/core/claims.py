@@ -63,7 +63,7 @@ def check_times(claims: dict[str, Any], issuer: IssuerSettings, now: float) -> N
             raise Rejected(Reason.LIFETIME_TOO_LONG, f"lifetime exceeds {issuer.max_lifetime_seconds:g} s")
 
 
-def auth_info(claims: dict[str, Any], issuer: str, kid: str) -> AuthInfo:
+def auth_info(claims: dict[str, Any], claims_json: str, issuer: str, kid: str) -> AuthInfo:
     """The identity the token describes; raises MALFORMED when a standard claim has the wrong type."""
     scopes = _strings(claims.get("scope"), split=True) or _strings(claims.get("scp"), split=True)
     return AuthInfo(
@@ -77,7 +77,7 @@ def auth_info(claims: dict[str, Any], issuer: str, kid: str) -> AuthInfo:
         permissions=_strings(claims.get("permissions"), split=True),
         roles=_strings(claims.get("roles")) or _strings(claims.get("role")),
         org_id=_string(claims, "org_id"),
-        claims=claims,
+        claims_json=claims_json,
         key_id=kid,
         token_id=_string(claims, "jti"),
     )

@@ -56,6 +56,7 @@ class Rejected(Exception):
 class CompactJws:
     header: dict[str, Any]
     payload: dict[str, Any]
+    payload_json: str                    # the payload as sent (what a verified token's AuthInfo keeps)
     signing_input: bytes
     signature: bytes
 
@@ -80,10 +81,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError):
         raise Rejected(Reason.MALFORMED, f"{what} is not a JSON object") from None
     if not isinstance(value, dict):
         raise Rejected(Reason.MALFORMED, f"{what} is not a JSON object")
@@ -95,10 +96,18 @@ def parse(token: str) -> CompactJws:
     parts = token.split(".")
     if len(parts) != 3:
         raise Rejected(Reason.MALFORMED, "a JWT has three dot-separated parts")
-    header = _json_object(b64url_decode(parts[0], "header"), "header")
-    payload = _json_object(b64url_decode(parts[1], "payload"), "payload")
+    header = _json_object(_utf8(b64url_decode(parts[0], "header"), "header"), "header")
+    payload_json = _utf8(b64url_decode(parts[1], "payload"), "payload")
+    payload = _json_object(payload_json, "payload")
     signature = b64url_decode(parts[2], "signature")
-    return CompactJws(header, payload, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
+    return CompactJws(header, payload, payload_json, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
+
+
+def _utf8(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected(Reason.MALFORMED, f"{what} is not a JSON object") from None
 
 
 def check_header(header: dict[str, Any], allowed: list[str]) -> tuple[str, str | None]:

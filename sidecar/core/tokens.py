@@ -170,7 +170,7 @@ class TokenVerifier:
             metrics.TOKEN_SIGNATURE_CHECKS_TOTAL.labels(issuer.issuer).inc()
             jws.verify_signature(parsed, alg, key)
             claim_rules.check_times(parsed.payload, issuer, self._wall())
-            auth = claim_rules.auth_info(parsed.payload, issuer.issuer, key.kid)
+            auth = claim_rules.auth_info(parsed.payload, parsed.payload_json, issuer.issuer, key.kid)
         except jws.Rejected as rejected:
             rejected.issuer = issuer.issuer
             raise

@@ -15,8 +15,8 @@ from sidecar.core.policy import Policy, Verifiers
 
 PHONE = "+14155552671"
 GOOD = TokenAnswer(Verdict.ok(Source.CACHE), AuthInfo(subject="u1", issuer="https://iss", scopes=("read", "write"),
-                                                     claims={"sub": "u1", "email": "u1@example.com",
-                                                             "groups": ["a", "b"], "evil": "x\r\nset-cookie: y"}))
+                                                     claims_json=json.dumps({"sub": "u1", "email": "u1@example.com",
+                                                             "groups": ["a", "b"], "evil": "x\r\nset-cookie: y"})))
 
 
 class FakeTokens:
