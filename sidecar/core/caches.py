@@ -114,16 +114,16 @@ class OneTimeLedger:
     """
 
     def __init__(self, max_entries: int, clock: Clock = time.monotonic) -> None:
-        self._seen: TtlLru[str, bool] = TtlLru(max_entries, clock)
+        self._seen: TtlLru[Hashable, bool] = TtlLru(max_entries, clock)
 
-    def consume(self, token_hash: str, ttl: float) -> bool:
+    def consume(self, token_hash: Hashable, ttl: float) -> bool:
         """Mark the token used; True if this call is the first to do so."""
         if self._seen.get(token_hash) is not None:
             return False
         self._seen.put(token_hash, True, max(ttl, 1.0))
         return True
 
-    def is_used(self, token_hash: str) -> bool:
+    def is_used(self, token_hash: Hashable) -> bool:
         return self._seen.get(token_hash) is not None
 
     def __len__(self) -> int:

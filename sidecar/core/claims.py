@@ -6,6 +6,7 @@ No I/O.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..config import IssuerSettings
@@ -27,10 +28,17 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
 def _strings(value: Any, split: bool = False) -> tuple[str, ...]:
     """A claim that may be a list of strings or (for scope-like claims) one space-separated string."""
     if isinstance(value, str):
-        return tuple(value.split()) if split else (value,)
+        return _shared(tuple(value.split()) if split else (value,))
     if isinstance(value, list):
-        return tuple(v for v in value if isinstance(v, str))
+        return _shared(tuple(v for v in value if isinstance(v, str)))
     return ()
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared(values: tuple[str, ...]) -> tuple[str, ...]:
+    # Audiences, scopes and roles come from a small vocabulary: cached tokens share one tuple
+    # (and its strings) per distinct value instead of each holding copies. Bounded.
+    return values
 
 
 def _string(claims: dict[str, Any], name: str) -> str:

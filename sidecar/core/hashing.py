@@ -5,11 +5,17 @@ from __future__ import annotations
 import hashlib
 
 
-def token_key(token: str) -> str:
-    """SHA-256 hex of a token: the key of every cache and ledger that holds tokens."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+TokenKey = bytes  # what caches and ledgers hold instead of a token
+
+
+def token_key(token: str) -> TokenKey:
+    """SHA-256 digest of a token: the key of every cache and ledger that holds tokens.
+
+    Raw 32 bytes, not hex: half the memory per entry in caches of 100k entries.
+    """
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def fingerprint(secret: str) -> str:
     """The first 12 hex digits of the SHA-256: enough to correlate log lines, useless to replay."""
-    return token_key(secret)[:12]
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12]

@@ -20,6 +20,7 @@ import enum
 import time
 from collections.abc import Callable
 
+from .hashing import TokenKey
 from .. import metrics
 from .caches import Clock, TtlLru
 from .outcomes import SessionStatus, Source
@@ -42,7 +43,7 @@ class RevocationCache:
                  wall: Clock = time.time, on_gap: Callable[[], None] = lambda: None,
                  on_session_event: Callable[[StreamEvent], None] = lambda e: None) -> None:
         # token hash → (status, where we learned it: STREAM for events, CACHE for an earlier lookup)
-        self._terminal: TtlLru[str, tuple[SessionStatus, Source]] = TtlLru(max_entries, clock, _evicted("revoked"))
+        self._terminal: TtlLru[TokenKey, tuple[SessionStatus, Source]] = TtlLru(max_entries, clock, _evicted("revoked"))
         self._revoked_ids: TtlLru[str, bool] = TtlLru(max_entries, clock)
         self._clock = clock
         self._wall = wall
@@ -61,21 +62,21 @@ class RevocationCache:
         """True when a cached positive answer is as current as the stream (or SSE is off)."""
         return self.state in (StreamState.CONNECTED, StreamState.DISABLED)
 
-    def terminal(self, token_hash: str) -> SessionStatus | None:
+    def terminal(self, token_hash: TokenKey) -> SessionStatus | None:
         """REVOKED or EXPIRED if the platform said so for this session token, else None."""
         entry = self._terminal.get(token_hash)
         return None if entry is None else entry[0]
 
-    def terminal_source(self, token_hash: str) -> Source:
+    def terminal_source(self, token_hash: TokenKey) -> Source:
         entry = self._terminal.get(token_hash)
         return Source.STREAM if entry is None else entry[1]
 
-    def is_known_revoked(self, token_hash: str, session_id: str = "") -> bool:
+    def is_known_revoked(self, token_hash: TokenKey, session_id: str = "") -> bool:
         if self.terminal(token_hash) is SessionStatus.REVOKED:
             return True
         return bool(session_id) and self._revoked_ids.get(session_id) is not None
 
-    def record_terminal(self, token_hash: str, status: SessionStatus, session_id: str = "",
+    def record_terminal(self, token_hash: TokenKey, status: SessionStatus, session_id: str = "",
                         expires_at: float | None = None, source: Source = Source.STREAM) -> None:
         ttl = TERMINAL_TTL_SECONDS
         if status is SessionStatus.EXPIRED and expires_at is not None:

@@ -19,7 +19,7 @@ import phonenumbers
 
 from .answers import UpstreamHealth
 from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
-from .hashing import token_key
+from .hashing import TokenKey, token_key
 from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
 
 TOTP_CODE = re.compile(r"[0-9]{6,10}")
@@ -223,7 +223,7 @@ class SecondFactors:
         key = token_key(f"phone\x00{phone.country_code}\x00{phone.national}\x00{phone_code(code)}")
         return await self._one_time(key, lambda: self.upstream.check_phone_verification(phone, code), "code")
 
-    async def _one_time(self, key: str, ask: Callable[[], Awaitable[bool]], what: str) -> Verdict:
+    async def _one_time(self, key: TokenKey, ask: Callable[[], Awaitable[bool]], what: str) -> Verdict:
         if self._used.is_used(key):
             return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
         try:

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
+from .hashing import TokenKey
 from .outcomes import Reason, SessionStatus
 
 
@@ -48,7 +49,7 @@ class StreamEvent:
     """A session or approval event from the platform's event stream (tokens already hashed)."""
 
     kind: EventKind
-    token_hash: str = ""                 # hashing.token_key of the session or approval token
+    token_hash: TokenKey = b""           # hashing.token_key of the session or approval token
     session_id: str = ""
     expires_at: float | None = None
 

@@ -30,7 +30,7 @@ from .. import logs, metrics
 from .answers import ApprovalAnswer, RevocationAnswer, SessionAnswer, SessionStatusAnswer, UpstreamHealth
 from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
 from .circuit import CircuitBreaker, log_circuit_change
-from .hashing import token_key
+from .hashing import TokenKey, token_key
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
@@ -56,10 +56,10 @@ class SessionVerifier:
         self.negative_ttl = negative_ttl
         self._clock = clock
         self._wall = wall
-        self._positive: TtlLru[str, SessionRecord] = TtlLru(max_entries, clock, _evicted("sessions"))
-        self._negative: TtlLru[str, SessionRecord] = TtlLru(max_entries, clock, _evicted("sessions_negative"))
-        self._flight: SingleFlight[str, SessionRecord] = SingleFlight()
-        self._approval_flight: SingleFlight[str, ApprovalRecord] = SingleFlight()
+        self._positive: TtlLru[TokenKey, SessionRecord] = TtlLru(max_entries, clock, _evicted("sessions"))
+        self._negative: TtlLru[TokenKey, SessionRecord] = TtlLru(max_entries, clock, _evicted("sessions_negative"))
+        self._flight: SingleFlight[TokenKey, SessionRecord] = SingleFlight()
+        self._approval_flight: SingleFlight[tuple[TokenKey, str], ApprovalRecord] = SingleFlight()
         self._ledger = OneTimeLedger(consumed_max_entries, clock)
         self._generation = 0  # bumped by every flush; a lookup that straddles one is not cached
         self.revocations = RevocationCache(max_entries, sse_enabled=sse_enabled, clock=clock, wall=wall,
@@ -197,7 +197,7 @@ class SessionVerifier:
         try:
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
             # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
-            record = await self._approval_flight.do(f"{key}:{phone_e164}",
+            record = await self._approval_flight.do((key, phone_e164),
                                                     lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164)))
         except UpstreamError as exc:
             return ApprovalAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM))
@@ -205,7 +205,7 @@ class SessionVerifier:
         return self._decide_approval(key, record, phone_e164)
 
     # -- internals ----------------------------------------------------------------------------
-    def _decide_approval(self, key: str, record: ApprovalRecord, phone_e164: str) -> ApprovalAnswer:
+    def _decide_approval(self, key: TokenKey, record: ApprovalRecord, phone_e164: str) -> ApprovalAnswer:
         def deny(reason: Reason, detail: str) -> ApprovalAnswer:
             return ApprovalAnswer(Verdict.deny(reason, detail, Source.UPSTREAM), record.action,
                                   expires_at=record.expires_at)
@@ -239,7 +239,7 @@ class SessionVerifier:
             return SessionRecord(terminal, record.phone, record.expires_at, record.session_id), Source.STREAM
         return record, Source.UPSTREAM
 
-    def _cached(self, key: str) -> SessionRecord | None:
+    def _cached(self, key: TokenKey) -> SessionRecord | None:
         record = self._negative.get(key)
         if record is None:
             record = self._positive.get(key)
@@ -248,7 +248,7 @@ class SessionVerifier:
         metrics.CACHE_LOOKUPS_TOTAL.labels("sessions", "miss" if record is None else "hit").inc()
         return record
 
-    async def _fetch(self, token: str, phone_e164: str, key: str, generation: int) -> SessionRecord:
+    async def _fetch(self, token: str, phone_e164: str, key: TokenKey, generation: int) -> SessionRecord:
         # Cached per token: the record carries the session's own phone, compared locally per caller.
         record = await self.circuit.call(self.platform.session_status(token, phone_e164))
         self.upstream_answered = True
@@ -259,7 +259,7 @@ class SessionVerifier:
             self._store(key, record)
         return record
 
-    def _store(self, key: str, record: SessionRecord) -> None:
+    def _store(self, key: TokenKey, record: SessionRecord) -> None:
         if record.status is SessionStatus.VERIFIED:
             ttl = self.session_ttl
             if record.expires_at is not None:

@@ -25,7 +25,7 @@ from . import claims as claim_rules
 from . import jws
 from .answers import AuthInfo, TokenAnswer, UpstreamHealth
 from .caches import Clock, SingleFlight, TtlLru
-from .hashing import token_key
+from .hashing import TokenKey, token_key
 from .keys import FetchedKeys, JwksCache, SigningKey
 from .outcomes import Reason, Source, Verdict
 
@@ -63,8 +63,8 @@ class TokenVerifier:
         self._closers = closers or []
         self._tasks: list[asyncio.Task] = []
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
-        self._verified: TtlLru[str, _Verified] = TtlLru(jwks.verified_cache_max_entries, clock)
-        self._inflight: SingleFlight[str, _Verified] = SingleFlight()
+        self._verified: TtlLru[TokenKey, _Verified] = TtlLru(jwks.verified_cache_max_entries, clock)
+        self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
 
     def _key_cache(self, issuer: str, fetch: Fetch, jwks: JwksSettings, clock: Clock) -> JwksCache:
@@ -145,7 +145,7 @@ class TokenVerifier:
         metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
 
-    def _cached(self, key: str) -> _Verified | None:
+    def _cached(self, key: TokenKey) -> _Verified | None:
         hit = self._verified.get(key)
         if hit is not None:
             cache = self.keys.get(hit.issuer.issuer)
@@ -158,7 +158,7 @@ class TokenVerifier:
         metrics.TOKEN_CACHE_TOTAL.labels("miss" if hit is None else "hit").inc()
         return hit
 
-    async def _verify_fresh(self, token: str, cache_key: str) -> _Verified:
+    async def _verify_fresh(self, token: str, cache_key: TokenKey) -> _Verified:
         parsed = jws.parse(token)
         issuer = self._issuer_of(parsed.payload)
         try:

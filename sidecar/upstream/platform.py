@@ -109,7 +109,7 @@ def parse_event(name: str, data: str) -> StreamEvent:
     if not isinstance(body, dict):
         body = {}
     token = body.get("session_token") or body.get("approval_token") or ""
-    return StreamEvent(kind, token_key(str(token)) if token else "", str(body.get("session_id") or ""),
+    return StreamEvent(kind, token_key(str(token)) if token else b"", str(body.get("session_id") or ""),
                        _number(body.get("expires_at")))
 
 
