@@ -223,7 +223,7 @@ def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
     return {"scenario": "memory", "cached_tokens": valid_tokens, "cached_sessions": valid_sessions,
             "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1),
             "cache_entries": {name: sidecar.metric("authsidecar_cache_entries", cache=name)
-                              for name in ("sessions",)}}
+                              for name in ("verified_tokens", "sessions")}}
 
 
 def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:
