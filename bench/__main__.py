@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
+from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
 
 from . import harness, scenarios
 from . import report as report_md
@@ -43,12 +43,20 @@ def main() -> int:
                 continue
             if group.prepare:
                 group.prepare(emulator)
-            sidecar = SidecarProcess(deep_merge(emulator_config(emulator.url), group.config), tmp)
+            config = deep_merge(emulator_config(emulator.url), group.config)
+            target = None
+            if group.processes > 1:  # several processes share one port (reuse_port); the load targets it
+                target = f"127.0.0.1:{free_port()}"
+                config = deep_merge(config, {"listen": [target], "reuse_port": True})
+            sidecars = [SidecarProcess(config, tmp) for _ in range(group.processes)]
+            sidecar = sidecars[0]
             try:
-                sidecar.wait_for("SERVING")
+                for s in sidecars:
+                    s.wait_for("SERVING")
                 for item in group.build(emulator, sidecar):
                     if isinstance(item, harness.Scenario):
-                        result = harness.run(item, sidecar.target, sidecar.proc.pid, emulator, duration, warmup)
+                        result = harness.run(item, target or sidecar.target, [s.proc.pid for s in sidecars],
+                                             emulator, duration, warmup)
                     else:
                         result = item(emulator, sidecar)
                     if args.only and result["scenario"] not in args.only:
@@ -56,7 +64,8 @@ def main() -> int:
                     results.append(result)
                     print(_row(result), flush=True)
             finally:
-                sidecar.stop()
+                for s in sidecars:
+                    s.stop()
     finally:
         emulator.stop()
     _add_ratios(results)

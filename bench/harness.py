@@ -23,6 +23,7 @@ class Scenario:
     concurrency: int = 32
     rate: float | None = None            # open loop when set
     load_processes: int = 1
+    connections: int = 1                 # per load process
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -34,19 +35,22 @@ def percentile(sorted_values: list[int], q: float) -> float:
     return sorted_values[k] / 1000.0     # µs → ms
 
 
-def run(scenario: Scenario, target: str, sidecar_pid: int, emulator, duration: float, warmup: float) -> dict:
+def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, duration: float, warmup: float) -> dict:
+    """Drive one scenario; CPU and memory are summed over every sidecar process serving `target`."""
     spec = {"target": target, "method": scenario.method, "concurrency": scenario.concurrency,
+            "connections": scenario.connections,
             "rate": scenario.rate, "duration": duration, "warmup": warmup,
             "payloads": [base64.b64encode(p).decode() for p in scenario.payloads]}
     before_counts = emulator.counters()
-    cpu_before = procstats.cpu_seconds(sidecar_pid)
+    cpu_before = sum(procstats.cpu_seconds(pid) for pid in sidecar_pids)
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec))
         procs = [subprocess.Popen([sys.executable, "-m", "bench.load", str(spec_path)], cwd=ROOT,
                                   stdout=subprocess.PIPE) for _ in range(scenario.load_processes)]
         outputs = [json.loads(p.communicate(timeout=duration + warmup + 120)[0]) for p in procs]
-    cpu_used = procstats.cpu_seconds(sidecar_pid) - cpu_before
+    cpu_used = sum(procstats.cpu_seconds(pid) for pid in sidecar_pids) - cpu_before
+    memory = [procstats.memory_mb(pid) for pid in sidecar_pids]
     after_counts = emulator.counters()
     latencies = sorted(v for o in outputs for v in o["latencies_us"])
     calls = len(latencies)
@@ -56,12 +60,13 @@ def run(scenario: Scenario, target: str, sidecar_pid: int, emulator, duration: f
         "scenario": scenario.name,
         "mode": "open" if scenario.rate else "closed",
         "concurrency": scenario.concurrency, "rate": scenario.rate, "load_processes": scenario.load_processes,
+        "connections": scenario.connections, "sidecar_processes": len(sidecar_pids),
         "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": duration,
         "rps": calls / duration if duration else 0.0,
         "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
         "p99_ms": percentile(latencies, 0.99), "p999_ms": percentile(latencies, 0.999),
         "sidecar_cpu_seconds_per_1k_calls": (cpu_used / calls * 1000) if calls else None,
-        **procstats.memory_mb(sidecar_pid),
+        "rss_mb": sum(m["rss_mb"] for m in memory), "peak_rss_mb": sum(m["peak_rss_mb"] for m in memory),
         "upstream_requests": upstream, "upstream_requests_total": sum(upstream.values()),
         "notes": scenario.notes, **scenario.extra,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import sys
 import time
@@ -18,7 +19,7 @@ import time
 import grpc
 
 
-async def closed_loop(call, payloads: list[bytes], concurrency: int, duration: float, warmup: float) -> dict:
+async def closed_loop(calls: list, payloads: list[bytes], concurrency: int, duration: float, warmup: float) -> dict:
     latencies: list[int] = []
     errors = 0
     start = time.perf_counter()
@@ -28,6 +29,7 @@ async def closed_loop(call, payloads: list[bytes], concurrency: int, duration: f
     async def worker(offset: int) -> None:
         nonlocal errors
         i = offset
+        call = calls[offset % len(calls)]
         while True:
             t0 = time.perf_counter()
             if t0 >= stop_at:
@@ -49,7 +51,7 @@ async def closed_loop(call, payloads: list[bytes], concurrency: int, duration: f
     return {"latencies_us": latencies, "errors": errors, "seconds": duration}
 
 
-async def open_loop(call, payloads: list[bytes], rate: float, duration: float, warmup: float) -> dict:
+async def open_loop(calls: list, payloads: list[bytes], rate: float, duration: float, warmup: float) -> dict:
     latencies: list[int] = []
     errors = 0
     total = int(rate * (duration + warmup))
@@ -60,7 +62,7 @@ async def open_loop(call, payloads: list[bytes], rate: float, duration: float, w
     async def one(i: int, scheduled: float) -> None:
         nonlocal errors
         try:
-            await call(payloads[i % len(payloads)])
+            await calls[i % len(calls)](payloads[i % len(payloads)])
             if i >= warm:
                 latencies.append(int((time.perf_counter() - scheduled) * 1e6))
         except grpc.aio.AioRpcError:
@@ -79,16 +81,21 @@ async def open_loop(call, payloads: list[bytes], rate: float, duration: float, w
 
 async def run(spec: dict) -> dict:
     payloads = [base64.b64decode(p) for p in spec["payloads"]]
-    async with grpc.aio.insecure_channel(spec["target"]) as channel:
-        stub = channel.unary_unary(spec["method"])  # bytes in, bytes out: no client-side (de)serialisation
-        timeout = spec.get("timeout", 5.0)
-
-        async def call(payload: bytes):
-            return await stub(payload, timeout=timeout)
-
+    # One channel per connection; a local subchannel pool keeps grpc from sharing one TCP connection
+    # among them (with reuse_port, connections are what the kernel spreads over sidecar processes).
+    channels = [grpc.aio.insecure_channel(spec["target"], options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(spec.get("connections", 1))]
+    timeout = spec.get("timeout", 5.0)
+    try:
+        # bytes in, bytes out: no client-side (de)serialisation
+        stubs = [channel.unary_unary(spec["method"]) for channel in channels]
+        calls = [functools.partial(stub, timeout=timeout) for stub in stubs]
         if spec.get("rate"):
-            return await open_loop(call, payloads, spec["rate"], spec["duration"], spec["warmup"])
-        return await closed_loop(call, payloads, spec["concurrency"], spec["duration"], spec["warmup"])
+            return await open_loop(calls, payloads, spec["rate"], spec["duration"], spec["warmup"])
+        return await closed_loop(calls, payloads, spec["concurrency"], spec["duration"], spec["warmup"])
+    finally:
+        for channel in channels:
+            await channel.close()
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Group:
     build: Callable            # (emulator, sidecar) -> list[Scenario | callable]
     config: dict = field(default_factory=dict)
     prepare: Callable | None = None
+    processes: int = 1                 # >1: that many sidecars share one gRPC port (reuse_port)
 
 
 class BenchSigner:
@@ -90,10 +91,13 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
     sizes = Sizes.of(quick)
     signer = BenchSigner()
     no_sse_lag = {"platform": {"sse": {"heartbeat_timeout_seconds": 5}}}
+    bearer_policy = {"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]}}
     return [
-        Group(["floor"], lambda e, s: _floor()),
-        Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop"],
-              lambda e, s: _tokens(e, signer, sizes, ctx), prepare=signer.publish),
+        Group(["floor", "floor_2_loads"], lambda e, s: _floor()),
+        Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop", "ext_authz_check_hot"],
+              lambda e, s: _tokens(e, signer, sizes, ctx), config=bearer_policy, prepare=signer.publish),
+        Group(["floor_2_processes", "verify_token_hot_2_processes"],
+              lambda e, s: _two_processes(e, signer, sizes), processes=2, prepare=signer.publish),
         Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification"],
               lambda e, s: _sessions(e, s, sizes), config=no_sse_lag),
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
@@ -103,15 +107,45 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
     ]
 
 
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+# Two load processes with four connections each: what the two-process scenarios need to spread load
+# (the kernel balances connections, not calls); floor_2_loads is the same load on one process.
+WIDE_LOAD = {"load_processes": 2, "connections": 4, "concurrency": 16}
+
+
 def _floor() -> list:
     # The limit of this stack: the cheapest RPC on the same grpc.aio server.
-    floor = Scenario("floor", "/grpc.health.v1.Health/Check", [health_pb2.HealthCheckRequest().SerializeToString()],
-                     notes="grpc.health.v1 Check: no work, the ceiling of the server stack")
-    return [floor]
+    check = [health_pb2.HealthCheckRequest().SerializeToString()]
+    return [Scenario("floor", HEALTH_CHECK, check, notes="grpc.health.v1 Check: no work, the ceiling of the server stack"),
+            Scenario("floor_2_loads", HEALTH_CHECK, check, **WIDE_LOAD,
+                     notes="the floor driven like the two-process scenarios: 2 load processes × 4 connections")]
+
+
+def _two_processes(emulator, signer: BenchSigner, sizes: Sizes) -> list:
+    hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.hot_tokens, "hot")]
+    return [Scenario("floor_2_processes", HEALTH_CHECK, [health_pb2.HealthCheckRequest().SerializeToString()],
+                     **WIDE_LOAD, notes="two sidecar processes sharing the port (reuse_port)"),
+            Scenario("verify_token_hot_2_processes", AUTH + "VerifyToken", hot, **WIDE_LOAD,
+                     notes="hot tokens over two sidecar processes sharing the port (each its own cache)")]
+
+
+def _check_requests(tokens: list[str]) -> list[bytes]:
+    """Envoy CheckRequests for GET /api/orders with each bearer token."""
+    from envoy.service.auth.v3 import attribute_context_pb2 as ctx_pb
+    from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
+
+    out = []
+    for token in tokens:
+        http = ctx_pb.AttributeContext.HttpRequest(method="GET", path="/api/orders", host="orders.local",
+                                                   headers={"authorization": f"Bearer {token}"})
+        attrs = ctx_pb.AttributeContext(request=ctx_pb.AttributeContext.Request(http=http))
+        out.append(authz_pb.CheckRequest(attributes=attrs).SerializeToString())
+    return out
 
 
 def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
-    hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.hot_tokens, "hot")]
+    hot_tokens = signer.mint(emulator, sizes.hot_tokens, "hot")
+    hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in hot_tokens]
     cold = [pb.VerifyTokenRequest(token=t).SerializeToString()
             for t in signer.mint(emulator, sizes.cold_tokens, "cold")]
     return [
@@ -121,6 +155,8 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
                  notes=f"{len(cold)} distinct tokens: each call a signature check (repeats only if the run "
                        "outlasts them)", extra={"distinct_tokens": len(cold)}),
         lambda e, s: _open_loop_at_half_floor(e, s, hot, ctx),
+        Scenario("ext_authz_check_hot", "/envoy.service.auth.v3.Authorization/Check", _check_requests(hot_tokens),
+                 notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits)"),
     ]
 
 
@@ -129,7 +165,7 @@ def _open_loop_at_half_floor(emulator, sidecar, payloads: list[bytes], ctx: RunC
     rate = max(50.0, (floor["rps"] if floor else 1000.0) / 2)
     scenario = Scenario("verify_token_hot_open_loop", AUTH + "VerifyToken", payloads, rate=rate,
                         notes="open loop at half the floor's RPS: latency at a realistic load")
-    return run_scenario(scenario, sidecar.target, sidecar.proc.pid, emulator, ctx.duration, ctx.warmup)
+    return run_scenario(scenario, sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
 
 
 def _sessions(emulator, sidecar, sizes: Sizes) -> list:

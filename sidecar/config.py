@@ -198,6 +198,9 @@ class Settings:
     # A non-loopback TCP listener needs tls.* — or this explicit opt-in, which logs a warning.
     insecure_listen: bool = False
     socket_mode: str = "0660"            # permissions of unix socket files (octal)
+    # SO_REUSEPORT on the TCP listeners: several sidecar processes (e.g. two containers of one pod,
+    # each with its own ops port) share one gRPC port and the kernel spreads connections across them.
+    reuse_port: bool = False
     tls: TlsSettings = field(default_factory=TlsSettings)
     ops_listen: str = "0.0.0.0:9464"     # /metrics, /healthz, /readyz (kubelet probes the pod IP)
     shutdown_grace_seconds: float = 10.0

@@ -62,7 +62,8 @@ class Server:
             settings = self.settings = pointed_at_emulator(settings, base)
             log.info("embedded upstream emulator listening", extra={"url": base})
         self.sidecar = Sidecar(settings)
-        self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        # Off by default: a second process binding our port by mistake must fail, not share traffic.
+        self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])
         inflight = InFlight(settings.limits.max_in_flight)   # one limit for the process
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
         if settings.ext_authz.enabled:

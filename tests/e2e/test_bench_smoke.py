@@ -20,8 +20,9 @@ def test_bench_quick_writes_every_figure(tmp_path):
     by_name = {s["scenario"]: s for s in report["scenarios"]}
     floor = by_name["floor"]
     assert floor["calls"] > 0 and floor["errors"] == 0 and floor["rps_ratio_to_floor"] == 1.0
-    load_driven = ["floor", "verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop",
-                   "verify_session_hot", "is_revoked"]
+    load_driven = ["floor", "floor_2_loads", "verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop",
+                   "ext_authz_check_hot", "verify_session_hot", "is_revoked", "floor_2_processes",
+                   "verify_token_hot_2_processes"]
     for name in load_driven:
         s = by_name[name]
         assert s["calls"] > 0 and s["errors"] == 0, name
@@ -29,6 +30,7 @@ def test_bench_quick_writes_every_figure(tmp_path):
                     "peak_rss_mb", "upstream_requests_total", "rps_ratio_to_floor"):
             assert key in s, (name, key)
     assert by_name["verify_token_hot"]["upstream_requests_total"] == 0
+    assert by_name["verify_token_hot_2_processes"]["sidecar_processes"] == 2
     assert by_name["revocation_propagation"]["revocations"] > 0 and by_name["revocation_propagation"]["p99_ms"] > 0
     amp = by_name["upstream_amplification"]
     assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01

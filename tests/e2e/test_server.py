@@ -68,3 +68,29 @@ def test_listens_on_a_unix_socket_too(sidecar_factory, tmp_path):
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     assert proc.target in proc.settings["listen"]
+
+
+def test_reuse_port_lets_two_processes_share_the_grpc_port(sidecar_factory):
+    from authsidecar.v1 import auth_pb2_grpc
+    from sidecar.testing import free_port
+
+    shared = f"127.0.0.1:{free_port()}"
+    first = sidecar_factory({"listen": [shared], "reuse_port": True})
+    second = sidecar_factory({"listen": [shared], "reuse_port": True})
+    # Each call on its own connection (a local subchannel pool per channel): the kernel spreads the
+    # connections over both processes — all 24 on one would happen with probability 2^-23.
+    for _ in range(24):
+        with grpc.insecure_channel(shared, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            reply = auth_pb2_grpc.AuthServiceStub(channel).VerifyToken(pb.VerifyTokenRequest(token="x.y.z"), timeout=5)
+            assert not reply.valid
+    served = [p.metric("authsidecar_rpc_total", method="VerifyToken") for p in (first, second)]
+    assert sum(served) == 24 and all(n > 0 for n in served), served
+
+
+def test_without_reuse_port_a_second_process_cannot_take_the_port(sidecar_factory):
+    from sidecar.testing import free_port
+
+    shared = f"127.0.0.1:{free_port()}"
+    sidecar_factory({"listen": [shared]})
+    second = sidecar_factory({"listen": [shared]}, wait_ready=False)
+    assert second.proc.wait(30) != 0
