@@ -94,7 +94,8 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
     bearer_policy = {"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]}}
     return [
         Group(["floor", "floor_2_loads"], lambda e, s: _floor()),
-        Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop", "ext_authz_check_hot"],
+        Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop", "verify_token_hot_open_loop_1k",
+               "ext_authz_check_hot"],
               lambda e, s: _tokens(e, signer, sizes, ctx), config=bearer_policy, prepare=signer.publish),
         Group(["floor_2_processes", "verify_token_hot_2_processes"],
               lambda e, s: _two_processes(e, signer, sizes), processes=2, prepare=signer.publish),
@@ -155,6 +156,9 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
                  notes=f"{len(cold)} distinct tokens: each call a signature check (repeats only if the run "
                        "outlasts them)", extra={"distinct_tokens": len(cold)}),
         lambda e, s: _open_loop_at_half_floor(e, s, hot, ctx),
+        lambda e, s: run_scenario(Scenario("verify_token_hot_open_loop_1k", AUTH + "VerifyToken", hot, rate=1000.0,
+                                           notes="open loop at 1,000 calls/s: latency at a moderate load"),
+                                  s.target, [s.proc.pid], e, ctx.duration, ctx.warmup),
         Scenario("ext_authz_check_hot", "/envoy.service.auth.v3.Authorization/Check", _check_requests(hot_tokens),
                  notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits)"),
     ]
