@@ -82,10 +82,14 @@ def main() -> int:
 
 
 def _add_ratios(results: list[dict]) -> None:
-    floor = next((r for r in results if r["scenario"] == "floor"), None)
+    """RPS over the floor measured the same way: the wide-load scenarios against floor_2_loads."""
+    floors = {r["scenario"]: r for r in results if r["scenario"] in ("floor", "floor_2_loads")}
     for r in results:
+        wide = r.get("load_processes", 1) > 1
+        floor = floors.get("floor_2_loads" if wide else "floor") or floors.get("floor")
         if floor and floor.get("rps") and r.get("rps") is not None:
             r["rps_ratio_to_floor"] = round(r["rps"] / floor["rps"], 3)
+            r["floor_scenario"] = floor["scenario"]
 
 
 def _row(r: dict) -> str:
