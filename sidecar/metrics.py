@@ -92,6 +92,11 @@ SSE_CONNECTED = Gauge(
     "authsidecar_sse_connected", "1 while the platform event stream is open and caught up, else 0.",
 )
 SSE_RECONNECTS_TOTAL = Counter("authsidecar_sse_reconnects_total", "Event stream reconnection attempts.")
+SSE_DISCONNECTS_TOTAL = Counter(
+    "authsidecar_sse_disconnects_total",
+    "Event stream connections lost or refused, by cause (unreachable, refused, content_type, cut, silent, ended, "
+    "internal).", ["cause"],
+)
 SSE_GAPS_TOTAL = Counter(
     "authsidecar_sse_gaps_total", "Connections that could not resume (positive session entries were flushed).",
 )

@@ -32,8 +32,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(args: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
-    log = open(log_path, "wb")
+def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False) -> subprocess.Popen:
+    log = open(log_path, "ab" if append else "wb")
     return subprocess.Popen([sys.executable, "-m", "sidecar", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})})
 
@@ -46,11 +46,17 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 class EmulatorProcess:
+    """`sidecar emulator` on a free loopback port; `restart()` brings a fresh one up on the SAME port
+    (all emulator state — sessions, event ids, signing keys — is lost, as in a real upstream restart)."""
+
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / "emulator.log"
-        self.proc = _spawn(["emulator", "--listen", f"127.0.0.1:{self.port}"], self.log_path)
+        self._start(append=False)
+
+    def _start(self, append: bool) -> None:
+        self.proc = _spawn(["emulator", "--listen", f"127.0.0.1:{self.port}"], self.log_path, append=append)
         self.http = httpx.Client(base_url=self.url, timeout=10)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -62,6 +68,20 @@ class EmulatorProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"emulator did not start:\n{_tail(self.log_path)}")
             time.sleep(0.05)
+
+    def kill(self) -> None:
+        """Die at once (SIGKILL): open connections break, the port refuses until `start()`."""
+        self.http.close()
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def start(self) -> None:
+        """Start again on the same port (after `kill()` or `stop()`); returns once it answers."""
+        self._start(append=True)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
 
     def reset(self) -> None:
         self.http.post("/_control/faults", json={"reset": True}).raise_for_status()

@@ -144,7 +144,10 @@ def rpc(method: str) -> Callable:
                 response = await handler(self, request, context)
                 outcome, reason = outcome_of(response)
                 return response
-            except (asyncio.CancelledError, grpc.aio.AbortError):
+            except asyncio.CancelledError:
+                outcome = "cancelled"  # the caller went away or its deadline passed: gRPC cancelled us
+                raise
+            except grpc.aio.AbortError:
                 raise
             except Exception as exc:
                 outcome = error_outcome(exc)

@@ -5,21 +5,24 @@ through the sidecar revokes the session in the revocation cache at once, so Veri
 answer revoked for its `sid` before the service's event arrives. The session of a refresh token is
 learnt from the tokens that passed through here (or from the service's logout answer).
 Passwords, codes and tokens are never logged; the refresh-token map is keyed by their hash.
+Every call but the health probe goes through a circuit breaker ("identity"), as for the other upstreams.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .. import logs, metrics
 from .answers import UpstreamHealth
 from .caches import Clock, TtlLru
+from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import fingerprint, token_key
 
 log = logs.get("accounts")
+T = TypeVar("T")
 
 # How long we remember which session a refresh token belongs to (refresh tokens are long-lived).
 SESSION_MAP_TTL_SECONDS = 30 * 86400.0
@@ -86,6 +89,7 @@ class AccountFlows:
         self.revoke_session_id = revoke_session_id
         self.configured = configured
         self._session_of_refresh: TtlLru[str, str] = TtlLru(session_map_max_entries, clock)
+        self.circuit = CircuitBreaker("identity", clock=clock, on_change=log_circuit_change)
 
     @classmethod
     def from_settings(cls, settings) -> "AccountFlows":
@@ -96,8 +100,11 @@ class AccountFlows:
             return cls(UnconfiguredUpstream("identity"), configured=False)
         from ..upstream.identity import IdentityClient
 
-        return cls(IdentityClient(i.base_url, i.api_key, i.timeout_seconds),
-                   session_map_max_entries=i.session_map_max_entries)
+        flows = cls(IdentityClient(i.base_url, i.api_key, i.timeout_seconds),
+                    session_map_max_entries=i.session_map_max_entries)
+        flows.circuit.failure_threshold = settings.circuit.failure_threshold
+        flows.circuit.open_seconds = settings.circuit.open_seconds
+        return flows
 
     async def start(self) -> None:
         return None
@@ -109,7 +116,12 @@ class AccountFlows:
         return True, "ready"
 
     async def health(self) -> list[UpstreamHealth]:
+        # Not through the breaker: the probe reports the truth even while calls fail fast.
         return [await self.upstream.health()] if self.configured else []
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """One service call through the circuit breaker (only "unavailable" failures count)."""
+        return await self.circuit.call(call)
 
     def _remember(self, tokens: Tokens) -> Tokens:
         if tokens.session_id and tokens.refresh_token:
@@ -127,17 +139,17 @@ class AccountFlows:
         self.revoke_session_id(session_id)
 
     async def login(self, email: str, password: str) -> LoginResult:
-        result = await self.upstream.login(email, password)
+        result = await self._call(self.upstream.login(email, password))
         if result.tokens:
             self._remember(result.tokens)
         return result
 
     async def complete_mfa(self, mfa_token: str, code: str) -> Tokens:
-        return self._remember(await self.upstream.complete_mfa(mfa_token, code))
+        return self._remember(await self._call(self.upstream.complete_mfa(mfa_token, code)))
 
     async def refresh(self, refresh_token: str) -> Tokens:
         old_key = token_key(refresh_token)
-        tokens = await self.upstream.refresh(refresh_token)
+        tokens = await self._call(self.upstream.refresh(refresh_token))
         known = self._session_of_refresh.pop(old_key)  # the service rotates refresh tokens
         if not tokens.session_id and known:
             tokens = Tokens(tokens.access_token, tokens.refresh_token, tokens.expires_in, known)
@@ -148,19 +160,19 @@ class AccountFlows:
         ask the service; a failure there still leaves the session revoked here (fail closed)."""
         known = self._session_of_refresh.pop(token_key(refresh_token)) or ""
         self._revoke(known)
-        answered = await self.upstream.logout(refresh_token)
+        answered = await self._call(self.upstream.logout(refresh_token))
         if answered and answered != known:
             self._revoke(answered)
         return answered or known
 
     async def me(self, access_token: str) -> Me:
-        return await self.upstream.me(access_token)
+        return await self._call(self.upstream.me(access_token))
 
     async def list_sessions(self, access_token: str) -> list[AccountSession]:
-        return await self.upstream.list_sessions(access_token)
+        return await self._call(self.upstream.list_sessions(access_token))
 
     async def logout_session(self, access_token: str, session_id: str) -> None:
         # Only after the service accepted: anyone could name a session id, only its owner may end it.
-        await self.upstream.logout_session(access_token, session_id)
+        await self._call(self.upstream.logout_session(access_token, session_id))
         self._revoke(session_id)
 

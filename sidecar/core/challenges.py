@@ -32,7 +32,7 @@ from .challenge_records import (
     ValidationRecord,
 )
 from .hashing import fingerprint, token_key
-from .outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
+from .outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, Verdict
 
 log = logs.get("challenges")
 T = TypeVar("T")

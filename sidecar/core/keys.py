@@ -10,7 +10,9 @@ What it guarantees (and why):
   per kid; Envoy never refetches). The cooldown counts miss-triggered fetches only, so a scheduled
   refresh that just ran never hides a freshly rotated key.
 - A failed fetch keeps the last good keys (PyJWKClient wipes them) up to `max_stale`; after that the
-  issuer fails closed. Failed fetches back off exponentially.
+  issuer fails closed. Failed fetches back off exponentially. A document whose keys are all unusable
+  (bad fields, wrong types, symmetric or private keys) counts as a failed fetch, not as "the issuer
+  now has no keys": garbage must not wipe good keys. (An explicitly empty `keys` array is installed.)
 - A key that leaves the JWKS is gone at the next successful refresh, and `on_removed` is told so
   the verified-token cache can drop what that key vouched for.
 
@@ -100,7 +102,7 @@ def usable_keys(raw_keys: Iterable[object]) -> dict[str, SigningKey]:
             # Loaded by kty/crv alone: the JWK's alg member is checked against the token's alg later,
             # so a mislabelled key is refused with a reason instead of silently vanishing.
             public_key = jwt.PyJWK({k: v for k, v in raw.items() if k != "alg"}).key
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        except Exception:  # any member PyJWT or cryptography cannot load (hostile JWKS): skip the key
             continue
         if isinstance(public_key, RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
             continue  # NIST SP 800-131A: RSA below 2048 bits is not acceptable for signatures
@@ -221,7 +223,9 @@ class JwksCache:
         if self.usable():
             return None
         why = "no keys loaded yet" if self._loaded_at is None else "keys older than max staleness"
-        return KeyLookup(None, Reason.UPSTREAM_UNAVAILABLE, f"JWKS unavailable: {why}")
+        # The last error is our own adapter's message (status, size, "not JSON"…), never the document.
+        last = f" (last fetch: {self._last_error[:120]})" if self._last_error else ""
+        return KeyLookup(None, Reason.UPSTREAM_UNAVAILABLE, f"JWKS unavailable: {why}{last}")
 
     def _miss_cooldown_over(self) -> bool:
         return self._last_miss_fetch is None or self._clock() - self._last_miss_fetch >= self._cooldown
@@ -240,11 +244,22 @@ class JwksCache:
         except Exception as exc:  # any failure of the adapter means "no new keys"
             self._failed(str(exc) or type(exc).__name__)
             return False
-        self._install(fetched)
+        try:
+            new = usable_keys(fetched.keys)
+        except Exception as exc:  # a document that breaks the key loader is garbage too, never a crash
+            self._failed(f"JWKS keys could not be read: {type(exc).__name__}")
+            return False
+        skipped = len(fetched.keys) - len(new)
+        if skipped and not new:
+            self._failed(f"JWKS document has {skipped} key(s), none usable for signature verification")
+            return False
+        if skipped:
+            log.info("JWKS keys skipped (not usable for signature verification)",
+                     extra={"issuer": self.name, "skipped": skipped, "usable": len(new)})
+        self._install(fetched, new)
         return True
 
-    def _install(self, fetched: FetchedKeys) -> None:
-        new = usable_keys(fetched.keys)
+    def _install(self, fetched: FetchedKeys, new: dict[str, SigningKey]) -> None:
         removed = {kid for kid, old in self._keys.items() if kid not in new or new[kid].material != old.material}
         self._keys = new
         self._unknown_kids.clear()  # a kid that was unknown may be in this document

@@ -1,6 +1,8 @@
 """Second-factor decisions for an Authy-style platform: TOTP codes, push approvals, phone verification.
 
-The platform is reached only through `AuthyUpstream` (a few async methods), so tests need no sockets.
+The platform is reached only through `AuthyUpstream` (a few async methods), so tests need no sockets,
+and every call but the health probe goes through a circuit breaker ("authy"): while the platform
+keeps failing, calls fail closed at once and it sees one probe per `circuit.open_seconds`.
 One-time codes are never answered valid from a cache: every success comes from the platform, and
 the `OneTimeLedger` makes sure one code succeeds at most once within its window.
 """
@@ -13,15 +15,17 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import phonenumbers
 
 from .answers import UpstreamHealth
 from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
+from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
 from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
 
+T = TypeVar("T")
 TOTP_CODE = re.compile(r"[0-9]{6,10}")
 PHONE_CODE = re.compile(r"[0-9]{4,10}")
 
@@ -142,7 +146,9 @@ def parse_phone(country: str, phone: str) -> PhoneNumber:
 def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
     """A verification the platform could not answer is not valid (fail closed), with the why."""
     if exc.unavailable:
-        return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, "platform unavailable", Source.UPSTREAM)
+        # The status or our own message (timeout, "circuit open…"); never the vendor's body.
+        return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, f"platform unavailable ({exc.status or exc.message})",
+                            Source.UPSTREAM)
     if exc.status == 404:
         return Verdict.deny(Reason.NOT_FOUND, exc.message, Source.UPSTREAM)
     return Verdict.deny(Reason.CHALLENGE_FAILED, exc.message, Source.UPSTREAM)
@@ -189,6 +195,7 @@ class SecondFactors:
         self._status_flight: SingleFlight[str, ApprovalStatus] = SingleFlight()
         # Pending statuses seen by watchers, kept one poll interval: N watchers, one poll per interval.
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
+        self.circuit = CircuitBreaker("authy", clock=clock, on_change=log_circuit_change)
 
     @classmethod
     def from_settings(cls, settings) -> "SecondFactors":
@@ -199,8 +206,11 @@ class SecondFactors:
             return cls(UnconfiguredUpstream("authy"), configured=False)
         policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
                                     a.approval_watch_max_seconds, a.consumed_codes_max_entries)
-        return cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
-                   callback_window_seconds=a.callback_nonce_window_seconds)
+        factors = cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
+                      callback_window_seconds=a.callback_nonce_window_seconds)
+        factors.circuit.failure_threshold = settings.circuit.failure_threshold
+        factors.circuit.open_seconds = settings.circuit.open_seconds
+        return factors
 
     async def start(self) -> None:
         return None
@@ -213,15 +223,22 @@ class SecondFactors:
         return True, "ready"
 
     async def health(self) -> list[UpstreamHealth]:
+        # Not through the breaker: the probe reports the truth even while calls fail fast.
         return [await self.upstream.health()] if self.configured else []
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """One platform call through the circuit breaker (only "unavailable" failures count)."""
+        return await self.circuit.call(call)
 
     async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
-        return await self._one_time(key, lambda: self.upstream.verify_token(user_id, code, force), "code")
+        return await self._one_time(key, lambda: self._call(self.upstream.verify_token(user_id, code, force)),
+                                    "code")
 
     async def check_phone(self, phone: PhoneNumber, code: str) -> Verdict:
         key = token_key(f"phone\x00{phone.country_code}\x00{phone.national}\x00{phone_code(code)}")
-        return await self._one_time(key, lambda: self.upstream.check_phone_verification(phone, code), "code")
+        return await self._one_time(key, lambda: self._call(self.upstream.check_phone_verification(phone, code)),
+                                    "code")
 
     async def _one_time(self, key: TokenKey, ask: Callable[[], Awaitable[bool]], what: str) -> Verdict:
         if self._used.is_used(key):
@@ -238,10 +255,11 @@ class SecondFactors:
         return Verdict.ok(Source.UPSTREAM)
 
     async def create_approval(self, draft: ApprovalDraft) -> str:
-        return await self.upstream.create_approval(draft)
+        return await self._call(self.upstream.create_approval(draft))
 
     async def approval_status(self, approval_id: str) -> ApprovalStatus:
-        return await self._status_flight.do(approval_id, lambda: self.upstream.approval_status(approval_id))
+        return await self._status_flight.do(approval_id,
+                                            lambda: self._call(self.upstream.approval_status(approval_id)))
 
     async def watch_approval(self, approval_id: str) -> AsyncIterator[ApprovalStatus]:
         """Yield the current status, then each change; stop at a final status or the watch limit.
@@ -275,7 +293,7 @@ class SecondFactors:
             raise InvalidArgument("via", "must be sms or call")
         if code_length and not 4 <= code_length <= 10:
             raise InvalidArgument("code_length", "must be between 4 and 10")
-        return await self.upstream.start_phone_verification(phone, via, locale, code_length)
+        return await self._call(self.upstream.start_phone_verification(phone, via, locale, code_length))
 
     def verify_callback(self, *, nonce: str, method: str, url: str, params: list[tuple[str, str]],
                         signature: str) -> Verdict:
@@ -289,10 +307,10 @@ class SecondFactors:
                                 window_seconds=self.callback_window_seconds)
 
     async def register_user(self, email: str, phone: PhoneNumber) -> str:
-        return await self.upstream.register_user(email, phone)
+        return await self._call(self.upstream.register_user(email, phone))
 
     async def delete_user(self, user_id: str) -> None:
-        await self.upstream.delete_user(user_id)
+        await self._call(self.upstream.delete_user(user_id))
 
     async def user_status(self, user_id: str) -> UserStatus:
-        return await self.upstream.user_status(user_id)
+        return await self._call(self.upstream.user_status(user_id))

@@ -26,7 +26,7 @@ from . import jws
 from .answers import AuthInfo, TokenAnswer, UpstreamHealth
 from .caches import Clock, SingleFlight, TtlLru
 from .hashing import TokenKey, token_key
-from .keys import FetchedKeys, JwksCache, SigningKey
+from .keys import FetchedKeys, JwksCache, SigningKey, usable_keys
 from .outcomes import Reason, Source, Verdict
 
 log = logs.get("tokens")
@@ -124,7 +124,11 @@ class TokenVerifier:
             fetched = await self._fetchers[issuer]()
         except Exception as exc:  # the adapter's one exception type, or anything it failed to map
             return UpstreamHealth(f"jwks:{issuer}", False, f"{str(exc)[:200]}; keys in use {cache.age():.0f}s old")
-        return UpstreamHealth(f"jwks:{issuer}", True, f"{len(fetched.keys)} keys published")
+        usable = len(usable_keys(fetched.keys))
+        if fetched.keys and not usable:
+            return UpstreamHealth(f"jwks:{issuer}", False, f"{len(fetched.keys)} keys published, none usable; "
+                                                           f"keys in use {cache.age():.0f}s old")
+        return UpstreamHealth(f"jwks:{issuer}", True, f"{len(fetched.keys)} keys published, {usable} usable")
 
     # --- verification -----------------------------------------------------------------------
     async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer:

@@ -1,4 +1,4 @@
-"""Fault injection for the emulator: latency, error rate, dropped streams, JWKS outage.
+"""Fault injection for the emulator: latency, error rate, broken event streams, JWKS outage.
 
 Set through the control API (`POST /_control/faults`); applied by `FaultMiddleware` to every
 upstream route (never to /_control, so tests can always heal the emulator).
@@ -16,6 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
+SSE_ANSWERS = {"stream", "no_content", "wrong_type"}
+
+
 @dataclass
 class Faults:
     latency_seconds: float = 0.0        # added before every upstream answer
@@ -24,12 +27,24 @@ class Faults:
     path_prefix: str = ""               # limit latency/errors to paths starting with this
     jwks_down: bool = False             # JWKS and discovery answer 503
     sse_down: bool = False              # the event stream refuses connections (503)
+    sse_answer: str = "stream"          # stream | no_content (204) | wrong_type (200 application/json)
+    sse_cut_events: int = 0             # the next N event frames stop mid `data:` line and the connection drops
 
     def update(self, changes: dict) -> None:
         for key, value in changes.items():
             if not hasattr(self, key):
                 raise KeyError(key)
             setattr(self, key, type(getattr(self, key))(value))
+        if self.sse_answer not in SSE_ANSWERS:
+            bad, self.sse_answer = self.sse_answer, "stream"
+            raise ValueError(f"sse_answer {bad!r} is not one of {sorted(SSE_ANSWERS)}")
+
+    def take_sse_cut(self) -> bool:
+        """True (and one fewer to go) when the next event frame must be cut."""
+        if self.sse_cut_events <= 0:
+            return False
+        self.sse_cut_events -= 1
+        return True
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -10,6 +10,10 @@ Control routes (tests and demos):
   POST /_control/jwks/issuers/{name}/remove  {kid}                    stop publishing a key
   POST /_control/jwks/issuers/{name}/publish {jwk}                    publish an extra raw JWK as given
   POST /_control/jwks/issuers/{name}/max-age {seconds}                Cache-Control max-age of the JWKS
+  POST /_control/jwks/issuers/{name}/serve   {document, bytes?}       what the JWKS URL answers (faults):
+       keys (the real JWKS) | not_json (an HTML page) | not_an_object (a JSON array) | no_keys ("keys"
+       is not an array) | bad_keys (every key malformed) | huge (the real JWKS padded to `bytes`,
+       default 2 MiB: over the sidecar's default max_document_bytes)
   POST /_control/jwks/issuers/{name}/mint    see `MintRequest`        → {token, kid}
   GET  /_control/jwks/issuers                                         names, issuer URLs, kids
 Issuers `main` (ES256, P-256) and `rsa` (RS256, RSA 2048) exist at start.
@@ -30,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 import jwt
 from jwt.algorithms import get_default_algorithms
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 ALGS = get_default_algorithms()
@@ -70,6 +74,8 @@ class Issuer:
     keys: list[SigningKeyPair] = field(default_factory=list)   # published, the last is current
     extra_jwks: list[dict] = field(default_factory=list)        # raw JWKs published as given
     max_age: int = 300
+    document: str = "keys"                                      # see SERVED_DOCUMENTS
+    huge_bytes: int = 2 * 1024 * 1024
 
     def add_key(self) -> SigningKeyPair:
         pair = SigningKeyPair(f"{self.name}-{uuid.uuid4().hex[:8]}", self.alg, new_private_key(self.alg))
@@ -82,6 +88,35 @@ class Issuer:
 
     def key(self, kid: str) -> SigningKeyPair | None:
         return next((k for k in self.keys if k.kid == kid), None)
+
+
+SERVED_DOCUMENTS = {"keys", "not_json", "not_an_object", "no_keys", "bad_keys", "huge"}
+# Keys no verifier can use: bad base64, wrong member types, unknown kty, not an object, a symmetric key.
+BAD_KEYS = [
+    {"kty": "EC", "crv": "P-256", "kid": "bad-ec", "x": "!!not base64!!", "y": "??"},
+    {"kty": "RSA", "kid": "bad-rsa", "n": 12345, "e": None},
+    {"kty": "EC", "crv": "P-999", "kid": "bad-curve", "x": "AAAA", "y": "AAAA"},
+    {"kty": "XYZ", "kid": "bad-kty"},
+    {"kty": "oct", "kid": "bad-oct", "k": "c2VjcmV0"},
+    "not a key",
+    None,
+]
+
+
+def served_document(issuer: Issuer, keys: list[dict]) -> Response:
+    """The JWKS URL's answer for the issuer's current `document` mode (a 200 in every mode)."""
+    headers = {"Cache-Control": f"public, max-age={issuer.max_age}"}
+    if issuer.document == "not_json":
+        return Response("<html><body>502 Bad Gateway</body></html>", media_type="text/html", headers=headers)
+    if issuer.document == "not_an_object":
+        return JSONResponse(keys, headers=headers)
+    if issuer.document == "no_keys":
+        return JSONResponse({"keys": {"oops": "not an array"}}, headers=headers)
+    if issuer.document == "bad_keys":
+        return JSONResponse({"keys": BAD_KEYS}, headers=headers)
+    if issuer.document == "huge":
+        return JSONResponse({"keys": keys, "padding": "x" * issuer.huge_bytes}, headers=headers)
+    return JSONResponse({"keys": keys}, headers=headers)
 
 
 def _area(state) -> dict[str, Issuer]:
@@ -105,12 +140,11 @@ def routes(state) -> list[Route]:
         issuer = issuers.get(request.path_params["name"])
         return issuer if issuer is not None else JSONResponse({"error": "no such issuer"}, status_code=404)
 
-    async def jwks(request: Request) -> JSONResponse:
+    async def jwks(request: Request) -> Response:
         issuer = find(request)
         if isinstance(issuer, JSONResponse):
             return issuer
-        keys = [k.public_jwk() for k in issuer.keys] + issuer.extra_jwks
-        return JSONResponse({"keys": keys}, headers={"Cache-Control": f"public, max-age={issuer.max_age}"})
+        return served_document(issuer, [k.public_jwk() for k in issuer.keys] + issuer.extra_jwks)
 
     async def discovery(request: Request) -> JSONResponse:
         issuer = find(request)
@@ -166,6 +200,13 @@ def _control(state, issuers: dict[str, Issuer], action: str, name: str, body: di
     if action == "max-age":
         issuer.max_age = int(body["seconds"])
         return {"max_age": issuer.max_age}
+    if action == "serve":
+        document = str(body.get("document", "keys"))
+        if document not in SERVED_DOCUMENTS:
+            raise ValueError(f"document must be one of {sorted(SERVED_DOCUMENTS)}")
+        issuer.document = document
+        issuer.huge_bytes = int(body.get("bytes", issuer.huge_bytes))
+        return {"document": issuer.document, "bytes": issuer.huge_bytes}
     if action == "mint":
         return mint(issuer_url(state, name), issuer, MintRequest.from_body(body))
     raise KeyError(f"unknown action {action}")

@@ -9,6 +9,9 @@ the X-API-Key / X-App-ID headers. Control endpoints (tests and demos) under /_co
   POST stream/restart      forget the event log (a resume becomes impossible: the client gets `stream.reset`)
   POST stream              {stall?, heartbeat_seconds?, retry_ms?}  (stall: stop heartbeats)
   GET  stream              {connections, last_event_id, stall, heartbeat_seconds}
+Stream faults live with the others in faults.py (`POST /_control/faults`): sse_down (503),
+sse_answer no_content (204) / wrong_type (200 application/json), and sse_cut_events (the next N
+event frames stop halfway through their `data:` line and the connection is dropped, unterminated).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ..core.phones import to_e164
 
 AREA = "platform"
 DROP = None  # queue sentinel: end this connection
+CUT = object()  # body sentinel: abandon the response mid-body (the server then drops the connection)
 SESSION_STATUSES = {"pending", "verified", "revoked", "expired"}
 
 
@@ -134,8 +138,12 @@ def routes(state) -> list[Route]:
             return denied()
         if state.faults.sse_down:
             return Response("event stream down", status_code=503)
-        return StreamingResponse(_stream(ps, request.headers.get("last-event-id")), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        if state.faults.sse_answer == "no_content":
+            return Response(status_code=204)
+        if state.faults.sse_answer == "wrong_type":
+            return JSONResponse({"events": [], "note": "not an event stream"})
+        return _CuttableStream(_stream(ps, request.headers.get("last-event-id"), state.faults),
+                               media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     return [
         Route("/v2/backend/session/status", session_status, methods=["POST"]),
@@ -146,7 +154,26 @@ def routes(state) -> list[Route]:
     ]
 
 
-async def _stream(ps: PlatformState, last_id: str | None):
+class _CuttableStream(StreamingResponse):
+    """A streaming response that can end without its last chunk: the connection breaks mid-body."""
+
+    async def stream_response(self, send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async for chunk in self.body_iterator:
+            if chunk is CUT:
+                return  # no final empty chunk: uvicorn closes the connection, the client sees it cut
+            await send({"type": "http.response.body", "body": chunk.encode(self.charset), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _half_frame(frame: str) -> str:
+    """The frame up to the middle of its `data:` line (no line end, so no client can dispatch it)."""
+    start = frame.index("data: ") + len("data: ")
+    end = frame.index("\n", start)
+    return frame[:start + (end - start) // 2]
+
+
+async def _stream(ps: PlatformState, last_id: str | None, faults):
     queue: asyncio.Queue = asyncio.Queue()
     ps.streams.add(queue)  # registered before the backlog is read: no event falls between the two
     try:
@@ -156,6 +183,10 @@ async def _stream(ps: PlatformState, last_id: str | None):
             backlog = list(ps.log)
         position = f"{ps.epoch}-{ps.seq}"
         for event_id, event, data in backlog:
+            if faults.take_sse_cut():
+                yield _half_frame(_frame(event, data, event_id))
+                yield CUT
+                return
             yield _frame(event, data, event_id)
         # The first heartbeat says "caught up" and carries the resume position even when no
         # event has happened yet, so a later reconnect can resume from here.
@@ -168,6 +199,10 @@ async def _stream(ps: PlatformState, last_id: str | None):
                     yield _frame("heartbeat", "{}")
                 continue
             if entry is DROP:
+                return
+            if faults.take_sse_cut():
+                yield _half_frame(_frame(entry[1], entry[2], entry[0]))
+                yield CUT
                 return
             yield _frame(entry[1], entry[2], entry[0])
     finally:

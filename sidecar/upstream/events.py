@@ -2,8 +2,11 @@
 
 Reconnects with exponential backoff and jitter (base: the server's `retry:` if it sent one, else
 sse.reconnect_min_seconds; capped at sse.reconnect_max_seconds), resumes with Last-Event-ID, and
-treats a stream silent for sse.heartbeat_timeout_seconds as dead. What the events *mean* is
-decided by core.revocation.RevocationCache (the `listener`); this module only moves them.
+treats a stream silent for sse.heartbeat_timeout_seconds as dead. Only a 200 answer with
+Content-Type text/event-stream is a stream: anything else (204, an error page, JSON) is a failed
+connection — backed off, retried, and never told to the listener as "opened". Every lost or refused
+connection is counted by cause (authsidecar_sse_disconnects_total). What the events *mean* is decided
+by core.revocation.RevocationCache (the `listener`); this module only moves them.
 """
 
 from __future__ import annotations
@@ -21,8 +24,30 @@ from .platform import HEARTBEAT_EVENT, RESET_EVENT, PlatformClient, parse_event
 log = logs.get("events")
 
 
+EVENT_STREAM_TYPE = "text/event-stream"
+
+
 class StreamRefused(Exception):
-    """The stream endpoint answered, but not with an event stream."""
+    """The stream endpoint answered, but not with an event stream; `cause` is the metric label."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+
+
+def disconnect_cause(exc: BaseException) -> str:
+    """A bounded label for why a connection ended (see authsidecar_sse_disconnects_total)."""
+    if isinstance(exc, StreamRefused):
+        return exc.cause
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return "unreachable"
+    if isinstance(exc, (TimeoutError, httpx.ReadTimeout)):
+        return "silent"
+    if isinstance(exc, SSEError):
+        return "content_type"
+    if isinstance(exc, httpx.HTTPError):
+        return "cut"  # the connection broke mid-stream (reset, incomplete chunked body, …)
+    return "internal"
 
 
 class EventStream:
@@ -54,15 +79,20 @@ class EventStream:
             failures = 0
             while True:
                 caught_up = False
+                cause = "ended"
                 try:
                     caught_up = await self._connect_once(http)
                     log.info("event stream ended by the platform")
                 except (httpx.HTTPError, SSEError, StreamRefused, TimeoutError) as exc:
-                    log.warning("event stream lost", extra={"error": type(exc).__name__, "detail": str(exc)[:120]})
+                    cause = disconnect_cause(exc)
+                    log.warning("event stream lost", extra={"cause": cause, "error": type(exc).__name__,
+                                                            "detail": str(exc)[:120]})
                 except Exception:  # a bug must not end the stream for good: log it and reconnect
+                    cause = "internal"
                     log.exception("event stream failed unexpectedly")
                 finally:
                     self.listener.stream_closed()
+                metrics.SSE_DISCONNECTS_TOTAL.labels(cause).inc()
                 failures = 0 if caught_up else failures + 1
                 metrics.SSE_RECONNECTS_TOTAL.inc()
                 await asyncio.sleep(self._backoff(failures))
@@ -81,8 +111,11 @@ class EventStream:
         async with aconnect_sse(http, "GET", self.url, headers=headers) as source:
             status = source.response.status_code
             metrics.UPSTREAM_REQUESTS_TOTAL.labels("platform", "events", str(status)).inc()
-            if status != 200:
-                raise StreamRefused(f"status {status}")
+            if status != 200:  # 204 included: "no content" is no stream (and no heartbeat will come)
+                raise StreamRefused("refused", f"status {status}")
+            content_type = source.response.headers.get("content-type", "").partition(";")[0].strip().lower()
+            if content_type != EVENT_STREAM_TYPE:
+                raise StreamRefused("content_type", f"content type {content_type[:60]!r}, not {EVENT_STREAM_TYPE}")
             self.listener.stream_opened(resume_requested=self.last_event_id is not None)
             loop = asyncio.get_running_loop()
             async with asyncio.timeout(loop.time() + self.heartbeat_timeout) as silence:

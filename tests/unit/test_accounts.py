@@ -123,3 +123,35 @@ async def test_logout_is_seen_by_the_real_session_verifier():
     assert sidecar.sessions.is_known_revoked("sid-1")
     assert not sidecar.sessions.is_known_revoked("sid-2")
     await sidecar.close()
+
+
+async def test_the_identity_circuit_opens_on_repeated_unavailability_and_a_probe_closes_it():
+    clock = [1000.0]
+    upstream = FakeIdentity()
+    flows = AccountFlows(upstream, lambda sid: None, clock=lambda: clock[0])
+    upstream.fail = UpstreamError("identity", 502, "bad gateway")
+    threshold = flows.circuit.failure_threshold
+    for _ in range(threshold + 4):
+        with pytest.raises(UpstreamError) as err:
+            await flows.logout_session("at-1", "sid-9")
+        assert err.value.unavailable
+    assert upstream.calls.count("logout_session") == threshold
+    assert "circuit open" in err.value.message
+    upstream.fail = None
+    clock[0] += flows.circuit.open_seconds
+    await flows.logout_session("at-1", "sid-9")
+    assert upstream.calls.count("logout_session") == threshold + 1
+
+
+async def test_a_refused_login_is_an_answer_not_an_identity_outage():
+    upstream = FakeIdentity()
+    flows = AccountFlows(upstream)
+
+    async def refused(email, password):
+        raise UpstreamError("identity", 401, "wrong password")
+
+    upstream.login = refused
+    for _ in range(flows.circuit.failure_threshold + 2):
+        with pytest.raises(UpstreamError):
+            await flows.login("a@example.com", "nope")
+    assert flows.circuit.allow()

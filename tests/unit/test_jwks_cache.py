@@ -240,3 +240,41 @@ async def test_a_cancelled_caller_does_not_fail_the_others_sharing_a_fetch(issue
     fake.gate.set()
     assert (await follower).key is not None
     assert leader.cancelled() and fake.calls == 1 and cache.loaded
+
+
+async def test_a_document_of_only_unusable_keys_is_a_failed_fetch_not_an_empty_key_set(issuer):
+    """Garbage keys (bad fields, unknown kty, symmetric) must not wipe the last good keys."""
+    from sidecar.emulator.jwks import BAD_KEYS
+
+    fake, clock = FakeJwks(issuer), Clock()
+    cache = make(fake, clock, max_stale=100.0)
+    good = issuer.current.kid
+    assert await cache.refresh()
+    issuer.keys, issuer.extra_jwks = [], list(BAD_KEYS)
+    assert not await cache.refresh()
+    assert "none usable" in cache.last_error
+    assert (await cache.get(good)).key is not None          # last good keys, until max staleness
+    clock.now += 101
+    lookup = await cache.get(good)
+    assert lookup.key is None and lookup.reason is Reason.UPSTREAM_UNAVAILABLE
+    assert "none usable" in lookup.detail                   # the caller learns why
+
+
+async def test_usable_keys_next_to_garbage_are_installed(issuer):
+    from sidecar.emulator.jwks import BAD_KEYS
+
+    fake, clock = FakeJwks(issuer), Clock()
+    cache = make(fake, clock)
+    issuer.extra_jwks = list(BAD_KEYS)
+    assert await cache.refresh()
+    assert cache.kids == [issuer.current.kid]
+
+
+async def test_an_explicitly_empty_key_set_is_installed(issuer):
+    fake, clock = FakeJwks(issuer), Clock()
+    cache = make(fake, clock)
+    kid = issuer.current.kid
+    assert await cache.refresh()
+    issuer.keys = []
+    assert await cache.refresh()
+    assert (await cache.get(kid)).reason is Reason.UNKNOWN_KEY

@@ -176,3 +176,57 @@ async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
         with pytest.raises(TimeoutError):
             await es._connect_once(http)
     assert es.listener.calls == [("opened", False), ("heartbeat",)]
+
+
+@pytest.mark.parametrize("response, cause", [
+    (lambda: httpx.Response(204), "refused"),
+    (lambda: httpx.Response(200, json={"events": []}), "content_type"),
+    (lambda: httpx.Response(200, headers={"content-type": "text/plain"}, text="event: heartbeat\ndata: {}\n\n"),
+     "content_type"),
+])
+async def test_no_content_or_a_wrong_content_type_is_no_stream(response, cause):
+    """Neither is ever reported to the listener as an open stream (which could make it trusted)."""
+    from sidecar.upstream.events import disconnect_cause
+
+    listener = Listener()
+    es = stream_for(listener)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: response())) as http:
+        with pytest.raises(StreamRefused) as refused:
+            await es._connect_once(http)
+    assert disconnect_cause(refused.value) == cause
+    assert listener.calls == []
+
+
+async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
+    """A connection that breaks halfway through an event's data line: the event is dropped whole, and
+    the resume position stays before it (so the platform replays it on the next connection)."""
+    from sidecar.upstream.events import disconnect_cause
+
+    async def cut():
+        yield b"id: e-1\nevent: heartbeat\ndata: {}\n\n"
+        yield b'id: e-2\nevent: session.revoked\ndata: {"session_tok'
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    listener = Listener()
+    es = stream_for(listener)
+    handler = lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=cut())
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(httpx.RemoteProtocolError) as broken:
+            await es._connect_once(http)
+    assert disconnect_cause(broken.value) == "cut"
+    assert listener.calls == [("opened", False), ("heartbeat",)]
+    assert es.last_event_id == "e-1"
+
+
+def test_disconnect_causes_are_bounded_labels():
+    from httpx_sse import SSEError
+
+    from sidecar.upstream.events import disconnect_cause
+
+    req = httpx.Request("GET", "http://x")
+    assert disconnect_cause(httpx.ConnectError("refused", request=req)) == "unreachable"
+    assert disconnect_cause(httpx.ReadTimeout("slow", request=req)) == "silent"
+    assert disconnect_cause(TimeoutError()) == "silent"
+    assert disconnect_cause(SSEError("bad type")) == "content_type"
+    assert disconnect_cause(httpx.ReadError("reset", request=req)) == "cut"
+    assert disconnect_cause(RuntimeError("bug")) == "internal"

@@ -248,3 +248,27 @@ def test_callbacks_are_never_checked_with_an_empty_key():
     forged = sign("", "1", "POST", "https://app/cb", [])
     with pytest.raises(NotConfigured):
         factors.verify_callback(nonce="1", method="POST", url="https://app/cb", params=[], signature=forged)
+
+
+async def test_the_authy_circuit_opens_on_repeated_unavailability_and_a_probe_closes_it():
+    factors, upstream, clock, _ = make()
+    threshold = factors.circuit.failure_threshold
+    upstream.error = UpstreamError("authy", 503, "down")
+    for _ in range(threshold + 5):
+        answer = await factors.verify_totp("42", "1234567")
+        assert not answer.valid and answer.reason is Reason.UPSTREAM_UNAVAILABLE
+    assert upstream.calls.count("verify") == threshold     # then it failed fast, the platform spared
+    assert "circuit open" in answer.detail
+    with pytest.raises(UpstreamError, match="circuit open"):
+        await factors.approval_status("uuid-1")             # every call shares the one breaker
+    assert upstream.calls.count("status") == 0
+    upstream.error = None
+    clock.now += factors.circuit.open_seconds
+    assert (await factors.verify_totp("42", "1234567")).valid  # the probe answers: closed again
+
+
+async def test_wrong_codes_do_not_open_the_authy_circuit():
+    factors, upstream, _, _ = make()
+    for i in range(factors.circuit.failure_threshold + 3):
+        assert (await factors.verify_totp("42", f"99999{i:02d}")).reason is Reason.CHALLENGE_FAILED
+    assert upstream.calls.count("verify") == factors.circuit.failure_threshold + 3
