@@ -66,6 +66,9 @@ class TokenVerifier:
         self._verified: TtlLru[str, _Verified] = TtlLru(jwks.verified_cache_max_entries, clock)
         self._inflight: SingleFlight[str, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
+        metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
+        metrics.CACHE_ENTRIES.labels("unknown_kids").set_function(
+            lambda: sum(c.unknown_kids_remembered() for c in self.keys.values()))
 
     def _key_cache(self, issuer: str, fetch: Fetch, jwks: JwksSettings, clock: Clock) -> JwksCache:
         cache: JwksCache
