@@ -23,6 +23,7 @@ class Scenario:
     concurrency: int = 32
     rate: float | None = None            # open loop when set
     load_processes: int = 1
+    calls: int | None = None             # each payload once, then stop (see load.py); duration is the cap
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -36,7 +37,7 @@ def percentile(sorted_values: list[int], q: float) -> float:
 
 def run(scenario: Scenario, target: str, sidecar_pid: int, emulator, duration: float, warmup: float) -> dict:
     spec = {"target": target, "method": scenario.method, "concurrency": scenario.concurrency,
-            "rate": scenario.rate, "duration": duration, "warmup": warmup,
+            "rate": scenario.rate, "duration": duration, "warmup": warmup, "calls": scenario.calls,
             "payloads": [base64.b64encode(p).decode() for p in scenario.payloads]}
     before_counts = emulator.counters()
     cpu_before = procstats.cpu_seconds(sidecar_pid)
@@ -50,14 +51,15 @@ def run(scenario: Scenario, target: str, sidecar_pid: int, emulator, duration: f
     after_counts = emulator.counters()
     latencies = sorted(v for o in outputs for v in o["latencies_us"])
     calls = len(latencies)
+    seconds = max(o["seconds"] for o in outputs)  # the duration, or less when a `calls` run ended first
     upstream = {k: after_counts.get(k, 0) - before_counts.get(k, 0) for k in after_counts
                 if after_counts.get(k, 0) != before_counts.get(k, 0)}
     return {
         "scenario": scenario.name,
         "mode": "open" if scenario.rate else "closed",
         "concurrency": scenario.concurrency, "rate": scenario.rate, "load_processes": scenario.load_processes,
-        "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": duration,
-        "rps": calls / duration if duration else 0.0,
+        "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": round(seconds, 3),
+        "rps": calls / seconds if seconds else 0.0,
         "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
         "p99_ms": percentile(latencies, 0.99), "p999_ms": percentile(latencies, 0.999),
         "sidecar_cpu_seconds_per_1k_calls": (cpu_used / calls * 1000) if calls else None,

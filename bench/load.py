@@ -1,6 +1,8 @@
 """A load generator process: pre-serialized requests, one gRPC method, closed or open loop.
 
-Closed loop: `concurrency` callers, each sends its next call when the last one returns (max RPS).
+Closed loop: `concurrency` callers, each sends its next call when the last one returns (max RPS);
+with `calls` set, each payload is sent once, in order, and the run ends after the last (a flood of
+distinct requests) or at `duration`, whichever comes first.
 Open loop: calls start on a fixed schedule (`rate` per second) whatever the answers do; latency is
 measured from the scheduled start, so a stalled server can't hide its queueing (coordinated omission).
 
@@ -18,7 +20,8 @@ import time
 import grpc
 
 
-async def closed_loop(call, payloads: list[bytes], concurrency: int, duration: float, warmup: float) -> dict:
+async def closed_loop(call, payloads: list[bytes], concurrency: int, duration: float, warmup: float,
+                      calls: int | None = None) -> dict:
     latencies: list[int] = []
     errors = 0
     start = time.perf_counter()
@@ -30,7 +33,7 @@ async def closed_loop(call, payloads: list[bytes], concurrency: int, duration: f
         i = offset
         while True:
             t0 = time.perf_counter()
-            if t0 >= stop_at:
+            if t0 >= stop_at or (calls is not None and i >= calls):
                 return
             try:
                 await call(payloads[i % len(payloads)])
@@ -46,7 +49,8 @@ async def closed_loop(call, payloads: list[bytes], concurrency: int, duration: f
             i += concurrency
 
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
-    return {"latencies_us": latencies, "errors": errors, "seconds": duration}
+    elapsed = time.perf_counter() - measure_from
+    return {"latencies_us": latencies, "errors": errors, "seconds": duration if calls is None else elapsed}
 
 
 async def open_loop(call, payloads: list[bytes], rate: float, duration: float, warmup: float) -> dict:
@@ -88,7 +92,8 @@ async def run(spec: dict) -> dict:
 
         if spec.get("rate"):
             return await open_loop(call, payloads, spec["rate"], spec["duration"], spec["warmup"])
-        return await closed_loop(call, payloads, spec["concurrency"], spec["duration"], spec["warmup"])
+        return await closed_loop(call, payloads, spec["concurrency"], spec["duration"], spec["warmup"],
+                                 spec.get("calls"))
 
 
 if __name__ == "__main__":
