@@ -35,6 +35,10 @@ JWKS_MAX_AGE = 2               # seconds: the emulator's Cache-Control, so rotat
 SESSIONS = 60
 TARGETS = {"tokens": 40, "old_tokens": 40, "approvals": 40, "challenges": 30}
 STATE_EVENTS = ("revoke", "rotate", "revoke", "expire", "add_sessions", "revoke")
+# Which RPCs' refusals a fault may explain (world.py): the ones that need the broken upstream.
+PLATFORM_RPCS = frozenset({"VerifySession", "IsRevoked", "VerifyApproval"})
+EVERY_RPC = PLATFORM_RPCS | {"VerifyToken", "ValidateChallenge"}
+NO_RPC: frozenset[str] = frozenset()
 
 
 def _b64(data: bytes) -> str:
@@ -145,8 +149,7 @@ class Events:
             try:
                 await getattr(self, f"_{STATE_EVENTS[i % len(STATE_EVENTS)]}")()
                 if i % 2 == 1 and time.time() < until - 4:
-                    name, start, seconds, heal = faults[(i // 2) % len(faults)]
-                    await self._fault(name, start, seconds, heal)
+                    await self._fault(*faults[(i // 2) % len(faults)])
             except httpx.HTTPError:
                 self.errors["event"] += 1
             i += 1
@@ -191,7 +194,10 @@ class Events:
         self.counts["rotate_key"] += 1
 
     # --- faults ------------------------------------------------------------------------------------
-    def _faults_table(self) -> list[tuple[str, Callable[[], Awaitable[None]], float, Callable[[], Awaitable[None]]]]:
+    def _faults_table(self) -> list[tuple[str, frozenset[str], Callable[[], Awaitable[None]], float,
+                                          Callable[[], Awaitable[None]]]]:
+        """(name, RPCs it may make fail closed, start, seconds, heal). The stream faults excuse no
+        refusal: with the stream down the sidecar must ask the platform, not say no."""
         heal = lambda: self._faults(reset=True)  # noqa: E731
         stream = "/_control/platform/stream"
 
@@ -210,19 +216,19 @@ class Events:
             await drop()
 
         return [
-            ("platform_error_storm", lambda: self._faults(error_rate=1.0, path_prefix="/v2"), 2.0, heal),
-            ("stream_drop", drop, 1.0, nothing),
-            ("latency_spike", lambda: self._faults(latency_seconds=0.3), 2.0, heal),
-            ("jwks_down", lambda: self._faults(jwks_down=True), 3.0, heal),
-            ("stream_down", stream_down, 3.0, heal),
-            ("error_storm_everywhere", lambda: self._faults(error_rate=0.5), 2.0, heal),
-            ("stream_stall", lambda: self._post(stream, {"stall": True}), 4.0,
+            ("platform_error_storm", PLATFORM_RPCS, lambda: self._faults(error_rate=1.0, path_prefix="/v2"), 2.0, heal),
+            ("stream_drop", NO_RPC, drop, 1.0, nothing),
+            ("latency_spike", NO_RPC, lambda: self._faults(latency_seconds=0.3), 2.0, heal),  # < every timeout
+            ("jwks_down", frozenset({"VerifyToken"}), lambda: self._faults(jwks_down=True), 3.0, heal),
+            ("stream_down", NO_RPC, stream_down, 3.0, heal),
+            ("error_storm_everywhere", EVERY_RPC, lambda: self._faults(error_rate=0.5), 2.0, heal),
+            ("stream_stall", NO_RPC, lambda: self._post(stream, {"stall": True}), 4.0,
              lambda: self._post(stream, {"stall": False})),
-            ("stream_restart_lost_ids", restart, 1.0, nothing),
+            ("stream_restart_lost_ids", NO_RPC, restart, 1.0, nothing),
         ]
 
-    async def _fault(self, name: str, start, seconds: float, heal) -> None:
-        window = self.world.fault_started(name, time.time())
+    async def _fault(self, name: str, affects: frozenset[str], start, seconds: float, heal) -> None:
+        window = self.world.fault_started(name, affects, time.time())
         try:
             await start()
             await asyncio.sleep(seconds)

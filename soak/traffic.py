@@ -126,13 +126,13 @@ class Traffic:
         s, token, phone, case = self._pick_session()
         a = await self._call(self.stub.VerifySession, pb.VerifySessionRequest(session_token=token, phone=phone),
                              lambda r: r.valid, lambda r: _reason(r.reason))
-        self.tally.add("VerifySession", case, token, a, *self.world.judge_session(s, phone == PHONE, a))
+        self.tally.add("VerifySession", case, token, a, *self.world.judge_session("VerifySession", s, phone == PHONE, a))
 
     async def is_revoked(self) -> None:
         s, token, phone, case = self._pick_session()
         a = await self._call(self.stub.IsRevoked, pb.IsRevokedRequest(session_token=token, phone=phone),
                              lambda r: not r.revoked, lambda r: _reason(r.reason))
-        self.tally.add("IsRevoked", case, token, a, *self.world.judge_session(s, phone == PHONE, a))
+        self.tally.add("IsRevoked", case, token, a, *self.world.judge_session("IsRevoked", s, phone == PHONE, a))
 
     # --- one-time tokens -----------------------------------------------------------------------------
     async def _spend(self, rpc: str, o: OneTime | None, token: str, right: Callable[[], Awaitable[Answer]],
@@ -155,7 +155,7 @@ class Traffic:
 
     def _judge_group(self, rpc: str, case: str, o: OneTime | None, token: str, right_owner: bool,
                      answers: list[Answer]) -> None:
-        for a, (verdict, why) in zip(answers, self.world.judge_one_time(o, right_owner, answers)):
+        for a, (verdict, why) in zip(answers, self.world.judge_one_time(rpc, o, right_owner, answers)):
             self.tally.add(rpc, case, token, a, verdict, why)
 
     async def verify_approval(self) -> None:

@@ -9,7 +9,10 @@ Judgements:
   ok            the answer is what the ground truth allows
   wrong         a "yes" the ground truth forbids (revoked beyond the bound, garbage, expired,
                 a removed key beyond the JWKS bound, a one-time token's second "yes") — must be 0
-  fail_closed   a "no" for something valid, while a fault was active (or ended within the grace)
+  fail_closed   a "no" for something valid while a fault that touches this RPC's upstream was active
+                (or ended within the grace): an error storm on the platform excuses session and
+                approval answers, a JWKS outage token answers; stream faults excuse nothing (the
+                sidecar must fall back to asking the platform)
   unexpected    a "no" for something valid that no fault and no recent change explains
 """
 
@@ -77,6 +80,7 @@ class OneTime:
 @dataclass
 class FaultWindow:
     kind: str
+    affects: frozenset[str]               # the RPCs whose "no" this fault may explain
     start: float                          # the fault was sent
     end: float                            # the heal returned (may still be running: +inf)
 
@@ -96,26 +100,26 @@ class World:
         self.keys: dict[str, Key] = {}
 
     # --- faults -------------------------------------------------------------------------------
-    def fault_started(self, kind: str, at: float) -> FaultWindow:
-        window = FaultWindow(kind, at, float("inf"))
+    def fault_started(self, kind: str, affects: frozenset[str], at: float) -> FaultWindow:
+        window = FaultWindow(kind, affects, at, float("inf"))
         self.faults.append(window)
         return window
 
-    def in_fault(self, a: Answer) -> str | None:
-        """The kind of a fault overlapping the call (with the grace after it), or None."""
+    def in_fault(self, rpc: str, a: Answer) -> str | None:
+        """The kind of a fault touching `rpc` that overlaps the call (with the grace after it), or None."""
         for w in reversed(self.faults):
-            if w.start <= a.t1 and a.t0 <= w.end + self.bounds.fault_grace:
+            if rpc in w.affects and w.start <= a.t1 and a.t0 <= w.end + self.bounds.fault_grace:
                 return w.kind
         return None
 
-    def _rejected(self, a: Answer) -> tuple[Judgement, str]:
-        fault = self.in_fault(a)
+    def _rejected(self, rpc: str, a: Answer) -> tuple[Judgement, str]:
+        fault = self.in_fault(rpc, a)
         if fault:
             return Judgement.FAIL_CLOSED, f"during {fault}"
         return Judgement.UNEXPECTED, "no fault or recent change explains it"
 
     # --- sessions (VerifySession yes = valid, IsRevoked yes = not revoked) ------------------------
-    def judge_session(self, s: Session | None, right_phone: bool, a: Answer) -> tuple[Judgement, str]:
+    def judge_session(self, rpc: str, s: Session | None, right_phone: bool, a: Answer) -> tuple[Judgement, str]:
         if s is None:
             return (Judgement.WRONG, "yes for an unknown session") if a.yes else (Judgement.OK, "")
         if not right_phone:
@@ -127,7 +131,7 @@ class World:
             return Judgement.OK, ""
         if s.ended_sent is not None and s.ended_sent <= a.t1:
             return Judgement.OK, ""
-        return self._rejected(a)
+        return self._rejected(rpc, a)
 
     # --- signed tokens (VerifyToken) ---------------------------------------------------------------
     def judge_token(self, t: SignedToken | None, a: Answer) -> tuple[Judgement, str]:
@@ -147,10 +151,11 @@ class World:
             return Judgement.OK, ""
         if key is not None and a.t0 < key.published_at + self.bounds.jwks:
             return Judgement.OK, ""  # a freshly rotated key the sidecar may not have fetched yet
-        return self._rejected(a)
+        return self._rejected("VerifyToken", a)
 
     # --- one-time tokens (VerifyApproval, ValidateChallenge) ----------------------------------------
-    def judge_one_time(self, o: OneTime | None, right_owner: bool, answers: list[Answer]) -> list[tuple[Judgement, str]]:
+    def judge_one_time(self, rpc: str, o: OneTime | None, right_owner: bool,
+                       answers: list[Answer]) -> list[tuple[Judgement, str]]:
         """All calls of one token at once (racing calls finish in any order); at most one yes, ever."""
         if o is None or not right_owner:
             what = "garbage" if o is None else "the wrong phone/user"
@@ -175,7 +180,7 @@ class World:
             first = min(answers, key=lambda a: a.t0)
             s = o.session
             if not (s is not None and s.ended_sent is not None and s.ended_sent <= first.t1):
-                out[answers.index(first)] = self._rejected(first)
+                out[answers.index(first)] = self._rejected(rpc, first)
         return out
 
 
