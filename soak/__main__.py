@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-grace", type=float, default=3.0,
                         help="seconds after a fault heals in which fail-closed answers are expected")
     parser.add_argument("--event-interval", type=float, default=1.5)
+    parser.add_argument("--no-faults", action="store_true", help="revocations and rotations only")
     parser.add_argument("--examples", type=int, default=10)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--sidecar-config", default="{}", help="JSON merged into the sidecar's settings")
@@ -90,7 +91,7 @@ async def soak(emulator: EmulatorProcess, sidecar: SidecarProcess, bounds: Bound
         rss_start, cpu_start = procstats.memory_mb(pid)["rss_mb"], procstats.cpu_seconds(pid)
         traffic = Traffic(sidecar.target, world, pools, tally, rng)
         rss_samples: list[list[float]] = []
-        await asyncio.gather(traffic.run(args.workers, args.rate, until), events.run(until),
+        await asyncio.gather(traffic.run(args.workers, args.rate, until), events.run(until, not args.no_faults),
                              events.refill(until), _sample_rss(pid, started, until, rss_samples))
     finally:
         await events.aclose()
@@ -101,7 +102,8 @@ async def soak(emulator: EmulatorProcess, sidecar: SidecarProcess, bounds: Bound
         "settings": {"rate": args.rate, "workers": args.workers, "seed": args.seed,
                      "propagation_bound_seconds": bounds.propagation, "jwks_bound_seconds": bounds.jwks,
                      "fault_grace_seconds": bounds.fault_grace, "leeway_seconds": bounds.leeway,
-                     "event_interval_seconds": args.event_interval, "sidecar_config": json.loads(args.sidecar_config)},
+                     "event_interval_seconds": args.event_interval,
+                     "faults": not args.no_faults, "sidecar_config": json.loads(args.sidecar_config)},
         **tally.figures(),
         "events": dict(events.counts), "events_total": sum(events.counts.values()),
         "control_errors": dict(events.errors),
@@ -117,7 +119,7 @@ async def _sample_rss(pid: int, started: float, until: float, samples: list) -> 
     """[seconds, RSS MB] every few seconds: growth over the run shows here (the peak is /proc's VmHWM)."""
     while time.time() < until:
         samples.append([round(time.time() - started), round(procstats.memory_mb(pid)["rss_mb"], 1)])
-        await asyncio.sleep(RSS_SAMPLE_SECONDS)
+        await asyncio.sleep(max(0.0, min(RSS_SAMPLE_SECONDS, until - time.time())))
 
 
 if __name__ == "__main__":

@@ -142,18 +142,18 @@ class Events:
         return True
 
     # --- events ------------------------------------------------------------------------------------
-    async def run(self, until: float) -> None:
+    async def run(self, until: float, with_faults: bool = True) -> None:
         faults = list(self._faults_table())
         i = 0
         while time.time() < until - 1:
             try:
                 await getattr(self, f"_{STATE_EVENTS[i % len(STATE_EVENTS)]}")()
-                if i % 2 == 1 and time.time() < until - 4:
+                if with_faults and i % 2 == 1 and time.time() < until - 4:
                     await self._fault(*faults[(i // 2) % len(faults)])
             except httpx.HTTPError:
                 self.errors["event"] += 1
             i += 1
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(max(0.0, min(self.interval, until - time.time())))
 
     async def _new_sessions(self, count: int) -> None:
         made, _, done = await self._post("/_control/platform/sessions", {"phone": PHONE, "count": count})
