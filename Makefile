@@ -5,7 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: run test install proto bench clean
+SOAK_SECONDS ?= 600
+FLOOD_CALLS  ?= 1000000
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test install proto bench soak flood fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +30,21 @@ proto: install
 
 bench: install
 	$(PY) -m bench
+
+# Mixed traffic with revocations, key rotations and faults; every answer checked (soak/results/*.json).
+soak: install
+	$(PY) -m soak --seconds $(SOAK_SECONDS)
+
+# Distinct hostile requests: RSS, caches and upstream traffic must stay bounded (soak/results/flood-*.json).
+flood: install
+	$(PY) -m soak.flood --calls $(FLOOD_CALLS)
+
+# atheris on the token path; a crash input lands in fuzz/crashes/.
+fuzz: install
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	mkdir -p fuzz/crashes
+	work=$$(mktemp -d) && $(PY) fuzz/fuzz_tokens.py -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=fuzz/crashes/ $$work fuzz/corpus
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

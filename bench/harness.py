@@ -24,6 +24,7 @@ class Scenario:
     rate: float | None = None            # open loop when set
     load_processes: int = 1
     connections: int = 1                 # per load process
+    calls: int | None = None             # each payload once, then stop (see load.py); duration is the cap
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -38,7 +39,7 @@ def percentile(sorted_values: list[int], q: float) -> float:
 def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, duration: float, warmup: float) -> dict:
     """Drive one scenario; CPU and memory are summed over every sidecar process serving `target`."""
     spec = {"target": target, "method": scenario.method, "concurrency": scenario.concurrency,
-            "connections": scenario.connections,
+            "connections": scenario.connections, "calls": scenario.calls,
             "rate": scenario.rate, "duration": duration, "warmup": warmup,
             "payloads": [base64.b64encode(p).decode() for p in scenario.payloads]}
     before_counts = emulator.counters()
@@ -54,6 +55,7 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
     after_counts = emulator.counters()
     latencies = sorted(v for o in outputs for v in o["latencies_us"])
     calls = len(latencies)
+    seconds = max(o["seconds"] for o in outputs)  # the duration, or less when a `calls` run ended first
     upstream = {k: after_counts.get(k, 0) - before_counts.get(k, 0) for k in after_counts
                 if after_counts.get(k, 0) != before_counts.get(k, 0)}
     return {
@@ -61,8 +63,8 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
         "mode": "open" if scenario.rate else "closed",
         "concurrency": scenario.concurrency, "rate": scenario.rate, "load_processes": scenario.load_processes,
         "connections": scenario.connections, "sidecar_processes": len(sidecar_pids),
-        "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": duration,
-        "rps": calls / duration if duration else 0.0,
+        "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": round(seconds, 3),
+        "rps": calls / seconds if seconds else 0.0,
         "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
         "p99_ms": percentile(latencies, 0.99), "p999_ms": percentile(latencies, 0.999),
         "sidecar_cpu_seconds_per_1k_calls": (cpu_used / calls * 1000) if calls else None,

@@ -1,6 +1,8 @@
 """A load generator process: pre-serialized requests, one gRPC method, closed or open loop.
 
-Closed loop: `concurrency` callers, each sends its next call when the last one returns (max RPS).
+Closed loop: `concurrency` callers, each sends its next call when the last one returns (max RPS);
+with `calls` set, each payload is sent once, in order, and the run ends after the last (a flood of
+distinct requests) or at `duration`, whichever comes first.
 Open loop: calls start on a fixed schedule (`rate` per second) whatever the answers do; latency is
 measured from the scheduled start, so a stalled server can't hide its queueing (coordinated omission).
 
@@ -19,7 +21,8 @@ import time
 import grpc
 
 
-async def closed_loop(calls: list, payloads: list[bytes], concurrency: int, duration: float, warmup: float) -> dict:
+async def closed_loop(senders: list, payloads: list[bytes], concurrency: int, duration: float, warmup: float,
+                      calls: int | None = None) -> dict:
     latencies: list[int] = []
     errors = 0
     start = time.perf_counter()
@@ -29,10 +32,10 @@ async def closed_loop(calls: list, payloads: list[bytes], concurrency: int, dura
     async def worker(offset: int) -> None:
         nonlocal errors
         i = offset
-        call = calls[offset % len(calls)]
+        call = senders[offset % len(senders)]
         while True:
             t0 = time.perf_counter()
-            if t0 >= stop_at:
+            if t0 >= stop_at or (calls is not None and i >= calls):
                 return
             try:
                 await call(payloads[i % len(payloads)])
@@ -48,10 +51,11 @@ async def closed_loop(calls: list, payloads: list[bytes], concurrency: int, dura
             i += concurrency
 
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
-    return {"latencies_us": latencies, "errors": errors, "seconds": duration}
+    elapsed = time.perf_counter() - measure_from
+    return {"latencies_us": latencies, "errors": errors, "seconds": duration if calls is None else elapsed}
 
 
-async def open_loop(calls: list, payloads: list[bytes], rate: float, duration: float, warmup: float) -> dict:
+async def open_loop(senders: list, payloads: list[bytes], rate: float, duration: float, warmup: float) -> dict:
     latencies: list[int] = []
     errors = 0
     total = int(rate * (duration + warmup))
@@ -62,7 +66,7 @@ async def open_loop(calls: list, payloads: list[bytes], rate: float, duration: f
     async def one(i: int, scheduled: float) -> None:
         nonlocal errors
         try:
-            await calls[i % len(calls)](payloads[i % len(payloads)])
+            await senders[i % len(senders)](payloads[i % len(payloads)])
             if i >= warm:
                 latencies.append(int((time.perf_counter() - scheduled) * 1e6))
         except grpc.aio.AioRpcError:
@@ -89,10 +93,11 @@ async def run(spec: dict) -> dict:
     try:
         # bytes in, bytes out: no client-side (de)serialisation
         stubs = [channel.unary_unary(spec["method"]) for channel in channels]
-        calls = [functools.partial(stub, timeout=timeout) for stub in stubs]
+        senders = [functools.partial(stub, timeout=timeout) for stub in stubs]
         if spec.get("rate"):
-            return await open_loop(calls, payloads, spec["rate"], spec["duration"], spec["warmup"])
-        return await closed_loop(calls, payloads, spec["concurrency"], spec["duration"], spec["warmup"])
+            return await open_loop(senders, payloads, spec["rate"], spec["duration"], spec["warmup"])
+        return await closed_loop(senders, payloads, spec["concurrency"], spec["duration"], spec["warmup"],
+                                 spec.get("calls"))
     finally:
         for channel in channels:
             await channel.close()

@@ -81,6 +81,10 @@ class PlatformSettings:
     negative_cache_ttl_seconds: float = 2.0
     session_cache_max_entries: int = 100_000
     consumed_tokens_max_entries: int = 100_000
+    # Lookups of tokens no cache knows stop going upstream (fail closed) once NOT_FOUND answers pass
+    # this rate (after a burst): a flood of distinct random tokens can't become one request each.
+    unknown_lookups_per_second: float = 20.0
+    unknown_lookups_burst: int = 100
     sse: SseSettings = field(default_factory=SseSettings)
 
 
@@ -531,6 +535,10 @@ def _validate_platform(pl: PlatformSettings) -> list[str]:
         p.append("platform.session_cache_ttl_seconds: must be positive")
     if pl.negative_cache_ttl_seconds < 0:
         p.append("platform.negative_cache_ttl_seconds: must not be negative")
+    if pl.unknown_lookups_per_second <= 0:
+        p.append("platform.unknown_lookups_per_second: must be positive")
+    if pl.unknown_lookups_burst < 1:
+        p.append("platform.unknown_lookups_burst: must be at least 1")
     for name in ("session_cache_max_entries", "consumed_tokens_max_entries"):
         if getattr(pl, name) < 1:
             p.append(f"platform.{name}: must be at least 1")

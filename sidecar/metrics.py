@@ -79,13 +79,19 @@ CHALLENGE_REPLAYS_TOTAL = Counter(
 
 # --- Sessions, approvals, revocation (core/sessions.py, core/revocation.py, upstream/events.py) ---
 # Caches are named: sessions (positive + terminal status), sessions_negative (unknown/pending),
-# revoked (terminal states pushed by the stream), consumed_approvals (the one-time ledger).
+# revoked (terminal states pushed by the stream), consumed_approvals (the one-time ledger),
+# verified_tokens (VerifyToken's cache), unknown_kids (kids looked up and not found, all issuers).
 CACHE_LOOKUPS_TOTAL = Counter(
     "authsidecar_cache_lookups_total", "Cache lookups, by cache and result (hit or miss).",
     ["cache", "result"],
 )
 CACHE_EVICTIONS_TOTAL = Counter(
     "authsidecar_cache_evictions_total", "Entries pushed out of a full cache (LRU), by cache.", ["cache"],
+)
+LOOKUPS_REFUSED_TOTAL = Counter(
+    "authsidecar_lookups_refused_total",
+    "Platform lookups not sent (answered fail-closed) because unknown tokens spent the lookup budget, by lookup.",
+    ["lookup"],
 )
 CACHE_ENTRIES = Gauge("authsidecar_cache_entries", "Entries held now, by cache.", ["cache"])
 SSE_CONNECTED = Gauge(

@@ -97,7 +97,7 @@ class ChallengeVerifier:
         if answer.verdict.valid and not self.ledger.consume(key, self.consumed_ttl_seconds):
             return self._replay(token, Source.LOCAL)
         if answer.verdict.reason is Reason.ALREADY_USED:
-            self.ledger.consume(key, self.consumed_ttl_seconds)  # remember the platform's "used"
+            self.ledger.remember_used(key, self.consumed_ttl_seconds)  # repeats need not ask the platform
             metrics.CHALLENGE_REPLAYS_TOTAL.labels("upstream").inc()
         return answer
 

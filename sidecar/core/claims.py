@@ -7,6 +7,7 @@ No I/O.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from ..config import IssuerSettings
@@ -19,10 +20,17 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    # bool is an int in Python but never a NumericDate.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    # bool is an int in Python but never a NumericDate; an int past float range (10**400) or a
+    # non-finite float would otherwise crash the comparison or make a token that never expires.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Rejected(Reason.MALFORMED, f"claim {name} must be a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise Rejected(Reason.MALFORMED, f"claim {name} is out of range") from None
+    if not math.isfinite(number):
+        raise Rejected(Reason.MALFORMED, f"claim {name} must be a finite number")
+    return number
 
 
 def _strings(value: Any, split: bool = False) -> tuple[str, ...]:

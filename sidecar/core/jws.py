@@ -81,9 +81,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _not_json(constant: str) -> Any:
+    # Python's json accepts NaN/Infinity; RFC 8259 does not (and "exp": Infinity must not mean "never").
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise Rejected(Reason.MALFORMED, f"{what} is not a JSON object") from None
     if not isinstance(value, dict):

@@ -174,6 +174,10 @@ class JwksCache:
     def all_keys(self) -> list[SigningKey]:
         return list(self._keys.values()) if self.usable() else []
 
+    def unknown_kids_remembered(self) -> int:
+        """Entries in the unknown-kid negative cache (at most NEGATIVE_MAX_ENTRIES)."""
+        return len(self._unknown_kids)
+
     def has(self, kid: str, material: str) -> bool:
         """This exact key is still published and usable (a verified-cache hit relies on it)."""
         key = self._keys.get(kid)

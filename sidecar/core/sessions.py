@@ -18,6 +18,10 @@ Policy, in one place:
   then claimed in the OneTimeLedger; of any number of racing or repeated verifications of one
   token exactly one is valid, the rest are ALREADY_USED. The upstream stays the authority (it
   consumes the token on its side too).
+- Unknown tokens are bounded twice: each NOT_FOUND is negatively cached, and lookups of tokens
+  no cache knows stop going upstream once NOT_FOUND answers exceed `unknown_lookups_per_second`
+  (budget.py) — those answer fail-closed (UPSTREAM_UNAVAILABLE) without asking, so a flood of
+  distinct random tokens costs the platform a bounded rate, not one request each.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from .. import logs, metrics
 from .answers import ApprovalAnswer, RevocationAnswer, SessionAnswer, SessionStatusAnswer, UpstreamHealth
+from .budget import LookupBudget
 from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
@@ -50,6 +55,7 @@ STATUS_REASON = {
 class SessionVerifier:
     def __init__(self, platform: PlatformApi, *, session_ttl: float = 30.0, negative_ttl: float = 2.0,
                  max_entries: int = 100_000, consumed_max_entries: int = 100_000, sse_enabled: bool = True,
+                 unknown_rate: float = 20.0, unknown_burst: int = 100,
                  stream: Any = None, clock: Clock = time.monotonic, wall: Clock = time.time) -> None:
         self.platform = platform
         self.session_ttl = session_ttl
@@ -61,6 +67,7 @@ class SessionVerifier:
         self._flight: SingleFlight[TokenKey, SessionRecord] = SingleFlight()
         self._approval_flight: SingleFlight[tuple[TokenKey, str], ApprovalRecord] = SingleFlight()
         self._ledger = OneTimeLedger(consumed_max_entries, clock)
+        self._unknown = LookupBudget(unknown_rate, unknown_burst, clock)  # spent by NOT_FOUND answers
         self._generation = 0  # bumped by every flush; a lookup that straddles one is not cached
         self.revocations = RevocationCache(max_entries, sse_enabled=sse_enabled, clock=clock, wall=wall,
                                            on_gap=self._flush_positive, on_session_event=self._on_event)
@@ -79,7 +86,8 @@ class SessionVerifier:
         client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds)
         verifier = cls(client, session_ttl=p.session_cache_ttl_seconds, negative_ttl=p.negative_cache_ttl_seconds,
                        max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
-                       sse_enabled=p.sse.enabled)
+                       sse_enabled=p.sse.enabled, unknown_rate=p.unknown_lookups_per_second,
+                       unknown_burst=p.unknown_lookups_burst)
         verifier.circuit.failure_threshold = settings.circuit.failure_threshold
         verifier.circuit.open_seconds = settings.circuit.open_seconds
         if p.sse.enabled:
@@ -195,6 +203,7 @@ class SessionVerifier:
         if self._ledger.is_used(key):
             return ApprovalAnswer(Verdict.deny(Reason.ALREADY_USED, "approval already used", Source.LOCAL))
         try:
+            self._check_budget("approval")
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
             # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
             record = await self._approval_flight.do((key, phone_e164),
@@ -202,6 +211,8 @@ class SessionVerifier:
         except UpstreamError as exc:
             return ApprovalAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM))
         self.upstream_answered = True
+        if record.reason is Reason.NOT_FOUND:
+            self._unknown.spend()
         return self._decide_approval(key, record, phone_e164)
 
     # -- internals ----------------------------------------------------------------------------
@@ -232,12 +243,19 @@ class SessionVerifier:
         cached = self._cached(key)
         if cached is not None:
             return cached, Source.CACHE
+        self._check_budget("session")
         generation = self._generation
         record = await self._flight.do(key, lambda: self._fetch(token, phone_e164, key, generation))
         terminal = self.revocations.terminal(key)  # an event may have landed while we waited
         if terminal is not None and record.status is not terminal:
             return SessionRecord(terminal, record.phone, record.expires_at, record.session_id), Source.STREAM
         return record, Source.UPSTREAM
+
+    def _check_budget(self, lookup: str) -> None:
+        """Refuse (fail closed, no upstream call) while unknown tokens have spent the lookup budget."""
+        if not self._unknown.allows():
+            metrics.LOOKUPS_REFUSED_TOTAL.labels(lookup).inc()
+            raise UpstreamError("platform", 0, "too many lookups of unknown tokens; not asked")
 
     def _cached(self, key: TokenKey) -> SessionRecord | None:
         record = self._negative.get(key)
@@ -252,6 +270,8 @@ class SessionVerifier:
         # Cached per token: the record carries the session's own phone, compared locally per caller.
         record = await self.circuit.call(self.platform.session_status(token, phone_e164))
         self.upstream_answered = True
+        if record.status is SessionStatus.NOT_FOUND:
+            self._unknown.spend()
         if record.status in TERMINAL:
             self.revocations.record_terminal(key, record.status, record.session_id, record.expires_at,
                                              source=Source.CACHE)

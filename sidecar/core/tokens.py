@@ -67,6 +67,8 @@ class TokenVerifier:
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
         self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
+        metrics.CACHE_ENTRIES.labels("unknown_kids").set_function(
+            lambda: sum(c.unknown_kids_remembered() for c in self.keys.values()))
 
     def _key_cache(self, issuer: str, fetch: Fetch, jwks: JwksSettings, clock: Clock) -> JwksCache:
         cache: JwksCache

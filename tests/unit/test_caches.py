@@ -69,6 +69,16 @@ def test_one_time_ledger_first_consumer_wins_until_expiry():
     assert not ledger.is_used("h")
 
 
+def test_one_time_ledger_remembers_used_without_claiming():
+    ledger = OneTimeLedger(10, Clock())
+    ledger.remember_used("h", ttl=30)
+    assert ledger.is_used("h")
+    assert ledger.consume("h", ttl=30) is True   # the caller the upstream said "valid" to still wins
+    assert ledger.consume("h", ttl=30) is False
+    ledger.remember_used("h", ttl=30)            # and a later "used" never un-claims it
+    assert ledger.consume("h", ttl=30) is False
+
+
 async def test_single_flight_survives_the_leader_giving_up():
     gate = asyncio.Event()
     calls = 0

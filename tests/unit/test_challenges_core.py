@@ -106,6 +106,33 @@ async def test_concurrent_validations_of_one_token_yield_exactly_one_valid():
     assert {a.verdict.reason for a in answers if not a.verdict.valid} == {Reason.ALREADY_USED}
 
 
+async def test_racing_validations_when_the_platform_consumes_and_answers_out_of_order():
+    """Found by the soak: the platform says valid to one racing call and "already used" to the other;
+    when the "already used" answer was handled first, the valid one lost too — nobody got in."""
+    already = ValidationRecord(is_valid=False, state=ActionState.CHALLENGE_SUCCEEDED, user_id="usr_1",
+                               action="withdraw", already_used=True)
+    v, fake = verifier()
+    releases: list[asyncio.Event] = []
+
+    async def consuming_validate(token, user_id, action):
+        record = already if releases else SUCCEEDED  # the first call consumes the action
+        releases.append(asyncio.Event())
+        await releases[-1].wait()
+        return record
+
+    fake.validate = consuming_validate
+    tasks = [asyncio.create_task(v.validate("tok", "usr_1", "withdraw")) for _ in range(2)]
+    await asyncio.sleep(0)
+    for release in reversed(releases):  # the "already used" answer comes back first
+        release.set()
+        await asyncio.sleep(0)
+    first, second = await asyncio.gather(*tasks)
+    assert first.verdict.valid
+    assert not second.verdict.valid and second.verdict.reason is Reason.ALREADY_USED
+    replay = await v.validate("tok", "usr_1", "withdraw")
+    assert replay.verdict.reason is Reason.ALREADY_USED and replay.verdict.source is Source.CACHE
+
+
 async def test_token_of_another_user_is_subject_mismatch_and_not_consumed():
     v, fake = verifier()
     wrong = await v.validate("tok", "usr_2", None)

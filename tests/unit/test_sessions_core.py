@@ -369,3 +369,53 @@ async def test_a_racing_caller_with_the_wrong_phone_does_not_spoil_the_right_one
     p.gate.set()
     assert (await wrong).verdict.reason is Reason.PHONE_MISMATCH
     assert (await right).verdict.valid
+
+
+# --- a flood of distinct unknown tokens: the lookup budget ------------------------------------------
+
+async def test_distinct_unknown_sessions_cost_the_platform_a_bounded_rate(platform, clock):
+    v = make(platform, clock, unknown_rate=2.0, unknown_burst=5)
+    answers = [await v.verify_session(f"random-{i}", PHONE) for i in range(50)]
+    assert platform.status_calls == 5  # the burst; then nothing goes upstream
+    assert [a.verdict.reason for a in answers[:5]] == [Reason.NOT_FOUND] * 5
+    refused = answers[5:]
+    assert all(not a.verdict.valid and a.verdict.reason is Reason.UPSTREAM_UNAVAILABLE for a in refused)
+    assert "unknown tokens" in refused[0].verdict.detail
+    revoked = await v.is_revoked("random-x", PHONE)
+    assert revoked.revoked and revoked.reason is Reason.UPSTREAM_UNAVAILABLE  # fails closed
+    clock.t += 1.0  # one second buys `rate` more lookups
+    for i in range(50):
+        await v.verify_session(f"later-{i}", PHONE)
+    assert platform.status_calls == 5 + 2
+
+
+async def test_known_sessions_still_answer_while_the_budget_is_spent(platform, clock):
+    v = make(platform, clock, unknown_rate=1.0, unknown_burst=2)
+    assert (await v.verify_session("good", PHONE)).verdict.valid  # cached before the flood
+    for i in range(10):
+        await v.verify_session(f"random-{i}", PHONE)
+    calls = platform.status_calls
+    assert (await v.verify_session("good", PHONE)).verdict.valid
+    assert platform.status_calls == calls
+    # A real session nobody asked about yet is refused too (fail closed) until the budget refills.
+    platform.sessions["new"] = SessionRecord(SessionStatus.VERIFIED, PHONE, NOW + 3600)
+    assert (await v.verify_session("new", PHONE)).verdict.reason is Reason.UPSTREAM_UNAVAILABLE
+    clock.t += 10.0
+    assert (await v.verify_session("new", PHONE)).verdict.valid
+
+
+async def test_known_answers_do_not_spend_the_budget(platform, clock):
+    v = make(platform, clock, unknown_rate=1.0, unknown_burst=1)
+    for _ in range(3):
+        assert (await v.verify_session("good", PHONE)).verdict.valid
+        v._positive.clear()  # force a fresh upstream lookup each time
+    assert platform.status_calls == 3
+    assert (await v.verify_session("pending", PHONE)).verdict.reason is Reason.NOT_VERIFIED
+
+
+async def test_unknown_approvals_share_the_budget(platform, clock):
+    v = make(platform, clock, unknown_rate=1.0, unknown_burst=3)
+    answers = [await v.verify_approval(f"appr-{i}", PHONE) for i in range(10)]
+    assert platform.approval_calls == 3
+    assert {a.verdict.reason for a in answers[3:]} == {Reason.UPSTREAM_UNAVAILABLE}
+    assert not any(a.verdict.valid for a in answers)

@@ -248,6 +248,16 @@ async def test_wrongly_typed_claims_are_malformed(upstream, clocks):
     assert await reason(v, token(upstream, clocks, claims={"sub": 12})) is Reason.MALFORMED
 
 
+@pytest.mark.parametrize("exp", [10**400, float("inf"), float("-inf"), float("nan"), 1e999],
+                         ids=["int-10^400", "Infinity", "-Infinity", "NaN", "1e999"])
+async def test_numeric_dates_out_of_float_range_or_not_finite_are_malformed(upstream, clocks, exp):
+    """Signed by the issuer, still refused: 10**400 used to escape as OverflowError (INTERNAL), and
+    `"exp": Infinity` (which Python's json accepts, JSON does not) made a token that never expires."""
+    v = verifier(upstream, clocks)
+    assert await reason(v, token(upstream, clocks, claims={"exp": exp})) is Reason.MALFORMED
+    assert await reason(v, token(upstream, clocks, claims={"iat": exp})) is Reason.MALFORMED
+
+
 # --- issuers and claims ---------------------------------------------------------------------------
 async def test_unknown_or_missing_iss_is_untrusted(upstream, clocks):
     v = verifier(upstream, clocks)
