@@ -125,7 +125,7 @@ def flood(emulator: EmulatorProcess, sidecar: SidecarProcess, args) -> dict:
             count = max(1, round(size * share))
             scenario = Scenario(kind, AUTH + method, payloads(kind, count, rng, issuers), concurrency=CONCURRENCY,
                                 calls=count)
-            result = run_scenario(scenario, sidecar.target, pid, emulator, duration=600.0, warmup=0.0)
+            result = run_scenario(scenario, sidecar.target, [pid], emulator, duration=600.0, warmup=0.0)
             for key in ("calls", "errors", "seconds"):
                 kinds[kind][key] += result[key]
         done += size
