@@ -155,7 +155,7 @@ class Target:
             return
         for rule in (lambda: jws.check_header(parsed.header, SETTINGS.algorithms),
                      lambda: Target._times(parsed.payload),
-                     lambda: claims.check_request(claims.auth_info(parsed.payload, ISSUER, "k"), SETTINGS, None,
+                     lambda: claims.check_request(claims.auth_info(parsed.payload, parsed.payload_json, ISSUER, "k"), SETTINGS, None,
                                                   ["read"])):
             try:
                 rule()
