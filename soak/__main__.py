@@ -111,6 +111,7 @@ async def soak(emulator: EmulatorProcess, sidecar: SidecarProcess, bounds: Bound
         "rss_mb": {"start": round(rss_start, 1), "end": round(mem["rss_mb"], 1), "peak": round(mem["peak_rss_mb"], 1),
                    "samples": rss_samples},
         "sidecar_cpu_seconds": round(procstats.cpu_seconds(pid) - cpu_start, 2),
+        "cache_entries_at_end": runs.cache_entries(sidecar),  # what the RSS growth is made of, mostly
         "upstream_requests": emulator.counters(),
     }
 

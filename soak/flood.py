@@ -41,7 +41,6 @@ KINDS = {"garbage_token": ("VerifyToken", 0.35), "random_kid_jwt": ("VerifyToken
          "random_session_is_revoked": ("IsRevoked", 0.15)}
 STATUS_ROUTE = "POST /v2/backend/session/status"
 JWKS_ROUTE = "GET /issuers/{name}/.well-known/jwks.json"
-CACHES = ("sessions", "sessions_negative", "revoked", "verified_tokens", "unknown_kids")
 
 
 def sidecar_settings(emulator_url: str) -> dict:
@@ -138,7 +137,7 @@ def flood(emulator: EmulatorProcess, sidecar: SidecarProcess, args) -> dict:
                 if upstream_after.get(k, 0) != upstream_before.get(k, 0)}
     mem = procstats.memory_mb(pid)
     limit = bounds(seconds, len(issuers))
-    caches = {name: sidecar.metric("authsidecar_cache_entries", cache=name) for name in CACHES}
+    caches = {k: v for k, v in runs.cache_entries(sidecar).items() if k in limit["cache_entries"]}
     figures = {
         "platform_status_requests": upstream.get(STATUS_ROUTE, 0),
         "jwks_fetches": upstream.get(JWKS_ROUTE, 0),

@@ -11,6 +11,12 @@ from pathlib import Path
 from sidecar.testing import ROOT, EmulatorProcess, SidecarProcess
 
 DEFAULT_OUT = ROOT / "soak" / "results"
+# The authsidecar_cache_entries gauges both reports read (README "## Metrics").
+CACHES = ("sessions", "sessions_negative", "revoked", "consumed_approvals", "verified_tokens", "unknown_kids")
+
+
+def cache_entries(sidecar: SidecarProcess) -> dict[str, float]:
+    return {name: sidecar.metric("authsidecar_cache_entries", cache=name) for name in CACHES}
 
 
 def with_processes(settings: Callable[[EmulatorProcess], dict],

@@ -159,8 +159,10 @@ class Traffic:
             self.tally.add(rpc, case, token, a, verdict, why)
 
     async def verify_approval(self) -> None:
-        p = self.pools
-        o = p.approvals.popleft() if p.approvals and self.rng.random() < 0.95 else None
+        p, garbage = self.pools, self.rng.random() < 0.05
+        if not (garbage or p.approvals):
+            return await self.verify_token()  # the pool ran dry: random tokens would spend the lookup budget
+        o = None if garbage else p.approvals.popleft()
         token = o.token if o else "appr_" + secrets.token_urlsafe(18)
 
         def call(phone: str) -> Callable[[], Awaitable[Answer]]:
@@ -171,8 +173,10 @@ class Traffic:
         await self._spend("VerifyApproval", o, token, call(PHONE), call(OTHER_PHONE))
 
     async def validate_challenge(self) -> None:
-        p = self.pools
-        c = p.challenges.popleft() if p.challenges and self.rng.random() < 0.95 else None
+        p, garbage = self.pools, self.rng.random() < 0.05
+        if not (garbage or p.challenges):
+            return await self.verify_token()
+        c = None if garbage else p.challenges.popleft()
         token = c.one_time.token if c else "chl_" + secrets.token_urlsafe(24)
         user = c.user_id if c else "soak-user"
 

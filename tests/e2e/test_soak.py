@@ -40,7 +40,7 @@ def test_a_minute_of_mixed_traffic_and_faults_gets_no_wrong_answer(tmp_path):
     assert 0 < rss["start"] <= rss["peak"] and 0 < rss["end"] <= rss["peak"] and rss["samples"]
     assert r["seconds"] >= 60 and r["sidecar_cpu_seconds"] > 0
     for figure in ("fail_closed_answers", "unexpected_examples", "verdicts_by_rpc", "rejection_reasons_by_rpc",
-                   "settings", "upstream_requests"):
+                   "settings", "upstream_requests", "cache_entries_at_end"):
         assert figure in r, figure
     assert "wrong answers          0" in proc.stdout
     for example in r["unexpected_examples"] + r["wrong_examples"]:
