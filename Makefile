@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 60
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,fuzz]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,7 +41,6 @@ flood: install
 
 # atheris on the token path; a crash input lands in fuzz/crashes/.
 fuzz: install
-	$(PY) -m pip install --quiet -e '.[fuzz]'
 	mkdir -p fuzz/crashes
 	work=$$(mktemp -d) && $(PY) fuzz/fuzz_tokens.py -max_total_time=$(FUZZ_SECONDS) \
 		-artifact_prefix=fuzz/crashes/ $$work fuzz/corpus
