@@ -7,6 +7,8 @@ config) — never tokens, phones or user ids.
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 # Sub-millisecond answers are the point of the caches, so the buckets start at 50 µs.
@@ -127,3 +129,10 @@ EXT_AUTHZ_DECISIONS_TOTAL = Counter(
     "authsidecar_ext_authz_decisions_total", "ext_authz Check decisions, by rule, result and reason.",
     ["rule", "result", "reason"],
 )
+
+
+@functools.lru_cache(maxsize=4096)
+def child(metric, *labels: str):
+    """`metric.labels(*labels)`, memoised: the hot paths count every call, and `labels()` validates
+    and locks each time. Label values are bounded by design (see the module doc), so is this."""
+    return metric.labels(*labels)

@@ -125,6 +125,16 @@ def deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def wait_until(predicate, timeout: float = 5.0, step: float = 0.01, what: str = "condition") -> float:
+    """Poll until predicate() holds; the seconds it took (an AssertionError on timeout fails the test)."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        time.sleep(step)
+    return time.monotonic() - started
+
+
 class SidecarProcess:
     def __init__(self, settings: dict, tmp: Path, env: dict | None = None) -> None:
         self.grpc_port, self.ops_port = free_port(), free_port()

@@ -60,7 +60,7 @@ class InFlight:
     def release(self, method: str, started: float) -> None:
         self.current -= 1
         metrics.RPC_IN_FLIGHT.dec()
-        metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+        metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
 
 
 def outcome_of(response: Any) -> tuple[str, str]:
@@ -154,7 +154,7 @@ def rpc(method: str) -> Callable:
                 await abort_for(method, exc, context)
             finally:
                 inflight.release(method, started)
-                metrics.RPC_TOTAL.labels(method, outcome, reason).inc()
+                metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
 
         return run
 

@@ -263,7 +263,7 @@ class SessionVerifier:
             record = self._positive.get(key)
             if record is not None and record.status is SessionStatus.VERIFIED and not self.revocations.trusted:
                 record = None  # a stale yes is worse than an upstream call
-        metrics.CACHE_LOOKUPS_TOTAL.labels("sessions", "miss" if record is None else "hit").inc()
+        metrics.child(metrics.CACHE_LOOKUPS_TOTAL, "sessions", "miss" if record is None else "hit").inc()
         return record
 
     async def _fetch(self, token: str, phone_e164: str, key: TokenKey, generation: int) -> SessionRecord:

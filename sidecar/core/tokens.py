@@ -149,7 +149,7 @@ class TokenVerifier:
             label = rejected.issuer or label
             metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "invalid", rejected.reason.label).inc()
             return TokenAnswer(Verdict.deny(rejected.reason, rejected.detail, Source.LOCAL))
-        metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "valid", Reason.NONE.label).inc()
+        metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
 
     def _cached(self, key: TokenKey) -> _Verified | None:
@@ -162,7 +162,7 @@ class TokenVerifier:
                     or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)):
                 self._verified.pop(key)
                 hit = None
-        metrics.TOKEN_CACHE_TOTAL.labels("miss" if hit is None else "hit").inc()
+        metrics.child(metrics.TOKEN_CACHE_TOTAL, "miss" if hit is None else "hit").inc()
         return hit
 
     async def _verify_fresh(self, token: str, cache_key: TokenKey) -> _Verified:

@@ -9,9 +9,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-import pytest
-
 from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import wait_until  # noqa: F401  (the chaos tests import it from here)
 
 PHONE = "+14155552671"
 STATUS_ROUTE = "POST /v2/backend/session/status"
@@ -19,16 +18,6 @@ EVENTS_ROUTE = "GET /v2/backend/events"
 # A quick stream: reconnects within half a second; the emulator sends heartbeats every second.
 FAST_SSE = {"platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05,
                                  "reconnect_max_seconds": 0.5}}}
-
-
-def wait_until(predicate, timeout: float = 5.0, step: float = 0.01, what: str = "condition") -> float:
-    """Poll until predicate() holds; the seconds it took (fails the test on timeout)."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"{what} not met within {timeout}s")
-        time.sleep(step)
-    return time.monotonic() - started
 
 
 def control(emulator, path: str, **body) -> dict:

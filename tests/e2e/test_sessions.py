@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import wait_until
 
 PHONE = "+14155552671"
 STATUS_ROUTE = "POST /v2/backend/session/status"
@@ -30,16 +30,6 @@ def control(emulator, path: str, **body) -> dict:
 
 def status_calls(emulator) -> int:
     return emulator.counters().get(STATUS_ROUTE, 0)
-
-
-def wait_until(predicate, timeout: float = 5.0, step: float = 0.005) -> float:
-    """Poll until predicate() holds; returns the seconds it took (fails the test on timeout)."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(step)
-    return time.monotonic() - started
 
 
 def stream_connected(sc) -> bool:
