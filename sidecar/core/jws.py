@@ -49,7 +49,6 @@ class Rejected(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-        self.issuer: str | None = None  # the configured issuer, once known (for the metric label)
 
 
 @dataclass(frozen=True, slots=True)

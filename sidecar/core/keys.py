@@ -178,6 +178,12 @@ class JwksCache:
         """Entries in the unknown-kid negative cache (at most NEGATIVE_MAX_ENTRIES)."""
         return len(self._unknown_kids)
 
+    def in_hand(self, kid: str | None) -> SigningKey | None:
+        """The published key for `kid` when no fetch could change the answer (usable keys, kid known)."""
+        if kid is None or not self.usable():
+            return None
+        return self._keys.get(kid)
+
     def has(self, kid: str, material: str) -> bool:
         """This exact key is still published and usable (a verified-cache hit relies on it)."""
         key = self._keys.get(kid)

@@ -139,14 +139,24 @@ class TokenVerifier:
             cache_key = token_key(token)
             verified, source = self._cached(cache_key), Source.CACHE
             if verified is None:
-                # Concurrent calls with the same new token share one verification (one signature check).
-                fresh = await self._inflight.do(cache_key, lambda: self._verify_fresh(token, cache_key))
-                verified, source = fresh, Source.LOCAL
+                parsed = jws.parse(token)
+                issuer = self._issuer_of(parsed.payload)
+                label = issuer.issuer
+                alg, kid = jws.check_header(parsed.header, issuer.algorithms)
+                key = self.keys[issuer.issuer].in_hand(kid)
+                if key is not None:
+                    # The usual case: no I/O, so no other call can interleave; the next caller of this
+                    # token finds it in the verified cache.
+                    verified = self._verify_signed(parsed, issuer, alg, key, cache_key)
+                else:
+                    # The key must be fetched: concurrent calls with this token share one verification.
+                    verified = await self._inflight.do(
+                        cache_key, lambda: self._verify_fetching_key(parsed, issuer, alg, kid, cache_key))
+                source = Source.LOCAL
             label = verified.issuer.issuer
             self._check_not_revoked(verified.auth)
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
         except jws.Rejected as rejected:
-            label = rejected.issuer or label
             metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "invalid", rejected.reason.label).inc()
             return TokenAnswer(Verdict.deny(rejected.reason, rejected.detail, Source.LOCAL))
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
@@ -165,22 +175,21 @@ class TokenVerifier:
         metrics.child(metrics.TOKEN_CACHE_TOTAL, "miss" if hit is None else "hit").inc()
         return hit
 
-    async def _verify_fresh(self, token: str, cache_key: TokenKey) -> _Verified:
-        parsed = jws.parse(token)
-        issuer = self._issuer_of(parsed.payload)
-        try:
-            alg, kid = jws.check_header(parsed.header, issuer.algorithms)
-            key = await self._key_for(issuer, alg, kid)
-            jws.check_key_fits(alg, key)
-            jws.check_ecdsa_shape(alg, parsed.signature)
-            self.signature_checks += 1
-            metrics.TOKEN_SIGNATURE_CHECKS_TOTAL.labels(issuer.issuer).inc()
-            jws.verify_signature(parsed, alg, key)
-            claim_rules.check_times(parsed.payload, issuer, self._wall())
-            auth = claim_rules.auth_info(parsed.payload, parsed.payload_json, issuer.issuer, key.kid)
-        except jws.Rejected as rejected:
-            rejected.issuer = issuer.issuer
-            raise
+    async def _verify_fetching_key(self, parsed: jws.CompactJws, issuer: IssuerSettings, alg: str, kid: str | None,
+                                   cache_key: TokenKey) -> _Verified:
+        key = await self._key_for(issuer, alg, kid)
+        return self._verify_signed(parsed, issuer, alg, key, cache_key)
+
+    def _verify_signed(self, parsed: jws.CompactJws, issuer: IssuerSettings, alg: str, key: SigningKey,
+                       cache_key: TokenKey) -> _Verified:
+        """Key shape, signature, then time claims; a valid token is remembered in the verified cache."""
+        jws.check_key_fits(alg, key)
+        jws.check_ecdsa_shape(alg, parsed.signature)
+        self.signature_checks += 1
+        metrics.child(metrics.TOKEN_SIGNATURE_CHECKS_TOTAL, issuer.issuer).inc()
+        jws.verify_signature(parsed, alg, key)
+        claim_rules.check_times(parsed.payload, issuer, self._wall())
+        auth = claim_rules.auth_info(parsed.payload, parsed.payload_json, issuer.issuer, key.kid)
         verified = _Verified(issuer, key, auth)
         if auth.expires_at is not None:  # held until exp minus leeway; never for tokens without exp
             self._verified.put(cache_key, verified, auth.expires_at - issuer.leeway_seconds - self._wall())
