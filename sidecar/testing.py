@@ -95,11 +95,19 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         self.http.close()
-        self.proc.terminate()
+        stop_process(self.proc, timeout=10)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+    """Ask a process to stop with `sig`; SIGKILL if it is still there after `timeout`. Its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
         try:
-            self.proc.wait(10)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def emulator_config(url: str) -> dict:
@@ -189,13 +197,6 @@ class SidecarProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         self.channel.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
 

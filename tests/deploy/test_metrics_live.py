@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import free_port
+from sidecar.testing import free_port, stop_process
 
 from .conftest import ALERTS, run_tool
 from .sources import alert_queries, catalog, dashboard_queries, names_in
@@ -137,12 +137,7 @@ class LivePrometheus:
 
     def stop(self) -> None:
         self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
