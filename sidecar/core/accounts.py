@@ -102,8 +102,7 @@ class AccountFlows:
 
         flows = cls(IdentityClient(i.base_url, i.api_key, i.timeout_seconds),
                     session_map_max_entries=i.session_map_max_entries)
-        flows.circuit.failure_threshold = settings.circuit.failure_threshold
-        flows.circuit.open_seconds = settings.circuit.open_seconds
+        flows.circuit.configure(settings.circuit)
         return flows
 
     async def start(self) -> None:

@@ -63,8 +63,7 @@ class ChallengeVerifier:
         verifier = cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
                        consumed_max_entries=ch.consumed_tokens_max_entries,
                        disabled="" if ch.secret_key else "challenges.secret_key is not set")
-        verifier.circuit.failure_threshold = settings.circuit.failure_threshold
-        verifier.circuit.open_seconds = settings.circuit.open_seconds
+        verifier.circuit.configure(settings.circuit)
         return verifier
 
     # --- Component -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from ..config import CircuitSettings
 from .outcomes import UpstreamError
 
 T = TypeVar("T")
@@ -39,6 +40,11 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+
+    def configure(self, settings: CircuitSettings) -> None:
+        """Take the `circuit.*` settings (every upstream's breaker shares them)."""
+        self.failure_threshold = settings.failure_threshold
+        self.open_seconds = settings.open_seconds
 
     @property
     def state(self) -> CircuitState:

@@ -208,8 +208,7 @@ class SecondFactors:
                                     a.approval_watch_max_seconds, a.consumed_codes_max_entries)
         factors = cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
                       callback_window_seconds=a.callback_nonce_window_seconds)
-        factors.circuit.failure_threshold = settings.circuit.failure_threshold
-        factors.circuit.open_seconds = settings.circuit.open_seconds
+        factors.circuit.configure(settings.circuit)
         return factors
 
     async def start(self) -> None:

@@ -88,8 +88,7 @@ class SessionVerifier:
                        max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
                        sse_enabled=p.sse.enabled, unknown_rate=p.unknown_lookups_per_second,
                        unknown_burst=p.unknown_lookups_burst)
-        verifier.circuit.failure_threshold = settings.circuit.failure_threshold
-        verifier.circuit.open_seconds = settings.circuit.open_seconds
+        verifier.circuit.configure(settings.circuit)
         if p.sse.enabled:
             verifier.stream = EventStream(client, p.sse, verifier.revocations)
         return verifier
