@@ -93,6 +93,11 @@ class EmulatorProcess:
     def counters(self) -> dict[str, int]:
         return self.http.get("/_control/counters").json()
 
+    def requests(self) -> list[dict]:
+        """The last upstream requests, oldest first: method, route, path, query, headers, body
+        (cleared by `reset()`)."""
+        return self.http.get("/_control/requests").json()
+
     def stop(self) -> None:
         self.http.close()
         stop_process(self.proc, timeout=10)

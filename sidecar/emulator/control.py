@@ -27,8 +27,11 @@ def routes(state) -> list[Route]:
         return JSONResponse(dict(state.requests.counts))
 
     async def reset_counters(request: Request) -> JSONResponse:
-        state.requests.counts.clear()
+        state.requests.clear()
         return JSONResponse({})
+
+    async def recent_requests(request: Request) -> JSONResponse:
+        return JSONResponse(list(state.requests.recent))
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
@@ -39,4 +42,5 @@ def routes(state) -> list[Route]:
         Route("/_control/faults", set_faults, methods=["POST"]),
         Route("/_control/counters", counters, methods=["GET"]),
         Route("/_control/counters/reset", reset_counters, methods=["POST"]),
+        Route("/_control/requests", recent_requests, methods=["GET"]),
     ]

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -50,14 +49,37 @@ class Faults:
         return asdict(self)
 
 
+RECORDED_REQUESTS = 200        # the last N upstream requests, whole, for the wire-contract tests
+RECORDED_BODY_BYTES = 64 * 1024
+
+
 @dataclass
 class RequestLog:
-    """Counts upstream requests by 'METHOD /route/template' so tests can assert amplification."""
+    """Counts upstream requests by 'METHOD /route/template' so tests can assert amplification, and
+    keeps the last few whole (method, path, query, headers, body) so a contract test can compare what
+    a vendor SDK sends with what the sidecar sends for the same operation."""
 
     counts: Counter = field(default_factory=Counter)
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECORDED_REQUESTS))
 
     def hit(self, key: str) -> None:
         self.counts[key] += 1
+
+    def record(self, scope: Scope, route: str, body: bytes) -> None:
+        headers = {}
+        for name, value in scope.get("headers", []):
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self.recent.append({
+            "method": scope["method"], "route": route, "path": scope["path"],
+            "query": scope.get("query_string", b"").decode("latin-1"), "headers": headers,
+            "body": body[:RECORDED_BODY_BYTES].decode("utf-8", "replace"),
+        })
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.recent.clear()
 
 
 class FaultMiddleware:
@@ -70,8 +92,9 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/_control"):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        self.log.hit(f"{request.method} {_template(scope)}")
+        route = _template(scope)
+        self.log.hit(f"{scope['method']} {route}")
+        receive = await _recording(scope, receive, lambda body: self.log.record(scope, route, body))
         f = self.faults
         if f.path_prefix == "" or scope["path"].startswith(f.path_prefix):
             if f.latency_seconds > 0:
@@ -83,6 +106,31 @@ class FaultMiddleware:
             await Response("jwks down", status_code=503)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+async def _recording(scope: Scope, receive: Receive, done) -> Receive:
+    """Read the request body once (bounded), hand it to `done`, and replay it to the app."""
+    if scope["method"] == "GET" or scope["path"].endswith("/events"):
+        done(b"")
+        return receive
+    chunks, size, more = [], 0, True
+    messages = []
+    while more:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body = message.get("body", b"")
+        if size < RECORDED_BODY_BYTES:
+            chunks.append(body)
+        size += len(body)
+        more = message.get("more_body", False)
+    done(b"".join(chunks))
+
+    async def replay() -> dict:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
 
 
 def _template(scope: Scope) -> str:
