@@ -21,6 +21,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from .emulator import credentials as emulator_credentials
+
 ENV_PREFIX = "AUTHSIDECAR_"
 
 
@@ -554,11 +556,11 @@ def _validate_platform(pl: PlatformSettings) -> list[str]:
 
 
 # The embedded emulator's fixed credentials and issuers: what `make run` and the tests use.
-EMULATOR_API_KEY = "emulator-api-key"
-EMULATOR_APP_ID = "emulator-app"
-EMULATOR_SECRET_KEY = "emulator-secret-key"
-EMULATOR_AUTHY_API_KEY = "emulator-authy-api-key"
-EMULATOR_ISSUERS = {"main": ["ES256"], "rsa": ["RS256"]}
+EMULATOR_API_KEY = emulator_credentials.API_KEY
+EMULATOR_APP_ID = emulator_credentials.APP_ID
+EMULATOR_SECRET_KEY = emulator_credentials.SECRET_KEY
+EMULATOR_AUTHY_API_KEY = emulator_credentials.AUTHY_API_KEY
+EMULATOR_ISSUERS = emulator_credentials.ISSUERS
 
 
 def pointed_at_emulator(s: Settings, base_url: str) -> Settings:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..config import EMULATOR_AUTHY_API_KEY
+from .credentials import AUTHY_API_KEY as EMULATOR_AUTHY_API_KEY
 from ..core.callbacks import flatten_params, sign
 
 PREFIX = "/authy"

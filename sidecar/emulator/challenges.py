@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..config import EMULATOR_SECRET_KEY
+from .credentials import SECRET_KEY as EMULATOR_SECRET_KEY
 
 STATES = {"ALLOW", "BLOCK", "CHALLENGE_REQUIRED", "REVIEW_REQUIRED"}
 METHODS = ["SMS", "EMAIL_OTP", "AUTHENTICATOR_APP", "PASSKEY"]

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..config import EMULATOR_API_KEY, EMULATOR_APP_ID
+from .credentials import API_KEY as EMULATOR_API_KEY, APP_ID as EMULATOR_APP_ID
 from ..core.outcomes import InvalidArgument
 from ..core.phones import to_e164
 

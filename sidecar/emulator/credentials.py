@@ -1,0 +1,11 @@
+"""The emulator's own credentials and issuers: what a sidecar must present to it.
+
+The emulator is the other side of the wire and imports nothing from the sidecar; the sidecar's
+embedded mode (`config.pointed_at_emulator`) reads these to point itself here.
+"""
+
+API_KEY = "emulator-api-key"                 # RAuth
+APP_ID = "emulator-app"                      # RAuth
+SECRET_KEY = "emulator-secret-key"           # Authsignal
+AUTHY_API_KEY = "emulator-authy-api-key"     # Authy
+ISSUERS = {"main": ["ES256"], "rsa": ["RS256"]}  # JWT issuers served under /issuers/{name}
