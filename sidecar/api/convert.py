@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -38,12 +39,17 @@ def action_state(s: ActionState) -> int:
     return _ACTION_STATES[s]
 
 
+# Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+MIN_TIME, MAX_TIME = -62_135_596_800, 253_402_300_799
+
+
 def timestamp(seconds: float | None) -> Timestamp | None:
-    if seconds is None:
+    """The time as a Timestamp; unset for a time it can't hold (the core and the adapters refuse
+    those earlier — token claims are MALFORMED, upstream answers bad — so this is the last guard)."""
+    if seconds is None or not MIN_TIME <= seconds <= MAX_TIME:  # NaN fails the comparison too
         return None
-    ts = Timestamp()
-    ts.FromNanoseconds(int(seconds * 1_000_000_000))
-    return ts
+    whole = math.floor(seconds)  # not seconds * 1e9: a double can't hold year-9999 nanoseconds exactly
+    return Timestamp(seconds=whole, nanos=min(int((seconds - whole) * 1_000_000_000), 999_999_999))
 
 
 def struct(data: dict) -> Struct:

@@ -1,12 +1,17 @@
 """JWT claim rules (RFC 7519 §4.1) for one configured issuer, and the AuthInfo read from the claims.
 
 Times are Unix seconds from the wall clock; `leeway` absorbs clock skew between issuer and pod.
+A signed token may still carry values no answer can hold (a trusted issuer can be buggy or
+compromised): a time outside google.protobuf.Timestamp's range or a standard claim that is not
+UTF-8 text makes the token MALFORMED; a custom claim nested deeper than MAX_CLAIM_DEPTH, holding a
+number past float range or text that is not UTF-8 is left out of AuthInfo.claims (`representable`).
 No I/O.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 from typing import Any
 
@@ -14,6 +19,14 @@ from ..config import IssuerSettings
 from .answers import AuthInfo
 from .jws import Rejected
 from .outcomes import Reason
+
+
+# google.protobuf.Timestamp holds 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (RFC 3339 years).
+MIN_TIME = -62_135_596_800
+MAX_TIME = 253_402_300_799
+# JSON levels the claims may nest (the payload object is level 1): each costs 2–3 protobuf message
+# levels in AuthInfo.claims, and protobuf decoders stop at 100 (upb's default), ours and the caller's.
+MAX_CLAIM_DEPTH = 16
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
@@ -30,6 +43,8 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
         raise Rejected(Reason.MALFORMED, f"claim {name} is out of range") from None
     if not math.isfinite(number):
         raise Rejected(Reason.MALFORMED, f"claim {name} must be a finite number")
+    if not MIN_TIME <= number <= MAX_TIME:  # an answer's Timestamp could not hold it
+        raise Rejected(Reason.MALFORMED, f"claim {name} is out of range (years 1..9999)")
     return number
 
 
@@ -40,6 +55,16 @@ def _strings(value: Any, split: bool = False) -> tuple[str, ...]:
     if isinstance(value, list):
         return _shared(tuple(v for v in value if isinstance(v, str)))
     return ()
+
+
+def _text(value: str, name: str) -> str:
+    # A JSON escape can carry a lone surrogate ("\ud800"): Python holds it, protobuf can't send it.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected(Reason.MALFORMED, f"claim {name} is not UTF-8 text") from None
+    return value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -53,7 +78,7 @@ def _string(claims: dict[str, Any], name: str) -> str:
     value = claims.get(name, "")
     if not isinstance(value, str):
         raise Rejected(Reason.MALFORMED, f"claim {name} must be a string")
-    return value
+    return _text(value, name)
 
 
 def check_times(claims: dict[str, Any], issuer: IssuerSettings, now: float) -> None:
@@ -82,21 +107,69 @@ def check_times(claims: dict[str, Any], issuer: IssuerSettings, now: float) -> N
 def auth_info(claims: dict[str, Any], claims_json: str, issuer: str, kid: str) -> AuthInfo:
     """The identity the token describes; raises MALFORMED when a standard claim has the wrong type."""
     scopes = _strings(claims.get("scope"), split=True) or _strings(claims.get("scp"), split=True)
+    audiences = _strings(claims.get("aud"))
+    permissions = _strings(claims.get("permissions"), split=True)
+    roles = _strings(claims.get("roles")) or _strings(claims.get("role"))
+    for name, values in (("aud", audiences), ("scope", scopes), ("permissions", permissions), ("roles", roles)):
+        for value in values:
+            _text(value, name)
     return AuthInfo(
         subject=_string(claims, "sub"),
         issuer=issuer,
-        audiences=_strings(claims.get("aud")),
+        audiences=audiences,
         expires_at=_number(claims, "exp"),
         issued_at=_number(claims, "iat"),
         session_id=_string(claims, "sid"),
         scopes=scopes,
-        permissions=_strings(claims.get("permissions"), split=True),
-        roles=_strings(claims.get("roles")) or _strings(claims.get("role")),
+        permissions=permissions,
+        roles=roles,
         org_id=_string(claims, "org_id"),
-        claims_json=claims_json,
+        claims_json=representable(claims, claims_json),
         key_id=kid,
         token_id=_string(claims, "jti"),
     )
+
+
+def representable(claims: dict[str, Any], claims_json: str) -> str:
+    """The claims as JSON text without the claims an answer can't carry (kept as sent when all can)."""
+    odd = [name for name, value in claims.items() if not _fits(name, 1) or not _fits(value, 2)]
+    if not odd:
+        return claims_json
+    return json.dumps({k: v for k, v in claims.items() if k not in odd}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _fits(value: Any, level: int) -> bool:
+    """Can protobuf's Struct hold this JSON value, found at this JSON level?"""
+    if isinstance(value, str):
+        return value.isascii() or _utf8(value)
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):  # a Struct number is a double
+        return _float_ok(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if level > MAX_CLAIM_DEPTH:
+        return False
+    if isinstance(value, list):
+        return all(_fits(v, level + 1) for v in value)
+    if isinstance(value, dict):
+        return all(_fits(k, level) and _fits(v, level + 1) for k, v in value.items())
+    return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _float_ok(value: int) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def check_request(auth: AuthInfo, issuer: IssuerSettings, audience: str | None, required_scopes: list[str]) -> None:

@@ -54,5 +54,11 @@ class Passed:
 
     def put(self, name: str, value: str) -> None:
         # Header injection: a claim with CR/LF or other control characters is left out, not sent.
-        if value and len(value) <= MAX_HEADER_VALUE_CHARS and value.isprintable():
+        if value and sendable(value):
             self.headers.setdefault(name, value)
+
+
+def sendable(value: str) -> bool:
+    """Can this be an HTTP header value as it is? No control characters (CR, LF, NUL, …), no lone
+    surrogates, no other non-printable characters, at most MAX_HEADER_VALUE_CHARS."""
+    return len(value) <= MAX_HEADER_VALUE_CHARS and value.isprintable()

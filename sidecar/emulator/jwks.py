@@ -157,8 +157,10 @@ def routes(state) -> list[Route]:
     async def control(request: Request) -> JSONResponse:
         body = await request.json() if request.method == "POST" else {}
         try:
-            return JSONResponse(_control(state, issuers, request.path_params.get("action", ""),
-                                         request.path_params.get("name", ""), body))
+            # ASCII-escaped: minted claims may hold lone surrogates ("\ud800"), which UTF-8 can't encode.
+            answer = _control(state, issuers, request.path_params.get("action", ""),
+                              request.path_params.get("name", ""), body)
+            return Response(json.dumps(answer), media_type="application/json")
         except LookupError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
         except (ValueError, TypeError, KeyError) as exc:
