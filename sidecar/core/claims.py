@@ -84,7 +84,7 @@ def _string(claims: dict[str, Any], name: str) -> str:
 def check_times(claims: dict[str, Any], issuer: IssuerSettings, now: float) -> None:
     """Required claims present; exp/nbf/iat within leeway; lifetime within the configured maximum."""
     for name in issuer.required_claims:
-        if name not in claims:
+        if claims.get(name) is None:  # "exp": null is no exp (it would make a token that never expires)
             raise Rejected(Reason.MISSING_CLAIM, f"required claim {name} is missing")
     leeway = issuer.leeway_seconds
     exp, nbf, iat = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
