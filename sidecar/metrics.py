@@ -35,6 +35,11 @@ UPSTREAM_REQUESTS_TOTAL = Counter(
     "authsidecar_upstream_requests_total", "HTTP requests to upstreams, by upstream, endpoint and status.",
     ["upstream", "endpoint", "status"],
 )
+UPSTREAM_BAD_ANSWERS_TOTAL = Counter(
+    "authsidecar_upstream_bad_answers_total",
+    "Upstream answers the sidecar could not read (wrong shape or values no answer can carry), failed closed.",
+    ["upstream", "endpoint"],
+)
 UPSTREAM_SECONDS = Histogram(
     "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
     ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,

@@ -13,7 +13,7 @@ from authsidecar.v1 import factors_pb2_grpc
 from ..app import Sidecar
 from ..core.accounts import Tokens
 from ..core.outcomes import InvalidArgument
-from . import validation
+from . import convert, validation
 from .rpc import InFlight, rpc
 
 MAX_PASSWORD_CHARS = 1024
@@ -21,7 +21,7 @@ MFA_CODE_MAX_CHARS = 32
 
 
 def tokens_message(t: Tokens) -> pb.AccountTokens:
-    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token, expires_in=t.expires_in,
+    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token, expires_in=convert.seconds32(t.expires_in),
                             session_id=t.session_id)
 
 

@@ -52,6 +52,14 @@ def timestamp(seconds: float | None) -> Timestamp | None:
     return Timestamp(seconds=whole, nanos=min(int((seconds - whole) * 1_000_000_000), 999_999_999))
 
 
+INT32_MAX = 2**31 - 1
+
+
+def seconds32(seconds: int) -> int:
+    """A duration from an upstream answer for an int32 field: past 68 years it saturates, below 0 is 0."""
+    return min(max(seconds, 0), INT32_MAX)
+
+
 def struct(data: dict) -> Struct:
     s = Struct()
     s.update(data)

@@ -1,4 +1,5 @@
-"""Fault injection for the emulator: latency, error rate, broken event streams, JWKS outage.
+"""Fault injection for the emulator: latency, error rate, broken event streams, JWKS outage, and
+answers given verbatim (`answer_status`/`answer_body`: what an adapter does with any body).
 
 Set through the control API (`POST /_control/faults`); applied by `FaultMiddleware` to every
 upstream route (never to /_control, so tests can always heal the emulator).
@@ -28,6 +29,9 @@ class Faults:
     sse_down: bool = False              # the event stream refuses connections (503)
     sse_answer: str = "stream"          # stream | no_content (204) | wrong_type (200 application/json)
     sse_cut_events: int = 0             # the next N event frames stop mid `data:` line and the connection drops
+    answer_status: int = 0              # > 0: upstream paths under path_prefix answer this status and body as given
+    answer_body: str = ""               # (a generated answer: garbage JSON, wrong shapes, raw SSE frames, …)
+    answer_content_type: str = "application/json"
 
     def update(self, changes: dict) -> None:
         for key, value in changes.items():
@@ -99,6 +103,10 @@ class FaultMiddleware:
         if f.path_prefix == "" or scope["path"].startswith(f.path_prefix):
             if f.latency_seconds > 0:
                 await asyncio.sleep(f.latency_seconds)
+            if f.answer_status > 0:
+                body = f.answer_body.encode("utf-8", "surrogatepass")
+                await Response(body, status_code=f.answer_status, media_type=f.answer_content_type)(scope, receive, send)
+                return
             if f.error_rate > 0 and random.random() < f.error_rate:
                 await JSONResponse({"error": "injected fault"}, status_code=f.error_status)(scope, receive, send)
                 return

@@ -16,6 +16,7 @@ from ..core.outcomes import UpstreamError
 from ..core.second_factors import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
                                    UserStatus)
 from .json_http import JsonHttp, Reply
+from .guard import reads_answers
 
 UPSTREAM = "authy"
 # Error codes that mean "the code is wrong" (an answer, not a failure of the call).
@@ -39,6 +40,7 @@ def _error_code(reply: Reply) -> str:
     return str(reply.data.get("error_code", "")) if isinstance(reply.data, dict) else ""
 
 
+@reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class AuthyClient:
     def __init__(self, base_url: str, api_key: str, timeout: float,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:

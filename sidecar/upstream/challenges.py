@@ -33,6 +33,7 @@ from ..core.challenge_records import (
 )
 from ..core.outcomes import ActionState, UpstreamError
 from . import http
+from .guard import reads_answers
 
 log = logs.get("upstream.challenges")
 
@@ -83,6 +84,7 @@ def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v not in ("", None, {}, False)}
 
 
+@reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class ChallengePlatform:
     """The challenge platform over HTTP; implements core.challenge_records.ChallengeUpstream."""
 
@@ -184,7 +186,9 @@ class ChallengePlatform:
         if not isinstance(data, dict):
             if endpoint == "probe":
                 return {}
-            raise UpstreamError(UPSTREAM, 502, f"{endpoint} answered {response.status_code} without a JSON object")
+            status = response.status_code if response.is_success else 502  # 2xx: a bad answer (upstream/guard.py)
+            raise UpstreamError(UPSTREAM, status,
+                                f"{endpoint} answered {response.status_code} without a JSON object")
         return data
 
 

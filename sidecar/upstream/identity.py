@@ -14,6 +14,7 @@ from ..core.accounts import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
 from .json_http import JsonHttp, Reply
+from .guard import reads_answers
 
 UPSTREAM = "identity"
 
@@ -37,6 +38,7 @@ def _bearer(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
 
 
+@reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class IdentityClient:
     def __init__(self, base_url: str, api_key: str, timeout: float,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:

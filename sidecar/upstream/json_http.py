@@ -1,7 +1,7 @@
 """A small JSON-over-HTTP client shared by the second-factor and identity adapters.
 
 Sent through upstream/http.py (metrics; no answer → UpstreamError(status 0)); a success whose body
-is not JSON is UpstreamError(status 0) too. Each adapter maps its vendor's error bodies in its own
+is not JSON is UpstreamError(that 2xx status), which the adapters' guard reports as a bad answer. Each adapter maps its vendor's error bodies in its own
 `_error` function. Endpoint labels are path templates — never URLs, which may hold ids or codes.
 """
 
@@ -43,7 +43,8 @@ class JsonHttp:
             data = response.json() if response.content else {}
         except ValueError:
             if response.is_success:
-                raise UpstreamError(self.upstream, 0, f"{endpoint} answered a body that is not JSON") from None
+                raise UpstreamError(self.upstream, response.status_code,  # a bad answer (upstream/guard.py)
+                                    f"{endpoint} answered a body that is not JSON") from None
             data = {}
         return Reply(response.status_code, data, response.text[:MAX_ERROR_BODY_CHARS])
 

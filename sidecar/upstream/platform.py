@@ -12,6 +12,7 @@ Failures become outcomes.UpstreamError in `_send`, the one place they are mapped
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from ..core.hashing import token_key
 from ..core.outcomes import Reason, SessionStatus, UpstreamError
 from ..core.session_records import ApprovalRecord, EventKind, SessionRecord, StreamEvent
 from . import http
+from .guard import bad_answer, reads_answers
 
 UPSTREAM = "platform"
 API_KEY_HEADER = "X-API-Key"
@@ -47,6 +49,7 @@ def auth_headers(api_key: str, app_id: str) -> dict[str, str]:
     return {API_KEY_HEADER: api_key, APP_ID_HEADER: app_id}
 
 
+@reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class PlatformClient:
     """Implements core.session_records.PlatformApi against the RAuth v2 HTTP API."""
 
@@ -104,13 +107,24 @@ def parse_event(name: str, data: str) -> StreamEvent:
     kind = EVENT_KINDS.get(name, EventKind.OTHER)
     try:
         body = json.loads(data) if data else {}
-    except ValueError:
-        body = {}
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        body = None
     if not isinstance(body, dict):
+        if kind is not EventKind.OTHER:
+            bad_answer(UPSTREAM, "events", "event data is not a JSON object")
         body = {}
     token = body.get("session_token") or body.get("approval_token") or ""
-    return StreamEvent(kind, token_key(str(token)) if token else b"", str(body.get("session_id") or ""),
-                       _number(body.get("expires_at")))
+    try:
+        expires_at = _number(body.get("expires_at"))
+    except ValueError:
+        expires_at = None  # the event still counts (a revocation must apply); its expiry is unknown
+    return StreamEvent(kind, token_key(str(token)) if token else b"",
+                       _text(body.get("session_id") or ""), expires_at)
+
+
+def _text(value: Any) -> str:
+    """A string to keep as a cache key or label: lone surrogates become escapes, never a crash later."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _json(resp: httpx.Response) -> dict[str, Any]:
@@ -124,6 +138,13 @@ def _json(resp: httpx.Response) -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | None:
+    """A time from an answer; ValueError when it is a number no time can be (NaN, 1e400, 10**400)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int past float range
+            raise ValueError("a time out of range") from None
+        if not math.isfinite(number):
+            raise ValueError("a time that is not a finite number")
+        return number
     return None

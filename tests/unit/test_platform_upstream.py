@@ -48,8 +48,8 @@ async def test_unknown_session_and_odd_status():
     (httpx.Response(503), 503, True),
     (httpx.Response(429), 429, True),
     (httpx.Response(401), 401, False),
-    (httpx.Response(200, text="<html>"), 200, False),
-    (httpx.Response(200, json=[1, 2]), 200, False),
+    (httpx.Response(200, text="<html>"), 502, True),   # a bad answer: fails closed like an outage (guard.py)
+    (httpx.Response(200, json=[1, 2]), 502, True),
 ])
 async def test_failures_become_upstream_errors(response, status, unavailable):
     with pytest.raises(UpstreamError) as err:
