@@ -88,7 +88,9 @@ def usable_keys(raw_keys: Iterable[object]) -> dict[str, SigningKey]:
     """
     found: dict[str, SigningKey] = {}
     for raw in raw_keys:
-        if not isinstance(raw, dict) or raw.get("kty") not in ASYMMETRIC_KTY or "d" in raw:
+        if not isinstance(raw, dict) or not isinstance(raw.get("kty"), str) or "d" in raw:
+            continue  # (an unhashable kty, {"kty": []}, must not reach the set lookup below)
+        if raw["kty"] not in ASYMMETRIC_KTY:
             continue
         if raw.get("use", "sig") != "sig":
             continue

@@ -19,12 +19,14 @@ from httpx_sse import SSEError, aconnect_sse
 
 from .. import logs, metrics
 from ..core.session_records import EventKind
+from .guard import bad_answer
 from .platform import HEARTBEAT_EVENT, RESET_EVENT, PlatformClient, parse_event
 
 log = logs.get("events")
 
 
 EVENT_STREAM_TYPE = "text/event-stream"
+MAX_EVENT_ID_CHARS = 256
 
 
 class StreamRefused(Exception):
@@ -130,7 +132,7 @@ class EventStream:
         name = sse.event or "message"
         if name == HEARTBEAT_EVENT:
             if sse.id:
-                self.last_event_id = sse.id  # the platform's resume position, even with no events yet
+                self._keep_id(sse.id)  # the platform's resume position, even with no events yet
             metrics.SSE_EVENTS_TOTAL.labels("heartbeat").inc()
             self.listener.stream_heartbeat()
             return True
@@ -143,5 +145,13 @@ class EventStream:
         if event.kind is not EventKind.OTHER:
             self.listener.apply(event)
         if sse.id:
-            self.last_event_id = sse.id  # only after applying: a resume must not skip this event
+            self._keep_id(sse.id)  # only after applying: a resume must not skip this event
         return False
+
+    def _keep_id(self, event_id: str) -> None:
+        # The id goes back as the Last-Event-ID header: one that no header can carry would break every
+        # reconnect. It is skipped (a resume from the id before replays a few events; applying is idempotent).
+        if len(event_id) <= MAX_EVENT_ID_CHARS and event_id.isascii() and event_id.isprintable():
+            self.last_event_id = event_id
+        else:
+            bad_answer("platform", "events", "an event id no header can carry")
