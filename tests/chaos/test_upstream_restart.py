@@ -98,7 +98,8 @@ def test_killed_and_restarted_upstream_fails_closed_fast_then_recovers(own):
     answers = [timed(lambda: verify(sc, session)) for _ in range(6)]
     assert all(not a.valid and a.reason == pb.REASON_UPSTREAM_UNAVAILABLE for a, _ in answers)
     assert "circuit open" in answers[-1][0].detail
-    assert all(seconds < 0.3 for _, seconds in answers[2:]), answers   # open circuit: no waiting at all
+    # open circuit: no waiting at all — well under the 0.5 s upstream timeout even on a loaded machine
+    assert all(seconds < 0.4 for _, seconds in answers[2:]), answers
     # Pass-through and challenge RPCs: UNAVAILABLE, never a valid answer.
     challenge = lambda: sc.stub.ValidateChallenge(pb.ValidateChallengeRequest(token="chl_x", user_id="u1"), timeout=5)
     codes = [rpc_code(challenge) for _ in range(4)]

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(360)
 def test_twenty_thousand_distinct_hostile_calls_stay_bounded(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "soak.flood", "--calls", "20000", "--round", "10000",
                            "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)

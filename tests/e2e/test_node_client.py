@@ -40,6 +40,7 @@ def run_node(node_modules: Path, target: str, rpc: str, request: dict) -> tuple[
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.timeout(360)  # the first one pays the npm install
 def test_node_client_calls_the_sidecar(node_modules, sidecar, emulator):
     session = emulator.http.post("/_control/platform/sessions", json={"phone": PHONE}).json()
     code, answer = run_node(node_modules, sidecar.target, "VerifySession",

@@ -13,6 +13,7 @@ from grpc_status import rpc_status
 from authsidecar.v1 import auth_pb2, errors_pb2
 from authsidecar.v1 import factors_pb2 as pb
 from authsidecar.v1 import factors_pb2_grpc
+from sidecar.testing import wait_until
 
 WATCH_INTERVAL = 0.2
 
@@ -110,8 +111,7 @@ def test_push_approval_is_created_read_and_watched_until_approved(factors, emula
     watcher = threading.Thread(target=lambda: seen.extend(
         m.status for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=approval_id), timeout=10)))
     watcher.start()
-    while not seen:
-        time.sleep(0.02)
+    wait_until(lambda: seen, timeout=10, what="the watch's first message")
     time.sleep(1.0)
     emulator.http.post(f"/_control/authy/approvals/{approval_id}", json={"status": "approved"}).raise_for_status()
     watcher.join(10)

@@ -52,15 +52,17 @@ def live(sidecar_factory, emulator):
     return sc
 
 
-def test_revocation_flips_within_100ms_without_a_status_call(live, emulator):
+def test_revocation_flips_from_the_stream_without_a_status_call(live, emulator):
     token = new_session(emulator)
     assert verify(live, token).valid
     assert not revoked(live, token).revoked
     calls = status_calls(emulator)
     assert calls == 1  # the second answer came from cache
     control(emulator, "sessions/revoke", session_token=token)
-    took = wait_until(lambda: revoked(live, token).revoked, timeout=1.0, step=0.002)
-    assert took < 0.1
+    # Synchronised on the answer itself, not a wall-clock bound (a loaded 2-core machine can't keep
+    # one): what this proves is that the event alone flips it — no status call, source STREAM. How
+    # fast it propagates is a performance figure (make bench, make soak's propagation bound).
+    wait_until(lambda: revoked(live, token).revoked, timeout=5.0, step=0.002, what="the revocation event applied")
     answer = verify(live, token)
     assert not answer.valid and answer.reason == pb.REASON_REVOKED and answer.source == pb.SOURCE_STREAM
     assert revoked(live, token).reason == pb.REASON_REVOKED

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 RPCS = {"VerifyToken", "VerifySession", "IsRevoked", "VerifyApproval", "ValidateChallenge"}
 FAULTS = {"platform_error_storm", "stream_drop", "latency_spike", "jwks_down", "stream_down",
@@ -22,6 +24,7 @@ def _soak(tmp_path: Path, seconds: float, *extra: str) -> tuple[subprocess.Compl
     return proc, json.loads(reports[0].read_text())
 
 
+@pytest.mark.timeout(300)
 def test_a_minute_of_mixed_traffic_and_faults_gets_no_wrong_answer(tmp_path):
     proc, r = _soak(tmp_path, 60)
     assert proc.returncode == 0, proc.stdout + proc.stderr

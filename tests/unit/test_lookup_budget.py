@@ -14,24 +14,25 @@ class Clock:
         return self.t
 
 
+def spend_all(b: LookupBudget, most: int = 1000) -> int:
+    """Spend while allowed; a budget that never runs out fails here instead of hanging the suite."""
+    for spent in range(most):
+        if not b.allows():
+            return spent
+        b.spend()
+    raise AssertionError(f"the budget still allows after {most} lookups")
+
+
 def test_burst_then_rate_then_refill_capped_at_burst():
     clock = Clock()
     b = LookupBudget(rate=2.0, burst=3, clock=clock)
-    spent = 0
-    while b.allows():
-        b.spend()
-        spent += 1
-    assert spent == 3
+    assert spend_all(b) == 3
     clock.t = 1.0
     assert b.allows()
     b.spend(); b.spend()
     assert not b.allows()
     clock.t = 100.0  # a long quiet spell refills only up to the burst
-    spent = 0
-    while b.allows():
-        b.spend()
-        spent += 1
-    assert spent == 3
+    assert spend_all(b) == 3
 
 
 def test_in_flight_overshoot_is_paid_back_but_debt_is_capped():
