@@ -91,6 +91,15 @@ CASES = [
                                           timeout=10)),
     Case("GetUserStatus", "/authy/protected/json/users",
          lambda s: s.factors.GetUserStatus(fpb.GetUserStatusRequest(user_id="123"), timeout=10)),
+    Case("DeleteUser", "/authy/protected/json/users",
+         lambda s: s.factors.DeleteUser(fpb.DeleteUserRequest(user_id="123"), timeout=10)),
+    Case("CompleteMfa", "/identity/api/auth",
+         lambda s: s.accounts.CompleteMfa(fpb.CompleteMfaRequest(mfa_token=_t(), code="123456"), timeout=10)),
+    Case("LogoutSession", "/identity/api/auth",
+         lambda s: s.accounts.LogoutSession(fpb.LogoutSessionRequest(access_token=_t(), session_id="s-1"),
+                                            timeout=10)),
+    Case("CheckUpstreamHealth", "/",   # every upstream route at once (the control API is never faulted)
+         lambda s: s.auth.CheckUpstreamHealth(pb.CheckUpstreamHealthRequest(), timeout=10)),
     Case("Login", "/identity/api/auth",
          lambda s: s.accounts.Login(fpb.LoginRequest(email="a@b.c", password="pw"), timeout=10)),
     Case("Refresh", "/identity/api/auth",
@@ -136,7 +145,7 @@ bodies = st.one_of(
                      '{"success": true, "token": "is valid"}' * 2, "\ufeff{}", '"\\ud800"']),
     st.text(max_size=200),
 )
-statuses = st.sampled_from([200, 200, 200, 200, 201, 204, 400, 401, 404, 409, 429, 500, 503])
+statuses = st.sampled_from([200, 200, 200, 200, 201, 204, 400, 401, 401, 403, 404, 409, 429, 500, 503])
 
 
 # --- the live pair --------------------------------------------------------------------------------
@@ -175,7 +184,7 @@ def _says_valid(case: Case, body: str) -> bool:
         return False
 
 
-@settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(case=st.sampled_from(CASES), status=statuses, body=bodies)
 def test_any_upstream_answer_gets_an_answer_never_internal(live, case, status, body):
     _answer(live, case.prefix, status, body)
