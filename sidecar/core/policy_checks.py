@@ -102,6 +102,8 @@ async def check_challenge(policy: Policy, rule: Rule, request: HttpRequest, v: V
         return policy.deny_for(rule, "challenge", Reason.SUBJECT_MISMATCH)
     if rule.action and answer.action and answer.action != rule.action:
         return policy.deny_for(rule, "challenge", Reason.ACTION_MISMATCH)
+    if not passed.subject and not sendable(answer.user_id):
+        return policy.deny_for(rule, "challenge", Reason.MALFORMED)  # the subject header could not say who
     passed.subject = passed.subject or answer.user_id
     passed.put(policy.prefix + "subject", answer.user_id)
     passed.put(policy.prefix + "challenge-action", answer.action)

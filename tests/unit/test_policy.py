@@ -260,3 +260,11 @@ async def test_invalid_answer_without_reason_is_still_a_deny():
     d = await policy().decide(req("GET", "/app", x_session_token="s1", x_user_phone=PHONE),
                               verifiers(sessions=FakeSessions({("s1", PHONE): weird})))
     assert isinstance(d, Deny) and d.reason == "not_verified"
+
+
+async def test_a_challenge_user_no_header_can_carry_is_denied_when_it_is_the_subject():
+    """Issue 17: the subject header must say who passed; an unsendable user id is no identity."""
+    challenges = FakeChallenges({"c1": ChallengeAnswer(Verdict.ok(Source.UPSTREAM), user_id="u1\r\nx-auth-admin: 1")})
+    p = policy(rules=[ExtAuthzRule(name="step", path_prefix="/step", checks=["challenge"])])
+    d = await p.decide(req("GET", "/step", x_challenge_token="c1"), verifiers(challenges=challenges))
+    assert (d.status, d.reason) == (403, "malformed")
