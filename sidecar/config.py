@@ -79,6 +79,7 @@ class PlatformSettings:
     api_key: str = ""
     app_id: str = ""
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     session_cache_ttl_seconds: float = 30.0
     negative_cache_ttl_seconds: float = 2.0
     session_cache_max_entries: int = 100_000
@@ -98,6 +99,7 @@ class ChallengeSettings:
     base_url: str = ""                   # overrides region
     secret_key: str = ""
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # Challenge tokens this sidecar accepted, remembered so a replay is ALREADY_USED even if the
     # platform forgot; keep it at least as long as the platform's token lifetime.
     consumed_tokens_ttl_seconds: float = 900.0
@@ -111,6 +113,7 @@ class AuthySettings:
     base_url: str = ""                   # e.g. https://api.authy.com; empty: disabled (or the emulator)
     api_key: str = ""                    # X-Authy-API-Key; also the key callbacks are signed with
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # A code that succeeded is refused for this long: keep it at least the platform's code lifetime
     # (phone verification codes live 10 minutes; TOTP codes less).
     code_replay_window_seconds: float = 900.0
@@ -127,6 +130,7 @@ class IdentitySettings:
     base_url: str = ""                   # e.g. https://auth.example.com/api; empty: disabled (or the emulator)
     api_key: str = ""                    # sent as X-API-Key when set (publishable/secret key)
     timeout_seconds: float = 5.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     session_map_max_entries: int = 100_000  # refresh token → session id, to revoke on Logout
 
 
@@ -413,6 +417,9 @@ def _validate(s: Settings) -> list[str]:
         p.append("challenges.base_url: must start with http:// or https://")
     p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
+    for section in ("platform", "challenges", "authy", "identity"):
+        if getattr(s, section).max_response_bytes < 1:
+            p.append(f"{section}.max_response_bytes: must be at least 1")
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):

@@ -100,7 +100,8 @@ class AccountFlows:
             return cls(UnconfiguredUpstream("identity"), configured=False)
         from ..upstream.identity import IdentityClient
 
-        flows = cls(IdentityClient(i.base_url, i.api_key, i.timeout_seconds),
+        flows = cls(IdentityClient(i.base_url, i.api_key, i.timeout_seconds,
+                                   max_response_bytes=i.max_response_bytes),
                     session_map_max_entries=i.session_map_max_entries)
         flows.circuit.configure(settings.circuit)
         return flows

@@ -206,7 +206,8 @@ class SecondFactors:
             return cls(UnconfiguredUpstream("authy"), configured=False)
         policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
                                     a.approval_watch_max_seconds, a.consumed_codes_max_entries)
-        factors = cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
+        factors = cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds,
+                                  max_response_bytes=a.max_response_bytes), policy, api_key=a.api_key,
                       callback_window_seconds=a.callback_nonce_window_seconds)
         factors.circuit.configure(settings.circuit)
         return factors

@@ -13,6 +13,7 @@ import httpx
 from ..core.accounts import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "identity"
@@ -39,11 +40,12 @@ def _bearer(access_token: str) -> dict[str, str]:
 
 class IdentityClient:
     def __init__(self, base_url: str, api_key: str, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["X-API-Key"] = api_key
-        self.http = JsonHttp(UPSTREAM, base_url, headers, timeout, transport)
+        self.http = JsonHttp(UPSTREAM, base_url, headers, timeout, transport, max_response_bytes)
 
     async def _call(self, method: str, path: str, **kwargs) -> dict:
         reply = await self.http.request(method, path, path, **kwargs)
