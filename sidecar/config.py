@@ -69,6 +69,8 @@ class SseSettings:
     heartbeat_timeout_seconds: float = 30.0
     reconnect_min_seconds: float = 0.2
     reconnect_max_seconds: float = 30.0
+    max_line_bytes: int = 65_536         # a longer line (or event) ends the connection as a protocol error
+    max_event_bytes: int = 262_144
 
 
 @dataclass
@@ -557,6 +559,9 @@ def _validate_platform(pl: PlatformSettings) -> list[str]:
         p.append("platform.sse.reconnect_min_seconds: must be positive")
     if pl.sse.reconnect_min_seconds > pl.sse.reconnect_max_seconds:
         p.append("platform.sse.reconnect_min_seconds: must not exceed platform.sse.reconnect_max_seconds")
+    for name in ("max_line_bytes", "max_event_bytes"):
+        if getattr(pl.sse, name) < 1:
+            p.append(f"platform.sse.{name}: must be at least 1")
     if not pl.sse.path.startswith("/"):
         p.append("platform.sse.path: must start with /")
     return p
