@@ -196,7 +196,8 @@ class ExtAuthzSettings:
     enabled: bool = True
     rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
     claim_headers: list[ClaimHeader] = field(default_factory=list)
-    identity_header_prefix: str = "x-auth-"   # incoming headers with it are always removed
+    identity_header_prefix: str = "x-auth-"   # incoming headers with it (`_` read as `-`) are always removed
+    case_sensitive_paths: bool = True    # false: paths, prefixes and regexes compare in lower case
     strip_credentials: bool = False      # remove the credential headers a passing check read
     session_token_header: str = "x-session-token"
     phone_header: str = "x-user-phone"
@@ -535,6 +536,10 @@ def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
         p.append(f"{where}.checks: {check!r} is not one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
     if "jwt" not in checks and (rule.issuers or rule.audience or rule.required_scopes):
         p.append(f"{where}.checks: issuers, audience and required_scopes need the jwt check")
+    for i, check in enumerate(rule.checks):
+        if check in ("approval", "challenge") and not {"jwt", "session"} & set(rule.checks[:i]):
+            # A one-time token proves a step-up, not who is calling: a credential check comes first.
+            p.append(f"{where}.checks: {check} needs a jwt or session check before it")
     if rule.action and not checks & {"approval", "challenge"}:
         p.append(f"{where}.action: needs the approval or challenge check")
     return p
