@@ -253,15 +253,18 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise ConfigError([f"config file: cannot read {path} ({exc.strerror})"]) from None
         except yaml.YAMLError as exc:
             raise ConfigError([f"config file: not valid YAML ({exc})"]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([f"config file: {path} is not UTF-8 text"]) from None
         if not isinstance(loaded, dict):
             raise ConfigError(["config file: top level must be a mapping"])
         raw = loaded
     _apply_env(raw, Settings, env, [], problems)
+    problems.extend(_typed_as_written(raw))
     settings = _build(Settings, raw, "", problems)
     problems.extend(_validate(settings))
     if problems:
@@ -286,9 +289,23 @@ def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], pr
             raw[f.name] = env[var]
         elif var + "_FILE" in env:
             try:
-                raw[f.name] = Path(env[var + "_FILE"]).read_text().strip()
+                raw[f.name] = Path(env[var + "_FILE"]).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 problems.append(f"{'.'.join(names)}: cannot read {var}_FILE ({exc.strerror})")
+            except UnicodeDecodeError:
+                problems.append(f"{'.'.join(names)}: {var}_FILE is not UTF-8 text")
+
+
+def _typed_as_written(raw: dict) -> list[str]:
+    """Values whose YAML type shows they were not written as meant.
+
+    An unquoted `socket_mode: 0660` is the YAML 1.1 octal int 432 (and 660 a decimal): as a string it
+    would become mode 0432 or 01224. Only a quoted string of octal digits is taken.
+    """
+    mode = raw.get("socket_mode")
+    if isinstance(mode, (int, float)) and not isinstance(mode, bool):
+        return [f'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number {mode!r})']
+    return []
 
 
 def _build(cls: type, raw: Any, where: str, problems: list[str]) -> Any:
@@ -378,11 +395,8 @@ def _validate(s: Settings) -> list[str]:
         path = getattr(s.tls, name)
         if path and not Path(path).is_file():
             p.append(f"tls.{name}: no such file {path}")
-    try:
-        if not 0 <= int(s.socket_mode, 8) <= 0o777:
-            raise ValueError
-    except ValueError:
-        p.append("socket_mode: must be octal permissions like 0660")
+    if not re.fullmatch(r"(0o)?[0-7]{3,4}", s.socket_mode) or int(s.socket_mode, 8) > 0o777:
+        p.append('socket_mode: must be octal permissions as a quoted string, like "0660"')
     if ":" not in s.ops_listen:
         p.append("ops_listen: must be host:port")
     if s.log_level not in LOG_LEVELS:
