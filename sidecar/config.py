@@ -44,7 +44,8 @@ class ConfigError(Exception):
 class Limits:
     max_token_bytes: int = 8192          # VerifyToken.token and other JWTs
     max_field_chars: int = 512           # session tokens, ids, actions, user ids
-    max_in_flight: int = 1000            # past it: RESOURCE_EXHAUSTED at once
+    max_in_flight: int = 1000            # unary calls; past it: RESOURCE_EXHAUSTED at once
+    max_streams: int = 256               # open server streams (WatchApprovalRequest), a budget of their own
 
 
 @dataclass
@@ -403,7 +404,7 @@ def _validate(s: Settings) -> list[str]:
         p.append(f"log_level: must be one of {sorted(LOG_LEVELS)}")
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
-    for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
+    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
     if s.circuit.failure_threshold < 1:
