@@ -94,3 +94,17 @@ def test_sidecar_requests_are_the_documented_ones(recorded):
                 assert request["body"] == "", row.operation
     documented = {(row.method, row.path) for row in rows}
     assert {(r["method"], r["path"]) for r in recorded} <= documented
+
+
+def test_emulator_refuses_bodies_no_client_sends(emulator):
+    good = {"Authorization": f"Bearer {API_KEY}", "X-App-ID": APP_ID}
+    status, approve = "/v2/backend/session/status", "/v2/approval/verify"
+    assert emulator.http.post(status, headers=good, json={"session_token": "nope"}).status_code == 404  # v1's body
+    assert emulator.http.post(status, headers=good, json={"session_token": "nope", "phone": PHONE}).status_code == 404
+    for path, body in ((status, {"session_token": "t", "user_phone": PHONE}), (status, {"phone": PHONE}),
+                       (status, {"session_token": 7}), (approve, {"approval_token": "a", "session_token": "t"}),
+                       (approve, {"phone": PHONE}), (status, ["t"])):
+        refused = emulator.http.post(path, headers=good, json=body)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", body
+    form = emulator.http.post(status, headers=good, data={"session_token": "t"})
+    assert form.status_code == 400
