@@ -231,9 +231,10 @@ async def test_create_approval_passes_the_draft():
 
 async def test_without_a_base_url_the_rpcs_are_off_not_failing_open():
     from sidecar import config as cfg
+    from sidecar.app import second_factors_from_settings
     from sidecar.core.outcomes import NotConfigured
 
-    factors = SecondFactors.from_settings(cfg.Settings())
+    factors = second_factors_from_settings(cfg.Settings())
     assert factors.readiness()[0] and await factors.health() == []
     with pytest.raises(NotConfigured):
         await factors.verify_totp("42", "1234567")
@@ -241,10 +242,11 @@ async def test_without_a_base_url_the_rpcs_are_off_not_failing_open():
 
 def test_callbacks_are_never_checked_with_an_empty_key():
     from sidecar import config as cfg
+    from sidecar.app import second_factors_from_settings
     from sidecar.core.callbacks import sign
     from sidecar.core.outcomes import NotConfigured
 
-    factors = SecondFactors.from_settings(cfg.Settings())
+    factors = second_factors_from_settings(cfg.Settings())
     forged = sign("", "1", "POST", "https://app/cb", [])
     with pytest.raises(NotConfigured):
         factors.verify_callback(nonce="1", method="POST", url="https://app/cb", params=[], signature=forged)
