@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import unicodedata
+from decimal import Decimal
 from urllib.parse import quote, urlsplit
 
 # Node's localeCompare order of printable ASCII (ICU root collation, case ignored at this level).
@@ -34,13 +35,24 @@ def locale_order(key: str) -> tuple:
     return bases, accents, cases, key
 
 
+def _js_number(x: float) -> str:
+    """String(x) in JavaScript: plain digits for exponents -6..20, else `1.5e+21` / `1e-7`."""
+    if x.is_integer() and abs(x) < 1e21:
+        return str(int(x))
+    d = Decimal(repr(x))
+    exp = d.adjusted()
+    if -7 < exp < 21:
+        return format(d, "f")
+    return f"{format(d.scaleb(-exp).normalize(), 'f')}e{'+' if exp > 0 else '-'}{abs(exp)}"
+
+
 def _scalar(value) -> str:
     if value is None:
         return ""
     if value is True or value is False:
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) > 2**53):
+        return _js_number(float(value))     # JSON numbers are doubles in the app that checks the signature
     return str(value)
 
 
