@@ -195,7 +195,7 @@ def _stringify(value: Any, prefix: str, out: list[str]) -> None:
     elif isinstance(value, bool):
         out.append(f"{_enc(prefix, 'body')}={'true' if value else 'false'}")
     elif isinstance(value, (int, float)):
-        out.append(f"{_enc(prefix, 'body')}={js_number(value)}")
+        out.append(f"{_enc(prefix, 'body')}={_enc(js_number(value), 'body')}")   # 1e+21 → 1e%2B21
     else:
         out.append(f"{_enc(prefix, 'body')}={_enc(str(value), 'body')}")
 

@@ -37,7 +37,7 @@ def locale_order(key: str) -> tuple:
 
 def _js_number(x: float) -> str:
     """String(x) in JavaScript: plain digits for exponents -6..20, else `1.5e+21` / `1e-7`."""
-    if x.is_integer() and abs(x) < 1e21:
+    if x.is_integer() and abs(x) < 2**53:
         return str(int(x))
     d = Decimal(repr(x))
     exp = d.adjusted()
