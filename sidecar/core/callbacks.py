@@ -72,6 +72,15 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _leaves(value: Any) -> int:
+    """How many `key=value` pairs the body signs as (its depth is already bounded)."""
+    if isinstance(value, dict):
+        return sum(_leaves(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_leaves(v) for v in value)
+    return 1
+
+
 def params_from_body(body: bytes, limits: CallbackLimits = CallbackLimits()) -> Any:
     """The callback's parameters from its raw body: a JSON object, else a form-encoded body."""
     if len(body) > limits.max_body_bytes:
@@ -89,6 +98,8 @@ def params_from_body(body: bytes, limits: CallbackLimits = CallbackLimits()) -> 
             raise InvalidArgument("body", "is not valid JSON") from None
         if not isinstance(tree, dict):
             raise InvalidArgument("body", "must be a JSON object")
+        if _leaves(tree) > limits.max_entries:
+            raise InvalidArgument("body", f"has more than {limits.max_entries} values")
         return tree
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),

@@ -7,6 +7,8 @@ the SDK accepts.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sidecar.core.callbacks import (CallbackLimits, canonical_string, encode_params, js_number, params_from_body,
@@ -48,8 +50,6 @@ def test_the_sdks_own_signed_vectors_verify(key, body, signature):
 
 
 def test_the_sdk_vector_survives_a_round_trip_through_json_bytes():
-    import json
-
     key, body, signature = SDK_VECTORS[2]
     params = params_from_body(json.dumps(dict(reversed(list(body.items())))).encode())
     assert sign(key, SDK_NONCE, "POST", SDK_URL, params) == signature
@@ -131,6 +131,7 @@ def test_unreadable_nonce_or_signature_is_malformed():
     (b'{"a": NaN}', "body", "JSON"),
     (b"[1, 2]", "body", "object"),
     ("&".join(f"k{i}=v" for i in range(1001)).encode(), "body", "1000"),
+    (json.dumps({"a": list(range(1001))}).encode(), "body", "1000 values"),
 ])
 def test_hostile_bodies_are_invalid_arguments_naming_the_field(body, field, words):
     with pytest.raises(InvalidArgument) as caught:
