@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -50,20 +52,22 @@ async def test_transport_failures_and_garbage_are_unavailable():
         assert err.value.unavailable and err.value.status == 0
 
 
-async def test_approval_request_form_and_status_mapping():
+async def test_approval_request_json_body_and_status_mapping():
     forms = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
-            forms.append(dict(httpx.QueryParams(request.content.decode())))
+            assert request.headers["content-type"] == "application/json"
+            forms.append(json.loads(request.content))
             return httpx.Response(200, json={"approval_request": {"uuid": "u-1"}, "success": True})
         return httpx.Response(200, json={"approval_request": {"status": "denied"}, "success": True})
 
     client = authy(handler)
     draft = ApprovalDraft("1635", "Login?", {"Account Number": "9"}, {"ip": "10.0.0.1"}, 120)
     assert await client.create_approval(draft) == "u-1"
-    assert forms == [{"message": "Login?", "details[Account Number]": "9", "hidden_details[ip]": "10.0.0.1",
-                      "seconds_to_expire": "120"}]
+    # authy-client@1.1.4 createApprovalRequest: JSON, nested details, the TTL as a number.
+    assert forms == [{"message": "Login?", "details": {"Account Number": "9"}, "hidden_details": {"ip": "10.0.0.1"},
+                      "seconds_to_expire": 120}]
     assert await client.approval_status("u-1") is ApprovalStatus.DENIED
 
 
