@@ -13,6 +13,7 @@ Seeded users (password "correct horse battery staple"): alice@example.com (no MF
 Control endpoints, under /_control/inai:
   GET /_control/inai/mfa-code?email=…     the code "sent" for the last MFA login
   GET /_control/inai/sessions?email=…     every session of a user, with `active`
+  GET /_control/inai/mail?email=…         the tokens "mailed" to a user: {verify?, reset?}
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ PASSWORD = "correct horse battery staple"
 ACCESS_TTL_SECONDS = 900
 SESSION_TTL_SECONDS = 30 * 86400
 TENANT, APP, ENV = "ten_emulator", "app_emulator", "env_emulator"
+ORGANIZATION = "org_emulator"         # the one organization setActiveOrganization accepts
 
 
 def _iso(seconds: float) -> str:
@@ -55,6 +57,8 @@ class InaiArea:
         "alice@example.com": {"id": "usr_alice", "firstName": "Alice", "lastName": "A", "mfa": False},
         "bob@example.com": {"id": "usr_bob", "firstName": "Bob", "lastName": "B", "mfa": True},
     })
+    passwords: dict[str, str] = field(default_factory=dict)       # email → password (default PASSWORD)
+    mail: dict[str, dict] = field(default_factory=dict)           # email → {verify, reset} tokens "sent"
     key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     kid: str = field(default_factory=lambda: "inai-" + secrets.token_hex(4))
     sessions: dict[str, dict] = field(default_factory=dict)       # session id → session
@@ -108,10 +112,14 @@ class InaiApi:
             data = json.loads(raw)
         except ValueError:
             raise Refused(400, "Bad Request", "body is not JSON") from None
-        if not isinstance(data, dict) or set(data) != set(members):
-            raise Refused(400, "Bad Request", f"body must have exactly {sorted(members)}")
-        if not all(isinstance(data[m], str) for m in members):
-            raise Refused(400, "Bad Request", "members must be strings")
+        # A member spec: "name", "name?" (optional), "name|null" (a string or null).
+        names = {m.rstrip("?").removesuffix("|null"): m for m in members}
+        required = {n for n, m in names.items() if not m.endswith("?")}
+        if not isinstance(data, dict) or not required <= set(data) <= set(names):
+            raise Refused(400, "Bad Request", f"body must have {sorted(required)} (and may have {sorted(names)})")
+        for name, value in data.items():
+            if not (isinstance(value, str) or (value is None and names[name].endswith("|null"))):
+                raise Refused(400, "Bad Request", f"{name} must be a string")
         return data
 
     def session_of(self, request: Request) -> dict:
@@ -130,15 +138,17 @@ class InaiApi:
                 "mfaEnabled": u["mfa"], "roles": ["member"], "createdAt": _iso(0), "updatedAt": _iso(0),
                 "lastLoginAt": None}
 
-    def access_token(self, email: str) -> str:
+    def access_token(self, email: str, org: str | None = None) -> str:
         """An ES256 JWT with the SDK's JWTClaims members only (no iss, aud, sid, jti)."""
         now = int(time.time())
         claims = {"sub": self.area.users[email]["id"], "type": "app_user", "tenant_id": TENANT, "app_id": APP,
                   "env_id": ENV, "email": email, "roles": ["member"], "permissions": ["read"],
                   "iat": now, "exp": now + ACCESS_TTL_SECONDS}
+        if org:
+            claims |= {"org_id": org, "org_role": "admin"}
         return jwt.encode(claims, self.area.key, algorithm="ES256", headers={"kid": self.area.kid})
 
-    def issue(self, email: str, request: Request, sid: str = "") -> dict:
+    def issue(self, email: str, request: Request, sid: str = "", org: str | None = None) -> dict:
         if not sid:
             sid = "ses_" + secrets.token_hex(8)
             now = time.time()
@@ -147,7 +157,7 @@ class InaiApi:
                 "userAgent": request.headers.get("user-agent"),
                 "ipAddress": request.client.host if request.client else None, "environmentId": ENV,
                 "expiresAt": _iso(now + SESSION_TTL_SECONDS), "createdAt": _iso(now), "revokedAt": None}
-        access, refresh = self.access_token(email), "rt_" + secrets.token_urlsafe(24)
+        access, refresh = self.access_token(email, org), "rt_" + secrets.token_urlsafe(24)
         self.area.access[access], self.area.refresh[refresh] = sid, sid
         return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                 "expires_in": ACCESS_TTL_SECONDS}
@@ -161,7 +171,8 @@ class InaiApi:
     # -- endpoints ----------------------------------------------------------------------------------
     async def login(self, request: Request, body: dict, _session) -> Response:
         email = body["email"].lower()
-        if email not in self.area.users or not secrets.compare_digest(body["password"], PASSWORD):
+        if email not in self.area.users or not secrets.compare_digest(
+                body["password"], self.area.passwords.get(email, PASSWORD)):
             return problem(401, "Unauthorized", "Invalid email or password")
         if self.area.users[email]["mfa"]:
             token, code = "mfa_" + secrets.token_urlsafe(16), f"{secrets.randbelow(10**6):06d}"
@@ -207,6 +218,50 @@ class InaiApi:
         self.revoke(target["id"])
         return JSONResponse({"message": "Session revoked"})
 
+    # -- the seed README's other app-user calls (register, organization, password, email) --------------
+    async def register(self, request: Request, body: dict, _session) -> Response:
+        email = body["email"].lower()
+        if email in self.area.users:
+            return problem(409, "Conflict", "A user with this email already exists")
+        self.area.users[email] = {"id": "usr_" + secrets.token_hex(6), "firstName": body.get("firstName"),
+                                  "lastName": body.get("lastName"), "mfa": False}
+        self.area.passwords[email] = body["password"]
+        self.area.mail[email] = {"verify": "ev_" + secrets.token_urlsafe(12)}
+        return JSONResponse({**self.issue(email, request), "user": self.user_resource(email)}, status_code=201)
+
+    async def set_active_organization(self, request: Request, body: dict, session: dict) -> Response:
+        org = body["organizationId"]
+        if org is not None and org != ORGANIZATION:
+            return problem(404, "Not Found", "Organization not found")
+        return JSONResponse(self.issue(session["userEmail"], request, session["id"], org))
+
+    async def forgot_password(self, request: Request, body: dict, _session) -> Response:
+        email = body["email"].lower()
+        if email in self.area.users:  # the same answer either way: no account enumeration
+            self.area.mail.setdefault(email, {})["reset"] = "pr_" + secrets.token_urlsafe(12)
+        return JSONResponse({"message": "If the email exists, a reset link has been sent"})
+
+    def _mailed(self, kind: str, token: str) -> str | None:
+        return next((e for e, m in self.area.mail.items() if m.get(kind) == token), None)
+
+    async def reset_password(self, request: Request, body: dict, _session) -> Response:
+        email = self._mailed("reset", body["token"])
+        if email is None:
+            return problem(400, "Bad Request", "Invalid or expired reset token")
+        del self.area.mail[email]["reset"]
+        self.area.passwords[email] = body["password"]
+        return JSONResponse({"message": "Password has been reset"})
+
+    async def verify_email(self, request: Request, body: dict, _session) -> Response:
+        email = self._mailed("verify", body["token"])
+        if email is None:
+            return problem(400, "Bad Request", "Invalid or expired verification token")
+        del self.area.mail[email]["verify"]
+        return JSONResponse({"message": "Email verified"})
+
+    async def control_mail(self, request: Request) -> Response:
+        return JSONResponse(self.area.mail.get(request.query_params.get("email", ""), {}))
+
     async def jwks(self, request: Request) -> Response:
         jwk = ECAlgorithm.to_jwk(self.area.key.public_key(), as_dict=True)
         return JSONResponse({"keys": [{**jwk, "kid": self.area.kid, "use": "sig", "alg": "ES256"}]},
@@ -233,7 +288,15 @@ def routes(state) -> list[Route]:
         Route(f"{API}/sessions", _checked(api, api.sessions, None, user=True), methods=["GET"]),
         Route(f"{API}/sessions/{{session_id}}/revoke", _checked(api, api.revoke_session, None, user=True),
               methods=["POST"]),
+        Route(f"{API}/auth/register", _checked(api, api.register, ("email", "password", "firstName?", "lastName?")),
+              methods=["POST"]),
+        Route(f"{API}/auth/set-active-organization",
+              _checked(api, api.set_active_organization, ("organizationId|null",), user=True), methods=["POST"]),
+        Route(f"{API}/auth/forgot-password", _checked(api, api.forgot_password, ("email",)), methods=["POST"]),
+        Route(f"{API}/auth/reset-password", _checked(api, api.reset_password, ("token", "password")), methods=["POST"]),
+        Route(f"{API}/auth/verify-email", _checked(api, api.verify_email, ("token",)), methods=["POST"]),
         Route(f"{PREFIX}/.well-known/jwks.json", api.jwks, methods=["GET"]),
+        Route("/_control/inai/mail", api.control_mail, methods=["GET"]),
         Route("/_control/inai/mfa-code", api.control_mfa_code, methods=["GET"]),
         Route("/_control/inai/sessions", api.control_sessions, methods=["GET"]),
     ]

@@ -74,6 +74,26 @@ async function main() {
   out.badPassword = await outcome(() => client.login({ email: "alice@example.com", password: "nope" }));
   const keyless = new InAIAuthClient({ apiUrl, publishableKey: "pk_wrong" });
   out.badKey = await outcome(() => keyless.login({ email: "alice@example.com", password: PASSWORD }));
+
+  // The seed README's other app-user calls, on a fresh user (the emulator is shared by the test session).
+  const email = `carol-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+  out.register = await outcome(() => client.register({ email, password: "first pass 1", firstName: "Carol" }));
+  out.registerAgain = await outcome(() => client.register({ email, password: "first pass 1" }));
+  const mailed = () => control(`/_control/inai/mail?email=${encodeURIComponent(email)}`);
+  const { verify } = await mailed();
+  out.verifyEmail = await outcome(() => client.verifyEmail(verify));
+  out.verifyEmailAgain = await outcome(() => client.verifyEmail(verify));
+  const carol = out.register.value.access_token;
+  out.setOrganization = await outcome(() => client.setActiveOrganization(carol, "org_emulator"));
+  out.organizationAuth = described(await buildAuthObjectFromToken(out.setOrganization.value.access_token, jwks));
+  out.setUnknownOrganization = await outcome(() => client.setActiveOrganization(carol, "org_nope"));
+  out.clearOrganization = await outcome(() => client.setActiveOrganization(carol, null));
+  out.forgotPassword = await outcome(() => client.forgotPassword(email));
+  out.forgotUnknown = await outcome(() => client.forgotPassword("nobody@example.com"));
+  const { reset } = await mailed();
+  out.resetPassword = await outcome(() => client.resetPassword(reset, "second pass 2"));
+  out.loginOldPassword = await outcome(() => client.login({ email, password: "first pass 1" }));
+  out.loginNewPassword = await outcome(() => client.login({ email, password: "second pass 2" }));
   console.log(JSON.stringify(out));
 }
 

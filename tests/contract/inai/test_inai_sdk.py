@@ -91,6 +91,32 @@ def test_the_sdk_parses_every_answer(project, emulator):
     problem(out["badKey"], 401, "Missing or invalid publishable key")
 
 
+def test_the_sdk_parses_the_other_calls_the_readme_shows(project, emulator):
+    """register, verifyEmail, setActiveOrganization, forgotPassword, resetPassword (not used by the sidecar)."""
+    out = drive(project, emulator)
+    registered = out["register"]["value"]
+    assert registered["user"]["firstName"] == "Carol" and registered["access_token"] and registered["refresh_token"]
+    problem(out["registerAgain"], 409, "A user with this email already exists")
+    assert out["verifyEmail"]["value"] == {"message": "Email verified"}
+    problem(out["verifyEmailAgain"], 400, "Invalid or expired verification token")
+    assert set(out["setOrganization"]["value"]) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert (out["organizationAuth"]["orgId"], out["organizationAuth"]["userId"]) == \
+        ("org_emulator", registered["user"]["id"])
+    problem(out["setUnknownOrganization"], 404, "Organization not found")
+    assert out["clearOrganization"]["ok"]
+    assert out["forgotPassword"]["value"] == out["forgotUnknown"]["value"]  # no account enumeration
+    assert out["resetPassword"]["value"] == {"message": "Password has been reset"}
+    problem(out["loginOldPassword"], 401, "Invalid email or password")
+    assert out["loginNewPassword"]["value"]["user"]["email"] == registered["user"]["email"]
+
+
+OPERATIONS_THE_SIDECAR_USES = {
+    ("POST", "/inai/api/v1/auth/login"), ("POST", "/inai/api/v1/auth/mfa/challenge"),
+    ("POST", "/inai/api/v1/auth/refresh"), ("POST", "/inai/api/v1/auth/logout"), ("GET", "/inai/api/v1/auth/me"),
+    ("GET", "/inai/api/v1/sessions"), ("POST", "/inai/api/v1/sessions/{session_id}/revoke"),
+    ("GET", "/inai/.well-known/jwks.json")}
+
+
 def _sidecar_operations(proc, emulator) -> None:
     """The same operations as drive.js, through the sidecar's AccountService."""
     accounts = factors_pb2_grpc.AccountServiceStub(proc.channel)
@@ -131,10 +157,8 @@ def test_the_adapter_sends_what_the_sdk_sends(project, sidecar, emulator):
     _sidecar_operations(sidecar, emulator)
     ours = {op: _shape(r) for op, r in first_requests(emulator).items()}
 
-    expected = {("POST", "/inai/api/v1/auth/login"), ("POST", "/inai/api/v1/auth/mfa/challenge"),
-                ("POST", "/inai/api/v1/auth/refresh"), ("POST", "/inai/api/v1/auth/logout"),
-                ("GET", "/inai/api/v1/auth/me"), ("GET", "/inai/api/v1/sessions"),
-                ("POST", "/inai/api/v1/sessions/{session_id}/revoke"), ("GET", "/inai/.well-known/jwks.json")}
+    sdk = {op: shape for op, shape in sdk.items() if op in OPERATIONS_THE_SIDECAR_USES}
+    expected = OPERATIONS_THE_SIDECAR_USES
     assert set(sdk) == expected and set(ours) == expected  # nothing the SDK never sends
     for operation in sorted(expected):
         assert ours[operation] == sdk[operation], operation
