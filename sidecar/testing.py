@@ -32,10 +32,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False) -> subprocess.Popen:
+def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False,
+           preexec_fn=None) -> subprocess.Popen:
     log = open(log_path, "ab" if append else "wb")
     return subprocess.Popen([sys.executable, "-m", "sidecar", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -149,7 +150,7 @@ def wait_until(predicate, timeout: float = 5.0, step: float = 0.01, what: str = 
 
 
 class SidecarProcess:
-    def __init__(self, settings: dict, tmp: Path, env: dict | None = None) -> None:
+    def __init__(self, settings: dict, tmp: Path, env: dict | None = None, preexec_fn=None) -> None:
         self.grpc_port, self.ops_port = free_port(), free_port()
         self.target = f"127.0.0.1:{self.grpc_port}"
         self.ops_url = f"http://127.0.0.1:{self.ops_port}"
@@ -162,7 +163,7 @@ class SidecarProcess:
         self.config_path = tmp / f"sidecar-{self.grpc_port}.yaml"
         self.config_path.write_text(yaml.safe_dump(settings))
         self.log_path = tmp / f"sidecar-{self.grpc_port}.log"
-        self.proc = _spawn(["serve", "--config", str(self.config_path)], self.log_path, env)
+        self.proc = _spawn(["serve", "--config", str(self.config_path)], self.log_path, env, preexec_fn=preexec_fn)
         self.channel = grpc.insecure_channel(self.target)
         self.stub = auth_pb2_grpc.AuthServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)

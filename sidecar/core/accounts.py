@@ -37,15 +37,17 @@ __all__ = ["AccountFlows", "AccountSession", "LoginResult", "Me", "Tokens"]
 
 @dataclass(frozen=True, slots=True)
 class _Chain:
-    """What a logout with this refresh token must revoke here: ids, never tokens."""
+    """What a logout with this refresh token must revoke here: the access tokens' keys, never tokens."""
 
     session_id: str = ""
-    access_ids: tuple[str, ...] = ()
+    access_keys: tuple[TokenKey, ...] = ()
 
     def then(self, tokens: Tokens) -> "_Chain":
-        latest = token_revocation_id(token_key(tokens.access_token))
         return _Chain(tokens.session_id or self.session_id,
-                      (*self.access_ids, latest)[-ACCESS_TOKENS_PER_CHAIN:])
+                      (*self.access_keys, token_key(tokens.access_token))[-ACCESS_TOKENS_PER_CHAIN:])
+
+    def revocation_ids(self) -> list[str]:
+        return [i for i in (self.session_id, *map(token_revocation_id, self.access_keys)) if i]
 
 
 RevokeSessionId = Callable[[str], None]
@@ -98,7 +100,7 @@ class AccountFlows:
         return tokens
 
     def _revoke(self, chain: _Chain) -> None:
-        ids = [i for i in (chain.session_id, *chain.access_ids) if i]
+        ids = chain.revocation_ids()
         if not ids:
             return
         metrics.LOGOUT_REVOCATIONS_TOTAL.labels("yes" if self.revoke_session_id else "no").inc()

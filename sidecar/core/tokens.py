@@ -66,7 +66,8 @@ class TokenVerifier:
         self._closers = closers or []
         self._tasks: list[asyncio.Task] = []
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
-        self._verified: TtlLru[TokenKey, _Verified] = TtlLru(jwks.verified_cache_max_entries, clock)
+        self._verified: TtlLru[TokenKey, _Verified] = TtlLru(
+            jwks.verified_cache_max_entries, clock, metrics.CACHE_EVICTIONS_TOTAL.labels("verified_tokens").inc)
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
         self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}

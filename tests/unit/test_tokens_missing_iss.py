@@ -36,7 +36,8 @@ def verifier(keys: dict[str, Issuer], *, accept: str | None = "inai", audiences:
 
     issuers = [IssuerSettings(issuer=f"{URL}/{name}", accept_missing_iss=(name == accept),
                               audiences=(audiences or {}).get(name, [])) for name in keys]
-    return TokenVerifier(issuers, {i.issuer: fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers}, JwksSettings())
+    return TokenVerifier(issuers, {i.issuer: fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers},
+                         JwksSettings(verified_cache_max_entries=1000))  # as `load` sizes it from the budget
 
 
 def token(keys: dict[str, Issuer], signer: str, key: str = "", **claims) -> str:
