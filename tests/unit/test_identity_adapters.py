@@ -1,7 +1,7 @@
 """The two identity adapters over httpx.MockTransport: each wire's shapes in, core records and errors out.
 
 InAI (@inai-dev/backend 1.10.0) and the identity microservice (seed 004); the request side of each is
-also compared with the real InAI SDK's requests in tests/contract/inai/.
+also compared with the real InAI SDK's requests in tests/contract/test_inai.py.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The real @inai-dev/backend 1.10.0 against the emulator, and the sidecar's InAI adapter against the SDK.
 
-`drive.js` calls the SDK through its own base-URL option (apiUrl = {emulator}/inai); these tests
+`inai/drive.js` calls the SDK through its own base-URL option (apiUrl = {emulator}/inai); these tests
 assert what the SDK parsed. Then the same operations go through the sidecar (identity.api: inai),
 and each request the adapter sent is compared with the SDK's for that operation (method, path
 template, publishable key, bearer, content type, body members and their types), from the requests
 the emulator recorded. @inai-dev/shared and @inai-dev/types are not on the npm registry: shims/ holds
-our stand-ins (the header name and the JWKS client come from there; see shims/inai-shared/index.js).
+our stand-ins (the header name and the JWKS client come from there; see inai/shims/inai-shared/index.js).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from authsidecar.v1 import auth_pb2
 from authsidecar.v1 import factors_pb2 as pb
 from authsidecar.v1 import factors_pb2_grpc
 from sidecar import config as cfg
-from tests.contract.conftest import run_node
+from .conftest import run_node
 
 PASSWORD = "correct horse battery staple"
 SDK = "inai"
