@@ -1,7 +1,7 @@
 """The two identity adapters over httpx.MockTransport: each wire's shapes in, core records and errors out.
 
-InAI (@inai-dev/backend 1.10.0) and the identity microservice (seed 004); the request side of each is
-also compared with the real InAI SDK's requests in tests/contract/test_inai.py.
+InAI (@inai-dev/backend 1.10.0) and the identity microservice (seed 004); the InAI adapter's requests are
+also compared with the real SDK's in tests/contract/test_inai.py, the other's pinned in test_identity_service.py.
 """
 
 from __future__ import annotations
