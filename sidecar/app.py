@@ -26,6 +26,20 @@ class Component(Protocol):
         """Ask each upstream this component uses whether it answers."""
 
 
+def identity_adapter(settings: Settings):
+    """The adapter for `identity.api` (None when identity.base_url is empty: the account RPCs are off)."""
+    i = settings.identity
+    if not i.base_url:
+        return None
+    if i.api == "identity-service":
+        from .upstream.identity_service import IdentityServiceClient
+
+        return IdentityServiceClient(i.base_url, i.timeout_seconds)
+    from .upstream.inai import InaiClient
+
+    return InaiClient(i.base_url, i.api_key, i.timeout_seconds)
+
+
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
         from .core.accounts import AccountFlows
@@ -39,8 +53,8 @@ class Sidecar:
         self.tokens = TokenVerifier.from_settings(settings, revoked=self.sessions.is_known_revoked)
         self.challenges = ChallengeVerifier.from_settings(settings)
         self.second_factors = second_factors_from_settings(settings)
-        self.accounts = AccountFlows.from_settings(settings)
-        # A logout through AccountService marks its session revoked here at once, before the platform's event.
+        self.accounts = AccountFlows.from_settings(settings, identity_adapter(settings))
+        # A logout through AccountService marks its tokens revoked here at once, before the platform's event.
         self.accounts.revoke_session_id = self.sessions.revoke_locally
         self.components: dict[str, Component] = {
             "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,

@@ -124,14 +124,18 @@ class AuthySettings:
     consumed_codes_max_entries: int = 0  # 0: sized from the memory budget
 
 
+IDENTITY_APIS = ("inai", "identity-service")
+
+
 @dataclass
 class IdentitySettings:
-    """The identity service for account flows (login, MFA, refresh, sessions)."""
+    """The identity service for account flows (login, MFA, refresh, sessions), in one of two wires."""
 
-    base_url: str = ""                   # e.g. https://auth.example.com/api; empty: disabled (or the emulator)
-    api_key: str = ""                    # sent as X-API-Key when set (publishable/secret key)
+    api: str = "inai"                    # inai (InAI Auth API v1) | identity-service (identity microservice)
+    base_url: str = ""                   # inai: the apiUrl (https://apiauth.inai.dev); empty: disabled (or the emulator)
+    api_key: str = ""                    # inai: the publishable key, sent as X-Publishable-Key
     timeout_seconds: float = 5.0
-    session_map_max_entries: int = 0  # refresh token → session id, to revoke on Logout; 0: from the budget
+    session_map_max_entries: int = 0  # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
 
 
 @dataclass
@@ -143,6 +147,9 @@ class IssuerSettings:
     leeway_seconds: float = 60.0
     required_claims: list[str] = field(default_factory=lambda: ["exp"])
     max_lifetime_seconds: float = 0.0    # 0: no limit
+    # Tokens with no iss claim are verified against this issuer's JWKS (InAI's tokens carry no iss).
+    # Weaker than an iss match; at most one issuer may set it.
+    accept_missing_iss: bool = False
 
 
 @dataclass
@@ -474,6 +481,10 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"{where}.max_lifetime_seconds: must not be negative (0: no limit)")
         if iss.jwks_uri and not iss.jwks_uri.startswith(("https://", "http://")):
             p.append(f"{where}.jwks_uri: must be an http(s) URL")
+    missing_iss = [i for i, iss in enumerate(s.issuers) if iss.accept_missing_iss]
+    for i in missing_iss[1:]:
+        p.append(f"issuers[{i}].accept_missing_iss: only one issuer may accept tokens without iss "
+                 f"(issuers[{missing_iss[0]}] does)")
     return p
 
 
@@ -488,6 +499,8 @@ def _validate_factors(s: Settings) -> list[str]:
     # A floor on the poll interval protects the vendor (and our rate limit) from a typo.
     if s.authy.approval_poll_interval_seconds < 0.05:
         p.append("authy.approval_poll_interval_seconds: must be at least 0.05")
+    if s.identity.api not in IDENTITY_APIS:
+        p.append(f"identity.api: must be one of {', '.join(IDENTITY_APIS)}")
     if s.identity.timeout_seconds <= 0:
         p.append("identity.timeout_seconds: must be positive")
     return p
@@ -586,6 +599,8 @@ EMULATOR_APP_ID = emulator_credentials.APP_ID
 EMULATOR_SECRET_KEY = emulator_credentials.SECRET_KEY
 EMULATOR_AUTHY_API_KEY = emulator_credentials.AUTHY_API_KEY
 EMULATOR_ISSUERS = emulator_credentials.ISSUERS
+EMULATOR_INAI_PUBLISHABLE_KEY = emulator_credentials.INAI_PUBLISHABLE_KEY
+EMULATOR_IDENTITY_PATHS = {"inai": "/inai", "identity-service": "/identity/api"}
 
 
 def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
@@ -600,7 +615,9 @@ def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
     authy = dataclasses.replace(
         s.authy, base_url=s.authy.base_url or f"{base}/authy",
         api_key=s.authy.api_key or EMULATOR_AUTHY_API_KEY)
-    identity = dataclasses.replace(s.identity, base_url=s.identity.base_url or f"{base}/identity/api")
+    identity = dataclasses.replace(
+        s.identity, base_url=s.identity.base_url or f"{base}{EMULATOR_IDENTITY_PATHS.get(s.identity.api, '')}",
+        api_key=s.identity.api_key or (EMULATOR_INAI_PUBLISHABLE_KEY if s.identity.api == "inai" else ""))
     issuers = s.issuers or [
         IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
         for name, algs in EMULATOR_ISSUERS.items()

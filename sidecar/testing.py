@@ -123,7 +123,7 @@ def emulator_config(url: str) -> dict:
         "platform": {"base_url": f"{url}/v2", "api_key": cfg.EMULATOR_API_KEY, "app_id": cfg.EMULATOR_APP_ID},
         "challenges": {"base_url": f"{url}/v1", "secret_key": cfg.EMULATOR_SECRET_KEY},
         "authy": {"base_url": f"{url}/authy", "api_key": cfg.EMULATOR_AUTHY_API_KEY},
-        "identity": {"base_url": f"{url}/identity/api"},
+        "identity": {"api": "inai", "base_url": f"{url}/inai", "api_key": cfg.EMULATOR_INAI_PUBLISHABLE_KEY},
         "issuers": [{"issuer": f"{url}/issuers/{name}", "algorithms": algs, "audiences": ["authsidecar-demo"]}
                     for name, algs in cfg.EMULATOR_ISSUERS.items()],
     }
