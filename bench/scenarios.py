@@ -23,6 +23,7 @@ from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
 from . import procstats
+from .entry_sizes import bytes_per_entry
 from .harness import Scenario, percentile
 from .harness import run as run_scenario
 
@@ -264,7 +265,11 @@ def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
     return {"scenario": "memory", "cached_tokens": valid_tokens, "cached_sessions": valid_sessions,
             "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1),
             "cache_entries": {name: sidecar.metric("authsidecar_cache_entries", cache=name)
-                              for name in ("verified_tokens", "sessions")}}
+                              for name in ("verified_tokens", "sessions")},
+            "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / 2**20,
+            "bytes_per_entry_traced": bytes_per_entry(20_000),
+            "notes": "RSS of the whole process with n distinct tokens and n distinct sessions cached; "
+                     "bytes_per_entry_traced: Python objects per entry of each cache (bench/entry_sizes.py)"}
 
 
 def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:

@@ -30,6 +30,12 @@ RPC_SHED_TOTAL = Counter(
     "authsidecar_rpc_shed_total", "RPCs refused with RESOURCE_EXHAUSTED because too many were in flight.",
 )
 READY = Gauge("authsidecar_ready", "1 when the sidecar is ready to answer (health SERVING).")
+MEMORY_BUDGET_BYTES = Gauge(
+    "authsidecar_memory_budget_bytes",
+    "The memory budget every cache full must fit in (limits.memory_budget_mb, else 75% of the container limit).",
+)
+CACHE_CAPACITY = Gauge("authsidecar_cache_capacity_entries", "Entries each budgeted cache may hold, by its setting (e.g. jwks.verified_cache_max_entries).",
+                       ["cache"])
 
 UPSTREAM_REQUESTS_TOTAL = Counter(
     "authsidecar_upstream_requests_total", "HTTP requests to upstreams, by upstream, endpoint and status.",

@@ -27,7 +27,7 @@ from .api.auth_service import AuthService
 from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
 from .app import Sidecar
-from .config import Settings, is_local_address, pointed_at_emulator
+from .config import Settings, is_local_address, memory_plan, pointed_at_emulator
 from .httpserve import AsgiServer
 
 log = logs.get("server")
@@ -91,6 +91,7 @@ class Server:
         gc.collect()
         gc.freeze()
         log.info("listening", extra={"grpc": ",".join(settings.listen), "ops": settings.ops_listen})
+        _report_memory_plan(settings)
 
     def readiness(self) -> tuple[bool, dict]:
         if self.sidecar is None:
@@ -183,6 +184,16 @@ def _ops_app(server: Server):
     from .ops_http import build_app
 
     return build_app(server.readiness, lambda: server.draining)
+
+
+def _report_memory_plan(settings: Settings) -> None:
+    plan = memory_plan(settings)
+    metrics.MEMORY_BUDGET_BYTES.set(plan.budget_bytes)
+    for dotted, entries in plan.sizes.items():
+        metrics.CACHE_CAPACITY.labels(dotted).set(entries)
+    log.info("memory budget", extra={"budget_mb": plan.budget_bytes >> 20, "source": plan.source,
+                                     "estimate_full_mb": plan.estimate_bytes >> 20,
+                                     "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items())})
 
 
 async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[None]] | None = None) -> int:

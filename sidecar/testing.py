@@ -32,10 +32,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False) -> subprocess.Popen:
+def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False,
+           preexec_fn=None) -> subprocess.Popen:
     log = open(log_path, "ab" if append else "wb")
     return subprocess.Popen([sys.executable, "-m", "sidecar", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -122,7 +123,7 @@ def emulator_config(url: str) -> dict:
         "platform": {"base_url": f"{url}/v2", "api_key": cfg.EMULATOR_API_KEY, "app_id": cfg.EMULATOR_APP_ID},
         "challenges": {"base_url": f"{url}/v1", "secret_key": cfg.EMULATOR_SECRET_KEY},
         "authy": {"base_url": f"{url}/authy", "api_key": cfg.EMULATOR_AUTHY_API_KEY},
-        "identity": {"base_url": f"{url}/identity/api"},
+        "identity": {"api": "inai", "base_url": f"{url}/inai", "api_key": cfg.EMULATOR_INAI_PUBLISHABLE_KEY},
         "issuers": [{"issuer": f"{url}/issuers/{name}", "algorithms": algs, "audiences": ["authsidecar-demo"]}
                     for name, algs in cfg.EMULATOR_ISSUERS.items()],
     }
@@ -149,7 +150,7 @@ def wait_until(predicate, timeout: float = 5.0, step: float = 0.01, what: str = 
 
 
 class SidecarProcess:
-    def __init__(self, settings: dict, tmp: Path, env: dict | None = None) -> None:
+    def __init__(self, settings: dict, tmp: Path, env: dict | None = None, preexec_fn=None) -> None:
         self.grpc_port, self.ops_port = free_port(), free_port()
         self.target = f"127.0.0.1:{self.grpc_port}"
         self.ops_url = f"http://127.0.0.1:{self.ops_port}"
@@ -162,7 +163,7 @@ class SidecarProcess:
         self.config_path = tmp / f"sidecar-{self.grpc_port}.yaml"
         self.config_path.write_text(yaml.safe_dump(settings))
         self.log_path = tmp / f"sidecar-{self.grpc_port}.log"
-        self.proc = _spawn(["serve", "--config", str(self.config_path)], self.log_path, env)
+        self.proc = _spawn(["serve", "--config", str(self.config_path)], self.log_path, env, preexec_fn=preexec_fn)
         self.channel = grpc.insecure_channel(self.target)
         self.stub = auth_pb2_grpc.AuthServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
