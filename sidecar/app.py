@@ -35,11 +35,13 @@ class Sidecar:
         from .core.tokens import TokenVerifier
 
         self.settings = settings
-        self.sessions = SessionVerifier.from_settings(settings)
+        # One shared ledger (one Redis, one circuit) behind every kind of one-time claim, or none.
+        self.ledger = _shared_ledger(settings)
+        self.sessions = SessionVerifier.from_settings(settings, self.ledger)
         # A JWT whose sid or jti the platform revoked is never valid, even from the verified-token cache.
         self.tokens = TokenVerifier.from_settings(settings, revoked=self.sessions.is_known_revoked)
-        self.challenges = ChallengeVerifier.from_settings(settings)
-        self.second_factors = SecondFactors.from_settings(settings)
+        self.challenges = ChallengeVerifier.from_settings(settings, self.ledger)
+        self.second_factors = SecondFactors.from_settings(settings, self.ledger)
         self.accounts = AccountFlows.from_settings(settings)
         # A logout through AccountService marks its session revoked here at once, before the platform's event.
         self.accounts.revoke_session_id = self.sessions.revoke_locally
@@ -47,6 +49,8 @@ class Sidecar:
             "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
             "second_factors": self.second_factors, "accounts": self.accounts,
         }
+        if self.ledger is not None:
+            self.components["ledger"] = self.ledger
 
     async def start(self) -> None:
         for component in self.components.values():
@@ -62,3 +66,13 @@ class Sidecar:
     async def upstream_health(self) -> list[UpstreamHealth]:
         results = await asyncio.gather(*(c.health() for c in self.components.values()))
         return [h for group in results for h in group]
+
+
+def _shared_ledger(settings: Settings):
+    """The fleet's one-time ledger when `ledger.backend` is redis; None keeps claims in this process."""
+    if settings.ledger.backend != "redis":
+        return None
+    from .core.ledger import SharedLedger
+    from .upstream.ledger_redis import RedisLedgerStore
+
+    return SharedLedger.from_settings(settings, RedisLedgerStore.from_settings(settings))

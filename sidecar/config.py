@@ -131,6 +131,21 @@ class IdentitySettings:
 
 
 @dataclass
+class LedgerSettings:
+    """Where one-time tokens (approvals, challenge tokens, TOTP/phone codes) are claimed.
+
+    memory: this process only (one pod). redis: every pod claims in one Redis with SET NX, so a
+    token is valid once across the fleet; this process's ledger stays in front as a cache.
+    """
+
+    backend: str = "memory"              # memory | redis
+    url: str = ""                        # redis://[user:password@]host:6379/0 or rediss://… (TLS)
+    password: str = ""                   # used when the URL has none: AUTHSIDECAR_LEDGER_PASSWORD(_FILE)
+    key_prefix: str = "authsidecar:ledger:"
+    timeout_seconds: float = 0.5         # one claim's whole budget (connect included); past it: fail closed
+
+
+@dataclass
 class IssuerSettings:
     issuer: str = ""
     jwks_uri: str = ""                   # empty: OIDC discovery from the issuer URL
@@ -220,6 +235,7 @@ class Settings:
     jwks: JwksSettings = field(default_factory=JwksSettings)
     authy: AuthySettings = field(default_factory=AuthySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
     ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
 
@@ -413,6 +429,7 @@ def _validate(s: Settings) -> list[str]:
         p.append("challenges.base_url: must start with http:// or https://")
     p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
+    p.extend(_validate_ledger(s.ledger))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):
@@ -462,6 +479,26 @@ def _validate_factors(s: Settings) -> list[str]:
         p.append("identity.timeout_seconds: must be positive")
     if s.identity.session_map_max_entries < 1:
         p.append("identity.session_map_max_entries: must be at least 1")
+    return p
+
+
+LEDGER_BACKENDS = {"memory", "redis"}
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9:_./-]{0,64}")
+
+
+def _validate_ledger(led: LedgerSettings) -> list[str]:
+    p: list[str] = []
+    if led.backend not in LEDGER_BACKENDS:
+        p.append(f"ledger.backend: must be one of {sorted(LEDGER_BACKENDS)}")
+    if led.backend == "redis" and not led.url:
+        p.append("ledger.url: is required when ledger.backend is redis")
+    if led.url and not led.url.startswith(("redis://", "rediss://", "unix://")):
+        # Never echo the URL: it may carry the password.
+        p.append("ledger.url: must start with redis://, rediss:// (TLS) or unix://")
+    if not _KEY_PREFIX.fullmatch(led.key_prefix):
+        p.append("ledger.key_prefix: must be at most 64 of [A-Za-z0-9:_./-]")
+    if led.timeout_seconds <= 0:
+        p.append("ledger.timeout_seconds: must be positive")
     return p
 
 
