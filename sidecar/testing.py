@@ -270,8 +270,8 @@ class RedisProcess:
             return False
 
     def command(self, *words: str) -> str:
-        """One command over a plain socket (RESP, after AUTH when there is a password); its reply's
-        first line, e.g. "+PONG" or ":3"."""
+        """One command over a plain socket (RESP, after AUTH when there is a password); its raw reply,
+        e.g. "+PONG", ":3" or "*1\\r\\n$5\\r\\nhello" (read until the server pauses, fine for small replies)."""
         commands = ([("AUTH", self.password)] if self.password else []) + [words]
         payload = "".join(f"*{len(c)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in c)
                           for c in commands)
@@ -283,7 +283,14 @@ class RedisProcess:
                 if not chunk:
                     break
                 reply += chunk
-        return reply.decode().split("\r\n")[len(commands) - 1]
+            s.settimeout(0.05)
+            try:
+                while chunk := s.recv(65536):
+                    reply += chunk
+            except OSError:
+                pass  # nothing more came: the reply is whole
+        lines = reply.decode().split("\r\n")[len(commands) - 1:]
+        return "\r\n".join(lines).removesuffix("\r\n")
 
     def kill(self) -> None:
         """Die at once (SIGKILL); the port refuses until `start()`."""

@@ -8,6 +8,7 @@ the shared ledger each pod says "valid" once.
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import time
 import uuid
@@ -93,9 +94,11 @@ def test_racing_approval_over_two_pods_is_valid_once(pods, emulator, redis):
     assert_exactly_one_valid(race(both, lambda sc: approve(sc, token)))
     claimed = sum(sc.metric("authsidecar_ledger_claims_total", kind="approval", result="claimed") for sc in both)
     assert claimed == 1
-    assert redis.command("DBSIZE") == ":1"  # one key, named by the token's hash
-    key = redis.command("KEYS", "*")
-    assert token not in key
+    assert redis.command("DBSIZE") == ":1"
+    key = f"authsidecar:ledger:approval:{hashlib.sha256(token.encode()).hexdigest()}"
+    keys = redis.command("KEYS", "*")
+    assert key in keys and token not in keys  # named by the token's hash, never the token
+    assert 0 < int(redis.command("PTTL", key).lstrip(":")) <= 300_000  # expires with the approval
 
 
 def challenge_token(emulator, sc) -> str:
