@@ -236,11 +236,11 @@ def redis_server_binary() -> tuple[str | None, str]:
 
 class RedisProcess:
     """A real `redis-server` on a free loopback port, its files in `tmp`; `kill()` and `start()` keep
-    the port. The append-only file is synced on every write, so a claim survives a SIGKILL (as a
-    production Redis with `appendonly yes` keeps claims across a restart)."""
+    the port. The append-only file is synced on every write by default (`fsync`), so a claim survives
+    a SIGKILL (as a production Redis with `appendonly yes` keeps claims across a restart)."""
 
-    def __init__(self, binary: str, tmp: Path, password: str = "") -> None:
-        self.binary, self.dir, self.password = binary, tmp, password
+    def __init__(self, binary: str, tmp: Path, password: str = "", fsync: str = "always") -> None:
+        self.binary, self.dir, self.password, self.fsync = binary, tmp, password, fsync
         self.port = free_port()
         auth = f":{password}@" if password else ""
         self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
@@ -250,7 +250,7 @@ class RedisProcess:
 
     def start(self) -> None:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no",
+                "--save", "", "--appendonly", "yes", "--appendfsync", self.fsync, "--protected-mode", "no",
                 "--logfile", str(self.log_path)]
         if self.password:
             args += ["--requirepass", self.password]
