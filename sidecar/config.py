@@ -495,11 +495,37 @@ def _validate_ledger(led: LedgerSettings) -> list[str]:
     if led.url and not led.url.startswith(("redis://", "rediss://", "unix://")):
         # Never echo the URL: it may carry the password.
         p.append("ledger.url: must start with redis://, rediss:// (TLS) or unix://")
+    elif led.url:
+        problem = _redis_url_problem(led.url)
+        if problem:
+            p.append(f"ledger.url: {problem}")
     if not _KEY_PREFIX.fullmatch(led.key_prefix):
         p.append("ledger.key_prefix: must be at most 64 of [A-Za-z0-9:_./-]")
     if led.timeout_seconds <= 0:
         p.append("ledger.timeout_seconds: must be positive")
     return p
+
+
+def _redis_url_problem(url: str) -> str:
+    """Why redis-py would refuse (or silently misread) this URL, "" if nothing; never echoes it."""
+    from urllib.parse import urlsplit
+
+    from redis.asyncio.connection import parse_url
+
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  # raises on a port out of range
+        parse_url(url)
+    except ValueError as exc:
+        leaks = bool(parts.password) and parts.password in str(exc)
+        return "is not a valid Redis URL" + ("" if leaks else f" ({exc})")
+    if parts.scheme == "unix":
+        return "" if parts.path else "needs the socket's path"
+    if not parts.hostname:
+        return "needs a host"
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return "the database (the URL's path) must be a number"  # redis-py would quietly use 0
+    return ""
 
 
 EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge"}

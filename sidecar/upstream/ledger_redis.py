@@ -70,7 +70,7 @@ class RedisLedgerStore:
         except TimeoutError:
             result = "timeout"
             raise UpstreamError("ledger", 0, f"ledger unavailable: {command} timed out") from None
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, ValueError) as exc:  # ValueError: a reply or URL option it can't read
             # The exception's text can name the host or echo a command; its type is enough.
             raise UpstreamError("ledger", 0, f"ledger unavailable: {command} failed: {type(exc).__name__}") from None
         finally:

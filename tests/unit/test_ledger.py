@@ -187,3 +187,16 @@ async def test_every_one_time_verifier_fails_closed_when_the_ledger_is_down(stor
     assert (await factors.verify_totp("42", "1234567")).valid
     assert (await factors.verify_totp("42", "1234567")).reason is Reason.ALREADY_USED
     assert [key.split(":")[1] for key in store.keys] == ["challenge", "totp"]
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("redis://cache:6379/x", "the database (the URL's path) must be a number"),
+    ("redis://cache:99999/0", "is not a valid Redis URL"),
+    ("redis://cache/0?timeout=soon", "is not a valid Redis URL"),
+    ("redis://:hunter2@:6379/0", "needs a host"),
+    ("unix://", "needs the socket's path"),
+])
+def test_config_refuses_urls_redis_would_refuse_or_misread(url, problem):
+    with pytest.raises(ConfigError) as err:
+        load(env={"AUTHSIDECAR_LEDGER_BACKEND": "redis", "AUTHSIDECAR_LEDGER_URL": url})
+    assert f"ledger.url: {problem}" in str(err.value) and "hunter2" not in str(err.value)
