@@ -239,17 +239,24 @@ class RedisProcess:
     the port. The append-only file is synced on every write by default (`fsync`), so a claim survives
     a SIGKILL (as a production Redis with `appendonly yes` keeps claims across a restart)."""
 
-    def __init__(self, binary: str, tmp: Path, password: str = "", fsync: str = "always") -> None:
-        self.binary, self.dir, self.password, self.fsync = binary, tmp, password, fsync
+    def __init__(self, binary: str, tmp: Path, password: str = "", fsync: str = "always",
+                 tls: tuple[str, str, str] | None = None) -> None:
+        """tls: (certificate, key, CA) files — then it speaks TLS only (`rediss://`)."""
+        self.binary, self.dir, self.password, self.fsync, self.tls = binary, tmp, password, fsync, tls
         self.port = free_port()
         auth = f":{password}@" if password else ""
-        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        self.url = f"{'rediss' if tls else 'redis'}://{auth}127.0.0.1:{self.port}/0"
         self.log_path = tmp / "redis.log"
         tmp.mkdir(parents=True, exist_ok=True)
         self.start()
 
     def start(self) -> None:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            cert, key, ca = self.tls
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key,
+                     "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
+        args = [self.binary, *ports, "--bind", "127.0.0.1", "--dir", str(self.dir),
                 "--save", "", "--appendonly", "yes", "--appendfsync", self.fsync, "--protected-mode", "no",
                 "--logfile", str(self.log_path)]
         if self.password:
@@ -275,7 +282,7 @@ class RedisProcess:
         commands = ([("AUTH", self.password)] if self.password else []) + [words]
         payload = "".join(f"*{len(c)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in c)
                           for c in commands)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+        with self._connect() as s:
             s.sendall(payload.encode())
             reply = b""
             while reply.count(b"\r\n") < len(commands):
@@ -291,6 +298,14 @@ class RedisProcess:
                 pass  # nothing more came: the reply is whole
         lines = reply.decode().split("\r\n")[len(commands) - 1:]
         return "\r\n".join(lines).removesuffix("\r\n")
+
+    def _connect(self) -> socket.socket:
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        if not self.tls:
+            return raw
+        import ssl
+
+        return ssl.create_default_context(cafile=self.tls[2]).wrap_socket(raw, server_hostname="127.0.0.1")
 
     def kill(self) -> None:
         """Die at once (SIGKILL); the port refuses until `start()`."""

@@ -238,3 +238,27 @@ def test_readiness_reports_the_ledger(pods):
     detail = reply.json()["detail"]
     assert detail["ledger"].startswith("redis redis://127.0.0.1:") and "circuit closed" in detail["ledger"]
     assert PASSWORD not in reply.text
+
+
+def test_tls_and_auth_through_the_url(sidecar_factory, emulator, redis_binary, tmp_path):
+    from tests.e2e.test_transport_security import _cert
+
+    ca_key, ca_cert, ca_pem, _ = _cert("ledger-ca", ca=True)
+    _, _, server_pem, server_key = _cert("localhost", ca_key, ca_cert.subject)
+    files = []
+    for name, data in (("redis.pem", server_pem), ("redis.key", server_key), ("ca.pem", ca_pem)):
+        (tmp_path / name).write_bytes(data)
+        files.append(str(tmp_path / name))
+    server = RedisProcess(redis_binary, tmp_path / "redis-tls", password=PASSWORD, tls=tuple(files))
+    try:
+        url_file = tmp_path / "ledger-url"  # the whole URL, password included, from a Secret file
+        url_file.write_text(f"{server.url}?ssl_ca_certs={files[2]}\n")
+        emulator.faults(one_time_enforced=False)
+        env = {"AUTHSIDECAR_LEDGER_URL_FILE": str(url_file)}
+        both = [sidecar_factory({"ledger": {"backend": "redis"}}, env=env) for _ in range(2)]
+        token = new_approval(emulator)
+        assert_exactly_one_valid(race(both, lambda sc: approve(sc, token)))
+        assert server.command("DBSIZE") == ":1"
+        assert PASSWORD not in both[0].log_path.read_text()
+    finally:
+        server.stop()
