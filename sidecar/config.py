@@ -146,6 +146,21 @@ class IdentitySettings:
 
 
 @dataclass
+class LedgerSettings:
+    """Where one-time tokens (approvals, challenge tokens, TOTP/phone codes) are claimed.
+
+    memory: this process only (one pod). redis: every pod claims in one Redis with SET NX, so a
+    token is valid once across the fleet; this process's ledger stays in front as a cache.
+    """
+
+    backend: str = "memory"              # memory | redis
+    url: str = ""                        # redis://[user:password@]host:6379/0 or rediss://… (TLS)
+    password: str = ""                   # used when the URL has none: AUTHSIDECAR_LEDGER_PASSWORD(_FILE)
+    key_prefix: str = "authsidecar:ledger:"
+    timeout_seconds: float = 0.5         # one claim's whole budget (connect included); past it: fail closed
+
+
+@dataclass
 class IssuerSettings:
     issuer: str = ""
     jwks_uri: str = ""                   # empty: OIDC discovery from the issuer URL
@@ -239,6 +254,7 @@ class Settings:
     jwks: JwksSettings = field(default_factory=JwksSettings)
     authy: AuthySettings = field(default_factory=AuthySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
     ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
 
@@ -478,6 +494,7 @@ def _validate(s: Settings) -> list[str]:
     for section in ("platform", "challenges", "authy", "identity"):
         if getattr(s, section).max_response_bytes < 1:
             p.append(f"{section}.max_response_bytes: must be at least 1")
+    p.extend(_validate_ledger(s.ledger))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):
@@ -529,6 +546,52 @@ def _validate_factors(s: Settings) -> list[str]:
     if s.identity.timeout_seconds <= 0:
         p.append("identity.timeout_seconds: must be positive")
     return p
+
+
+LEDGER_BACKENDS = {"memory", "redis"}
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9:_./-]{0,64}")
+
+
+def _validate_ledger(led: LedgerSettings) -> list[str]:
+    p: list[str] = []
+    if led.backend not in LEDGER_BACKENDS:
+        p.append(f"ledger.backend: must be one of {sorted(LEDGER_BACKENDS)}")
+    if led.backend == "redis" and not led.url:
+        p.append("ledger.url: is required when ledger.backend is redis")
+    if led.url and not led.url.startswith(("redis://", "rediss://", "unix://")):
+        # Never echo the URL: it may carry the password.
+        p.append("ledger.url: must start with redis://, rediss:// (TLS) or unix://")
+    elif led.url:
+        problem = _redis_url_problem(led.url)
+        if problem:
+            p.append(f"ledger.url: {problem}")
+    if not _KEY_PREFIX.fullmatch(led.key_prefix):
+        p.append("ledger.key_prefix: must be at most 64 of [A-Za-z0-9:_./-]")
+    if led.timeout_seconds <= 0:
+        p.append("ledger.timeout_seconds: must be positive")
+    return p
+
+
+def _redis_url_problem(url: str) -> str:
+    """Why redis-py would refuse (or silently misread) this URL, "" if nothing; never echoes it."""
+    from urllib.parse import urlsplit
+
+    from redis.asyncio.connection import parse_url
+
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  # raises on a port out of range
+        parse_url(url)
+    except ValueError as exc:
+        leaks = bool(parts.password) and parts.password in str(exc)
+        return "is not a valid Redis URL" + ("" if leaks else f" ({exc})")
+    if parts.scheme == "unix":
+        return "" if parts.path else "needs the socket's path"
+    if not parts.hostname:
+        return "needs a host"
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return "the database (the URL's path) must be a number"  # redis-py would quietly use 0
+    return ""
 
 
 EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge"}

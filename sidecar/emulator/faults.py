@@ -34,12 +34,18 @@ class Faults:
     sse_cut_events: int = 0             # the next N event frames stop mid `data:` line and the connection drops
     sse_bad_id: str = ""                # the next event frame's id: non_ascii | oversized (then cleared)
     sse_long_line_bytes: int = 0        # the next connection sends one unterminated `data:` line this long
+    # false: approvals and challenge tokens verify valid again and again until they expire (a
+    # platform that does not enforce one-time use), so only the sidecars' ledger holds the guarantee
+    one_time_enforced: bool = True
 
     def update(self, changes: dict) -> None:
         for key, value in changes.items():
             if not hasattr(self, key):
                 raise KeyError(key)
-            setattr(self, key, type(getattr(self, key))(value))
+            kind = type(getattr(self, key))
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false")
+            setattr(self, key, kind(value))
         if self.sse_bad_id not in SSE_BAD_IDS:
             bad, self.sse_bad_id = self.sse_bad_id, ""
             raise ValueError(f"sse_bad_id {bad!r} is not one of {sorted(SSE_BAD_IDS)}")

@@ -158,7 +158,8 @@ def routes(state) -> list[Route]:
         reason = _approval_problem(ps, a, str(body.get("phone") or ""), current)
         if reason:
             return JSONResponse({"valid": False, "reason": reason})
-        a.used = True  # one-time on the platform's side too
+        if state.faults.one_time_enforced:  # off: a platform that leaves one-time use to the caller
+            a.used = True  # one-time on the platform's side too
         ps.emit("approval.used", {"approval_token": token, "session_token": a.session_token})
         return JSONResponse({"valid": True, "action": a.action, "session_token": a.session_token,
                              "phone": a.phone, "expires_at": a.expires_at})
