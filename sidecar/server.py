@@ -27,7 +27,7 @@ from .api.auth_service import AuthService
 from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
 from .app import Sidecar
-from .config import Settings, is_local_address, pointed_at_emulator
+from .config import Settings, is_local_address, memory_plan, pointed_at_emulator
 from .httpserve import AsgiServer
 
 log = logs.get("server")
@@ -64,7 +64,8 @@ class Server:
         self.sidecar = Sidecar(settings)
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])
-        inflight = InFlight(settings.limits.max_in_flight)   # one limit for the process
+        # One limit for the process's unary calls, one for its server streams.
+        inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
         if settings.ext_authz.enabled:
             external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
@@ -90,6 +91,7 @@ class Server:
         gc.collect()
         gc.freeze()
         log.info("listening", extra={"grpc": ",".join(settings.listen), "ops": settings.ops_listen})
+        _report_memory_plan(settings)
 
     def readiness(self) -> tuple[bool, dict]:
         if self.sidecar is None:
@@ -182,6 +184,16 @@ def _ops_app(server: Server):
     from .ops_http import build_app
 
     return build_app(server.readiness, lambda: server.draining)
+
+
+def _report_memory_plan(settings: Settings) -> None:
+    plan = memory_plan(settings)
+    metrics.MEMORY_BUDGET_BYTES.set(plan.budget_bytes)
+    for dotted, entries in plan.sizes.items():
+        metrics.CACHE_CAPACITY.labels(dotted).set(entries)
+    log.info("memory budget", extra={"budget_mb": plan.budget_bytes >> 20, "source": plan.source,
+                                     "estimate_full_mb": plan.estimate_bytes >> 20,
+                                     "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items())})
 
 
 async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[None]] | None = None) -> int:

@@ -10,8 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .decisions import (APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed,
-                        sendable)
+from .decisions import APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed
 from .http_request import HttpRequest
 from .outcomes import Reason
 
@@ -31,9 +30,6 @@ async def check_jwt(policy: Policy, rule: Rule, request: HttpRequest, v: Verifie
         return policy.deny_for(rule, "jwt", _reason(verdict.reason))
     if auth is None or not auth.subject:
         return policy.deny_for(rule, "jwt", Reason.MISSING_CLAIM)
-    if not sendable(auth.subject):
-        # The app must learn who this is; a subject no header can carry is not an identity we pass on.
-        return policy.deny_for(rule, "jwt", Reason.MALFORMED)
     if rule.issuers and auth.issuer not in rule.issuers:
         return policy.deny_for(rule, "jwt", Reason.UNTRUSTED_ISSUER)
     prefix = policy.prefix
@@ -81,7 +77,7 @@ async def check_approval(policy: Policy, rule: Rule, request: HttpRequest, v: Ve
     if rule.action and answer.action != rule.action:
         # An approval is consumed by the check; one granted for another action must not open this route.
         return policy.deny_for(rule, "approval", Reason.ACTION_MISMATCH)
-    passed.put(policy.prefix + "phone", phone)
+    # Identity headers come from the credential check only, never from a one-time token.
     passed.put(policy.prefix + "approved-action", answer.action)
     passed.consumed.append(name)
     return None
@@ -102,10 +98,7 @@ async def check_challenge(policy: Policy, rule: Rule, request: HttpRequest, v: V
         return policy.deny_for(rule, "challenge", Reason.SUBJECT_MISMATCH)
     if rule.action and answer.action and answer.action != rule.action:
         return policy.deny_for(rule, "challenge", Reason.ACTION_MISMATCH)
-    if not passed.subject and not sendable(answer.user_id):
-        return policy.deny_for(rule, "challenge", Reason.MALFORMED)  # the subject header could not say who
-    passed.subject = passed.subject or answer.user_id
-    passed.put(policy.prefix + "subject", answer.user_id)
+    # Identity headers come from the credential check only, never from a one-time token.
     passed.put(policy.prefix + "challenge-action", answer.action)
     passed.consumed.append(name)
     return None

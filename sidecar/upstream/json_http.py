@@ -1,8 +1,8 @@
 """A small JSON-over-HTTP client shared by the second-factor and identity adapters.
 
 Sent through upstream/http.py (metrics; no answer → UpstreamError(status 0)); a success whose body
-is not JSON is UpstreamError(that 2xx status), which the adapters' guard reports as a bad answer. Each adapter maps its vendor's error bodies in its own
-`_error` function. Endpoint labels are path templates — never URLs, which may hold ids or codes.
+is not JSON is UpstreamError(that 2xx status), which the adapters' guard reports as a bad answer.
+Each adapter maps its vendor's error bodies in its own `_error` function. Endpoint labels are path templates — never URLs, which may hold ids or codes.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ class Reply:
 
 class JsonHttp:
     def __init__(self, upstream: str, base_url: str, headers: dict[str, str], timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = http.DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.upstream = upstream
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                         follow_redirects=False, transport=transport)
+        self._client = http.client(base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                   max_response_bytes=max_response_bytes, transport=transport)
 
     async def request(self, method: str, path: str, endpoint: str, **kwargs: Any) -> Reply:
         """Send one request; `endpoint` is the bounded label (the path template)."""

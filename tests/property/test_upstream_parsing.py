@@ -128,7 +128,7 @@ def test_regression_an_event_id_no_header_can_carry_does_not_break_reconnects(st
     wait_until(lambda: sc.metric("authsidecar_sse_reconnects_total") >= before + 3, timeout=10, step=0.05,
                what="reconnects after the odd id")
     assert sc.metric("authsidecar_sse_disconnects_total", cause="internal") == internal
-    assert sc.metric("authsidecar_upstream_bad_answers_total", upstream="platform", endpoint="events") >= 1
+    assert sc.metric("authsidecar_sse_events_total", type="bad_id") >= 1
 
 
 # --- JWKS documents ----------------------------------------------------------------------------------
