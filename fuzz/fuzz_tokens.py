@@ -200,7 +200,8 @@ class Target:
 
         self.loop = asyncio.new_event_loop()
         self.revoked: set[str] = set()
-        self.verifier = TokenVerifier([SETTINGS, OPEN_SETTINGS], {ISSUER: fetch, OPEN_ISSUER: fetch}, JwksSettings(),
+        jwks = JwksSettings(verified_cache_max_entries=10_000)  # as `load` sizes it from the memory budget
+        self.verifier = TokenVerifier([SETTINGS, OPEN_SETTINGS], {ISSUER: fetch, OPEN_ISSUER: fetch}, jwks,
                                       wall_clock=lambda: NOW, revoked=self.revoked.__contains__)
         for issuer in (ISSUER, OPEN_ISSUER):
             self.loop.run_until_complete(self.verifier.keys[issuer].refresh())

@@ -10,7 +10,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .decisions import APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed
+from .decisions import (APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed,
+                        sendable)
 from .http_request import HttpRequest
 from .outcomes import Reason
 
@@ -30,6 +31,9 @@ async def check_jwt(policy: Policy, rule: Rule, request: HttpRequest, v: Verifie
         return policy.deny_for(rule, "jwt", _reason(verdict.reason))
     if auth is None or not auth.subject:
         return policy.deny_for(rule, "jwt", Reason.MISSING_CLAIM)
+    if not sendable(auth.subject):
+        # The app must learn who this is; a subject no header can carry is not an identity we pass on.
+        return policy.deny_for(rule, "jwt", Reason.MALFORMED)
     if rule.issuers and auth.issuer not in rule.issuers:
         return policy.deny_for(rule, "jwt", Reason.UNTRUSTED_ISSUER)
     prefix = policy.prefix

@@ -20,6 +20,7 @@ from authsidecar.v1 import auth_pb2 as pb
 from envoy.service.auth.v3 import attribute_context_pb2 as attr_pb
 from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc
+from sidecar.testing import SidecarProcess, deep_merge, emulator_config
 
 YEAR_10000 = 253_402_300_800
 
@@ -29,6 +30,28 @@ def _nested(depth: int) -> dict:
     for _ in range(depth - 1):
         value = {"x": value}
     return value
+
+
+@pytest.fixture(scope="module")
+def live(_emulator_process, tmp_path_factory):
+    """One sidecar for the module (VerifyToken and ext_authz): each test mints its own tokens."""
+    config = deep_merge(emulator_config(_emulator_process.url), {"ext_authz": {
+        "rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}],
+        "claim_headers": [{"claim": "email", "header": "x-auth-email"}, {"claim": "team", "header": "x-auth-team"}]}})
+    sc = SidecarProcess(config, tmp_path_factory.mktemp("odd-claims"))
+    sc.wait_for("SERVING")
+    yield sc
+    sc.stop()
+
+
+@pytest.fixture
+def emulator(_emulator_process):
+    return _emulator_process
+
+
+@pytest.fixture
+def sidecar(live):
+    return live
 
 
 def mint(emulator, **claims) -> str:
@@ -90,11 +113,8 @@ def test_times_at_the_edges_of_timestamp_range_are_answered(emulator, sidecar):
 
 
 @pytest.fixture
-def authz(emulator, sidecar_factory):
-    sc = sidecar_factory({"ext_authz": {
-        "rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}],
-        "claim_headers": [{"claim": "email", "header": "x-auth-email"}, {"claim": "team", "header": "x-auth-team"}]}})
-    return sc, external_auth_pb2_grpc.AuthorizationStub(sc.channel)
+def authz(live):
+    return live, external_auth_pb2_grpc.AuthorizationStub(live.channel)
 
 
 def _check(stub, token: str) -> authz_pb.CheckResponse:

@@ -163,7 +163,8 @@ def jwks_client(_emulator_process):
     issuer = IssuerSettings(issuer=url, jwks_uri=f"{url}/.well-known/jwks.json", audiences=["a"])
     loop = asyncio.new_event_loop()
     client = httpx.AsyncClient(timeout=5)
-    verifier = TokenVerifier([issuer], {url: JwksFetcher(issuer, JwksSettings(), client)}, JwksSettings())
+    jwks = JwksSettings(verified_cache_max_entries=1000)   # as `load` sizes it from the memory budget
+    verifier = TokenVerifier([issuer], {url: JwksFetcher(issuer, jwks, client)}, jwks)
     token = jwt.encode({"iss": url, "aud": "a", "sub": "u", "exp": int(time.time()) + 600}, signer, algorithm="ES256",
                        headers={"kid": "real"})
     yield _emulator_process, loop, verifier, url, token
