@@ -86,6 +86,10 @@ CASES = [
          lambda s: s.factors.CheckPhoneVerification(fpb.CheckPhoneVerificationRequest(
              country="US", phone="4155552671", code=str(uuid.uuid4().int)[:6]), timeout=10),
          lambda b: _get(b, "success") in (True, "true"), lambda r: r.valid),
+    Case("RequestSms", "/authy/protected/json/sms",
+         lambda s: s.factors.RequestSms(fpb.RequestSmsRequest(user_id="123"), timeout=10)),
+    Case("RequestCall", "/authy/protected/json/call",
+         lambda s: s.factors.RequestCall(fpb.RequestCallRequest(user_id="123"), timeout=10)),
     Case("RegisterUser", "/authy/protected/json/users",
          lambda s: s.factors.RegisterUser(fpb.RegisterUserRequest(email="a@b.c", country="US", phone="4155552671"),
                                           timeout=10)),
@@ -170,6 +174,24 @@ def live(_emulator_process, tmp_path_factory):
     sc.stop()
 
 
+ACCOUNT_CASES = [c for c in CASES if c.prefix == "/inai/api/v1"]
+
+
+@pytest.fixture(scope="module")
+def live_service(_emulator_process, tmp_path_factory):
+    """The other identity adapter (`identity.api: identity-service`), for the account RPCs."""
+    config = deep_merge(emulator_config(_emulator_process.url), {
+        "circuit": {"failure_threshold": 1_000_000},
+        "identity": {"api": "identity-service", "base_url": f"{_emulator_process.url}/identity/api", "api_key": ""}})
+    sc = SidecarProcess(config, tmp_path_factory.mktemp("answers-identity-service"))
+    sc.wait_for("SERVING")
+    yield Live(sc, _emulator_process, sc.stub, factors_pb2_grpc.SecondFactorServiceStub(sc.channel),
+               factors_pb2_grpc.AccountServiceStub(sc.channel))
+    _emulator_process.faults(reset=True)
+    sc.stop()
+    assert "Traceback" not in sc.log_path.read_text()
+
+
 def _answer(live: Live, prefix: str, status: int, body: str) -> None:
     """Set the emulator's generated answer (ASCII-escaped JSON: the body may hold lone surrogates)."""
     changes = {"reset": True, "path_prefix": prefix, "answer_status": status, "answer_body": body}
@@ -195,6 +217,16 @@ def test_any_upstream_answer_gets_an_answer_never_internal(live, case, status, b
         return
     if case.valid(reply):
         assert status < 300 and _says_valid(case, body), (case.name, status, body[:300], reply)
+
+
+@settings(max_examples=50, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(case=st.sampled_from(ACCOUNT_CASES), status=statuses, body=bodies)
+def test_any_identity_service_answer_gets_an_answer_never_internal(live_service, case, status, body):
+    _answer(live_service, "/identity/api", status, body)
+    try:
+        case.call(live_service)
+    except grpc.RpcError as err:
+        assert err.code() not in NEVER, (case.name, status, body[:200], err.code(), err.details())
 
 
 def test_bad_answers_were_counted_and_nothing_crashed(live):
