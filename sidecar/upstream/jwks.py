@@ -93,7 +93,7 @@ class JwksFetcher:
             metrics.UPSTREAM_SECONDS.labels(UPSTREAM, endpoint).observe(time.perf_counter() - started)
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past the parser
             raise UpstreamError(UPSTREAM, 200, f"{endpoint} document is not JSON") from None
         if not isinstance(doc, dict):
             raise UpstreamError(UPSTREAM, 200, f"{endpoint} document is not a JSON object")

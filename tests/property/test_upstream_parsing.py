@@ -194,3 +194,17 @@ def test_any_jwks_document_is_keys_or_a_failed_fetch(jwks_client, document, stat
     if isinstance(keys, list):
         usable_keys(keys)  # on its own, too: never raises
 
+
+
+@pytest.mark.parametrize("document", ['{"keys": [{"kty": []}]}', '{"keys": [{"kty": {"EC": 1}, "kid": "real"}]}',
+                                      '{"keys": ' + "[" * 5000 + "]" * 5000 + "}"],
+                         ids=["kty-list", "kty-object", "nested-5000"])
+def test_regression_jwks_document_is_a_failed_fetch_and_an_unhealthy_probe(jwks_client, document):
+    """An unhashable kty crashed the health probe (CheckUpstreamHealth INTERNAL) before it was skipped."""
+    emulator, loop, verifier, url, token = jwks_client
+    emulator.http.post("/_control/faults", content=json.dumps({
+        "reset": True, "path_prefix": "/issuers/fuzzed/", "answer_status": 200, "answer_body": document}),
+        headers={"content-type": "application/json"}).raise_for_status()
+    assert loop.run_until_complete(verifier.keys[url].refresh()) is False
+    [health] = loop.run_until_complete(verifier.health())
+    assert not health.healthy
