@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from .. import logs, metrics
-from ..core.outcomes import UpstreamError
+from ..core.outcomes import InvalidArgument, UpstreamError
 
 log = logs.get("upstream.guard")
 
@@ -62,6 +62,8 @@ def _guarded(upstream: str, endpoint: str, fn: Callable[..., Awaitable[Any]]) ->
             if 200 <= exc.status < 300:  # the adapter refused a success it could not read ("not JSON", …)
                 raise bad_answer(upstream, endpoint, exc.message) from None
             raise
+        except InvalidArgument:
+            raise  # a ValueError too, but about the caller's input: never an upstream's fault
         except READ_ERRORS as exc:
             raise bad_answer(upstream, endpoint, type(exc).__name__) from None
         problem = unsendable(result)
