@@ -199,6 +199,16 @@ class ExtAuthzSettings:
 
 
 @dataclass
+class DecisionLogSettings:
+    """One JSON line per auth decision (OPA-style decision log); never a token, phone or raw subject."""
+
+    enabled: bool = False
+    sample_ratio: float = 1.0            # share of decisions written (0..1)
+    max_per_second: float = 100.0        # past it lines are dropped and counted
+    path: str = ""                       # file appended to; empty: stderr
+
+
+@dataclass
 class Settings:
     listen: list[str] = field(default_factory=lambda: ["127.0.0.1:50051"])
     # A non-loopback TCP listener needs tls.* — or this explicit opt-in, which logs a warning.
@@ -222,6 +232,9 @@ class Settings:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
     ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
+    decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings)
+    # How often the config file is checked for changes (live reload; SIGHUP reloads at once). 0: never.
+    config_poll_seconds: float = 2.0
 
     @property
     def uses_emulator(self) -> bool:
@@ -380,6 +393,7 @@ def _validate(s: Settings) -> list[str]:
         p.append("ops_listen: must be host:port")
     if s.log_level not in LOG_LEVELS:
         p.append(f"log_level: must be one of {sorted(LOG_LEVELS)}")
+    p.extend(_validate_operations(s))
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
     for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
@@ -442,6 +456,20 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"{where}.max_lifetime_seconds: must not be negative (0: no limit)")
         if iss.jwks_uri and not iss.jwks_uri.startswith(("https://", "http://")):
             p.append(f"{where}.jwks_uri: must be an http(s) URL")
+    return p
+
+
+def _validate_operations(s: Settings) -> list[str]:
+    p: list[str] = []
+    d = s.decision_log
+    if not 0 <= d.sample_ratio <= 1:
+        p.append("decision_log.sample_ratio: must be between 0 and 1")
+    if d.max_per_second <= 0:
+        p.append("decision_log.max_per_second: must be positive")
+    if d.enabled and d.path and not Path(d.path).parent.is_dir():
+        p.append(f"decision_log.path: no such directory {Path(d.path).parent}")
+    if s.config_poll_seconds != 0 and not 0.1 <= s.config_poll_seconds <= 300:
+        p.append("config_poll_seconds: must be 0 (off) or between 0.1 and 300")
     return p
 
 

@@ -131,6 +131,31 @@ EXT_AUTHZ_DECISIONS_TOTAL = Counter(
 )
 
 
+# --- Operations: live reload, decision log, tracing (sidecar/reload.py, decision_log.py, tracing.py) ---
+CONFIG_RELOADS_TOTAL = Counter(
+    "authsidecar_config_reloads_total", "Configuration reloads, by result (ok, or error: refused and not applied).",
+    ["result"],
+)
+for _result in ("ok", "error"):
+    CONFIG_RELOADS_TOTAL.labels(_result)
+CONFIG_INFO = Info("authsidecar_config", "SHA-256 prefix of the config file in effect.")
+DECISION_LOG_LINES_TOTAL = Counter(
+    "authsidecar_decision_log_lines_total", "Decision log lines written.",
+)
+DECISION_LOG_DROPPED_TOTAL = Counter(
+    "authsidecar_decision_log_dropped_total",
+    "Decisions not written to the decision log, by cause (rate_limit, or error: the file could not be written).",
+    ["cause"],
+)
+for _cause in ("rate_limit", "error"):
+    DECISION_LOG_DROPPED_TOTAL.labels(_cause)
+TRACE_SPANS_DROPPED_TOTAL = Counter(
+    "authsidecar_trace_spans_dropped_total",
+    "Finished spans that never reached the OTLP endpoint (export failed or timed out).",
+)
+TRACE_SPANS_EXPORTED_TOTAL = Counter("authsidecar_trace_spans_exported_total", "Spans the OTLP endpoint accepted.")
+
+
 @functools.lru_cache(maxsize=4096)
 def child(metric, *labels: str):
     """`metric.labels(*labels)`, memoised: the hot paths count every call, and `labels()` validates

@@ -25,8 +25,9 @@ from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
 
-from .. import logs, metrics
+from .. import logs, metrics, tracing
 from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
+from . import observe
 
 log = logs.get("api")
 
@@ -139,7 +140,7 @@ def rpc(method: str) -> Callable:
             inflight: InFlight = self.inflight
             await inflight.admit(method, context)
             started = time.perf_counter()
-            outcome, reason = "error", "none"
+            outcome, reason, response = "error", "none", None
             try:
                 response = await handler(self, request, context)
                 outcome, reason = outcome_of(response)
@@ -155,8 +156,9 @@ def rpc(method: str) -> Callable:
             finally:
                 inflight.release(method, started)
                 metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
+                observe.finished(method, outcome, reason, response, started)
 
-        return run
+        return tracing.traced(method, run)
 
     return wrap
 
@@ -186,7 +188,8 @@ def rpc_stream(method: str) -> Callable:
             finally:
                 inflight.release(method, started)
                 metrics.RPC_TOTAL.labels(method, outcome, "none").inc()
+                observe.finished(method, outcome, "none", None, started)
 
-        return run
+        return tracing.traced_stream(method, run)
 
     return wrap

@@ -105,6 +105,11 @@ class AccountFlows:
         flows.circuit.configure(settings.circuit)
         return flows
 
+    def reload(self, settings) -> None:
+        """Live reload: the refresh-token → session map's size, the circuit."""
+        self._session_of_refresh.resize(settings.identity.session_map_max_entries)
+        self.circuit.configure(settings.circuit)
+
     async def start(self) -> None:
         return None
 

@@ -56,6 +56,16 @@ class TtlLru(Generic[K, V]):
             if self._on_evict:
                 self._on_evict()
 
+    def resize(self, max_entries: int) -> None:
+        """A new bound (live reload): entries beyond it go, least recently used first; the rest stay."""
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        while len(self._data) > max_entries:
+            self._data.popitem(last=False)
+            if self._on_evict:
+                self._on_evict()
+
     def pop(self, key: K) -> V | None:
         item = self._data.pop(key, None)
         return None if item is None else item[1]
@@ -129,6 +139,9 @@ class OneTimeLedger:
     def remember_used(self, token_hash: Hashable, ttl: float) -> None:
         if self._seen.get(token_hash) is None:
             self._seen.put(token_hash, False, max(ttl, 1.0))
+
+    def resize(self, max_entries: int) -> None:
+        self._seen.resize(max_entries)
 
     def is_used(self, token_hash: Hashable) -> bool:
         return self._seen.get(token_hash) is not None

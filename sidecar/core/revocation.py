@@ -56,6 +56,10 @@ class RevocationCache:
         self.gaps = 0
         metrics.SSE_CONNECTED.set(0)
 
+    def resize(self, max_entries: int) -> None:
+        self._terminal.resize(max_entries)
+        self._revoked_ids.resize(max_entries)
+
     # -- answers ------------------------------------------------------------------------------
     @property
     def trusted(self) -> bool:

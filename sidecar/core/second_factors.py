@@ -211,6 +211,12 @@ class SecondFactors:
         factors.circuit.configure(settings.circuit)
         return factors
 
+    def reload(self, settings) -> None:
+        """Live reload: the used-code ledger's size, the circuit."""
+        self.policy.consumed_codes_max_entries = settings.authy.consumed_codes_max_entries
+        self._used.resize(settings.authy.consumed_codes_max_entries)
+        self.circuit.configure(settings.circuit)
+
     async def start(self) -> None:
         return None
 

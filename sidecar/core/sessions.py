@@ -93,6 +93,15 @@ class SessionVerifier:
             verifier.stream = EventStream(client, p.sse, verifier.revocations)
         return verifier
 
+    def reload(self, settings) -> None:
+        """Live reload: cache TTLs and sizes, the circuit. Entries in hand and the event stream stay."""
+        p = settings.platform
+        self.session_ttl, self.negative_ttl = p.session_cache_ttl_seconds, p.negative_cache_ttl_seconds
+        for cache in (self._positive, self._negative, self.revocations):
+            cache.resize(p.session_cache_max_entries)
+        self._ledger.resize(p.consumed_tokens_max_entries)
+        self.circuit.configure(settings.circuit)
+
     # -- Component ----------------------------------------------------------------------------
     async def start(self) -> None:
         metrics.SSE_SECONDS_SINCE_EVENT.set_function(self.revocations.seconds_since_event)

@@ -55,13 +55,20 @@ class TokenVerifier:
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
+        make_fetch: Callable[[IssuerSettings], Fetch] | None = None,
     ) -> None:
         self.issuers = {i.issuer: i for i in issuers}
         self._fetchers = fetchers
+        self._make_fetch = make_fetch  # for issuers added by a live reload
         self.revoked = revoked  # sync, cache-only: is this sid/jti revoked? (settable: wired after sessions exist)
+        self._clock = clock
         self._wall = wall_clock
         self._closers = closers or []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._started = False
+        # Readiness waits for the issuers configured at start only: an issuer added live whose JWKS
+        # does not answer fails its own tokens closed, it does not take the whole pod out of service.
+        self._gating = set(self.issuers)
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
         self._verified: TtlLru[TokenKey, _Verified] = TtlLru(jwks.verified_cache_max_entries, clock)
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
@@ -94,24 +101,28 @@ class TokenVerifier:
 
         client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
         fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
-        return cls(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose])
+        return cls(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose],
+                   make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client))
 
     # --- Component --------------------------------------------------------------------------
     async def start(self) -> None:
         """Start each issuer's background JWKS loop (first load at once); never waits for it."""
+        self._started = True
         for issuer, cache in self.keys.items():
-            self._tasks.append(asyncio.create_task(cache.run(), name=f"jwks:{issuer}"))
+            self._tasks[issuer] = asyncio.create_task(cache.run(), name=f"jwks:{issuer}")
 
     async def close(self) -> None:
-        for task in self._tasks:
+        self._started = False
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         for close in self._closers:
             await close()
 
     def readiness(self) -> tuple[bool, str]:
-        waiting = [issuer for issuer, cache in self.keys.items() if not cache.loaded]
+        waiting = [issuer for issuer, cache in self.keys.items() if issuer in self._gating and not cache.loaded]
         if waiting:
             return False, f"waiting for a first JWKS load from {len(waiting)} issuer(s): {', '.join(waiting)}"
         return True, f"{len(self.keys)} issuer(s) loaded"
@@ -131,6 +142,61 @@ class TokenVerifier:
             return UpstreamHealth(f"jwks:{issuer}", False, f"{len(fetched.keys)} keys published, none usable; "
                                                            f"keys in use {cache.age():.0f}s old")
         return UpstreamHealth(f"jwks:{issuer}", True, f"{len(fetched.keys)} keys published, {usable} usable")
+
+    # --- live reload ------------------------------------------------------------------------
+    def reload(self, settings: Settings) -> None:
+        """Issuers added, changed or removed, JWKS timings and the verified cache's size — at once.
+
+        A removed issuer's tokens are untrusted from this moment (its keys and cached verifications
+        go); an unchanged issuer keeps its keys and cache; a changed one keeps its keys (unless its
+        jwks_uri changed) but its cached verifications go, as they were checked under the old rules.
+        """
+        jwks = settings.jwks
+        self._verified.resize(jwks.verified_cache_max_entries)
+        wanted = {i.issuer: i for i in settings.issuers}
+        for name in [n for n in self.issuers if n not in wanted]:
+            self._remove_issuer(name)
+        for name, issuer in wanted.items():
+            old = self.issuers.get(name)
+            if old == issuer:
+                continue
+            if old is not None and old.jwks_uri == issuer.jwks_uri:
+                self.issuers[name] = issuer
+                self._verified.discard_where(lambda _, v, n=name: v.issuer.issuer == n)
+                continue
+            if old is not None:
+                self._remove_issuer(name)
+            self._add_issuer(issuer, jwks)
+        for cache in self.keys.values():
+            cache.configure(ttl=jwks.ttl_seconds, min_ttl=jwks.min_ttl_seconds, max_ttl=jwks.max_ttl_seconds,
+                            cooldown=jwks.unknown_kid_cooldown_seconds, max_stale=jwks.max_stale_seconds)
+
+    def _add_issuer(self, issuer: IssuerSettings, jwks: JwksSettings) -> None:
+        if self._make_fetch is None:
+            raise RuntimeError("this TokenVerifier cannot add issuers (no fetcher factory)")
+        fetch = self._make_fetch(issuer)
+        self.issuers[issuer.issuer] = issuer
+        self._fetchers[issuer.issuer] = fetch
+        self.keys[issuer.issuer] = cache = self._key_cache(issuer.issuer, fetch, jwks, self._clock)
+        if self._started:
+            self._tasks[issuer.issuer] = asyncio.create_task(cache.run(), name=f"jwks:{issuer.issuer}")
+        log.info("issuer added", extra={"issuer": issuer.issuer})
+
+    def _remove_issuer(self, name: str) -> None:
+        self.issuers.pop(name, None)
+        self.keys.pop(name, None)
+        self._fetchers.pop(name, None)
+        self._gating.discard(name)
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        dropped = self._verified.discard_where(lambda _, v: v.issuer.issuer == name)
+        for gauge in (metrics.JWKS_KEYS, metrics.JWKS_SECONDS_SINCE_REFRESH):
+            try:
+                gauge.remove(name)
+            except KeyError:
+                pass
+        log.info("issuer removed", extra={"issuer": name, "cached_tokens_dropped": dropped})
 
     # --- verification -----------------------------------------------------------------------
     async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer:

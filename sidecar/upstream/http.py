@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from .. import metrics
+from .. import metrics, tracing
 from ..core.outcomes import UpstreamError
 
 
@@ -23,6 +23,7 @@ async def request(client: httpx.AsyncClient, upstream: str, endpoint: str, metho
     """
     started = time.perf_counter()
     status = "error"
+    named = tracing.UPSTREAM_ENDPOINT.set((upstream, endpoint)) if tracing.ENABLED else None  # the span's name
     try:
         response = await client.request(method, path, **kwargs)
         status = str(response.status_code)
@@ -33,5 +34,7 @@ async def request(client: httpx.AsyncClient, upstream: str, endpoint: str, metho
     except httpx.HTTPError as exc:
         raise UpstreamError(upstream, 0, f"{endpoint} failed: {type(exc).__name__}") from None
     finally:
+        if named is not None:
+            tracing.UPSTREAM_ENDPOINT.reset(named)
         metrics.UPSTREAM_REQUESTS_TOTAL.labels(upstream, endpoint, status).inc()
         metrics.UPSTREAM_SECONDS.labels(upstream, endpoint).observe(time.perf_counter() - started)
