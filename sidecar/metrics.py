@@ -78,6 +78,8 @@ CHALLENGE_REPLAYS_TOTAL = Counter(
     " lost in this sidecar) or upstream (the platform).",
     ["source"],
 )
+for _source in ("cache", "local", "upstream"):   # exported at 0 until the first replay (dashboards draw them)
+    CHALLENGE_REPLAYS_TOTAL.labels(_source)
 
 # --- Sessions, approvals, revocation (core/sessions.py, core/revocation.py, upstream/events.py) ---
 # Caches are named: sessions (positive + terminal status), sessions_negative (unknown/pending),

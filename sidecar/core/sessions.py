@@ -346,4 +346,4 @@ def _brief(exc: UpstreamError) -> str:
 
 
 def _evicted(cache: str):
-    return lambda: metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc()
+    return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc   # created now: exported at 0 before any eviction

@@ -177,10 +177,30 @@ def test_alert_rules_load_and_evaluate_against_the_live_series(prometheus: LiveP
     assert ready[0]["value"][1] == "1"
 
 
-def test_every_dashboard_query_runs_on_prometheus(prometheus: LivePrometheus) -> None:
+def traffic(sidecar, emulator) -> None:
+    """Calls that touch every panel: cache hits and misses, an upstream answer and an upstream error."""
+    exercise(sidecar)
+    phone = "+14155552671"
+    for failing in (False, True):
+        emulator.faults(error_rate=1.0 if failing else 0.0, path_prefix="/v2/backend/session")
+        token = emulator.http.post("/_control/platform/sessions", json={"phone": phone}).json()["session_token"]
+        for _ in range(2):
+            sidecar.stub.VerifySession(pb.VerifySessionRequest(session_token=token, phone=phone), timeout=5)
+    emulator.faults(reset=True)
+
+
+def test_every_dashboard_query_returns_data_after_traffic(sidecar, emulator, prometheus: LivePrometheus) -> None:
     prometheus.wait_until(lambda: prometheus.query("authsidecar_build_info")["result"], "the first scrape")
-    for expr in dashboard_queries():
-        if expr.startswith("label_values("):
-            continue  # a Grafana function, not PromQL; its selector is checked through the names test
-        promql = expr.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$pod", ".*")
-        prometheus.query(promql)
+    traffic(sidecar, emulator)
+    queries = [q for q in dashboard_queries() if not q.startswith("label_values(")]  # Grafana's, not PromQL
+    promql = {q: q.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$pod", ".*")
+              for q in queries}
+
+    def empty() -> list[str]:
+        return [q for q in queries if not prometheus.query(promql[q])["result"]]
+
+    # rate() needs two scrapes of a series; wait until every panel has something to draw (or time out).
+    try:
+        prometheus.wait_until(lambda: not empty(), "every dashboard query to return data")
+    except TimeoutError:
+        raise AssertionError("dashboard queries without data after traffic:\n" + "\n".join(empty())) from None
