@@ -35,7 +35,7 @@ def main() -> int:
     duration, warmup = (0.5, 0.2) if args.quick else (8.0, 2.0)
     tmp = Path(tempfile.mkdtemp(prefix="authsidecar-bench-"))
     emulator = EmulatorProcess(tmp)
-    ctx = scenarios.RunContext(duration, warmup)
+    ctx = scenarios.RunContext(duration, warmup, tmp=tmp)
     results = ctx.results
     try:
         for group in scenarios.groups(args.quick, ctx):
@@ -48,7 +48,8 @@ def main() -> int:
             if group.processes > 1:  # several processes share one port (reuse_port); the load targets it
                 target = f"127.0.0.1:{free_port()}"
                 config = deep_merge(config, {"listen": [target], "reuse_port": True})
-            sidecars = [SidecarProcess(config, tmp) for _ in range(group.processes)]
+            env = group.env() if group.env else None
+            sidecars = [SidecarProcess(config, tmp, env) for _ in range(group.processes)]
             sidecar = sidecars[0]
             try:
                 for s in sidecars:

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import jwt
@@ -57,6 +58,7 @@ class Group:
     config: dict = field(default_factory=dict)
     prepare: Callable | None = None
     processes: int = 1                 # >1: that many sidecars share one gRPC port (reuse_port)
+    env: Callable[[], dict] | None = None   # the sidecar's extra environment (asked when the group starts)
 
 
 class BenchSigner:
@@ -85,6 +87,7 @@ class RunContext:
     duration: float
     warmup: float
     results: list[dict] = field(default_factory=list)
+    tmp: Path | None = None            # the run's scratch directory
 
 
 def groups(quick: bool, ctx: RunContext) -> list[Group]:
@@ -97,6 +100,14 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
         Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop", "verify_token_hot_open_loop_1k",
                "ext_authz_check_hot"],
               lambda e, s: _tokens(e, signer, sizes, ctx), config=bearer_policy, prepare=signer.publish),
+        # What tracing (every call sampled, exported to a real OTLP receiver) and the decision log cost
+        # when on; off, verify_token_hot above is the figure (both are off by default).
+        Group(["verify_token_hot_traced"], lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_traced"),
+              prepare=signer.publish, env=_otlp_env),
+        Group(["verify_token_hot_decision_log"],
+              lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_decision_log"), prepare=signer.publish,
+              config={"decision_log": {"enabled": True, "max_per_second": 1_000_000,
+                                       "path": str(ctx.tmp / "decisions.jsonl") if ctx.tmp else ""}}),
         Group(["floor_2_processes", "verify_token_hot_2_processes"],
               lambda e, s: _two_processes(e, signer, sizes), processes=2, prepare=signer.publish),
         Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification"],
@@ -128,6 +139,27 @@ def _two_processes(emulator, signer: BenchSigner, sizes: Sizes) -> list:
                      **WIDE_LOAD, notes="two sidecar processes sharing the port (reuse_port)"),
             Scenario("verify_token_hot_2_processes", AUTH + "VerifyToken", hot, **WIDE_LOAD,
                      notes="hot tokens over two sidecar processes sharing the port (each its own cache)")]
+
+
+_sink = None
+
+
+def _otlp_env() -> dict:
+    global _sink
+    if _sink is None:
+        from .otlp_sink import OtlpSink
+
+        _sink = OtlpSink()
+    return _sink.env()
+
+
+def _hot_variant(emulator, signer: BenchSigner, sizes: Sizes, name: str) -> list:
+    hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.hot_tokens, "hot")]
+    notes = {"verify_token_hot_traced": "the hot tokens with tracing on: every call a server span, exported over "
+                                        "OTLP/gRPC to a real receiver",
+             "verify_token_hot_decision_log": "the hot tokens with the decision log on: one JSON line per call to a "
+                                              "file"}[name]
+    return [Scenario(name, AUTH + "VerifyToken", hot, notes=notes)]
 
 
 def _check_requests(tokens: list[str]) -> list[bytes]:

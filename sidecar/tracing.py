@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +41,7 @@ UPSTREAM_ENDPOINT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.
 
 _tracer: Any = None
 _provider: Any = None
+_otel: Any = None          # (propagate, trace) modules, imported once tracing is on
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -49,7 +51,7 @@ def wanted(env: Mapping[str, str]) -> bool:
 
 def setup(env: Mapping[str, str] | None = None) -> bool:
     """Install the tracer provider, exporter and httpx instrumentation if the environment asks."""
-    global ENABLED, _tracer, _provider
+    global ENABLED, _tracer, _provider, _otel
     env = os.environ if env is None else env
     if ENABLED or not wanted(env):
         return ENABLED
@@ -63,7 +65,7 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
         log.error("tracing off: OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf",
                   extra={"protocol": protocol[:40]})
         return False
-    from opentelemetry import trace
+    from opentelemetry import propagate, trace
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -73,6 +75,9 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
     _provider.add_span_processor(_counting_processor(_CountingExporter(OTLPSpanExporter())))
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("authsidecar")
+    _otel = (propagate, trace)
+    # The SDK warns per dropped span and per export retry; drops are counted in a metric instead.
+    logging.getLogger("opentelemetry").setLevel(logging.ERROR)
     HTTPXClientInstrumentor().instrument(tracer_provider=_provider, async_request_hook=_name_upstream_span)
     ENABLED = True
     log.info("tracing on", extra={"protocol": protocol, "sampler": env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")})
@@ -121,8 +126,7 @@ def traced_stream(method: str, run: Callable) -> Callable:
 
 @contextlib.contextmanager
 def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
-    from opentelemetry import propagate, trace
-
+    propagate, trace = _otel
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     parent = propagate.extract(metadata)
     carrier = CARRIERS.get(method)
@@ -139,9 +143,7 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
 
 def annotate(**labels: str) -> str:
     """Set bounded labels on the current span (empty ones skipped); its trace id in hex, or ""."""
-    from opentelemetry import trace
-
-    span = trace.get_current_span()
+    span = _otel[1].get_current_span()
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return ""
