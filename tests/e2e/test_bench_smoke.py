@@ -22,7 +22,8 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert floor["calls"] > 0 and floor["errors"] == 0 and floor["rps_ratio_to_floor"] == 1.0
     load_driven = ["floor", "floor_2_loads", "verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop",
                    "verify_token_hot_open_loop_1k", "ext_authz_check_hot", "verify_session_hot", "is_revoked",
-                   "floor_2_processes", "verify_token_hot_2_processes"]
+                   "floor_2_processes", "verify_token_hot_2_processes", "verify_token_hot_traced",
+                   "verify_token_hot_decision_log"]
     for name in load_driven:
         s = by_name[name]
         assert s["calls"] > 0 and s["errors"] == 0, name
