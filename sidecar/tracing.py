@@ -142,10 +142,11 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
 
 
 def annotate(**labels: str) -> str:
-    """Set bounded labels on the current span (empty ones skipped); its trace id in hex, or ""."""
+    """Set bounded labels on the current span (empty ones skipped); its trace id in hex, or "" when
+    there is no sampled trace to look up."""
     span = _otel[1].get_current_span()
     ctx = span.get_span_context()
-    if not ctx.is_valid:
+    if not (ctx.is_valid and ctx.trace_flags.sampled):
         return ""
     if span.is_recording():
         for name, value in labels.items():
