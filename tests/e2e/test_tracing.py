@@ -5,6 +5,7 @@ parented by the caller's traceparent, child spans for upstream calls, bounded at
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -70,10 +71,12 @@ def otel_env(endpoint: str, protocol: str = "grpc") -> dict[str, str]:
 
 
 @pytest.fixture
-def traced(sidecar_factory, receiver):
+def traced(sidecar_factory, receiver, tmp_path):
     sink, port = receiver
-    sc = sidecar_factory({"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]}},
+    sc = sidecar_factory({"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]},
+                          "decision_log": {"enabled": True, "path": str(tmp_path / "decisions.jsonl")}},
                          env=otel_env(f"http://127.0.0.1:{port}"))
+    sc.decisions = lambda: [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
     return sc, sink
 
 
@@ -97,6 +100,7 @@ def test_a_unary_call_is_a_server_span_under_the_callers_traceparent(traced, emu
     assert attrs["authsidecar.source"] in ("local", "cache")
     services = {service for service, s in sink.spans if s.trace_id.hex() == TRACE_ID}
     assert services == {"authsidecar"}
+    assert [d["trace_id"] for d in sc.decisions() if d.get("method") == "VerifyToken"] == [TRACE_ID]
     # The background JWKS load has its own trace: a jwks.fetch span with the HTTP GET under it.
     wait_until(lambda: sink.named("jwks.fetch"), timeout=10, what="jwks.fetch span")
     fetch = sink.named("jwks.fetch")[0]
