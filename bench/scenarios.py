@@ -24,6 +24,7 @@ from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
 from . import procstats
+from .entry_sizes import bytes_per_entry
 from .harness import Scenario, percentile
 from .harness import run as run_scenario
 
@@ -113,6 +114,7 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
         Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification"],
               lambda e, s: _sessions(e, s, sizes), config=no_sse_lag),
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
+        Group(["ledger_claim_memory", "ledger_claim_redis"], lambda e, s: _ledger_claims(sizes)),
         Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
               lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
                             lambda e2, s2: _alt_upstream_per_call(e2, sizes)], prepare=signer.publish),
@@ -296,7 +298,11 @@ def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
     return {"scenario": "memory", "cached_tokens": valid_tokens, "cached_sessions": valid_sessions,
             "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1),
             "cache_entries": {name: sidecar.metric("authsidecar_cache_entries", cache=name)
-                              for name in ("verified_tokens", "sessions")}}
+                              for name in ("verified_tokens", "sessions")},
+            "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / 2**20,
+            "bytes_per_entry_traced": bytes_per_entry(20_000),
+            "notes": "RSS of the whole process with n distinct tokens and n distinct sessions cached; "
+                     "bytes_per_entry_traced: Python objects per entry of each cache (bench/entry_sizes.py)"}
 
 
 def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:
@@ -350,3 +356,22 @@ def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
             "p99_ms": percentile(latencies, 0.99),
             "upstream_status_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
             "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform (emulator on loopback)"}
+
+
+def _ledger_claims(sizes: Sizes) -> list:
+    """One claim in this process's ledger, then through Redis, with the ratio of the two."""
+    from . import ledger_claims
+
+    seen: dict = {}
+
+    def memory(emulator, sidecar) -> dict:
+        seen.update(ledger_claims.memory(sizes.alternative_seconds))
+        return seen
+
+    def redis(emulator, sidecar) -> dict:
+        result = ledger_claims.redis(sizes.alternative_seconds)
+        if "p50_us" in result and seen.get("p50_us"):
+            result["p50_ratio_to_memory"] = round(result["p50_us"] / seen["p50_us"], 1)
+        return result
+
+    return [memory, redis]

@@ -10,6 +10,7 @@ Lists from the environment are comma-separated. Issuers are configured in the fi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import re
@@ -21,6 +22,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from . import cgroup
+from .core import memory_budget
 from .emulator import credentials as emulator_credentials
 
 ENV_PREFIX = "AUTHSIDECAR_"
@@ -45,6 +48,7 @@ class Limits:
     max_token_bytes: int = 8192          # VerifyToken.token and other JWTs
     max_field_chars: int = 512           # session tokens, ids, actions, user ids
     max_in_flight: int = 1000            # past it: RESOURCE_EXHAUSTED at once
+    memory_budget_mb: int = 0            # 0: 75% of the container's memory limit (cgroup), else 512
 
 
 @dataclass
@@ -81,8 +85,8 @@ class PlatformSettings:
     timeout_seconds: float = 2.0
     session_cache_ttl_seconds: float = 30.0
     negative_cache_ttl_seconds: float = 2.0
-    session_cache_max_entries: int = 100_000
-    consumed_tokens_max_entries: int = 100_000
+    session_cache_max_entries: int = 0  # 0: sized from the memory budget
+    consumed_tokens_max_entries: int = 0  # 0: sized from the memory budget
     # Lookups of tokens no cache knows stop going upstream (fail closed) once NOT_FOUND answers pass
     # this rate (after a burst): a flood of distinct random tokens can't become one request each.
     unknown_lookups_per_second: float = 20.0
@@ -101,7 +105,7 @@ class ChallengeSettings:
     # Challenge tokens this sidecar accepted, remembered so a replay is ALREADY_USED even if the
     # platform forgot; keep it at least as long as the platform's token lifetime.
     consumed_tokens_ttl_seconds: float = 900.0
-    consumed_tokens_max_entries: int = 100_000
+    consumed_tokens_max_entries: int = 0  # 0: sized from the memory budget
 
 
 @dataclass
@@ -117,17 +121,36 @@ class AuthySettings:
     callback_nonce_window_seconds: float = 300.0  # callbacks whose nonce is older/newer are refused
     approval_poll_interval_seconds: float = 1.0   # WatchApprovalRequest asks the platform no faster
     approval_watch_max_seconds: float = 600.0     # a watch ends after this even without a deadline
-    consumed_codes_max_entries: int = 100_000
+    consumed_codes_max_entries: int = 0  # 0: sized from the memory budget
+
+
+IDENTITY_APIS = ("inai", "identity-service")
 
 
 @dataclass
 class IdentitySettings:
-    """The identity service for account flows (login, MFA, refresh, sessions)."""
+    """The identity service for account flows (login, MFA, refresh, sessions), in one of two wires."""
 
-    base_url: str = ""                   # e.g. https://auth.example.com/api; empty: disabled (or the emulator)
-    api_key: str = ""                    # sent as X-API-Key when set (publishable/secret key)
+    api: str = "inai"                    # inai (InAI Auth API v1) | identity-service (identity microservice)
+    base_url: str = ""                   # inai: the apiUrl (https://apiauth.inai.dev); empty: disabled (or the emulator)
+    api_key: str = ""                    # inai: the publishable key, sent as X-Publishable-Key
     timeout_seconds: float = 5.0
-    session_map_max_entries: int = 100_000  # refresh token → session id, to revoke on Logout
+    session_map_max_entries: int = 0  # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
+
+
+@dataclass
+class LedgerSettings:
+    """Where one-time tokens (approvals, challenge tokens, TOTP/phone codes) are claimed.
+
+    memory: this process only (one pod). redis: every pod claims in one Redis with SET NX, so a
+    token is valid once across the fleet; this process's ledger stays in front as a cache.
+    """
+
+    backend: str = "memory"              # memory | redis
+    url: str = ""                        # redis://[user:password@]host:6379/0 or rediss://… (TLS)
+    password: str = ""                   # used when the URL has none: AUTHSIDECAR_LEDGER_PASSWORD(_FILE)
+    key_prefix: str = "authsidecar:ledger:"
+    timeout_seconds: float = 0.5         # one claim's whole budget (connect included); past it: fail closed
 
 
 @dataclass
@@ -139,6 +162,9 @@ class IssuerSettings:
     leeway_seconds: float = 60.0
     required_claims: list[str] = field(default_factory=lambda: ["exp"])
     max_lifetime_seconds: float = 0.0    # 0: no limit
+    # Tokens with no iss claim are verified against this issuer's JWKS (InAI's tokens carry no iss).
+    # Weaker than an iss match; at most one issuer may set it.
+    accept_missing_iss: bool = False
 
 
 @dataclass
@@ -150,7 +176,7 @@ class JwksSettings:
     max_stale_seconds: float = 86400.0
     timeout_seconds: float = 5.0
     max_document_bytes: int = 1_048_576
-    verified_cache_max_entries: int = 100_000
+    verified_cache_max_entries: int = 0  # 0: sized from the memory budget
 
 
 @dataclass
@@ -230,6 +256,7 @@ class Settings:
     jwks: JwksSettings = field(default_factory=JwksSettings)
     authy: AuthySettings = field(default_factory=AuthySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
     ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
     decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings)
@@ -272,7 +299,33 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     problems.extend(_validate(settings))
     if problems:
         raise ConfigError(problems)
-    return settings
+    plan = memory_plan(settings)
+    if plan.problems:
+        raise ConfigError(list(plan.problems))
+    return with_cache_sizes(settings, plan.sizes)
+
+
+def memory_plan(s: Settings) -> memory_budget.Plan:
+    """The memory budget (config, else the container's cgroup limit, else a default) and the entries
+    each cache may hold within it; `*_max_entries` set above 0 are taken as they are."""
+    limit, where = cgroup.memory_limit()
+    budget, source = memory_budget.budget(s.limits.memory_budget_mb, limit, where)
+    explicit = {c.field: _dotted(s, c.field) for c in memory_budget.CACHES}
+    return memory_budget.plan(budget, source, explicit)
+
+
+def with_cache_sizes(s: Settings, sizes: Mapping[str, int]) -> Settings:
+    """A copy of `s` with each cache's `max_entries` set (sections are frozen only by convention)."""
+    s = copy.deepcopy(s)
+    for dotted, entries in sizes.items():
+        section, name = dotted.split(".")
+        setattr(getattr(s, section), name, entries)
+    return s
+
+
+def _dotted(s: Settings, dotted: str) -> Any:
+    section, name = dotted.split(".")
+    return getattr(getattr(s, section), name)
 
 
 def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], problems: list[str]) -> None:
@@ -399,6 +452,11 @@ def _validate(s: Settings) -> list[str]:
     for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
+    if s.limits.memory_budget_mb < 0:
+        p.append("limits.memory_budget_mb: must not be negative (0: from the container's limit)")
+    for cost in memory_budget.CACHES:
+        if _dotted(s, cost.field) < 0:
+            p.append(f"{cost.field}: must not be negative (0: sized from the memory budget)")
     if s.circuit.failure_threshold < 1:
         p.append("circuit.failure_threshold: must be at least 1")
     if s.circuit.open_seconds <= 0:
@@ -421,12 +479,11 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"challenges.{name}: must be positive")
     if s.challenges.consumed_tokens_ttl_seconds <= 0:
         p.append("challenges.consumed_tokens_ttl_seconds: must be positive")
-    if s.challenges.consumed_tokens_max_entries < 1:
-        p.append("challenges.consumed_tokens_max_entries: must be at least 1")
     if s.challenges.base_url and not s.challenges.base_url.startswith(("http://", "https://")):
         p.append("challenges.base_url: must start with http:// or https://")
     p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
+    p.extend(_validate_ledger(s.ledger))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):
@@ -434,9 +491,8 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"jwks.{name}: must be positive")
     if s.jwks.unknown_kid_cooldown_seconds < 0:
         p.append("jwks.unknown_kid_cooldown_seconds: must not be negative")
-    for name in ("max_document_bytes", "verified_cache_max_entries"):
-        if getattr(s.jwks, name) < 1:
-            p.append(f"jwks.{name}: must be at least 1")
+    if s.jwks.max_document_bytes < 1:
+        p.append("jwks.max_document_bytes: must be at least 1")
     seen: set[str] = set()
     for i, iss in enumerate(s.issuers):
         where = f"issuers[{i}]"
@@ -456,6 +512,10 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"{where}.max_lifetime_seconds: must not be negative (0: no limit)")
         if iss.jwks_uri and not iss.jwks_uri.startswith(("https://", "http://")):
             p.append(f"{where}.jwks_uri: must be an http(s) URL")
+    missing_iss = [i for i, iss in enumerate(s.issuers) if iss.accept_missing_iss]
+    for i in missing_iss[1:]:
+        p.append(f"issuers[{i}].accept_missing_iss: only one issuer may accept tokens without iss "
+                 f"(issuers[{missing_iss[0]}] does)")
     return p
 
 
@@ -484,13 +544,57 @@ def _validate_factors(s: Settings) -> list[str]:
     # A floor on the poll interval protects the vendor (and our rate limit) from a typo.
     if s.authy.approval_poll_interval_seconds < 0.05:
         p.append("authy.approval_poll_interval_seconds: must be at least 0.05")
-    if s.authy.consumed_codes_max_entries < 1:
-        p.append("authy.consumed_codes_max_entries: must be at least 1")
+    if s.identity.api not in IDENTITY_APIS:
+        p.append(f"identity.api: must be one of {', '.join(IDENTITY_APIS)}")
     if s.identity.timeout_seconds <= 0:
         p.append("identity.timeout_seconds: must be positive")
-    if s.identity.session_map_max_entries < 1:
-        p.append("identity.session_map_max_entries: must be at least 1")
     return p
+
+
+LEDGER_BACKENDS = {"memory", "redis"}
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9:_./-]{0,64}")
+
+
+def _validate_ledger(led: LedgerSettings) -> list[str]:
+    p: list[str] = []
+    if led.backend not in LEDGER_BACKENDS:
+        p.append(f"ledger.backend: must be one of {sorted(LEDGER_BACKENDS)}")
+    if led.backend == "redis" and not led.url:
+        p.append("ledger.url: is required when ledger.backend is redis")
+    if led.url and not led.url.startswith(("redis://", "rediss://", "unix://")):
+        # Never echo the URL: it may carry the password.
+        p.append("ledger.url: must start with redis://, rediss:// (TLS) or unix://")
+    elif led.url:
+        problem = _redis_url_problem(led.url)
+        if problem:
+            p.append(f"ledger.url: {problem}")
+    if not _KEY_PREFIX.fullmatch(led.key_prefix):
+        p.append("ledger.key_prefix: must be at most 64 of [A-Za-z0-9:_./-]")
+    if led.timeout_seconds <= 0:
+        p.append("ledger.timeout_seconds: must be positive")
+    return p
+
+
+def _redis_url_problem(url: str) -> str:
+    """Why redis-py would refuse (or silently misread) this URL, "" if nothing; never echoes it."""
+    from urllib.parse import urlsplit
+
+    from redis.asyncio.connection import parse_url
+
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  # raises on a port out of range
+        parse_url(url)
+    except ValueError as exc:
+        leaks = bool(parts.password) and parts.password in str(exc)
+        return "is not a valid Redis URL" + ("" if leaks else f" ({exc})")
+    if parts.scheme == "unix":
+        return "" if parts.path else "needs the socket's path"
+    if not parts.hostname:
+        return "needs a host"
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return "the database (the URL's path) must be a number"  # redis-py would quietly use 0
+    return ""
 
 
 EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge"}
@@ -569,9 +673,6 @@ def _validate_platform(pl: PlatformSettings) -> list[str]:
         p.append("platform.unknown_lookups_per_second: must be positive")
     if pl.unknown_lookups_burst < 1:
         p.append("platform.unknown_lookups_burst: must be at least 1")
-    for name in ("session_cache_max_entries", "consumed_tokens_max_entries"):
-        if getattr(pl, name) < 1:
-            p.append(f"platform.{name}: must be at least 1")
     if pl.sse.heartbeat_timeout_seconds <= 0:
         p.append("platform.sse.heartbeat_timeout_seconds: must be positive")
     if pl.sse.reconnect_min_seconds <= 0:
@@ -589,6 +690,8 @@ EMULATOR_APP_ID = emulator_credentials.APP_ID
 EMULATOR_SECRET_KEY = emulator_credentials.SECRET_KEY
 EMULATOR_AUTHY_API_KEY = emulator_credentials.AUTHY_API_KEY
 EMULATOR_ISSUERS = emulator_credentials.ISSUERS
+EMULATOR_INAI_PUBLISHABLE_KEY = emulator_credentials.INAI_PUBLISHABLE_KEY
+EMULATOR_IDENTITY_PATHS = {"inai": "/inai", "identity-service": "/identity/api"}
 
 
 def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
@@ -603,7 +706,9 @@ def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
     authy = dataclasses.replace(
         s.authy, base_url=s.authy.base_url or f"{base}/authy",
         api_key=s.authy.api_key or EMULATOR_AUTHY_API_KEY)
-    identity = dataclasses.replace(s.identity, base_url=s.identity.base_url or f"{base}/identity/api")
+    identity = dataclasses.replace(
+        s.identity, base_url=s.identity.base_url or f"{base}{EMULATOR_IDENTITY_PATHS.get(s.identity.api, '')}",
+        api_key=s.identity.api_key or (EMULATOR_INAI_PUBLISHABLE_KEY if s.identity.api == "inai" else ""))
     issuers = s.issuers or [
         IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
         for name, algs in EMULATOR_ISSUERS.items()

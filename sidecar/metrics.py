@@ -30,6 +30,12 @@ RPC_SHED_TOTAL = Counter(
     "authsidecar_rpc_shed_total", "RPCs refused with RESOURCE_EXHAUSTED because too many were in flight.",
 )
 READY = Gauge("authsidecar_ready", "1 when the sidecar is ready to answer (health SERVING).")
+MEMORY_BUDGET_BYTES = Gauge(
+    "authsidecar_memory_budget_bytes",
+    "The memory budget every cache full must fit in (limits.memory_budget_mb, else 75% of the container limit).",
+)
+CACHE_CAPACITY = Gauge("authsidecar_cache_capacity_entries", "Entries each budgeted cache may hold, by its setting (e.g. jwks.verified_cache_max_entries).",
+                       ["cache"])
 
 UPSTREAM_REQUESTS_TOTAL = Counter(
     "authsidecar_upstream_requests_total", "HTTP requests to upstreams, by upstream, endpoint and status.",
@@ -80,6 +86,18 @@ CHALLENGE_REPLAYS_TOTAL = Counter(
 )
 for _source in ("cache", "local", "upstream"):   # exported at 0 until the first replay (dashboards draw them)
     CHALLENGE_REPLAYS_TOTAL.labels(_source)
+
+# --- One-time ledger (core/ledger.py, upstream/ledger_redis.py) ---
+# kind: approval | challenge | totp | phone_code.
+LEDGER_CLAIMS_TOTAL = Counter(
+    "authsidecar_ledger_claims_total",
+    "One-time token claims, by kind and result: claimed (first, valid), already_used, or unavailable (the shared"
+    " ledger could not answer: failed closed).", ["kind", "result"],
+)
+LEDGER_SECONDS = Histogram(
+    "authsidecar_ledger_request_duration_seconds", "Shared ledger (Redis) command latency, by command and result.",
+    ["command", "result"], buckets=LATENCY_BUCKETS,
+)
 
 # --- Sessions, approvals, revocation (core/sessions.py, core/revocation.py, upstream/events.py) ---
 # Caches are named: sessions (positive + terminal status), sessions_negative (unknown/pending),

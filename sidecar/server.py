@@ -27,7 +27,7 @@ from .api.auth_service import AuthService
 from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
 from .app import Sidecar
-from .config import Settings, is_local_address, pointed_at_emulator
+from .config import Settings, is_local_address, memory_plan, pointed_at_emulator
 from .httpserve import AsgiServer
 from .reload import ConfigReloader
 
@@ -102,6 +102,7 @@ class Server:
         gc.collect()
         gc.freeze()
         log.info("listening", extra={"grpc": ",".join(settings.listen), "ops": settings.ops_listen})
+        _report_memory_plan(settings)
 
     def apply(self, settings: Settings) -> None:
         """Live reload: what sidecar/reload.py allows to change, handed to everything that holds it."""
@@ -112,6 +113,7 @@ class Server:
         if self.ext_authz is not None:
             self.ext_authz.reload(self.sidecar.settings)
         decision_log.DECISIONS.configure(settings.decision_log)
+        _report_memory_plan(self.sidecar.settings)   # cache capacities may have changed
         self.settings = self.sidecar.settings
 
     def request_reload(self) -> None:
@@ -211,6 +213,16 @@ def _ops_app(server: Server):
     from .ops_http import build_app
 
     return build_app(server.readiness, lambda: server.draining)
+
+
+def _report_memory_plan(settings: Settings) -> None:
+    plan = memory_plan(settings)
+    metrics.MEMORY_BUDGET_BYTES.set(plan.budget_bytes)
+    for dotted, entries in plan.sizes.items():
+        metrics.CACHE_CAPACITY.labels(dotted).set(entries)
+    log.info("memory budget", extra={"budget_mb": plan.budget_bytes >> 20, "source": plan.source,
+                                     "estimate_full_mb": plan.estimate_bytes >> 20,
+                                     "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items())})
 
 
 async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[None]] | None = None,

@@ -25,9 +25,12 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from sidecar.config import EMULATOR_SECRET_KEY
+from sidecar.upstream.challenges import SDK_WIRE_VERSION, VERSION_HEADER
 
 from .traffic import PHONE, Challenge, Pools
 from .world import Key, OneTime, Session, SignedToken, World
+
+AUTHSIGNAL_WIRE_HEADERS = {VERSION_HEADER: SDK_WIRE_VERSION}  # the emulator refuses a request without it
 
 ROTATING_ISSUER = "main"
 ISSUERS = ("main", "rsa")
@@ -133,7 +136,7 @@ class Events:
     async def _new_challenge(self) -> bool:
         user, action, key = f"soak-{secrets.token_hex(4)}", "soak-step-up", secrets.token_hex(8)
         track = await self.http.post(f"/v1/users/{user}/actions/{action}", json={"idempotencyKey": key},
-                                     auth=(EMULATOR_SECRET_KEY, ""))
+                                     auth=(EMULATOR_SECRET_KEY, ""), headers=AUTHSIGNAL_WIRE_HEADERS)
         if track.status_code != 200:
             return False  # an injected fault; try again next round
         done, _, _ = await self._post("/_control/challenges/complete",

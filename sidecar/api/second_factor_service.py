@@ -9,15 +9,17 @@ from authsidecar.v1 import factors_pb2_grpc
 
 from .. import metrics
 from ..app import Sidecar
-from ..core.callbacks import params_from_body
+from ..core.callbacks import CallbackLimits, params_from_body, tree_from_pairs
 from ..core.outcomes import InvalidArgument, Verdict
-from ..core.second_factors import ApprovalDraft, ApprovalStatus, parse_phone
+from ..core.second_factor_records import ApprovalDraft, ApprovalStatus, TokenRequest
+from ..core.second_factors import parse_phone
 from . import convert, validation
 from .rpc import InFlight, rpc, rpc_stream
 
 MAX_DETAILS = 32
-MAX_CALLBACK_BODY_BYTES = 64 * 1024
+CALLBACK_LIMITS = CallbackLimits()   # body size and depth, params entries, key and value sizes
 MAX_TTL_SECONDS = 30 * 86400
+MAX_ACTION_CHARS = 255           # authy-client asserts action and action_message at 1–255 characters
 VIA = {pb.VERIFICATION_VIA_UNSPECIFIED: "sms", pb.VERIFICATION_VIA_SMS: "sms", pb.VERIFICATION_VIA_CALL: "call"}
 
 
@@ -83,15 +85,12 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
         nonce = self._field("nonce", request.nonce)
         signature = self._field("signature", request.signature)
         if request.params:
-            params = [(validation.optional(f"params[{k}]", k, self.limits.max_field_chars), v)
-                      for k, v in request.params.items()]
+            # Bounded before it is walked: a huge map is refused in O(1), never parsed key by key.
+            if len(request.params) > CALLBACK_LIMITS.max_entries:
+                raise InvalidArgument("params", f"has more than {CALLBACK_LIMITS.max_entries} entries")
+            params = tree_from_pairs(request.params.items(), CALLBACK_LIMITS, "params")
         else:
-            if len(request.body) > MAX_CALLBACK_BODY_BYTES:
-                raise InvalidArgument("body", f"is larger than {MAX_CALLBACK_BODY_BYTES} bytes")
-            try:
-                params = params_from_body(request.body)
-            except ValueError:
-                raise InvalidArgument("body", "is neither JSON nor form-encoded UTF-8") from None
+            params = params_from_body(request.body, CALLBACK_LIMITS)
         v = self.factors.verify_callback(nonce=nonce, method=method, url=url, params=params, signature=signature)
         return self._verdict(pb.VerifyCallbackSignatureResponse, v)
 
@@ -129,4 +128,21 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
         s = await self.factors.user_status(self._field("user_id", request.user_id))
         return pb.GetUserStatusResponse(user_id=s.user_id, registered=s.registered, confirmed=s.confirmed,
                                         country_code=s.country_code, phone_number=s.phone_number,
-                                        devices=list(s.devices))
+                                        devices=list(s.devices), has_hard_token=s.has_hard_token)
+
+    def _token_request(self, request, via: str) -> TokenRequest:
+        return TokenRequest(self._field("user_id", request.user_id), via, request.force,
+                            validation.optional("action", request.action, MAX_ACTION_CHARS),
+                            validation.optional("action_message", request.action_message, MAX_ACTION_CHARS))
+
+    @rpc("RequestSms")
+    async def RequestSms(self, request: pb.RequestSmsRequest, context):
+        sent = await self.factors.request_token(self._token_request(request, "sms"))
+        return pb.RequestSmsResponse(message=sent.message, cellphone=sent.cellphone, device=sent.device,
+                                     ignored=sent.ignored)
+
+    @rpc("RequestCall")
+    async def RequestCall(self, request: pb.RequestCallRequest, context):
+        sent = await self.factors.request_token(self._token_request(request, "call"))
+        return pb.RequestCallResponse(message=sent.message, cellphone=sent.cellphone, device=sent.device,
+                                      ignored=sent.ignored)

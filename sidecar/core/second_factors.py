@@ -1,97 +1,37 @@
 """Second-factor decisions for an Authy-style platform: TOTP codes, push approvals, phone verification.
 
-The platform is reached only through `AuthyUpstream` (a few async methods), so tests need no sockets,
+The platform is reached only through `AuthyUpstream` (core/second_factor_records.py; upstream/authy.py
+implements it and app.py joins the two), so tests need no sockets,
 and every call but the health probe goes through a circuit breaker ("authy"): while the platform
 keeps failing, calls fail closed at once and it sees one probe per `circuit.open_seconds`.
 One-time codes are never answered valid from a cache: every success comes from the platform, and
-the `OneTimeLedger` makes sure one code succeeds at most once within its window.
+the one-time claims (core/ledger.py: this pod's ledger, then the fleet's when `ledger.backend` is
+redis) make sure one code succeeds at most once within its window.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
 
 import phonenumbers
 
 from .answers import UpstreamHealth
-from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
+from .caches import Clock, SingleFlight, TtlLru
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
+from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
+from .second_factor_records import (ApprovalDraft, ApprovalStatus, AuthyUpstream, PhoneNumber,  # noqa: F401
+                                    PhoneVerificationStarted, TokenRequest, TokenSent, UserStatus)
 
 T = TypeVar("T")
 TOTP_CODE = re.compile(r"[0-9]{6,10}")
 PHONE_CODE = re.compile(r"[0-9]{4,10}")
-
-
-class ApprovalStatus(enum.Enum):
-    """A push approval request's state (mirrors authsidecar.v1.ApprovalStatus)."""
-
-    UNSPECIFIED = "UNSPECIFIED"
-    PENDING = "PENDING"
-    APPROVED = "APPROVED"
-    DENIED = "DENIED"
-    EXPIRED = "EXPIRED"
-
-    @property
-    def final(self) -> bool:
-        return self in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED, ApprovalStatus.EXPIRED)
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneNumber:
-    """A phone as the platform wants it: numeric calling code + national number."""
-
-    country_code: int
-    national: str
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneVerificationStarted:
-    message: str = ""
-    seconds_to_expire: int = 0
-    is_cellphone: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class UserStatus:
-    user_id: str
-    registered: bool = False
-    confirmed: bool = False
-    country_code: str = ""
-    phone_number: str = ""
-    devices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalDraft:
-    user_id: str
-    message: str
-    visible: dict[str, str] = field(default_factory=dict)
-    hidden: dict[str, str] = field(default_factory=dict)
-    ttl_seconds: int = 0
-
-
-class AuthyUpstream(Protocol):
-    """What the core needs from the platform; upstream/authy.py speaks its wire format."""
-
-    async def verify_token(self, user_id: str, code: str, force: bool) -> bool: ...
-    async def create_approval(self, draft: ApprovalDraft) -> str: ...
-    async def approval_status(self, approval_id: str) -> ApprovalStatus: ...
-    async def start_phone_verification(self, phone: PhoneNumber, via: str, locale: str,
-                                       code_length: int) -> PhoneVerificationStarted: ...
-    async def check_phone_verification(self, phone: PhoneNumber, code: str) -> bool: ...
-    async def register_user(self, email: str, phone: PhoneNumber) -> str: ...
-    async def delete_user(self, user_id: str) -> None: ...
-    async def user_status(self, user_id: str) -> UserStatus: ...
-    async def health(self) -> UpstreamHealth: ...
-    async def aclose(self) -> None: ...
 
 
 def totp_code(code: str) -> str:
@@ -184,37 +124,26 @@ class SecondFactors:
     def __init__(self, upstream: AuthyUpstream, policy: SecondFactorPolicy | None = None, *,
                  clock: Clock = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  api_key: str = "", callback_window_seconds: float = 300.0,
-                 wall_clock: Clock = time.time, configured: bool = True) -> None:
+                 wall_clock: Clock = time.time, configured: bool = True,
+                 ledger: SharedLedger | None = None) -> None:
         self.upstream = upstream
         self.configured = configured
         self.policy = policy or SecondFactorPolicy()
         self.api_key = api_key
         self.callback_window_seconds = callback_window_seconds
         self._clock, self._sleep, self._wall_clock = clock, sleep, wall_clock
-        self._used = OneTimeLedger(self.policy.consumed_codes_max_entries, clock)
+        max_entries = self.policy.consumed_codes_max_entries
+        self._used = {kind: OneTimeClaims(kind, max_entries, clock, ledger) for kind in ("totp", "phone_code")}
         self._status_flight: SingleFlight[str, ApprovalStatus] = SingleFlight()
         # Pending statuses seen by watchers, kept one poll interval: N watchers, one poll per interval.
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
         self.circuit = CircuitBreaker("authy", clock=clock, on_change=log_circuit_change)
 
-    @classmethod
-    def from_settings(cls, settings) -> "SecondFactors":
-        from ..upstream.authy import AuthyClient
-
-        a = settings.authy
-        if not a.base_url:
-            return cls(UnconfiguredUpstream("authy"), configured=False)
-        policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
-                                    a.approval_watch_max_seconds, a.consumed_codes_max_entries)
-        factors = cls(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
-                      callback_window_seconds=a.callback_nonce_window_seconds)
-        factors.circuit.configure(settings.circuit)
-        return factors
-
     def reload(self, settings) -> None:
         """Live reload: the used-code ledger's size, the circuit."""
         self.policy.consumed_codes_max_entries = settings.authy.consumed_codes_max_entries
-        self._used.resize(settings.authy.consumed_codes_max_entries)
+        for claims in self._used.values():
+            claims.resize(settings.authy.consumed_codes_max_entries)
         self.circuit.configure(settings.circuit)
 
     async def start(self) -> None:
@@ -237,16 +166,17 @@ class SecondFactors:
 
     async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
-        return await self._one_time(key, lambda: self._call(self.upstream.verify_token(user_id, code, force)),
-                                    "code")
+        return await self._one_time(self._used["totp"], key,
+                                    lambda: self._call(self.upstream.verify_token(user_id, code, force)), "code")
 
     async def check_phone(self, phone: PhoneNumber, code: str) -> Verdict:
         key = token_key(f"phone\x00{phone.country_code}\x00{phone.national}\x00{phone_code(code)}")
-        return await self._one_time(key, lambda: self._call(self.upstream.check_phone_verification(phone, code)),
-                                    "code")
+        return await self._one_time(self._used["phone_code"], key,
+                                    lambda: self._call(self.upstream.check_phone_verification(phone, code)), "code")
 
-    async def _one_time(self, key: TokenKey, ask: Callable[[], Awaitable[bool]], what: str) -> Verdict:
-        if self._used.is_used(key):
+    async def _one_time(self, used: OneTimeClaims, key: TokenKey, ask: Callable[[], Awaitable[bool]],
+                        what: str) -> Verdict:
+        if used.is_used(key):
             return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
         try:
             ok = await ask()
@@ -255,9 +185,18 @@ class SecondFactors:
         if not ok:
             return Verdict.deny(Reason.CHALLENGE_FAILED, f"{what} is not correct", Source.UPSTREAM)
         # Of two racing calls that both got a yes, only the first to consume wins.
-        if not self._used.consume(key, self.policy.code_replay_window_seconds):
+        claim = await used.claim(key, self.policy.code_replay_window_seconds)
+        if claim is Claim.UNAVAILABLE:
+            return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, UNAVAILABLE_DETAIL, Source.UPSTREAM)
+        if claim is Claim.ALREADY_USED:
             return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
         return Verdict.ok(Source.UPSTREAM)
+
+    async def request_token(self, request: TokenRequest) -> TokenSent:
+        """Have the platform send the user's current TOTP code by SMS or call; VerifyTotp then checks it."""
+        if request.via not in ("sms", "call"):
+            raise InvalidArgument("via", "must be sms or call")
+        return await self._call(self.upstream.request_token(request))
 
     async def create_approval(self, draft: ApprovalDraft) -> str:
         return await self._call(self.upstream.create_approval(draft))
@@ -300,7 +239,7 @@ class SecondFactors:
             raise InvalidArgument("code_length", "must be between 4 and 10")
         return await self._call(self.upstream.start_phone_verification(phone, via, locale, code_length))
 
-    def verify_callback(self, *, nonce: str, method: str, url: str, params: list[tuple[str, str]],
+    def verify_callback(self, *, nonce: str, method: str, url: str, params: Mapping,
                         signature: str) -> Verdict:
         from .callbacks import verify_signature
 

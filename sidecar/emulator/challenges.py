@@ -1,4 +1,10 @@
-"""Emulated step-up challenge platform: the Authsignal Server API shapes under /v1 (see upstream/challenges.py).
+"""Emulated step-up challenge platform: the Authsignal Server API shapes under /v1 (docs/upstreams.md).
+
+Built from the published @authsignal/node 2.21.0 (dist/index.js, dist/types.d.ts), and as strict as
+that evidence allows, so it can't hide an adapter bug: every request needs HTTP Basic with the secret
+key and an empty password (401 otherwise) and the X-Authsignal-Version header the SDK always sends;
+a POST needs a JSON object body (application/json) holding only fields the SDK's request types have
+(400 invalid_request otherwise).
 
 Rules for track: an action rule set through control wins (ALLOW / BLOCK / REVIEW_REQUIRED /
 CHALLENGE_REQUIRED); otherwise a user with an enrolled authenticator gets CHALLENGE_REQUIRED and
@@ -28,6 +34,17 @@ from .credentials import SECRET_KEY as EMULATOR_SECRET_KEY
 
 STATES = {"ALLOW", "BLOCK", "CHALLENGE_REQUIRED", "REVIEW_REQUIRED"}
 METHODS = ["SMS", "EMAIL_OTP", "AUTHENTICATOR_APP", "PASSKEY"]
+VERSION_HEADER = "x-authsignal-version"
+# The body fields @authsignal/node 2.21.0 can send (dist/types.d.ts): TrackAttributes,
+# ValidateChallengeRequest, EnrollVerifiedAuthenticatorAttributes.
+TRACK_FIELDS = {"idempotencyKey", "redirectUrl", "redirectToSettings", "ipAddress", "userAgent", "deviceId",
+                "scope", "email", "phoneNumber", "username", "custom", "challengeId", "locale", "customDomain"}
+VALIDATE_FIELDS = {"token", "action", "userId"}
+ENROLL_FIELDS = {"verificationMethod", "phoneNumber", "email", "isDefault"}
+
+
+class Refused(Exception):
+    """A request the SDK never sends: answered 400 invalid_request with this description."""
 
 
 def _now() -> str:
@@ -85,22 +102,40 @@ def _error(status: int, code: str, description: str) -> JSONResponse:
 
 
 def _authorized(request: Request) -> bool:
+    """Basic `<secret key>:` exactly — the SDK's axios `auth: {username: apiSecretKey, password: ""}`."""
     header = request.headers.get("authorization", "")
     if not header.startswith("Basic "):
         return False
     try:
-        user, _, _ = base64.b64decode(header[6:]).decode().partition(":")
+        credentials = base64.b64decode(header[6:], validate=True).decode()
     except ValueError:
         return False
-    return secrets.compare_digest(user, EMULATOR_SECRET_KEY)
+    return secrets.compare_digest(credentials.encode(), f"{EMULATOR_SECRET_KEY}:".encode())
 
 
 async def _json(request: Request) -> dict:
+    """Lenient body reader for the control routes (tests and demos, not the vendor wire)."""
     try:
         body = await request.json()
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+async def _wire_body(request: Request, allowed: set[str]) -> dict:
+    """The body of a vendor-API POST, as the SDK sends it: a JSON object of known fields, or Refused."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise Refused("The request body must be application/json.")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Refused("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise Refused("The request body must be a JSON object.")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Refused(f"Unknown field(s): {', '.join(unknown)}.")
+    return body
 
 
 def _user_json(user: User | None) -> dict:
@@ -118,12 +153,17 @@ def routes(state) -> list[Route]:
         async def run(request: Request) -> JSONResponse:
             if not _authorized(request):
                 return _error(401, "unauthorized", "The secret key is invalid.")
-            return await handler(request)
+            if not request.headers.get(VERSION_HEADER):
+                return _error(400, "invalid_request", "The X-Authsignal-Version header is required.")
+            try:
+                return await handler(request)
+            except Refused as exc:
+                return _error(400, "invalid_request", str(exc))
         return run
 
     async def track(request: Request) -> JSONResponse:
         user_id, code = request.path_params["user_id"], request.path_params["action"]
-        body = await _json(request)
+        body = await _wire_body(request, TRACK_FIELDS)
         user = area.users.get(user_id)
         enrolled = bool(user and user.authenticators)
         decided = area.rules.get(code) or ("CHALLENGE_REQUIRED" if enrolled else "ALLOW")
@@ -137,7 +177,7 @@ def routes(state) -> list[Route]:
         })
 
     async def validate(request: Request) -> JSONResponse:
-        body = await _json(request)
+        body = await _wire_body(request, VALIDATE_FIELDS)
         token = body.get("token")
         if not isinstance(token, str) or not token:
             return _error(400, "invalid_request", "token is required.")
@@ -155,7 +195,7 @@ def routes(state) -> list[Route]:
         if body.get("action") and body["action"] != a.code:
             return JSONResponse({"isValid": False, **result, "error": "Action is invalid."})
         valid = a.state == "CHALLENGE_SUCCEEDED"
-        if valid:
+        if valid and state.faults.one_time_enforced:  # off: valid until it expires, however often
             area.consumed.add(key)
         return JSONResponse({"isValid": valid, **result})
 
@@ -171,7 +211,7 @@ def routes(state) -> list[Route]:
         return JSONResponse(_user_json(area.users.get(request.path_params["user_id"])))
 
     async def enroll(request: Request) -> JSONResponse:
-        body = await _json(request)
+        body = await _wire_body(request, ENROLL_FIELDS)
         method = body.get("verificationMethod")
         if method not in METHODS:
             return _error(400, "invalid_request", f"verificationMethod must be one of {METHODS}.")

@@ -28,12 +28,18 @@ class Faults:
     sse_down: bool = False              # the event stream refuses connections (503)
     sse_answer: str = "stream"          # stream | no_content (204) | wrong_type (200 application/json)
     sse_cut_events: int = 0             # the next N event frames stop mid `data:` line and the connection drops
+    # false: approvals and challenge tokens verify valid again and again until they expire (a
+    # platform that does not enforce one-time use), so only the sidecars' ledger holds the guarantee
+    one_time_enforced: bool = True
 
     def update(self, changes: dict) -> None:
         for key, value in changes.items():
             if not hasattr(self, key):
                 raise KeyError(key)
-            setattr(self, key, type(getattr(self, key))(value))
+            kind = type(getattr(self, key))
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false")
+            setattr(self, key, kind(value))
         if self.sse_answer not in SSE_ANSWERS:
             bad, self.sse_answer = self.sse_answer, "stream"
             raise ValueError(f"sse_answer {bad!r} is not one of {sorted(SSE_ANSWERS)}")

@@ -1,7 +1,11 @@
 """Emulated RAuth v2 platform: sessions, one-time approvals, health and the SSE event stream.
 
-Serves the same shapes as sidecar/upstream/platform.py (see its docstring), under /v2, and checks
-the X-API-Key / X-App-ID headers. Control endpoints (tests and demos) under /_control/platform:
+Serves the shapes docs/upstreams.md gives for RAuth, under /v2, built from the evidence there (the
+public Go client RAuth-IO/rauth-provider-go for v1, the rauth-provider v2 README for v2) and as
+strict as it allows: every request needs `Authorization: Bearer <api key>` and `X-App-ID` (401
+otherwise; an X-API-Key header is not a credential), and a POST needs an application/json object
+holding only the fields a client sends, the token among them (400 otherwise).
+Control endpoints (tests and demos) under /_control/platform:
   POST sessions            {phone, status?=verified, ttl_seconds?=3600} → {session_token, session_id}
   POST sessions/verify|revoke|expire  {session_token}    (each emits its SSE event)
   POST approvals           {phone, action, session_token?, ttl_seconds?=300} → {approval_token}
@@ -22,18 +26,37 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+import phonenumbers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .credentials import API_KEY as EMULATOR_API_KEY, APP_ID as EMULATOR_APP_ID
-from ..core.outcomes import InvalidArgument
-from ..core.phones import to_e164
 
 AREA = "platform"
 DROP = None  # queue sentinel: end this connection
 CUT = object()  # body sentinel: abandon the response mid-body (the server then drops the connection)
 SESSION_STATUSES = {"pending", "verified", "revoked", "expired"}
+# The body fields a client sends: v1's Go client {session_token}; v2's README adds phone.
+SESSION_STATUS_FIELDS = {"session_token", "phone"}
+APPROVAL_VERIFY_FIELDS = {"approval_token", "phone"}
+
+
+class Refused(Exception):
+    """A request no client sends: answered 400 with this text."""
+
+
+def e164(raw: str, region: str | None = None) -> str | None:
+    """The platform's view of a phone: E.164 via phonenumbers, None when it isn't one."""
+    if not raw or len(raw) > 64:
+        return None
+    try:
+        number = phonenumbers.parse(raw, (region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ":
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @dataclass
@@ -90,11 +113,15 @@ def routes(state) -> list[Route]:
     ps: PlatformState = state.areas.setdefault(AREA, PlatformState())
 
     def authorised(request: Request) -> bool:
-        return (request.headers.get("x-api-key") == EMULATOR_API_KEY
-                and request.headers.get("x-app-id") == EMULATOR_APP_ID)
+        bearer = request.headers.get("authorization", "")
+        return (secrets.compare_digest(bearer.encode(), f"Bearer {EMULATOR_API_KEY}".encode())
+                and secrets.compare_digest(request.headers.get("x-app-id", "").encode(), EMULATOR_APP_ID.encode()))
 
     def denied() -> JSONResponse:
         return JSONResponse({"error": "invalid api_key or app_id"}, status_code=401)
+
+    def refused(exc: Refused) -> JSONResponse:
+        return JSONResponse({"error": "invalid_request", "message": str(exc)}, status_code=400)
 
     def current(token: str) -> Session | None:
         s = ps.sessions.get(token)
@@ -106,8 +133,11 @@ def routes(state) -> list[Route]:
     async def session_status(request: Request) -> Response:
         if not authorised(request):
             return denied()
-        body = await _body(request)
-        token = str(body.get("session_token") or "")
+        try:
+            body = await _wire_body(request, SESSION_STATUS_FIELDS, "session_token")
+        except Refused as exc:
+            return refused(exc)
+        token = body["session_token"]
         s = current(token)
         if s is None:
             return JSONResponse({"error": "session_not_found"}, status_code=404)
@@ -117,13 +147,17 @@ def routes(state) -> list[Route]:
     async def approval_verify(request: Request) -> Response:
         if not authorised(request):
             return denied()
-        body = await _body(request)
-        token = str(body.get("approval_token") or "")
+        try:
+            body = await _wire_body(request, APPROVAL_VERIFY_FIELDS, "approval_token")
+        except Refused as exc:
+            return refused(exc)
+        token = body["approval_token"]
         a = ps.approvals.get(token)
         reason = _approval_problem(ps, a, str(body.get("phone") or ""), current)
         if reason:
             return JSONResponse({"valid": False, "reason": reason})
-        a.used = True  # one-time on the platform's side too
+        if state.faults.one_time_enforced:  # off: a platform that leaves one-time use to the caller
+            a.used = True  # one-time on the platform's side too
         ps.emit("approval.used", {"approval_token": token, "session_token": a.session_token})
         return JSONResponse({"valid": True, "action": a.action, "session_token": a.session_token,
                              "phone": a.phone, "expires_at": a.expires_at})
@@ -148,7 +182,7 @@ def routes(state) -> list[Route]:
     return [
         Route("/v2/backend/session/status", session_status, methods=["POST"]),
         Route("/v2/approval/verify", approval_verify, methods=["POST"]),
-        Route("/v2/health", health, methods=["GET"]),
+        Route("/v2/backend/health", health, methods=["GET"]),
         Route("/v2/backend/events", events, methods=["GET"]),
         *_control_routes(ps),
     ]
@@ -229,10 +263,7 @@ def _approval_problem(ps: PlatformState, a: Approval | None, phone: str, current
         return "already_used"
     if a.expires_at <= time.time():
         return "expired"
-    try:
-        if to_e164(phone) != a.phone:
-            return "phone_mismatch"
-    except InvalidArgument:
+    if e164(phone) != a.phone:
         return "phone_mismatch"
     if a.session_token:
         s = current(a.session_token)
@@ -246,10 +277,9 @@ def _approval_problem(ps: PlatformState, a: Approval | None, phone: str, current
 def _control_routes(ps: PlatformState) -> list[Route]:
     async def create_session(request: Request) -> Response:
         body = await _body(request)
-        try:
-            phone = to_e164(str(body.get("phone") or ""), body.get("region"))
-        except InvalidArgument as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        phone = e164(str(body.get("phone") or ""), body.get("region"))
+        if phone is None:
+            return JSONResponse({"error": "phone is not a phone number"}, status_code=400)
         status = str(body.get("status", "verified"))
         if status not in SESSION_STATUSES:
             return JSONResponse({"error": f"status must be one of {sorted(SESSION_STATUSES)}"}, status_code=400)
@@ -282,10 +312,9 @@ def _control_routes(ps: PlatformState) -> list[Route]:
 
     async def create_approval(request: Request) -> Response:
         body = await _body(request)
-        try:
-            phone = to_e164(str(body.get("phone") or ""), body.get("region"))
-        except InvalidArgument as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        phone = e164(str(body.get("phone") or ""), body.get("region"))
+        if phone is None:
+            return JSONResponse({"error": "phone is not a phone number"}, status_code=400)
         token = "appr_" + secrets.token_urlsafe(18)
         ps.approvals[token] = Approval(phone, str(body.get("action", "")), str(body.get("session_token") or ""),
                                        time.time() + float(body.get("ttl_seconds", 300)))
@@ -325,7 +354,28 @@ def _control_routes(ps: PlatformState) -> list[Route]:
     ]
 
 
+async def _wire_body(request: Request, allowed: set[str], token_field: str) -> dict:
+    """A vendor-API POST body as a client sends it: JSON, an object, known fields, a token string."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise Refused("the body must be application/json")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Refused("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise Refused("the body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Refused(f"unknown field(s): {', '.join(unknown)}")
+    if not isinstance(body.get(token_field), str) or not body[token_field]:
+        raise Refused(f"{token_field} is required")
+    if not isinstance(body.get("phone", ""), str):
+        raise Refused("phone must be a string")
+    return body
+
+
 async def _body(request: Request) -> dict:
+    """Lenient body reader for the control routes (tests and demos, not the vendor wire)."""
     try:
         body = await request.json()
     except ValueError:

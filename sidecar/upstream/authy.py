@@ -1,20 +1,23 @@
-"""The Authy-style platform's HTTP API (the authy-client SDK's wire shapes), in this one file.
+"""The Authy platform's HTTP API, as authy-client@1.1.4 speaks it (src/client.js), in this one file.
 
-Auth: `X-Authy-API-Key`. Bodies are form-encoded with bracketed keys (`user[email]`,
-`details[Account Number]`); answers are JSON with `success` and, on errors, `message` +
-`error_code`. Codes and user ids travel in paths but metrics carry only the route templates.
+Every request carries `X-Authy-API-Key` and `Accept: application/json`. The SDK's request defaults are
+`json: true`, so whatever it sends as a body is JSON (`Content-Type: application/json`): the POSTs
+(users/new, users/{id}/remove, onetouch approval_requests, phones/verification/start) and, quirk kept,
+the `{}` body of GET users/{id}/status. Other GETs send their parameters in the query. Answers are JSON
+with `success`; errors add `message` + `error_code`. Codes and user ids travel in paths, but metrics
+carry only the route templates. docs/upstreams.md lists each operation with its SDK source.
 """
 
 from __future__ import annotations
 
-import httpx
-
 from urllib.parse import quote
+
+import httpx
 
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
-from ..core.second_factors import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
-                                   UserStatus)
+from ..core.second_factor_records import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
+                                          TokenRequest, TokenSent, UserStatus)
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "authy"
@@ -39,6 +42,11 @@ def _error_code(reply: Reply) -> str:
     return str(reply.data.get("error_code", "")) if isinstance(reply.data, dict) else ""
 
 
+def _succeeded(data: dict) -> bool:
+    # The SDK's response parser: a 200 without a truthy `success` is a failure (the platform writes "true" or true).
+    return bool(data.get("success")) and str(data.get("success")).lower() != "false"
+
+
 class AuthyClient:
     def __init__(self, base_url: str, api_key: str, timeout: float,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -47,36 +55,53 @@ class AuthyClient:
 
     async def _ok(self, method: str, path: str, endpoint: str, **kwargs) -> dict:
         reply = await self.http.request(method, path, endpoint, **kwargs)
+        data = reply.data if isinstance(reply.data, dict) else {}
         if not reply.ok:
             raise _error(reply, endpoint)
-        return reply.data if isinstance(reply.data, dict) else {}
+        if not _succeeded(data):
+            raise UpstreamError(UPSTREAM, 0, f"{endpoint} answered without success")
+        return data
 
     async def verify_token(self, user_id: str, code: str, force: bool) -> bool:
+        """GET /protected/json/verify/{token}/{authy_id}[?force=true] (client.js verifyToken)."""
         endpoint = "/protected/json/verify/{token}/{authy_id}"
         params = {"force": "true"} if force else {}
         reply = await self.http.request("GET", f"/protected/json/verify/{_seg(code)}/{_seg(user_id)}", endpoint,
                                         params=params)
         if reply.ok:
-            # The platform answers success as the string "true" (a quirk the SDK checks for).
-            return str(reply.data.get("success")).lower() == "true" and reply.data.get("token") == "is valid"
+            return _succeeded(reply.data) and reply.data.get("token") == "is valid"
         if reply.status == 401 and _error_code(reply) in WRONG_TOKEN_CODES:
             return False
         raise _error(reply, endpoint)
 
+    async def request_token(self, request: TokenRequest) -> TokenSent:
+        """GET /protected/json/{sms|call}/{authy_id}?force=true&action=…&action_message=… (requestSms/requestCall)."""
+        endpoint = f"/protected/json/{request.via}/{{authy_id}}"
+        params = {k: v for k, v in (("action", request.action), ("action_message", request.action_message),
+                                    ("force", "true" if request.force else "")) if v}
+        data = await self._ok("GET", f"/protected/json/{request.via}/{_seg(request.user_id)}", endpoint,
+                              params=params)
+        return TokenSent(str(data.get("message") or ""), str(data.get("cellphone") or ""),
+                         str(data.get("device") or ""), bool(data.get("ignored", False)))
+
     async def create_approval(self, draft: ApprovalDraft) -> str:
-        form = {"message": draft.message}
-        form.update({f"details[{k}]": v for k, v in draft.visible.items()})
-        form.update({f"hidden_details[{k}]": v for k, v in draft.hidden.items()})
+        """POST /onetouch/json/users/{authy_id}/approval_requests, JSON (createApprovalRequest)."""
+        body: dict = {"message": draft.message}
+        if draft.visible:
+            body["details"] = draft.visible
+        if draft.hidden:
+            body["hidden_details"] = draft.hidden
         if draft.ttl_seconds:
-            form["seconds_to_expire"] = str(draft.ttl_seconds)
+            body["seconds_to_expire"] = draft.ttl_seconds
         data = await self._ok("POST", f"/onetouch/json/users/{_seg(draft.user_id)}/approval_requests",
-                              "/onetouch/json/users/{authy_id}/approval_requests", data=form)
+                              "/onetouch/json/users/{authy_id}/approval_requests", json=body)
         uuid = (data.get("approval_request") or {}).get("uuid")
         if not uuid:
             raise UpstreamError(UPSTREAM, 0, "approval request created without a uuid")
         return str(uuid)
 
     async def approval_status(self, approval_id: str) -> ApprovalStatus:
+        """GET /onetouch/json/approval_requests/{uuid} (getApprovalRequest)."""
         data = await self._ok("GET", f"/onetouch/json/approval_requests/{_seg(approval_id)}",
                               "/onetouch/json/approval_requests/{uuid}")
         raw = str((data.get("approval_request") or {}).get("status", "")).lower()
@@ -84,46 +109,54 @@ class AuthyClient:
 
     async def start_phone_verification(self, phone: PhoneNumber, via: str, locale: str,
                                        code_length: int) -> PhoneVerificationStarted:
-        form = {"via": via, "country_code": str(phone.country_code), "phone_number": phone.national}
+        """POST /protected/json/phones/verification/start, JSON (startPhoneVerification). The SDK validates
+        codeLength but never sends it; the sidecar sends `code_length` only when asked for one."""
+        body: dict = {"country_code": phone.country_code, "phone_number": phone.national, "via": via}
         if locale:
-            form["locale"] = locale
+            body["locale"] = locale
         if code_length:
-            form["code_length"] = str(code_length)
+            body["code_length"] = code_length
         data = await self._ok("POST", "/protected/json/phones/verification/start",
-                              "/protected/json/phones/verification/start", data=form)
+                              "/protected/json/phones/verification/start", json=body)
         return PhoneVerificationStarted(str(data.get("message", "")), int(data.get("seconds_to_expire") or 0),
                                         bool(data.get("is_cellphone", False)))
 
     async def check_phone_verification(self, phone: PhoneNumber, code: str) -> bool:
+        """GET /protected/json/phones/verification/check?country_code&phone_number&verification_code (verifyPhone)."""
         endpoint = "/protected/json/phones/verification/check"
         reply = await self.http.request("GET", endpoint, endpoint, params={
             "country_code": str(phone.country_code), "phone_number": phone.national, "verification_code": code})
         if reply.ok:
-            return reply.data.get("success") in (True, "true")
+            return _succeeded(reply.data)
         if reply.status == 401 and _error_code(reply) in WRONG_PHONE_CODES:
             return False
         raise _error(reply, endpoint)
 
     async def register_user(self, email: str, phone: PhoneNumber) -> str:
-        form = {"user[email]": email, "user[cellphone]": phone.national, "user[country_code]": str(phone.country_code)}
-        data = await self._ok("POST", "/protected/json/users/new", "/protected/json/users/new", data=form)
+        """POST /protected/json/users/new, JSON {user: {cellphone, country_code, email}} (registerUser)."""
+        body = {"user": {"cellphone": phone.national, "country_code": phone.country_code, "email": email}}
+        data = await self._ok("POST", "/protected/json/users/new", "/protected/json/users/new", json=body)
         user_id = (data.get("user") or {}).get("id")
         if user_id in (None, ""):
             raise UpstreamError(UPSTREAM, 0, "user created without an id")
         return str(user_id)
 
     async def delete_user(self, user_id: str) -> None:
-        await self._ok("POST", f"/protected/json/users/{_seg(user_id)}/remove", "/protected/json/users/{authy_id}/remove")
+        """POST /protected/json/users/{authy_id}/remove, JSON `{}` (deleteUser without `ip`)."""
+        await self._ok("POST", f"/protected/json/users/{_seg(user_id)}/remove",
+                       "/protected/json/users/{authy_id}/remove", json={})
 
     async def user_status(self, user_id: str) -> UserStatus:
+        """GET /protected/json/users/{authy_id}/status with the SDK's JSON `{}` body (getUserStatus)."""
         data = await self._ok("GET", f"/protected/json/users/{_seg(user_id)}/status",
-                              "/protected/json/users/{authy_id}/status")
+                              "/protected/json/users/{authy_id}/status", json={})
         s = data.get("status") or {}
         return UserStatus(str(s.get("authy_id", user_id)), bool(s.get("registered")), bool(s.get("confirmed")),
                           str(s.get("country_code", "")), str(s.get("phone_number", "")),
-                          tuple(str(d) for d in s.get("devices") or ()))
+                          tuple(str(d) for d in s.get("devices") or ()), bool(s.get("has_hard_token")))
 
     async def health(self) -> UpstreamHealth:
+        """GET /protected/json/app/details (getApplicationDetails): the key works and the platform answers."""
         try:
             await self._ok("GET", "/protected/json/app/details", "/protected/json/app/details")
         except UpstreamError as exc:

@@ -1,7 +1,7 @@
 """Adapter for the step-up challenge platform (the Authsignal Server API wire shapes), httpx async.
 
-Mirrors the public @authsignal/node SDK (github.com/authsignal/authsignal-node, src/authsignal.ts and
-src/types/index.ts) and the Server API reference it points to:
+Sends what the published @authsignal/node 2.21.0 sends (its dist/index.js and dist/types.d.ts; the
+contract test tests/contract/test_authsignal.py sets the two requests side by side):
   POST {base}/validate                                      {token, userId?, action?}
        → {isValid, state, stateUpdatedAt, userId, actionCode, idempotencyKey, verificationMethod, error?}
   POST {base}/users/{userId}/actions/{action}               {redirectUrl, idempotencyKey, email, …, custom}
@@ -11,8 +11,10 @@ src/types/index.ts) and the Server API reference it points to:
   GET  {base}/users/{userId}  → {isEnrolled, email, phoneNumber, username, displayName, …VerificationMethods}
   POST {base}/users/{userId}/authenticators  {verificationMethod, phoneNumber?, email?, isDefault?}
        → {authenticator: {userAuthenticatorId, verificationMethod, …}, recoveryCodes?}
-Auth is HTTP Basic with the secret key as the user name and an empty password. Errors carry
-{error, errorDescription} (the SDK's AuthsignalError reads the same two fields).
+Auth is HTTP Basic with the secret key as the user name and an empty password, and every request
+carries X-Authsignal-Version (the SDK's own constant). POST bodies are JSON objects; the SDK sends
+`{}` for a track without attributes, and so do we. Errors carry {error, errorDescription} (the SDK's
+AuthsignalError reads the same two fields). See docs/upstreams.md.
 
 Every failure becomes an UpstreamError in `_send` (the one place): a 4xx keeps its status, and no
 answer / 5xx becomes "unavailable" (status 0 or the 5xx) so callers fail closed.
@@ -39,6 +41,9 @@ log = logs.get("upstream.challenges")
 UPSTREAM = "challenges"
 MAX_ERROR_BODY_CHARS = 512
 PROBE_USER_ID = "authsidecar-health-probe"
+# @authsignal/node 2.21.0 sends its VERSION constant, which that release left at "2.20.0".
+VERSION_HEADER = "X-Authsignal-Version"
+SDK_WIRE_VERSION = "2.20.0"
 
 # The platform also has REVIEW_REQUIRED / REVIEW_SUCCEEDED / REVIEW_FAILED; our contract has one REVIEW.
 _STATES = {s.value: s for s in ActionState} | {
@@ -91,7 +96,7 @@ class ChallengePlatform:
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/", auth=httpx.BasicAuth(settings.secret_key, ""),
             timeout=settings.timeout_seconds, transport=transport,
-            headers={"User-Agent": "authsidecar", "Accept": "application/json"},
+            headers={"User-Agent": "authsidecar", "Accept": "application/json", VERSION_HEADER: SDK_WIRE_VERSION},
         )
 
     async def close(self) -> None:

@@ -1,12 +1,15 @@
-"""The RAuth v2 platform over HTTP: every wire field name and status string lives in this module.
+"""The RAuth platform over HTTP: every wire field name and status string lives in this module.
 
-Endpoints (below base_url, e.g. https://api.rauth.io/v2):
-  POST /backend/session/status  {session_token, phone}  → {session_token, session_id, status, phone, expires_at}
+Endpoints (below base_url, e.g. https://api.rauth.io/v2; docs/upstreams.md gives each one's evidence):
+  POST /backend/session/status  {session_token, phone}  → {status, phone, expires_at, session_id}
                                                           404 when the session is unknown
   POST /approval/verify         {approval_token, phone} → {valid, reason?, action, session_token, phone, expires_at}
-  GET  /health                                           → 200 when the platform answers
+  GET  /backend/health                                   → 200 when the platform answers
   GET  /backend/events          SSE (see events.py; event data shapes are parsed here too)
-Every request carries the app's credentials as headers X-API-Key and X-App-ID.
+Every request carries `Authorization: Bearer <api_key>` and `X-App-ID: <app_id>`, and POST bodies are
+JSON, as RAuth's public Go client sends them (RAuth-IO/rauth-provider-go, v1:
+internal/infrastructure/api_client.go: POST {session_token} to …/session/status, GET …/session/health).
+The v2 paths and the `phone` field come from the rauth-provider v2 README (seed 000).
 Failures become outcomes.UpstreamError in `_send`, the one place they are mapped.
 """
 
@@ -22,8 +25,10 @@ from ..core.session_records import ApprovalRecord, EventKind, SessionRecord, Str
 from . import http
 
 UPSTREAM = "platform"
-API_KEY_HEADER = "X-API-Key"
 APP_ID_HEADER = "X-App-ID"
+SESSION_STATUS_PATH = "/backend/session/status"
+APPROVAL_VERIFY_PATH = "/approval/verify"
+HEALTH_PATH = "/backend/health"
 
 STATUSES = {
     "pending": SessionStatus.PENDING, "verified": SessionStatus.VERIFIED,
@@ -38,13 +43,21 @@ EVENT_KINDS = {
     "session.verified": EventKind.SESSION_VERIFIED, "session.revoked": EventKind.SESSION_REVOKED,
     "session.expired": EventKind.SESSION_EXPIRED, "approval.used": EventKind.APPROVAL_USED,
 }
+# v1 pushed revocations by webhook as {"event": "session_revoked", "session_token", "phone", "ttl",
+# "reason"} (Go port internal/domain/entities.go, delivery/webhook_handler.go). A stream frame named
+# that way, or an unnamed frame ("message") whose data says so, means the same. Its other event,
+# session_created, says nothing about verification (the Go port ignores it), so it stays OTHER.
+V1_EVENT_KINDS = {"session_revoked": EventKind.SESSION_REVOKED}
+UNNAMED_EVENT = "message"
 # Control events of the stream itself (not session news).
 HEARTBEAT_EVENT = "heartbeat"
 RESET_EVENT = "stream.reset"
 
 
 def auth_headers(api_key: str, app_id: str) -> dict[str, str]:
-    return {API_KEY_HEADER: api_key, APP_ID_HEADER: app_id}
+    """Every request's headers: the app's credentials as the Go client sends them (the event stream
+    uses them too; its own Accept: text/event-stream replaces the JSON one)."""
+    return {"Authorization": f"Bearer {api_key}", APP_ID_HEADER: app_id, "Accept": "application/json"}
 
 
 class PlatformClient:
@@ -59,7 +72,7 @@ class PlatformClient:
                                        transport=transport)
 
     async def session_status(self, session_token: str, phone_e164: str) -> SessionRecord:
-        resp = await self._send("session_status", "POST", "/backend/session/status",
+        resp = await self._send("session_status", "POST", SESSION_STATUS_PATH,
                                 {"session_token": session_token, "phone": phone_e164}, ok_statuses=(404,))
         if resp.status_code == 404:
             return SessionRecord(SessionStatus.NOT_FOUND)
@@ -71,7 +84,7 @@ class PlatformClient:
         )
 
     async def verify_approval(self, approval_token: str, phone_e164: str) -> ApprovalRecord:
-        resp = await self._send("approval_verify", "POST", "/approval/verify",
+        resp = await self._send("approval_verify", "POST", APPROVAL_VERIFY_PATH,
                                 {"approval_token": approval_token, "phone": phone_e164}, ok_statuses=(404,))
         if resp.status_code == 404:
             return ApprovalRecord(False, Reason.NOT_FOUND)
@@ -83,7 +96,7 @@ class PlatformClient:
                               expires_at=_number(body.get("expires_at")))
 
     async def health(self) -> None:
-        await self._send("health", "GET", "/health", None)
+        await self._send("health", "GET", HEALTH_PATH, None)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -101,16 +114,22 @@ def parse_event(name: str, data: str) -> StreamEvent:
     """A session/approval event's data (JSON) → StreamEvent; the token is hashed at once."""
     import json
 
-    kind = EVENT_KINDS.get(name, EventKind.OTHER)
     try:
         body = json.loads(data) if data else {}
     except ValueError:
         body = {}
     if not isinstance(body, dict):
         body = {}
+    kind = _event_kind(body.get("event") if name == UNNAMED_EVENT else name)
     token = body.get("session_token") or body.get("approval_token") or ""
     return StreamEvent(kind, token_key(str(token)) if token else b"", str(body.get("session_id") or ""),
                        _number(body.get("expires_at")))
+
+
+def _event_kind(name: Any) -> EventKind:
+    if not isinstance(name, str):
+        return EventKind.OTHER
+    return EVENT_KINDS.get(name) or V1_EVENT_KINDS.get(name, EventKind.OTHER)
 
 
 def _json(resp: httpx.Response) -> dict[str, Any]:

@@ -37,5 +37,8 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01
     mem = by_name["memory"]
     assert mem["cached_tokens"] > 0 and mem["cached_sessions"] > 0 and mem["peak_rss_mb"] > 0
+    memory, redis = by_name["ledger_claim_memory"], by_name["ledger_claim_redis"]
+    assert memory["claims"] > 0 and memory["failed"] == 0 and memory["p50_us"] > 0
+    assert "skipped" in redis or (redis["claims"] > 0 and redis["failed"] == 0 and redis["p50_ratio_to_memory"] > 0)
     for alt in ("alternative_pyjwt_in_process", "alternative_session_upstream_per_call"):
         assert by_name[alt]["calls"] > 0 and by_name[alt]["rps"] > 0

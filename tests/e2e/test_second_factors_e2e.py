@@ -84,10 +84,15 @@ def test_upstream_errors_carry_a_typed_detail(factors):
     assert detail.message == "User not found." and json.loads(detail.body)["error_code"] == "60026"
 
 
-def test_register_status_and_delete_user(factors):
+def test_register_status_and_delete_user(factors, emulator):
     user_id = register(factors)
     status = factors.GetUserStatus(pb.GetUserStatusRequest(user_id=user_id), timeout=5)
-    assert status.registered and status.country_code == "1" and status.phone_number.endswith("0123")
+    # `registered`: the user has the Authy app (authy-client's mock: registered false, devices listed).
+    assert status.confirmed and not status.registered and not status.has_hard_token
+    assert status.country_code == "1" and status.phone_number.endswith("0123")
+    emulator.http.post(f"/_control/authy/users/{user_id}/app", json={"installed": True}).raise_for_status()
+    status = factors.GetUserStatus(pb.GetUserStatusRequest(user_id=user_id), timeout=5)
+    assert status.registered and list(status.devices) == ["android"]
     factors.DeleteUser(pb.DeleteUserRequest(user_id=user_id), timeout=5)
     with pytest.raises(grpc.RpcError) as err:
         factors.GetUserStatus(pb.GetUserStatusRequest(user_id=user_id), timeout=5)
@@ -229,3 +234,68 @@ def test_phone_validation_errors_never_reach_the_platform(factors, emulator):
         detail = invalid_argument(factors.CheckPhoneVerification, pb.CheckPhoneVerificationRequest(**fields))
         assert detail.startswith(field), (fields, detail)
     assert not any("/phones/" in k for k in emulator.counters())
+
+
+def test_request_sms_and_call_send_the_current_code_unless_the_user_has_the_app(factors, emulator):
+    user_id = register(factors)
+    sms = factors.RequestSms(pb.RequestSmsRequest(user_id=user_id, action="login", action_message="Your code"),
+                             timeout=5)
+    assert not sms.ignored and sms.message == "SMS token was sent" and sms.cellphone.endswith("23")
+    sent = emulator.http.get("/_control/authy/tokens/last").json()
+    assert (sent["via"], sent["action"], sent["action_message"], sent["force"]) == ("sms", "login", "Your code", False)
+    assert factors.VerifyTotp(pb.VerifyTotpRequest(user_id=user_id, code=sent["code"]), timeout=5).valid
+
+    emulator.http.post(f"/_control/authy/users/{user_id}/app", json={"installed": True}).raise_for_status()
+    skipped = factors.RequestCall(pb.RequestCallRequest(user_id=user_id), timeout=5)
+    assert skipped.ignored and skipped.device == "android" and "force" in skipped.message
+    assert emulator.http.get("/_control/authy/tokens/last").json()["code"] == ""
+    forced = factors.RequestCall(pb.RequestCallRequest(user_id=user_id, force=True), timeout=5)
+    assert not forced.ignored and forced.message == "Call started..."
+    assert emulator.http.get("/_control/authy/tokens/last").json()["via"] == "call"
+
+    with pytest.raises(grpc.RpcError) as err:
+        factors.RequestSms(pb.RequestSmsRequest(user_id="424242"), timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert invalid_argument(factors.RequestSms, pb.RequestSmsRequest(user_id=user_id, action="x" * 256)).startswith(
+        "action")
+    assert invalid_argument(factors.RequestCall, pb.RequestCallRequest()).startswith("user_id")
+
+
+def test_callbacks_with_spaces_arrays_and_mixed_case_keys_verify(factors, emulator):
+    """What core/callbacks.py wrote as %20 and [0] before: the platform signs `+` and `key[]`."""
+    params = {"approval_request": {"transaction": {"message": "Login to Bank of Example",
+                                                   "details": {"Account Number": "98 12", "Zone": "EU"},
+                                                   "logos": [{"res": "default", "url": "https://x/a b.png"}]}},
+              "authy_id": 1635, "callback_action": "approval_request_status", "devices": ["a", "b", "c"],
+              "status": "approved", "uuid": "u-1"}
+    cb = emulator.http.post("/_control/authy/callback", json={"url": URL, "params": params}).json()
+    assert check(factors, body=json.dumps(params).encode(), nonce=cb["nonce"], signature=cb["signature"]).valid
+    flat = {"approval_request[transaction][message]": "Login to Bank of Example",
+            "approval_request[transaction][details][Account Number]": "98 12",
+            "approval_request[transaction][details][Zone]": "EU",
+            "approval_request[transaction][logos][0][res]": "default",
+            "approval_request[transaction][logos][0][url]": "https://x/a b.png",
+            "authy_id": "1635", "callback_action": "approval_request_status", "devices[0]": "a", "devices[1]": "b",
+            "devices[2]": "c", "status": "approved", "uuid": "u-1"}
+    assert check(factors, params=flat, nonce=cb["nonce"], signature=cb["signature"]).valid
+
+
+def test_hostile_callback_input_is_invalid_argument_never_internal(factors, emulator):
+    """Issue 16 #11: a body nested 1,000 deep and a params map of 290,000 entries."""
+    cb = signed(emulator)
+    deep = b'{"a":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    assert "deeper" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+        method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], body=deep))
+    huge = {str(i): "v" for i in range(290_000)}
+    detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+        method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], params=huge))
+    assert detail.startswith("params") and "1000 entries" in detail
+    for params, field in [({"k" * 257: "v"}, "params"), ({"k": "v" * 8193}, "params[k]"),
+                          ({"a" + "[b]" * 40: "v"}, "params")]:
+        detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+            method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], params=params))
+        assert detail.startswith(field), detail
+    assert "body" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+        method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], body=b"x" * (64 * 1024 + 1)))
+    # The sidecar still answers genuine callbacks afterwards.
+    assert check(factors, params=FLAT, nonce=cb["nonce"], signature=cb["signature"]).valid

@@ -246,12 +246,15 @@ def test_a_stalled_stream_is_detected_and_replaced(live, emulator):
 def test_emulator_checks_the_app_credentials(emulator):
     from sidecar.config import EMULATOR_API_KEY, EMULATOR_APP_ID
 
-    good = {"X-API-Key": EMULATOR_API_KEY, "X-App-ID": EMULATOR_APP_ID}
-    bad = {"X-API-Key": "wrong", "X-App-ID": EMULATOR_APP_ID}
-    assert emulator.http.get("/v2/health", headers=good).status_code == 200
-    for method, path in (("GET", "/v2/health"), ("POST", "/v2/backend/session/status"),
+    good = {"Authorization": f"Bearer {EMULATOR_API_KEY}", "X-App-ID": EMULATOR_APP_ID}
+    wrong_key = {"Authorization": "Bearer wrong", "X-App-ID": EMULATOR_APP_ID}
+    wrong_app = {"Authorization": f"Bearer {EMULATOR_API_KEY}", "X-App-ID": "someone-else"}
+    old_header = {"X-API-Key": EMULATOR_API_KEY, "X-App-ID": EMULATOR_APP_ID}  # no client sends this
+    assert emulator.http.get("/v2/backend/health", headers=good).status_code == 200
+    for method, path in (("GET", "/v2/backend/health"), ("POST", "/v2/backend/session/status"),
                          ("POST", "/v2/approval/verify"), ("GET", "/v2/backend/events")):
-        assert emulator.http.request(method, path, headers=bad, json={}).status_code == 401
+        for bad in (wrong_key, wrong_app, old_header):
+            assert emulator.http.request(method, path, headers=bad, json={}).status_code == 401
 
 
 def test_wrong_credentials_fail_closed_and_keep_the_sidecar_unready(sidecar_factory, emulator):

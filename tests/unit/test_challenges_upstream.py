@@ -54,6 +54,7 @@ async def test_requests_use_basic_auth_with_the_secret_and_region_url():
     (req,) = seen
     assert str(req.url) == "https://au.api.authsignal.com/v1/users/usr%2F..%2Fadmin"
     assert req.headers["authorization"] == "Basic " + base64.b64encode(b"s3cret:").decode()
+    assert req.headers["x-authsignal-version"] == "2.20.0"  # what @authsignal/node 2.21.0 sends
 
 
 async def test_validate_sends_the_documented_body_and_reads_actionCode():

@@ -68,7 +68,8 @@ def test_serve_exits_nonzero_naming_fields():
 def test_the_annotated_example_is_valid_and_matches_the_defaults():
     from pathlib import Path
 
-    from sidecar.config import Settings
+    from sidecar.config import Settings, memory_plan, with_cache_sizes
 
     example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
-    assert load(example, env={}) == Settings()
+    assert load(example, env={}) == load(env={})  # both with the cache sizes the memory budget gives
+    assert with_cache_sizes(Settings(), memory_plan(Settings()).sizes) == load(env={})

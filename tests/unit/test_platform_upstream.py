@@ -34,7 +34,8 @@ async def test_session_status_wire_shape_and_credentials():
     assert record.expires_at == 1800000000.0 and record.session_id == "s1"
     (req,) = seen
     assert req.url.path == "/v2/backend/session/status"
-    assert req.headers["x-api-key"] == "key-1" and req.headers["x-app-id"] == "app-1"
+    assert req.headers["authorization"] == "Bearer key-1" and req.headers["x-app-id"] == "app-1"
+    assert "x-api-key" not in req.headers and req.headers["content-type"] == "application/json"
     assert json.loads(req.content) == {"session_token": "t", "phone": "+14155552671"}
 
 
@@ -87,6 +88,17 @@ def test_parse_event_hashes_the_token():
     assert parse_event("something.new", "not json").kind is EventKind.OTHER
 
 
+def test_parse_event_understands_the_v1_revocation_vocabulary():
+    # v1 webhooks (Go port internal/domain/entities.go): {"event": "session_revoked", "session_token", ...}
+    v1 = json.dumps({"event": "session_revoked", "session_token": "secret", "phone": "+1", "ttl": 60})
+    assert parse_event("session_revoked", v1).kind is EventKind.SESSION_REVOKED
+    unnamed = parse_event("message", v1)
+    assert unnamed.kind is EventKind.SESSION_REVOKED and unnamed.token_hash == token_key("secret")
+    assert parse_event("message", json.dumps({"event": "session_created", "session_token": "t"})).kind \
+        is EventKind.OTHER  # says nothing about verification
+    assert parse_event("message", json.dumps({"event": ["session_revoked"]})).kind is EventKind.OTHER
+
+
 class Listener:
     def __init__(self) -> None:
         self.calls: list = []
@@ -108,7 +120,7 @@ class Listener:
 
 
 def stream_for(listener, sse=None) -> EventStream:
-    fake_client = SimpleNamespace(base_url="https://api.example/v2", headers={"X-API-Key": "k"}, timeout=1.0)
+    fake_client = SimpleNamespace(base_url="https://api.example/v2", headers={"Authorization": "Bearer k"}, timeout=1.0)
     return EventStream(fake_client, sse or SseSettings(reconnect_min_seconds=0.1, reconnect_max_seconds=5.0), listener)
 
 

@@ -50,13 +50,14 @@ def test_resize_drops_least_recently_used_first():
 def _verifier(upstream: Upstream, clocks, names: list[str]) -> TokenVerifier:
     issuers = [IssuerSettings(issuer=f"{URL}/{n}", algorithms=["ES256"], audiences=[AUD]) for n in names]
     return TokenVerifier(issuers, {i.issuer: upstream.fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers},
-                         JwksSettings(), clock=clocks.mono, wall_clock=clocks.wall,
+                         JwksSettings(verified_cache_max_entries=1000), clock=clocks.mono, wall_clock=clocks.wall,
                          make_fetch=lambda i: upstream.fetch(i.issuer.rsplit("/", 1)[1]))
 
 
 def _settings(names: list[str], **issuer_fields) -> Settings:
     fields = {"algorithms": ["ES256"], "audiences": [AUD], **issuer_fields}
-    return Settings(issuers=[IssuerSettings(issuer=f"{URL}/{n}", **fields) for n in names])
+    return Settings(issuers=[IssuerSettings(issuer=f"{URL}/{n}", **fields) for n in names],
+                    jwks=JwksSettings(verified_cache_max_entries=1000))   # load() sizes it; Settings() leaves 0
 
 
 async def test_issuers_added_and_removed_live(upstream, clocks):

@@ -8,6 +8,7 @@ import pytest
 
 from sidecar.core.answers import UpstreamHealth
 from sidecar.core.outcomes import InvalidArgument, Reason, UpstreamError
+from sidecar.core.second_factor_records import TokenSent
 from sidecar.core.second_factors import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
                                          SecondFactorPolicy, SecondFactors, UserStatus, parse_phone)
 
@@ -36,6 +37,12 @@ class FakeAuthy:
         if self.error:
             raise self.error
         return self.codes.get(user_id) == code
+
+    async def request_token(self, request):
+        self.calls.append(f"token:{request.via}")
+        if self.error:
+            raise self.error
+        return TokenSent("SMS token was sent", "+1-XXX-XXX-XX23", "", False)
 
     async def create_approval(self, draft):
         self.calls.append("create")
@@ -231,9 +238,10 @@ async def test_create_approval_passes_the_draft():
 
 async def test_without_a_base_url_the_rpcs_are_off_not_failing_open():
     from sidecar import config as cfg
+    from sidecar.app import second_factors_from_settings
     from sidecar.core.outcomes import NotConfigured
 
-    factors = SecondFactors.from_settings(cfg.Settings())
+    factors = second_factors_from_settings(cfg.Settings())
     assert factors.readiness()[0] and await factors.health() == []
     with pytest.raises(NotConfigured):
         await factors.verify_totp("42", "1234567")
@@ -241,10 +249,11 @@ async def test_without_a_base_url_the_rpcs_are_off_not_failing_open():
 
 def test_callbacks_are_never_checked_with_an_empty_key():
     from sidecar import config as cfg
+    from sidecar.app import second_factors_from_settings
     from sidecar.core.callbacks import sign
     from sidecar.core.outcomes import NotConfigured
 
-    factors = SecondFactors.from_settings(cfg.Settings())
+    factors = second_factors_from_settings(cfg.Settings())
     forged = sign("", "1", "POST", "https://app/cb", [])
     with pytest.raises(NotConfigured):
         factors.verify_callback(nonce="1", method="POST", url="https://app/cb", params=[], signature=forged)
@@ -272,3 +281,40 @@ async def test_wrong_codes_do_not_open_the_authy_circuit():
     for i in range(factors.circuit.failure_threshold + 3):
         assert (await factors.verify_totp("42", f"99999{i:02d}")).reason is Reason.CHALLENGE_FAILED
     assert upstream.calls.count("verify") == factors.circuit.failure_threshold + 3
+
+
+async def test_request_token_goes_to_the_platform_through_the_circuit_and_checks_via():
+    from sidecar.core.second_factor_records import TokenRequest
+
+    factors, upstream, _, _ = make()
+    sent = await factors.request_token(TokenRequest("42", "sms", action="login"))
+    assert sent.message == "SMS token was sent" and upstream.calls == ["token:sms"]
+    with pytest.raises(InvalidArgument):
+        await factors.request_token(TokenRequest("42", "fax"))
+    upstream.error = UpstreamError("authy", 503, "down")
+    for _ in range(factors.circuit.failure_threshold + 3):
+        with pytest.raises(UpstreamError):
+            await factors.request_token(TokenRequest("42", "call"))
+    assert upstream.calls.count("token:call") == factors.circuit.failure_threshold   # then it failed fast
+
+
+def test_the_second_factor_core_never_imports_the_adapter_and_the_emulator_never_imports_the_sidecar():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "sidecar"
+
+    def imports(path: Path) -> set[str]:
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                found.add("." * node.level + (node.module or ""))
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        return found
+
+    for name in ("second_factors.py", "second_factor_records.py", "callbacks.py", "collation.py"):
+        assert not any("upstream" in m or m.startswith("..") for m in imports(root / "core" / name)), name
+    for name in ("authy.py", "authy_control.py", "authy_signing.py"):
+        found = imports(root / "emulator" / name)
+        assert not any(m.startswith("..") or m.startswith("sidecar") for m in found), (name, found)

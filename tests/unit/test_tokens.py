@@ -82,6 +82,7 @@ def verifier(upstream: Upstream, clocks: Clocks, *, issuers: list[IssuerSettings
     issuers = issuers or [IssuerSettings(issuer=f"{URL}/{n}", algorithms=[i.alg], audiences=[AUD])
                           for n, i in upstream.issuers.items()]
     fetchers = {i.issuer: upstream.fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers}
+    jwks.setdefault("verified_cache_max_entries", 100_000)  # as the memory budget sizes it in `load`
     return TokenVerifier(issuers, fetchers, JwksSettings(**jwks), revoked=revoked,
                          clock=clocks.mono, wall_clock=clocks.wall)
 

@@ -10,7 +10,7 @@ from sidecar.config import ConfigError, load
 def test_bad_jwks_and_issuer_settings_are_all_named(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(
-        "jwks: {ttl_seconds: 0, unknown_kid_cooldown_seconds: -1, verified_cache_max_entries: 0,"
+        "jwks: {ttl_seconds: 0, unknown_kid_cooldown_seconds: -1, verified_cache_max_entries: -1,"
         " max_document_bytes: 0, max_stale_seconds: 0}\n"
         "issuers:\n  - issuer: https://id.test\n    jwks_uri: ftp://id.test/keys\n    max_lifetime_seconds: -5\n"
     )

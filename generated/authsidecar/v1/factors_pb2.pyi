@@ -218,20 +218,70 @@ class GetUserStatusRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
 
 class GetUserStatusResponse(_message.Message):
-    __slots__ = ("user_id", "registered", "confirmed", "country_code", "phone_number", "devices")
+    __slots__ = ("user_id", "registered", "confirmed", "country_code", "phone_number", "devices", "has_hard_token")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     CONFIRMED_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_CODE_FIELD_NUMBER: _ClassVar[int]
     PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     DEVICES_FIELD_NUMBER: _ClassVar[int]
+    HAS_HARD_TOKEN_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     registered: bool
     confirmed: bool
     country_code: str
     phone_number: str
     devices: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., registered: _Optional[bool] = ..., confirmed: _Optional[bool] = ..., country_code: _Optional[str] = ..., phone_number: _Optional[str] = ..., devices: _Optional[_Iterable[str]] = ...) -> None: ...
+    has_hard_token: bool
+    def __init__(self, user_id: _Optional[str] = ..., registered: _Optional[bool] = ..., confirmed: _Optional[bool] = ..., country_code: _Optional[str] = ..., phone_number: _Optional[str] = ..., devices: _Optional[_Iterable[str]] = ..., has_hard_token: _Optional[bool] = ...) -> None: ...
+
+class RequestSmsRequest(_message.Message):
+    __slots__ = ("user_id", "force", "action", "action_message")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    force: bool
+    action: str
+    action_message: str
+    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ...) -> None: ...
+
+class RequestSmsResponse(_message.Message):
+    __slots__ = ("message", "cellphone", "device", "ignored")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CELLPHONE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    IGNORED_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    cellphone: str
+    device: str
+    ignored: bool
+    def __init__(self, message: _Optional[str] = ..., cellphone: _Optional[str] = ..., device: _Optional[str] = ..., ignored: _Optional[bool] = ...) -> None: ...
+
+class RequestCallRequest(_message.Message):
+    __slots__ = ("user_id", "force", "action", "action_message")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    force: bool
+    action: str
+    action_message: str
+    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ...) -> None: ...
+
+class RequestCallResponse(_message.Message):
+    __slots__ = ("message", "cellphone", "device", "ignored")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CELLPHONE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    IGNORED_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    cellphone: str
+    device: str
+    ignored: bool
+    def __init__(self, message: _Optional[str] = ..., cellphone: _Optional[str] = ..., device: _Optional[str] = ..., ignored: _Optional[bool] = ...) -> None: ...
 
 class AccountTokens(_message.Message):
     __slots__ = ("access_token", "refresh_token", "expires_in", "session_id")

@@ -86,6 +86,16 @@ class SecondFactorServiceStub:
                 request_serializer=authsidecar_dot_v1_dot_factors__pb2.GetUserStatusRequest.SerializeToString,
                 response_deserializer=authsidecar_dot_v1_dot_factors__pb2.GetUserStatusResponse.FromString,
                 _registered_method=True)
+        self.RequestSms = channel.unary_unary(
+                '/authsidecar.v1.SecondFactorService/RequestSms',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestSmsRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestSmsResponse.FromString,
+                _registered_method=True)
+        self.RequestCall = channel.unary_unary(
+                '/authsidecar.v1.SecondFactorService/RequestCall',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallResponse.FromString,
+                _registered_method=True)
 
 
 class SecondFactorServiceServicer:
@@ -168,6 +178,22 @@ class SecondFactorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestSms(self, request, context):
+        """Have the platform text the user their current TOTP code (for users without the Authy app);
+        check it with VerifyTotp. While the user has the app the platform skips the SMS and answers
+        ignored = true, unless force is set. Pass-through, through the authy circuit breaker.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestCall(self, request, context):
+        """The same by voice call: the platform calls the user and reads the code out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SecondFactorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -220,6 +246,16 @@ def add_SecondFactorServiceServicer_to_server(servicer, server):
                     servicer.GetUserStatus,
                     request_deserializer=authsidecar_dot_v1_dot_factors__pb2.GetUserStatusRequest.FromString,
                     response_serializer=authsidecar_dot_v1_dot_factors__pb2.GetUserStatusResponse.SerializeToString,
+            ),
+            'RequestSms': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestSms,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestSmsRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestSmsResponse.SerializeToString,
+            ),
+            'RequestCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestCall,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -494,6 +530,60 @@ class SecondFactorService:
             '/authsidecar.v1.SecondFactorService/GetUserStatus',
             authsidecar_dot_v1_dot_factors__pb2.GetUserStatusRequest.SerializeToString,
             authsidecar_dot_v1_dot_factors__pb2.GetUserStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestSms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.SecondFactorService/RequestSms',
+            authsidecar_dot_v1_dot_factors__pb2.RequestSmsRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.RequestSmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.SecondFactorService/RequestCall',
+            authsidecar_dot_v1_dot_factors__pb2.RequestCallRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.RequestCallResponse.FromString,
             options,
             channel_credentials,
             insecure,

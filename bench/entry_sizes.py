@@ -1,0 +1,123 @@
+"""Bytes per entry of every bounded cache, measured with tracemalloc on the core's own structures.
+
+Each cache is filled with N distinct entries shaped as the sidecar stores them (a realistic JWT
+payload for verified tokens, a verified session with a phone and an expiry, hashed keys everywhere),
+and the growth of traced memory is divided by N. Python objects only: RSS adds the allocator's
+slack on top (the `memory` scenarios measure that). `core/memory_budget.py` sizes the caches
+from these figures; `python -m bench.entry_sizes` prints them so the constants can be checked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+from sidecar.config import IssuerSettings
+from sidecar.core.account_records import Tokens
+from sidecar.core.accounts import ACCESS_TOKENS_PER_CHAIN, _Chain
+from sidecar.core import claims
+from sidecar.core.caches import OneTimeLedger, TtlLru
+from sidecar.core.hashing import token_key
+from sidecar.core.keys import SigningKey
+from sidecar.core.outcomes import Source, SessionStatus
+from sidecar.core.session_records import SessionRecord
+from sidecar.core.tokens import _Verified
+
+HOUR = 3600.0
+
+
+def _payload(i: int) -> dict:
+    now = int(time.time())
+    return {"iss": "https://issuer.example", "sub": f"user-{i:08d}", "aud": "authsidecar-demo",
+            "iat": now, "exp": now + 3600, "sid": f"sess-{i:012d}", "jti": f"jti-{i:016d}",
+            "scope": "read write", "email": f"user{i}@example.com"}
+
+
+def _verified_tokens(n: int) -> object:
+    issuer = IssuerSettings(issuer="https://issuer.example")
+    key = SigningKey(kid="k1", kty="EC", crv="P-256", alg="ES256", public_key=None, material="{}")  # shared by all
+    cache: TtlLru = TtlLru(n + 1)
+    for i in range(n):
+        payload = _payload(i)
+        text = json.dumps(payload, separators=(",", ":"))
+        auth = claims.auth_info(payload, text, issuer.issuer, "k1")
+        cache.put(token_key(f"token-{i}"), _Verified(issuer, key, auth), HOUR)
+    return cache
+
+
+def _sessions(n: int) -> object:
+    cache: TtlLru = TtlLru(n + 1)
+    expires = time.time() + HOUR
+    for i in range(n):
+        record = SessionRecord(SessionStatus.VERIFIED, phone=f"+1415555{i % 10000:04d}", expires_at=expires + i,
+                               session_id=f"sess-{i:012d}")
+        cache.put(token_key(f"session-{i}"), record, 60.0)
+    return cache
+
+
+def _revoked(n: int) -> object:
+    terminal: TtlLru = TtlLru(n + 1)
+    ids: TtlLru = TtlLru(n + 1)
+    entry = (SessionStatus.REVOKED, Source.STREAM)
+    for i in range(n):
+        terminal.put(token_key(f"session-{i}"), entry, HOUR)
+        ids.put(f"sess-{i:012d}", True, HOUR)
+    return terminal, ids
+
+
+def _ledger(n: int) -> object:
+    ledger = OneTimeLedger(n + 1)
+    for i in range(n):
+        ledger.consume(token_key(f"one-time-{i}"), 300.0)
+    return ledger
+
+
+def _negative_sessions(n: int) -> object:
+    cache: TtlLru = TtlLru(n + 1)
+    record = SessionRecord(SessionStatus.NOT_FOUND)
+    for i in range(n):
+        cache.put(token_key(f"unknown-{i}"), record, 5.0)
+    return cache
+
+
+def _session_map(n: int) -> object:
+    """Refresh token → its chain, full: the last ACCESS_TOKENS_PER_CHAIN access tokens' keys."""
+    cache: TtlLru = TtlLru(n + 1)
+    for i in range(n):
+        chain = _Chain()
+        for j in range(ACCESS_TOKENS_PER_CHAIN):
+            chain = chain.then(Tokens(f"access-{i}-{j}", f"refresh-{i}"))
+        cache.put(token_key(f"refresh-{i}"), chain, HOUR)
+    return cache
+
+
+MEASURED: dict[str, Callable[[int], object]] = {
+    "verified_tokens": _verified_tokens,
+    "sessions": _sessions,
+    "sessions_negative": _negative_sessions,
+    "revoked": _revoked,
+    "consumed_tokens": _ledger,
+    "session_map": _session_map,
+}
+
+
+def bytes_per_entry(n: int = 20_000) -> dict[str, int]:
+    out = {}
+    for name, fill in MEASURED.items():
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        held = fill(n)
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        out[name] = round((after - before) / n)
+        del held
+    return out
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    json.dump(bytes_per_entry(n), sys.stdout, indent=2)
+    print()

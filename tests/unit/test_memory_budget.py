@@ -1,0 +1,127 @@
+"""The memory budget: where it is read (cgroup v2/v1 files laid out as the kernel writes them), and how
+caches are sized from it; explicit sizes that cannot fit are refused at load, naming them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sidecar import cgroup
+from sidecar.config import ConfigError, load, memory_plan, Settings
+from sidecar.core import memory_budget
+from sidecar.core.memory_budget import BASELINE_MB, CACHES, MB, MIN_ENTRIES, entry_bytes, plan
+
+EMULATED = {"AUTHSIDECAR_EMULATOR_MODE": "on"}
+
+
+def _tree(tmp: Path, files: dict[str, str], proc: str) -> tuple[Path, Path]:
+    for rel, text in files.items():
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_text(text)
+    (tmp / "proc").write_text(proc)
+    return tmp, tmp / "proc"
+
+
+def test_cgroup_v2_limit_of_the_process_own_group(tmp_path):
+    root, proc = _tree(tmp_path, {"kubepods/pod1/c1/memory.max": "268435456\n", "memory.max": "max\n"},
+                       "0::/kubepods/pod1/c1\n")
+    assert cgroup.memory_limit(root, proc) == (268435456, f"cgroup v2 {root}/kubepods/pod1/c1/memory.max")
+
+
+def test_cgroup_v2_max_means_no_limit(tmp_path):
+    root, proc = _tree(tmp_path, {"memory.max": "max\n"}, "0::/\n")
+    assert cgroup.memory_limit(root, proc)[0] is None
+
+
+def test_cgroup_v2_in_a_namespace_reads_the_mount_root(tmp_path):
+    # Inside a cgroup namespace /proc/self/cgroup says "/" and the mount root is the container itself.
+    root, proc = _tree(tmp_path, {"memory.max": "134217728\n"}, "0::/\n")
+    assert cgroup.memory_limit(root, proc)[0] == 134217728
+
+
+def test_cgroup_v1_limit_and_its_unlimited_value(tmp_path):
+    root, proc = _tree(tmp_path, {"memory/docker/abc/memory.limit_in_bytes": "536870912\n"},
+                       "5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n")
+    assert cgroup.memory_limit(root, proc)[0] == 536870912
+    (root / "memory/docker/abc/memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert cgroup.memory_limit(root, proc) == (None, f"cgroup v1 {root}/memory/docker/abc/memory.limit_in_bytes")
+
+
+def test_no_cgroup_files_at_all(tmp_path):
+    assert cgroup.memory_limit(tmp_path, tmp_path / "absent") == (None, "none")
+
+
+def test_budget_prefers_config_then_container_then_default():
+    assert memory_budget.budget(96, 1 << 30, "x") == (96 * MB, "config")
+    assert memory_budget.budget(0, 256 * MB, "cgroup v2 f") == (192 * MB, "75% of cgroup v2 f")
+    assert memory_budget.budget(0, None, "none") == (memory_budget.DEFAULT_BUDGET_MB * MB, "default")
+
+
+def test_every_cache_full_fits_the_budget():
+    for mb in (128, 192, 256, 512, 4096):
+        p = plan(mb * MB, "config", {})
+        assert not p.problems
+        assert p.estimate_bytes <= mb * MB, (mb, p.estimate_bytes)
+        assert set(p.sizes) == {c.field for c in CACHES}
+        assert all(n >= MIN_ENTRIES for n in p.sizes.values())
+
+
+def test_explicit_sizes_win_and_the_rest_share_what_is_left():
+    field = "jwks.verified_cache_max_entries"
+    auto = plan(256 * MB, "config", {})
+    p = plan(256 * MB, "config", {field: 5_000})
+    assert p.sizes[field] == 5_000 and not p.problems
+    others = [c.field for c in CACHES if c.field != field]
+    assert all(p.sizes[f] > auto.sizes[f] for f in others)  # the tokens' unused share went to the others
+    assert p.estimate_bytes <= 256 * MB
+
+
+def test_explicit_sizes_that_cannot_fit_are_named():
+    p = plan(128 * MB, "config", {"jwks.verified_cache_max_entries": 1_000_000,
+                                  "platform.session_cache_max_entries": 100_000})
+    assert len(p.problems) == 1
+    assert "jwks.verified_cache_max_entries=1000000" in p.problems[0]
+    assert "platform.session_cache_max_entries=100000" in p.problems[0]
+
+
+def test_a_budget_below_the_baseline_is_refused():
+    assert plan((BASELINE_MB + 1) * MB, "config", {}).problems
+
+
+def test_load_sizes_the_caches_from_the_budget():
+    s = load(env={**EMULATED, "AUTHSIDECAR_LIMITS_MEMORY_BUDGET_MB": "128"})
+    expected = plan(128 * MB, "config", {}).sizes
+    assert s.jwks.verified_cache_max_entries == expected["jwks.verified_cache_max_entries"]
+    assert s.platform.session_cache_max_entries == expected["platform.session_cache_max_entries"]
+    assert memory_plan(s).estimate_bytes <= 128 * MB  # reloaded with the sizes now explicit: same plan
+
+
+def test_load_refuses_explicit_sizes_past_the_budget(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("limits: {memory_budget_mb: 128}\njwks: {verified_cache_max_entries: 2000000}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env=EMULATED)
+    assert "jwks.verified_cache_max_entries=2000000" in str(err.value)
+    assert "limits.memory_budget_mb" in str(err.value)
+
+
+def test_negative_sizes_and_budget_are_config_errors(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("limits: {memory_budget_mb: -1}\nauthy: {consumed_codes_max_entries: -5}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env=EMULATED)
+    assert "limits.memory_budget_mb" in str(err.value) and "authy.consumed_codes_max_entries" in str(err.value)
+
+
+def test_bytes_per_entry_constants_are_no_smaller_than_measured():
+    from bench.entry_sizes import bytes_per_entry
+
+    measured = bytes_per_entry(5_000)
+    costs = {c.field: c.bytes_per_entry for c in CACHES}
+    assert measured["verified_tokens"] <= costs["jwks.verified_cache_max_entries"] * 1.1
+    session_unit = measured["sessions"] + measured["sessions_negative"] + measured["revoked"]
+    assert session_unit <= costs["platform.session_cache_max_entries"] * 1.1
+    assert measured["consumed_tokens"] <= costs["authy.consumed_codes_max_entries"] * 1.1
+    assert measured["session_map"] <= costs["identity.session_map_max_entries"] * 1.1
+    assert Settings().limits.memory_budget_mb == 0
