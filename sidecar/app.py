@@ -40,10 +40,10 @@ def identity_adapter(settings: Settings):
     if i.api == "identity-service":
         from .upstream.identity_service import IdentityServiceClient
 
-        return IdentityServiceClient(i.base_url, i.timeout_seconds)
+        return IdentityServiceClient(i.base_url, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
     from .upstream.inai import InaiClient
 
-    return InaiClient(i.base_url, i.api_key, i.timeout_seconds)
+    return InaiClient(i.base_url, i.api_key, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
 
 
 class Sidecar:
@@ -113,7 +113,8 @@ def second_factors_from_settings(settings: Settings, ledger=None):
         return SecondFactors(UnconfiguredUpstream("authy"), configured=False)
     policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
                                 a.approval_watch_max_seconds, a.consumed_codes_max_entries)
-    factors = SecondFactors(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
+    authy = AuthyClient(a.base_url, a.api_key, a.timeout_seconds, max_response_bytes=a.max_response_bytes)
+    factors = SecondFactors(authy, policy, api_key=a.api_key,
                             callback_window_seconds=a.callback_nonce_window_seconds, ledger=ledger)
     factors.circuit.configure(settings.circuit)
     return factors

@@ -47,7 +47,8 @@ class ConfigError(Exception):
 class Limits:
     max_token_bytes: int = 8192          # VerifyToken.token and other JWTs
     max_field_chars: int = 512           # session tokens, ids, actions, user ids
-    max_in_flight: int = 1000            # past it: RESOURCE_EXHAUSTED at once
+    max_in_flight: int = 1000            # unary calls; past it: RESOURCE_EXHAUSTED at once
+    max_streams: int = 256               # open server streams (WatchApprovalRequest), a budget of their own
     memory_budget_mb: int = 0            # 0: 75% of the container's memory limit (cgroup), else 512
 
 
@@ -73,6 +74,8 @@ class SseSettings:
     heartbeat_timeout_seconds: float = 30.0
     reconnect_min_seconds: float = 0.2
     reconnect_max_seconds: float = 30.0
+    max_line_bytes: int = 65_536         # a longer line (or event) ends the connection as a protocol error
+    max_event_bytes: int = 262_144
 
 
 @dataclass
@@ -83,6 +86,7 @@ class PlatformSettings:
     api_key: str = ""
     app_id: str = ""
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     session_cache_ttl_seconds: float = 30.0
     negative_cache_ttl_seconds: float = 2.0
     session_cache_max_entries: int = 0  # 0: sized from the memory budget
@@ -102,6 +106,7 @@ class ChallengeSettings:
     base_url: str = ""                   # overrides region
     secret_key: str = ""
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # Challenge tokens this sidecar accepted, remembered so a replay is ALREADY_USED even if the
     # platform forgot; keep it at least as long as the platform's token lifetime.
     consumed_tokens_ttl_seconds: float = 900.0
@@ -115,6 +120,7 @@ class AuthySettings:
     base_url: str = ""                   # e.g. https://api.authy.com; empty: disabled (or the emulator)
     api_key: str = ""                    # X-Authy-API-Key; also the key callbacks are signed with
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # A code that succeeded is refused for this long: keep it at least the platform's code lifetime
     # (phone verification codes live 10 minutes; TOTP codes less).
     code_replay_window_seconds: float = 900.0
@@ -135,6 +141,7 @@ class IdentitySettings:
     base_url: str = ""                   # inai: the apiUrl (https://apiauth.inai.dev); empty: disabled (or the emulator)
     api_key: str = ""                    # inai: the publishable key, sent as X-Publishable-Key
     timeout_seconds: float = 5.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     session_map_max_entries: int = 0  # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
 
 
@@ -216,7 +223,8 @@ class ExtAuthzSettings:
     enabled: bool = True
     rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
     claim_headers: list[ClaimHeader] = field(default_factory=list)
-    identity_header_prefix: str = "x-auth-"   # incoming headers with it are always removed
+    identity_header_prefix: str = "x-auth-"   # incoming headers with it (`_` read as `-`) are always removed
+    case_sensitive_paths: bool = True    # false: paths, prefixes and regexes compare in lower case
     strip_credentials: bool = False      # remove the credential headers a passing check read
     session_token_header: str = "x-session-token"
     phone_header: str = "x-user-phone"
@@ -286,15 +294,18 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise ConfigError([f"config file: cannot read {path} ({exc.strerror})"]) from None
         except yaml.YAMLError as exc:
             raise ConfigError([f"config file: not valid YAML ({exc})"]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([f"config file: {path} is not UTF-8 text"]) from None
         if not isinstance(loaded, dict):
             raise ConfigError(["config file: top level must be a mapping"])
         raw = loaded
     _apply_env(raw, Settings, env, [], problems)
+    problems.extend(_typed_as_written(raw))
     settings = _build(Settings, raw, "", problems)
     problems.extend(_validate(settings))
     if problems:
@@ -345,9 +356,23 @@ def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], pr
             raw[f.name] = env[var]
         elif var + "_FILE" in env:
             try:
-                raw[f.name] = Path(env[var + "_FILE"]).read_text().strip()
+                raw[f.name] = Path(env[var + "_FILE"]).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 problems.append(f"{'.'.join(names)}: cannot read {var}_FILE ({exc.strerror})")
+            except UnicodeDecodeError:
+                problems.append(f"{'.'.join(names)}: {var}_FILE is not UTF-8 text")
+
+
+def _typed_as_written(raw: dict) -> list[str]:
+    """Values whose YAML type shows they were not written as meant.
+
+    An unquoted `socket_mode: 0660` is the YAML 1.1 octal int 432 (and 660 a decimal): as a string it
+    would become mode 0432 or 01224. Only a quoted string of octal digits is taken.
+    """
+    mode = raw.get("socket_mode")
+    if isinstance(mode, (int, float)) and not isinstance(mode, bool):
+        return [f'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number {mode!r})']
+    return []
 
 
 def _build(cls: type, raw: Any, where: str, problems: list[str]) -> Any:
@@ -437,11 +462,8 @@ def _validate(s: Settings) -> list[str]:
         path = getattr(s.tls, name)
         if path and not Path(path).is_file():
             p.append(f"tls.{name}: no such file {path}")
-    try:
-        if not 0 <= int(s.socket_mode, 8) <= 0o777:
-            raise ValueError
-    except ValueError:
-        p.append("socket_mode: must be octal permissions like 0660")
+    if not re.fullmatch(r"(0o)?[0-7]{3,4}", s.socket_mode) or int(s.socket_mode, 8) > 0o777:
+        p.append('socket_mode: must be octal permissions as a quoted string, like "0660"')
     if ":" not in s.ops_listen:
         p.append("ops_listen: must be host:port")
     if s.log_level not in LOG_LEVELS:
@@ -449,7 +471,7 @@ def _validate(s: Settings) -> list[str]:
     p.extend(_validate_operations(s))
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
-    for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
+    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
     if s.limits.memory_budget_mb < 0:
@@ -483,6 +505,9 @@ def _validate(s: Settings) -> list[str]:
         p.append("challenges.base_url: must start with http:// or https://")
     p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
+    for section in ("platform", "challenges", "authy", "identity"):
+        if getattr(s, section).max_response_bytes < 1:
+            p.append(f"{section}.max_response_bytes: must be at least 1")
     p.extend(_validate_ledger(s.ledger))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
@@ -658,6 +683,10 @@ def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
         p.append(f"{where}.checks: {check!r} is not one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
     if "jwt" not in checks and (rule.issuers or rule.audience or rule.required_scopes):
         p.append(f"{where}.checks: issuers, audience and required_scopes need the jwt check")
+    for i, check in enumerate(rule.checks):
+        if check in ("approval", "challenge") and not {"jwt", "session"} & set(rule.checks[:i]):
+            # A one-time token proves a step-up, not who is calling: a credential check comes first.
+            p.append(f"{where}.checks: {check} needs a jwt or session check before it")
     if rule.action and not checks & {"approval", "challenge"}:
         p.append(f"{where}.action: needs the approval or challenge check")
     return p
@@ -679,6 +708,9 @@ def _validate_platform(pl: PlatformSettings) -> list[str]:
         p.append("platform.sse.reconnect_min_seconds: must be positive")
     if pl.sse.reconnect_min_seconds > pl.sse.reconnect_max_seconds:
         p.append("platform.sse.reconnect_min_seconds: must not exceed platform.sse.reconnect_max_seconds")
+    for name in ("max_line_bytes", "max_event_bytes"):
+        if getattr(pl.sse, name) < 1:
+            p.append(f"platform.sse.{name}: must be at least 1")
     if not pl.sse.path.startswith("/"):
         p.append("platform.sse.path: must start with /")
     return p

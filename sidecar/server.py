@@ -70,7 +70,8 @@ class Server:
         self.sidecar = Sidecar(settings)
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])
-        inflight = self.inflight = InFlight(settings.limits.max_in_flight)   # one limit for the process
+        # One limit for the process's unary calls, one for its server streams.
+        inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
         if settings.ext_authz.enabled:
             self.ext_authz = ExtAuthzService(self.sidecar, inflight)
@@ -110,6 +111,8 @@ class Server:
         logs.set_level(settings.log_level)
         self.sidecar.reload(settings)
         self.inflight.limit = settings.limits.max_in_flight
+        if self.inflight.streams is not self.inflight:
+            self.inflight.streams.limit = settings.limits.max_streams
         if self.ext_authz is not None:
             self.ext_authz.reload(self.sidecar.settings)
         decision_log.DECISIONS.configure(settings.decision_log)

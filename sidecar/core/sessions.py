@@ -86,7 +86,8 @@ class SessionVerifier:
         from ..upstream.platform import PlatformClient
 
         p = settings.platform
-        client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds)
+        client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
+                                max_response_bytes=p.max_response_bytes)
         verifier = cls(client, session_ttl=p.session_cache_ttl_seconds, negative_ttl=p.negative_cache_ttl_seconds,
                        max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
                        sse_enabled=p.sse.enabled, unknown_rate=p.unknown_lookups_per_second,

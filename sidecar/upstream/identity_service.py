@@ -16,6 +16,7 @@ import httpx
 from ..core.account_records import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import NotConfigured, UpstreamError
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "identity"
@@ -40,8 +41,9 @@ def _int(value: object) -> int:
 
 
 class IdentityServiceClient:
-    def __init__(self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.http = JsonHttp(UPSTREAM, base_url, {}, timeout, transport)
+    def __init__(self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
+        self.http = JsonHttp(UPSTREAM, base_url, {}, timeout, transport, max_response_bytes)
 
     async def _call(self, method: str, path: str, access_token: str = "", body: dict | None = None) -> dict:
         headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}

@@ -19,6 +19,7 @@ import httpx
 from ..core.account_records import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "identity"
@@ -53,9 +54,10 @@ def _seconds(iso: object) -> int:
 
 class InaiClient:
     def __init__(self, base_url: str, publishable_key: str, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.key_headers = {**JSON, "X-Publishable-Key": publishable_key}
-        self.http = JsonHttp(UPSTREAM, base_url, {}, timeout, transport)
+        self.http = JsonHttp(UPSTREAM, base_url, {}, timeout, transport, max_response_bytes)
 
     async def _call(self, method: str, path: str, endpoint: str, access_token: str = "",
                     body: dict | None = None) -> dict:

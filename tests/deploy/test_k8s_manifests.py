@@ -250,6 +250,11 @@ def test_envoy_overlay_checks_requests_with_the_sidecar(tmp_path: Path) -> None:
     assert "http2_protocol_options" in str(cluster), "gRPC needs HTTP/2 to the sidecar"
     admitted = {p["port"] for rule in _one(docs, "NetworkPolicy")["spec"]["ingress"] for p in rule["ports"]}
     assert "http" not in admitted, "with Envoy in front, the app's own port is not reachable from outside"
+    # The app must see the path the rules saw, and no header a backend reads as an identity header.
+    manager = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert manager["normalize_path"] is True and manager["merge_slashes"] is True
+    assert manager["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
+    assert manager["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
 
 
 def test_shared_ledger_overlay_claims_in_redis_with_the_url_from_a_secret(tmp_path: Path) -> None:
