@@ -45,6 +45,12 @@ class Limits:
     max_token_bytes: int = 8192          # VerifyToken.token and other JWTs
     max_field_chars: int = 512           # session tokens, ids, actions, user ids
     max_in_flight: int = 1000            # past it: RESOURCE_EXHAUSTED at once
+    # AuthService.VerifyStream: open streams (past it the new stream gets RESOURCE_EXHAUSTED), items read
+    # but not yet answered per stream (past it that stream is not read: back-pressure, not refusal), and
+    # a per-item time limit (0: none; a request's own timeout may be shorter). Items count in max_in_flight.
+    verify_streams_max: int = 100
+    verify_stream_items_in_flight: int = 128
+    verify_stream_item_timeout_seconds: float = 0.0
 
 
 @dataclass
@@ -382,9 +388,12 @@ def _validate(s: Settings) -> list[str]:
         p.append(f"log_level: must be one of {sorted(LOG_LEVELS)}")
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
-    for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
+    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "verify_streams_max",
+                 "verify_stream_items_in_flight"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
+    if s.limits.verify_stream_item_timeout_seconds < 0:
+        p.append("limits.verify_stream_item_timeout_seconds: must not be negative (0: no limit)")
     if s.circuit.failure_threshold < 1:
         p.append("circuit.failure_threshold: must be at least 1")
     if s.circuit.open_seconds <= 0:
