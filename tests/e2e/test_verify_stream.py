@@ -187,3 +187,146 @@ async def test_the_streams_deadline_ends_it_and_its_pending_work(channel, emulat
     assert await asyncio.wait_for(call.code(), READ_TIMEOUT) == grpc.StatusCode.DEADLINE_EXCEEDED
     wait_until(lambda: sc.metric("authsidecar_verify_stream_items_in_flight") == 0, timeout=2)
     assert sc.metric("authsidecar_rpc_total", method="VerifySession", outcome="cancelled") == 1
+
+
+async def test_a_caller_that_never_reads_stalls_only_its_own_stream(sidecar_factory, emulator):
+    sc = sidecar_factory({"limits": {"verify_stream_items_in_flight": 16}})
+    big = mint(emulator, claims={"blob": "x" * 4000})          # ~4 KB answers fill its window quickly
+    small = mint(emulator)
+    async with grpc.aio.insecure_channel(sc.target) as stalled_ch, grpc.aio.insecure_channel(sc.target) as other_ch:
+        stalled = open_stream(stalled_ch)
+        written, blocked = 0, False
+        while written < 20_000:
+            try:
+                await asyncio.wait_for(stalled.write(token_item(written, big)), 1.0)
+            except asyncio.TimeoutError:
+                blocked = True
+                break
+            written += 1
+        assert blocked, f"{written} items written to a stream whose caller never reads: no back-pressure"
+        # The sidecar stopped reading that stream: nothing of it is being evaluated, nothing piles up.
+        assert sc.metric("authsidecar_verify_stream_items_in_flight") == 0
+        other = open_stream(other_ch)
+        started = time.monotonic()
+        for i in range(200):
+            await other.write(token_item(i, small))
+            assert (await read(other, timeout=2.0)).verify_token.valid
+        assert time.monotonic() - started < 5.0
+        assert sc.stub.VerifyToken(pb.VerifyTokenRequest(token=small), timeout=2).valid   # unary too
+        await other.done_writing()
+        assert await other.code() == grpc.StatusCode.OK
+        # The stalled caller reads again: every item it got through is answered, once.
+        stalled.cancel()
+
+
+async def test_many_concurrent_streams_each_get_their_own_answers(channel, emulator):
+    tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(10)]
+
+    async def one_stream(k: int) -> None:
+        call = open_stream(channel)
+
+        async def write_all() -> None:
+            for i in range(40):
+                await call.write(token_item(k * 1000 + i, tokens[(k + i) % len(tokens)]))
+            await call.done_writing()
+
+        writer = asyncio.ensure_future(write_all())
+        seen = {}
+        async for answer in call:
+            seen[answer.id] = answer.verify_token.auth.subject
+        await writer
+        assert await call.code() == grpc.StatusCode.OK
+        assert seen == {k * 1000 + i: f"user-{(k + i) % len(tokens)}" for i in range(40)}
+
+    await asyncio.wait_for(asyncio.gather(*(one_stream(k) for k in range(50))), 60)
+    assert channel.sidecar.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 2000
+
+
+async def test_open_streams_are_limited_and_a_closed_one_frees_its_place(sidecar_factory, emulator):
+    sc = sidecar_factory({"limits": {"verify_streams_max": 2}})
+    token = mint(emulator)
+    async with grpc.aio.insecure_channel(sc.target) as ch:
+        first, second = open_stream(ch), open_stream(ch)
+        for call in (first, second):
+            await call.write(token_item(1, token))
+            assert (await read(call)).verify_token.valid
+        third = open_stream(ch)
+        assert await asyncio.wait_for(third.code(), READ_TIMEOUT) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "VerifyStream" in await third.details()
+        assert sc.metric("authsidecar_rpc_total", method="VerifyStream", outcome="shed") == 1
+        await first.done_writing()
+        assert await first.code() == grpc.StatusCode.OK
+        wait_until(lambda: sc.metric("authsidecar_verify_streams_open") == 1)
+        fourth = open_stream(ch)
+        await fourth.write(token_item(4, token))
+        assert (await read(fourth)).verify_token.valid
+        for call in (second, fourth):
+            await call.done_writing()
+            assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_items_in_flight_are_bounded_per_stream_and_count_against_max_in_flight(sidecar_factory, emulator):
+    sc = sidecar_factory({"limits": {"verify_stream_items_in_flight": 2, "max_in_flight": 3}})
+    token = mint(emulator)
+    emulator.faults(latency_seconds=1.0, path_prefix=STATUS_PATH)
+    async with grpc.aio.insecure_channel(sc.target) as ch:
+        # Per stream: 4 slow items written, only 2 read and evaluated at a time (the rest wait unread).
+        call = open_stream(ch)
+        for i in range(4):
+            await call.write(session_item(i, new_session(emulator)))
+        wait_until(lambda: sc.metric("authsidecar_verify_stream_items_in_flight") == 2)
+        other = open_stream(ch)
+        await other.write(session_item(10, new_session(emulator)))
+        wait_until(lambda: sc.metric("authsidecar_rpc_in_flight") == 3)
+        # Process-wide: max_in_flight is spent (3 items); a 4th item is refused, its stream goes on.
+        await other.write(token_item(11, token))
+        refused = await read(other)
+        assert refused.id == 11 and refused.error.code == code_pb2.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.RpcError) as unary:
+            sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), timeout=2)
+        assert unary.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        answers = [await read(call) for _ in range(4)] + [await read(other)]
+        assert all(a.verify_session.valid for a in answers)
+        await other.write(token_item(12, token))                                  # room again
+        assert (await read(other)).verify_token.valid
+        for c in (call, other):
+            await c.done_writing()
+            assert await c.code() == grpc.StatusCode.OK
+    assert sc.metric("authsidecar_rpc_shed_total") == 2
+    assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="shed") == 2
+
+
+async def test_sigterm_lets_pending_items_finish_then_ends_streams_with_unavailable(sidecar_factory, emulator):
+    sc = sidecar_factory({"shutdown_grace_seconds": 5})
+    token = mint(emulator)
+    emulator.faults(latency_seconds=1.0, path_prefix=STATUS_PATH)
+    async with grpc.aio.insecure_channel(sc.target) as ch:
+        idle, busy = open_stream(ch), open_stream(ch)
+        for call in (idle, busy):
+            await call.write(token_item(1, token))
+            assert (await read(call)).verify_token.valid
+        await busy.write(session_item(2, new_session(emulator)))
+        wait_until(lambda: sc.metric("authsidecar_verify_stream_items_in_flight") == 1)
+        started = time.monotonic()
+        sc.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(idle.code(), READ_TIMEOUT) == grpc.StatusCode.UNAVAILABLE
+        assert time.monotonic() - started < 0.9, "an idle stream should end at once"
+        answer = await read(busy)
+        assert answer.id == 2 and answer.verify_session.valid            # answered within the grace period
+        assert await asyncio.wait_for(busy.code(), READ_TIMEOUT) == grpc.StatusCode.UNAVAILABLE
+        assert "shutting down" in await busy.details()
+    assert sc.proc.wait(10) == 0
+
+
+async def test_sigterm_ends_a_stream_with_unavailable_when_the_grace_period_runs_out(sidecar_factory, emulator):
+    sc = sidecar_factory({"shutdown_grace_seconds": 1.0})
+    emulator.faults(latency_seconds=3.0, path_prefix=STATUS_PATH)
+    async with grpc.aio.insecure_channel(sc.target) as ch:
+        call = open_stream(ch)
+        await call.write(session_item(1, new_session(emulator)))
+        wait_until(lambda: sc.metric("authsidecar_verify_stream_items_in_flight") == 1)
+        started = time.monotonic()
+        sc.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(call.code(), READ_TIMEOUT) == grpc.StatusCode.UNAVAILABLE
+        assert 0.5 <= time.monotonic() - started < 1.5
+    assert sc.proc.wait(10) == 0
