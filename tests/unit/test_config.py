@@ -72,3 +72,16 @@ def test_the_annotated_example_is_valid_and_matches_the_defaults():
 
     example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
     assert load(example, env={}) == Settings()
+
+
+def test_verify_stream_limits_are_checked_and_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("limits: {verify_streams_max: 0, verify_stream_items_in_flight: 0, "
+                    "verify_stream_item_timeout_seconds: -1}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    for field in ("limits.verify_streams_max", "limits.verify_stream_items_in_flight",
+                  "limits.verify_stream_item_timeout_seconds"):
+        assert field in str(err.value), field
+    s = load(env={"AUTHSIDECAR_LIMITS_VERIFY_STREAM_ITEM_TIMEOUT_SECONDS": "0.25"})
+    assert s.limits.verify_stream_item_timeout_seconds == 0.25 and s.limits.verify_streams_max == 100
