@@ -114,6 +114,15 @@ class _Stream:
             return self.answer(pb.VerifyStreamResponse(
                 id=item.id, error=status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=CHECK_REQUIRED)))
         method = METHODS[kind]
+        timeout = self.item_timeout
+        if item.HasField("timeout"):
+            own = item.timeout.ToTimedelta().total_seconds()
+            if own < 0:
+                metrics.child(metrics.RPC_TOTAL, method, "invalid_argument", "none").inc()
+                return self.answer(pb.VerifyStreamResponse(id=item.id, error=status_pb2.Status(
+                    code=code_pb2.INVALID_ARGUMENT, message="timeout: must not be negative")))
+            if own > 0:
+                timeout = min(own, timeout) if timeout > 0 else own
         inflight = self.inflight
         if inflight.current >= inflight.limit:   # shed the item, not the stream
             metrics.RPC_SHED_TOTAL.inc()
@@ -123,11 +132,6 @@ class _Stream:
         inflight.current += 1
         metrics.RPC_IN_FLIGHT.inc()
         self.evaluating += 1
-        timeout = self.item_timeout
-        if item.HasField("timeout"):
-            own = item.timeout.ToTimedelta().total_seconds()
-            if own > 0:
-                timeout = min(own, timeout) if timeout > 0 else own
         task = asyncio.ensure_future(self.run(item.id, kind, method, getattr(item, kind), timeout))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

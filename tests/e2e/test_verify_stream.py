@@ -110,11 +110,13 @@ async def test_a_bad_item_gets_invalid_argument_naming_the_field_and_the_stream_
     await call.write(pb.VerifyStreamRequest(id=2))                                 # no question at all
     await call.write(token_item(3, ""))
     await call.write(token_item(4, token))
-    answers = {a.id: a for a in [await read(call) for _ in range(4)]}
+    await call.write(token_item(5, token, timeout=Duration(seconds=-1)))
+    answers = {a.id: a for a in [await read(call) for _ in range(5)]}
     assert answers[1].error.code == code_pb2.INVALID_ARGUMENT and answers[1].error.message.startswith("phone:")
     assert answers[2].error.code == code_pb2.INVALID_ARGUMENT and answers[2].error.message.startswith("check:")
     assert answers[3].error.code == code_pb2.INVALID_ARGUMENT and answers[3].error.message.startswith("token:")
     assert answers[4].verify_token.valid
+    assert answers[5].error.code == code_pb2.INVALID_ARGUMENT and answers[5].error.message.startswith("timeout:")
     await call.done_writing()
     assert await call.code() == grpc.StatusCode.OK
     assert channel.sidecar.metric("authsidecar_rpc_total", method="VerifySession", outcome="invalid_argument") == 1
