@@ -197,15 +197,16 @@ async def test_a_caller_that_never_reads_stalls_only_its_own_stream(sidecar_fact
     small = mint(emulator)
     async with grpc.aio.insecure_channel(sc.target) as stalled_ch, grpc.aio.insecure_channel(sc.target) as other_ch:
         stalled = open_stream(stalled_ch)
-        written, blocked = 0, False
+        written, pending = 0, None
         while written < 20_000:
-            try:
-                await asyncio.wait_for(stalled.write(token_item(written, big)), 1.0)
-            except asyncio.TimeoutError:
-                blocked = True
-                break
+            write = asyncio.ensure_future(stalled.write(token_item(written, big)))
             written += 1
-        assert blocked, f"{written} items written to a stream whose caller never reads: no back-pressure"
+            done, _ = await asyncio.wait({write}, timeout=1.0)      # not cancelled: that would end the call
+            if not done:
+                pending = write
+                break
+            write.result()
+        assert pending is not None, f"{written} items written to a stream whose caller never reads: no back-pressure"
         # The sidecar stopped reading that stream: nothing of it is being evaluated, nothing piles up.
         assert sc.metric("authsidecar_verify_stream_items_in_flight") == 0
         other = open_stream(other_ch)
@@ -217,8 +218,12 @@ async def test_a_caller_that_never_reads_stalls_only_its_own_stream(sidecar_fact
         assert sc.stub.VerifyToken(pb.VerifyTokenRequest(token=small), timeout=2).valid   # unary too
         await other.done_writing()
         assert await other.code() == grpc.StatusCode.OK
-        # The stalled caller reads again: every item it got through is answered, once.
-        stalled.cancel()
+        # The stalled caller reads again: its waiting write goes through, every item is answered exactly once.
+        ids = [(await read(stalled)).id for _ in range(written)]
+        await asyncio.wait_for(pending, READ_TIMEOUT)
+        await stalled.done_writing()
+        assert await asyncio.wait_for(stalled.read(), READ_TIMEOUT) is grpc.aio.EOF
+        assert sorted(ids) == list(range(written)) and await stalled.code() == grpc.StatusCode.OK
 
 
 async def test_many_concurrent_streams_each_get_their_own_answers(channel, emulator):
