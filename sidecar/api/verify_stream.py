@@ -21,11 +21,8 @@ from google.rpc import code_pb2, status_pb2
 
 from authsidecar.v1 import auth_pb2 as pb
 
-from .. import logs, metrics
-from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
-from .rpc import InFlight, error_outcome, outcome_of, upstream_status
-
-log = logs.get("api")
+from .. import metrics
+from .rpc import InFlight, error_outcome, outcome_of, status_for
 
 STREAM_METHOD = "VerifyStream"
 # The oneof field of a request → (the unary method it stands for, for metrics and errors).
@@ -59,20 +56,6 @@ class StreamGate:
         self.expired = True
         for stream in self.open:
             stream.wake.set()
-
-
-def item_status(method: str, exc: BaseException) -> status_pb2.Status:
-    """The google.rpc.Status for an item that failed: the code its unary call would have ended with."""
-    if isinstance(exc, InvalidArgument):
-        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc))
-    if isinstance(exc, UpstreamError):
-        return upstream_status(exc)
-    if isinstance(exc, NotConfigured):
-        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
-    if isinstance(exc, TimeoutError):
-        return status_pb2.Status(code=code_pb2.DEADLINE_EXCEEDED, message=f"{method} ran out of time")
-    log.error("unhandled error in a %s stream item", method, exc_info=exc, extra={"method": method})
-    return status_pb2.Status(code=code_pb2.INTERNAL, message=f"{method} failed inside the sidecar")
 
 
 class _Stream:
@@ -153,7 +136,7 @@ class _Stream:
             raise
         except Exception as exc:
             outcome = error_outcome(exc)
-            self.answer(pb.VerifyStreamResponse(id=item_id, error=item_status(method, exc)))
+            self.answer(pb.VerifyStreamResponse(id=item_id, error=status_for(method, exc)))
         finally:
             self.inflight.current -= 1
             metrics.RPC_IN_FLIGHT.dec()
