@@ -25,7 +25,7 @@ from .. import metrics
 from .rpc import InFlight, error_outcome, outcome_of, status_for
 
 STREAM_METHOD = "VerifyStream"
-# The oneof field of a request → (the unary method it stands for, for metrics and errors).
+# The oneof field of a request → the unary method it stands for (its metrics and errors are that method's).
 METHODS = {"verify_token": "VerifyToken", "verify_session": "VerifySession", "is_revoked": "IsRevoked",
            "get_session_status": "GetSessionStatus"}
 CHECK_REQUIRED = "check: one of " + ", ".join(METHODS) + " is required"
@@ -43,6 +43,7 @@ class StreamGate:
         self.draining = False
         self.expired = False             # the grace period is over: streams end now, answered or not
         # Read at scrape time rather than counted per item: the hot path stays two metric updates lighter.
+        metrics.VERIFY_STREAMS_OPEN.set_function(lambda: len(self.open))
         metrics.VERIFY_STREAM_ITEMS.set_function(lambda: sum(s.evaluating for s in self.open))
 
     def drain(self, grace_seconds: float) -> None:
@@ -178,7 +179,6 @@ class VerifyStreams:
                                 f"more than {gate.max_streams} VerifyStream streams open")
         stream = _Stream(self.answerers, self.inflight, self.max_items, self.item_timeout)
         gate.open.add(stream)
-        metrics.VERIFY_STREAMS_OPEN.inc()
         reader = asyncio.ensure_future(stream.read(requests))
         outcome = "error"
         try:
@@ -195,7 +195,6 @@ class VerifyStreams:
             reader.cancel()
             stream.close()
             gate.open.discard(stream)
-            metrics.VERIFY_STREAMS_OPEN.dec()
             metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, outcome, "none").inc()
 
     async def _answers(self, stream: _Stream, reader: asyncio.Task) -> AsyncIterator[pb.VerifyStreamResponse]:
