@@ -40,8 +40,8 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_RETRIES = 2
 BACKOFF_SECONDS = 0.05                   # first retry delay; doubles, with jitter
-# Measured (docs/clients.md): the stream wins for the async client under concurrency and costs nothing
-# for one caller; the blocking client's thread hand-offs make it slower there, so it stays opt-in.
+# Measured (docs/clients.md): the stream wins for the async client, with one caller and with many; the
+# blocking client's thread hand-offs cost about what the stream saves, so there it stays opt-in.
 ASYNC_MULTIPLEX_DEFAULT = True
 SYNC_MULTIPLEX_DEFAULT = False
 
