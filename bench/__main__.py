@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
 
-from . import harness, scenarios
+from . import harness, plot, scenarios
 from . import report as report_md
 
 DEFAULT_OUT = str(harness.ROOT / "bench" / "results")
@@ -55,6 +56,8 @@ def main() -> int:
                 for s in sidecars:
                     s.wait_for("SERVING")
                 for item in group.build(emulator, sidecar):
+                    if isinstance(item, harness.Scenario) and args.only and item.name not in args.only:
+                        continue           # not asked for: not run (callables are named only once they ran)
                     if isinstance(item, harness.Scenario):
                         result = harness.run(item, target or sidecar.target, [s.proc.pid for s in sidecars],
                                              emulator, duration, warmup)
@@ -76,9 +79,12 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{'-quick' if args.quick else ''}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"\n{report_md.render(report)}\n\nwrote {path}")
+    png = plot.draw(report, path.with_suffix(".png"))
+    print(f"\n{report_md.render(report)}\n\nwrote {path}" + (f" and {png}" if png else " (no plot: matplotlib missing)"))
     if not args.quick and args.out == DEFAULT_OUT:
         report_md.update_readme(report)
+        if png:
+            shutil.copyfile(png, out / plot.LATEST)      # the one bench/README.md shows
     return 0
 
 

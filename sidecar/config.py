@@ -50,6 +50,12 @@ class Limits:
     max_in_flight: int = 1000            # unary calls; past it: RESOURCE_EXHAUSTED at once
     max_streams: int = 256               # open server streams (WatchApprovalRequest), a budget of their own
     memory_budget_mb: int = 0            # 0: 75% of the container's memory limit (cgroup), else 512
+    # AuthService.VerifyStream: open streams (past it the new stream gets RESOURCE_EXHAUSTED), items read
+    # but not yet answered per stream (past it that stream is not read: back-pressure, not refusal), and
+    # a per-item time limit (0: none; a request's own timeout may be shorter). Items count in max_in_flight.
+    verify_streams_max: int = 100
+    verify_stream_items_in_flight: int = 128
+    verify_stream_item_timeout_seconds: float = 0.0
 
 
 @dataclass
@@ -471,9 +477,12 @@ def _validate(s: Settings) -> list[str]:
     p.extend(_validate_operations(s))
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
-    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams"):
+    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams", "verify_streams_max",
+                 "verify_stream_items_in_flight"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
+    if s.limits.verify_stream_item_timeout_seconds < 0:
+        p.append("limits.verify_stream_item_timeout_seconds: must not be negative (0: no limit)")
     if s.limits.memory_budget_mb < 0:
         p.append("limits.memory_budget_mb: must not be negative (0: from the container's limit)")
     for cost in memory_budget.CACHES:

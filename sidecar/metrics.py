@@ -29,6 +29,11 @@ RPC_IN_FLIGHT = Gauge("authsidecar_rpc_in_flight", "RPCs being answered now.")
 RPC_SHED_TOTAL = Counter(
     "authsidecar_rpc_shed_total", "RPCs refused with RESOURCE_EXHAUSTED because too many were in flight.",
 )
+VERIFY_STREAMS_OPEN = Gauge("authsidecar_verify_streams_open", "AuthService.VerifyStream streams open now.")
+VERIFY_STREAM_ITEMS = Gauge(
+    "authsidecar_verify_stream_items_in_flight",
+    "VerifyStream items being evaluated now, all streams (they count in authsidecar_rpc_in_flight too).",
+)
 READY = Gauge("authsidecar_ready", "1 when the sidecar is ready to answer (health SERVING).")
 MEMORY_BUDGET_BYTES = Gauge(
     "authsidecar_memory_budget_bytes",

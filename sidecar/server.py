@@ -26,6 +26,7 @@ from . import __version__, decision_log, logs, metrics, tracing
 from .api.auth_service import AuthService
 from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
+from .api.verify_stream import StreamGate
 from .app import Sidecar
 from .config import Settings, is_local_address, memory_plan, pointed_at_emulator
 from .httpserve import AsgiServer
@@ -56,6 +57,7 @@ class Server:
         self.draining = False
         self._watch: asyncio.Task | None = None
         self.services: tuple[str, ...] = (AUTH_SERVICE,)   # gRPC services served (health, reflection)
+        self.streams = StreamGate(settings.limits.verify_streams_max)   # open VerifyStreams; told of the drain
 
     async def start(self) -> None:
         settings = self.settings
@@ -70,9 +72,9 @@ class Server:
         self.sidecar = Sidecar(settings)
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])
-        # One limit for the process's unary calls, one for its server streams.
+        # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
         inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight, self.streams), self.grpc)
         if settings.ext_authz.enabled:
             self.ext_authz = ExtAuthzService(self.sidecar, inflight)
             external_auth_pb2_grpc.add_AuthorizationServicer_to_server(self.ext_authz, self.grpc)
@@ -113,6 +115,7 @@ class Server:
         self.inflight.limit = settings.limits.max_in_flight
         if self.inflight.streams is not self.inflight:
             self.inflight.streams.limit = settings.limits.max_streams
+        self.streams.max_streams = settings.limits.verify_streams_max
         if self.ext_authz is not None:
             self.ext_authz.reload(self.sidecar.settings)
         decision_log.DECISIONS.configure(settings.decision_log)
@@ -151,6 +154,7 @@ class Server:
         for task in (self._watch, self._reload_task):
             if task:
                 task.cancel()
+        self.streams.drain(self.settings.shutdown_grace_seconds)
         if self.grpc:
             await self.grpc.stop(self.settings.shutdown_grace_seconds)
         if self.sidecar:

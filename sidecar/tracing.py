@@ -124,6 +124,24 @@ def traced_stream(method: str, run: Callable) -> Callable:
     return wrapper
 
 
+def server_stream(method: str) -> Callable[[Callable], Callable]:
+    """`traced_stream` as a decorator."""
+    return lambda run: traced_stream(method, run)
+
+
+def item(method: str, work: Any) -> Any:
+    """One item of a stream (a coroutine) in its own child span named by its method, when tracing is on."""
+    if not ENABLED:
+        return work
+    return _item(method, work)
+
+
+async def _item(method: str, work: Any) -> Any:
+    with _tracer.start_as_current_span(method, record_exception=False, set_status_on_exception=False,
+                                       attributes={"rpc.method": method}):
+        return await work
+
+
 @contextlib.contextmanager
 def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
     propagate, trace = _otel
