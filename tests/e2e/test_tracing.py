@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent import futures
 
@@ -187,16 +188,18 @@ def test_http_protobuf_export_and_a_dead_collector_never_fails_a_call(sidecar_fa
 
 def test_a_verify_stream_is_one_span_with_a_child_span_and_a_decision_line_per_item(traced, emulator):
     sc, sink = traced
+    trace = uuid.uuid4().hex          # its own trace: the receiver keeps the other tests' spans
     tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(3)]
     items = [pb.VerifyStreamRequest(id=i, verify_token=pb.VerifyTokenRequest(token=t)) for i, t in enumerate(tokens)]
-    answers = list(sc.stub.VerifyStream(iter(items), metadata=[("traceparent", TRACEPARENT)], timeout=10))
+    metadata = [("traceparent", f"00-{trace}-{PARENT_ID}-01")]
+    answers = list(sc.stub.VerifyStream(iter(items), metadata=metadata, timeout=10))
     assert sorted(a.id for a in answers) == [0, 1, 2] and all(a.verify_token.valid for a in answers)
-    stream = one(sink, "VerifyStream", TRACE_ID)
+    stream = one(sink, "VerifyStream", trace)
     assert stream.parent_span_id.hex() == PARENT_ID and stream.kind == SERVER
-    wait_until(lambda: len(sink.named("VerifyToken", TRACE_ID)) == 3, timeout=10, what="three item spans")
-    for span in sink.named("VerifyToken", TRACE_ID):
+    wait_until(lambda: len(sink.named("VerifyToken", trace)) == 3, timeout=10, what="three item spans")
+    for span in sink.named("VerifyToken", trace):
         assert span.parent_span_id == stream.span_id
         assert _attrs(span.attributes)["authsidecar.outcome"] == "valid"
     lines = [d for d in sc.decisions() if d.get("method") == "VerifyToken"]
-    assert len(lines) == 3 and {d["trace_id"] for d in lines} == {TRACE_ID}
+    assert len(lines) == 3 and {d["trace_id"] for d in lines} == {trace}
     assert not any(t in repr([s for _, s in sink.spans]) for t in tokens)
