@@ -11,8 +11,8 @@ No I/O here; time comes from an injectable clock so tests can move it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -23,7 +23,15 @@ Clock = Callable[[], float]
 
 
 class TtlLru(Generic[K, V]):
-    """At most `max_entries` entries, each alive until its own deadline; least recently used go first."""
+    """At most `max_entries` entries, each alive until its own deadline; least recently used go first.
+
+    Memory matters here (caches of 100k entries): a plain dict kept in recency order (a hit re-inserts
+    its key at the end) costs about half an OrderedDict per entry, and each entry is one
+    (deadline, value) tuple. When full, the oldest `max_entries // EVICT_SHARE` go at once: finding the
+    front of a dict walks past the slots earlier deletions left, so one walk serves a batch.
+    """
+
+    EVICT_SHARE = 256
 
     def __init__(self, max_entries: int, clock: Clock = time.monotonic,
                  on_evict: Callable[[], None] | None = None) -> None:
@@ -32,27 +40,27 @@ class TtlLru(Generic[K, V]):
         self.max_entries = max_entries
         self._clock = clock
         self._on_evict = on_evict
-        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._data: dict[K, tuple[float, V]] = {}
 
     def get(self, key: K) -> V | None:
-        item = self._data.get(key)
-        if item is None:
+        item = self._data.pop(key, None)
+        if item is None or item[0] <= self._clock():
             return None
-        deadline, value = item
-        if deadline <= self._clock():
-            del self._data[key]
-            return None
-        self._data.move_to_end(key)
-        return value
+        self._data[key] = item  # back in at the end: the most recently used
+        return item[1]
 
     def put(self, key: K, value: V, ttl: float) -> None:
+        data = self._data
+        data.pop(key, None)
         if ttl <= 0:
-            self._data.pop(key, None)
             return
-        self._data[key] = (self._clock() + ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        data[key] = (self._clock() + ttl, value)
+        if len(data) > self.max_entries:
+            self._evict(len(data) - self.max_entries + self.max_entries // self.EVICT_SHARE)
+
+    def _evict(self, count: int) -> None:
+        for key in list(itertools.islice(self._data, count)):
+            del self._data[key]
             if self._on_evict:
                 self._on_evict()
 

@@ -30,6 +30,10 @@ from .session_records import EventKind, StreamEvent
 TERMINAL_TTL_SECONDS = 24 * 3600.0
 
 
+# The terminal cache's values: one shared (status, source) tuple each, not one per entry.
+_ENTRIES = {(status, source): (status, source) for status in SessionStatus for source in Source}
+
+
 class StreamState(enum.Enum):
     DISABLED = "disabled"        # configured off: positive entries live by TTL alone
     CONNECTING = "connecting"    # no connection yet (or reconnecting after backoff)
@@ -83,7 +87,7 @@ class RevocationCache:
             ttl = min(ttl, max(expires_at - self._wall(), 0.0) + TERMINAL_TTL_SECONDS)
         if self.terminal(token_hash) is SessionStatus.REVOKED:
             return  # revoked wins over a later "expired"
-        self._terminal.put(token_hash, (status, source), ttl)
+        self._terminal.put(token_hash, _ENTRIES[status, source], ttl)
         if status is SessionStatus.REVOKED and session_id:
             self._revoked_ids.put(session_id, True, ttl)
         metrics.CACHE_ENTRIES.labels("revoked").set(len(self._terminal))

@@ -39,7 +39,7 @@ from .hashing import TokenKey, token_key
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
-from .session_records import ApprovalRecord, EventKind, PlatformApi, SessionRecord, StreamEvent
+from .session_records import ApprovalRecord, EventKind, PlatformApi, SessionRecord, StreamEvent, cached_form
 
 log = logs.get("sessions")
 
@@ -279,6 +279,7 @@ class SessionVerifier:
         return record
 
     def _store(self, key: TokenKey, record: SessionRecord) -> None:
+        record = cached_form(record)
         if record.status is SessionStatus.VERIFIED:
             ttl = self.session_ttl
             if record.expires_at is not None:
