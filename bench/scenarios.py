@@ -22,7 +22,7 @@ from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
-from . import procstats
+from . import all_full, procstats
 from .entry_sizes import bytes_per_entry
 from .harness import Scenario, percentile
 from .harness import run as run_scenario
@@ -103,6 +103,8 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
         Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification"],
               lambda e, s: _sessions(e, s, sizes), config=no_sse_lag),
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
+        Group(["memory_all_full"], lambda e, s: [lambda e2, s2: all_full.run(e2, s2, signer, quick)],
+              config=all_full.config(quick), prepare=signer.publish),
         Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
               lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
                             lambda e2, s2: _alt_upstream_per_call(e2, sizes)], prepare=signer.publish),
