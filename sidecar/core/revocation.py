@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from .hashing import TokenKey
 from .. import metrics
-from .caches import Clock, TtlLru
+from .caches import Clock, TtlShared
 from .outcomes import SessionStatus, Source
 from .session_records import EventKind, StreamEvent
 
@@ -47,8 +47,9 @@ class RevocationCache:
                  wall: Clock = time.time, on_gap: Callable[[], None] = lambda: None,
                  on_session_event: Callable[[StreamEvent], None] = lambda e: None) -> None:
         # token hash → (status, where we learned it: STREAM for events, CACHE for an earlier lookup)
-        self._terminal: TtlLru[TokenKey, tuple[SessionStatus, Source]] = TtlLru(max_entries, clock, _evicted("revoked"))
-        self._revoked_ids: TtlLru[str, bool] = TtlLru(max_entries, clock)
+        self._terminal: TtlShared[TokenKey, tuple[SessionStatus, Source]] = TtlShared(
+            max_entries, clock, _evicted("revoked"))
+        self._revoked_ids: TtlShared[str, bool] = TtlShared(max_entries, clock)
         self._clock = clock
         self._wall = wall
         self._on_gap = on_gap

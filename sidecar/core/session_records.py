@@ -26,7 +26,7 @@ class SessionRecord:
 
 
 def cached_form(record: SessionRecord) -> SessionRecord:
-    """What a session cache keeps of a record: only what answers need (not the session id, which only
+    """What the negative cache keeps of a record: only what answers need (not the session id, which only
     terminal records use), with phones shared between entries, and one record per status for those that
     carry nothing else (unknown tokens). Caches hold 100k of these."""
     if not record.phone and record.expires_at is None:
@@ -35,6 +35,15 @@ def cached_form(record: SessionRecord) -> SessionRecord:
 
 
 _BARE = {status: SessionRecord(status) for status in SessionStatus}
+
+
+def verified_fields(record: SessionRecord) -> tuple[str, float | None]:
+    """A verified session as the positive cache keeps it: its phone (shared) and expiry, nothing else."""
+    return _shared_phone(record.phone), record.expires_at
+
+
+def verified_from(fields: tuple[str, float | None]) -> SessionRecord:
+    return SessionRecord(SessionStatus.VERIFIED, *fields)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -24,7 +24,7 @@ from ..config import IssuerSettings, JwksSettings, Settings
 from . import claims as claim_rules
 from . import jws
 from .answers import AuthInfo, TokenAnswer, UpstreamHealth
-from .caches import Clock, SingleFlight, TtlLru
+from .caches import Clock, SingleFlight, TtlLru, TtlShared
 from .hashing import TokenKey, token_key
 from .keys import FetchedKeys, JwksCache, SigningKey, usable_keys
 from .outcomes import Reason, Source, Verdict
@@ -78,7 +78,7 @@ class TokenVerifier:
         self._closers = closers or []
         self._tasks: list[asyncio.Task] = []
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
-        self._verified: TtlLru[TokenKey, _Vouch] = TtlLru(
+        self._verified: TtlShared[TokenKey, _Vouch] = TtlShared(
             jwks.verified_cache_max_entries, clock, metrics.CACHE_EVICTIONS_TOTAL.labels("verified_tokens").inc)
         self._recent: TtlLru[TokenKey, _Verified] = TtlLru(min(RECENT_MAX, jwks.verified_cache_max_entries), clock)
         self._vouches: dict[tuple[str, str, str], _Vouch] = {}  # one per (issuer, kid, key material)
