@@ -31,14 +31,17 @@ class CacheCost:
     bytes_per_entry: int    # everything one `max_entries` unit holds, summed over its structures
 
 
-# A session's `max_entries` sizes four structures: verified sessions (429 B), negative answers (214 B),
-# and the revocation cache's terminal states (213 B) and revoked session ids (213 B).
+# Each figure is the largest `bench/entry_sizes.py` measured between 5k and 100k entries (a dict's table
+# grows in steps, so bytes per entry swing by ~20 % with the count). A verified token is 160 B: the cache
+# keeps only which key vouched for it (tokens.py). A session's `max_entries` sizes four structures:
+# verified sessions (315 B, each with its own phone), negative answers (205 B), and the revocation
+# cache's terminal states and revoked session ids (300 B together).
 CACHES: tuple[CacheCost, ...] = (
-    CacheCost("jwks.verified_cache_max_entries", 0.35, 926),
-    CacheCost("platform.session_cache_max_entries", 0.35, 1069),
-    CacheCost("platform.consumed_tokens_max_entries", 0.08, 214),
-    CacheCost("challenges.consumed_tokens_max_entries", 0.08, 214),
-    CacheCost("authy.consumed_codes_max_entries", 0.08, 214),
+    CacheCost("jwks.verified_cache_max_entries", 0.35, 160),
+    CacheCost("platform.session_cache_max_entries", 0.35, 820),
+    CacheCost("platform.consumed_tokens_max_entries", 0.08, 205),
+    CacheCost("challenges.consumed_tokens_max_entries", 0.08, 205),
+    CacheCost("authy.consumed_codes_max_entries", 0.08, 205),
     CacheCost("identity.session_map_max_entries", 0.06, 250),
 )
 

@@ -36,5 +36,12 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01
     mem = by_name["memory"]
     assert mem["cached_tokens"] > 0 and mem["cached_sessions"] > 0 and mem["peak_rss_mb"] > 0
+    full = by_name["memory_all_full"]  # every bounded structure full, the LRU evicting, RSS under the budget
+    assert full["cache_entries"]["verified_tokens"] == full["capacity"]["jwks.verified_cache_max_entries"]
+    for cache in ("sessions", "sessions_negative", "revoked"):
+        assert full["cache_entries"][cache] == full["capacity"]["platform.session_cache_max_entries"], cache
+    assert full["cache_entries"]["consumed_approvals"] == full["capacity"]["platform.consumed_tokens_max_entries"]
+    assert all(n > 0 for n in full["evictions"].values()) and full["cache_entries"]["unknown_kids"] > 0
+    assert 0 < full["rss_mb"] < full["memory_budget_mb"]
     for alt in ("alternative_pyjwt_in_process", "alternative_session_upstream_per_call"):
         assert by_name[alt]["calls"] > 0 and by_name[alt]["rps"] > 0
