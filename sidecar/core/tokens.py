@@ -38,8 +38,9 @@ Fetch = Callable[[], Awaitable[FetchedKeys]]
 # The verified-token cache keeps, per token, only which issuer and key vouched for it (one shared
 # `_Vouch` per key): a hit reads the identity again from the token the caller sent — the cache key is
 # its SHA-256, so those are the very bytes that were verified. The most recently used tokens also keep
-# their parsed identity (`RECENT_MAX`), so hot tokens are answered without parsing.
-RECENT_MAX = 4096
+# their parsed identity (`RECENT_MAX`), so hot tokens are answered without parsing. (api/convert.py
+# memoises the encoded answer for as many: together ~1.3 kB per recent token.)
+RECENT_MAX = 2048
 
 
 @dataclass(frozen=True, slots=True)
