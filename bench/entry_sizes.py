@@ -16,8 +16,10 @@ import tracemalloc
 from collections.abc import Callable
 
 from sidecar.config import IssuerSettings, JwksSettings
+from sidecar.core.account_records import Tokens
+from sidecar.core.accounts import ACCESS_TOKENS_PER_CHAIN, _Chain
 from sidecar.core import claims
-from sidecar.core.caches import OneTimeLedger
+from sidecar.core.caches import OneTimeLedger, TtlLru
 from sidecar.core.hashing import token_key
 from sidecar.core.keys import SigningKey
 from sidecar.core.outcomes import SessionStatus
@@ -83,12 +85,24 @@ def _ledger(n: int) -> object:
     return ledger
 
 
+def _session_map(n: int) -> object:
+    """Refresh token → its chain, full: the last ACCESS_TOKENS_PER_CHAIN access tokens' keys."""
+    cache: TtlLru = TtlLru(n + 1)
+    for i in range(n):
+        chain = _Chain()
+        for j in range(ACCESS_TOKENS_PER_CHAIN):
+            chain = chain.then(Tokens(f"access-{i}-{j}", f"refresh-{i}"))
+        cache.put(token_key(f"refresh-{i}"), chain, HOUR)
+    return cache
+
+
 MEASURED: dict[str, Callable[[int], object]] = {
     "verified_tokens": _verified_tokens,
     "sessions": _sessions,
     "sessions_negative": _negative_sessions,
     "revoked": _revoked,
     "consumed_tokens": _ledger,
+    "session_map": _session_map,
 }
 
 

@@ -105,6 +105,7 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
         Group(["memory_all_full"], lambda e, s: [lambda e2, s2: all_full.run(e2, s2, signer, quick)],
               config=all_full.config(quick), prepare=signer.publish),
+        Group(["ledger_claim_memory", "ledger_claim_redis"], lambda e, s: _ledger_claims(sizes)),
         Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
               lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
                             lambda e2, s2: _alt_upstream_per_call(e2, sizes)], prepare=signer.publish),
@@ -325,3 +326,22 @@ def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
             "p99_ms": percentile(latencies, 0.99),
             "upstream_status_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
             "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform (emulator on loopback)"}
+
+
+def _ledger_claims(sizes: Sizes) -> list:
+    """One claim in this process's ledger, then through Redis, with the ratio of the two."""
+    from . import ledger_claims
+
+    seen: dict = {}
+
+    def memory(emulator, sidecar) -> dict:
+        seen.update(ledger_claims.memory(sizes.alternative_seconds))
+        return seen
+
+    def redis(emulator, sidecar) -> dict:
+        result = ledger_claims.redis(sizes.alternative_seconds)
+        if "p50_us" in result and seen.get("p50_us"):
+            result["p50_ratio_to_memory"] = round(result["p50_us"] / seen["p50_us"], 1)
+        return result
+
+    return [memory, redis]

@@ -26,6 +26,20 @@ class Component(Protocol):
         """Ask each upstream this component uses whether it answers."""
 
 
+def identity_adapter(settings: Settings):
+    """The adapter for `identity.api` (None when identity.base_url is empty: the account RPCs are off)."""
+    i = settings.identity
+    if not i.base_url:
+        return None
+    if i.api == "identity-service":
+        from .upstream.identity_service import IdentityServiceClient
+
+        return IdentityServiceClient(i.base_url, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
+    from .upstream.inai import InaiClient
+
+    return InaiClient(i.base_url, i.api_key, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
+
+
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
         from .core.accounts import AccountFlows
@@ -34,18 +48,22 @@ class Sidecar:
         from .core.tokens import TokenVerifier
 
         self.settings = settings
-        self.sessions = SessionVerifier.from_settings(settings)
+        # One shared ledger (one Redis, one circuit) behind every kind of one-time claim, or none.
+        self.ledger = _shared_ledger(settings)
+        self.sessions = SessionVerifier.from_settings(settings, self.ledger)
         # A JWT whose sid or jti the platform revoked is never valid, even from the verified-token cache.
         self.tokens = TokenVerifier.from_settings(settings, revoked=self.sessions.is_known_revoked)
-        self.challenges = ChallengeVerifier.from_settings(settings)
-        self.second_factors = second_factors_from_settings(settings)
-        self.accounts = AccountFlows.from_settings(settings)
-        # A logout through AccountService marks its session revoked here at once, before the platform's event.
+        self.challenges = ChallengeVerifier.from_settings(settings, self.ledger)
+        self.second_factors = second_factors_from_settings(settings, self.ledger)
+        self.accounts = AccountFlows.from_settings(settings, identity_adapter(settings))
+        # A logout through AccountService marks its tokens revoked here at once, before the platform's event.
         self.accounts.revoke_session_id = self.sessions.revoke_locally
         self.components: dict[str, Component] = {
             "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
             "second_factors": self.second_factors, "accounts": self.accounts,
         }
+        if self.ledger is not None:
+            self.components["ledger"] = self.ledger
 
     async def start(self) -> None:
         for component in self.components.values():
@@ -63,7 +81,7 @@ class Sidecar:
         return [h for group in results for h in group]
 
 
-def second_factors_from_settings(settings: Settings):
+def second_factors_from_settings(settings: Settings, ledger=None):
     """The second-factor core joined to its Authy adapter here, so neither imports the other's module
     the wrong way (core owns the records and the AuthyUpstream interface; the adapter imports core)."""
     from .core.second_factors import SecondFactorPolicy, SecondFactors, UnconfiguredUpstream
@@ -74,7 +92,18 @@ def second_factors_from_settings(settings: Settings):
         return SecondFactors(UnconfiguredUpstream("authy"), configured=False)
     policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
                                 a.approval_watch_max_seconds, a.consumed_codes_max_entries)
-    factors = SecondFactors(AuthyClient(a.base_url, a.api_key, a.timeout_seconds), policy, api_key=a.api_key,
-                            callback_window_seconds=a.callback_nonce_window_seconds)
+    authy = AuthyClient(a.base_url, a.api_key, a.timeout_seconds, max_response_bytes=a.max_response_bytes)
+    factors = SecondFactors(authy, policy, api_key=a.api_key,
+                            callback_window_seconds=a.callback_nonce_window_seconds, ledger=ledger)
     factors.circuit.configure(settings.circuit)
     return factors
+
+
+def _shared_ledger(settings: Settings):
+    """The fleet's one-time ledger when `ledger.backend` is redis; None keeps claims in this process."""
+    if settings.ledger.backend != "redis":
+        return None
+    from .core.ledger import SharedLedger
+    from .upstream.ledger_redis import RedisLedgerStore
+
+    return SharedLedger.from_settings(settings, RedisLedgerStore.from_settings(settings))

@@ -47,7 +47,8 @@ class ConfigError(Exception):
 class Limits:
     max_token_bytes: int = 8192          # VerifyToken.token and other JWTs
     max_field_chars: int = 512           # session tokens, ids, actions, user ids
-    max_in_flight: int = 1000            # past it: RESOURCE_EXHAUSTED at once
+    max_in_flight: int = 1000            # unary calls; past it: RESOURCE_EXHAUSTED at once
+    max_streams: int = 256               # open server streams (WatchApprovalRequest), a budget of their own
     memory_budget_mb: int = 0            # 0: 75% of the container's memory limit (cgroup), else 512
 
 
@@ -73,6 +74,8 @@ class SseSettings:
     heartbeat_timeout_seconds: float = 30.0
     reconnect_min_seconds: float = 0.2
     reconnect_max_seconds: float = 30.0
+    max_line_bytes: int = 65_536         # a longer line (or event) ends the connection as a protocol error
+    max_event_bytes: int = 262_144
 
 
 @dataclass
@@ -83,6 +86,7 @@ class PlatformSettings:
     api_key: str = ""
     app_id: str = ""
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     session_cache_ttl_seconds: float = 30.0
     negative_cache_ttl_seconds: float = 2.0
     session_cache_max_entries: int = 0  # 0: sized from the memory budget
@@ -102,6 +106,7 @@ class ChallengeSettings:
     base_url: str = ""                   # overrides region
     secret_key: str = ""
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # Challenge tokens this sidecar accepted, remembered so a replay is ALREADY_USED even if the
     # platform forgot; keep it at least as long as the platform's token lifetime.
     consumed_tokens_ttl_seconds: float = 900.0
@@ -115,6 +120,7 @@ class AuthySettings:
     base_url: str = ""                   # e.g. https://api.authy.com; empty: disabled (or the emulator)
     api_key: str = ""                    # X-Authy-API-Key; also the key callbacks are signed with
     timeout_seconds: float = 2.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # A code that succeeded is refused for this long: keep it at least the platform's code lifetime
     # (phone verification codes live 10 minutes; TOTP codes less).
     code_replay_window_seconds: float = 900.0
@@ -124,14 +130,34 @@ class AuthySettings:
     consumed_codes_max_entries: int = 0  # 0: sized from the memory budget
 
 
+IDENTITY_APIS = ("inai", "identity-service")
+
+
 @dataclass
 class IdentitySettings:
-    """The identity service for account flows (login, MFA, refresh, sessions)."""
+    """The identity service for account flows (login, MFA, refresh, sessions), in one of two wires."""
 
-    base_url: str = ""                   # e.g. https://auth.example.com/api; empty: disabled (or the emulator)
-    api_key: str = ""                    # sent as X-API-Key when set (publishable/secret key)
+    api: str = "inai"                    # inai (InAI Auth API v1) | identity-service (identity microservice)
+    base_url: str = ""                   # inai: the apiUrl (https://apiauth.inai.dev); empty: disabled (or the emulator)
+    api_key: str = ""                    # inai: the publishable key, sent as X-Publishable-Key
     timeout_seconds: float = 5.0
-    session_map_max_entries: int = 0  # refresh token → session id, to revoke on Logout; 0: from the budget
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
+    session_map_max_entries: int = 0  # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
+
+
+@dataclass
+class LedgerSettings:
+    """Where one-time tokens (approvals, challenge tokens, TOTP/phone codes) are claimed.
+
+    memory: this process only (one pod). redis: every pod claims in one Redis with SET NX, so a
+    token is valid once across the fleet; this process's ledger stays in front as a cache.
+    """
+
+    backend: str = "memory"              # memory | redis
+    url: str = ""                        # redis://[user:password@]host:6379/0 or rediss://… (TLS)
+    password: str = ""                   # used when the URL has none: AUTHSIDECAR_LEDGER_PASSWORD(_FILE)
+    key_prefix: str = "authsidecar:ledger:"
+    timeout_seconds: float = 0.5         # one claim's whole budget (connect included); past it: fail closed
 
 
 @dataclass
@@ -143,6 +169,9 @@ class IssuerSettings:
     leeway_seconds: float = 60.0
     required_claims: list[str] = field(default_factory=lambda: ["exp"])
     max_lifetime_seconds: float = 0.0    # 0: no limit
+    # Tokens with no iss claim are verified against this issuer's JWKS (InAI's tokens carry no iss).
+    # Weaker than an iss match; at most one issuer may set it.
+    accept_missing_iss: bool = False
 
 
 @dataclass
@@ -194,7 +223,8 @@ class ExtAuthzSettings:
     enabled: bool = True
     rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
     claim_headers: list[ClaimHeader] = field(default_factory=list)
-    identity_header_prefix: str = "x-auth-"   # incoming headers with it are always removed
+    identity_header_prefix: str = "x-auth-"   # incoming headers with it (`_` read as `-`) are always removed
+    case_sensitive_paths: bool = True    # false: paths, prefixes and regexes compare in lower case
     strip_credentials: bool = False      # remove the credential headers a passing check read
     session_token_header: str = "x-session-token"
     phone_header: str = "x-user-phone"
@@ -224,6 +254,7 @@ class Settings:
     jwks: JwksSettings = field(default_factory=JwksSettings)
     authy: AuthySettings = field(default_factory=AuthySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
     ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
 
@@ -250,15 +281,18 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise ConfigError([f"config file: cannot read {path} ({exc.strerror})"]) from None
         except yaml.YAMLError as exc:
             raise ConfigError([f"config file: not valid YAML ({exc})"]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([f"config file: {path} is not UTF-8 text"]) from None
         if not isinstance(loaded, dict):
             raise ConfigError(["config file: top level must be a mapping"])
         raw = loaded
     _apply_env(raw, Settings, env, [], problems)
+    problems.extend(_typed_as_written(raw))
     settings = _build(Settings, raw, "", problems)
     problems.extend(_validate(settings))
     if problems:
@@ -309,9 +343,23 @@ def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], pr
             raw[f.name] = env[var]
         elif var + "_FILE" in env:
             try:
-                raw[f.name] = Path(env[var + "_FILE"]).read_text().strip()
+                raw[f.name] = Path(env[var + "_FILE"]).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 problems.append(f"{'.'.join(names)}: cannot read {var}_FILE ({exc.strerror})")
+            except UnicodeDecodeError:
+                problems.append(f"{'.'.join(names)}: {var}_FILE is not UTF-8 text")
+
+
+def _typed_as_written(raw: dict) -> list[str]:
+    """Values whose YAML type shows they were not written as meant.
+
+    An unquoted `socket_mode: 0660` is the YAML 1.1 octal int 432 (and 660 a decimal): as a string it
+    would become mode 0432 or 01224. Only a quoted string of octal digits is taken.
+    """
+    mode = raw.get("socket_mode")
+    if isinstance(mode, (int, float)) and not isinstance(mode, bool):
+        return [f'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number {mode!r})']
+    return []
 
 
 def _build(cls: type, raw: Any, where: str, problems: list[str]) -> Any:
@@ -401,18 +449,15 @@ def _validate(s: Settings) -> list[str]:
         path = getattr(s.tls, name)
         if path and not Path(path).is_file():
             p.append(f"tls.{name}: no such file {path}")
-    try:
-        if not 0 <= int(s.socket_mode, 8) <= 0o777:
-            raise ValueError
-    except ValueError:
-        p.append("socket_mode: must be octal permissions like 0660")
+    if not re.fullmatch(r"(0o)?[0-7]{3,4}", s.socket_mode) or int(s.socket_mode, 8) > 0o777:
+        p.append('socket_mode: must be octal permissions as a quoted string, like "0660"')
     if ":" not in s.ops_listen:
         p.append("ops_listen: must be host:port")
     if s.log_level not in LOG_LEVELS:
         p.append(f"log_level: must be one of {sorted(LOG_LEVELS)}")
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
-    for name in ("max_token_bytes", "max_field_chars", "max_in_flight"):
+    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
     if s.limits.memory_budget_mb < 0:
@@ -446,6 +491,10 @@ def _validate(s: Settings) -> list[str]:
         p.append("challenges.base_url: must start with http:// or https://")
     p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
+    for section in ("platform", "challenges", "authy", "identity"):
+        if getattr(s, section).max_response_bytes < 1:
+            p.append(f"{section}.max_response_bytes: must be at least 1")
+    p.extend(_validate_ledger(s.ledger))
     if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):
@@ -474,6 +523,10 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"{where}.max_lifetime_seconds: must not be negative (0: no limit)")
         if iss.jwks_uri and not iss.jwks_uri.startswith(("https://", "http://")):
             p.append(f"{where}.jwks_uri: must be an http(s) URL")
+    missing_iss = [i for i, iss in enumerate(s.issuers) if iss.accept_missing_iss]
+    for i in missing_iss[1:]:
+        p.append(f"issuers[{i}].accept_missing_iss: only one issuer may accept tokens without iss "
+                 f"(issuers[{missing_iss[0]}] does)")
     return p
 
 
@@ -488,9 +541,57 @@ def _validate_factors(s: Settings) -> list[str]:
     # A floor on the poll interval protects the vendor (and our rate limit) from a typo.
     if s.authy.approval_poll_interval_seconds < 0.05:
         p.append("authy.approval_poll_interval_seconds: must be at least 0.05")
+    if s.identity.api not in IDENTITY_APIS:
+        p.append(f"identity.api: must be one of {', '.join(IDENTITY_APIS)}")
     if s.identity.timeout_seconds <= 0:
         p.append("identity.timeout_seconds: must be positive")
     return p
+
+
+LEDGER_BACKENDS = {"memory", "redis"}
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9:_./-]{0,64}")
+
+
+def _validate_ledger(led: LedgerSettings) -> list[str]:
+    p: list[str] = []
+    if led.backend not in LEDGER_BACKENDS:
+        p.append(f"ledger.backend: must be one of {sorted(LEDGER_BACKENDS)}")
+    if led.backend == "redis" and not led.url:
+        p.append("ledger.url: is required when ledger.backend is redis")
+    if led.url and not led.url.startswith(("redis://", "rediss://", "unix://")):
+        # Never echo the URL: it may carry the password.
+        p.append("ledger.url: must start with redis://, rediss:// (TLS) or unix://")
+    elif led.url:
+        problem = _redis_url_problem(led.url)
+        if problem:
+            p.append(f"ledger.url: {problem}")
+    if not _KEY_PREFIX.fullmatch(led.key_prefix):
+        p.append("ledger.key_prefix: must be at most 64 of [A-Za-z0-9:_./-]")
+    if led.timeout_seconds <= 0:
+        p.append("ledger.timeout_seconds: must be positive")
+    return p
+
+
+def _redis_url_problem(url: str) -> str:
+    """Why redis-py would refuse (or silently misread) this URL, "" if nothing; never echoes it."""
+    from urllib.parse import urlsplit
+
+    from redis.asyncio.connection import parse_url
+
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  # raises on a port out of range
+        parse_url(url)
+    except ValueError as exc:
+        leaks = bool(parts.password) and parts.password in str(exc)
+        return "is not a valid Redis URL" + ("" if leaks else f" ({exc})")
+    if parts.scheme == "unix":
+        return "" if parts.path else "needs the socket's path"
+    if not parts.hostname:
+        return "needs a host"
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return "the database (the URL's path) must be a number"  # redis-py would quietly use 0
+    return ""
 
 
 EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge"}
@@ -554,6 +655,10 @@ def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
         p.append(f"{where}.checks: {check!r} is not one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
     if "jwt" not in checks and (rule.issuers or rule.audience or rule.required_scopes):
         p.append(f"{where}.checks: issuers, audience and required_scopes need the jwt check")
+    for i, check in enumerate(rule.checks):
+        if check in ("approval", "challenge") and not {"jwt", "session"} & set(rule.checks[:i]):
+            # A one-time token proves a step-up, not who is calling: a credential check comes first.
+            p.append(f"{where}.checks: {check} needs a jwt or session check before it")
     if rule.action and not checks & {"approval", "challenge"}:
         p.append(f"{where}.action: needs the approval or challenge check")
     return p
@@ -575,6 +680,9 @@ def _validate_platform(pl: PlatformSettings) -> list[str]:
         p.append("platform.sse.reconnect_min_seconds: must be positive")
     if pl.sse.reconnect_min_seconds > pl.sse.reconnect_max_seconds:
         p.append("platform.sse.reconnect_min_seconds: must not exceed platform.sse.reconnect_max_seconds")
+    for name in ("max_line_bytes", "max_event_bytes"):
+        if getattr(pl.sse, name) < 1:
+            p.append(f"platform.sse.{name}: must be at least 1")
     if not pl.sse.path.startswith("/"):
         p.append("platform.sse.path: must start with /")
     return p
@@ -586,6 +694,8 @@ EMULATOR_APP_ID = emulator_credentials.APP_ID
 EMULATOR_SECRET_KEY = emulator_credentials.SECRET_KEY
 EMULATOR_AUTHY_API_KEY = emulator_credentials.AUTHY_API_KEY
 EMULATOR_ISSUERS = emulator_credentials.ISSUERS
+EMULATOR_INAI_PUBLISHABLE_KEY = emulator_credentials.INAI_PUBLISHABLE_KEY
+EMULATOR_IDENTITY_PATHS = {"inai": "/inai", "identity-service": "/identity/api"}
 
 
 def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
@@ -600,7 +710,9 @@ def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
     authy = dataclasses.replace(
         s.authy, base_url=s.authy.base_url or f"{base}/authy",
         api_key=s.authy.api_key or EMULATOR_AUTHY_API_KEY)
-    identity = dataclasses.replace(s.identity, base_url=s.identity.base_url or f"{base}/identity/api")
+    identity = dataclasses.replace(
+        s.identity, base_url=s.identity.base_url or f"{base}{EMULATOR_IDENTITY_PATHS.get(s.identity.api, '')}",
+        api_key=s.identity.api_key or (EMULATOR_INAI_PUBLISHABLE_KEY if s.identity.api == "inai" else ""))
     issuers = s.issuers or [
         IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
         for name, algs in EMULATOR_ISSUERS.items()

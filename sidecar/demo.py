@@ -133,8 +133,8 @@ async def _factors_walkthrough(emu: httpx.AsyncClient, ch) -> None:
     _line("CheckPhoneVerification", await factors.CheckPhoneVerification(fpb.CheckPhoneVerificationRequest(
         country="US", phone="2015550123", code=sent)))
 
-    print("\nAccounts (login, logout revokes the session at once):", flush=True)
+    print("\nAccounts (InAI wire; logout revokes the tokens it handed out at once):", flush=True)
     login = await accounts.Login(fpb.LoginRequest(email="alice@example.com", password="correct horse battery staple"))
-    print(f"  {'Login alice@example.com':<58} → session_id={login.tokens.session_id}", flush=True)
-    out = await accounts.Logout(fpb.LogoutRequest(refresh_token=login.tokens.refresh_token))
-    print(f"  {'Logout':<58} → revoked session_id={out.session_id}", flush=True)
+    print(f"  {'Login alice@example.com':<58} → access token expires_in={login.tokens.expires_in}", flush=True)
+    await accounts.Logout(fpb.LogoutRequest(refresh_token=login.tokens.refresh_token))
+    print(f"  {'Logout':<58} → done (VerifyToken now answers REVOKED for that token)", flush=True)

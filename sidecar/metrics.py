@@ -85,6 +85,18 @@ CHALLENGE_REPLAYS_TOTAL = Counter(
     ["source"],
 )
 
+# --- One-time ledger (core/ledger.py, upstream/ledger_redis.py) ---
+# kind: approval | challenge | totp | phone_code.
+LEDGER_CLAIMS_TOTAL = Counter(
+    "authsidecar_ledger_claims_total",
+    "One-time token claims, by kind and result: claimed (first, valid), already_used, or unavailable (the shared"
+    " ledger could not answer: failed closed).", ["kind", "result"],
+)
+LEDGER_SECONDS = Histogram(
+    "authsidecar_ledger_request_duration_seconds", "Shared ledger (Redis) command latency, by command and result.",
+    ["command", "result"], buckets=LATENCY_BUCKETS,
+)
+
 # --- Sessions, approvals, revocation (core/sessions.py, core/revocation.py, upstream/events.py) ---
 # Caches are named: sessions (positive + terminal status), sessions_negative (unknown/pending),
 # revoked (terminal states pushed by the stream), consumed_approvals (the one-time ledger),

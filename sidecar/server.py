@@ -64,7 +64,8 @@ class Server:
         self.sidecar = Sidecar(settings)
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])
-        inflight = InFlight(settings.limits.max_in_flight)   # one limit for the process
+        # One limit for the process's unary calls, one for its server streams.
+        inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
         if settings.ext_authz.enabled:
             external_auth_pb2_grpc.add_AuthorizationServicer_to_server(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -123,7 +124,7 @@ def emulator_config(url: str) -> dict:
         "platform": {"base_url": f"{url}/v2", "api_key": cfg.EMULATOR_API_KEY, "app_id": cfg.EMULATOR_APP_ID},
         "challenges": {"base_url": f"{url}/v1", "secret_key": cfg.EMULATOR_SECRET_KEY},
         "authy": {"base_url": f"{url}/authy", "api_key": cfg.EMULATOR_AUTHY_API_KEY},
-        "identity": {"base_url": f"{url}/identity/api"},
+        "identity": {"api": "inai", "base_url": f"{url}/inai", "api_key": cfg.EMULATOR_INAI_PUBLISHABLE_KEY},
         "issuers": [{"issuer": f"{url}/issuers/{name}", "algorithms": algs, "audiences": ["authsidecar-demo"]}
                     for name, algs in cfg.EMULATOR_ISSUERS.items()],
     }
@@ -206,3 +207,111 @@ class SidecarProcess:
         return stop_process(self.proc, sig, timeout)
 
 
+
+
+def apt_install(package: str) -> str | None:
+    """Install a Debian package; None on success, else why it could not be done."""
+    if shutil.which("apt-get") is None:
+        return "apt-get is not available on this machine"
+    if os.geteuid() != 0:
+        return "apt-get needs root and the tests do not run as root"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    if subprocess.run(install, env=env, capture_output=True).returncode == 0:
+        return None
+    # A fresh machine may have no package lists yet.
+    subprocess.run(["apt-get", "update"], env=env, capture_output=True)
+    done = subprocess.run(install, env=env, capture_output=True, text=True)
+    return None if done.returncode == 0 else f"apt-get install {package} failed: {done.stderr[-500:]}"
+
+
+def redis_server_binary() -> tuple[str | None, str]:
+    """(path of redis-server, "") — installing Debian's `redis-server` when absent — or (None, why not)."""
+    if shutil.which("redis-server") is None:
+        problem = apt_install("redis-server")
+        if problem:
+            return None, problem
+    binary = shutil.which("redis-server")
+    return binary, "" if binary else "the redis-server package installed but redis-server is not on PATH"
+
+
+class RedisProcess:
+    """A real `redis-server` on a free loopback port, its files in `tmp`; `kill()` and `start()` keep
+    the port. The append-only file is synced on every write by default (`fsync`), so a claim survives
+    a SIGKILL (as a production Redis with `appendonly yes` keeps claims across a restart)."""
+
+    def __init__(self, binary: str, tmp: Path, password: str = "", fsync: str = "always",
+                 tls: tuple[str, str, str] | None = None) -> None:
+        """tls: (certificate, key, CA) files — then it speaks TLS only (`rediss://`)."""
+        self.binary, self.dir, self.password, self.fsync, self.tls = binary, tmp, password, fsync, tls
+        self.port = free_port()
+        auth = f":{password}@" if password else ""
+        self.url = f"{'rediss' if tls else 'redis'}://{auth}127.0.0.1:{self.port}/0"
+        self.log_path = tmp / "redis.log"
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.start()
+
+    def start(self) -> None:
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            cert, key, ca = self.tls
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key,
+                     "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
+        args = [self.binary, *ports, "--bind", "127.0.0.1", "--dir", str(self.dir),
+                "--save", "", "--appendonly", "yes", "--appendfsync", self.fsync, "--protected-mode", "no",
+                "--logfile", str(self.log_path)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            wait_until(self._answers, timeout=START_TIMEOUT, step=0.05, what="redis-server to answer PING")
+        except BaseException:
+            self.kill()
+            raise
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
+        try:
+            return self.command("PING") == "+PONG"
+        except OSError:
+            return False
+
+    def command(self, *words: str) -> str:
+        """One command over a plain socket (RESP, after AUTH when there is a password); its raw reply,
+        e.g. "+PONG", ":3" or "*1\\r\\n$5\\r\\nhello" (read until the server pauses, fine for small replies)."""
+        commands = ([("AUTH", self.password)] if self.password else []) + [words]
+        payload = "".join(f"*{len(c)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in c)
+                          for c in commands)
+        with self._connect() as s:
+            s.sendall(payload.encode())
+            reply = b""
+            while reply.count(b"\r\n") < len(commands):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+            s.settimeout(0.05)
+            try:
+                while chunk := s.recv(65536):
+                    reply += chunk
+            except OSError:
+                pass  # nothing more came: the reply is whole
+        lines = reply.decode().split("\r\n")[len(commands) - 1:]
+        return "\r\n".join(lines).removesuffix("\r\n")
+
+    def _connect(self) -> socket.socket:
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        if not self.tls:
+            return raw
+        import ssl
+
+        return ssl.create_default_context(cafile=self.tls[2]).wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def kill(self) -> None:
+        """Die at once (SIGKILL); the port refuses until `start()`."""
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=10)

@@ -42,18 +42,25 @@ HTTP_TO_GRPC = {
 
 
 class InFlight:
-    """Counts RPCs in flight and refuses new ones past the limit (shedding beats queueing)."""
+    """Counts RPCs in flight and refuses new ones past the limit (shedding beats queueing).
 
-    def __init__(self, limit: int) -> None:
+    Unary calls count against `limit` (limits.max_in_flight); server streams, which a caller may hold
+    for minutes, against their own `streams` budget (limits.max_streams) — so held streams can never
+    starve unary calls or ext_authz Check.
+    """
+
+    def __init__(self, limit: int, max_streams: int | None = None, what: str = "calls") -> None:
         self.limit = limit
         self.current = 0
+        self.what = what
+        self.streams = self if max_streams is None else InFlight(max_streams, what="streams")
 
     async def admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Count the call in, or refuse it with RESOURCE_EXHAUSTED at once."""
         if self.current >= self.limit:
             metrics.RPC_SHED_TOTAL.inc()
             metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many calls in flight")
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many {self.what} in flight")
         self.current += 1
         metrics.RPC_IN_FLIGHT.inc()
 
@@ -167,7 +174,7 @@ def rpc_stream(method: str) -> Callable:
     def wrap(handler: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
         @functools.wraps(handler)
         async def run(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            inflight: InFlight = self.inflight
+            inflight: InFlight = self.inflight.streams
             await inflight.admit(method, context)
             started = time.perf_counter()
             outcome = "error"

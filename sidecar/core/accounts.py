@@ -1,10 +1,12 @@
 """Account flows against an identity service: login, MFA, refresh, logout and session management.
 
 Pass-through by design (the identity service decides), with one decision of our own: a logout
-through the sidecar revokes the session in the revocation cache at once, so VerifyToken/IsRevoked
-answer revoked for its `sid` before the service's event arrives. The session of a refresh token is
-learnt from the tokens that passed through here (or from the service's logout answer).
-Passwords, codes and tokens are never logged; the refresh-token map is keyed by their hash.
+through the sidecar revokes at once, in the revocation cache, the access tokens this sidecar handed
+out for that refresh token's chain (and its session id when a wire names one), so VerifyToken
+answers REVOKED for them before they expire. Neither wire names the session in its token answers
+(InAI's TokenPair has no session id, its JWTs no sid or jti), so the chain is learnt from the tokens
+that passed through here: refresh token -> the last access tokens issued with it, followed across
+rotation. Passwords, codes and tokens are never logged; the map holds only their hashes.
 Every call but the health probe goes through a circuit breaker ("identity"), as for the other upstreams.
 """
 
@@ -13,67 +15,39 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from .. import logs, metrics
+from .account_records import AccountSession, IdentityApi, LoginResult, Me, Tokens
 from .answers import UpstreamHealth
 from .caches import Clock, TtlLru
 from .circuit import CircuitBreaker, log_circuit_change
-from .hashing import fingerprint, token_key
+from .hashing import TokenKey, fingerprint, token_key, token_revocation_id
 
 log = logs.get("accounts")
 T = TypeVar("T")
 
-# How long we remember which session a refresh token belongs to (refresh tokens are long-lived).
+# How long we remember a refresh token's chain (refresh tokens are long-lived).
 SESSION_MAP_TTL_SECONDS = 30 * 86400.0
+# Access tokens kept per chain: older ones have expired by the time a client refreshes again.
+ACCESS_TOKENS_PER_CHAIN = 4
+
+__all__ = ["AccountFlows", "AccountSession", "LoginResult", "Me", "Tokens"]
 
 
 @dataclass(frozen=True, slots=True)
-class Tokens:
-    access_token: str
-    refresh_token: str
-    expires_in: int = 0
+class _Chain:
+    """What a logout with this refresh token must revoke here: the access tokens' keys, never tokens."""
+
     session_id: str = ""
+    access_keys: tuple[TokenKey, ...] = ()
 
+    def then(self, tokens: Tokens) -> "_Chain":
+        return _Chain(tokens.session_id or self.session_id,
+                      (*self.access_keys, token_key(tokens.access_token))[-ACCESS_TOKENS_PER_CHAIN:])
 
-@dataclass(frozen=True, slots=True)
-class LoginResult:
-    tokens: Tokens | None = None
-    mfa_required: bool = False
-    mfa_token: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Me:
-    user_id: str
-    email: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    mfa_enabled: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSession:
-    session_id: str
-    device: str = ""
-    ip: str = ""
-    created_at: int = 0
-    last_seen_at: int = 0
-    current: bool = False
-
-
-class IdentityUpstream(Protocol):
-    """What the core needs from the identity service; upstream/identity.py speaks its wire format."""
-
-    async def login(self, email: str, password: str) -> LoginResult: ...
-    async def complete_mfa(self, mfa_token: str, code: str) -> Tokens: ...
-    async def refresh(self, refresh_token: str) -> Tokens: ...
-    async def logout(self, refresh_token: str) -> str: ...
-    async def me(self, access_token: str) -> Me: ...
-    async def list_sessions(self, access_token: str) -> list[AccountSession]: ...
-    async def logout_session(self, access_token: str, session_id: str) -> None: ...
-    async def health(self) -> UpstreamHealth: ...
-    async def aclose(self) -> None: ...
+    def revocation_ids(self) -> list[str]:
+        return [i for i in (self.session_id, *map(token_revocation_id, self.access_keys)) if i]
 
 
 RevokeSessionId = Callable[[str], None]
@@ -82,26 +56,23 @@ RevokeSessionId = Callable[[str], None]
 class AccountFlows:
     """The account component. `revoke_session_id` is wired by the Sidecar to the revocation cache."""
 
-    def __init__(self, upstream: IdentityUpstream, revoke_session_id: RevokeSessionId | None = None, *,
+    def __init__(self, upstream: IdentityApi, revoke_session_id: RevokeSessionId | None = None, *,
                  clock: Clock = time.monotonic, session_map_max_entries: int = 100_000,
                  configured: bool = True) -> None:
         self.upstream = upstream
         self.revoke_session_id = revoke_session_id
         self.configured = configured
-        self._session_of_refresh: TtlLru[str, str] = TtlLru(session_map_max_entries, clock)
+        self._chains: TtlLru[TokenKey, _Chain] = TtlLru(session_map_max_entries, clock)
         self.circuit = CircuitBreaker("identity", clock=clock, on_change=log_circuit_change)
 
     @classmethod
-    def from_settings(cls, settings) -> "AccountFlows":
-        from .second_factors import UnconfiguredUpstream
+    def from_settings(cls, settings, upstream: IdentityApi | None) -> "AccountFlows":
+        """`upstream` is the identity adapter the assembly built (None: identity not configured)."""
+        if upstream is None:
+            from .second_factors import UnconfiguredUpstream
 
-        i = settings.identity
-        if not i.base_url:
             return cls(UnconfiguredUpstream("identity"), configured=False)
-        from ..upstream.identity import IdentityClient
-
-        flows = cls(IdentityClient(i.base_url, i.api_key, i.timeout_seconds),
-                    session_map_max_entries=i.session_map_max_entries)
+        flows = cls(upstream, session_map_max_entries=settings.identity.session_map_max_entries)
         flows.circuit.configure(settings.circuit)
         return flows
 
@@ -122,20 +93,23 @@ class AccountFlows:
         """One service call through the circuit breaker (only "unavailable" failures count)."""
         return await self.circuit.call(call)
 
-    def _remember(self, tokens: Tokens) -> Tokens:
-        if tokens.session_id and tokens.refresh_token:
-            self._session_of_refresh.put(token_key(tokens.refresh_token), tokens.session_id, SESSION_MAP_TTL_SECONDS)
+    def _remember(self, tokens: Tokens, chain: _Chain | None = None) -> Tokens:
+        if tokens.refresh_token:
+            self._chains.put(token_key(tokens.refresh_token), (chain or _Chain()).then(tokens),
+                             SESSION_MAP_TTL_SECONDS)
         return tokens
 
-    def _revoke(self, session_id: str) -> None:
-        if not session_id:
+    def _revoke(self, chain: _Chain) -> None:
+        ids = chain.revocation_ids()
+        if not ids:
             return
         metrics.LOGOUT_REVOCATIONS_TOTAL.labels("yes" if self.revoke_session_id else "no").inc()
         if self.revoke_session_id is None:
             log.warning("no revocation cache wired; session revoked upstream only",
-                        extra={"session": fingerprint(session_id)})
+                        extra={"session": fingerprint(ids[0])})
             return
-        self.revoke_session_id(session_id)
+        for revocation_id in ids:
+            self.revoke_session_id(revocation_id)
 
     async def login(self, email: str, password: str) -> LoginResult:
         result = await self._call(self.upstream.login(email, password))
@@ -149,20 +123,18 @@ class AccountFlows:
     async def refresh(self, refresh_token: str) -> Tokens:
         old_key = token_key(refresh_token)
         tokens = await self._call(self.upstream.refresh(refresh_token))
-        known = self._session_of_refresh.pop(old_key)  # the service rotates refresh tokens
-        if not tokens.session_id and known:
-            tokens = Tokens(tokens.access_token, tokens.refresh_token, tokens.expires_in, known)
-        return self._remember(tokens)
+        known = self._chains.pop(old_key)  # the service rotates refresh tokens
+        if known is not None and not tokens.session_id and known.session_id:
+            tokens = Tokens(tokens.access_token, tokens.refresh_token, tokens.expires_in, known.session_id)
+        return self._remember(tokens, known)
 
     async def logout(self, refresh_token: str) -> str:
-        """Revoke locally first when we know the session (it came through us with this token), then
-        ask the service; a failure there still leaves the session revoked here (fail closed)."""
-        known = self._session_of_refresh.pop(token_key(refresh_token)) or ""
+        """Revoke here first what came through us with this token, then ask the service; a failure
+        there still leaves those tokens revoked here (fail closed). The session id, when known."""
+        known = self._chains.pop(token_key(refresh_token)) or _Chain()
         self._revoke(known)
-        answered = await self._call(self.upstream.logout(refresh_token))
-        if answered and answered != known:
-            self._revoke(answered)
-        return answered or known
+        await self._call(self.upstream.logout(refresh_token))
+        return known.session_id
 
     async def me(self, access_token: str) -> Me:
         return await self._call(self.upstream.me(access_token))
@@ -173,5 +145,5 @@ class AccountFlows:
     async def logout_session(self, access_token: str, session_id: str) -> None:
         # Only after the service accepted: anyone could name a session id, only its owner may end it.
         await self._call(self.upstream.logout_session(access_token, session_id))
-        self._revoke(session_id)
+        self._revoke(_Chain(session_id))
 

@@ -227,5 +227,10 @@ class OneTimeLedger:
     def is_used(self, token_hash: Hashable) -> bool:
         return self._seen.get(token_hash) is not None
 
+    def release(self, token_hash: Hashable) -> None:
+        """Take back this process's claim (a shared ledger could not confirm it); "used elsewhere" stays."""
+        if self._seen.get(token_hash):
+            self._seen.pop(token_hash)
+
     def __len__(self) -> int:
         return len(self._seen)

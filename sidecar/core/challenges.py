@@ -12,7 +12,9 @@ production, small fakes in unit tests). Rules, in order:
   6. an action was given and the challenge was for another → ACTION_MISMATCH
   7. CHALLENGE_FAILED → CHALLENGE_FAILED; BLOCK → BLOCKED
   8. valid only when the platform says isValid AND the state is CHALLENGE_SUCCEEDED
-  9. the first caller to consume the token wins; a racing second is ALREADY_USED
+  9. the first caller to claim the token wins (core/ledger.py: this pod's ledger, then the fleet's
+     when `ledger.backend` is redis); a racing second is ALREADY_USED; a shared ledger that cannot
+     answer makes it UPSTREAM_UNAVAILABLE ("ledger unavailable")
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from typing import TypeVar
 from .. import logs, metrics
 from ..config import Settings
 from .answers import ChallengeAnswer, UpstreamHealth
-from .caches import Clock, OneTimeLedger
+from .caches import Clock
 from .circuit import CircuitBreaker, log_circuit_change
 from .challenge_records import (
     ActionRecord, ChallengeUpstream, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord,
     ValidationRecord,
 )
 from .hashing import fingerprint, token_key
+from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, Verdict
 
 log = logs.get("challenges")
@@ -48,21 +51,21 @@ def path_safe(field: str, value: str) -> str:
 class ChallengeVerifier:
     def __init__(self, upstream: ChallengeUpstream, *, consumed_ttl_seconds: float = 900.0,
                  consumed_max_entries: int = 100_000, clock: Clock = time.monotonic,
-                 disabled: str = "") -> None:
+                 disabled: str = "", ledger: SharedLedger | None = None) -> None:
         self.upstream = upstream
         self.consumed_ttl_seconds = consumed_ttl_seconds
-        self.ledger = OneTimeLedger(consumed_max_entries, clock)
+        self.ledger = OneTimeClaims("challenge", consumed_max_entries, clock, ledger)
         self.disabled = disabled  # why the challenge RPCs are off (no secret key), or ""
         self.circuit = CircuitBreaker("challenges", clock=clock, on_change=log_circuit_change)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ChallengeVerifier":
+    def from_settings(cls, settings: Settings, ledger: SharedLedger | None = None) -> "ChallengeVerifier":
         from ..upstream.challenges import ChallengePlatform
 
         ch = settings.challenges
         verifier = cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
                        consumed_max_entries=ch.consumed_tokens_max_entries,
-                       disabled="" if ch.secret_key else "challenges.secret_key is not set")
+                       disabled="" if ch.secret_key else "challenges.secret_key is not set", ledger=ledger)
         verifier.circuit.configure(settings.circuit)
         return verifier
 
@@ -93,8 +96,12 @@ class ChallengeVerifier:
             return self._replay(token, Source.CACHE)
         record = await self._call(self.upstream.validate(token, user_id, action))  # UpstreamError: fail closed
         answer = decide(record, user_id, action)
-        if answer.verdict.valid and not self.ledger.consume(key, self.consumed_ttl_seconds):
-            return self._replay(token, Source.LOCAL)
+        if answer.verdict.valid:
+            claim = await self.ledger.claim(key, self.consumed_ttl_seconds)
+            if claim is Claim.UNAVAILABLE:
+                return ChallengeAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, UNAVAILABLE_DETAIL, Source.UPSTREAM))
+            if claim is Claim.ALREADY_USED:
+                return self._replay(token, Source.LOCAL)
         if answer.verdict.reason is Reason.ALREADY_USED:
             self.ledger.remember_used(key, self.consumed_ttl_seconds)  # repeats need not ask the platform
             metrics.CHALLENGE_REPLAYS_TOTAL.labels("upstream").inc()

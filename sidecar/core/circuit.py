@@ -68,6 +68,10 @@ class CircuitBreaker:
         if self._state is not CircuitState.CLOSED:
             self._set(CircuitState.CLOSED)
 
+    def release_probe(self) -> None:
+        """The probe ended without an answer about the upstream: let the next call probe instead."""
+        self._probe_in_flight = False
+
     def record_failure(self) -> None:
         self._probe_in_flight = False
         self._failures += 1
@@ -84,6 +88,7 @@ class CircuitBreaker:
             awaitable.close()  # type: ignore[attr-defined]  # never awaited: no dangling coroutine
             raise UpstreamError(self.name, 0, f"circuit open after repeated failures; next try in "
                                               f"{self.retry_after():.1f}s")
+        probe = self._state is CircuitState.HALF_OPEN  # allow() just let this call through as the probe
         try:
             result = await awaitable
         except UpstreamError as exc:
@@ -93,10 +98,11 @@ class CircuitBreaker:
                 self.record_success()
             raise
         except BaseException:
-            # The caller gave up (deadline, cancel): that says nothing about the upstream, but a
-            # half-open probe must not stay "in flight" forever, so re-open and probe again later.
-            if self._state is CircuitState.HALF_OPEN:
-                self.record_failure()
+            # The caller gave up (deadline, cancel): that says nothing about the upstream. An
+            # abandoned half-open probe is released (state unchanged), so the next call may probe;
+            # re-opening here would let short-deadline callers keep the circuit open for ever.
+            if probe:
+                self.release_probe()
             raise
         self.record_success()
         return result

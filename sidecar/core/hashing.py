@@ -19,3 +19,9 @@ def token_key(token: str) -> TokenKey:
 def fingerprint(secret: str) -> str:
     """The first 12 hex digits of the SHA-256: enough to correlate log lines, useless to replay."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def token_revocation_id(key: TokenKey) -> str:
+    """The id under which one token itself is revoked (a token without sid or jti, ended by a logout
+    through the sidecar). Derived from the token's key: the revocation cache never holds the token."""
+    return "token:" + key.hex()

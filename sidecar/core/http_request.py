@@ -10,11 +10,22 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 # Encoded '.', '/' and '\' let "/public/%2e%2e/admin" reach the app as "/admin" after the app decodes
-# it, while a prefix rule saw "/public/...". We refuse such paths instead of guessing the app's
+# it, while a prefix rule saw "/public/...". `;` starts a path parameter that Tomcat/Spring drop
+# ("/public/..;/admin", "/api/admin;x/users"). We refuse such paths instead of guessing the app's
 # decoder (Envoy's normalize_path / merge_slashes should be on as well; see docs/ext_authz.md).
-_AMBIGUOUS = re.compile(r"%2e|%2f|%5c|\\", re.IGNORECASE)
+_AMBIGUOUS = re.compile(r"%2e|%2f|%5c|%3b|\\|;", re.IGNORECASE)
+_ESCAPE = re.compile(r"%(..)?")
+_HEX = re.compile(r"[0-9A-Fa-f]{2}")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _SLASHES = re.compile(r"/{2,}")
 _BEARER = re.compile(r"Bearer +([^\s]+) *", re.IGNORECASE)
+# Names a backend may read as the same header: CGI/WSGI turn both '-' and '_' into '_' (HTTP_X_AUTH_…).
+_FOLD = str.maketrans("_", "-")
+
+
+def folded(name: str) -> str:
+    """A header name as a backend may see it: lower case, '_' read as '-'."""
+    return name.lower().translate(_FOLD)
 
 
 class BadPath(ValueError):
@@ -31,23 +42,40 @@ class HttpRequest:
         return self.headers.get(name, "")
 
     def headers_with_prefix(self, prefix: str) -> list[str]:
-        return sorted(name for name in self.headers if name.startswith(prefix))
+        """Incoming header names that start with `prefix` once folded (`x_auth_subject` included)."""
+        prefix = folded(prefix)
+        return sorted(name for name in self.headers if folded(name).startswith(prefix))
 
 
-def normalised_path(target: str) -> str:
-    """The path to match rules against: no query or fragment, repeated slashes merged.
+def normalised_path(target: str, case_sensitive: bool = True) -> str:
+    """The one canonical path rules are matched against (see docs/ext_authz.md, "Paths").
 
-    Raises BadPath for dot segments and encoded separators, which a rule could not match safely.
+    No query or fragment; unreserved characters percent-decoded and other escapes in upper case
+    (RFC 3986 §6.2.2); repeated slashes merged; no trailing slash (a rule for /x covers /x/); lower
+    case unless case_sensitive. Raises BadPath for what a rule could not match safely: dot segments,
+    encoded separators or dots, `;` path parameters, bad escapes, characters outside printable ASCII.
     """
     path = target.split("?", 1)[0].split("#", 1)[0]
     if not path.startswith("/"):
         raise BadPath("path must start with /")
+    if not (path.isascii() and path.isprintable()) or " " in path:
+        raise BadPath("path has characters outside printable ASCII")
     if _AMBIGUOUS.search(path):
-        raise BadPath("path has an encoded separator or dot")
-    path = _SLASHES.sub("/", path)
+        raise BadPath("path has an encoded separator or dot, or a ; parameter")
+    path = _SLASHES.sub("/", _ESCAPE.sub(_decode_unreserved, path))
     if any(segment in {".", ".."} for segment in path.split("/")):
         raise BadPath("path has a dot segment")
-    return path
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    return path if case_sensitive else path.lower()
+
+
+def _decode_unreserved(escape: re.Match) -> str:
+    code = escape.group(1)
+    if code is None or not _HEX.fullmatch(code):
+        raise BadPath("path has a malformed percent-encoding")
+    char = chr(int(code, 16))
+    return char if char in _UNRESERVED else "%" + code.upper()
 
 
 def bearer_token(authorization: str) -> str | None:

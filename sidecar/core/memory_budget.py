@@ -42,7 +42,8 @@ CACHES: tuple[CacheCost, ...] = (
     CacheCost("platform.consumed_tokens_max_entries", 0.08, 205),
     CacheCost("challenges.consumed_tokens_max_entries", 0.08, 205),
     CacheCost("authy.consumed_codes_max_entries", 0.08, 205),
-    CacheCost("identity.session_map_max_entries", 0.06, 250),
+    # a refresh token's chain: its hash and the hashes of the last 4 access tokens issued with it
+    CacheCost("identity.session_map_max_entries", 0.06, 594),
 )
 
 

@@ -60,8 +60,11 @@ class Rule:
     action: str
 
     @classmethod
-    def from_settings(cls, r: ExtAuthzRule) -> "Rule":
-        return cls(r.name, r.path_prefix, re.compile(r.path_regex) if r.path_regex else None,
+    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True) -> "Rule":
+        # Case-insensitive: the canonical path is lower case, so the prefix is too and the regex ignores case.
+        prefix = r.path_prefix if case_sensitive else r.path_prefix.lower()
+        flags = 0 if case_sensitive else re.IGNORECASE
+        return cls(r.name, prefix, re.compile(r.path_regex, flags) if r.path_regex else None,
                    frozenset(m.upper() for m in r.methods), tuple(r.checks), frozenset(r.issuers),
                    r.audience, tuple(r.required_scopes), r.action)
 
@@ -78,12 +81,13 @@ class Policy:
         self.settings = settings
         self.limits = limits
         self.default_region = default_region
-        self.rules = [Rule.from_settings(r) for r in settings.rules]
+        self.case_sensitive = settings.case_sensitive_paths
+        self.rules = [Rule.from_settings(r, self.case_sensitive) for r in settings.rules]
         self.prefix = settings.identity_header_prefix
 
     async def decide(self, request: HttpRequest, verifiers: Verifiers) -> Decision:
         try:
-            path = normalised_path(request.path)
+            path = normalised_path(request.path, self.case_sensitive)
         except BadPath:
             return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)
         rule = next((r for r in self.rules if r.matches(request.method, path)), None)
@@ -112,7 +116,8 @@ class Policy:
     def _allow(self, rule: Rule, request: HttpRequest, passed: Passed) -> Allow:
         passed.put(self.prefix + "rule", rule.name)
         sent = set(passed.headers)
-        # Incoming identity headers are forged by definition: ours overwrite, the rest are removed.
+        # Incoming identity headers are forged by definition: ours overwrite, the rest are removed —
+        # compared as a backend may read them (x_auth_subject, X-Auth_Subject are x-auth-subject too).
         remove = [h for h in request.headers_with_prefix(self.prefix) if h not in sent]
         if self.settings.strip_credentials:
             remove.extend(h for h in passed.consumed if h in request.headers and h not in remove)

@@ -77,7 +77,7 @@ async def check_approval(policy: Policy, rule: Rule, request: HttpRequest, v: Ve
     if rule.action and answer.action != rule.action:
         # An approval is consumed by the check; one granted for another action must not open this route.
         return policy.deny_for(rule, "approval", Reason.ACTION_MISMATCH)
-    passed.put(policy.prefix + "phone", phone)
+    # Identity headers come from the credential check only, never from a one-time token.
     passed.put(policy.prefix + "approved-action", answer.action)
     passed.consumed.append(name)
     return None
@@ -98,8 +98,7 @@ async def check_challenge(policy: Policy, rule: Rule, request: HttpRequest, v: V
         return policy.deny_for(rule, "challenge", Reason.SUBJECT_MISMATCH)
     if rule.action and answer.action and answer.action != rule.action:
         return policy.deny_for(rule, "challenge", Reason.ACTION_MISMATCH)
-    passed.subject = passed.subject or answer.user_id
-    passed.put(policy.prefix + "subject", answer.user_id)
+    # Identity headers come from the credential check only, never from a one-time token.
     passed.put(policy.prefix + "challenge-action", answer.action)
     passed.consumed.append(name)
     return None

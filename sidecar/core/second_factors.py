@@ -5,7 +5,8 @@ implements it and app.py joins the two), so tests need no sockets,
 and every call but the health probe goes through a circuit breaker ("authy"): while the platform
 keeps failing, calls fail closed at once and it sees one probe per `circuit.open_seconds`.
 One-time codes are never answered valid from a cache: every success comes from the platform, and
-the `OneTimeLedger` makes sure one code succeeds at most once within its window.
+the one-time claims (core/ledger.py: this pod's ledger, then the fleet's when `ledger.backend` is
+redis) make sure one code succeeds at most once within its window.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import TypeVar
 import phonenumbers
 
 from .answers import UpstreamHealth
-from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru
+from .caches import Clock, SingleFlight, TtlLru
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
+from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
 from .second_factor_records import (ApprovalDraft, ApprovalStatus, AuthyUpstream, PhoneNumber,  # noqa: F401
                                     PhoneVerificationStarted, TokenRequest, TokenSent, UserStatus)
@@ -122,14 +124,16 @@ class SecondFactors:
     def __init__(self, upstream: AuthyUpstream, policy: SecondFactorPolicy | None = None, *,
                  clock: Clock = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  api_key: str = "", callback_window_seconds: float = 300.0,
-                 wall_clock: Clock = time.time, configured: bool = True) -> None:
+                 wall_clock: Clock = time.time, configured: bool = True,
+                 ledger: SharedLedger | None = None) -> None:
         self.upstream = upstream
         self.configured = configured
         self.policy = policy or SecondFactorPolicy()
         self.api_key = api_key
         self.callback_window_seconds = callback_window_seconds
         self._clock, self._sleep, self._wall_clock = clock, sleep, wall_clock
-        self._used = OneTimeLedger(self.policy.consumed_codes_max_entries, clock)
+        max_entries = self.policy.consumed_codes_max_entries
+        self._used = {kind: OneTimeClaims(kind, max_entries, clock, ledger) for kind in ("totp", "phone_code")}
         self._status_flight: SingleFlight[str, ApprovalStatus] = SingleFlight()
         # Pending statuses seen by watchers, kept one poll interval: N watchers, one poll per interval.
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
@@ -155,16 +159,17 @@ class SecondFactors:
 
     async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
-        return await self._one_time(key, lambda: self._call(self.upstream.verify_token(user_id, code, force)),
-                                    "code")
+        return await self._one_time(self._used["totp"], key,
+                                    lambda: self._call(self.upstream.verify_token(user_id, code, force)), "code")
 
     async def check_phone(self, phone: PhoneNumber, code: str) -> Verdict:
         key = token_key(f"phone\x00{phone.country_code}\x00{phone.national}\x00{phone_code(code)}")
-        return await self._one_time(key, lambda: self._call(self.upstream.check_phone_verification(phone, code)),
-                                    "code")
+        return await self._one_time(self._used["phone_code"], key,
+                                    lambda: self._call(self.upstream.check_phone_verification(phone, code)), "code")
 
-    async def _one_time(self, key: TokenKey, ask: Callable[[], Awaitable[bool]], what: str) -> Verdict:
-        if self._used.is_used(key):
+    async def _one_time(self, used: OneTimeClaims, key: TokenKey, ask: Callable[[], Awaitable[bool]],
+                        what: str) -> Verdict:
+        if used.is_used(key):
             return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
         try:
             ok = await ask()
@@ -173,7 +178,10 @@ class SecondFactors:
         if not ok:
             return Verdict.deny(Reason.CHALLENGE_FAILED, f"{what} is not correct", Source.UPSTREAM)
         # Of two racing calls that both got a yes, only the first to consume wins.
-        if not self._used.consume(key, self.policy.code_replay_window_seconds):
+        claim = await used.claim(key, self.policy.code_replay_window_seconds)
+        if claim is Claim.UNAVAILABLE:
+            return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, UNAVAILABLE_DETAIL, Source.UPSTREAM)
+        if claim is Claim.ALREADY_USED:
             return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
         return Verdict.ok(Source.UPSTREAM)
 

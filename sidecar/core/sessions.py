@@ -15,9 +15,10 @@ Policy, in one place:
   those reasons: a caller that only reads the boolean must never let such a session through.
   A pending session is not revoked (revoked=False); VerifySession is the "may I let them in" call.
 - Approvals are one-time: a valid answer always comes from the upstream (never a cache) and is
-  then claimed in the OneTimeLedger; of any number of racing or repeated verifications of one
-  token exactly one is valid, the rest are ALREADY_USED. The upstream stays the authority (it
-  consumes the token on its side too).
+  then claimed (core/ledger.py: this pod's ledger, then the fleet's when `ledger.backend` is redis);
+  of any number of racing or repeated verifications of one token exactly one is valid, the rest are
+  ALREADY_USED; a shared ledger that cannot answer makes it UPSTREAM_UNAVAILABLE ("ledger
+  unavailable"). The upstream consumes the token on its side too, where it enforces that.
 - Unknown tokens are bounded twice: each NOT_FOUND is negatively cached, and lookups of tokens
   no cache knows stop going upstream once NOT_FOUND answers exceed `unknown_lookups_per_second`
   (budget.py) — those answer fail-closed (UPSTREAM_UNAVAILABLE) without asking, so a flood of
@@ -33,9 +34,10 @@ from typing import Any
 from .. import logs, metrics
 from .answers import ApprovalAnswer, RevocationAnswer, SessionAnswer, SessionStatusAnswer, UpstreamHealth
 from .budget import LookupBudget
-from .caches import Clock, OneTimeLedger, SingleFlight, TtlLru, TtlRecords
+from .caches import Clock, SingleFlight, TtlLru, TtlRecords
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
+from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
@@ -57,7 +59,8 @@ class SessionVerifier:
     def __init__(self, platform: PlatformApi, *, session_ttl: float = 30.0, negative_ttl: float = 2.0,
                  max_entries: int = 100_000, consumed_max_entries: int = 100_000, sse_enabled: bool = True,
                  unknown_rate: float = 20.0, unknown_burst: int = 100,
-                 stream: Any = None, clock: Clock = time.monotonic, wall: Clock = time.time) -> None:
+                 stream: Any = None, clock: Clock = time.monotonic, wall: Clock = time.time,
+                 ledger: SharedLedger | None = None) -> None:
         self.platform = platform
         self.session_ttl = session_ttl
         self.negative_ttl = negative_ttl
@@ -68,7 +71,7 @@ class SessionVerifier:
         self._negative: TtlLru[TokenKey, SessionRecord] = TtlLru(max_entries, clock, _evicted("sessions_negative"))
         self._flight: SingleFlight[TokenKey, SessionRecord] = SingleFlight()
         self._approval_flight: SingleFlight[tuple[TokenKey, str], ApprovalRecord] = SingleFlight()
-        self._ledger = OneTimeLedger(consumed_max_entries, clock)
+        self._ledger = OneTimeClaims("approval", consumed_max_entries, clock, ledger)
         self._unknown = LookupBudget(unknown_rate, unknown_burst, clock)  # spent by NOT_FOUND answers
         self._generation = 0  # bumped by every flush; a lookup that straddles one is not cached
         self.revocations = RevocationCache(max_entries, sse_enabled=sse_enabled, clock=clock, wall=wall,
@@ -80,16 +83,17 @@ class SessionVerifier:
         self.circuit = CircuitBreaker("platform", clock=clock, on_change=log_circuit_change)
 
     @classmethod
-    def from_settings(cls, settings) -> "SessionVerifier":
+    def from_settings(cls, settings, ledger: SharedLedger | None = None) -> "SessionVerifier":
         from ..upstream.events import EventStream
         from ..upstream.platform import PlatformClient
 
         p = settings.platform
-        client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds)
+        client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
+                                max_response_bytes=p.max_response_bytes)
         verifier = cls(client, session_ttl=p.session_cache_ttl_seconds, negative_ttl=p.negative_cache_ttl_seconds,
                        max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
                        sse_enabled=p.sse.enabled, unknown_rate=p.unknown_lookups_per_second,
-                       unknown_burst=p.unknown_lookups_burst)
+                       unknown_burst=p.unknown_lookups_burst, ledger=ledger)
         verifier.circuit.configure(settings.circuit)
         if p.sse.enabled:
             verifier.stream = EventStream(client, p.sse, verifier.revocations)
@@ -214,10 +218,10 @@ class SessionVerifier:
         self.upstream_answered = True
         if record.reason is Reason.NOT_FOUND:
             self._unknown.spend()
-        return self._decide_approval(key, record, phone_e164)
+        return await self._decide_approval(key, record, phone_e164)
 
     # -- internals ----------------------------------------------------------------------------
-    def _decide_approval(self, key: TokenKey, record: ApprovalRecord, phone_e164: str) -> ApprovalAnswer:
+    async def _decide_approval(self, key: TokenKey, record: ApprovalRecord, phone_e164: str) -> ApprovalAnswer:
         def deny(reason: Reason, detail: str) -> ApprovalAnswer:
             return ApprovalAnswer(Verdict.deny(reason, detail, Source.UPSTREAM), record.action,
                                   expires_at=record.expires_at)
@@ -230,7 +234,10 @@ class SessionVerifier:
         if record.session_token and self.revocations.is_known_revoked(token_key(record.session_token)):
             return deny(Reason.REVOKED, "the approval's session was revoked")
         ttl = (record.expires_at - self._wall()) if record.expires_at else self.session_ttl
-        if not self._ledger.consume(key, ttl):
+        claim = await self._ledger.claim(key, ttl)
+        if claim is Claim.UNAVAILABLE:
+            return deny(Reason.UPSTREAM_UNAVAILABLE, UNAVAILABLE_DETAIL)
+        if claim is Claim.ALREADY_USED:
             return deny(Reason.ALREADY_USED, "approval already used")
         metrics.CACHE_ENTRIES.labels("consumed_approvals").set(len(self._ledger))
         return ApprovalAnswer(Verdict.ok(Source.UPSTREAM), record.action, record.session_token, record.expires_at)

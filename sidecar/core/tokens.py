@@ -3,7 +3,8 @@
 The order of checks (each a Reason, first failure wins):
   verified-token cache hit (still-published key, not revoked) → per-call checks only, no signature work
   parse (MALFORMED) → header: alg none/HMAC/not allowed (BAD_ALGORITHM), crit (UNSUPPORTED_HEADER)
-  → iss picks the issuer (UNTRUSTED_ISSUER) → kid picks the key from that issuer's JwksCache
+  → iss picks the issuer (UNTRUSTED_ISSUER; a token without iss goes to the one issuer with
+  accept_missing_iss, if any) → kid picks the key from that issuer's JwksCache
   (UNKNOWN_KEY, UPSTREAM_UNAVAILABLE) → key shape, ECDSA shape and signature (BAD_ALGORITHM,
   BAD_SIGNATURE) → exp/nbf/iat/lifetime/required claims → cache → revoked sid/jti (REVOKED)
   → audience (BAD_AUDIENCE) and scopes (INSUFFICIENT_SCOPE).
@@ -25,7 +26,7 @@ from . import claims as claim_rules
 from . import jws
 from .answers import AuthInfo, TokenAnswer, UpstreamHealth
 from .caches import Clock, SingleFlight, TtlLru, TtlShared
-from .hashing import TokenKey, token_key
+from .hashing import TokenKey, token_key, token_revocation_id
 from .keys import FetchedKeys, JwksCache, SigningKey, usable_keys
 from .outcomes import Reason, Source, Verdict
 
@@ -73,6 +74,8 @@ class TokenVerifier:
         closers: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.issuers = {i.issuer: i for i in issuers}
+        # At most one (config enforces it): the issuer whose JWKS alone may vouch for a token without iss.
+        self._missing_iss = next((i for i in issuers if i.accept_missing_iss), None)
         self._fetchers = fetchers
         self.revoked = revoked  # sync, cache-only: is this sid/jti revoked? (settable: wired after sessions exist)
         self._wall = wall_clock
@@ -173,7 +176,7 @@ class TokenVerifier:
                         cache_key, lambda: self._verify_fetching_key(parsed, issuer, alg, kid, cache_key))
                 source = Source.LOCAL
             label = verified.issuer.issuer
-            self._check_not_revoked(verified.auth)
+            self._check_not_revoked(verified.auth, cache_key)
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
         except jws.Rejected as rejected:
             metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "invalid", rejected.reason.label).inc()
@@ -241,6 +244,9 @@ class TokenVerifier:
         return verified
 
     def _issuer_of(self, payload: dict) -> IssuerSettings:
+        if "iss" not in payload and self._missing_iss is not None:
+            # Weaker than an iss match: the signature check against this issuer's keys is all that binds it.
+            return self._missing_iss
         iss = payload.get("iss")
         if not isinstance(iss, str) or not iss:
             raise jws.Rejected(Reason.UNTRUSTED_ISSUER, "token has no iss claim")
@@ -265,12 +271,15 @@ class TokenVerifier:
             raise jws.Rejected(lookup.reason, lookup.detail)
         return lookup.key
 
-    def _check_not_revoked(self, auth: AuthInfo) -> None:
+    def _check_not_revoked(self, auth: AuthInfo, key: TokenKey) -> None:
         if self.revoked is None:
             return
         for what, value in (("session", auth.session_id), ("token", auth.token_id)):
             if value and self.revoked(value):
                 raise jws.Rejected(Reason.REVOKED, f"the token's {what} has been revoked")
+        # A token without sid/jti, ended by a logout through this sidecar (core/accounts.py).
+        if self.revoked(token_revocation_id(key)):
+            raise jws.Rejected(Reason.REVOKED, "the token was revoked by a logout")
 
     def _forget_keys(self, issuer: str, kids: set[str]) -> None:
         """A key left (or changed in) the JWKS: tokens it vouched for must be verified again."""

@@ -4,7 +4,8 @@ Routes by area (each in its own module, each with its own control endpoints unde
   platform.py    RAuth v2 sessions, approvals, health, SSE events    under /v2
   challenges.py  Authsignal Server API (track, validate, actions, users)  under /v1
   authy.py       Authy-style TOTP, OneTouch, phone verification, users  under /authy
-  identity.py    identity service: login, MFA, refresh, sessions      under /identity/api
+  inai.py        InAI Auth API v1 (@inai-dev/backend): accounts, JWKS  under /inai
+  identity.py    identity microservice (seed 004): login, 2FA, sessions  under /identity/api
   jwks.py        issuers' JWKS + OIDC discovery, key rotation, minting   under /issuers/{name}
   control.py     faults and request counters                          under /_control
 """
@@ -30,11 +31,11 @@ class EmulatorState:
 
 
 def build_app(base_url: str = "http://127.0.0.1:8900") -> Starlette:
-    from . import authy, challenges, control, identity, jwks, platform
+    from . import authy, challenges, control, identity, inai, jwks, platform
 
     state = EmulatorState(base_url=base_url.rstrip("/"))
     routes = []
-    for area in (control, platform, challenges, jwks, authy, identity):
+    for area in (control, platform, challenges, jwks, authy, identity, inai):
         routes.extend(area.routes(state))
     app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, log=state.requests)])
     app.state.emulator = state

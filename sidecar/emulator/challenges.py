@@ -195,7 +195,7 @@ def routes(state) -> list[Route]:
         if body.get("action") and body["action"] != a.code:
             return JSONResponse({"isValid": False, **result, "error": "Action is invalid."})
         valid = a.state == "CHALLENGE_SUCCEEDED"
-        if valid:
+        if valid and state.faults.one_time_enforced:  # off: valid until it expires, however often
             area.consumed.add(key)
         return JSONResponse({"isValid": valid, **result})
 

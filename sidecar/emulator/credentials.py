@@ -9,3 +9,4 @@ APP_ID = "emulator-app"                      # RAuth
 SECRET_KEY = "emulator-secret-key"           # Authsignal
 AUTHY_API_KEY = "emulator-authy-api-key"     # Authy
 ISSUERS = {"main": ["ES256"], "rsa": ["RS256"]}  # JWT issuers served under /issuers/{name}
+INAI_PUBLISHABLE_KEY = "pk_test_emulator"    # InAI: X-Publishable-Key on every /api/v1 call

@@ -1,4 +1,5 @@
-"""Fault injection for the emulator: latency, error rate, broken event streams, JWKS outage.
+"""Fault injection for the emulator: latency, error rate, huge or trickled answers, broken event streams,
+JWKS outage.
 
 Set through the control API (`POST /_control/faults`); applied by `FaultMiddleware` to every
 upstream route (never to /_control, so tests can always heal the emulator).
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 SSE_ANSWERS = {"stream", "no_content", "wrong_type"}
+SSE_BAD_IDS = {"", "non_ascii", "oversized"}
 
 
 @dataclass
@@ -23,17 +25,30 @@ class Faults:
     latency_seconds: float = 0.0        # added before every upstream answer
     error_rate: float = 0.0             # share of upstream requests answered with error_status
     error_status: int = 503
-    path_prefix: str = ""               # limit latency/errors to paths starting with this
+    path_prefix: str = ""               # limit latency/errors/huge/trickle to paths starting with this
+    huge_answer_bytes: int = 0          # answer 200 with a JSON body this long (streamed) instead
+    trickle_seconds: float = 0.0        # send each answer's body a byte at a time, spread over this long
     jwks_down: bool = False             # JWKS and discovery answer 503
     sse_down: bool = False              # the event stream refuses connections (503)
     sse_answer: str = "stream"          # stream | no_content (204) | wrong_type (200 application/json)
     sse_cut_events: int = 0             # the next N event frames stop mid `data:` line and the connection drops
+    sse_bad_id: str = ""                # the next event frame's id: non_ascii | oversized (then cleared)
+    sse_long_line_bytes: int = 0        # the next connection sends one unterminated `data:` line this long
+    # false: approvals and challenge tokens verify valid again and again until they expire (a
+    # platform that does not enforce one-time use), so only the sidecars' ledger holds the guarantee
+    one_time_enforced: bool = True
 
     def update(self, changes: dict) -> None:
         for key, value in changes.items():
             if not hasattr(self, key):
                 raise KeyError(key)
-            setattr(self, key, type(getattr(self, key))(value))
+            kind = type(getattr(self, key))
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false")
+            setattr(self, key, kind(value))
+        if self.sse_bad_id not in SSE_BAD_IDS:
+            bad, self.sse_bad_id = self.sse_bad_id, ""
+            raise ValueError(f"sse_bad_id {bad!r} is not one of {sorted(SSE_BAD_IDS)}")
         if self.sse_answer not in SSE_ANSWERS:
             bad, self.sse_answer = self.sse_answer, "stream"
             raise ValueError(f"sse_answer {bad!r} is not one of {sorted(SSE_ANSWERS)}")
@@ -44,6 +59,19 @@ class Faults:
             return False
         self.sse_cut_events -= 1
         return True
+
+    def take_sse_bad_id(self, event_id: str) -> str:
+        """The id to send for the next event frame: spoilt once when sse_bad_id is set."""
+        kind, self.sse_bad_id = self.sse_bad_id, ""
+        if kind == "non_ascii":
+            return event_id + "-\u00fc\u2603"
+        if kind == "oversized":
+            return event_id + "-" + "9" * 16_384
+        return event_id
+
+    def take_sse_long_line(self) -> int:
+        size, self.sse_long_line_bytes = self.sse_long_line_bytes, 0
+        return size
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -102,10 +130,43 @@ class FaultMiddleware:
             if f.error_rate > 0 and random.random() < f.error_rate:
                 await JSONResponse({"error": "injected fault"}, status_code=f.error_status)(scope, receive, send)
                 return
+            if f.huge_answer_bytes > 0 and not scope["path"].endswith("/events"):
+                await _huge(send, f.huge_answer_bytes)
+                return
+            if f.trickle_seconds > 0 and not scope["path"].endswith("/events"):
+                send = _trickled(send, f.trickle_seconds)
         if f.jwks_down and ("jwks" in scope["path"] or "openid-configuration" in scope["path"]):
             await Response("jwks down", status_code=503)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+HUGE_CHUNK = 65_536
+
+
+async def _huge(send: Send, size: int) -> None:
+    """A 200 JSON answer of `size` bytes, streamed (the emulator never holds it whole)."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"pad":"', "more_body": True})
+    for _ in range(0, size, HUGE_CHUNK):
+        await send({"type": "http.response.body", "body": b"x" * HUGE_CHUNK, "more_body": True})
+    await send({"type": "http.response.body", "body": b'"}', "more_body": False})
+
+
+def _trickled(send: Send, seconds: float) -> Send:
+    """The app's answer, its body sent one byte at a time over `seconds` (a peer that is slow, not silent)."""
+    async def trickle(message: dict) -> None:
+        body = message.get("body", b"")
+        if message["type"] != "http.response.body" or len(body) < 2:
+            await send(message)
+            return
+        for i in range(len(body)):
+            await asyncio.sleep(seconds / len(body))
+            last = i == len(body) - 1
+            await send({"type": "http.response.body", "body": body[i:i + 1],
+                        "more_body": message.get("more_body", False) if last else True})
+
+    return trickle
 
 
 async def _recording(scope: Scope, receive: Receive, done) -> Receive:

@@ -1,26 +1,31 @@
-"""Emulated identity service under /identity/api: login (with optional MFA), refresh, logout, sessions.
+"""Emulated identity microservice (the API that identity-client wraps) under /identity/api.
 
-Seeded users (password "correct horse battery staple"):
-  alice@example.com   no MFA
-  bob@example.com     MFA: login answers mfa_required; the code is at the control endpoint
+No SDK of it is published: the seed README (004, identity-client) is the spec. Its method names and
+members are taken from there (login {email, password} → {token, refreshToken} or
+{code: "LOGIN_2FA_REQUIRED"}; confirmLogin2FA {email, code}; refresh {refreshToken} with an optional
+bearer; me; listSessions → {sessions: [{sessionId, …device/IP metadata}]}; logoutSession {sessionId});
+the paths, the metadata names and the error body `{message, code, statusCode}` are inferred.
+Strict like the other areas: JSON bodies with exactly those members, user calls with a bearer token.
+
+Seeded users (password "correct horse battery staple"): alice@example.com (no 2FA), bob@example.com (2FA).
 Control endpoints, under /_control/identity:
-  GET  /_control/identity/mfa-code?email=…     the code the service "sent" for the last MFA login
+  GET  /_control/identity/mfa-code?email=…     the code the service "sent" for the last 2FA login
   GET  /_control/identity/sessions?email=…     every session of a user (active or not)
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 PREFIX = "/identity/api"
 PASSWORD = "correct horse battery staple"
-ACCESS_TTL_SECONDS = 900
 
 
 @dataclass
@@ -32,36 +37,44 @@ class IdentityArea:
     sessions: dict[str, dict] = field(default_factory=dict)       # sid → session
     access: dict[str, str] = field(default_factory=dict)          # access token → sid
     refresh: dict[str, str] = field(default_factory=dict)         # refresh token → sid
-    mfa: dict[str, dict] = field(default_factory=dict)            # mfa token → {email, code}
-    last_mfa_code: dict[str, str] = field(default_factory=dict)   # email → code
+    pending_2fa: dict[str, str] = field(default_factory=dict)     # email → code of the last 2FA login
 
 
 def _fail(status: int, message: str, code: str) -> JSONResponse:
     return JSONResponse({"message": message, "code": code, "statusCode": status}, status_code=status)
 
 
-def routes(state) -> list[Route]:
-    api = IdentityApi(state.areas.setdefault("identity", IdentityArea()))
-    return [
-        Route(f"{PREFIX}/auth/login", api.login, methods=["POST"]),
-        Route(f"{PREFIX}/auth/mfa/challenge", api.mfa_challenge, methods=["POST"]),
-        Route(f"{PREFIX}/auth/refresh", api.refresh, methods=["POST"]),
-        Route(f"{PREFIX}/auth/logout", api.logout, methods=["POST"]),
-        Route(f"{PREFIX}/auth/me", api.me, methods=["GET"]),
-        Route(f"{PREFIX}/auth/sessions", api.sessions, methods=["GET"]),
-        Route(f"{PREFIX}/auth/sessions/logout", api.logout_session, methods=["POST"]),
-        Route(f"{PREFIX}/health", api.health, methods=["GET"]),
-        Route("/_control/identity/mfa-code", api.control_mfa_code, methods=["GET"]),
-        Route("/_control/identity/sessions", api.control_sessions, methods=["GET"]),
-    ]
+class Refused(Exception):
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
-async def _body(request: Request) -> dict:
-    try:
-        data = await request.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def _checked(api: "IdentityApi", handler, members: tuple[str, ...] | None, user: bool = False):
+    """Exactly these JSON string members (None: no body), and a live bearer session for user calls."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            raw = await request.body()
+            body: dict = {}
+            if members is None and raw:
+                raise Refused(_fail(400, "This endpoint takes no body", "BAD_REQUEST"))
+            if members is not None:
+                if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+                    raise Refused(_fail(415, "Content-Type must be application/json", "BAD_REQUEST"))
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    raise Refused(_fail(400, "Body is not JSON", "BAD_REQUEST")) from None
+                if (not isinstance(body, dict) or set(body) != set(members)
+                        or not all(isinstance(v, str) for v in body.values())):
+                    raise Refused(_fail(400, f"Body must have exactly {sorted(members)}", "BAD_REQUEST"))
+            session = api.session_of(request) if user else None
+            return await handler(request, body, session)
+        except Refused as refused:
+            return refused.response
+
+    return endpoint
 
 
 class IdentityApi:
@@ -79,73 +92,54 @@ class IdentityApi:
                                        "ip": request.client.host if request.client else ""}
         access, refresh = "at_" + secrets.token_urlsafe(24), "rt_" + secrets.token_urlsafe(24)
         self.area.access[access], self.area.refresh[refresh] = sid, sid
-        return {"access_token": access, "refresh_token": refresh, "expires_in": ACCESS_TTL_SECONDS, "session_id": sid}
+        return {"token": access, "refreshToken": refresh}
 
-    def session_of(self, request: Request) -> dict | None:
+    def session_of(self, request: Request, required: bool = True) -> dict | None:
         auth = request.headers.get("authorization", "")
         sid = self.area.access.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
         session = self.area.sessions.get(sid or "")
-        return session if session and session["active"] else None
+        if session and session["active"]:
+            return session
+        if required:
+            raise Refused(_fail(401, "Unauthorized", "UNAUTHORIZED"))
+        return None
 
-    async def login(self, request: Request):
-        data = await _body(request)
-        email = str(data.get("email", "")).lower()
-        if email not in self.area.users or not secrets.compare_digest(str(data.get("password", "")), PASSWORD):
+    async def login(self, request: Request, body: dict, _session):
+        email = body["email"].lower()
+        if email not in self.area.users or not secrets.compare_digest(body["password"], PASSWORD):
             return _fail(401, "Invalid credentials", "INVALID_CREDENTIALS")
         if self.area.users[email]["mfa"]:
-            token, code = "mfa_" + secrets.token_urlsafe(16), f"{secrets.randbelow(10**6):06d}"
-            self.area.mfa[token] = {"email": email, "code": code}
-            self.area.last_mfa_code[email] = code
-            return JSONResponse({"mfa_required": True, "mfa_token": token})
+            self.area.pending_2fa[email] = f"{secrets.randbelow(10**6):06d}"
+            return JSONResponse({"code": "LOGIN_2FA_REQUIRED"})
         return JSONResponse(self.issue(email, request))
 
-    async def mfa_challenge(self, request: Request):
-        data = await _body(request)
-        pending = self.area.mfa.get(str(data.get("mfa_token", "")))
-        if pending is None:
-            return _fail(401, "Invalid or expired MFA token", "INVALID_MFA_TOKEN")
-        if not secrets.compare_digest(str(data.get("code", "")), pending["code"]):
-            return _fail(401, "Invalid MFA code", "INVALID_MFA_CODE")
-        del self.area.mfa[str(data["mfa_token"])]  # one code, one login
-        return JSONResponse(self.issue(pending["email"], request))
+    async def confirm_login_2fa(self, request: Request, body: dict, _session):
+        email = body["email"].lower()
+        code = self.area.pending_2fa.get(email)
+        if code is None or not secrets.compare_digest(body["code"], code):
+            return _fail(401, "Invalid 2FA code", "INVALID_2FA_CODE")
+        del self.area.pending_2fa[email]  # one code, one login
+        return JSONResponse(self.issue(email, request))
 
-    async def refresh(self, request: Request):
-        token = str((await _body(request)).get("refresh_token", ""))
-        sid = self.area.refresh.pop(token, None)  # rotation: a refresh token works once
+    async def refresh(self, request: Request, body: dict, _session):
+        sid = self.area.refresh.pop(body["refreshToken"], None)  # rotation: a refresh token works once
         if sid is None or not self.area.sessions[sid]["active"]:
             return _fail(401, "Invalid refresh token", "INVALID_REFRESH_TOKEN")
         self.area.sessions[sid]["lastSeenAt"] = int(time.time())
         return JSONResponse(self.issue(self.area.sessions[sid]["email"], request, sid))
 
-    async def logout(self, request: Request):
-        token = str((await _body(request)).get("refresh_token", ""))
-        sid = self.area.refresh.pop(token, None)
-        if sid is None:
-            return _fail(401, "Invalid refresh token", "INVALID_REFRESH_TOKEN")
-        self.area.sessions[sid]["active"] = False
-        return JSONResponse({"success": True, "session_id": sid})
-
-    async def me(self, request: Request):
-        session = self.session_of(request)
-        if session is None:
-            return _fail(401, "Unauthorized", "UNAUTHORIZED")
+    async def me(self, request: Request, _body, session: dict):
         user = self.area.users[session["email"]]
-        return JSONResponse({"data": {"id": user["id"], "email": session["email"], "firstName": user["firstName"],
-                                      "lastName": user["lastName"], "mfaEnabled": user["mfa"]}})
+        return JSONResponse({"id": user["id"], "email": session["email"], "firstName": user["firstName"],
+                             "lastName": user["lastName"], "twoFAEnabled": user["mfa"]})
 
-    async def sessions(self, request: Request):
-        session = self.session_of(request)
-        if session is None:
-            return _fail(401, "Unauthorized", "UNAUTHORIZED")
+    async def sessions(self, request: Request, _body, session: dict):
         mine = [s for s in self.area.sessions.values() if s["email"] == session["email"] and s["active"]]
         return JSONResponse({"sessions": [
             {k: v for k, v in s.items() if k not in ("email", "active")} | {"current": s is session} for s in mine]})
 
-    async def logout_session(self, request: Request):
-        session = self.session_of(request)
-        if session is None:
-            return _fail(401, "Unauthorized", "UNAUTHORIZED")
-        target = self.area.sessions.get(str((await _body(request)).get("sessionId", "")))
+    async def logout_session(self, request: Request, body: dict, session: dict):
+        target = self.area.sessions.get(body["sessionId"])
         if target is None or target["email"] != session["email"] or not target["active"]:
             return _fail(404, "Session not found", "SESSION_NOT_FOUND")
         target["active"] = False
@@ -155,9 +149,26 @@ class IdentityApi:
         return JSONResponse({"status": "ok"})
 
     async def control_mfa_code(self, request: Request):
-        code = self.area.last_mfa_code.get(request.query_params.get("email", ""))
+        code = self.area.pending_2fa.get(request.query_params.get("email", ""))
         return JSONResponse({"code": code}) if code else JSONResponse({"error": "none"}, 404)
 
     async def control_sessions(self, request: Request):
         email = request.query_params.get("email", "")
         return JSONResponse({"sessions": [s for s in self.area.sessions.values() if s["email"] == email]})
+
+
+def routes(state) -> list[Route]:
+    api = IdentityApi(state.areas.setdefault("identity", IdentityArea()))
+    return [
+        Route(f"{PREFIX}/auth/login", _checked(api, api.login, ("email", "password")), methods=["POST"]),
+        Route(f"{PREFIX}/auth/2fa/confirm-login", _checked(api, api.confirm_login_2fa, ("email", "code")),
+              methods=["POST"]),
+        Route(f"{PREFIX}/auth/refresh", _checked(api, api.refresh, ("refreshToken",)), methods=["POST"]),
+        Route(f"{PREFIX}/auth/me", _checked(api, api.me, None, user=True), methods=["GET"]),
+        Route(f"{PREFIX}/auth/sessions", _checked(api, api.sessions, None, user=True), methods=["GET"]),
+        Route(f"{PREFIX}/auth/sessions/logout", _checked(api, api.logout_session, ("sessionId",), user=True),
+              methods=["POST"]),
+        Route(f"{PREFIX}/health", api.health, methods=["GET"]),
+        Route("/_control/identity/mfa-code", api.control_mfa_code, methods=["GET"]),
+        Route("/_control/identity/sessions", api.control_sessions, methods=["GET"]),
+    ]

@@ -40,6 +40,15 @@ from starlette.routing import Route
 ALGS = get_default_algorithms()
 DEFAULT_AUDIENCE = "authsidecar-demo"
 CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+# Group orders n (SEC 2 v2 §2.4.2, §2.5.1, §2.6.1), for the r = n tamper: the emulator's own copy,
+# so a test never checks the sidecar's constants against themselves.
+CURVE_ORDERS = {
+    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "secp384r1": int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+                     "581A0DB248B0A77AECEC196ACCC52973", 16),
+    "secp521r1": int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5"
+                     "D03BB5C9B8899C47AEBB6FB71E91386409", 16),
+}
 
 
 def _b64(data: bytes) -> str:
@@ -287,9 +296,7 @@ def _tamper(how: str, signature: bytes, private: Any, signing_input: str) -> byt
     if how == "zero":
         return bytes(2 * size)  # r = s = 0: the "psychic signature" (CVE-2022-21449)
     if how == "r_is_n":
-        from ..core.jws import EC_CURVES
-
-        n = next(n for n, sz in EC_CURVES.values() if sz == size)
+        n = CURVE_ORDERS[private.curve.name]
         return n.to_bytes(size, "big") + signature[size:]
     raise ValueError(f"unknown tamper {how}")
 

@@ -15,7 +15,9 @@ Control endpoints (tests and demos) under /_control/platform:
   GET  stream              {connections, last_event_id, stall, heartbeat_seconds}
 Stream faults live with the others in faults.py (`POST /_control/faults`): sse_down (503),
 sse_answer no_content (204) / wrong_type (200 application/json), and sse_cut_events (the next N
-event frames stop halfway through their `data:` line and the connection is dropped, unterminated).
+event frames stop halfway through their `data:` line and the connection is dropped, unterminated),
+sse_bad_id (the next event's id is non-ASCII or 16 KiB long) and sse_long_line_bytes (the next
+connection sends one `data:` line that long, never terminated).
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ def routes(state) -> list[Route]:
         reason = _approval_problem(ps, a, str(body.get("phone") or ""), current)
         if reason:
             return JSONResponse({"valid": False, "reason": reason})
-        a.used = True  # one-time on the platform's side too
+        if state.faults.one_time_enforced:  # off: a platform that leaves one-time use to the caller
+            a.used = True  # one-time on the platform's side too
         ps.emit("approval.used", {"approval_token": token, "session_token": a.session_token})
         return JSONResponse({"valid": True, "action": a.action, "session_token": a.session_token,
                              "phone": a.phone, "expires_at": a.expires_at})
@@ -199,6 +202,9 @@ class _CuttableStream(StreamingResponse):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+LONG_LINE_CHUNK = 65_536
+
+
 def _half_frame(frame: str) -> str:
     """The frame up to the middle of its `data:` line (no line end, so no client can dispatch it)."""
     start = frame.index("data: ") + len("data: ")
@@ -224,6 +230,11 @@ async def _stream(ps: PlatformState, last_id: str | None, faults):
         # The first heartbeat says "caught up" and carries the resume position even when no
         # event has happened yet, so a later reconnect can resume from here.
         yield _frame("heartbeat", "{}", position, retry=ps.retry_ms)
+        long_line = faults.take_sse_long_line()
+        if long_line:
+            yield "data: "
+            for _ in range(0, long_line, LONG_LINE_CHUNK):
+                yield "x" * LONG_LINE_CHUNK   # never a line end: the client must give up on its own
         while True:
             try:
                 entry = await asyncio.wait_for(queue.get(), ps.heartbeat_seconds)
@@ -237,7 +248,7 @@ async def _stream(ps: PlatformState, last_id: str | None, faults):
                 yield _half_frame(_frame(entry[1], entry[2], entry[0]))
                 yield CUT
                 return
-            yield _frame(entry[1], entry[2], entry[0])
+            yield _frame(entry[1], entry[2], faults.take_sse_bad_id(entry[0]))
     finally:
         ps.streams.discard(queue)
 

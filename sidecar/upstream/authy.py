@@ -18,6 +18,7 @@ from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
 from ..core.second_factor_records import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
                                           TokenRequest, TokenSent, UserStatus)
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "authy"
@@ -49,9 +50,10 @@ def _succeeded(data: dict) -> bool:
 
 class AuthyClient:
     def __init__(self, base_url: str, api_key: str, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.http = JsonHttp(UPSTREAM, base_url, {"X-Authy-API-Key": api_key, "Accept": "application/json"},
-                             timeout, transport)
+                             timeout, transport, max_response_bytes)
 
     async def _ok(self, method: str, path: str, endpoint: str, **kwargs) -> dict:
         reply = await self.http.request(method, path, endpoint, **kwargs)

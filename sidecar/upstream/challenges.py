@@ -93,9 +93,9 @@ class ChallengePlatform:
 
     def __init__(self, settings: ChallengeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url_for(settings)
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url + "/", auth=httpx.BasicAuth(settings.secret_key, ""),
-            timeout=settings.timeout_seconds, transport=transport,
+        self._client = http.client(
+            self.base_url + "/", auth=httpx.BasicAuth(settings.secret_key, ""), timeout=settings.timeout_seconds,
+            max_response_bytes=settings.max_response_bytes, transport=transport,
             headers={"User-Agent": "authsidecar", "Accept": "application/json", VERSION_HEADER: SDK_WIRE_VERSION},
         )
 

@@ -4,7 +4,8 @@ Reconnects with exponential backoff and jitter (base: the server's `retry:` if i
 sse.reconnect_min_seconds; capped at sse.reconnect_max_seconds), resumes with Last-Event-ID, and
 treats a stream silent for sse.heartbeat_timeout_seconds as dead. Only a 200 answer with
 Content-Type text/event-stream is a stream: anything else (204, an error page, JSON) is a failed
-connection — backed off, retried, and never told to the listener as "opened". Every lost or refused
+connection — backed off, retried, and never told to the listener as "opened". Lines, events and ids
+are bounded (sse_reader.py): past a bound the connection ends as `too_large`. Every lost or refused
 connection is counted by cause (authsidecar_sse_disconnects_total). What the events *mean* is decided
 by core.revocation.RevocationCache (the `listener`); this module only moves them.
 """
@@ -20,6 +21,7 @@ from httpx_sse import SSEError, aconnect_sse
 from .. import logs, metrics
 from ..core.session_records import EventKind
 from .platform import HEARTBEAT_EVENT, RESET_EVENT, PlatformClient, parse_event
+from .sse_reader import StreamTooLarge, bounded_sse, usable_id
 
 log = logs.get("events")
 
@@ -37,7 +39,7 @@ class StreamRefused(Exception):
 
 def disconnect_cause(exc: BaseException) -> str:
     """A bounded label for why a connection ended (see authsidecar_sse_disconnects_total)."""
-    if isinstance(exc, StreamRefused):
+    if isinstance(exc, (StreamRefused, StreamTooLarge)):
         return exc.cause
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
         return "unreachable"
@@ -56,6 +58,8 @@ class EventStream:
         self.headers = client.headers
         self.connect_timeout = client.timeout
         self.heartbeat_timeout = sse.heartbeat_timeout_seconds
+        self.max_line_bytes = sse.max_line_bytes
+        self.max_event_bytes = sse.max_event_bytes
         self.min_delay = sse.reconnect_min_seconds
         self.max_delay = sse.reconnect_max_seconds
         self.listener = listener
@@ -83,7 +87,7 @@ class EventStream:
                 try:
                     caught_up = await self._connect_once(http)
                     log.info("event stream ended by the platform")
-                except (httpx.HTTPError, SSEError, StreamRefused, TimeoutError) as exc:
+                except (httpx.HTTPError, SSEError, StreamRefused, StreamTooLarge, TimeoutError) as exc:
                     cause = disconnect_cause(exc)
                     log.warning("event stream lost", extra={"cause": cause, "error": type(exc).__name__,
                                                             "detail": str(exc)[:120]})
@@ -105,7 +109,7 @@ class EventStream:
     async def _connect_once(self, http: httpx.AsyncClient) -> bool:
         """Read one connection to its end; True if it got as far as a heartbeat (healthy once)."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if self.last_event_id is not None:
+        if self.last_event_id is not None and usable_id(self.last_event_id):
             headers["Last-Event-ID"] = self.last_event_id
         caught_up = False
         async with aconnect_sse(http, "GET", self.url, headers=headers) as source:
@@ -119,7 +123,7 @@ class EventStream:
             self.listener.stream_opened(resume_requested=self.last_event_id is not None)
             loop = asyncio.get_running_loop()
             async with asyncio.timeout(loop.time() + self.heartbeat_timeout) as silence:
-                async for sse in source.aiter_sse():
+                async for sse in bounded_sse(source.response, self.max_line_bytes, self.max_event_bytes):
                     silence.reschedule(loop.time() + self.heartbeat_timeout)
                     caught_up = self._handle(sse) or caught_up
         return caught_up

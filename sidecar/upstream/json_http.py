@@ -31,10 +31,11 @@ class Reply:
 
 class JsonHttp:
     def __init__(self, upstream: str, base_url: str, headers: dict[str, str], timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = http.DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.upstream = upstream
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                         follow_redirects=False, transport=transport)
+        self._client = http.client(base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                   max_response_bytes=max_response_bytes, transport=transport)
 
     async def request(self, method: str, path: str, endpoint: str, **kwargs: Any) -> Reply:
         """Send one request; `endpoint` is the bounded label (the path template)."""

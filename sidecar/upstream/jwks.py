@@ -6,6 +6,7 @@ UpstreamError("jwks", status, message); core/keys.py treats any of them as "no n
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -16,6 +17,7 @@ from .. import metrics
 from ..config import IssuerSettings, JwksSettings
 from ..core.keys import FetchedKeys
 from ..core.outcomes import UpstreamError
+from .http import AnswerTooLarge, read_limited
 
 UPSTREAM = "jwks"
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
@@ -40,6 +42,7 @@ class JwksFetcher:
         self.configured_uri = issuer.jwks_uri
         self.discovered_uri = ""
         self.max_bytes = settings.max_document_bytes
+        self.deadline = settings.timeout_seconds  # each fetch as a whole (httpx's bounds each read only)
         self.client = client
 
     async def __call__(self) -> FetchedKeys:
@@ -70,12 +73,19 @@ class JwksFetcher:
         started = time.perf_counter()
         status = "error"
         try:
-            async with self.client.stream("GET", url, headers={"Accept": "application/json"}) as resp:
-                status = str(resp.status_code)
-                if resp.status_code != 200:
-                    raise UpstreamError(UPSTREAM, resp.status_code, f"{endpoint} answered {resp.status_code}")
-                body = await self._read_limited(resp)
-                headers = resp.headers
+            async with asyncio.timeout(self.deadline):
+                async with self.client.stream("GET", url, headers={"Accept": "application/json"}) as resp:
+                    status = str(resp.status_code)
+                    if resp.status_code != 200:
+                        raise UpstreamError(UPSTREAM, resp.status_code, f"{endpoint} answered {resp.status_code}")
+                    body = await read_limited(resp, self.max_bytes)
+                    headers = resp.headers
+        except AnswerTooLarge:
+            status = "too_large"
+            raise UpstreamError(UPSTREAM, 200, f"document larger than {self.max_bytes} bytes") from None
+        except (TimeoutError, httpx.TimeoutException):
+            status = "timeout"
+            raise UpstreamError(UPSTREAM, 0, f"{endpoint} request timed out after {self.deadline:g}s") from None
         except httpx.HTTPError as exc:
             raise UpstreamError(UPSTREAM, 0, f"{endpoint} request failed: {type(exc).__name__}") from None
         finally:
@@ -88,13 +98,3 @@ class JwksFetcher:
         if not isinstance(doc, dict):
             raise UpstreamError(UPSTREAM, 200, f"{endpoint} document is not a JSON object")
         return doc, headers
-
-    async def _read_limited(self, resp: httpx.Response) -> bytes:
-        """The body, refusing documents over max_document_bytes (a hostile JWKS must not eat memory)."""
-        chunks, size = [], 0
-        async for chunk in resp.aiter_bytes():
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise UpstreamError(UPSTREAM, 200, f"document larger than {self.max_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)

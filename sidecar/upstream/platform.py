@@ -64,12 +64,13 @@ class PlatformClient:
     """Implements core.session_records.PlatformApi against the RAuth v2 HTTP API."""
 
     def __init__(self, base_url: str, api_key: str, app_id: str, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = http.DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = auth_headers(api_key, app_id)
         self.timeout = timeout
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=timeout,
-                                       transport=transport)
+        self._http = http.client(self.base_url, headers=self.headers, timeout=timeout,
+                                 max_response_bytes=max_response_bytes, transport=transport)
 
     async def session_status(self, session_token: str, phone_e164: str) -> SessionRecord:
         resp = await self._send("session_status", "POST", SESSION_STATUS_PATH,

@@ -61,7 +61,7 @@ def _login_works(ctx) -> bool:
 
 
 AUTHY = Upstream("authy", "/authy/", _totp_fails, _totp_works)
-IDENTITY = Upstream("identity", "/identity/", _login_fails, _login_works)
+IDENTITY = Upstream("identity", "/inai/", _login_fails, _login_works)
 
 
 @dataclass

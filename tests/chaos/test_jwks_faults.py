@@ -123,3 +123,18 @@ def test_a_sidecar_that_never_had_good_keys_is_not_ready_and_says_why(sidecar_fa
     serve(emulator, name, "keys")
     sc.wait_for("SERVING", timeout=5)
     assert verify(sc, mint(emulator, name)).valid
+
+
+def test_a_trickling_jwks_fetch_ends_at_jwks_timeout_seconds(sidecar_factory, emulator):
+    name = new_issuer(emulator)
+    url = issuer_url(emulator, name)
+    sc = start(sidecar_factory, emulator, name, timeout_seconds=1)
+    assert verify(sc, mint(emulator, name)).valid
+    errors = fetch_errors(sc, url)
+    # Every byte well within httpx's per-read timeout; the whole document takes 4 s.
+    emulator.faults(trickle_seconds=4.0, path_prefix=f"/issuers/{name}")
+    took = wait_until(lambda: fetch_errors(sc, url) >= errors + 1, timeout=3, step=0.05, what="slow fetch cut")
+    assert took < 3
+    health = jwks_health(sc, url)
+    assert not health.healthy and "timed out" in health.detail, health.detail
+    assert verify(sc, mint(emulator, name)).valid   # the last good keys keep verifying meanwhile

@@ -6,7 +6,6 @@ so a fresh machine runs these tests; it skips, saying why, only where apt cannot
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from sidecar.testing import apt_install
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -30,26 +31,10 @@ class PrometheusTools:
     prometheus: str
 
 
-def _apt_install(package: str) -> str | None:
-    """Install a Debian package; None on success, else why it could not be done."""
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available on this machine"
-    if os.geteuid() != 0:
-        return "apt-get needs root and the tests do not run as root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
-    if subprocess.run(install, env=env, capture_output=True).returncode == 0:
-        return None
-    # A fresh machine may have no package lists yet.
-    subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-    done = subprocess.run(install, env=env, capture_output=True, text=True)
-    return None if done.returncode == 0 else f"apt-get install {package} failed: {done.stderr[-500:]}"
-
-
 @pytest.fixture(scope="session")
 def prometheus_tools() -> PrometheusTools:
     if not (shutil.which("promtool") and shutil.which("prometheus")):
-        problem = _apt_install("prometheus")
+        problem = apt_install("prometheus")
         if problem:
             pytest.skip(f"promtool/prometheus missing and not installable: {problem}")
     promtool, prometheus = shutil.which("promtool"), shutil.which("prometheus")

@@ -173,9 +173,15 @@ def _sidecar_settings(rendered: list[dict], tmp_path: Path) -> sidecar_config.Se
         assert "value" in var or "valueFrom" in var
         if var["name"].endswith("_FILE"):
             secret_file = tmp_path / Path(var["value"]).name
-            secret_file.write_text("not-a-real-secret")
+            secret_file.write_text(SECRET_PLACEHOLDERS.get(var["name"], "not-a-real-secret"))
             env[var["name"]] = str(secret_file)
+        elif var["name"].startswith("AUTHSIDECAR_") and "value" in var:
+            env[var["name"]] = var["value"]
     return sidecar_config.load(tmp_path / "config.yaml", env)
+
+
+# Secret files whose content has a shape the config checks (a URL, not just any string).
+SECRET_PLACEHOLDERS = {"AUTHSIDECAR_LEDGER_URL_FILE": "rediss://authsidecar:not-a-real-secret@redis.invalid:6380/0"}
 
 
 def test_configmap_is_a_config_the_sidecar_accepts(rendered: list[dict], tmp_path: Path) -> None:
@@ -211,7 +217,7 @@ def test_pod_monitor_scrapes_the_sidecar_metrics_port(rendered: list[dict]) -> N
     assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= sidecar_ports
 
 
-def test_network_policy_admits_only_named_ports_and_upstream_egress(rendered: list[dict]) -> None:
+def test_network_policy_admits_only_named_ports_and_upstream_egress(rendered: list[dict], tmp_path: Path) -> None:
     pod = _one(rendered, "Deployment")["spec"]["template"]["spec"]
     policy = _one(rendered, "NetworkPolicy")["spec"]
     assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
@@ -221,7 +227,9 @@ def test_network_policy_admits_only_named_ports_and_upstream_egress(rendered: li
     assert "metrics" in admitted
     assert admitted <= declared, f"ingress names ports no container declares: {admitted - declared}"
     egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
-    assert egress_ports == {53, 443}
+    # The shared ledger overlay adds Redis (TLS port) and nothing else.
+    ledger = {6380} if _sidecar_settings(rendered, tmp_path).ledger.backend == "redis" else set()
+    assert egress_ports == {53, 443} | ledger
 
 
 def test_envoy_overlay_checks_requests_with_the_sidecar(tmp_path: Path) -> None:
@@ -237,6 +245,22 @@ def test_envoy_overlay_checks_requests_with_the_sidecar(tmp_path: Path) -> None:
     assert "http2_protocol_options" in str(cluster), "gRPC needs HTTP/2 to the sidecar"
     admitted = {p["port"] for rule in _one(docs, "NetworkPolicy")["spec"]["ingress"] for p in rule["ports"]}
     assert "http" not in admitted, "with Envoy in front, the app's own port is not reachable from outside"
+    # The app must see the path the rules saw, and no header a backend reads as an identity header.
+    manager = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert manager["normalize_path"] is True and manager["merge_slashes"] is True
+    assert manager["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
+    assert manager["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
+
+
+def test_shared_ledger_overlay_claims_in_redis_with_the_url_from_a_secret(tmp_path: Path) -> None:
+    docs = kustomize_render(K8S / "overlays" / "shared-ledger")
+    settings = _sidecar_settings(docs, tmp_path)
+    assert settings.ledger.backend == "redis" and settings.ledger.url.startswith("rediss://")
+    pod = _one(docs, "Deployment")["spec"]["template"]["spec"]
+    url_file = next(v["value"] for v in _sidecar_container(pod)["env"] if v["name"] == "AUTHSIDECAR_LEDGER_URL_FILE")
+    volume = next(m["name"] for m in _sidecar_container(pod)["volumeMounts"]
+                  if m["mountPath"] == str(Path(url_file).parent))
+    assert next(v for v in pod["volumes"] if v["name"] == volume)["secret"]["secretName"] == "authsidecar-ledger"
 
 
 def test_prometheus_rule_carries_the_alert_rules_file(rendered: list[dict]) -> None:

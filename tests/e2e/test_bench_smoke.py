@@ -46,5 +46,8 @@ def test_bench_quick_writes_every_figure(tmp_path):
         assert cap - cap // TtlLru.EVICT_SHARE <= full["cache_entries"][cache] <= cap, cache
     assert all(n > 0 for n in full["evictions"].values()) and full["cache_entries"]["unknown_kids"] > 0
     assert 0 < full["rss_mb"] < full["memory_budget_mb"]
+    memory, redis = by_name["ledger_claim_memory"], by_name["ledger_claim_redis"]
+    assert memory["claims"] > 0 and memory["failed"] == 0 and memory["p50_us"] > 0
+    assert "skipped" in redis or (redis["claims"] > 0 and redis["failed"] == 0 and redis["p50_ratio_to_memory"] > 0)
     for alt in ("alternative_pyjwt_in_process", "alternative_session_upstream_per_call"):
         assert by_name[alt]["calls"] > 0 and by_name[alt]["rps"] > 0

@@ -224,3 +224,24 @@ def test_disabled_ext_authz_is_unimplemented(sidecar_factory):
     with pytest.raises(grpc.RpcError) as err:
         sc.channel.unary_unary(CHECK_METHOD)(check_request("GET", "/", {}), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.parametrize("method, path, rule, status", [
+    ("GET", "/healthz/..;/api/orders", "default", 400),       # `..;` climbs in Tomcat/Spring
+    ("GET", "/api/orders;x/1", "default", 400),               # `;` path parameters are dropped by some apps
+    ("POST", "/api/transfers/", "transfer", 401),             # a trailing slash reaches the same handler
+    ("POST", "/api/%74ransfers", "transfer", 401),            # %74 is "t" to every decoder
+    ("POST", "//api//transfers//", "transfer", 401),
+])
+def test_path_spellings_of_a_protected_route_never_meet_a_weaker_rule(authz, method, path, rule, status):
+    d = authz.check(method, path)
+    assert (d.allowed, d.http_status) == (False, status), d.body
+    assert authz.metric("authsidecar_ext_authz_decisions_total", rule=rule, result="deny") == 1
+
+
+def test_forged_identity_headers_with_underscores_are_removed(authz, issuer):
+    raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {issuer.token()}",
+                                                "x_auth_subject": "admin", "x-auth_scopes": "admin:all"})
+    d = read_check_response(authz.channel.unary_unary(CHECK_METHOD)(raw, timeout=10))
+    assert d.allowed and d.headers["x-auth-subject"] == "user-1"
+    assert sorted(d.remove) == ["x-auth_scopes", "x_auth_subject"]

@@ -1,36 +1,39 @@
-"""Account core over a fake identity service: revocation on logout, refresh rotation, pass-through errors."""
+"""Account core over a fake identity service: revocation on logout (of the access tokens that came through,
+and of a session id when a wire names one), refresh rotation, pass-through errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from sidecar.core.accounts import AccountFlows, AccountSession, LoginResult, Me, Tokens
+from sidecar.core.account_records import AccountSession, LoginResult, Me, Tokens
+from sidecar.core.accounts import AccountFlows
+from sidecar.core.hashing import token_key, token_revocation_id
 from sidecar.core.answers import UpstreamHealth
 from sidecar.core.outcomes import UpstreamError
 
 
 class FakeIdentity:
-    def __init__(self, logout_answers_sid: bool = True) -> None:
-        self.logout_answers_sid = logout_answers_sid
-        self.refresh_sid = {"rt-1": "sid-1"}
+    """Token answers without a session id, as both real wires (InAI's TokenPair, seed 004) give them;
+    `names_sessions` makes it a service that does name one."""
+
+    def __init__(self, names_sessions: bool = False) -> None:
+        self.sid = "sid-1" if names_sessions else ""
         self.calls: list[str] = []
         self.fail: UpstreamError | None = None
 
     async def login(self, email, password):
-        return LoginResult(tokens=Tokens("at-1", "rt-1", 900, "sid-1"))
+        return LoginResult(tokens=Tokens("at-1", "rt-1", 900, self.sid))
 
     async def complete_mfa(self, mfa_token, code):
-        return Tokens("at-2", "rt-2", 900, "sid-2")
+        return Tokens("at-2", "rt-2", 900)
 
     async def refresh(self, refresh_token):
-        # A service that does not repeat the session id on refresh.
-        return Tokens("at-3", "rt-3", 900, "")
+        return Tokens("at-3", "rt-3", 900)
 
     async def logout(self, refresh_token):
         self.calls.append("logout")
         if self.fail:
             raise self.fail
-        return self.refresh_sid.get(refresh_token, "") if self.logout_answers_sid else ""
 
     async def me(self, access_token):
         return Me("u1")
@@ -56,26 +59,39 @@ def make(**kwargs):
     return AccountFlows(upstream, revoked.append), upstream, revoked
 
 
-async def test_logout_revokes_the_session_named_by_the_service():
+def ids(*access_tokens: str) -> list[str]:
+    return [token_revocation_id(token_key(t)) for t in access_tokens]
+
+
+async def test_logout_revokes_the_access_token_issued_with_that_refresh_token():
     flows, upstream, revoked = make()
-    assert await flows.logout("rt-1") == "sid-1"
-    assert revoked == ["sid-1"]
+    await flows.login("a@example.com", "pw")
+    assert await flows.logout("rt-1") == ""
+    assert revoked == ids("at-1") and upstream.calls == ["logout"]
 
 
-async def test_logout_revokes_a_session_learnt_at_login_when_the_service_does_not_say():
-    flows, upstream, revoked = make(logout_answers_sid=False)
+async def test_logout_also_revokes_the_session_when_the_wire_names_it():
+    flows, upstream, revoked = make(names_sessions=True)
     await flows.login("a@example.com", "pw")
     assert await flows.logout("rt-1") == "sid-1"
-    assert revoked == ["sid-1"]
+    assert revoked == ["sid-1", *ids("at-1")]
 
 
-async def test_session_follows_refresh_rotation():
-    flows, upstream, revoked = make(logout_answers_sid=False)
+async def test_the_chain_follows_refresh_rotation():
+    flows, upstream, revoked = make(names_sessions=True)
     await flows.login("a@example.com", "pw")
     rotated = await flows.refresh("rt-1")
     assert rotated.session_id == "sid-1"
     await flows.logout("rt-3")
-    assert revoked == ["sid-1"]
+    assert revoked == ["sid-1", *ids("at-1", "at-3")]
+
+
+async def test_a_rotated_away_refresh_token_revokes_nothing_here():
+    flows, upstream, revoked = make()
+    await flows.login("a@example.com", "pw")
+    await flows.refresh("rt-1")
+    await flows.logout("rt-1")
+    assert revoked == []
 
 
 async def test_logout_revokes_locally_even_when_the_service_is_down():
@@ -84,7 +100,7 @@ async def test_logout_revokes_locally_even_when_the_service_is_down():
     upstream.fail = UpstreamError("identity", 503, "down")
     with pytest.raises(UpstreamError):
         await flows.logout("rt-1")
-    assert revoked == ["sid-1"]
+    assert revoked == ids("at-1")
 
 
 async def test_unknown_refresh_token_revokes_nothing_when_the_service_refuses():
@@ -107,7 +123,8 @@ async def test_logout_session_revokes_only_after_the_service_accepts():
 
 
 async def test_without_a_revoker_logout_still_works():
-    flows = AccountFlows(FakeIdentity())
+    flows = AccountFlows(FakeIdentity(names_sessions=True))
+    await flows.login("a@example.com", "pw")
     assert await flows.logout("rt-1") == "sid-1"
 
 
@@ -118,10 +135,11 @@ async def test_logout_is_seen_by_the_real_session_verifier():
     settings = cfg.pointed_at_emulator(cfg.load(env={"AUTHSIDECAR_EMULATOR_MODE": "on"}), "http://127.0.0.1:9")
     sidecar = Sidecar(settings)  # components are built, nothing is started: no sockets
     sidecar.accounts.upstream = FakeIdentity()
-    assert not sidecar.sessions.is_known_revoked("sid-1")
+    await sidecar.accounts.login("a@example.com", "pw")
+    assert not sidecar.sessions.is_known_revoked(ids("at-1")[0])
     await sidecar.accounts.logout("rt-1")
-    assert sidecar.sessions.is_known_revoked("sid-1")
-    assert not sidecar.sessions.is_known_revoked("sid-2")
+    assert sidecar.sessions.is_known_revoked(ids("at-1")[0])
+    assert not sidecar.sessions.is_known_revoked(ids("at-2")[0])
     await sidecar.close()
 
 

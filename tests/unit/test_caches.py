@@ -130,6 +130,16 @@ def test_one_time_ledger_remembers_used_without_claiming():
     assert ledger.consume("h", ttl=30) is False
 
 
+def test_one_time_ledger_release_takes_back_only_a_claim():
+    ledger = OneTimeLedger(10, Clock())
+    ledger.consume("h", ttl=30)
+    ledger.release("h")
+    assert not ledger.is_used("h") and ledger.consume("h", ttl=30) is True
+    ledger.remember_used("u", ttl=30)
+    ledger.release("u")                          # "used elsewhere" is not this process's to take back
+    assert ledger.is_used("u")
+
+
 async def test_single_flight_survives_the_leader_giving_up():
     gate = asyncio.Event()
     calls = 0

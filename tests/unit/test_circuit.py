@@ -55,3 +55,37 @@ def test_half_open_probe_success_closes():
     cb.record_success()
     assert cb.state is CircuitState.CLOSED and cb.allow()
     assert changes == [CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.CLOSED]
+
+
+async def test_a_probe_abandoned_by_its_caller_releases_the_circuit_instead_of_reopening_it():
+    import asyncio
+
+    clock = Clock()
+    cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
+    cb.allow()
+    cb.record_failure()
+    for _ in range(3):                               # one short-deadline caller per open interval
+        clock.now += 1
+        probe = asyncio.ensure_future(cb.call(asyncio.sleep(10)))
+        await asyncio.sleep(0)
+        probe.cancel()
+        await asyncio.gather(probe, return_exceptions=True)
+        assert cb.state is CircuitState.HALF_OPEN    # not re-opened: the caller said nothing about the upstream
+    assert await cb.call(asyncio.sleep(0, "answer")) == "answer"   # the next call may probe at once
+    assert cb.state is CircuitState.CLOSED
+
+
+async def test_a_call_admitted_before_the_outage_does_not_release_a_later_probe():
+    import asyncio
+
+    clock = Clock()
+    cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
+    old = asyncio.ensure_future(cb.call(asyncio.sleep(10)))     # admitted while closed
+    await asyncio.sleep(0)
+    cb.allow()
+    cb.record_failure()
+    clock.now += 1
+    assert cb.allow()                                # the probe is in flight now
+    old.cancel()
+    await asyncio.gather(old, return_exceptions=True)
+    assert not cb.allow()                            # still one probe at a time

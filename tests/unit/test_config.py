@@ -73,3 +73,38 @@ def test_the_annotated_example_is_valid_and_matches_the_defaults():
     example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
     assert load(example, env={}) == load(env={})  # both with the cache sizes the memory budget gives
     assert with_cache_sizes(Settings(), memory_plan(Settings()).sizes) == load(env={})
+
+
+@pytest.mark.parametrize("written, problem", [
+    ("0660", 'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number 432)'),
+    ("660", 'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number 660)'),
+    ("'0999'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
+    ("'rw-rw----'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
+    ("'01777'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
+])
+def test_socket_mode_written_unquoted_is_a_config_error_naming_the_field(tmp_path, written, problem):
+    # Issue 16 case 10: an unquoted 0660 was YAML's octal 432, then read as the octal string "432": mode 0432.
+    path = tmp_path / "c.yaml"
+    path.write_text(f"socket_mode: {written}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert problem in err.value.problems
+
+
+@pytest.mark.parametrize("written, mode", [("'0660'", 0o660), ('"600"', 0o600), ("0o640", 0o640)])
+def test_socket_mode_as_octal_text(tmp_path, written, mode):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"socket_mode: {written}\n")
+    assert int(load(path, env={}).socket_mode, 8) == mode
+
+
+def test_a_secret_file_that_is_not_utf8_is_a_config_error_with_exit_code_2(tmp_path):
+    secret = tmp_path / "key"
+    secret.write_bytes(b"\xff\xfe\x00k\xe9y")
+    with pytest.raises(ConfigError) as err:
+        load(env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret)})
+    assert "platform.api_key: AUTHSIDECAR_PLATFORM_API_KEY_FILE is not UTF-8 text" in err.value.problems
+    proc = subprocess.run([sys.executable, "-m", "sidecar", "serve"], capture_output=True, text=True, timeout=30,
+                          env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not UTF-8 text" in proc.stderr

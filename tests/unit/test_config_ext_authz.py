@@ -66,3 +66,18 @@ def test_every_bad_rule_field_is_named(tmp_path):
 
 def test_disabled_from_the_environment():
     assert load(env={"AUTHSIDECAR_EXT_AUTHZ_ENABLED": "false"}).ext_authz.enabled is False
+
+
+@pytest.mark.parametrize("checks, bad", [
+    (["challenge", "jwt"], "challenge"), (["approval", "session"], "approval"), (["challenge"], "challenge"),
+    (["approval"], "approval"), (["jwt", "approval", "challenge"], None), (["session", "challenge"], None),
+])
+def test_a_one_time_token_check_needs_a_credential_check_before_it(tmp_path, checks, bad):
+    # Issue 16 case 9: [challenge, jwt] let a stolen challenge token plus any bearer through as the victim.
+    rule = {"name": "r", "path_prefix": "/r", "checks": checks}
+    if bad is None:
+        assert load_ext_authz(tmp_path, {"rules": [rule]}).ext_authz.rules[0].checks == checks
+        return
+    with pytest.raises(ConfigError) as err:
+        load_ext_authz(tmp_path, {"rules": [rule]})
+    assert f"ext_authz.rules[0].checks: {bad} needs a jwt or session check before it" in err.value.problems

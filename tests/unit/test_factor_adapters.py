@@ -1,4 +1,4 @@
-"""The Authy and identity adapters over httpx.MockTransport: wire shapes in, core answers and errors out."""
+"""The Authy adapter over httpx.MockTransport: wire shapes in, core answers and errors out."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ import pytest
 from sidecar.core.outcomes import UpstreamError
 from sidecar.core.second_factors import ApprovalDraft, ApprovalStatus, PhoneNumber
 from sidecar.upstream.authy import AuthyClient
-from sidecar.upstream.identity import IdentityClient
 
 
 def authy(handler) -> AuthyClient:
     return AuthyClient("https://authy.test", "k3y", 2.0, transport=httpx.MockTransport(handler))
-
-
-def identity(handler) -> IdentityClient:
-    return IdentityClient("https://id.test/api", "", 2.0, transport=httpx.MockTransport(handler))
 
 
 async def test_verify_token_sends_key_and_force_and_reads_the_string_true():
@@ -80,29 +75,3 @@ async def test_phone_check_wrong_code_is_false_and_no_pending_is_404():
     with pytest.raises(UpstreamError) as err:
         await none.check_phone_verification(phone, "1234")
     assert err.value.status == 404
-
-
-async def test_identity_login_shapes_tokens_or_mfa_and_errors_keep_the_body():
-    mfa = identity(lambda r: httpx.Response(200, json={"mfa_required": True, "mfa_token": "m1"}))
-    assert (await mfa.login("a@b.c", "pw")).mfa_token == "m1"
-    two_fa = identity(lambda r: httpx.Response(200, json={"code": "LOGIN_2FA_REQUIRED"}))
-    assert (await two_fa.login("a@b.c", "pw")).mfa_required
-    ok = identity(lambda r: httpx.Response(200, json={"token": "at", "refreshToken": "rt", "sessionId": "s1"}))
-    tokens = (await ok.login("a@b.c", "pw")).tokens
-    assert (tokens.access_token, tokens.refresh_token, tokens.session_id) == ("at", "rt", "s1")
-    refused = identity(lambda r: httpx.Response(403, json={"message": "Locked", "code": "LOCKED"}))
-    with pytest.raises(UpstreamError) as err:
-        await refused.login("a@b.c", "pw")
-    assert (err.value.status, err.value.message) == (403, "Locked") and "LOCKED" in err.value.body
-    assert "pw" not in str(err.value)
-
-
-async def test_identity_user_calls_send_the_bearer_token():
-    seen = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers.get("authorization"))
-        return httpx.Response(200, json={"sessions": [{"sessionId": "s1", "current": True, "createdAt": 5}]})
-
-    sessions = await identity(handler).list_sessions("at-1")
-    assert seen == ["Bearer at-1"] and sessions[0].session_id == "s1" and sessions[0].current

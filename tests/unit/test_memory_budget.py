@@ -123,4 +123,5 @@ def test_bytes_per_entry_constants_are_no_smaller_than_measured():
     session_unit = measured["sessions"] + measured["sessions_negative"] + measured["revoked"]
     assert session_unit <= costs["platform.session_cache_max_entries"] * 1.1
     assert measured["consumed_tokens"] <= costs["authy.consumed_codes_max_entries"] * 1.1
+    assert measured["session_map"] <= costs["identity.session_map_max_entries"] * 1.1
     assert Settings().limits.memory_budget_mb == 0

@@ -260,3 +260,36 @@ async def test_invalid_answer_without_reason_is_still_a_deny():
     d = await policy().decide(req("GET", "/app", x_session_token="s1", x_user_phone=PHONE),
                               verifiers(sessions=FakeSessions({("s1", PHONE): weird})))
     assert isinstance(d, Deny) and d.reason == "not_verified"
+
+
+async def test_forged_identity_headers_spelt_with_underscores_are_removed():
+    # Envoy forwards x_auth_subject as is; CGI/WSGI backends read it as HTTP_X_AUTH_SUBJECT (issue 16 case 8).
+    headers = {"authorization": "Bearer good", "x_auth_subject": "admin", "x-auth_scopes": "admin:all",
+               "x_auth-role": "root", "x-auth-subject": "admin", "x-authz": "kept", "x_user_phone": "kept"}
+    d = await policy().decide(HttpRequest("GET", "/api/items", headers), verifiers())
+    assert isinstance(d, Allow) and dict(d.headers)["x-auth-subject"] == "u1"
+    assert d.remove == ("x-auth_scopes", "x_auth-role", "x_auth_subject")   # x-auth-subject: overwritten
+
+
+async def test_identity_headers_never_come_from_a_one_time_token():
+    # A stolen step-up token must not name the caller (issue 16 case 9): the subject is the bearer's.
+    challenges = FakeChallenges({"c1": ChallengeAnswer(Verdict.ok(Source.UPSTREAM), user_id="victim", action="")})
+    approvals = {("a1", PHONE): ApprovalAnswer(Verdict.ok(Source.UPSTREAM), action="transfer")}
+    rules = [ExtAuthzRule(name="step", path_prefix="/step", checks=["jwt", "challenge"]),
+             ExtAuthzRule(name="pay", path_prefix="/pay", checks=["jwt", "approval"]),
+             ExtAuthzRule(name="web", path_prefix="/web", checks=["session", "challenge"])]
+    p = policy(rules=rules)
+    d = await p.decide(req("GET", "/step", authorization="Bearer good", x_challenge_token="c1"),
+                       verifiers(challenges=challenges))
+    # The platform bound the challenge to u1 (the call carried the bearer's subject); the answer's user is not used.
+    assert challenges.calls == [("c1", "u1", None)]
+    assert isinstance(d, Deny) and d.reason == "subject_mismatch"
+    d = await p.decide(req("GET", "/pay", authorization="Bearer good", x_approval_token="a1", x_user_phone=PHONE),
+                       verifiers(sessions=FakeSessions(approvals=approvals)))
+    assert isinstance(d, Allow) and dict(d.headers)["x-auth-subject"] == "u1"
+    assert "x-auth-phone" not in dict(d.headers)      # the approval's phone is no identity
+    sessions = FakeSessions({("s1", PHONE): SessionAnswer(Verdict.ok(Source.CACHE), SessionStatus.VERIFIED)})
+    d = await p.decide(req("GET", "/web", x_session_token="s1", x_user_phone=PHONE, x_challenge_token="c1"),
+                       verifiers(sessions=sessions, challenges=challenges))
+    assert isinstance(d, Allow) and dict(d.headers)["x-auth-phone"] == PHONE   # from the session check
+    assert "x-auth-subject" not in dict(d.headers)    # not the challenge's "victim"

@@ -1,0 +1,95 @@
+"""The identity microservice that identity-client wraps: `identity.api: identity-service`.
+
+No SDK of it is published: the seed README (004) is the spec for the calls and their members —
+login {email, password} → {token, refreshToken} or {code: "LOGIN_2FA_REQUIRED"}; confirmLogin2FA
+{email, code}; refresh {refreshToken}; me; listSessions → {sessions: [{sessionId, …}]}; logoutSession
+{sessionId}. The paths, the session metadata names and the error body `{message, code}` are inferred.
+User calls carry `Authorization: Bearer <access token>`; no API key is sent (the README shows none).
+The service has no MFA token: the adapter hands back the email as `mfa_token`, and CompleteMfa sends
+it as confirmLogin2FA's `email`. It has no refresh-token logout either: Logout is FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from ..core.account_records import AccountSession, LoginResult, Me, Tokens
+from ..core.answers import UpstreamHealth
+from ..core.outcomes import NotConfigured, UpstreamError
+from .http import DEFAULT_MAX_RESPONSE_BYTES
+from .json_http import JsonHttp, Reply
+
+UPSTREAM = "identity"
+
+
+def _error(reply: Reply, endpoint: str) -> UpstreamError:
+    """The one place the service's error answers become UpstreamError (status and body kept)."""
+    data = reply.data if isinstance(reply.data, dict) else {}
+    message = str(data.get("message") or f"{endpoint} answered {reply.status}")
+    return UpstreamError(UPSTREAM, reply.status, message[:200], reply.text)
+
+
+def _tokens(data: dict) -> Tokens:
+    access = data.get("token")
+    if not isinstance(access, str) or not access:
+        raise UpstreamError(UPSTREAM, 0, "answer without a token")
+    return Tokens(access, str(data.get("refreshToken") or ""))
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class IdentityServiceClient:
+    def __init__(self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
+        self.http = JsonHttp(UPSTREAM, base_url, {}, timeout, transport, max_response_bytes)
+
+    async def _call(self, method: str, path: str, access_token: str = "", body: dict | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+        kwargs = {"json": body} if body is not None else {}
+        reply = await self.http.request(method, path, path, headers=headers, **kwargs)
+        if not reply.ok:
+            raise _error(reply, path)
+        return reply.data if isinstance(reply.data, dict) else {}
+
+    async def login(self, email: str, password: str) -> LoginResult:
+        data = await self._call("POST", "/auth/login", body={"email": email, "password": password})
+        if data.get("code") == "LOGIN_2FA_REQUIRED":
+            return LoginResult(mfa_required=True, mfa_token=email)
+        return LoginResult(tokens=_tokens(data))
+
+    async def complete_mfa(self, mfa_token: str, code: str) -> Tokens:
+        return _tokens(await self._call("POST", "/auth/2fa/confirm-login", body={"email": mfa_token, "code": code}))
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        return _tokens(await self._call("POST", "/auth/refresh", body={"refreshToken": refresh_token}))
+
+    async def logout(self, refresh_token: str) -> None:
+        raise NotConfigured("identity.api identity-service has no refresh-token logout; end the session "
+                            "with LogoutSession")
+
+    async def me(self, access_token: str) -> Me:
+        user = await self._call("GET", "/auth/me", access_token)
+        return Me(str(user.get("id") or ""), str(user.get("email") or ""), str(user.get("firstName") or ""),
+                  str(user.get("lastName") or ""), user.get("twoFAEnabled") is True)
+
+    async def list_sessions(self, access_token: str) -> list[AccountSession]:
+        data = await self._call("GET", "/auth/sessions", access_token)
+        items = data.get("sessions") if isinstance(data.get("sessions"), list) else []
+        return [AccountSession(str(s.get("sessionId") or ""), str(s.get("device") or ""), str(s.get("ip") or ""),
+                               _int(s.get("createdAt")), _int(s.get("lastSeenAt")), s.get("current") is True)
+                for s in items if isinstance(s, dict)]
+
+    async def logout_session(self, access_token: str, session_id: str) -> None:
+        await self._call("POST", "/auth/sessions/logout", access_token, body={"sessionId": session_id})
+
+    async def health(self) -> UpstreamHealth:
+        try:
+            await self._call("GET", "/health")
+        except UpstreamError as exc:
+            return UpstreamHealth(UPSTREAM, False, str(exc))
+        return UpstreamHealth(UPSTREAM, True, "ok")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
