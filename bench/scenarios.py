@@ -23,7 +23,7 @@ from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
-from . import procstats
+from . import all_full, procstats
 from .entry_sizes import bytes_per_entry
 from .curve import latency_curve
 from .harness import Scenario, percentile
@@ -116,6 +116,8 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
                "verify_session_hot_stream", "is_revoked_stream"],
               lambda e, s: _sessions(e, s, sizes, ctx), config=no_sse_lag),
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
+        Group(["memory_all_full"], lambda e, s: [lambda e2, s2: all_full.run(e2, s2, signer, quick)],
+              config=all_full.config(quick), prepare=signer.publish),
         Group(["ledger_claim_memory", "ledger_claim_redis"], lambda e, s: _ledger_claims(sizes)),
         Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
               lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),

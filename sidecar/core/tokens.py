@@ -25,7 +25,7 @@ from ..config import IssuerSettings, JwksSettings, Settings
 from . import claims as claim_rules
 from . import jws
 from .answers import AuthInfo, TokenAnswer, UpstreamHealth
-from .caches import Clock, SingleFlight, TtlLru
+from .caches import Clock, SingleFlight, TtlLru, TtlShared
 from .hashing import TokenKey, token_key, token_revocation_id
 from .keys import FetchedKeys, JwksCache, SigningKey, usable_keys
 from .outcomes import Reason, Source, Verdict
@@ -34,6 +34,22 @@ log = logs.get("tokens")
 
 UNTRUSTED = "untrusted"  # the metric label for a token whose iss is not configured (never the raw value)
 Fetch = Callable[[], Awaitable[FetchedKeys]]
+
+
+# The verified-token cache keeps, per token, only which issuer and key vouched for it (one shared
+# `_Vouch` per key): a hit reads the identity again from the token the caller sent — the cache key is
+# its SHA-256, so those are the very bytes that were verified. The most recently used tokens also keep
+# their parsed identity (`RECENT_MAX`), so hot tokens are answered without parsing. (api/convert.py
+# memoises the encoded answer for as many: together ~1.3 kB per recent token.)
+RECENT_MAX = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class _Vouch:
+    """The issuer and the exact key that verified a token."""
+
+    issuer: IssuerSettings
+    key: SigningKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +89,10 @@ class TokenVerifier:
         # does not answer fails its own tokens closed, it does not take the whole pod out of service.
         self._gating = set(self.issuers)
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
-        self._verified: TtlLru[TokenKey, _Verified] = TtlLru(
+        self._verified: TtlShared[TokenKey, _Vouch] = TtlShared(
             jwks.verified_cache_max_entries, clock, metrics.CACHE_EVICTIONS_TOTAL.labels("verified_tokens").inc)
+        self._recent: TtlLru[TokenKey, _Verified] = TtlLru(min(RECENT_MAX, jwks.verified_cache_max_entries), clock)
+        self._vouches: dict[tuple[str, str, str], _Vouch] = {}  # one per (issuer, kid, key material)
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
         self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
@@ -207,7 +225,7 @@ class TokenVerifier:
         label = UNTRUSTED
         try:
             cache_key = token_key(token)
-            verified, source = self._cached(cache_key), Source.CACHE
+            verified, source = self._cached(cache_key, token), Source.CACHE
             if verified is None:
                 parsed = jws.parse(token)
                 issuer = self._issuer_of(parsed.payload)
@@ -232,8 +250,12 @@ class TokenVerifier:
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
 
-    def _cached(self, key: TokenKey) -> _Verified | None:
-        hit = self._verified.get(key)
+    def _cached(self, key: TokenKey, token: str) -> _Verified | None:
+        hit = self._recent.get(key)
+        if hit is None:
+            vouch = self._verified.get(key)
+            if vouch is not None:
+                hit = self._reread(key, token, vouch)
         if hit is not None:
             cache = self.keys.get(hit.issuer.issuer)
             # Fail closed: the key must still be published (and the JWKS not past max staleness).
@@ -241,9 +263,31 @@ class TokenVerifier:
             if (cache is None or not cache.has(hit.key.kid, hit.key.material)
                     or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)):
                 self._verified.pop(key)
+                self._recent.pop(key)
                 hit = None
         metrics.child(metrics.TOKEN_CACHE_TOTAL, "miss" if hit is None else "hit").inc()
         return hit
+
+    def _reread(self, key: TokenKey, token: str, vouch: _Vouch) -> _Verified:
+        """A cached token's identity, parsed again from the token (the same bytes that were verified)."""
+        claims, claims_json = jws.verified_payload(token)
+        auth = claim_rules.auth_info(claims, claims_json, vouch.issuer.issuer, vouch.key.kid)
+        verified = _Verified(vouch.issuer, vouch.key, auth)
+        self._recent.put(key, verified, self._ttl(verified))
+        return verified
+
+    def _ttl(self, verified: _Verified) -> float:
+        """Held until exp minus leeway (never without exp: `_verify_signed` caches only tokens with one)."""
+        return verified.auth.expires_at - verified.issuer.leeway_seconds - self._wall()  # type: ignore[operator]
+
+    def _remember(self, key: TokenKey, verified: _Verified) -> None:
+        ids = (verified.issuer.issuer, verified.key.kid, verified.key.material)
+        vouch = self._vouches.get(ids)
+        if vouch is None:
+            vouch = self._vouches[ids] = _Vouch(verified.issuer, verified.key)
+        ttl = self._ttl(verified)
+        self._verified.put(key, vouch, ttl)
+        self._recent.put(key, verified, ttl)
 
     async def _verify_fetching_key(self, parsed: jws.CompactJws, issuer: IssuerSettings, alg: str, kid: str | None,
                                    cache_key: TokenKey) -> _Verified:
@@ -262,7 +306,7 @@ class TokenVerifier:
         auth = claim_rules.auth_info(parsed.payload, parsed.payload_json, issuer.issuer, key.kid)
         verified = _Verified(issuer, key, auth)
         if auth.expires_at is not None:  # held until exp minus leeway; never for tokens without exp
-            self._verified.put(cache_key, verified, auth.expires_at - issuer.leeway_seconds - self._wall())
+            self._remember(cache_key, verified)
         return verified
 
     def _issuer_of(self, payload: dict) -> IssuerSettings:
@@ -305,7 +349,13 @@ class TokenVerifier:
 
     def _forget_keys(self, issuer: str, kids: set[str]) -> None:
         """A key left (or changed in) the JWKS: tokens it vouched for must be verified again."""
-        dropped = self._verified.discard_where(lambda _, v: v.issuer.issuer == issuer and v.key.kid in kids)
+        def vouched_by_them(_: TokenKey, v: _Vouch | _Verified) -> bool:
+            return v.issuer.issuer == issuer and v.key.kid in kids
+
+        dropped = self._verified.discard_where(vouched_by_them)
+        self._recent.discard_where(vouched_by_them)
+        for ids in [ids for ids, v in self._vouches.items() if vouched_by_them(b"", v)]:
+            del self._vouches[ids]
         log.info("JWKS keys removed", extra={"issuer": issuer, "keys": len(kids), "cached_tokens_dropped": dropped})
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sidecar.core.caches import TtlLru
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,6 +49,14 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01
     mem = by_name["memory"]
     assert mem["cached_tokens"] > 0 and mem["cached_sessions"] > 0 and mem["peak_rss_mb"] > 0
+    full = by_name["memory_all_full"]  # every bounded structure full, the LRU evicting, RSS under the budget
+    for cache, field in (("verified_tokens", "jwks"), ("sessions", "platform.session"),
+                         ("sessions_negative", "platform.session"), ("revoked", "platform.session"),
+                         ("consumed_approvals", "platform.consumed")):
+        cap = next(n for f, n in full["capacity"].items() if f.startswith(field))
+        assert cap - cap // TtlLru.EVICT_SHARE <= full["cache_entries"][cache] <= cap, cache
+    assert all(n > 0 for n in full["evictions"].values()) and full["cache_entries"]["unknown_kids"] > 0
+    assert 0 < full["rss_mb"] < full["memory_budget_mb"]
     memory, redis = by_name["ledger_claim_memory"], by_name["ledger_claim_redis"]
     assert memory["claims"] > 0 and memory["failed"] == 0 and memory["p50_us"] > 0
     assert "skipped" in redis or (redis["claims"] > 0 and redis["failed"] == 0 and redis["p50_ratio_to_memory"] > 0)
