@@ -73,10 +73,8 @@ class TtlLru(Generic[K, V]):
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        while len(self._data) > max_entries:
-            self._data.popitem(last=False)
-            if self._on_evict:
-                self._on_evict()
+        if len(self._data) > max_entries:
+            self._evict(len(self._data) - max_entries)
 
     def pop(self, key: K) -> V | None:
         item = self._data.pop(key, None)

@@ -184,7 +184,8 @@ class TokenVerifier:
                 continue
             if old is not None and old.jwks_uri == issuer.jwks_uri:
                 self.issuers[name] = issuer
-                self._verified.discard_where(lambda _, v, n=name: v.issuer.issuer == n)
+                # Checked under the old rules (audiences, leeway…): verify again, under the new ones.
+                self._forget_verifications(lambda v, n=name: v.issuer.issuer == n)
                 continue
             if old is not None:
                 self._remove_issuer(name)
@@ -212,7 +213,7 @@ class TokenVerifier:
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
-        dropped = self._verified.discard_where(lambda _, v: v.issuer.issuer == name)
+        dropped = self._forget_verifications(lambda v: v.issuer.issuer == name)
         for gauge in (metrics.JWKS_KEYS, metrics.JWKS_SECONDS_SINCE_REFRESH):
             try:
                 gauge.remove(name)
@@ -349,14 +350,16 @@ class TokenVerifier:
 
     def _forget_keys(self, issuer: str, kids: set[str]) -> None:
         """A key left (or changed in) the JWKS: tokens it vouched for must be verified again."""
-        def vouched_by_them(_: TokenKey, v: _Vouch | _Verified) -> bool:
-            return v.issuer.issuer == issuer and v.key.kid in kids
-
-        dropped = self._verified.discard_where(vouched_by_them)
-        self._recent.discard_where(vouched_by_them)
-        for ids in [ids for ids, v in self._vouches.items() if vouched_by_them(b"", v)]:
-            del self._vouches[ids]
+        dropped = self._forget_verifications(lambda v: v.issuer.issuer == issuer and v.key.kid in kids)
         log.info("JWKS keys removed", extra={"issuer": issuer, "keys": len(kids), "cached_tokens_dropped": dropped})
+
+    def _forget_verifications(self, vouched: Callable[[_Vouch | _Verified], bool]) -> int:
+        """Drop every cached verification (vouches, recent identities) for which `vouched` holds."""
+        dropped = self._verified.discard_where(lambda _, v: vouched(v))
+        self._recent.discard_where(lambda _, v: vouched(v))
+        for ids in [ids for ids, v in self._vouches.items() if vouched(v)]:
+            del self._vouches[ids]
+        return dropped
 
 
 def _fits(alg: str, key: SigningKey) -> bool:
