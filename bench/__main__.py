@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
 
-from . import harness, scenarios
+from . import harness, plot, scenarios
 from . import report as report_md
 
 DEFAULT_OUT = str(harness.ROOT / "bench" / "results")
@@ -35,7 +36,7 @@ def main() -> int:
     duration, warmup = (0.5, 0.2) if args.quick else (8.0, 2.0)
     tmp = Path(tempfile.mkdtemp(prefix="authsidecar-bench-"))
     emulator = EmulatorProcess(tmp)
-    ctx = scenarios.RunContext(duration, warmup)
+    ctx = scenarios.RunContext(duration, warmup, tmp=tmp)
     results = ctx.results
     try:
         for group in scenarios.groups(args.quick, ctx):
@@ -48,12 +49,15 @@ def main() -> int:
             if group.processes > 1:  # several processes share one port (reuse_port); the load targets it
                 target = f"127.0.0.1:{free_port()}"
                 config = deep_merge(config, {"listen": [target], "reuse_port": True})
-            sidecars = [SidecarProcess(config, tmp) for _ in range(group.processes)]
+            env = group.env() if group.env else None
+            sidecars = [SidecarProcess(config, tmp, env) for _ in range(group.processes)]
             sidecar = sidecars[0]
             try:
                 for s in sidecars:
                     s.wait_for("SERVING")
                 for item in group.build(emulator, sidecar):
+                    if isinstance(item, harness.Scenario) and args.only and item.name not in args.only:
+                        continue           # not asked for: not run (callables are named only once they ran)
                     if isinstance(item, harness.Scenario):
                         result = harness.run(item, target or sidecar.target, [s.proc.pid for s in sidecars],
                                              emulator, duration, warmup)
@@ -75,9 +79,12 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{'-quick' if args.quick else ''}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"\n{report_md.render(report)}\n\nwrote {path}")
+    png = plot.draw(report, path.with_suffix(".png"))
+    print(f"\n{report_md.render(report)}\n\nwrote {path}" + (f" and {png}" if png else " (no plot: matplotlib missing)"))
     if not args.quick and args.out == DEFAULT_OUT:
         report_md.update_readme(report)
+        if png:
+            shutil.copyfile(png, out / plot.LATEST)      # the one bench/README.md shows
     return 0
 
 

@@ -15,16 +15,18 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from sidecar.config import IssuerSettings
+from sidecar.config import IssuerSettings, JwksSettings
 from sidecar.core.account_records import Tokens
 from sidecar.core.accounts import ACCESS_TOKENS_PER_CHAIN, _Chain
 from sidecar.core import claims
 from sidecar.core.caches import OneTimeLedger, TtlLru
 from sidecar.core.hashing import token_key
 from sidecar.core.keys import SigningKey
-from sidecar.core.outcomes import Source, SessionStatus
+from sidecar.core.outcomes import SessionStatus
+from sidecar.core.revocation import RevocationCache
 from sidecar.core.session_records import SessionRecord
-from sidecar.core.tokens import _Verified
+from sidecar.core.sessions import SessionVerifier
+from sidecar.core.tokens import TokenVerifier, _Verified
 
 HOUR = 3600.0
 
@@ -37,35 +39,43 @@ def _payload(i: int) -> dict:
 
 
 def _verified_tokens(n: int) -> object:
+    """Through the verifier's own `_remember`; its bounded memo of recent identities is a fixed cost, not per entry."""
     issuer = IssuerSettings(issuer="https://issuer.example")
     key = SigningKey(kid="k1", kty="EC", crv="P-256", alg="ES256", public_key=None, material="{}")  # shared by all
-    cache: TtlLru = TtlLru(n + 1)
+    verifier = TokenVerifier([], {}, JwksSettings(verified_cache_max_entries=n + 1))
     for i in range(n):
         payload = _payload(i)
         text = json.dumps(payload, separators=(",", ":"))
         auth = claims.auth_info(payload, text, issuer.issuer, "k1")
-        cache.put(token_key(f"token-{i}"), _Verified(issuer, key, auth), HOUR)
-    return cache
+        verifier._remember(token_key(f"token-{i}"), _Verified(issuer, key, auth))
+    verifier._recent.clear()
+    return verifier
 
 
 def _sessions(n: int) -> object:
-    cache: TtlLru = TtlLru(n + 1)
+    """Verified sessions of distinct users (distinct phones), stored as the session verifier stores them."""
+    verifier = SessionVerifier(None, max_entries=n + 1)
     expires = time.time() + HOUR
     for i in range(n):
-        record = SessionRecord(SessionStatus.VERIFIED, phone=f"+1415555{i % 10000:04d}", expires_at=expires + i,
+        record = SessionRecord(SessionStatus.VERIFIED, phone=f"+1415{i:07d}", expires_at=expires + i,
                                session_id=f"sess-{i:012d}")
-        cache.put(token_key(f"session-{i}"), record, 60.0)
-    return cache
+        verifier._store(token_key(f"session-{i}"), record)
+    return verifier
+
+
+def _negative_sessions(n: int) -> object:
+    verifier = SessionVerifier(None, max_entries=n + 1)
+    for i in range(n):
+        verifier._store(token_key(f"unknown-{i}"), SessionRecord(SessionStatus.NOT_FOUND))
+    return verifier
 
 
 def _revoked(n: int) -> object:
-    terminal: TtlLru = TtlLru(n + 1)
-    ids: TtlLru = TtlLru(n + 1)
-    entry = (SessionStatus.REVOKED, Source.STREAM)
+    """A revoked session: its token's terminal state and its session id (two structures)."""
+    cache = RevocationCache(n + 1)
     for i in range(n):
-        terminal.put(token_key(f"session-{i}"), entry, HOUR)
-        ids.put(f"sess-{i:012d}", True, HOUR)
-    return terminal, ids
+        cache.record_terminal(token_key(f"session-{i}"), SessionStatus.REVOKED, f"sess-{i:012d}")
+    return cache
 
 
 def _ledger(n: int) -> object:
@@ -73,14 +83,6 @@ def _ledger(n: int) -> object:
     for i in range(n):
         ledger.consume(token_key(f"one-time-{i}"), 300.0)
     return ledger
-
-
-def _negative_sessions(n: int) -> object:
-    cache: TtlLru = TtlLru(n + 1)
-    record = SessionRecord(SessionStatus.NOT_FOUND)
-    for i in range(n):
-        cache.put(token_key(f"unknown-{i}"), record, 5.0)
-    return cache
 
 
 def _session_map(n: int) -> object:

@@ -25,6 +25,8 @@ class Scenario:
     load_processes: int = 1
     connections: int = 1                 # per load process
     calls: int | None = None             # each payload once, then stop (see load.py); duration is the cap
+    streams: int = 0                     # >0: VerifyStream mode, payloads are VerifyStreamRequests without id
+    window: int = 0                      # VerifyStream closed loop: items in flight per stream
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -41,6 +43,7 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
     spec = {"target": target, "method": scenario.method, "concurrency": scenario.concurrency,
             "connections": scenario.connections, "calls": scenario.calls,
             "rate": scenario.rate, "duration": duration, "warmup": warmup,
+            "streams": scenario.streams, "window": scenario.window,
             "payloads": [base64.b64encode(p).decode() for p in scenario.payloads]}
     before_counts = emulator.counters()
     cpu_before = sum(procstats.cpu_seconds(pid) for pid in sidecar_pids)
@@ -63,6 +66,7 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
         "mode": "open" if scenario.rate else "closed",
         "concurrency": scenario.concurrency, "rate": scenario.rate, "load_processes": scenario.load_processes,
         "connections": scenario.connections, "sidecar_processes": len(sidecar_pids),
+        **({"streams": scenario.streams, "items_in_flight_per_stream": scenario.window} if scenario.streams else {}),
         "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": round(seconds, 3),
         "rps": calls / seconds if seconds else 0.0,
         "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),

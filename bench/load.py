@@ -91,6 +91,14 @@ async def run(spec: dict) -> dict:
                 for _ in range(spec.get("connections", 1))]
     timeout = spec.get("timeout", 5.0)
     try:
+        if spec.get("streams"):     # VerifyStream: N streams × M items in flight, or open loop
+            from . import load_stream
+
+            if spec.get("rate"):
+                return await load_stream.open_loop(channels, spec["method"], payloads, spec["streams"], spec["rate"],
+                                                   spec["duration"], spec["warmup"])
+            return await load_stream.closed_loop(channels, spec["method"], payloads, spec["streams"], spec["window"],
+                                                 spec["duration"], spec["warmup"])
         # bytes in, bytes out: no client-side (de)serialisation
         stubs = [channel.unary_unary(spec["method"]) for channel in channels]
         senders = [functools.partial(stub, timeout=timeout) for stub in stubs]

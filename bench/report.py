@@ -27,7 +27,7 @@ def render(report: dict) -> str:
                      f"{s['upstream_requests_total']} |")
     lines += ["", "| measurement | figures |", "|---|---|"]
     for s in others:
-        figures = ", ".join(f"{k}: {v}" for k, v in s.items() if k not in ("scenario", "notes"))
+        figures = ", ".join(f"{k}: {v}" for k, v in s.items() if k not in ("scenario", "notes", "points"))
         lines.append(f"| {s['scenario']} | {figures} |")
     return "\n".join(lines)
 

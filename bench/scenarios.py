@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import jwt
@@ -22,8 +23,9 @@ from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
-from . import procstats
+from . import all_full, procstats
 from .entry_sizes import bytes_per_entry
+from .curve import latency_curve
 from .harness import Scenario, percentile
 from .harness import run as run_scenario
 
@@ -58,6 +60,7 @@ class Group:
     config: dict = field(default_factory=dict)
     prepare: Callable | None = None
     processes: int = 1                 # >1: that many sidecars share one gRPC port (reuse_port)
+    env: Callable[[], dict] | None = None   # the sidecar's extra environment (asked when the group starts)
 
 
 class BenchSigner:
@@ -86,6 +89,7 @@ class RunContext:
     duration: float
     warmup: float
     results: list[dict] = field(default_factory=list)
+    tmp: Path | None = None            # the run's scratch directory
 
 
 def groups(quick: bool, ctx: RunContext) -> list[Group]:
@@ -96,13 +100,24 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
     return [
         Group(["floor", "floor_2_loads"], lambda e, s: _floor()),
         Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop", "verify_token_hot_open_loop_1k",
-               "ext_authz_check_hot"],
+               "ext_authz_check_hot", "verify_token_hot_stream", "verify_token_hot_stream_open_loop", "latency_curve"],
               lambda e, s: _tokens(e, signer, sizes, ctx), config=bearer_policy, prepare=signer.publish),
+        # What tracing (every call sampled, exported to a real OTLP receiver) and the decision log cost
+        # when on; off, verify_token_hot above is the figure (both are off by default).
+        Group(["verify_token_hot_traced"], lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_traced"),
+              prepare=signer.publish, env=_otlp_env),
+        Group(["verify_token_hot_decision_log"],
+              lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_decision_log"), prepare=signer.publish,
+              config={"decision_log": {"enabled": True, "max_per_second": 1_000_000,
+                                       "path": str(ctx.tmp / "decisions.jsonl") if ctx.tmp else ""}}),
         Group(["floor_2_processes", "verify_token_hot_2_processes"],
               lambda e, s: _two_processes(e, signer, sizes), processes=2, prepare=signer.publish),
-        Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification"],
-              lambda e, s: _sessions(e, s, sizes), config=no_sse_lag),
+        Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification",
+               "verify_session_hot_stream", "is_revoked_stream"],
+              lambda e, s: _sessions(e, s, sizes, ctx), config=no_sse_lag),
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
+        Group(["memory_all_full"], lambda e, s: [lambda e2, s2: all_full.run(e2, s2, signer, quick)],
+              config=all_full.config(quick), prepare=signer.publish),
         Group(["ledger_claim_memory", "ledger_claim_redis"], lambda e, s: _ledger_claims(sizes)),
         Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
               lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
@@ -111,6 +126,9 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
 
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+VERIFY_STREAM = AUTH + "VerifyStream"
+# VerifyStream load: N streams (one connection each) × M items in flight per stream.
+STREAM_LOAD = {"streams": 4, "window": 32, "connections": 4, "concurrency": 4 * 32}
 # Two load processes with four connections each: what the two-process scenarios need to spread load
 # (the kernel balances connections, not calls); floor_2_loads is the same load on one process.
 WIDE_LOAD = {"load_processes": 2, "connections": 4, "concurrency": 16}
@@ -130,6 +148,27 @@ def _two_processes(emulator, signer: BenchSigner, sizes: Sizes) -> list:
                      **WIDE_LOAD, notes="two sidecar processes sharing the port (reuse_port)"),
             Scenario("verify_token_hot_2_processes", AUTH + "VerifyToken", hot, **WIDE_LOAD,
                      notes="hot tokens over two sidecar processes sharing the port (each its own cache)")]
+
+
+_sink = None
+
+
+def _otlp_env() -> dict:
+    global _sink
+    if _sink is None:
+        from .otlp_sink import OtlpSink
+
+        _sink = OtlpSink()
+    return _sink.env()
+
+
+def _hot_variant(emulator, signer: BenchSigner, sizes: Sizes, name: str) -> list:
+    hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.hot_tokens, "hot")]
+    notes = {"verify_token_hot_traced": "the hot tokens with tracing on: every call a server span, exported over "
+                                        "OTLP/gRPC to a real receiver",
+             "verify_token_hot_decision_log": "the hot tokens with the decision log on: one JSON line per call to a "
+                                              "file"}[name]
+    return [Scenario(name, AUTH + "VerifyToken", hot, notes=notes)]
 
 
 def _check_requests(tokens: list[str]) -> list[bytes]:
@@ -163,7 +202,35 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
                                   s.target, [s.proc.pid], e, ctx.duration, ctx.warmup),
         Scenario("ext_authz_check_hot", "/envoy.service.auth.v3.Authorization/Check", _check_requests(hot_tokens),
                  notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits)"),
+        Scenario("verify_token_hot_stream", VERIFY_STREAM, stream_items("verify_token", hot_tokens), **STREAM_LOAD,
+                 notes=f"the same {len(hot)} tokens as verify_token_hot as VerifyStream items: "
+                       f"{STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight"),
+        lambda e, s: _stream_open_loop_at_floor(e, s, stream_items("verify_token", hot_tokens), ctx),
+        lambda e, s: latency_curve(e, s, hot, stream_items("verify_token", hot_tokens), ctx),
     ]
+
+
+def stream_items(kind: str, tokens: list[str], phone: str = "") -> list[bytes]:
+    """VerifyStreamRequests without an id (the load generator prefixes one per item), pre-serialised."""
+    def question(token: str):
+        if kind == "verify_token":
+            return pb.VerifyTokenRequest(token=token)
+        return {"verify_session": pb.VerifySessionRequest, "is_revoked": pb.IsRevokedRequest}[kind](
+            session_token=token, phone=phone)
+    return [pb.VerifyStreamRequest(**{kind: question(t)}).SerializeToString() for t in tokens]
+
+
+def _floor_rps(ctx: RunContext) -> float:
+    floor = next((r for r in ctx.results if r["scenario"] == "floor"), None)
+    return floor["rps"] if floor else 1000.0
+
+
+def _stream_open_loop_at_floor(emulator, sidecar, items: list[bytes], ctx: RunContext) -> dict:
+    rate = max(50.0, _floor_rps(ctx))
+    scenario = Scenario("verify_token_hot_stream_open_loop", VERIFY_STREAM, items, rate=rate, **STREAM_LOAD,
+                        notes="VerifyStream items on a fixed schedule at the floor's RPS (what unary calls top out "
+                              "at): per-item latency from the scheduled send")
+    return run_scenario(scenario, sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
 
 
 def _open_loop_at_half_floor(emulator, sidecar, payloads: list[bytes], ctx: RunContext) -> dict:
@@ -174,7 +241,7 @@ def _open_loop_at_half_floor(emulator, sidecar, payloads: list[bytes], ctx: RunC
     return run_scenario(scenario, sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
 
 
-def _sessions(emulator, sidecar, sizes: Sizes) -> list:
+def _sessions(emulator, sidecar, sizes: Sizes, ctx: RunContext) -> list:
     hot = _bulk_sessions(emulator, sizes.sessions)
     revocable = _bulk_sessions(emulator, sizes.revocable)
     for token in revocable[: len(revocable) // 10]:
@@ -193,12 +260,32 @@ def _sessions(emulator, sidecar, sizes: Sizes) -> list:
         Scenario("is_revoked", AUTH + "IsRevoked",
                  [pb.IsRevokedRequest(session_token=t, phone=PHONE).SerializeToString() for t in revocable],
                  notes=f"{len(revocable)} sessions, 10% revoked, after one warm-up pass", extra=warm),
+        lambda e, s: _rewarmed(e, s, "IsRevoked", [pb.IsRevokedRequest(session_token=t, phone=PHONE) for t in revocable],
+                               Scenario("is_revoked_stream", VERIFY_STREAM, stream_items("is_revoked", revocable, PHONE),
+                                        **STREAM_LOAD,
+                                        notes=f"is_revoked's sessions as VerifyStream items: {STREAM_LOAD['streams']} "
+                                              f"streams × {STREAM_LOAD['window']} items in flight, after another "
+                                              "warm-up pass (is_revoked's may have aged out by now)"), ctx),
         Scenario("verify_session_hot", AUTH + "VerifySession",
                  [pb.VerifySessionRequest(session_token=t, phone=PHONE).SerializeToString() for t in hot],
                  notes=f"{len(hot)} verified sessions round-robin"),
+        Scenario("verify_session_hot_stream", VERIFY_STREAM, stream_items("verify_session", hot, PHONE), **STREAM_LOAD,
+                 notes=f"verify_session_hot's sessions as VerifyStream items: {STREAM_LOAD['streams']} streams × "
+                       f"{STREAM_LOAD['window']} items in flight"),
         lambda e, s: _propagation(e, s, sizes),
         lambda e, s: _amplification(e, s, sizes),
     ]
+
+
+def _rewarmed(emulator, sidecar, method: str, requests: list, scenario: Scenario, ctx: RunContext) -> dict:
+    """Run `scenario` right after one more pass over `requests` (entries older than the session cache TTL
+    would otherwise turn a cache benchmark into an upstream one on a slow machine)."""
+    started = time.perf_counter()
+    asyncio.run(_drive(sidecar.target, method, requests, concurrency=64, flag="revoked" if method == "IsRevoked"
+                       else "valid"))
+    rewarm_seconds = round(time.perf_counter() - started, 2)
+    result = run_scenario(scenario, sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
+    return {**result, "rewarm_seconds": rewarm_seconds}
 
 
 def _bulk_sessions(emulator, count: int) -> list[str]:

@@ -7,8 +7,10 @@ readiness and upstream health. Nothing here speaks gRPC or HTTP to callers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Protocol
 
+from . import logs
 from .config import Settings
 from .core.answers import UpstreamHealth
 
@@ -18,6 +20,10 @@ class Component(Protocol):
         """Begin background work; must not block on the upstream."""
 
     async def close(self) -> None: ...
+
+    def reload(self, settings: Settings) -> None:
+        """Take the live-reloadable settings (sidecar/reload.py: LIVE) now, keeping still-valid caches.
+        Synchronous: no call sees half of a reload."""
 
     def readiness(self) -> tuple[bool, str]:
         """(ready, short detail) — e.g. first JWKS load done, upstream reachable."""
@@ -68,6 +74,21 @@ class Sidecar:
     async def start(self) -> None:
         for component in self.components.values():
             await component.start()
+
+    def reload(self, settings: Settings) -> None:
+        """Hand new settings to every component (live reload; restart-only fields already reverted)."""
+        # The gRPC services hold this Limits object: updating it in place reaches every one of them.
+        for f in dataclasses.fields(settings.limits):
+            setattr(self.settings.limits, f.name, getattr(settings.limits, f.name))
+        settings = dataclasses.replace(settings, limits=self.settings.limits)
+        for name, component in self.components.items():
+            reload = getattr(component, "reload", None)
+            if reload is None:
+                logs.get("app").warning("component cannot reload; its settings need a restart",
+                                        extra={"component": name})
+                continue
+            reload(settings)
+        self.settings = settings
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.components.values()), return_exceptions=True)

@@ -58,6 +58,9 @@ def _serve(config_path: str | None, demo: bool) -> int:
         print(f"authsidecar: invalid configuration: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
+    from . import tracing
+
+    tracing.setup()   # off unless OTEL_TRACES_EXPORTER=otlp
     from .server import serve
 
     after = None
@@ -65,7 +68,7 @@ def _serve(config_path: str | None, demo: bool) -> int:
         from .demo import show
 
         after = show
-    return asyncio.run(serve(settings, after))
+    return asyncio.run(serve(settings, after, config_path))
 
 
 def _emulator(listen: str) -> int:

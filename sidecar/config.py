@@ -50,6 +50,12 @@ class Limits:
     max_in_flight: int = 1000            # unary calls; past it: RESOURCE_EXHAUSTED at once
     max_streams: int = 256               # open server streams (WatchApprovalRequest), a budget of their own
     memory_budget_mb: int = 0            # 0: 75% of the container's memory limit (cgroup), else 512
+    # AuthService.VerifyStream: open streams (past it the new stream gets RESOURCE_EXHAUSTED), items read
+    # but not yet answered per stream (past it that stream is not read: back-pressure, not refusal), and
+    # a per-item time limit (0: none; a request's own timeout may be shorter). Items count in max_in_flight.
+    verify_streams_max: int = 100
+    verify_stream_items_in_flight: int = 128
+    verify_stream_item_timeout_seconds: float = 0.0
 
 
 @dataclass
@@ -233,6 +239,16 @@ class ExtAuthzSettings:
 
 
 @dataclass
+class DecisionLogSettings:
+    """One JSON line per auth decision (OPA-style decision log); never a token, phone or raw subject."""
+
+    enabled: bool = False
+    sample_ratio: float = 1.0            # share of decisions written (0..1)
+    max_per_second: float = 100.0        # past it lines are dropped and counted
+    path: str = ""                       # file appended to; empty: stderr
+
+
+@dataclass
 class Settings:
     listen: list[str] = field(default_factory=lambda: ["127.0.0.1:50051"])
     # A non-loopback TCP listener needs tls.* — or this explicit opt-in, which logs a warning.
@@ -257,6 +273,9 @@ class Settings:
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     issuers: list[IssuerSettings] = field(default_factory=list)
     ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
+    decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings)
+    # How often the config file is checked for changes (live reload; SIGHUP reloads at once). 0: never.
+    config_poll_seconds: float = 2.0
 
     @property
     def uses_emulator(self) -> bool:
@@ -455,11 +474,15 @@ def _validate(s: Settings) -> list[str]:
         p.append("ops_listen: must be host:port")
     if s.log_level not in LOG_LEVELS:
         p.append(f"log_level: must be one of {sorted(LOG_LEVELS)}")
+    p.extend(_validate_operations(s))
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
-    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams"):
+    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams", "verify_streams_max",
+                 "verify_stream_items_in_flight"):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
+    if s.limits.verify_stream_item_timeout_seconds < 0:
+        p.append("limits.verify_stream_item_timeout_seconds: must not be negative (0: no limit)")
     if s.limits.memory_budget_mb < 0:
         p.append("limits.memory_budget_mb: must not be negative (0: from the container's limit)")
     for cost in memory_budget.CACHES:
@@ -527,6 +550,20 @@ def _validate(s: Settings) -> list[str]:
     for i in missing_iss[1:]:
         p.append(f"issuers[{i}].accept_missing_iss: only one issuer may accept tokens without iss "
                  f"(issuers[{missing_iss[0]}] does)")
+    return p
+
+
+def _validate_operations(s: Settings) -> list[str]:
+    p: list[str] = []
+    d = s.decision_log
+    if not 0 <= d.sample_ratio <= 1:
+        p.append("decision_log.sample_ratio: must be between 0 and 1")
+    if d.max_per_second <= 0:
+        p.append("decision_log.max_per_second: must be positive")
+    if d.enabled and d.path and not Path(d.path).parent.is_dir():
+        p.append(f"decision_log.path: no such directory {Path(d.path).parent}")
+    if s.config_poll_seconds != 0 and not 0.1 <= s.config_poll_seconds <= 300:
+        p.append("config_poll_seconds: must be 0 (off) or between 0.1 and 300")
     return p
 
 

@@ -36,6 +36,11 @@ def setup(level: str = "info") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def set_level(level: str) -> None:
+    """A new level for the sidecar's own loggers (live reload)."""
+    logging.getLogger().setLevel(level.upper())
+
+
 def get(name: str) -> logging.Logger:
     return logging.getLogger(f"authsidecar.{name}")
 

@@ -29,6 +29,11 @@ RPC_IN_FLIGHT = Gauge("authsidecar_rpc_in_flight", "RPCs being answered now.")
 RPC_SHED_TOTAL = Counter(
     "authsidecar_rpc_shed_total", "RPCs refused with RESOURCE_EXHAUSTED because too many were in flight.",
 )
+VERIFY_STREAMS_OPEN = Gauge("authsidecar_verify_streams_open", "AuthService.VerifyStream streams open now.")
+VERIFY_STREAM_ITEMS = Gauge(
+    "authsidecar_verify_stream_items_in_flight",
+    "VerifyStream items being evaluated now, all streams (they count in authsidecar_rpc_in_flight too).",
+)
 READY = Gauge("authsidecar_ready", "1 when the sidecar is ready to answer (health SERVING).")
 MEMORY_BUDGET_BYTES = Gauge(
     "authsidecar_memory_budget_bytes",
@@ -89,6 +94,8 @@ CHALLENGE_REPLAYS_TOTAL = Counter(
     " lost in this sidecar) or upstream (the platform).",
     ["source"],
 )
+for _source in ("cache", "local", "upstream"):   # exported at 0 until the first replay (dashboards draw them)
+    CHALLENGE_REPLAYS_TOTAL.labels(_source)
 
 # --- One-time ledger (core/ledger.py, upstream/ledger_redis.py) ---
 # kind: approval | challenge | totp | phone_code.
@@ -152,6 +159,31 @@ EXT_AUTHZ_DECISIONS_TOTAL = Counter(
     "authsidecar_ext_authz_decisions_total", "ext_authz Check decisions, by rule, result and reason.",
     ["rule", "result", "reason"],
 )
+
+
+# --- Operations: live reload, decision log, tracing (sidecar/reload.py, decision_log.py, tracing.py) ---
+CONFIG_RELOADS_TOTAL = Counter(
+    "authsidecar_config_reloads_total", "Configuration reloads, by result (ok, or error: refused and not applied).",
+    ["result"],
+)
+for _result in ("ok", "error"):
+    CONFIG_RELOADS_TOTAL.labels(_result)
+CONFIG_INFO = Info("authsidecar_config", "SHA-256 prefix of the config file in effect.")
+DECISION_LOG_LINES_TOTAL = Counter(
+    "authsidecar_decision_log_lines_total", "Decision log lines written.",
+)
+DECISION_LOG_DROPPED_TOTAL = Counter(
+    "authsidecar_decision_log_dropped_total",
+    "Decisions not written to the decision log, by cause (rate_limit, or error: the file could not be written).",
+    ["cause"],
+)
+for _cause in ("rate_limit", "error"):
+    DECISION_LOG_DROPPED_TOTAL.labels(_cause)
+TRACE_SPANS_DROPPED_TOTAL = Counter(
+    "authsidecar_trace_spans_dropped_total",
+    "Finished spans that never reached the OTLP endpoint (export failed or timed out).",
+)
+TRACE_SPANS_EXPORTED_TOTAL = Counter("authsidecar_trace_spans_exported_total", "Spans the OTLP endpoint accepted.")
 
 
 @functools.lru_cache(maxsize=4096)

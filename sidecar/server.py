@@ -22,13 +22,15 @@ from grpc_reflection.v1alpha import reflection
 from authsidecar.v1 import auth_pb2, auth_pb2_grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
-from . import __version__, logs, metrics
+from . import __version__, decision_log, logs, metrics, tracing
 from .api.auth_service import AuthService
 from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
+from .api.verify_stream import StreamGate
 from .app import Sidecar
 from .config import Settings, is_local_address, memory_plan, pointed_at_emulator
 from .httpserve import AsgiServer
+from .reload import ConfigReloader
 
 log = logs.get("server")
 
@@ -40,8 +42,13 @@ READINESS_POLL_SECONDS = 0.1
 class Server:
     """One running sidecar: gRPC + ops port (+ the embedded emulator when no upstream is configured)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_path: str | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path
+        self.reloader: ConfigReloader | None = None
+        self.inflight: InFlight | None = None
+        self.ext_authz: ExtAuthzService | None = None
+        self._reload_task: asyncio.Task | None = None
         self.emulator: AsgiServer | None = None
         self.sidecar: Sidecar | None = None
         self.grpc: grpc.aio.Server | None = None
@@ -50,6 +57,7 @@ class Server:
         self.draining = False
         self._watch: asyncio.Task | None = None
         self.services: tuple[str, ...] = (AUTH_SERVICE,)   # gRPC services served (health, reflection)
+        self.streams = StreamGate(settings.limits.verify_streams_max)   # open VerifyStreams; told of the drain
 
     async def start(self) -> None:
         settings = self.settings
@@ -64,12 +72,12 @@ class Server:
         self.sidecar = Sidecar(settings)
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])
-        # One limit for the process's unary calls, one for its server streams.
-        inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight), self.grpc)
+        # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
+        inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight, self.streams), self.grpc)
         if settings.ext_authz.enabled:
-            external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-                ExtAuthzService(self.sidecar, inflight), self.grpc)
+            self.ext_authz = ExtAuthzService(self.sidecar, inflight)
+            external_auth_pb2_grpc.add_AuthorizationServicer_to_server(self.ext_authz, self.grpc)
             self.services = (AUTH_SERVICE, EXT_AUTHZ_SERVICE)
         extra_services = _add_factor_services(self.sidecar, self.grpc, inflight)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
@@ -86,12 +94,37 @@ class Server:
         await self.sidecar.start()
         self._watch = asyncio.create_task(self._watch_readiness(), name="readiness")
         metrics.BUILD_INFO.info({"version": __version__})
+        decision_log.DECISIONS.configure(settings.decision_log)
+        if self.config_path:
+            emulator_base = f"http://{settings.emulator.listen}" if self.emulator else None
+            self.reloader = ConfigReloader(self.config_path, settings, self.apply, adjust=lambda s: (
+                pointed_at_emulator(s, emulator_base) if emulator_base else s))
+            self._reload_task = asyncio.create_task(self.reloader.run(), name="config-reload")
         # What startup allocated (modules, descriptors, config, caches' shells) lives as long as the
         # process: freeze it so the collector's passes while serving only scan what calls allocate.
         gc.collect()
         gc.freeze()
         log.info("listening", extra={"grpc": ",".join(settings.listen), "ops": settings.ops_listen})
         _report_memory_plan(settings)
+
+    def apply(self, settings: Settings) -> None:
+        """Live reload: what sidecar/reload.py allows to change, handed to everything that holds it."""
+        assert self.sidecar is not None and self.inflight is not None
+        logs.set_level(settings.log_level)
+        self.sidecar.reload(settings)
+        self.inflight.limit = settings.limits.max_in_flight
+        if self.inflight.streams is not self.inflight:
+            self.inflight.streams.limit = settings.limits.max_streams
+        self.streams.max_streams = settings.limits.verify_streams_max
+        if self.ext_authz is not None:
+            self.ext_authz.reload(self.sidecar.settings)
+        decision_log.DECISIONS.configure(settings.decision_log)
+        _report_memory_plan(self.sidecar.settings)   # cache capacities may have changed
+        self.settings = self.sidecar.settings
+
+    def request_reload(self) -> None:
+        if self.reloader is not None:
+            self.reloader.request()
 
     def readiness(self) -> tuple[bool, dict]:
         if self.sidecar is None:
@@ -118,8 +151,10 @@ class Server:
         metrics.READY.set(0)
         await self.health.enter_graceful_shutdown()
         log.info("draining", extra={"grace_seconds": self.settings.shutdown_grace_seconds})
-        if self._watch:
-            self._watch.cancel()
+        for task in (self._watch, self._reload_task):
+            if task:
+                task.cancel()
+        self.streams.drain(self.settings.shutdown_grace_seconds)
         if self.grpc:
             await self.grpc.stop(self.settings.shutdown_grace_seconds)
         if self.sidecar:
@@ -127,6 +162,7 @@ class Server:
         for http in (self.ops, self.emulator):
             if http:
                 await http.stop()
+        await asyncio.to_thread(tracing.shutdown)   # bounded: a dead collector does not hold the exit
         log.info("stopped")
 
 
@@ -196,13 +232,15 @@ def _report_memory_plan(settings: Settings) -> None:
                                      "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items())})
 
 
-async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[None]] | None = None) -> int:
-    """Run until SIGTERM or SIGINT; returns the process exit code."""
+async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[None]] | None = None,
+                config_path: str | None = None) -> int:
+    """Run until SIGTERM or SIGINT (SIGHUP reloads `config_path`); returns the process exit code."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    server = Server(settings)
+    server = Server(settings, config_path)
+    loop.add_signal_handler(signal.SIGHUP, server.request_reload)
     try:
         await server.start()
     except OSError as exc:

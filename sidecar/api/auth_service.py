@@ -16,6 +16,7 @@ from ..core.outcomes import InvalidArgument
 from ..core.phones import to_e164
 from . import convert, validation
 from .rpc import InFlight, rpc
+from .verify_stream import StreamGate, VerifyStreams
 
 MAX_SCOPES = 64
 MAX_URL_CHARS = 2048
@@ -31,10 +32,14 @@ async def within_deadline(context: grpc.aio.ServicerContext, call):
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, sidecar: Sidecar, inflight: InFlight) -> None:
+    def __init__(self, sidecar: Sidecar, inflight: InFlight, gate: StreamGate | None = None) -> None:
         self.sidecar = sidecar
         self.inflight = inflight
         self.limits = sidecar.settings.limits
+        answerers = {"verify_token": self.answer_verify_token, "verify_session": self.answer_verify_session,
+                     "is_revoked": self.answer_is_revoked, "get_session_status": self.answer_get_session_status}
+        self.streams = VerifyStreams(answerers, inflight, gate or StreamGate(self.limits.verify_streams_max),
+                                     self.limits)
 
     def _field(self, name: str, value: str) -> str:
         return validation.required(name, value, self.limits.max_field_chars)
@@ -43,8 +48,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         region = validation.optional("default_region", request.default_region, 2)
         return to_e164(request.phone, region or self.sidecar.settings.default_region)
 
-    @rpc("VerifyToken")
-    async def VerifyToken(self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext):
+    # The read-only answers, shared by the unary RPCs and VerifyStream's items (request → response).
+    async def answer_verify_token(self, request: pb.VerifyTokenRequest) -> pb.VerifyTokenResponse:
         token = validation.token("token", request.token, self.limits.max_token_bytes)
         audience = validation.optional("audience", request.audience, self.limits.max_field_chars)
         scopes = validation.string_list("required_scopes", request.required_scopes, MAX_SCOPES,
@@ -56,8 +61,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             auth=convert.auth_info(answer.auth) if answer.auth and v.valid else None,
         )
 
-    @rpc("VerifySession")
-    async def VerifySession(self, request: pb.VerifySessionRequest, context: grpc.aio.ServicerContext):
+    async def answer_verify_session(self, request: pb.VerifySessionRequest) -> pb.VerifySessionResponse:
         token = self._field("session_token", request.session_token)
         phone = self._phone(request)
         answer = await self.sidecar.sessions.verify_session(token, phone)
@@ -67,8 +71,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             detail=v.detail, source=convert.source(v.source),
         )
 
-    @rpc("GetSessionStatus")
-    async def GetSessionStatus(self, request: pb.GetSessionStatusRequest, context: grpc.aio.ServicerContext):
+    async def answer_get_session_status(self, request: pb.GetSessionStatusRequest) -> pb.GetSessionStatusResponse:
         token = self._field("session_token", request.session_token)
         phone = self._phone(request)
         a = await self.sidecar.sessions.get_status(token, phone)
@@ -76,6 +79,34 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             status=convert.session_status(a.status), phone=a.phone, expires_at=convert.timestamp(a.expires_at),
             source=convert.source(a.source), reason=convert.reason(a.reason), detail=a.detail,
         )
+
+    async def answer_is_revoked(self, request: pb.IsRevokedRequest) -> pb.IsRevokedResponse:
+        token = self._field("session_token", request.session_token)
+        phone = self._phone(request)
+        a = await self.sidecar.sessions.is_revoked(token, phone)
+        return pb.IsRevokedResponse(revoked=a.revoked, reason=convert.reason(a.reason), detail=a.detail,
+                                    source=convert.source(a.source))
+
+    @rpc("VerifyToken")
+    async def VerifyToken(self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext):
+        return await self.answer_verify_token(request)
+
+    @rpc("VerifySession")
+    async def VerifySession(self, request: pb.VerifySessionRequest, context: grpc.aio.ServicerContext):
+        return await self.answer_verify_session(request)
+
+    @rpc("GetSessionStatus")
+    async def GetSessionStatus(self, request: pb.GetSessionStatusRequest, context: grpc.aio.ServicerContext):
+        return await self.answer_get_session_status(request)
+
+    @rpc("IsRevoked")
+    async def IsRevoked(self, request: pb.IsRevokedRequest, context: grpc.aio.ServicerContext):
+        return await self.answer_is_revoked(request)
+
+    async def VerifyStream(self, request_iterator, context: grpc.aio.ServicerContext):
+        """Bidirectional: counted per item under the item's method (see verify_stream.py)."""
+        async for response in self.streams.serve(request_iterator, context):
+            yield response
 
     @rpc("VerifyApproval")
     async def VerifyApproval(self, request: pb.VerifyApprovalRequest, context: grpc.aio.ServicerContext):
@@ -87,14 +118,6 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             valid=v.valid, action=a.action, session_token=a.session_token, reason=convert.reason(v.reason),
             detail=v.detail, source=convert.source(v.source), expires_at=convert.timestamp(a.expires_at),
         )
-
-    @rpc("IsRevoked")
-    async def IsRevoked(self, request: pb.IsRevokedRequest, context: grpc.aio.ServicerContext):
-        token = self._field("session_token", request.session_token)
-        phone = self._phone(request)
-        a = await self.sidecar.sessions.is_revoked(token, phone)
-        return pb.IsRevokedResponse(revoked=a.revoked, reason=convert.reason(a.reason), detail=a.detail,
-                                    source=convert.source(a.source))
 
     @rpc("ValidateChallenge")
     async def ValidateChallenge(self, request: pb.ValidateChallengeRequest, context: grpc.aio.ServicerContext):

@@ -13,6 +13,7 @@ from authsidecar.v1 import auth_pb2 as pb
 
 from ..core.answers import AuthInfo
 from ..core.outcomes import ActionState, Reason, SessionStatus, Source
+from ..core.tokens import RECENT_MAX
 
 
 # Enum members map by name (so the core's and the contract's vocabularies can't drift apart);
@@ -72,7 +73,7 @@ def auth_info(a: AuthInfo) -> pb.AuthInfo:
     return pb.AuthInfo.FromString(_auth_info_bytes(a))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=RECENT_MAX)  # as many as the verifier keeps parsed: the hot tokens
 def _auth_info_bytes(a: AuthInfo) -> bytes:
     return pb.AuthInfo(
         subject=a.subject,

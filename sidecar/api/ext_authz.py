@@ -7,6 +7,8 @@ sends our status, headers and body to the client.
 
 from __future__ import annotations
 
+import time
+
 import grpc
 from google.rpc import code_pb2, status_pb2
 
@@ -15,11 +17,12 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from envoy.type.v3 import http_status_pb2
 
-from .. import logs, metrics
+from .. import logs, metrics, tracing
 from ..app import Sidecar
 from ..core.http_request import HttpRequest
 from ..core.decisions import Allow, Decision, Deny
 from ..core.policy import Policy, Verifiers
+from . import observe
 from .rpc import InFlight, rpc
 
 log = logs.get("ext_authz")
@@ -38,14 +41,28 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
                                    sessions=getattr(sidecar, "sessions", None),
                                    challenges=getattr(sidecar, "challenges", None))
 
+    def reload(self, settings) -> None:
+        """Live reload: new rules and headers; the next Check uses them (one attribute swap)."""
+        self.policy = Policy(settings.ext_authz, settings.limits, settings.default_region)
+
     @rpc("Check")
     async def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+        started = time.perf_counter()
         decision = await self.policy.decide(http_request(request), self.verifiers)
         result = "allow" if isinstance(decision, Allow) else "deny"
         metrics.EXT_AUTHZ_DECISIONS_TOTAL.labels(decision.rule, result, decision.reason).inc()
+        if observe.on():
+            observe.check_decision(decision, result, self.policy.prefix, started)
         if isinstance(decision, Deny):
             log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
         return check_response(decision)
+
+
+def _trace_carrier(request: pb.CheckRequest) -> dict[str, str]:
+    return http_request(request).headers
+
+
+tracing.CARRIERS["Check"] = _trace_carrier   # a Check's trace parent: the checked request's traceparent
 
 
 def http_request(request: pb.CheckRequest) -> HttpRequest:

@@ -25,8 +25,9 @@ from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
 
-from .. import logs, metrics
+from .. import logs, metrics, tracing
 from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
+from . import observe
 
 log = logs.get("api")
 
@@ -39,6 +40,7 @@ HTTP_TO_GRPC = {
     422: grpc.StatusCode.INVALID_ARGUMENT,
     429: grpc.StatusCode.UNAVAILABLE,
 }
+CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class InFlight:
@@ -105,11 +107,6 @@ def upstream_status(exc: UpstreamError) -> status_pb2.Status:
     return status_pb2.Status(code=code.value[0], message=str(exc), details=[detail])
 
 
-async def abort_upstream(context: grpc.aio.ServicerContext, exc: UpstreamError) -> None:
-    status = rpc_status.to_status(upstream_status(exc))
-    await context.abort(status.code, status.details, status.trailing_metadata)
-
-
 def error_outcome(exc: Exception) -> str:
     """The bounded outcome label for a failed call."""
     if isinstance(exc, InvalidArgument):
@@ -123,18 +120,27 @@ def error_outcome(exc: Exception) -> str:
     return "error"
 
 
-async def abort_for(method: str, exc: Exception, context: grpc.aio.ServicerContext) -> None:
-    """End the call with the status code for `exc` (the one mapping table of this module)."""
+def status_for(method: str, exc: Exception) -> status_pb2.Status:
+    """The status for a call (or a VerifyStream item) that failed with `exc`: the one mapping table."""
     if isinstance(exc, InvalidArgument):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return status_pb2.Status(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(exc))
     if isinstance(exc, UpstreamError):
-        await abort_upstream(context, exc)
+        return upstream_status(exc)
     if isinstance(exc, NotConfigured):
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return status_pb2.Status(code=grpc.StatusCode.FAILED_PRECONDITION.value[0], message=str(exc))
     if isinstance(exc, asyncio.TimeoutError):
-        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} ran out of time")
-    log.exception("unhandled error in %s", method, extra={"method": method})
-    await context.abort(grpc.StatusCode.INTERNAL, f"{method} failed inside the sidecar")
+        return status_pb2.Status(code=grpc.StatusCode.DEADLINE_EXCEEDED.value[0], message=f"{method} ran out of time")
+    log.error("unhandled error in %s", method, exc_info=exc, extra={"method": method})
+    return status_pb2.Status(code=grpc.StatusCode.INTERNAL.value[0], message=f"{method} failed inside the sidecar")
+
+
+async def abort_for(method: str, exc: Exception, context: grpc.aio.ServicerContext) -> None:
+    """End the call with the status for `exc`; rich details (UpstreamErrorDetail) only when it has some."""
+    status = status_for(method, exc)
+    if status.details:
+        rich = rpc_status.to_status(status)
+        await context.abort(rich.code, rich.details, rich.trailing_metadata)
+    await context.abort(CODES[status.code], status.message)
 
 
 def rpc(method: str) -> Callable:
@@ -146,7 +152,7 @@ def rpc(method: str) -> Callable:
             inflight: InFlight = self.inflight
             await inflight.admit(method, context)
             started = time.perf_counter()
-            outcome, reason = "error", "none"
+            outcome, reason, response = "error", "none", None
             try:
                 response = await handler(self, request, context)
                 outcome, reason = outcome_of(response)
@@ -162,8 +168,9 @@ def rpc(method: str) -> Callable:
             finally:
                 inflight.release(method, started)
                 metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
+                observe.finished(method, outcome, reason, response, started)
 
-        return run
+        return tracing.traced(method, run)
 
     return wrap
 
@@ -193,7 +200,8 @@ def rpc_stream(method: str) -> Callable:
             finally:
                 inflight.release(method, started)
                 metrics.RPC_TOTAL.labels(method, outcome, "none").inc()
+                observe.finished(method, outcome, "none", None, started)
 
-        return run
+        return tracing.traced_stream(method, run)
 
     return wrap

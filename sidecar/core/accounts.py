@@ -76,6 +76,11 @@ class AccountFlows:
         flows.circuit.configure(settings.circuit)
         return flows
 
+    def reload(self, settings) -> None:
+        """Live reload: the refresh-token chain map's size, the circuit."""
+        self._chains.resize(settings.identity.session_map_max_entries)
+        self.circuit.configure(settings.circuit)
+
     async def start(self) -> None:
         return None
 

@@ -11,8 +11,8 @@ No I/O here; time comes from an injectable clock so tests can move it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -23,7 +23,15 @@ Clock = Callable[[], float]
 
 
 class TtlLru(Generic[K, V]):
-    """At most `max_entries` entries, each alive until its own deadline; least recently used go first."""
+    """At most `max_entries` entries, each alive until its own deadline; least recently used go first.
+
+    Memory matters here (caches of 100k entries): a plain dict kept in recency order (a hit re-inserts
+    its key at the end) costs about half an OrderedDict per entry, and each entry is one
+    (deadline, value) tuple. When full, the oldest `max_entries // EVICT_SHARE` go at once: finding the
+    front of a dict walks past the slots earlier deletions left, so one walk serves a batch.
+    """
+
+    EVICT_SHARE = 256
 
     def __init__(self, max_entries: int, clock: Clock = time.monotonic,
                  on_evict: Callable[[], None] | None = None) -> None:
@@ -32,29 +40,41 @@ class TtlLru(Generic[K, V]):
         self.max_entries = max_entries
         self._clock = clock
         self._on_evict = on_evict
-        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._data: dict[K, tuple[float, V]] = {}
 
     def get(self, key: K) -> V | None:
-        item = self._data.get(key)
-        if item is None:
+        item = self._data.pop(key, None)
+        if item is None or item[0] <= self._clock():
             return None
-        deadline, value = item
-        if deadline <= self._clock():
-            del self._data[key]
-            return None
-        self._data.move_to_end(key)
-        return value
+        self._data[key] = item  # back in at the end: the most recently used
+        return item[1]
 
     def put(self, key: K, value: V, ttl: float) -> None:
-        if ttl <= 0:
-            self._data.pop(key, None)
+        self._store(key, (self._clock() + ttl, value) if ttl > 0 else None)
+
+    def _store(self, key: K, item) -> None:
+        """Put `item` (whatever the class keeps per entry) as the most recent; None forgets the key."""
+        data = self._data
+        data.pop(key, None)
+        if item is None:
             return
-        self._data[key] = (self._clock() + ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        data[key] = item
+        if len(data) > self.max_entries:
+            self._evict(len(data) - self.max_entries + self.max_entries // self.EVICT_SHARE)
+
+    def _evict(self, count: int) -> None:
+        for key in list(itertools.islice(self._data, count)):
+            del self._data[key]
             if self._on_evict:
                 self._on_evict()
+
+    def resize(self, max_entries: int) -> None:
+        """A new bound (live reload): entries beyond it go, least recently used first; the rest stay."""
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        if len(self._data) > max_entries:
+            self._evict(len(self._data) - max_entries)
 
     def pop(self, key: K) -> V | None:
         item = self._data.pop(key, None)
@@ -75,6 +95,88 @@ class TtlLru(Generic[K, V]):
 
     def __contains__(self, key: object) -> bool:
         return self.get(key) is not None  # type: ignore[arg-type]
+
+
+class TtlRecords(TtlLru[K, tuple]):
+    """A TtlLru of small tuples, each entry stored flat with its deadline: (deadline, *fields) is one
+    object where (deadline, record) would be two or three. `get` returns the fields as a tuple."""
+
+    def get(self, key: K) -> tuple | None:
+        item = self._data.pop(key, None)
+        if item is None or item[0] <= self._clock():
+            return None
+        self._data[key] = item
+        return item[1:]
+
+    def put(self, key: K, value: tuple, ttl: float) -> None:
+        self._store(key, (self._clock() + ttl, *value) if ttl > 0 else None)
+
+    def pop(self, key: K) -> tuple | None:
+        item = self._data.pop(key, None)
+        return None if item is None else item[1:]
+
+    def discard_where(self, predicate: Callable[[K, tuple], bool]) -> int:
+        doomed = [k for k, item in self._data.items() if predicate(k, item[1:])]
+        for k in doomed:
+            del self._data[k]
+        return len(doomed)
+
+
+class TtlShared(TtlLru[K, V]):
+    """A TtlLru whose values are a few shared objects (told apart by identity), such as the key that
+    verified a token. Each entry is one complex number: its deadline + 1j × its value's index in a
+    small table — 32 bytes, where a (deadline, value) tuple and its float take 80."""
+
+    def __init__(self, max_entries: int, clock: Clock = time.monotonic,
+                 on_evict: Callable[[], None] | None = None) -> None:
+        super().__init__(max_entries, clock, on_evict)
+        self._values: list[V] = []
+        self._index: dict[int, int] = {}   # id(value) → its place in _values
+        self._values_limit = SHARED_VALUES_MAX
+
+    def get(self, key: K) -> V | None:
+        item = self._data.pop(key, None)
+        if item is None or item.real <= self._clock():
+            return None
+        self._data[key] = item
+        return self._values[int(item.imag)]
+
+    def put(self, key: K, value: V, ttl: float) -> None:
+        index = self._index.get(id(value))
+        if index is None:
+            if len(self._values) >= self._values_limit:
+                self._forget_unused_values()
+                self._values_limit = max(SHARED_VALUES_MAX, 2 * len(self._values))
+            index = self._index[id(value)] = len(self._values)
+            self._values.append(value)
+        self._store(key, complex(self._clock() + ttl, index) if ttl > 0 else None)
+
+    def pop(self, key: K) -> V | None:
+        item = self._data.pop(key, None)
+        return None if item is None else self._values[int(item.imag)]
+
+    def discard_where(self, predicate: Callable[[K, V], bool]) -> int:
+        doomed = [k for k, item in self._data.items() if predicate(k, self._values[int(item.imag)])]
+        for k in doomed:
+            del self._data[k]
+        return len(doomed)
+
+    def _forget_unused_values(self) -> None:
+        """The table is full (values come and go, e.g. rotated keys): keep those entries still use."""
+        used = sorted({int(item.imag) for item in self._data.values()})
+        renumber = {old: new for new, old in enumerate(used)}
+        self._values = [self._values[i] for i in used]
+        self._index = {id(v): i for i, v in enumerate(self._values)}
+        for key, item in self._data.items():
+            self._data[key] = complex(item.real, renumber[int(item.imag)])
+
+    def clear(self) -> None:
+        super().clear()
+        self._values.clear()
+        self._index.clear()
+
+
+SHARED_VALUES_MAX = 1024
 
 
 class SingleFlight(Generic[K, V]):
@@ -129,6 +231,9 @@ class OneTimeLedger:
     def remember_used(self, token_hash: Hashable, ttl: float) -> None:
         if self._seen.get(token_hash) is None:
             self._seen.put(token_hash, False, max(ttl, 1.0))
+
+    def resize(self, max_entries: int) -> None:
+        self._seen.resize(max_entries)
 
     def is_used(self, token_hash: Hashable) -> bool:
         return self._seen.get(token_hash) is not None

@@ -69,6 +69,12 @@ class ChallengeVerifier:
         verifier.circuit.configure(settings.circuit)
         return verifier
 
+    def reload(self, settings: Settings) -> None:
+        """Live reload: the consumed-token ledger's lifetime and size, the circuit."""
+        self.consumed_ttl_seconds = settings.challenges.consumed_tokens_ttl_seconds
+        self.ledger.resize(settings.challenges.consumed_tokens_max_entries)
+        self.circuit.configure(settings.circuit)
+
     # --- Component -------------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -42,9 +42,13 @@ class CircuitBreaker:
         self._probe_in_flight = False
 
     def configure(self, settings: CircuitSettings) -> None:
-        """Take the `circuit.*` settings (every upstream's breaker shares them)."""
+        """Take the `circuit.*` settings (every upstream's breaker shares them; again on live reload)."""
+        from .. import metrics
+
         self.failure_threshold = settings.failure_threshold
         self.open_seconds = settings.open_seconds
+        # Exported from now on (0 while closed), not only after the first change: dashboards draw it.
+        metrics.UPSTREAM_CIRCUIT_OPEN.labels(self.name).set(0 if self._state is CircuitState.CLOSED else 1)
 
     @property
     def state(self) -> CircuitState:

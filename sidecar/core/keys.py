@@ -152,6 +152,13 @@ class JwksCache:
         self._flight: SingleFlight[str, bool] = SingleFlight()
         self._unknown_kids: TtlLru[str, bool] = TtlLru(NEGATIVE_MAX_ENTRIES, clock)
 
+    def configure(self, *, ttl: float, min_ttl: float, max_ttl: float, cooldown: float, max_stale: float) -> None:
+        """New timings (live reload); the keys in hand stay, the next refresh uses them."""
+        self._ttl, self._min_ttl, self._max_ttl = ttl, min_ttl, max_ttl
+        self._current_ttl = min(max(self._current_ttl, min_ttl), max_ttl)
+        self._cooldown = cooldown
+        self._max_stale = max_stale
+
     # --- state ------------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:

@@ -74,6 +74,10 @@ class SharedLedger:
         ledger.circuit.configure(settings.circuit)
         return ledger
 
+    def reload(self, settings) -> None:
+        """Live reload: the circuit (`ledger.*` itself needs a restart: a new store, a new key space)."""
+        self.circuit.configure(settings.circuit)
+
     def key(self, kind: str, key: TokenKey) -> str:
         return f"{self.key_prefix}{kind}:{key.hex()}"
 
@@ -134,6 +138,10 @@ class OneTimeClaims:
 
     def remember_used(self, key: TokenKey, ttl: float) -> None:
         self.local.remember_used(key, ttl)
+
+    def resize(self, max_entries: int) -> None:
+        """Live reload: this pod's ledger bound (the shared ledger, if any, stays the authority)."""
+        self.local.resize(max_entries)
 
     async def claim(self, key: TokenKey, ttl: float) -> Claim:
         result = await self._claim(key, ttl)

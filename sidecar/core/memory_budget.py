@@ -17,7 +17,10 @@ from dataclasses import dataclass
 MB = 1024 * 1024
 CONTAINER_SHARE = 0.75     # of a container limit: the rest is headroom for GC churn, fragmentation, bursts
 DEFAULT_BUDGET_MB = 512    # with no limit anywhere (a bare process): generous, still bounded
-BASELINE_MB = 80           # an idle sidecar's RSS (≈ 70 MB measured) plus in-flight buffers
+# An idle sidecar's RSS (≈ 75 MB measured), the fixed-size structures that fill with use (the memos of
+# recent tokens, ~2.6 MB; each issuer's 10,000 unknown kids, ~2 MB) and in-flight buffers. The bench
+# `memory_all_full` checks it: with 80 here, everything full came to 98.5 MB under a 96 MB budget.
+BASELINE_MB = 88
 MIN_ENTRIES = 1_000        # below this a cache stops being useful: the budget is too small
 SLACK = 1.25               # RSS per traced byte (allocator pools, dict resizes)
 
@@ -31,14 +34,17 @@ class CacheCost:
     bytes_per_entry: int    # everything one `max_entries` unit holds, summed over its structures
 
 
-# A session's `max_entries` sizes four structures: verified sessions (429 B), negative answers (214 B),
-# and the revocation cache's terminal states (213 B) and revoked session ids (213 B).
+# Each figure is the largest `bench/entry_sizes.py` measured between 5k and 100k entries (a dict's table
+# grows in steps, so bytes per entry swing by ~20 % with the count). A verified token is 160 B: the cache
+# keeps only which key vouched for it (tokens.py). A session's `max_entries` sizes four structures:
+# verified sessions (315 B, each with its own phone), negative answers (205 B), and the revocation
+# cache's terminal states and revoked session ids (300 B together).
 CACHES: tuple[CacheCost, ...] = (
-    CacheCost("jwks.verified_cache_max_entries", 0.35, 926),
-    CacheCost("platform.session_cache_max_entries", 0.35, 1069),
-    CacheCost("platform.consumed_tokens_max_entries", 0.08, 214),
-    CacheCost("challenges.consumed_tokens_max_entries", 0.08, 214),
-    CacheCost("authy.consumed_codes_max_entries", 0.08, 214),
+    CacheCost("jwks.verified_cache_max_entries", 0.35, 160),
+    CacheCost("platform.session_cache_max_entries", 0.35, 820),
+    CacheCost("platform.consumed_tokens_max_entries", 0.08, 205),
+    CacheCost("challenges.consumed_tokens_max_entries", 0.08, 205),
+    CacheCost("authy.consumed_codes_max_entries", 0.08, 205),
     # a refresh token's chain: its hash and the hashes of the last 4 access tokens issued with it
     CacheCost("identity.session_map_max_entries", 0.06, 594),
 )

@@ -22,12 +22,16 @@ from collections.abc import Callable
 
 from .hashing import TokenKey
 from .. import metrics
-from .caches import Clock, TtlLru
+from .caches import Clock, TtlShared
 from .outcomes import SessionStatus, Source
 from .session_records import EventKind, StreamEvent
 
 # How long a terminal state is remembered when the event says nothing about the session's expiry.
 TERMINAL_TTL_SECONDS = 24 * 3600.0
+
+
+# The terminal cache's values: one shared (status, source) tuple each, not one per entry.
+_ENTRIES = {(status, source): (status, source) for status in SessionStatus for source in Source}
 
 
 class StreamState(enum.Enum):
@@ -43,8 +47,9 @@ class RevocationCache:
                  wall: Clock = time.time, on_gap: Callable[[], None] = lambda: None,
                  on_session_event: Callable[[StreamEvent], None] = lambda e: None) -> None:
         # token hash → (status, where we learned it: STREAM for events, CACHE for an earlier lookup)
-        self._terminal: TtlLru[TokenKey, tuple[SessionStatus, Source]] = TtlLru(max_entries, clock, _evicted("revoked"))
-        self._revoked_ids: TtlLru[str, bool] = TtlLru(max_entries, clock)
+        self._terminal: TtlShared[TokenKey, tuple[SessionStatus, Source]] = TtlShared(
+            max_entries, clock, _evicted("revoked"))
+        self._revoked_ids: TtlShared[str, bool] = TtlShared(max_entries, clock)
         self._clock = clock
         self._wall = wall
         self._on_gap = on_gap
@@ -55,6 +60,10 @@ class RevocationCache:
         self.connected_once = False
         self.gaps = 0
         metrics.SSE_CONNECTED.set(0)
+
+    def resize(self, max_entries: int) -> None:
+        self._terminal.resize(max_entries)
+        self._revoked_ids.resize(max_entries)
 
     # -- answers ------------------------------------------------------------------------------
     @property
@@ -83,7 +92,7 @@ class RevocationCache:
             ttl = min(ttl, max(expires_at - self._wall(), 0.0) + TERMINAL_TTL_SECONDS)
         if self.terminal(token_hash) is SessionStatus.REVOKED:
             return  # revoked wins over a later "expired"
-        self._terminal.put(token_hash, (status, source), ttl)
+        self._terminal.put(token_hash, _ENTRIES[status, source], ttl)
         if status is SessionStatus.REVOKED and session_id:
             self._revoked_ids.put(session_id, True, ttl)
         metrics.CACHE_ENTRIES.labels("revoked").set(len(self._terminal))
@@ -139,4 +148,4 @@ class RevocationCache:
 
 
 def _evicted(cache: str) -> Callable[[], None]:
-    return lambda: metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc()
+    return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc   # created now: exported at 0 before any eviction

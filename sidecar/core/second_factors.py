@@ -139,6 +139,13 @@ class SecondFactors:
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
         self.circuit = CircuitBreaker("authy", clock=clock, on_change=log_circuit_change)
 
+    def reload(self, settings) -> None:
+        """Live reload: the used-code ledger's size, the circuit."""
+        self.policy.consumed_codes_max_entries = settings.authy.consumed_codes_max_entries
+        for claims in self._used.values():
+            claims.resize(settings.authy.consumed_codes_max_entries)
+        self.circuit.configure(settings.circuit)
+
     async def start(self) -> None:
         return None
 

@@ -7,6 +7,7 @@ these types are what decisions are made from.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,38 @@ class SessionRecord:
     phone: str = ""
     expires_at: float | None = None      # Unix seconds
     session_id: str = ""
+
+
+def cached_form(record: SessionRecord) -> SessionRecord:
+    """What the negative cache keeps of a record: only what answers need (not the session id, which only
+    terminal records use), with phones shared between entries, and one record per status for those that
+    carry nothing else (unknown tokens). Caches hold 100k of these."""
+    if not record.phone and record.expires_at is None:
+        return _BARE[record.status]
+    return SessionRecord(record.status, _shared_phone(record.phone), record.expires_at)
+
+
+_BARE = {status: SessionRecord(status) for status in SessionStatus}
+
+
+def verified_fields(record: SessionRecord) -> tuple[str, float | None]:
+    """A verified session as the positive cache keeps it: its phone (shared) and expiry, nothing else."""
+    return _shared_phone(record.phone), record.expires_at
+
+
+def verified_from(fields: tuple[str, float | None]) -> SessionRecord:
+    return SessionRecord(SessionStatus.VERIFIED, *fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared(phone: str) -> str:
+    return phone
+
+
+def _shared_phone(phone: str) -> str:
+    # A user's sessions repeat one phone, parsed afresh from each upstream answer; keep one copy of the
+    # recent ones (bounded; a phone longer than any real one is not worth sharing).
+    return _shared(phone) if len(phone) <= 64 else phone
 
 
 @dataclass(frozen=True, slots=True)

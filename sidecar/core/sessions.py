@@ -34,14 +34,15 @@ from typing import Any
 from .. import logs, metrics
 from .answers import ApprovalAnswer, RevocationAnswer, SessionAnswer, SessionStatusAnswer, UpstreamHealth
 from .budget import LookupBudget
-from .caches import Clock, SingleFlight, TtlLru
+from .caches import Clock, SingleFlight, TtlLru, TtlRecords
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
 from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
-from .session_records import ApprovalRecord, EventKind, PlatformApi, SessionRecord, StreamEvent
+from .session_records import (ApprovalRecord, EventKind, PlatformApi, SessionRecord, StreamEvent, cached_form,
+                              verified_fields, verified_from)
 
 log = logs.get("sessions")
 
@@ -65,7 +66,8 @@ class SessionVerifier:
         self.negative_ttl = negative_ttl
         self._clock = clock
         self._wall = wall
-        self._positive: TtlLru[TokenKey, SessionRecord] = TtlLru(max_entries, clock, _evicted("sessions"))
+        # Verified sessions, as (phone, expires_at) fields stored flat with their deadline (100k of them).
+        self._positive: TtlRecords[TokenKey] = TtlRecords(max_entries, clock, _evicted("sessions"))
         self._negative: TtlLru[TokenKey, SessionRecord] = TtlLru(max_entries, clock, _evicted("sessions_negative"))
         self._flight: SingleFlight[TokenKey, SessionRecord] = SingleFlight()
         self._approval_flight: SingleFlight[tuple[TokenKey, str], ApprovalRecord] = SingleFlight()
@@ -96,6 +98,15 @@ class SessionVerifier:
         if p.sse.enabled:
             verifier.stream = EventStream(client, p.sse, verifier.revocations)
         return verifier
+
+    def reload(self, settings) -> None:
+        """Live reload: cache TTLs and sizes, the circuit. Entries in hand and the event stream stay."""
+        p = settings.platform
+        self.session_ttl, self.negative_ttl = p.session_cache_ttl_seconds, p.negative_cache_ttl_seconds
+        for cache in (self._positive, self._negative, self.revocations):
+            cache.resize(p.session_cache_max_entries)
+        self._ledger.resize(p.consumed_tokens_max_entries)
+        self.circuit.configure(settings.circuit)
 
     # -- Component ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -266,9 +277,9 @@ class SessionVerifier:
     def _cached(self, key: TokenKey) -> SessionRecord | None:
         record = self._negative.get(key)
         if record is None:
-            record = self._positive.get(key)
-            if record is not None and record.status is SessionStatus.VERIFIED and not self.revocations.trusted:
-                record = None  # a stale yes is worse than an upstream call
+            fields = self._positive.get(key)
+            if fields is not None and self.revocations.trusted:  # else: a stale yes is worse than an upstream call
+                record = verified_from(fields)
         metrics.child(metrics.CACHE_LOOKUPS_TOTAL, "sessions", "miss" if record is None else "hit").inc()
         return record
 
@@ -291,9 +302,9 @@ class SessionVerifier:
             if record.expires_at is not None:
                 ttl = min(ttl, record.expires_at - self._wall())
             self._negative.pop(key)
-            self._positive.put(key, record, ttl)
+            self._positive.put(key, verified_fields(record), ttl)
         else:
-            self._negative.put(key, record, self.negative_ttl)
+            self._negative.put(key, cached_form(record), self.negative_ttl)
         metrics.CACHE_ENTRIES.labels("sessions").set(len(self._positive))
         metrics.CACHE_ENTRIES.labels("sessions_negative").set(len(self._negative))
 
@@ -344,4 +355,4 @@ def _brief(exc: UpstreamError) -> str:
 
 
 def _evicted(cache: str):
-    return lambda: metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc()
+    return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc   # created now: exported at 0 before any eviction

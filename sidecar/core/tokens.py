@@ -25,7 +25,7 @@ from ..config import IssuerSettings, JwksSettings, Settings
 from . import claims as claim_rules
 from . import jws
 from .answers import AuthInfo, TokenAnswer, UpstreamHealth
-from .caches import Clock, SingleFlight, TtlLru
+from .caches import Clock, SingleFlight, TtlLru, TtlShared
 from .hashing import TokenKey, token_key, token_revocation_id
 from .keys import FetchedKeys, JwksCache, SigningKey, usable_keys
 from .outcomes import Reason, Source, Verdict
@@ -34,6 +34,22 @@ log = logs.get("tokens")
 
 UNTRUSTED = "untrusted"  # the metric label for a token whose iss is not configured (never the raw value)
 Fetch = Callable[[], Awaitable[FetchedKeys]]
+
+
+# The verified-token cache keeps, per token, only which issuer and key vouched for it (one shared
+# `_Vouch` per key): a hit reads the identity again from the token the caller sent — the cache key is
+# its SHA-256, so those are the very bytes that were verified. The most recently used tokens also keep
+# their parsed identity (`RECENT_MAX`), so hot tokens are answered without parsing. (api/convert.py
+# memoises the encoded answer for as many: together ~1.3 kB per recent token.)
+RECENT_MAX = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class _Vouch:
+    """The issuer and the exact key that verified a token."""
+
+    issuer: IssuerSettings
+    key: SigningKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +72,27 @@ class TokenVerifier:
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
+        make_fetch: Callable[[IssuerSettings], Fetch] | None = None,
     ) -> None:
         self.issuers = {i.issuer: i for i in issuers}
         # At most one (config enforces it): the issuer whose JWKS alone may vouch for a token without iss.
         self._missing_iss = next((i for i in issuers if i.accept_missing_iss), None)
         self._fetchers = fetchers
+        self._make_fetch = make_fetch  # for issuers added by a live reload
         self.revoked = revoked  # sync, cache-only: is this sid/jti revoked? (settable: wired after sessions exist)
+        self._clock = clock
         self._wall = wall_clock
         self._closers = closers or []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._started = False
+        # Readiness waits for the issuers configured at start only: an issuer added live whose JWKS
+        # does not answer fails its own tokens closed, it does not take the whole pod out of service.
+        self._gating = set(self.issuers)
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
-        self._verified: TtlLru[TokenKey, _Verified] = TtlLru(
+        self._verified: TtlShared[TokenKey, _Vouch] = TtlShared(
             jwks.verified_cache_max_entries, clock, metrics.CACHE_EVICTIONS_TOTAL.labels("verified_tokens").inc)
+        self._recent: TtlLru[TokenKey, _Verified] = TtlLru(min(RECENT_MAX, jwks.verified_cache_max_entries), clock)
+        self._vouches: dict[tuple[str, str, str], _Vouch] = {}  # one per (issuer, kid, key material)
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
         self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
@@ -98,24 +123,28 @@ class TokenVerifier:
 
         client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
         fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
-        return cls(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose])
+        return cls(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose],
+                   make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client))
 
     # --- Component --------------------------------------------------------------------------
     async def start(self) -> None:
         """Start each issuer's background JWKS loop (first load at once); never waits for it."""
+        self._started = True
         for issuer, cache in self.keys.items():
-            self._tasks.append(asyncio.create_task(cache.run(), name=f"jwks:{issuer}"))
+            self._tasks[issuer] = asyncio.create_task(cache.run(), name=f"jwks:{issuer}")
 
     async def close(self) -> None:
-        for task in self._tasks:
+        self._started = False
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         for close in self._closers:
             await close()
 
     def readiness(self) -> tuple[bool, str]:
-        waiting = [issuer for issuer, cache in self.keys.items() if not cache.loaded]
+        waiting = [issuer for issuer, cache in self.keys.items() if issuer in self._gating and not cache.loaded]
         if waiting:
             return False, f"waiting for a first JWKS load from {len(waiting)} issuer(s): {', '.join(waiting)}"
         return True, f"{len(self.keys)} issuer(s) loaded"
@@ -136,12 +165,68 @@ class TokenVerifier:
                                                            f"keys in use {cache.age():.0f}s old")
         return UpstreamHealth(f"jwks:{issuer}", True, f"{len(fetched.keys)} keys published, {usable} usable")
 
+    # --- live reload ------------------------------------------------------------------------
+    def reload(self, settings: Settings) -> None:
+        """Issuers added, changed or removed, JWKS timings and the verified cache's size — at once.
+
+        A removed issuer's tokens are untrusted from this moment (its keys and cached verifications
+        go); an unchanged issuer keeps its keys and cache; a changed one keeps its keys (unless its
+        jwks_uri changed) but its cached verifications go, as they were checked under the old rules.
+        """
+        jwks = settings.jwks
+        self._verified.resize(jwks.verified_cache_max_entries)
+        wanted = {i.issuer: i for i in settings.issuers}
+        for name in [n for n in self.issuers if n not in wanted]:
+            self._remove_issuer(name)
+        for name, issuer in wanted.items():
+            old = self.issuers.get(name)
+            if old == issuer:
+                continue
+            if old is not None and old.jwks_uri == issuer.jwks_uri:
+                self.issuers[name] = issuer
+                # Checked under the old rules (audiences, leeway…): verify again, under the new ones.
+                self._forget_verifications(lambda v, n=name: v.issuer.issuer == n)
+                continue
+            if old is not None:
+                self._remove_issuer(name)
+            self._add_issuer(issuer, jwks)
+        for cache in self.keys.values():
+            cache.configure(ttl=jwks.ttl_seconds, min_ttl=jwks.min_ttl_seconds, max_ttl=jwks.max_ttl_seconds,
+                            cooldown=jwks.unknown_kid_cooldown_seconds, max_stale=jwks.max_stale_seconds)
+
+    def _add_issuer(self, issuer: IssuerSettings, jwks: JwksSettings) -> None:
+        if self._make_fetch is None:
+            raise RuntimeError("this TokenVerifier cannot add issuers (no fetcher factory)")
+        fetch = self._make_fetch(issuer)
+        self.issuers[issuer.issuer] = issuer
+        self._fetchers[issuer.issuer] = fetch
+        self.keys[issuer.issuer] = cache = self._key_cache(issuer.issuer, fetch, jwks, self._clock)
+        if self._started:
+            self._tasks[issuer.issuer] = asyncio.create_task(cache.run(), name=f"jwks:{issuer.issuer}")
+        log.info("issuer added", extra={"issuer": issuer.issuer})
+
+    def _remove_issuer(self, name: str) -> None:
+        self.issuers.pop(name, None)
+        self.keys.pop(name, None)
+        self._fetchers.pop(name, None)
+        self._gating.discard(name)
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        dropped = self._forget_verifications(lambda v: v.issuer.issuer == name)
+        for gauge in (metrics.JWKS_KEYS, metrics.JWKS_SECONDS_SINCE_REFRESH):
+            try:
+                gauge.remove(name)
+            except KeyError:
+                pass
+        log.info("issuer removed", extra={"issuer": name, "cached_tokens_dropped": dropped})
+
     # --- verification -----------------------------------------------------------------------
     async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer:
         label = UNTRUSTED
         try:
             cache_key = token_key(token)
-            verified, source = self._cached(cache_key), Source.CACHE
+            verified, source = self._cached(cache_key, token), Source.CACHE
             if verified is None:
                 parsed = jws.parse(token)
                 issuer = self._issuer_of(parsed.payload)
@@ -166,8 +251,12 @@ class TokenVerifier:
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
 
-    def _cached(self, key: TokenKey) -> _Verified | None:
-        hit = self._verified.get(key)
+    def _cached(self, key: TokenKey, token: str) -> _Verified | None:
+        hit = self._recent.get(key)
+        if hit is None:
+            vouch = self._verified.get(key)
+            if vouch is not None:
+                hit = self._reread(key, token, vouch)
         if hit is not None:
             cache = self.keys.get(hit.issuer.issuer)
             # Fail closed: the key must still be published (and the JWKS not past max staleness).
@@ -175,9 +264,31 @@ class TokenVerifier:
             if (cache is None or not cache.has(hit.key.kid, hit.key.material)
                     or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)):
                 self._verified.pop(key)
+                self._recent.pop(key)
                 hit = None
         metrics.child(metrics.TOKEN_CACHE_TOTAL, "miss" if hit is None else "hit").inc()
         return hit
+
+    def _reread(self, key: TokenKey, token: str, vouch: _Vouch) -> _Verified:
+        """A cached token's identity, parsed again from the token (the same bytes that were verified)."""
+        claims, claims_json = jws.verified_payload(token)
+        auth = claim_rules.auth_info(claims, claims_json, vouch.issuer.issuer, vouch.key.kid)
+        verified = _Verified(vouch.issuer, vouch.key, auth)
+        self._recent.put(key, verified, self._ttl(verified))
+        return verified
+
+    def _ttl(self, verified: _Verified) -> float:
+        """Held until exp minus leeway (never without exp: `_verify_signed` caches only tokens with one)."""
+        return verified.auth.expires_at - verified.issuer.leeway_seconds - self._wall()  # type: ignore[operator]
+
+    def _remember(self, key: TokenKey, verified: _Verified) -> None:
+        ids = (verified.issuer.issuer, verified.key.kid, verified.key.material)
+        vouch = self._vouches.get(ids)
+        if vouch is None:
+            vouch = self._vouches[ids] = _Vouch(verified.issuer, verified.key)
+        ttl = self._ttl(verified)
+        self._verified.put(key, vouch, ttl)
+        self._recent.put(key, verified, ttl)
 
     async def _verify_fetching_key(self, parsed: jws.CompactJws, issuer: IssuerSettings, alg: str, kid: str | None,
                                    cache_key: TokenKey) -> _Verified:
@@ -196,7 +307,7 @@ class TokenVerifier:
         auth = claim_rules.auth_info(parsed.payload, parsed.payload_json, issuer.issuer, key.kid)
         verified = _Verified(issuer, key, auth)
         if auth.expires_at is not None:  # held until exp minus leeway; never for tokens without exp
-            self._verified.put(cache_key, verified, auth.expires_at - issuer.leeway_seconds - self._wall())
+            self._remember(cache_key, verified)
         return verified
 
     def _issuer_of(self, payload: dict) -> IssuerSettings:
@@ -239,8 +350,16 @@ class TokenVerifier:
 
     def _forget_keys(self, issuer: str, kids: set[str]) -> None:
         """A key left (or changed in) the JWKS: tokens it vouched for must be verified again."""
-        dropped = self._verified.discard_where(lambda _, v: v.issuer.issuer == issuer and v.key.kid in kids)
+        dropped = self._forget_verifications(lambda v: v.issuer.issuer == issuer and v.key.kid in kids)
         log.info("JWKS keys removed", extra={"issuer": issuer, "keys": len(kids), "cached_tokens_dropped": dropped})
+
+    def _forget_verifications(self, vouched: Callable[[_Vouch | _Verified], bool]) -> int:
+        """Drop every cached verification (vouches, recent identities) for which `vouched` holds."""
+        dropped = self._verified.discard_where(lambda _, v: vouched(v))
+        self._recent.discard_where(lambda _, v: vouched(v))
+        for ids in [ids for ids, v in self._vouches.items() if vouched(v)]:
+            del self._vouches[ids]
+        return dropped
 
 
 def _fits(alg: str, key: SigningKey) -> bool:

@@ -18,7 +18,7 @@ import random
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
-from .. import logs, metrics
+from .. import logs, metrics, tracing
 from ..core.session_records import EventKind
 from .platform import HEARTBEAT_EVENT, RESET_EVENT, PlatformClient, parse_event
 from .sse_reader import StreamTooLarge, bounded_sse, usable_id
@@ -99,7 +99,8 @@ class EventStream:
                 metrics.SSE_DISCONNECTS_TOTAL.labels(cause).inc()
                 failures = 0 if caught_up else failures + 1
                 metrics.SSE_RECONNECTS_TOTAL.inc()
-                await asyncio.sleep(self._backoff(failures))
+                with tracing.span("sse.reconnect", cause=cause):  # the wait before the next connection
+                    await asyncio.sleep(self._backoff(failures))
 
     def _backoff(self, failures: int) -> float:
         base = self.retry_seconds if self.retry_seconds is not None else self.min_delay

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .. import metrics
+from .. import metrics, tracing
 from ..core.outcomes import UpstreamError
 
 DEFAULT_MAX_RESPONSE_BYTES = 1_048_576
@@ -67,6 +67,7 @@ async def request(client: httpx.AsyncClient, upstream: str, endpoint: str, metho
     max_bytes = getattr(client, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
     started = time.perf_counter()
     status = "error"
+    named = tracing.UPSTREAM_ENDPOINT.set((upstream, endpoint)) if tracing.ENABLED else None  # the span's name
     try:
         async with asyncio.timeout(deadline):
             async with client.stream(method, path, **kwargs) as response:
@@ -82,6 +83,8 @@ async def request(client: httpx.AsyncClient, upstream: str, endpoint: str, metho
     except httpx.HTTPError as exc:
         raise UpstreamError(upstream, 0, f"{endpoint} failed: {type(exc).__name__}") from None
     finally:
+        if named is not None:
+            tracing.UPSTREAM_ENDPOINT.reset(named)
         metrics.UPSTREAM_REQUESTS_TOTAL.labels(upstream, endpoint, status).inc()
         metrics.UPSTREAM_SECONDS.labels(upstream, endpoint).observe(time.perf_counter() - started)
 

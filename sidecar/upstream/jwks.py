@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from .. import metrics
+from .. import metrics, tracing
 from ..config import IssuerSettings, JwksSettings
 from ..core.keys import FetchedKeys
 from ..core.outcomes import UpstreamError
@@ -46,6 +46,10 @@ class JwksFetcher:
         self.client = client
 
     async def __call__(self) -> FetchedKeys:
+        with tracing.span("jwks.fetch", issuer=self.issuer):
+            return await self._fetch()
+
+    async def _fetch(self) -> FetchedKeys:
         uri = self.configured_uri or self.discovered_uri or await self._discover()
         try:
             body, headers = await self._get(uri, "jwks")
@@ -72,6 +76,7 @@ class JwksFetcher:
     async def _get(self, url: str, endpoint: str) -> tuple[dict, httpx.Headers]:
         started = time.perf_counter()
         status = "error"
+        named = tracing.UPSTREAM_ENDPOINT.set((UPSTREAM, endpoint)) if tracing.ENABLED else None
         try:
             async with asyncio.timeout(self.deadline):
                 async with self.client.stream("GET", url, headers={"Accept": "application/json"}) as resp:
@@ -89,6 +94,8 @@ class JwksFetcher:
         except httpx.HTTPError as exc:
             raise UpstreamError(UPSTREAM, 0, f"{endpoint} request failed: {type(exc).__name__}") from None
         finally:
+            if named is not None:
+                tracing.UPSTREAM_ENDPOINT.reset(named)
             metrics.UPSTREAM_REQUESTS_TOTAL.labels(UPSTREAM, endpoint, status).inc()
             metrics.UPSTREAM_SECONDS.labels(UPSTREAM, endpoint).observe(time.perf_counter() - started)
         try:

@@ -17,6 +17,7 @@ from .conftest import ALERTS, K8S, KUSTOMIZATIONS, ROOT, kustomize_render
 
 # Native sidecars (initContainers with restartPolicy: Always) are on by default from 1.29.
 K8S_VERSIONS = ["1.29", kubernetes_validate.latest_version()]
+OTLP_GRPC_PORT = 4317
 # Custom resources: no schema ships with kubernetes-validate, so the test checks what the CRD requires.
 CUSTOM_KINDS = {("monitoring.coreos.com/v1", kind) for kind in ("PodMonitor", "ServiceMonitor", "PrometheusRule")}
 
@@ -227,9 +228,13 @@ def test_network_policy_admits_only_named_ports_and_upstream_egress(rendered: li
     assert "metrics" in admitted
     assert admitted <= declared, f"ingress names ports no container declares: {admitted - declared}"
     egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
-    # The shared ledger overlay adds Redis (TLS port) and nothing else.
+    # The shared ledger overlay adds Redis (TLS port); trace export (the Envoy overlay) adds OTLP to the
+    # collector's namespace only.
     ledger = {6380} if _sidecar_settings(rendered, tmp_path).ledger.backend == "redis" else set()
-    assert egress_ports == {53, 443} | ledger
+    assert egress_ports - {OTLP_GRPC_PORT} == {53, 443} | ledger
+    for rule in policy["egress"]:
+        if any(p["port"] == OTLP_GRPC_PORT for p in rule["ports"]):
+            assert rule["to"] and all("namespaceSelector" in peer for peer in rule["to"])
 
 
 def test_envoy_overlay_checks_requests_with_the_sidecar(tmp_path: Path) -> None:
@@ -266,3 +271,38 @@ def test_shared_ledger_overlay_claims_in_redis_with_the_url_from_a_secret(tmp_pa
 def test_prometheus_rule_carries_the_alert_rules_file(rendered: list[dict]) -> None:
     """The Operator's PrometheusRule and deploy/prometheus/alerts.yaml (checked by promtool) are the same rules."""
     assert _one(rendered, "PrometheusRule")["spec"] == yaml.safe_load(ALERTS.read_text())
+
+
+def test_live_reload_overlay_keeps_the_configmap_name_so_a_change_reloads() -> None:
+    live, rendered = kustomize_render(K8S / "overlays" / "live-reload"), kustomize_render(K8S / "base")
+    (config,) = [d for d in live if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")]
+    assert config["metadata"]["name"] == "authsidecar-config", "no hash suffix: an update keeps the name"
+    (based,) = [d for d in rendered if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")]
+    assert based["metadata"]["name"] != "authsidecar-config", "the base still rolls pods on a change (hash suffix)"
+    assert config["data"] == based["data"]
+    pod = _one(live, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v.get("configMap", {}).get("name") == "authsidecar-config")
+    mount = next(m for m in _sidecar_container(pod)["volumeMounts"] if m["name"] == volume["name"])
+    assert "subPath" not in mount, "a subPath mount never sees ConfigMap updates"
+    settings = yaml.safe_load(config["data"]["config.yaml"])
+    assert settings.get("config_poll_seconds", 2.0) > 0, "the sidecar must poll the file to see the swap"
+
+
+def test_envoy_overlay_traces_and_passes_the_trace_on(tmp_path: Path) -> None:
+    docs = kustomize_render(K8S / "overlays" / "envoy-ext-authz")
+    envoy = yaml.safe_load(next(d for d in docs if d["metadata"]["name"].startswith("envoy-config"))["data"]["envoy.yaml"])
+    manager = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    provider = manager["tracing"]["provider"]
+    assert provider["name"] == "envoy.tracers.opentelemetry"
+    collector = provider["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"]
+    cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == collector)
+    assert "http2_protocol_options" in str(cluster), "OTLP/gRPC needs HTTP/2"
+    ext_authz = next(f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.ext_authz")["typed_config"]
+    assert "allowed_headers" not in ext_authz, "the CheckRequest must carry traceparent"
+    sidecar = _sidecar_container(_one(docs, "Deployment")["spec"]["template"]["spec"])
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert env["OTEL_TRACES_EXPORTER"] == "otlp" and env["OTEL_EXPORTER_OTLP_PROTOCOL"] in ("grpc", "http/protobuf")
+    assert any(e["name"].endswith("_FILE") for e in sidecar["env"]), "the base's env is kept, not replaced"
+    port = int(env["OTEL_EXPORTER_OTLP_ENDPOINT"].rsplit(":", 1)[1])
+    egress_ports = {p["port"] for rule in _one(docs, "NetworkPolicy")["spec"]["egress"] for p in rule["ports"]}
+    assert {port, 443, 53} <= egress_ports

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import free_port, stop_process
+from sidecar.testing import RedisProcess, free_port, redis_server_binary, stop_process
 
 from .conftest import ALERTS, run_tool
 from .sources import alert_queries, catalog, dashboard_queries, names_in
@@ -177,10 +177,57 @@ def test_alert_rules_load_and_evaluate_against_the_live_series(prometheus: LiveP
     assert ready[0]["value"][1] == "1"
 
 
-def test_every_dashboard_query_runs_on_prometheus(prometheus: LivePrometheus) -> None:
+def traffic(sidecar, emulator) -> None:
+    """Calls that touch every panel: cache hits and misses, an upstream answer and an upstream error,
+    a one-time claim through the shared ledger."""
+    exercise(sidecar)
+    phone = "+14155552671"
+    for failing in (False, True):
+        emulator.faults(error_rate=1.0 if failing else 0.0, path_prefix="/v2/backend/session")
+        token = emulator.http.post("/_control/platform/sessions", json={"phone": phone}).json()["session_token"]
+        for _ in range(2):
+            sidecar.stub.VerifySession(pb.VerifySessionRequest(session_token=token, phone=phone), timeout=5)
+    emulator.faults(reset=True)
+    reply = emulator.http.post("/_control/platform/approvals",
+                               json={"phone": phone, "action": "transfer", "session_token": token})
+    approval = reply.json()["approval_token"]
+    sidecar.stub.VerifyApproval(pb.VerifyApprovalRequest(approval_token=approval, phone=phone), timeout=5)
+
+
+@pytest.fixture
+def ledger_sidecar(sidecar_factory, tmp_path: Path):
+    """A sidecar with every optional part on (the shared ledger over a real redis-server), so every
+    dashboard panel has series to draw."""
+    binary, problem = redis_server_binary()
+    if binary is None:
+        pytest.skip(f"redis-server missing and not installable: {problem}")
+    redis = RedisProcess(binary, tmp_path / "redis")
+    yield sidecar_factory({"ledger": {"backend": "redis", "url": redis.url}})
+    redis.stop()
+
+
+def test_every_dashboard_query_returns_data_after_traffic(prometheus_tools, ledger_sidecar, emulator,
+                                                           tmp_path: Path) -> None:
+    sidecar = ledger_sidecar
+    prometheus = LivePrometheus(prometheus_tools.prometheus, tmp_path, sidecar.ops_url.removeprefix("http://"))
+    try:
+        _every_query_has_data(sidecar, emulator, prometheus)
+    finally:
+        prometheus.stop()
+
+
+def _every_query_has_data(sidecar, emulator, prometheus: LivePrometheus) -> None:
     prometheus.wait_until(lambda: prometheus.query("authsidecar_build_info")["result"], "the first scrape")
-    for expr in dashboard_queries():
-        if expr.startswith("label_values("):
-            continue  # a Grafana function, not PromQL; its selector is checked through the names test
-        promql = expr.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$pod", ".*")
-        prometheus.query(promql)
+    traffic(sidecar, emulator)
+    queries = [q for q in dashboard_queries() if not q.startswith("label_values(")]  # Grafana's, not PromQL
+    promql = {q: q.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$pod", ".*")
+              for q in queries}
+
+    def empty() -> list[str]:
+        return [q for q in queries if not prometheus.query(promql[q])["result"]]
+
+    # rate() needs two scrapes of a series; wait until every panel has something to draw (or time out).
+    try:
+        prometheus.wait_until(lambda: not empty(), "every dashboard query to return data")
+    except TimeoutError:
+        raise AssertionError("dashboard queries without data after traffic:\n" + "\n".join(empty())) from None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.core.caches import TtlLru
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,7 +27,9 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert floor["calls"] > 0 and floor["errors"] == 0 and floor["rps_ratio_to_floor"] == 1.0
     load_driven = ["floor", "floor_2_loads", "verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop",
                    "verify_token_hot_open_loop_1k", "ext_authz_check_hot", "verify_session_hot", "is_revoked",
-                   "floor_2_processes", "verify_token_hot_2_processes"]
+                   "floor_2_processes", "verify_token_hot_2_processes", "verify_token_hot_stream",
+                   "verify_token_hot_stream_open_loop", "verify_session_hot_stream", "is_revoked_stream",
+                   "verify_token_hot_traced", "verify_token_hot_decision_log"]
     for name in load_driven:
         s = by_name[name]
         assert s["calls"] > 0 and s["errors"] == 0, name
@@ -33,12 +37,29 @@ def test_bench_quick_writes_every_figure(tmp_path):
                     "peak_rss_mb", "upstream_requests_total", "rps_ratio_to_floor"):
             assert key in s, (name, key)
     assert by_name["verify_token_hot"]["upstream_requests_total"] == 0
+    assert by_name["verify_token_hot_stream"]["upstream_requests_total"] == 0
+    for name in ("verify_token_hot_stream", "verify_session_hot_stream", "is_revoked_stream"):
+        assert by_name[name]["streams"] > 0 and by_name[name]["items_in_flight_per_stream"] > 0, name
+    curve = by_name["latency_curve"]
+    assert {p["mode"] for p in curve["points"]} == {"unary", "stream"}
+    assert all(p["rps"] > 0 and p["p99_ms"] >= p["p50_ms"] > 0 for p in curve["points"])
+    assert all(p["errors"] == 0 for p in curve["points"] if p["mode"] == "stream")
+    png = report_path.with_suffix(".png")               # matplotlib is a dev extra, installed with the tests
+    assert png.read_bytes().startswith(b"\x89PNG")
     assert by_name["verify_token_hot_2_processes"]["sidecar_processes"] == 2
     assert by_name["revocation_propagation"]["revocations"] > 0 and by_name["revocation_propagation"]["p99_ms"] > 0
     amp = by_name["upstream_amplification"]
     assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01
     mem = by_name["memory"]
     assert mem["cached_tokens"] > 0 and mem["cached_sessions"] > 0 and mem["peak_rss_mb"] > 0
+    full = by_name["memory_all_full"]  # every bounded structure full, the LRU evicting, RSS under the budget
+    for cache, field in (("verified_tokens", "jwks"), ("sessions", "platform.session"),
+                         ("sessions_negative", "platform.session"), ("revoked", "platform.session"),
+                         ("consumed_approvals", "platform.consumed")):
+        cap = next(n for f, n in full["capacity"].items() if f.startswith(field))
+        assert cap - cap // TtlLru.EVICT_SHARE <= full["cache_entries"][cache] <= cap, cache
+    assert all(n > 0 for n in full["evictions"].values()) and full["cache_entries"]["unknown_kids"] > 0
+    assert 0 < full["rss_mb"] < full["memory_budget_mb"]
     memory, redis = by_name["ledger_claim_memory"], by_name["ledger_claim_redis"]
     assert memory["claims"] > 0 and memory["failed"] == 0 and memory["p50_us"] > 0
     assert "skipped" in redis or (redis["claims"] > 0 and redis["failed"] == 0 and redis["p50_ratio_to_memory"] > 0)

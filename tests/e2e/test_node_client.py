@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "node"
 PHONE = "+14155552671"
@@ -53,3 +56,48 @@ def test_node_client_calls_the_sidecar(node_modules, sidecar, emulator):
     code, answer = run_node(node_modules, sidecar.target, "VerifyToken", {"token": ""})
     assert code == 1 and answer["error"]["code"] == "INVALID_ARGUMENT"
     assert answer["error"]["details"].startswith("token:")
+
+
+MULTIPLEXED = """
+const grpc = require("@grpc/grpc-js");
+const { connect, call, close } = require(process.env.EXAMPLE);
+const [target, session, slowSession, ...tokens] = JSON.parse(process.argv[1]);
+const phone = "+14155552671";
+const failure = (e) => ({ code: grpc.status[e.code], details: e.details });
+(async () => {
+  const auth = connect(target);                                    // multiplexing is the default
+  const answers = await Promise.all(tokens.map((token) => call(auth, "VerifyToken", { token }, 5000)));
+  const verified = await call(auth, "VerifySession", { session_token: session, phone }, 5000);
+  const bad = await call(auth, "VerifySession", { session_token: session, phone: "x" }, 5000).catch(failure);
+  const started = Date.now();
+  const late = call(auth, "IsRevoked", { session_token: slowSession, phone }, 300)
+    .catch((e) => ({ ...failure(e), ms: Date.now() - started }));
+  const fast = await call(auth, "VerifyToken", { token: tokens[0] }, 5000);
+  const fastMs = Date.now() - started;
+  console.log(JSON.stringify({ subjects: answers.map((a) => a.auth.subject), verified: verified.valid, bad,
+                               late: await late, fast: fast.valid, fastMs }));
+  close(auth);
+})().catch((e) => { console.log(JSON.stringify({ crashed: String(e) })); process.exit(1); });
+"""
+
+
+def test_node_client_multiplexes_calls_over_one_stream(node_modules, sidecar, emulator):
+    tokens = [emulator.http.post("/_control/jwks/issuers/main/mint", json={"claims": {"sub": f"user-{i}"}})
+              .json()["token"] for i in range(30)]
+    session, slow = (emulator.http.post("/_control/platform/sessions", json={"phone": PHONE}).json()["session_token"]
+                     for _ in range(2))
+    assert sidecar.stub.VerifySession(pb.VerifySessionRequest(session_token=session, phone=PHONE), timeout=5).valid
+    emulator.faults(latency_seconds=3.0, path_prefix="/v2/backend/session/status")      # `slow` is not cached
+    done = subprocess.run(["node", "-e", MULTIPLEXED, json.dumps([sidecar.target, session, slow, *tokens])],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "NODE_PATH": str(node_modules), "EXAMPLE": str(EXAMPLE / "client.js")})
+    out = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {"stderr": done.stderr[-2000:]}
+    assert out.get("subjects") == [f"user-{i}" for i in range(30)], out
+    assert out["verified"] is True
+    assert out["bad"]["code"] == "INVALID_ARGUMENT" and out["bad"]["details"].startswith("phone:")
+    # One caller's deadline ends only its call; a cached answer on the same stream did not wait for it.
+    assert out["late"]["code"] == "DEADLINE_EXCEEDED" and 250 <= out["late"]["ms"] < 1500
+    assert out["fast"] and out["fastMs"] < 300
+    wait_until(lambda: sidecar.metric("authsidecar_verify_streams_open") == 0, what="close() ended the stream")
+    assert sidecar.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 31
+    assert sidecar.metric("authsidecar_rpc_total", method="VerifyStream") == 1      # all of them on one stream

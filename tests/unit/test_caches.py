@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sidecar.core.caches import OneTimeLedger, SingleFlight, TtlLru
+from sidecar.core.caches import SHARED_VALUES_MAX, OneTimeLedger, SingleFlight, TtlLru, TtlRecords, TtlShared
 
 
 class Clock:
@@ -27,6 +27,57 @@ def test_ttl_lru_expires_and_evicts_least_recent():
     assert cache.get("b") is None and cache.get("a") == 1 and len(evicted) == 1
     clock.now += 10
     assert cache.get("a") is None and len(cache) == 1
+
+
+def test_ttl_lru_full_evicts_the_least_recently_used_first():
+    clock, evicted = Clock(), []
+    cache = TtlLru(1000, clock, on_evict=lambda: evicted.append(1))
+    for i in range(1000):
+        cache.put(i, i, ttl=10)
+    for i in range(100):                 # the oldest hundred are used again
+        assert cache.get(i) == i
+    cache.put(1000, 1000, ttl=10)
+    assert 1000 - 1000 // TtlLru.EVICT_SHARE <= len(cache) <= 1000   # a small batch goes at once
+    assert len(evicted) == 1001 - len(cache)
+    assert all(cache.get(i) == i for i in range(100)) and cache.get(1000) == 1000
+    assert cache.get(100) is None                                   # the least recently used went first
+    assert cache.get(100 + len(evicted)) == 100 + len(evicted)      # and no more than the batch
+
+
+def test_ttl_lru_put_replaces_and_a_non_positive_ttl_forgets():
+    clock = Clock()
+    cache = TtlLru(3, clock)
+    cache.put("a", 1, ttl=10)
+    cache.put("a", 2, ttl=1)
+    assert cache.get("a") == 2 and len(cache) == 1
+    clock.now += 1
+    assert cache.get("a") is None and len(cache) == 0    # an expired entry is gone once looked up
+    cache.put("b", 1, ttl=10)
+    cache.put("b", 1, ttl=0)
+    assert "b" not in cache and len(cache) == 0
+
+
+def test_ttl_shared_keeps_a_bounded_table_of_the_values_in_use():
+    # Values come and go (rotated keys): the table of shared values is renumbered when it fills,
+    # and every entry still answers its own value.
+    clock = Clock()
+    cache = TtlShared(100, clock)
+    values = [object() for _ in range(5000)]
+    for i, v in enumerate(values):
+        cache.put(i, v, ttl=10)
+    assert len(cache._values) <= 2 * SHARED_VALUES_MAX
+    assert all(cache.get(i) is values[i] for i in range(4900, 5000))
+    assert cache.pop(4999) is values[4999] and cache.get(4999) is None
+    clock.now += 10
+    assert cache.get(4998) is None
+
+
+def test_ttl_records_store_fields_flat_with_the_deadline():
+    clock = Clock()
+    cache = TtlRecords(2, clock)
+    cache.put("a", ("+14155552671", 123.0), ttl=5)
+    assert cache.get("a") == ("+14155552671", 123.0)
+    assert cache.discard_where(lambda k, fields: fields[1] == 123.0) == 1 and len(cache) == 0
 
 
 async def test_single_flight_shares_one_call():

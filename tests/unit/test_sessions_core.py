@@ -419,3 +419,18 @@ async def test_unknown_approvals_share_the_budget(platform, clock):
     assert platform.approval_calls == 3
     assert {a.verdict.reason for a in answers[3:]} == {Reason.UPSTREAM_UNAVAILABLE}
     assert not any(a.verdict.valid for a in answers)
+
+
+async def test_cached_sessions_answer_as_fresh_ones_and_share_a_phone(platform, clock):
+    # What the cache keeps is trimmed to what answers need (no session id) and the phone string is
+    # shared between a user's sessions; the answers are those of the upstream's record.
+    platform.sessions["good2"] = SessionRecord(SessionStatus.VERIFIED, "+1 415-555-2671", NOW + 1800, "sid-2")
+    v = make(platform, clock)
+    fresh = [await v.get_status(t, PHONE) for t in ("good", "good2")]
+    cached = [await v.get_status(t, PHONE) for t in ("good", "good2")]
+    assert platform.status_calls == 2 and all(a.source is Source.CACHE for a in cached)
+    assert [(a.status, a.phone, a.expires_at, a.reason) for a in cached] == \
+        [(a.status, a.phone, a.expires_at, a.reason) for a in fresh]
+    assert (await v.verify_session("good", PHONE)).verdict.valid
+    one, two = v._positive.get(token_key("good")), v._positive.get(token_key("good2"))
+    assert one == ("+1 415-555-2671", NOW + 3600) and one[0] is two[0]   # no session id; one phone string

@@ -363,6 +363,43 @@ async def test_revoked_sid_or_jti_is_never_valid_even_from_cache(upstream, clock
     assert v.signature_checks == 1
 
 
+async def test_hits_past_the_recent_memo_read_the_same_identity_from_the_token(upstream, clocks, monkeypatch):
+    # The cache keeps only which key vouched for a token; beyond the memo of recent identities a hit
+    # parses the token again. Same answer as the fresh verification, and no signature work.
+    from sidecar.core import tokens
+
+    monkeypatch.setattr(tokens, "RECENT_MAX", 2)
+    v = verifier(upstream, clocks)
+    toks = [token(upstream, clocks, claims={"sub": f"u-{i}", "sid": f"s-{i}", "jti": f"j-{i}", "scope": "read",
+                                            "aud": [AUD, "api-a"], "roles": ["admin"], "org_id": "o"})
+            for i in range(5)]
+    fresh = [(await v.verify(t, None, [])).auth for t in toks]
+    for t, first in zip(toks, fresh):
+        again = await v.verify(t, "api-a", ["read"])
+        assert again.verdict.valid and again.verdict.source is Source.CACHE
+        assert again.auth == first and again.auth.claims == first.claims
+    assert v.signature_checks == 5
+    assert await reason(v, toks[0], scopes=["write"]) is Reason.INSUFFICIENT_SCOPE
+
+
+async def test_a_removed_key_drops_what_it_vouched_for_past_the_memo_too(upstream, clocks, monkeypatch):
+    from sidecar.core import tokens
+
+    monkeypatch.setattr(tokens, "RECENT_MAX", 1)
+    v = verifier(upstream, clocks)
+    main = upstream.issuers["main"]
+    toks = [token(upstream, clocks, claims={"sub": f"u-{i}"}) for i in range(3)]
+    for t in toks:
+        assert await reason(v, t) is Reason.NONE
+    old = main.current.kid
+    main.add_key()
+    main.keys = [k for k in main.keys if k.kid != old]
+    await v.keys[f"{URL}/main"].refresh()
+    assert len(v._verified) == 0 and len(v._vouches) == 0
+    for t in toks:
+        assert await reason(v, t) is Reason.UNKNOWN_KEY
+
+
 async def test_outage_uses_last_good_keys_then_fails_closed(upstream, clocks):
     v = verifier(upstream, clocks, max_stale_seconds=3600)
     cache = v.keys[f"{URL}/main"]

@@ -1,7 +1,9 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -438,3 +440,35 @@ class CheckUpstreamHealthResponse(_message.Message):
     healthy: bool
     upstreams: _containers.RepeatedCompositeFieldContainer[UpstreamHealth]
     def __init__(self, healthy: _Optional[bool] = ..., upstreams: _Optional[_Iterable[_Union[UpstreamHealth, _Mapping]]] = ...) -> None: ...
+
+class VerifyStreamRequest(_message.Message):
+    __slots__ = ("id", "timeout", "verify_token", "verify_session", "is_revoked", "get_session_status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_SESSION_FIELD_NUMBER: _ClassVar[int]
+    IS_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    GET_SESSION_STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    timeout: _duration_pb2.Duration
+    verify_token: VerifyTokenRequest
+    verify_session: VerifySessionRequest
+    is_revoked: IsRevokedRequest
+    get_session_status: GetSessionStatusRequest
+    def __init__(self, id: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., verify_token: _Optional[_Union[VerifyTokenRequest, _Mapping]] = ..., verify_session: _Optional[_Union[VerifySessionRequest, _Mapping]] = ..., is_revoked: _Optional[_Union[IsRevokedRequest, _Mapping]] = ..., get_session_status: _Optional[_Union[GetSessionStatusRequest, _Mapping]] = ...) -> None: ...
+
+class VerifyStreamResponse(_message.Message):
+    __slots__ = ("id", "verify_token", "verify_session", "is_revoked", "get_session_status", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_SESSION_FIELD_NUMBER: _ClassVar[int]
+    IS_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    GET_SESSION_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    verify_token: VerifyTokenResponse
+    verify_session: VerifySessionResponse
+    is_revoked: IsRevokedResponse
+    get_session_status: GetSessionStatusResponse
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[int] = ..., verify_token: _Optional[_Union[VerifyTokenResponse, _Mapping]] = ..., verify_session: _Optional[_Union[VerifySessionResponse, _Mapping]] = ..., is_revoked: _Optional[_Union[IsRevokedResponse, _Mapping]] = ..., get_session_status: _Optional[_Union[GetSessionStatusResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...

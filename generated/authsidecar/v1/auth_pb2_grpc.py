@@ -90,6 +90,11 @@ class AuthServiceStub:
                 request_serializer=authsidecar_dot_v1_dot_auth__pb2.CheckUpstreamHealthRequest.SerializeToString,
                 response_deserializer=authsidecar_dot_v1_dot_auth__pb2.CheckUpstreamHealthResponse.FromString,
                 _registered_method=True)
+        self.VerifyStream = channel.stream_stream(
+                '/authsidecar.v1.AuthService/VerifyStream',
+                request_serializer=authsidecar_dot_v1_dot_auth__pb2.VerifyStreamRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_auth__pb2.VerifyStreamResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -173,6 +178,27 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyStream(self, request_iterator, context):
+        """Many read-only verifications over one long-lived bidirectional stream: far cheaper per question
+        than a call each. Each request carries a caller-chosen id and one question (VerifyToken,
+        VerifySession, IsRevoked or GetSessionStatus); each response echoes the id with the answer, or
+        with a per-item error that never ends the stream. Answers go out as they complete, so they may
+        arrive in another order than the questions (a cached answer never waits behind one that needs
+        the platform). Every item is answered exactly once, whatever its id (duplicates are answered each).
+
+        Stream-level status codes (the stream ends):
+        RESOURCE_EXHAUSTED  more than limits.verify_streams_max streams are open
+        UNAVAILABLE         the sidecar is shutting down (after its grace period, or at once when idle)
+        DEADLINE_EXCEEDED / CANCELLED  the stream's own deadline or cancellation; its pending work stops
+        Back-pressure: at most limits.verify_stream_items_in_flight items per stream are read but not yet
+        answered; past that the sidecar stops reading this stream (gRPC flow control then holds the
+        caller's writes), so a caller that stops reading answers slows only its own stream.
+        One-time tokens (VerifyApproval, ValidateChallenge) are not offered here: use the unary calls.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -230,6 +256,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.CheckUpstreamHealth,
                     request_deserializer=authsidecar_dot_v1_dot_auth__pb2.CheckUpstreamHealthRequest.FromString,
                     response_serializer=authsidecar_dot_v1_dot_auth__pb2.CheckUpstreamHealthResponse.SerializeToString,
+            ),
+            'VerifyStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.VerifyStream,
+                    request_deserializer=authsidecar_dot_v1_dot_auth__pb2.VerifyStreamRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_auth__pb2.VerifyStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -530,6 +561,33 @@ class AuthService:
             '/authsidecar.v1.AuthService/CheckUpstreamHealth',
             authsidecar_dot_v1_dot_auth__pb2.CheckUpstreamHealthRequest.SerializeToString,
             authsidecar_dot_v1_dot_auth__pb2.CheckUpstreamHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/authsidecar.v1.AuthService/VerifyStream',
+            authsidecar_dot_v1_dot_auth__pb2.VerifyStreamRequest.SerializeToString,
+            authsidecar_dot_v1_dot_auth__pb2.VerifyStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

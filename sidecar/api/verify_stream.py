@@ -1,0 +1,220 @@
+"""AuthService.VerifyStream: many read-only verifications over one bidirectional stream.
+
+Per stream, a reader task reads items and starts each as its own task; the handler (the writer) sends
+answers in the order they complete. An item is "unanswered" from when it is read until its answer has
+been handed to gRPC; at `limits.verify_stream_items_in_flight` unanswered items the reader stops
+reading, so a caller that stops reading fills its own stream's flow-control window and nobody else's.
+Items count against `limits.max_in_flight` while they are being evaluated (over it: a per-item
+RESOURCE_EXHAUSTED) and in the per-method RPC metrics, exactly as the unary calls do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.rpc import code_pb2, status_pb2
+
+from authsidecar.v1 import auth_pb2 as pb
+
+from .. import metrics, tracing
+from . import observe
+from .rpc import InFlight, error_outcome, outcome_of, status_for
+
+STREAM_METHOD = "VerifyStream"
+# The oneof field of a request → the unary method it stands for (its metrics and errors are that method's).
+METHODS = {"verify_token": "VerifyToken", "verify_session": "VerifySession", "is_revoked": "IsRevoked",
+           "get_session_status": "GetSessionStatus"}
+CHECK_REQUIRED = "check: one of " + ", ".join(METHODS) + " is required"
+DRAIN_MARGIN_SECONDS = 0.25      # end streams this long before gRPC's own grace ends, so our status wins
+
+Answerer = Callable[[Any], Awaitable[Any]]
+
+
+class StreamGate:
+    """Process-wide: how many streams are open (bounded), and the shutdown signal they all watch."""
+
+    def __init__(self, max_streams: int) -> None:
+        self.max_streams = max_streams
+        self.open: set[_Stream] = set()
+        self.draining = False
+        self.expired = False             # the grace period is over: streams end now, answered or not
+        # Read at scrape time rather than counted per item: the hot path stays two metric updates lighter.
+        metrics.VERIFY_STREAMS_OPEN.set_function(lambda: len(self.open))
+        metrics.VERIFY_STREAM_ITEMS.set_function(lambda: sum(s.evaluating for s in self.open))
+
+    def drain(self, grace_seconds: float) -> None:
+        """SIGTERM: idle streams end now, busy ones when idle or at the end of the grace period."""
+        self.draining = True
+        asyncio.get_running_loop().call_later(max(0.0, grace_seconds - DRAIN_MARGIN_SECONDS), self._expire)
+        for stream in self.open:
+            stream.wake.set()
+
+    def _expire(self) -> None:
+        self.expired = True
+        for stream in self.open:
+            stream.wake.set()
+
+
+class _Stream:
+    """One open VerifyStream: its unanswered items, their tasks, and the answers waiting to be sent."""
+
+    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, max_items: int,
+                 item_timeout: float) -> None:
+        self.answerers, self.inflight = answerers, inflight
+        self.max_items, self.item_timeout = max_items, item_timeout
+        self.ready: deque[pb.VerifyStreamResponse] = deque()
+        self.wake = asyncio.Event()      # the writer: an answer is ready, reading ended, or drain news
+        self.room = asyncio.Event()      # the reader: an answer went out, below max_items again
+        self.tasks: set[asyncio.Task] = set()
+        self.unanswered = 0
+        self.evaluating = 0              # items whose answer is being worked out (read at scrape time)
+        self.reading = True
+
+    async def read(self, requests: AsyncIterator[pb.VerifyStreamRequest]) -> None:
+        try:
+            iterator = requests.__aiter__()
+            while True:
+                while self.unanswered >= self.max_items:
+                    self.room.clear()
+                    await self.room.wait()
+                try:
+                    item = await iterator.__anext__()
+                except StopAsyncIteration:
+                    return
+                self.unanswered += 1
+                self.start(item)
+        finally:
+            self.reading = False
+            self.wake.set()
+
+    def start(self, item: pb.VerifyStreamRequest) -> None:
+        kind = item.WhichOneof("check")
+        if kind is None:
+            metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
+            return self.answer(pb.VerifyStreamResponse(
+                id=item.id, error=status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=CHECK_REQUIRED)))
+        method = METHODS[kind]
+        timeout = self.item_timeout
+        if item.HasField("timeout"):
+            own = item.timeout.ToTimedelta().total_seconds()
+            if own < 0:
+                metrics.child(metrics.RPC_TOTAL, method, "invalid_argument", "none").inc()
+                return self.answer(pb.VerifyStreamResponse(id=item.id, error=status_pb2.Status(
+                    code=code_pb2.INVALID_ARGUMENT, message="timeout: must not be negative")))
+            if own > 0:
+                timeout = min(own, timeout) if timeout > 0 else own
+        inflight = self.inflight
+        if inflight.current >= inflight.limit:   # shed the item, not the stream
+            metrics.RPC_SHED_TOTAL.inc()
+            metrics.child(metrics.RPC_TOTAL, method, "shed", "none").inc()
+            return self.answer(pb.VerifyStreamResponse(id=item.id, error=status_pb2.Status(
+                code=code_pb2.RESOURCE_EXHAUSTED, message="too many calls in flight")))
+        inflight.current += 1
+        metrics.RPC_IN_FLIGHT.inc()
+        self.evaluating += 1
+        work = self.run(item.id, kind, method, getattr(item, kind), timeout)
+        task = asyncio.ensure_future(tracing.item(method, work))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def run(self, item_id: int, kind: str, method: str, request: Any, timeout: float) -> None:
+        """Evaluate one item as its unary call would, and queue its answer (or its per-item error)."""
+        started = time.perf_counter()
+        outcome, reason, response = "error", "none", None
+        try:
+            if timeout > 0:
+                async with asyncio.timeout(timeout):
+                    response = await self.answerers[kind](request)
+            else:
+                response = await self.answerers[kind](request)
+            outcome, reason = outcome_of(response)
+            self.answer(pb.VerifyStreamResponse(id=item_id, **{kind: response}))
+        except asyncio.CancelledError:
+            outcome = "cancelled"        # the stream ended (caller gone, its deadline, shutdown)
+            raise
+        except Exception as exc:
+            outcome = error_outcome(exc)
+            self.answer(pb.VerifyStreamResponse(id=item_id, error=status_for(method, exc)))
+        finally:
+            self.inflight.current -= 1
+            metrics.RPC_IN_FLIGHT.dec()
+            self.evaluating -= 1
+            metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
+            metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
+            observe.finished(method, outcome, reason, response, started)   # decision log, span labels
+
+    def answer(self, response: pb.VerifyStreamResponse) -> None:
+        self.ready.append(response)
+        self.wake.set()
+
+    def sent(self) -> None:
+        self.unanswered -= 1
+        if self.unanswered < self.max_items:
+            self.room.set()
+
+    def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()                # ends their upstream requests too
+
+
+class VerifyStreams:
+    """Serves VerifyStream calls; `answerers` maps each oneof field to its unary answer (request → response)."""
+
+    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, gate: StreamGate, limits) -> None:
+        self.answerers, self.inflight, self.gate = answerers, inflight, gate
+        self.limits = limits             # read per stream: a live reload updates this object in place
+
+    @tracing.server_stream(STREAM_METHOD)   # one span per stream, each item's span under it
+    async def serve(self, requests: AsyncIterator[pb.VerifyStreamRequest],
+                    context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
+        gate = self.gate
+        if gate.draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
+        if len(gate.open) >= gate.max_streams:
+            metrics.RPC_SHED_TOTAL.inc()
+            metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "shed", "none").inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"more than {gate.max_streams} VerifyStream streams open")
+        limits = self.limits
+        stream = _Stream(self.answerers, self.inflight, limits.verify_stream_items_in_flight,
+                         limits.verify_stream_item_timeout_seconds)
+        gate.open.add(stream)
+        reader = asyncio.ensure_future(stream.read(requests))
+        outcome = "error"
+        try:
+            async for response in self._answers(stream, reader):
+                yield response
+            if gate.draining:
+                outcome = "unavailable"
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
+            outcome = "ok"
+        except asyncio.CancelledError:
+            outcome = "cancelled"        # the caller went away or the stream's deadline passed
+            raise
+        finally:
+            reader.cancel()
+            stream.close()
+            gate.open.discard(stream)
+            metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, outcome, "none").inc()
+
+    async def _answers(self, stream: _Stream, reader: asyncio.Task) -> AsyncIterator[pb.VerifyStreamResponse]:
+        """Answers as they complete, until the caller is done and everything is answered (or shutdown)."""
+        gate = self.gate
+        while True:
+            while stream.ready:
+                yield stream.ready.popleft()
+                stream.sent()
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                raise reader.exception()
+            if gate.expired or (gate.draining and stream.unanswered == 0):
+                return
+            if not stream.reading and stream.unanswered == 0:
+                return
+            stream.wake.clear()
+            if not stream.ready:
+                await stream.wake.wait()

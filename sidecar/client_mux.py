@@ -1,0 +1,216 @@
+"""Concurrent read-only calls carried over one AuthService.VerifyStream per client (the `multiplex` option).
+
+Each call becomes a stream item with a fresh id and a future; one reader resolves the futures by id as
+the answers come (in any order). The call's deadline travels as the item's timeout, so the sidecar
+abandons the item when the caller stops waiting. A per-item error is raised as the grpc.RpcError the
+unary call would have raised (same code and message, rich details in the trailing metadata). When the
+stream breaks, every call waiting on it fails with the stream's status (UNAVAILABLE when the sidecar
+restarts: the client's retry policy then retries it, on a new stream); a sidecar without VerifyStream
+(UNIMPLEMENTED) or with its streams full (RESOURCE_EXHAUSTED) sends the calls back to unary RPCs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import queue
+import threading
+import time
+from typing import Any
+
+import grpc
+
+from authsidecar.v1 import auth_pb2 as pb
+
+# Method → the VerifyStreamRequest oneof field carrying it. Only these four ride the stream.
+KINDS = {"VerifyToken": "verify_token", "VerifySession": "verify_session", "IsRevoked": "is_revoked",
+         "GetSessionStatus": "get_session_status"}
+FULL_COOLDOWN_SECONDS = 5.0        # after RESOURCE_EXHAUSTED at open: unary calls for this long
+CODES = {code.value[0]: code for code in grpc.StatusCode}
+_EMPTY = grpc.aio.Metadata()
+
+
+class Fallback(Exception):
+    """The call was not sent on a stream that cannot carry it: make it as a unary RPC instead."""
+
+
+def rpc_error(code: grpc.StatusCode, details: str, status_bin: bytes | None = None) -> grpc.aio.AioRpcError:
+    trailing = grpc.aio.Metadata(("grpc-status-details-bin", status_bin)) if status_bin else _EMPTY
+    return grpc.aio.AioRpcError(code, _EMPTY, trailing, details=details)
+
+
+def item_error(status) -> grpc.aio.AioRpcError:
+    """A per-item google.rpc.Status as the error the unary call would have raised."""
+    code = CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    return rpc_error(code, status.message, status.SerializeToString() if status.details else None)
+
+
+def deadline_error() -> grpc.aio.AioRpcError:
+    return rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+
+def stream_item(item_id: int, method: str, request: Any, timeout: float) -> pb.VerifyStreamRequest:
+    item = pb.VerifyStreamRequest(id=item_id, **{KINDS[method]: request})
+    item.timeout.FromNanoseconds(max(int(timeout * 1e9), 1_000_000))
+    return item
+
+
+class _Routing:
+    """Whether the stream may be used now (after UNIMPLEMENTED: never; after RESOURCE_EXHAUSTED: later)."""
+
+    def __init__(self) -> None:
+        self.closed_until = 0.0
+
+    def usable(self) -> bool:
+        return self.closed_until <= time.monotonic()
+
+    def failure(self, error: BaseException) -> BaseException:
+        """What a waiting call gets when the stream ends with `error`: Fallback for the codes that mean 'no stream'."""
+        code = error.code() if isinstance(error, grpc.RpcError) else None
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            self.closed_until = float("inf")
+            return Fallback()
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            self.closed_until = time.monotonic() + FULL_COOLDOWN_SECONDS
+            return Fallback()
+        return error
+
+
+def _answer(answer: pb.VerifyStreamResponse) -> tuple[Any, BaseException | None]:
+    kind = answer.WhichOneof("result")
+    if kind == "error" or kind is None:
+        return None, item_error(answer.error)
+    return getattr(answer, kind), None
+
+
+class AsyncMultiplexer(_Routing):
+    """One VerifyStream on a grpc.aio channel, opened on first use and again after it ends."""
+
+    def __init__(self, stub) -> None:
+        super().__init__()
+        self._stub = stub
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future] = {}
+        self._outbox: asyncio.Queue | None = None
+        self._call = None
+        self._reader: asyncio.Task | None = None
+
+    async def call(self, method: str, request: Any, timeout: float) -> Any:
+        if self._call is None:
+            self._open()
+        item_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[item_id] = future
+        self._outbox.put_nowait(stream_item(item_id, method, request, timeout))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise deadline_error() from None
+        finally:
+            self._pending.pop(item_id, None)
+
+    def _open(self) -> None:
+        self._outbox = asyncio.Queue()
+        self._call = self._stub.VerifyStream(self._requests(self._outbox))
+        self._reader = asyncio.ensure_future(self._read(self._call))
+
+    @staticmethod
+    async def _requests(outbox: asyncio.Queue):
+        while (item := await outbox.get()) is not None:
+            yield item
+
+    async def _read(self, call) -> None:
+        error: BaseException = rpc_error(grpc.StatusCode.UNAVAILABLE, "VerifyStream ended")
+        try:
+            async for answer in call:
+                future = self._pending.get(answer.id)
+                if future is None or future.done():
+                    continue                   # its caller stopped waiting (deadline, cancelled)
+                result, failure = _answer(answer)
+                future.set_exception(failure) if failure else future.set_result(result)
+        except grpc.RpcError as exc:
+            error = exc
+        finally:
+            if self._call is call:
+                self._call = None
+                if self._outbox is not None:
+                    self._outbox.put_nowait(None)
+            failure = self.failure(error)
+            for future in list(self._pending.values()):
+                if not future.done():
+                    future.set_exception(failure)
+
+    async def close(self) -> None:
+        call, reader = self._call, self._reader
+        self._call = None
+        if call is not None:
+            call.cancel()
+        if reader is not None:
+            await asyncio.gather(reader, return_exceptions=True)
+
+
+_STOP = object()
+
+
+class SyncMultiplexer(_Routing):
+    """One VerifyStream on a blocking channel: callers from any thread; gRPC's thread sends, ours reads."""
+
+    def __init__(self, stub) -> None:
+        super().__init__()
+        self._stub = stub
+        self._ids = itertools.count(1)
+        self._pending: dict[int, concurrent.futures.Future] = {}
+        self._lock = threading.Lock()
+        self._outbox: queue.SimpleQueue | None = None
+        self._call = None
+
+    def call(self, method: str, request: Any, timeout: float) -> Any:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        item_id = next(self._ids)              # itertools.count is atomic under the GIL
+        with self._lock:
+            if self._call is None:
+                self._open()
+            self._pending[item_id] = future
+            outbox = self._outbox
+        outbox.put(stream_item(item_id, method, request, timeout))
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise deadline_error() from None
+        finally:
+            self._pending.pop(item_id, None)
+
+    def _open(self) -> None:
+        self._outbox = queue.SimpleQueue()
+        self._call = self._stub.VerifyStream(iter(self._outbox.get, _STOP))
+        threading.Thread(target=self._read, args=(self._call, self._outbox), name="authsidecar-verify-stream",
+                         daemon=True).start()
+
+    def _read(self, call, outbox: queue.SimpleQueue) -> None:
+        error: BaseException = rpc_error(grpc.StatusCode.UNAVAILABLE, "VerifyStream ended")
+        try:
+            for answer in call:
+                future = self._pending.get(answer.id)
+                if future is None or future.done():
+                    continue
+                result, failure = _answer(answer)
+                future.set_exception(failure) if failure else future.set_result(result)
+        except grpc.RpcError as exc:
+            error = exc
+        finally:
+            with self._lock:
+                if self._call is call:
+                    self._call = None
+                outbox.put(_STOP)
+                failure = self.failure(error)
+                waiting = list(self._pending.values())
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(failure)
+
+    def close(self) -> None:
+        with self._lock:
+            call, self._call = self._call, None
+        if call is not None:
+            call.cancel()

@@ -1,0 +1,150 @@
+"""Live configuration reload: on SIGHUP, and when the config file's content changes.
+
+The file is polled by content hash every `config_poll_seconds`, read through its path each time: a
+Kubernetes ConfigMap volume updates by swapping the `..data` symlink, which changes neither the
+path nor (for the link) its mtime, and file-watch APIs lose track of the swapped-out file; a fresh
+read through the path always sees the file the link points at now.
+
+A new config is loaded and validated exactly as at start. With errors it is refused (every bad field
+logged) and the running one keeps serving. Otherwise the settings that can change live are handed
+to the server's `apply` in one synchronous step (no call sees half of it); the others — listeners,
+TLS files, upstream URLs and credentials — are named in the log and keep their running values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import config, logs, metrics
+from .config import Settings
+
+log = logs.get("reload")
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024   # a config file bigger than this is not read (bounded work per poll)
+
+# Settings paths that take effect live ("a" covers "a.b"); every other changed path needs a restart.
+LIVE = (
+    "log_level", "default_region", "shutdown_grace_seconds", "config_poll_seconds", "limits", "circuit",
+    "issuers", "ext_authz", "decision_log",
+    "jwks.ttl_seconds", "jwks.min_ttl_seconds", "jwks.max_ttl_seconds", "jwks.unknown_kid_cooldown_seconds",
+    "jwks.max_stale_seconds", "jwks.verified_cache_max_entries",
+    "platform.session_cache_ttl_seconds", "platform.negative_cache_ttl_seconds",
+    "platform.session_cache_max_entries", "platform.consumed_tokens_max_entries",
+    "challenges.consumed_tokens_ttl_seconds", "challenges.consumed_tokens_max_entries",
+    "authy.consumed_codes_max_entries", "identity.session_map_max_entries",
+)
+NOT_LIVE = ("ext_authz.enabled",)   # inside a live section, but it decides which gRPC services exist
+
+
+def is_live(path: str) -> bool:
+    def under(prefixes: tuple[str, ...]) -> bool:
+        return any(path == p or path.startswith(p + ".") for p in prefixes)
+
+    return under(LIVE) and not under(NOT_LIVE)
+
+
+def leaves(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """path → value for every setting; lists (issuers, rules) are one value each."""
+    if not dataclasses.is_dataclass(obj):
+        return {prefix: obj}
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        out.update(leaves(getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name))
+    return out
+
+
+def changed_paths(old: Settings, new: Settings) -> list[str]:
+    a, b = leaves(old), leaves(new)
+    return sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
+
+
+def _with(obj: Any, path: list[str], value: Any) -> Any:
+    head, *rest = path
+    return dataclasses.replace(obj, **{head: _with(getattr(obj, head), rest, value) if rest else value})
+
+
+def split_changes(running: Settings, new: Settings) -> tuple[Settings, list[str]]:
+    """(new with every restart-only change reverted to its running value, the paths reverted)."""
+    old = leaves(running)
+    kept = [p for p in changed_paths(running, new) if not is_live(p)]
+    applied = new
+    for path in kept:
+        applied = _with(applied, path.split("."), old[path])
+    return applied, kept
+
+
+def file_digest(path: str | Path) -> str | None:
+    """SHA-256 of the file's content now (through symlinks), or None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError:
+        return None
+    return hashlib.sha256(data).hexdigest()
+
+
+class ConfigReloader:
+    """Watches one config file and applies what changed to the running server."""
+
+    def __init__(self, path: str | Path, running: Settings, apply: Callable[[Settings], None],
+                 adjust: Callable[[Settings], Settings] = lambda s: s) -> None:
+        self.path = str(path)
+        self.running = running
+        self._apply = apply        # the server's: hand the settings to every component (sync, no await)
+        self._adjust = adjust      # what start did to loaded settings (the embedded emulator's URLs)
+        self._seen = file_digest(self.path)   # the content of the last attempt, applied or refused
+        self._wake = asyncio.Event()
+        self._forced = False
+        metrics.CONFIG_INFO.info({"sha256": (self._seen or "")[:16]})
+
+    def request(self) -> None:
+        """SIGHUP: reload now, even if the content looks unchanged."""
+        self._forced = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            interval = self.running.config_poll_seconds
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval if interval > 0 else None)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            forced, self._forced = self._forced, False
+            digest = file_digest(self.path)
+            if forced or (digest is not None and digest != self._seen):
+                self._seen = digest
+                self.reload("signal" if forced else "file changed", digest or "")
+
+    def reload(self, why: str, digest: str) -> bool:
+        where = {"why": why, "path": self.path, "resolved": os.path.realpath(self.path)}
+        try:
+            new = self._adjust(config.load(self.path))
+        except config.ConfigError as exc:
+            metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
+            log.error("invalid configuration: %s; the running configuration stays", exc,
+                      extra={**where, "error": str(exc), "problems": len(exc.problems)})
+            return False
+        applied, kept = split_changes(self.running, new)
+        if kept:
+            log.warning("settings that need a restart were left as they are: %s", ", ".join(kept),
+                        extra={**where, "restart_needed": ", ".join(kept)})
+        changed = changed_paths(self.running, applied)
+        try:
+            self._apply(applied)
+        except Exception:  # a component that could not take it: say so, keep serving what runs
+            metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
+            log.exception("configuration could not be applied; the running configuration stays", extra=where)
+            return False
+        self.running = applied
+        metrics.CONFIG_RELOADS_TOTAL.labels("ok").inc()
+        metrics.CONFIG_INFO.info({"sha256": digest[:16]})
+        log.info("configuration reloaded", extra={**where, "sha256": digest[:16],
+                                                   "changed": ", ".join(changed) or "nothing"})
+        return True

@@ -1,0 +1,205 @@
+"""OpenTelemetry traces from a real sidecar process into a real OTLP receiver (the collector's TraceService
+from opentelemetry-proto, served by this test over gRPC, and over HTTP for http/protobuf): server spans
+parented by the caller's traceparent, child spans for upstream calls, bounded attributes, no secrets."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from authsidecar.v1 import auth_pb2 as pb
+from envoy_wire import CHECK_METHOD, check_request, read_check_response
+from sidecar.testing import free_port, wait_until
+from test_sessions import PHONE, new_session
+from test_verify_token import mint
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+SERVER, CLIENT = 2, 3   # Span.SpanKind numbers in the OTLP proto
+
+
+class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+    """Keeps every span it is sent, with its resource's service.name."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, object]] = []
+        self.lock = threading.Lock()
+
+    def Export(self, request, context):  # noqa: N802 (the generated servicer's naming)
+        self.take(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def take(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
+        with self.lock:
+            for rs in request.resource_spans:
+                service = _attrs(rs.resource.attributes).get("service.name", "")
+                for scope in rs.scope_spans:
+                    self.spans.extend((service, s) for s in scope.spans)
+
+    def named(self, name: str, trace_id: str | None = None) -> list:
+        with self.lock:
+            return [s for _, s in self.spans if s.name == name and (trace_id is None or s.trace_id.hex() == trace_id)]
+
+
+def _attrs(kvs) -> dict[str, str]:
+    return {kv.key: kv.value.string_value or str(kv.value.int_value or kv.value.bool_value or "") for kv in kvs}
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[tuple[Receiver, int]]:
+    sink = Receiver()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(sink, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield sink, port
+    server.stop(0)
+
+
+def otel_env(endpoint: str, protocol: str = "grpc") -> dict[str, str]:
+    return {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
+
+
+@pytest.fixture
+def traced(sidecar_factory, receiver, tmp_path):
+    sink, port = receiver
+    sc = sidecar_factory({"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]},
+                          "decision_log": {"enabled": True, "path": str(tmp_path / "decisions.jsonl")}},
+                         env=otel_env(f"http://127.0.0.1:{port}"))
+    sc.decisions = lambda: [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    return sc, sink
+
+
+def one(sink: Receiver, name: str, trace_id: str) -> object:
+    wait_until(lambda: sink.named(name, trace_id), timeout=10, what=f"span {name} received")
+    (span,) = sink.named(name, trace_id)
+    return span
+
+
+def test_a_unary_call_is_a_server_span_under_the_callers_traceparent(traced, emulator):
+    sc, sink = traced
+    token = mint(emulator, claims={"sub": "user-77"})
+    answer = sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), metadata=[("traceparent", TRACEPARENT)],
+                                 timeout=10)
+    assert answer.valid
+    span = one(sink, "VerifyToken", TRACE_ID)
+    assert span.parent_span_id.hex() == PARENT_ID and span.kind == SERVER
+    attrs = _attrs(span.attributes)
+    assert attrs["rpc.method"] == "VerifyToken" and attrs["authsidecar.outcome"] == "valid"
+    assert attrs["authsidecar.issuer"] == f"{emulator.url}/issuers/main"
+    assert attrs["authsidecar.source"] in ("local", "cache")
+    services = {service for service, s in sink.spans if s.trace_id.hex() == TRACE_ID}
+    assert services == {"authsidecar"}
+    assert [d["trace_id"] for d in sc.decisions() if d.get("method") == "VerifyToken"] == [TRACE_ID]
+    # The background JWKS load has its own trace: a jwks.fetch span with the HTTP GET under it.
+    wait_until(lambda: sink.named("jwks.fetch"), timeout=10, what="jwks.fetch span")
+    fetch = sink.named("jwks.fetch")[0]
+    children = [s for _, s in sink.spans if s.parent_span_id == fetch.span_id]
+    assert children and all(s.kind == CLIENT for s in children)
+    everything = repr([s for _, s in sink.spans])
+    assert token not in everything and token.split(".")[2] not in everything and "user-77" not in everything
+
+
+def test_an_upstream_call_is_a_child_span_and_carries_the_trace_on(traced, emulator):
+    sc, sink = traced
+    session = new_session(emulator)
+    emulator.reset()
+    answer = sc.stub.VerifySession(pb.VerifySessionRequest(session_token=session, phone=PHONE),
+                                   metadata=[("traceparent", TRACEPARENT)], timeout=10)
+    assert answer.valid
+    server = one(sink, "VerifySession", TRACE_ID)
+    wait_until(lambda: [s for s in sink.named("POST platform", TRACE_ID) if s.parent_span_id == server.span_id],
+               timeout=10, what="the upstream span under the server span")
+    (client,) = [s for s in sink.named("POST platform", TRACE_ID) if s.parent_span_id == server.span_id]
+    attrs = _attrs(client.attributes)
+    assert client.kind == CLIENT and attrs["authsidecar.upstream"] == "platform"
+    assert attrs.get("url.full", attrs.get("http.url")) == f"{emulator.url}/"   # the path is cut
+    assert _attrs(server.attributes)["authsidecar.source"] == "upstream"
+    # The platform was told the same trace (W3C traceparent on the upstream request).
+    sent = [r for r in emulator.requests() if r["path"].endswith("/session/status")]
+    assert sent and sent[-1]["headers"]["traceparent"].split("-")[1] == TRACE_ID
+    everything = repr([s for _, s in sink.spans])
+    assert session not in everything and PHONE not in everything and PHONE[1:] not in everything
+
+
+def test_an_ext_authz_check_is_parented_by_the_checked_requests_traceparent(traced, emulator):
+    sc, sink = traced
+    token = mint(emulator)
+    check = sc.channel.unary_unary(CHECK_METHOD)
+    raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}", "traceparent": TRACEPARENT})
+    assert read_check_response(check(raw, timeout=10)).allowed   # no traceparent in the gRPC metadata
+    span = one(sink, "Check", TRACE_ID)
+    assert span.parent_span_id.hex() == PARENT_ID and span.kind == SERVER
+    attrs = _attrs(span.attributes)
+    assert (attrs["authsidecar.rule"], attrs["authsidecar.outcome"]) == ("api", "allow")
+    assert attrs["authsidecar.issuer"] == f"{emulator.url}/issuers/main"
+    assert token not in repr([s for _, s in sink.spans])
+
+
+class _HttpReceiver(http.server.BaseHTTPRequestHandler):
+    sink: Receiver
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.sink.take(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+        reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_http_protobuf_export_and_a_dead_collector_never_fails_a_call(sidecar_factory, emulator):
+    sink = Receiver()
+    handler = type("Handler", (_HttpReceiver,), {"sink": sink})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sc = sidecar_factory(env=otel_env(f"http://127.0.0.1:{server.server_address[1]}", "http/protobuf"))
+        sc.stub.VerifyToken(pb.VerifyTokenRequest(token=mint(emulator)), metadata=[("traceparent", TRACEPARENT)],
+                            timeout=10)
+        one(sink, "VerifyToken", TRACE_ID)
+    finally:
+        server.shutdown()
+        server.server_close()
+    dead = sidecar_factory(env=otel_env(f"http://127.0.0.1:{free_port()}"))
+    token = mint(emulator)
+    for _ in range(20):
+        assert dead.stub.VerifyToken(pb.VerifyTokenRequest(token=token), timeout=5).valid
+    wait_until(lambda: dead.metric("authsidecar_trace_spans_dropped_total") >= 20, timeout=15,
+               what="spans counted as dropped")
+    assert dead.metric("authsidecar_trace_spans_exported_total") == 0
+
+
+def test_a_verify_stream_is_one_span_with_a_child_span_and_a_decision_line_per_item(traced, emulator):
+    sc, sink = traced
+    trace = uuid.uuid4().hex          # its own trace: the receiver keeps the other tests' spans
+    tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(3)]
+    items = [pb.VerifyStreamRequest(id=i, verify_token=pb.VerifyTokenRequest(token=t)) for i, t in enumerate(tokens)]
+    metadata = [("traceparent", f"00-{trace}-{PARENT_ID}-01")]
+    answers = list(sc.stub.VerifyStream(iter(items), metadata=metadata, timeout=10))
+    assert sorted(a.id for a in answers) == [0, 1, 2] and all(a.verify_token.valid for a in answers)
+    stream = one(sink, "VerifyStream", trace)
+    assert stream.parent_span_id.hex() == PARENT_ID and stream.kind == SERVER
+    wait_until(lambda: len(sink.named("VerifyToken", trace)) == 3, timeout=10, what="three item spans")
+    for span in sink.named("VerifyToken", trace):
+        assert span.parent_span_id == stream.span_id
+        assert _attrs(span.attributes)["authsidecar.outcome"] == "valid"
+    lines = [d for d in sc.decisions() if d.get("method") == "VerifyToken"]
+    assert len(lines) == 3 and {d["trace_id"] for d in lines} == {trace}
+    assert not any(t in repr([s for _, s in sink.spans]) for t in tokens)
