@@ -49,17 +49,14 @@ def identity_adapter(settings: Settings):
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
         from .core.accounts import AccountFlows
-        from .core.challenges import ChallengeVerifier
-        from .core.sessions import SessionVerifier
-        from .core.tokens import TokenVerifier
 
         self.settings = settings
         # One shared ledger (one Redis, one circuit) behind every kind of one-time claim, or none.
         self.ledger = _shared_ledger(settings)
-        self.sessions = SessionVerifier.from_settings(settings, self.ledger)
+        self.sessions = sessions_from_settings(settings, self.ledger)
         # A JWT whose sid or jti the platform revoked is never valid, even from the verified-token cache.
-        self.tokens = TokenVerifier.from_settings(settings, revoked=self.sessions.is_known_revoked)
-        self.challenges = ChallengeVerifier.from_settings(settings, self.ledger)
+        self.tokens = tokens_from_settings(settings, revoked=self.sessions.is_known_revoked)
+        self.challenges = challenges_from_settings(settings, self.ledger)
         self.second_factors = second_factors_from_settings(settings, self.ledger)
         self.accounts = AccountFlows.from_settings(settings, identity_adapter(settings))
         # A logout through AccountService marks its tokens revoked here at once, before the platform's event.
@@ -100,6 +97,56 @@ class Sidecar:
     async def upstream_health(self) -> list[UpstreamHealth]:
         results = await asyncio.gather(*(c.health() for c in self.components.values()))
         return [h for group in results for h in group]
+
+
+# Each core component joined to its adapter here: core owns its records and the small interface it
+# needs, the adapter imports core, and only this module knows both (arrows point down).
+
+def sessions_from_settings(settings: Settings, ledger=None):
+    """Sessions and approvals on the RAuth platform, with its event stream when `platform.sse.enabled`."""
+    from .core.sessions import SessionVerifier
+    from .upstream.events import EventStream
+    from .upstream.platform import PlatformClient
+
+    p = settings.platform
+    client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
+                            max_response_bytes=p.max_response_bytes)
+    verifier = SessionVerifier(
+        client, session_ttl=p.session_cache_ttl_seconds, negative_ttl=p.negative_cache_ttl_seconds,
+        max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
+        sse_enabled=p.sse.enabled, unknown_rate=p.unknown_lookups_per_second,
+        unknown_burst=p.unknown_lookups_burst, ledger=ledger)
+    verifier.circuit.configure(settings.circuit)
+    if p.sse.enabled:
+        verifier.stream = EventStream(client, p.sse, verifier.revocations)
+    return verifier
+
+
+def tokens_from_settings(settings: Settings, revoked=None):
+    """JWT verification against each configured issuer's JWKS (one HTTP client shared by the fetchers)."""
+    import httpx
+
+    from .core.tokens import TokenVerifier
+    from .upstream.jwks import JwksFetcher
+
+    client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
+    fetchers = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
+    return TokenVerifier(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose],
+                         make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client))
+
+
+def challenges_from_settings(settings: Settings, ledger=None):
+    """Authsignal step-up challenges (the RPCs answer "not configured" without a secret key)."""
+    from .core.challenges import ChallengeVerifier
+    from .upstream.challenges import ChallengePlatform
+
+    ch = settings.challenges
+    verifier = ChallengeVerifier(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
+                                 consumed_max_entries=ch.consumed_tokens_max_entries,
+                                 disabled="" if ch.secret_key else "challenges.secret_key is not set",
+                                 ledger=ledger)
+    verifier.circuit.configure(settings.circuit)
+    return verifier
 
 
 def second_factors_from_settings(settings: Settings, ledger=None):

@@ -58,17 +58,6 @@ class ChallengeVerifier:
         self.disabled = disabled  # why the challenge RPCs are off (no secret key), or ""
         self.circuit = CircuitBreaker("challenges", clock=clock, on_change=log_circuit_change)
 
-    @classmethod
-    def from_settings(cls, settings: Settings, ledger: SharedLedger | None = None) -> "ChallengeVerifier":
-        from ..upstream.challenges import ChallengePlatform
-
-        ch = settings.challenges
-        verifier = cls(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
-                       consumed_max_entries=ch.consumed_tokens_max_entries,
-                       disabled="" if ch.secret_key else "challenges.secret_key is not set", ledger=ledger)
-        verifier.circuit.configure(settings.circuit)
-        return verifier
-
     def reload(self, settings: Settings) -> None:
         """Live reload: the consumed-token ledger's lifetime and size, the circuit."""
         self.consumed_ttl_seconds = settings.challenges.consumed_tokens_ttl_seconds

@@ -82,23 +82,6 @@ class SessionVerifier:
         # Lookups and approvals go through the breaker; health probes don't (they report the truth).
         self.circuit = CircuitBreaker("platform", clock=clock, on_change=log_circuit_change)
 
-    @classmethod
-    def from_settings(cls, settings, ledger: SharedLedger | None = None) -> "SessionVerifier":
-        from ..upstream.events import EventStream
-        from ..upstream.platform import PlatformClient
-
-        p = settings.platform
-        client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
-                                max_response_bytes=p.max_response_bytes)
-        verifier = cls(client, session_ttl=p.session_cache_ttl_seconds, negative_ttl=p.negative_cache_ttl_seconds,
-                       max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
-                       sse_enabled=p.sse.enabled, unknown_rate=p.unknown_lookups_per_second,
-                       unknown_burst=p.unknown_lookups_burst, ledger=ledger)
-        verifier.circuit.configure(settings.circuit)
-        if p.sse.enabled:
-            verifier.stream = EventStream(client, p.sse, verifier.revocations)
-        return verifier
-
     def reload(self, settings) -> None:
         """Live reload: cache TTLs and sizes, the circuit. Entries in hand and the event stream stay."""
         p = settings.platform

@@ -115,17 +115,6 @@ class TokenVerifier:
         metrics.JWKS_KEYS.labels(issuer).set_function(lambda: len(cache.all_keys()))  # 0 once past max staleness
         return cache
 
-    @classmethod
-    def from_settings(cls, settings: Settings, revoked: Callable[[str], bool] | None = None) -> "TokenVerifier":
-        import httpx
-
-        from ..upstream.jwks import JwksFetcher
-
-        client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
-        fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
-        return cls(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose],
-                   make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client))
-
     # --- Component --------------------------------------------------------------------------
     async def start(self) -> None:
         """Start each issuer's background JWKS loop (first load at once); never waits for it."""
