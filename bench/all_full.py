@@ -25,6 +25,7 @@ from sidecar.core.memory_budget import CACHES, MB, plan
 from sidecar.emulator.identity import PASSWORD as IDENTITY_PASSWORD
 
 from . import procstats
+from .drive import drive
 
 BUDGET_MB = 96
 OVERFILL = 1.1               # entries sent per entry held: past full, so evictions must happen
@@ -93,7 +94,7 @@ def run(emulator, sidecar, signer, quick: bool) -> dict:
 
 
 def _fill(sidecar, method: str, requests: list, flag: str = "valid", expect: int | None = None) -> int:
-    answered = asyncio.run(_drive(sidecar.target, method, requests, flag))
+    answered = asyncio.run(drive(sidecar.target, method, requests, concurrency=64, flag=flag))
     _check(method, answered, len(requests) if expect is None else expect)
     return len(requests)
 
@@ -204,19 +205,3 @@ def _unknown_kid_token(emulator_url: str) -> str:
     header = {"alg": "ES256", "kid": "unknown-" + secrets.token_hex(8)}
     claims = {"iss": f"{emulator_url}/issuers/main", "sub": "x", "iat": now, "exp": now + 600}
     return f"{part(header)}.{part(claims)}." + "A" * 86  # 64 bytes, never looked at
-
-
-async def _drive(target: str, method: str, requests: list, flag: str, concurrency: int = 64) -> int:
-    count = 0
-    async with grpc.aio.insecure_channel(target) as channel:
-        call = getattr(auth_pb2_grpc.AuthServiceStub(channel), method)
-        queue = iter(requests)
-
-        async def worker() -> None:
-            nonlocal count
-            for request in queue:
-                answer = await call(request, timeout=30)
-                count += bool(getattr(answer, flag))
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return count

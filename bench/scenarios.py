@@ -13,17 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2
 from jwt.algorithms import ECAlgorithm
 
 from authsidecar.v1 import auth_pb2 as pb
-from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
 from . import all_full, procstats
+from .drive import drive as _drive
 from .entry_sizes import bytes_per_entry
 from .curve import latency_curve
 from .harness import Scenario, percentile
@@ -323,23 +322,6 @@ def _amplification(emulator, sidecar, sizes: Sizes) -> dict:
     return {"scenario": "upstream_amplification", "calls": len(requests), "distinct_sessions": distinct,
             "valid_answers": valid, "upstream_status_requests": upstream,
             "upstream_per_distinct_session": round(upstream / distinct, 3)}
-
-
-async def _drive(target: str, method: str, requests: list, concurrency: int, flag: str = "valid") -> int:
-    """Send every request with `concurrency` in flight; returns how many answers had `flag` set."""
-    valid = 0
-    async with grpc.aio.insecure_channel(target) as channel:
-        call = getattr(auth_pb2_grpc.AuthServiceStub(channel), method)
-        queue = iter(requests)
-
-        async def worker() -> None:
-            nonlocal valid
-            for request in queue:
-                answer = await call(request, timeout=30)
-                valid += getattr(answer, flag)  # after the await: `valid += await …` would read `valid` too early
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return valid
 
 
 def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:

@@ -3,7 +3,6 @@ or aud (as @inai-dev/backend's JWTClaims describe them); one configured issuer m
 
 from __future__ import annotations
 
-import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2

@@ -10,7 +10,7 @@ import pytest
 from sidecar import cgroup
 from sidecar.config import ConfigError, load, memory_plan, Settings
 from sidecar.core import memory_budget
-from sidecar.core.memory_budget import BASELINE_MB, CACHES, MB, MIN_ENTRIES, entry_bytes, plan
+from sidecar.core.memory_budget import BASELINE_MB, CACHES, MB, MIN_ENTRIES, plan
 
 EMULATED = {"AUTHSIDECAR_EMULATOR_MODE": "on"}
 
