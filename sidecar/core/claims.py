@@ -19,6 +19,7 @@ from ..config import IssuerSettings
 from .answers import AuthInfo
 from .jws import Rejected
 from .outcomes import Reason
+from .text import is_utf8
 
 
 # google.protobuf.Timestamp holds 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (RFC 3339 years).
@@ -141,7 +142,7 @@ def representable(claims: dict[str, Any], claims_json: str) -> str:
 def _fits(value: Any, level: int) -> bool:
     """Can protobuf's Struct hold this JSON value, found at this JSON level?"""
     if isinstance(value, str):
-        return value.isascii() or _utf8(value)
+        return is_utf8(value)
     if isinstance(value, bool) or value is None:
         return True
     if isinstance(value, int):  # a Struct number is a double
@@ -155,14 +156,6 @@ def _fits(value: Any, level: int) -> bool:
     if isinstance(value, dict):
         return all(_fits(k, level) and _fits(v, level + 1) for k, v in value.items())
     return False
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _float_ok(value: int) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from .. import logs, metrics
 from ..core.outcomes import InvalidArgument, UpstreamError
+from ..core.text import is_utf8
 
 log = logs.get("upstream.guard")
 
@@ -79,7 +80,7 @@ def unsendable(value: Any, depth: int = 0) -> str:
     if value is None or isinstance(value, (bool, bytes, Enum)):
         return ""
     if isinstance(value, str):
-        return "" if value.isascii() or _utf8(value) else "text that is not UTF-8"
+        return "" if is_utf8(value) else "text that is not UTF-8"
     if isinstance(value, int):
         return "" if -INT64 <= value < INT64 else "an integer out of range"
     if isinstance(value, float):
@@ -95,11 +96,3 @@ def unsendable(value: Any, depth: int = 0) -> str:
     else:
         return ""
     return next((p for p in (unsendable(v, depth + 1) for v in items) if p), "")
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
