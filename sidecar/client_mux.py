@@ -27,6 +27,7 @@ from authsidecar.v1 import auth_pb2 as pb
 KINDS = {"VerifyToken": "verify_token", "VerifySession": "verify_session", "IsRevoked": "is_revoked",
          "GetSessionStatus": "get_session_status"}
 FULL_COOLDOWN_SECONDS = 5.0        # after RESOURCE_EXHAUSTED at open: unary calls for this long
+CLOSE_GRACE_SECONDS = 1.0          # close(): how long answers still owed may take before the stream is cancelled
 CODES = {code.value[0]: code for code in grpc.StatusCode}
 _EMPTY = grpc.aio.Metadata()
 
@@ -142,9 +143,14 @@ class AsyncMultiplexer(_Routing):
                     future.set_exception(failure)
 
     async def close(self) -> None:
-        call, reader = self._call, self._reader
+        call, reader, outbox = self._call, self._reader, self._outbox
         self._call = None
         if call is not None:
+            # Half-close: the sidecar answers what it holds and ends the stream OK; cancel only
+            # if that takes longer than the grace (a cancelled stream counts as "cancelled").
+            outbox.put_nowait(None)
+            if reader is not None:
+                await asyncio.wait({reader}, timeout=CLOSE_GRACE_SECONDS)
             call.cancel()
         if reader is not None:
             await asyncio.gather(reader, return_exceptions=True)
@@ -212,5 +218,10 @@ class SyncMultiplexer(_Routing):
     def close(self) -> None:
         with self._lock:
             call, self._call = self._call, None
+            outbox = self._outbox
         if call is not None:
+            ended = threading.Event()
+            call.add_done_callback(lambda _call: ended.set())
+            outbox.put(_STOP)                  # half-close, as the async multiplexer does
+            ended.wait(CLOSE_GRACE_SECONDS)
             call.cancel()

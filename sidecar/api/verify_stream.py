@@ -197,10 +197,14 @@ class VerifyStreams:
             outcome = "cancelled"        # the caller went away or the stream's deadline passed
             raise
         finally:
+            if outcome != "unavailable" and context.cancelled():
+                outcome = "cancelled"    # the read side saw the cancellation first (as the end of input)
             reader.cancel()
             stream.close()
-            gate.open.discard(stream)
+            # Counted before the stream leaves the open set: a scrape (another thread) that sees
+            # zero streams open also sees how the last one ended.
             metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, outcome, "none").inc()
+            gate.open.discard(stream)
 
     async def _answers(self, stream: _Stream, reader: asyncio.Task) -> AsyncIterator[pb.VerifyStreamResponse]:
         """Answers as they complete, until the caller is done and everything is answered (or shutdown)."""
