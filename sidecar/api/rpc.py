@@ -166,8 +166,10 @@ def rpc(method: str) -> Callable:
                 outcome = error_outcome(exc)
                 await abort_for(method, exc, context)
             finally:
-                inflight.release(method, started)
+                # Counted before the in-flight gauge drops: a scrape (another thread) that sees
+                # nothing in flight also sees how each call ended.
                 metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
+                inflight.release(method, started)
                 observe.finished(method, outcome, reason, response, started)
 
         return tracing.traced(method, run)
@@ -198,8 +200,8 @@ def rpc_stream(method: str) -> Callable:
                 outcome = error_outcome(exc)
                 await abort_for(method, exc, context)
             finally:
+                metrics.RPC_TOTAL.labels(method, outcome, "none").inc()   # before the gauge drops, as above
                 inflight.release(method, started)
-                metrics.RPC_TOTAL.labels(method, outcome, "none").inc()
                 observe.finished(method, outcome, "none", None, started)
 
         return tracing.traced_stream(method, run)

@@ -141,11 +141,12 @@ class _Stream:
             outcome = error_outcome(exc)
             self.answer(pb.VerifyStreamResponse(id=item_id, error=status_for(method, exc)))
         finally:
+            # Counted before the in-flight gauges drop (a scrape runs on another thread).
+            metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
+            metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
             self.inflight.current -= 1
             metrics.RPC_IN_FLIGHT.dec()
             self.evaluating -= 1
-            metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
-            metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
             observe.finished(method, outcome, reason, response, started)   # decision log, span labels
 
     def answer(self, response: pb.VerifyStreamResponse) -> None:
