@@ -11,6 +11,8 @@ from .memory import _dotted
 from .settings import (
     CHALLENGE_REGIONS,
     IDENTITY_APIS,
+    IssuerSettings,
+    JwksSettings,
     LedgerSettings,
     PlatformSettings,
     Settings,
@@ -37,7 +39,26 @@ def is_local_address(address: str) -> bool:
 
 
 def _validate(s: Settings) -> list[str]:
+    """Every problem in `s`; the order is part of the message ConfigError shows, so keep it."""
     p: list[str] = _validate_ext_authz(s.ext_authz)
+    p.extend(_validate_listeners(s))
+    p.extend(_validate_operations(s))
+    p.extend(_validate_limits(s))
+    p.extend(_validate_upstreams(s))
+    p.extend(_validate_platform(s.platform))
+    p.extend(_validate_factors(s))
+    for section in ("platform", "challenges", "authy", "identity"):
+        if getattr(s, section).max_response_bytes < 1:
+            p.append(f"{section}.max_response_bytes: must be at least 1")
+    p.extend(_validate_ledger(s.ledger))
+    p.extend(_validate_jwks(s.jwks))
+    p.extend(_validate_issuers(s.issuers))
+    return p
+
+
+def _validate_listeners(s: Settings) -> list[str]:
+    """listen, tls, socket_mode, ops_listen, log_level."""
+    p: list[str] = []
     if not s.listen:
         p.append("listen: needs at least one address")
     for i, addr in enumerate(s.listen):
@@ -59,7 +80,12 @@ def _validate(s: Settings) -> list[str]:
         p.append("ops_listen: must be host:port")
     if s.log_level not in LOG_LEVELS:
         p.append(f"log_level: must be one of {sorted(LOG_LEVELS)}")
-    p.extend(_validate_operations(s))
+    return p
+
+
+def _validate_limits(s: Settings) -> list[str]:
+    """shutdown_grace_seconds, limits, the caches' sizes, circuit, emulator.mode."""
+    p: list[str] = []
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
     for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams", "verify_streams_max",
@@ -79,6 +105,12 @@ def _validate(s: Settings) -> list[str]:
         p.append("circuit.open_seconds: must be positive")
     if s.emulator.mode not in {"auto", "on", "off"}:
         p.append("emulator.mode: must be auto, on or off")
+    return p
+
+
+def _validate_upstreams(s: Settings) -> list[str]:
+    """The platform's required fields (unless the emulator stands in) and the challenge platform."""
+    p: list[str] = []
     if not s.uses_emulator:
         if not s.platform.base_url:
             p.append("platform.base_url: is required")
@@ -97,23 +129,27 @@ def _validate(s: Settings) -> list[str]:
         p.append("challenges.consumed_tokens_ttl_seconds: must be positive")
     if s.challenges.base_url and not s.challenges.base_url.startswith(("http://", "https://")):
         p.append("challenges.base_url: must start with http:// or https://")
-    p.extend(_validate_platform(s.platform))
-    p.extend(_validate_factors(s))
-    for section in ("platform", "challenges", "authy", "identity"):
-        if getattr(s, section).max_response_bytes < 1:
-            p.append(f"{section}.max_response_bytes: must be at least 1")
-    p.extend(_validate_ledger(s.ledger))
-    if s.jwks.min_ttl_seconds > s.jwks.max_ttl_seconds:
+    return p
+
+
+def _validate_jwks(j: JwksSettings) -> list[str]:
+    p: list[str] = []
+    if j.min_ttl_seconds > j.max_ttl_seconds:
         p.append("jwks.min_ttl_seconds: must not exceed jwks.max_ttl_seconds")
     for name in ("ttl_seconds", "min_ttl_seconds", "max_stale_seconds", "timeout_seconds"):
-        if getattr(s.jwks, name) <= 0:
+        if getattr(j, name) <= 0:
             p.append(f"jwks.{name}: must be positive")
-    if s.jwks.unknown_kid_cooldown_seconds < 0:
+    if j.unknown_kid_cooldown_seconds < 0:
         p.append("jwks.unknown_kid_cooldown_seconds: must not be negative")
-    if s.jwks.max_document_bytes < 1:
+    if j.max_document_bytes < 1:
         p.append("jwks.max_document_bytes: must be at least 1")
+    return p
+
+
+def _validate_issuers(issuers: list[IssuerSettings]) -> list[str]:
+    p: list[str] = []
     seen: set[str] = set()
-    for i, iss in enumerate(s.issuers):
+    for i, iss in enumerate(issuers):
         where = f"issuers[{i}]"
         if not iss.issuer:
             p.append(f"{where}.issuer: is required")
@@ -131,7 +167,7 @@ def _validate(s: Settings) -> list[str]:
             p.append(f"{where}.max_lifetime_seconds: must not be negative (0: no limit)")
         if iss.jwks_uri and not iss.jwks_uri.startswith(("https://", "http://")):
             p.append(f"{where}.jwks_uri: must be an http(s) URL")
-    missing_iss = [i for i, iss in enumerate(s.issuers) if iss.accept_missing_iss]
+    missing_iss = [i for i, iss in enumerate(issuers) if iss.accept_missing_iss]
     for i in missing_iss[1:]:
         p.append(f"issuers[{i}].accept_missing_iss: only one issuer may accept tokens without iss "
                  f"(issuers[{missing_iss[0]}] does)")
