@@ -1,0 +1,34 @@
+"""The settings' share of the memory budget: how many entries each cache may hold, and a copy of the
+settings with those sizes filled in."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from .. import cgroup
+from ..core import memory_budget
+from .settings import Settings
+
+
+def memory_plan(s: Settings) -> memory_budget.Plan:
+    """The memory budget (config, else the container's cgroup limit, else a default) and the entries
+    each cache may hold within it; `*_max_entries` set above 0 are taken as they are."""
+    limit, where = cgroup.memory_limit()
+    budget, source = memory_budget.budget(s.limits.memory_budget_mb, limit, where)
+    explicit = {c.field: _dotted(s, c.field) for c in memory_budget.CACHES}
+    return memory_budget.plan(budget, source, explicit)
+
+
+def with_cache_sizes(s: Settings, sizes: Mapping[str, int]) -> Settings:
+    """A copy of `s` with each cache's `max_entries` set (sections are frozen only by convention)."""
+    s = copy.deepcopy(s)
+    for dotted, entries in sizes.items():
+        section, name = dotted.split(".")
+        setattr(getattr(s, section), name, entries)
+    return s
+
+
+def _dotted(s: Settings, dotted: str) -> Any:
+    section, name = dotted.split(".")
+    return getattr(getattr(s, section), name)
