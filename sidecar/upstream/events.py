@@ -13,6 +13,7 @@ by core.revocation.RevocationCache (the `listener`); this module only moves them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 import httpx
@@ -81,11 +82,13 @@ class EventStream:
         timeout = httpx.Timeout(self.connect_timeout, read=self.heartbeat_timeout + 1.0)
         async with httpx.AsyncClient(headers=self.headers, timeout=timeout) as http:
             failures = 0
+            wait = 0.0                   # before the first connection, none
+            cause = "start"
             while True:
                 caught_up = False
-                cause = "ended"
                 try:
-                    caught_up = await self._connect_once(http)
+                    caught_up = await self._connect_once(http, wait, cause)
+                    cause = "ended"
                     log.info("event stream ended by the platform")
                 except (httpx.HTTPError, SSEError, StreamRefused, StreamTooLarge, TimeoutError) as exc:
                     cause = disconnect_cause(exc)
@@ -99,28 +102,33 @@ class EventStream:
                 metrics.SSE_DISCONNECTS_TOTAL.labels(cause).inc()
                 failures = 0 if caught_up else failures + 1
                 metrics.SSE_RECONNECTS_TOTAL.inc()
-                with tracing.span("sse.reconnect", cause=cause):  # the wait before the next connection
-                    await asyncio.sleep(self._backoff(failures))
+                wait = self._backoff(failures)
 
     def _backoff(self, failures: int) -> float:
         base = self.retry_seconds if self.retry_seconds is not None else self.min_delay
         delay = min(self.max_delay, max(base, 0.0) * (2 ** min(failures, 16)))
         return delay * random.uniform(0.5, 1.0)  # jitter: a fleet of pods must not reconnect in step
 
-    async def _connect_once(self, http: httpx.AsyncClient) -> bool:
-        """Read one connection to its end; True if it got as far as a heartbeat (healthy once)."""
+    async def _connect_once(self, http: httpx.AsyncClient, wait: float, cause: str) -> bool:
+        """Wait, connect and read one connection to its end; True if it got as far as a heartbeat."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if self.last_event_id is not None and usable_id(self.last_event_id):
-            headers["Last-Event-ID"] = self.last_event_id
         caught_up = False
-        async with aconnect_sse(http, "GET", self.url, headers=headers) as source:
-            status = source.response.status_code
-            metrics.UPSTREAM_REQUESTS_TOTAL.labels("platform", "events", str(status)).inc()
-            if status != 200:  # 204 included: "no content" is no stream (and no heartbeat will come)
-                raise StreamRefused("refused", f"status {status}")
-            content_type = source.response.headers.get("content-type", "").partition(";")[0].strip().lower()
-            if content_type != EVENT_STREAM_TYPE:
-                raise StreamRefused("content_type", f"content type {content_type[:60]!r}, not {EVENT_STREAM_TYPE}")
+        async with contextlib.AsyncExitStack() as connection:
+            # One span from the end of the last connection until this one is open: the backoff wait
+            # and the request (its HTTP client span is a child), not the hours the stream then lasts.
+            with tracing.span("sse.connect", after=cause):
+                await asyncio.sleep(wait)
+                if self.last_event_id is not None and usable_id(self.last_event_id):
+                    headers["Last-Event-ID"] = self.last_event_id
+                source = await connection.enter_async_context(aconnect_sse(http, "GET", self.url, headers=headers))
+                status = source.response.status_code
+                metrics.UPSTREAM_REQUESTS_TOTAL.labels("platform", "events", str(status)).inc()
+                if status != 200:  # 204 included: "no content" is no stream (and no heartbeat will come)
+                    raise StreamRefused("refused", f"status {status}")
+                content_type = source.response.headers.get("content-type", "").partition(";")[0].strip().lower()
+                if content_type != EVENT_STREAM_TYPE:
+                    raise StreamRefused("content_type",
+                                        f"content type {content_type[:60]!r}, not {EVENT_STREAM_TYPE}")
             self.listener.stream_opened(resume_requested=self.last_event_id is not None)
             loop = asyncio.get_running_loop()
             async with asyncio.timeout(loop.time() + self.heartbeat_timeout) as silence:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
@@ -18,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from authsidecar.v1 import auth_pb2 as pb
 from envoy_wire import CHECK_METHOD, check_request, read_check_response
 from sidecar.testing import free_port, wait_until
-from test_sessions import PHONE, new_session
+from test_sessions import PHONE, control, new_session
 from test_verify_token import mint
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -203,3 +204,36 @@ def test_a_verify_stream_is_one_span_with_a_child_span_and_a_decision_line_per_i
     lines = [d for d in sc.decisions() if d.get("method") == "VerifyToken"]
     assert len(lines) == 3 and {d["trace_id"] for d in lines} == {trace}
     assert not any(t in repr([s for _, s in sink.spans]) for t in tokens)
+
+
+def test_each_event_stream_connection_is_one_span_with_its_get_under_it(sidecar_factory, receiver, emulator):
+    sink, port = receiver
+    since = time.time_ns()
+    sc = sidecar_factory(env=otel_env(f"http://127.0.0.1:{port}"))
+
+    def connects() -> list:
+        return sorted((s for s in sink.named("sse.connect") if s.start_time_unix_nano >= since),
+                      key=lambda s: s.start_time_unix_nano)
+
+    def children(parent) -> list:
+        with sink.lock:
+            return [s for _, s in sink.spans if s.parent_span_id == parent.span_id]
+
+    wait_until(lambda: connects() and children(connects()[0]), timeout=10, what="the first connection's span")
+    first = connects()[0]
+    assert _attrs(first.attributes)["authsidecar.after"] == "start"
+    (get,) = children(first)
+    assert get.kind == CLIENT and get.name.startswith("GET")
+    # The span ends when the stream is open, not when the connection ends (it is still open now).
+    assert sc.metric("authsidecar_sse_connected") == 1
+    assert (first.end_time_unix_nano - first.start_time_unix_nano) / 1e9 < 5
+
+    emulator.faults(sse_down=True)
+    control(emulator, "stream/drop")
+    wait_until(lambda: sc.metric("authsidecar_sse_connected") == 0, what="the stream dropped")
+    emulator.faults(sse_down=False)
+    wait_until(lambda: sc.metric("authsidecar_sse_connected") == 1, timeout=10, what="the stream back")
+    wait_until(lambda: any(_attrs(s.attributes)["authsidecar.after"] != "start" and children(s) for s in connects()),
+               timeout=10, what="a reconnection's span")
+    again = [s for s in connects() if _attrs(s.attributes)["authsidecar.after"] != "start"]
+    assert "internal" not in {_attrs(s.attributes)["authsidecar.after"] for s in again}   # the cause, named
