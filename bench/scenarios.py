@@ -242,29 +242,18 @@ def _open_loop_at_half_floor(emulator, sidecar, payloads: list[bytes], ctx: RunC
 
 def _sessions(emulator, sidecar, sizes: Sizes, ctx: RunContext) -> list:
     hot = _bulk_sessions(emulator, sizes.sessions)
-    revocable = _bulk_sessions(emulator, sizes.revocable)
-    for token in revocable[: len(revocable) // 10]:
-        emulator.http.post("/_control/platform/sessions/revoke", json={"session_token": token}).raise_for_status()
-    # One pass first: a session's first IsRevoked asks the platform (it must learn the session exists);
-    # the scenario (run first, while those answers are inside session_cache_ttl_seconds) measures the
-    # steady state after that; the one-off cost is reported beside it.
-    started = time.perf_counter()
-    before = emulator.counters().get(STATUS_ROUTE, 0)
-    asyncio.run(_drive(sidecar.target, "IsRevoked",
-                       [pb.IsRevokedRequest(session_token=t, phone=PHONE) for t in revocable], concurrency=64,
-                       flag="revoked"))
-    warm = {"first_pass_seconds": round(time.perf_counter() - started, 2),
-            "first_pass_upstream_requests": emulator.counters().get(STATUS_ROUTE, 0) - before}
+    # Each IsRevoked scenario gets its own sessions and its own warm-up pass right before it: a
+    # session's first IsRevoked asks the platform (it must learn the session exists), hits don't
+    # extend an entry's life, so sessions warmed for an earlier scenario may have aged out.
     return [
-        Scenario("is_revoked", AUTH + "IsRevoked",
-                 [pb.IsRevokedRequest(session_token=t, phone=PHONE).SerializeToString() for t in revocable],
-                 notes=f"{len(revocable)} sessions, 10% revoked, after one warm-up pass", extra=warm),
-        lambda e, s: _rewarmed(e, s, "IsRevoked", [pb.IsRevokedRequest(session_token=t, phone=PHONE) for t in revocable],
-                               Scenario("is_revoked_stream", VERIFY_STREAM, stream_items("is_revoked", revocable, PHONE),
-                                        **STREAM_LOAD,
-                                        notes=f"is_revoked's sessions as VerifyStream items: {STREAM_LOAD['streams']} "
-                                              f"streams × {STREAM_LOAD['window']} items in flight, after another "
-                                              "warm-up pass (is_revoked's may have aged out by now)"), ctx),
+        lambda e, s: _warmed_revocable(e, s, sizes, ctx, lambda tokens: Scenario(
+            "is_revoked", AUTH + "IsRevoked",
+            [pb.IsRevokedRequest(session_token=t, phone=PHONE).SerializeToString() for t in tokens],
+            notes=f"{len(tokens)} sessions, 10% revoked, after one warm-up pass")),
+        lambda e, s: _warmed_revocable(e, s, sizes, ctx, lambda tokens: Scenario(
+            "is_revoked_stream", VERIFY_STREAM, stream_items("is_revoked", tokens, PHONE), **STREAM_LOAD,
+            notes=f"is_revoked's load as VerifyStream items (its own {len(tokens)} sessions, 10% revoked, after "
+                  f"one warm-up pass): {STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight")),
         Scenario("verify_session_hot", AUTH + "VerifySession",
                  [pb.VerifySessionRequest(session_token=t, phone=PHONE).SerializeToString() for t in hot],
                  notes=f"{len(hot)} verified sessions round-robin"),
@@ -276,15 +265,19 @@ def _sessions(emulator, sidecar, sizes: Sizes, ctx: RunContext) -> list:
     ]
 
 
-def _rewarmed(emulator, sidecar, method: str, requests: list, scenario: Scenario, ctx: RunContext) -> dict:
-    """Run `scenario` right after one more pass over `requests` (entries older than the session cache TTL
-    would otherwise turn a cache benchmark into an upstream one on a slow machine)."""
+def _warmed_revocable(emulator, sidecar, sizes: Sizes, ctx: RunContext, scenario) -> dict:
+    """New sessions (10% revoked), one IsRevoked pass over them, then `scenario(tokens)` at once."""
+    tokens = _bulk_sessions(emulator, sizes.revocable)
+    for token in tokens[: len(tokens) // 10]:
+        emulator.http.post("/_control/platform/sessions/revoke", json={"session_token": token}).raise_for_status()
     started = time.perf_counter()
-    asyncio.run(_drive(sidecar.target, method, requests, concurrency=64, flag="revoked" if method == "IsRevoked"
-                       else "valid"))
-    rewarm_seconds = round(time.perf_counter() - started, 2)
-    result = run_scenario(scenario, sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
-    return {**result, "rewarm_seconds": rewarm_seconds}
+    before = emulator.counters().get(STATUS_ROUTE, 0)
+    asyncio.run(_drive(sidecar.target, "IsRevoked", [pb.IsRevokedRequest(session_token=t, phone=PHONE) for t in tokens],
+                       concurrency=64, flag="revoked"))
+    warm = {"first_pass_seconds": round(time.perf_counter() - started, 2),
+            "first_pass_upstream_requests": emulator.counters().get(STATUS_ROUTE, 0) - before}
+    result = run_scenario(scenario(tokens), sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
+    return {**result, **warm}
 
 
 def _bulk_sessions(emulator, count: int) -> list[str]:
