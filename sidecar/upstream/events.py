@@ -109,7 +109,7 @@ class EventStream:
         delay = min(self.max_delay, max(base, 0.0) * (2 ** min(failures, 16)))
         return delay * random.uniform(0.5, 1.0)  # jitter: a fleet of pods must not reconnect in step
 
-    async def _connect_once(self, http: httpx.AsyncClient, wait: float, cause: str) -> bool:
+    async def _connect_once(self, http: httpx.AsyncClient, wait: float = 0.0, cause: str = "start") -> bool:
         """Wait, connect and read one connection to its end; True if it got as far as a heartbeat."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         caught_up = False
