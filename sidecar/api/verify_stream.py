@@ -143,7 +143,7 @@ class _Stream:
             outcome = error_outcome(exc)
             self.answer(pb.VerifyStreamResponse(id=item_id, error=status_for(method, exc)))
         finally:
-            self.tasks.pop(asyncio.current_task(), None)
+            self.tasks.pop(asyncio.current_task(self.loop), None)
             self.release(method, outcome, reason, started)
             observe.finished(method, outcome, reason, response, started)   # decision log, span labels
 
