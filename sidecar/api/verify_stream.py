@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -71,9 +71,9 @@ class _Stream:
         self.ready: deque[pb.VerifyStreamResponse] = deque()
         self.wake = asyncio.Event()      # the writer: an answer is ready, reading ended, or drain news
         self.room = asyncio.Event()      # the reader: an answer went out, below max_items again
-        # Item tasks not finished yet → (method, when admitted); each task leaves it itself (no done callback:
-        # a loop callback per item fewer), except one cancelled before its first step (see `close`).
-        self.tasks: dict[asyncio.Task, tuple[str, float]] = {}
+        # Item tasks not finished yet → (method, when admitted, its `run`); each task leaves it itself (no
+        # done callback: a loop callback per item fewer), except one cancelled before its first step (`close`).
+        self.tasks: dict[asyncio.Task, tuple[str, float, Coroutine]] = {}
         self.loop = asyncio.get_running_loop()
         self.unanswered = 0
         self.evaluating = 0              # items whose answer is being worked out (read at scrape time)
@@ -123,7 +123,8 @@ class _Stream:
         self.evaluating += 1
         started = time.perf_counter()
         work = self.run(item.id, kind, method, getattr(item, kind), timeout, started)
-        self.tasks[self.loop.create_task(tracing.item(method, work) if tracing.ENABLED else work)] = (method, started)
+        task = self.loop.create_task(tracing.item(method, work) if tracing.ENABLED else work)
+        self.tasks[task] = (method, started, work)
 
     async def run(self, item_id: int, kind: str, method: str, request: Any, timeout: float, started: float) -> None:
         """Evaluate one item as its unary call would, and queue its answer (or its per-item error)."""
@@ -165,12 +166,14 @@ class _Stream:
             self.room.set()
 
     def close(self) -> None:
-        for task, (method, started) in list(self.tasks.items()):
+        for task, (method, started, work) in list(self.tasks.items()):
             task.cancel()                # ends their upstream requests too
             if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
                 # Cancelled before its first step, its coroutine never runs (nor its `finally`): count it
                 # here, or its place under max_in_flight and the gauges would leak. It had no span yet.
                 del self.tasks[task]
+                if work is not task.get_coro():
+                    work.close()         # under the tracing wrapper: never awaited now, and no warning
                 self.release(method, "cancelled", "none", started)
 
 

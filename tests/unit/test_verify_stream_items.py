@@ -8,6 +8,7 @@ stream ends in the same loop turn the item was read, before its task ever ran.
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.api.rpc import InFlight
@@ -52,3 +53,22 @@ async def test_items_cancelled_while_waiting_give_back_their_place_once():
     stream.close()
     await asyncio.sleep(0.01)
     assert (inflight.current, stream.evaluating, len(stream.tasks)) == (0, 0, 0)
+
+
+async def test_with_tracing_on_an_item_cancelled_before_its_first_step_leaves_no_unawaited_coroutine(
+        monkeypatch, recwarn):
+    from sidecar import tracing
+
+    async def answer(request):
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(tracing, "ENABLED", True)    # each item's task is then the span wrapper around it
+    inflight = InFlight(10)
+    stream = _Stream({"verify_token": answer}, inflight, 16, 0.0)
+    stream.unanswered += 1
+    stream.start(_item(1))
+    stream.close()
+    await asyncio.sleep(0.01)
+    gc.collect()
+    assert inflight.current == 0
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
