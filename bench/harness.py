@@ -58,6 +58,8 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
     after_counts = emulator.counters()
     latencies = sorted(v for o in outputs for v in o["latencies_us"])
     calls = len(latencies)
+    # The sidecar's CPU was read over the whole run, warm-up included: divide by every call of the run.
+    answered = sum(o.get("answered", len(o["latencies_us"])) for o in outputs)
     seconds = max(o["seconds"] for o in outputs)  # the duration, or less when a `calls` run ended first
     upstream = {k: after_counts.get(k, 0) - before_counts.get(k, 0) for k in after_counts
                 if after_counts.get(k, 0) != before_counts.get(k, 0)}
@@ -71,7 +73,7 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
         "rps": calls / seconds if seconds else 0.0,
         "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
         "p99_ms": percentile(latencies, 0.99), "p999_ms": percentile(latencies, 0.999),
-        "sidecar_cpu_seconds_per_1k_calls": (cpu_used / calls * 1000) if calls else None,
+        "sidecar_cpu_seconds_per_1k_calls": (cpu_used / answered * 1000) if answered else None,
         "rss_mb": sum(m["rss_mb"] for m in memory), "peak_rss_mb": sum(m["peak_rss_mb"] for m in memory),
         "upstream_requests": upstream, "upstream_requests_total": sum(upstream.values()),
         "notes": scenario.notes, **scenario.extra,

@@ -24,13 +24,13 @@ import grpc
 async def closed_loop(senders: list, payloads: list[bytes], concurrency: int, duration: float, warmup: float,
                       calls: int | None = None) -> dict:
     latencies: list[int] = []
-    errors = 0
+    errors = answered = 0              # answered: every call that ended, warm-up included (CPU per call)
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + duration
 
     async def worker(offset: int) -> None:
-        nonlocal errors
+        nonlocal errors, answered
         i = offset
         call = senders[offset % len(senders)]
         while True:
@@ -43,6 +43,7 @@ async def closed_loop(senders: list, payloads: list[bytes], concurrency: int, du
             except grpc.aio.AioRpcError:
                 ok = False
             t1 = time.perf_counter()
+            answered += 1
             if t0 >= measure_from:
                 if ok:
                     latencies.append(int((t1 - t0) * 1e6))
@@ -52,7 +53,8 @@ async def closed_loop(senders: list, payloads: list[bytes], concurrency: int, du
 
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     elapsed = time.perf_counter() - measure_from
-    return {"latencies_us": latencies, "errors": errors, "seconds": duration if calls is None else elapsed}
+    return {"latencies_us": latencies, "errors": errors, "answered": answered,
+            "seconds": duration if calls is None else elapsed}
 
 
 async def open_loop(senders: list, payloads: list[bytes], rate: float, duration: float, warmup: float) -> dict:
@@ -80,7 +82,7 @@ async def open_loop(senders: list, payloads: list[bytes], rate: float, duration:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, scheduled)))
     await asyncio.gather(*tasks)
-    return {"latencies_us": latencies, "errors": errors, "seconds": duration}
+    return {"latencies_us": latencies, "errors": errors, "answered": total, "seconds": duration}
 
 
 async def run(spec: dict) -> dict:

@@ -42,9 +42,11 @@ class _Stats:
     def __init__(self, measure_from: float) -> None:
         self.latencies: list[int] = []
         self.errors = 0
+        self.answered = 0                # every answer, warm-up included (CPU per answer)
         self.measure_from = measure_from
 
     def record(self, sent: float, error: bool, now: float) -> None:
+        self.answered += 1
         if sent < self.measure_from:
             return
         if error:
@@ -87,7 +89,7 @@ async def closed_loop(channels: list, method: str, payloads: list[bytes], stream
         await call.code()
 
     await asyncio.gather(*(one_stream(k) for k in range(streams)))
-    return {"latencies_us": stats.latencies, "errors": stats.errors, "seconds": duration}
+    return {"latencies_us": stats.latencies, "errors": stats.errors, "answered": stats.answered, "seconds": duration}
 
 
 async def open_loop(channels: list, method: str, payloads: list[bytes], streams: int, rate: float,
@@ -122,4 +124,4 @@ async def open_loop(channels: list, method: str, payloads: list[bytes], streams:
         stats.errors += len([t for t in scheduled_at.values() if t >= stats.measure_from])   # never answered
 
     await asyncio.gather(*(one_stream(k) for k in range(streams)))
-    return {"latencies_us": stats.latencies, "errors": stats.errors, "seconds": duration}
+    return {"latencies_us": stats.latencies, "errors": stats.errors, "answered": stats.answered, "seconds": duration}

@@ -11,9 +11,10 @@ RESOURCE_EXHAUSTED) and in the per-method RPC metrics, exactly as the unary call
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -70,7 +71,10 @@ class _Stream:
         self.ready: deque[pb.VerifyStreamResponse] = deque()
         self.wake = asyncio.Event()      # the writer: an answer is ready, reading ended, or drain news
         self.room = asyncio.Event()      # the reader: an answer went out, below max_items again
-        self.tasks: set[asyncio.Task] = set()
+        # Item tasks not finished yet → (method, when admitted, its `run`); each task leaves it itself (no
+        # done callback: a loop callback per item fewer), except one cancelled before its first step (`close`).
+        self.tasks: dict[asyncio.Task, tuple[str, float, Coroutine]] = {}
+        self.loop = asyncio.get_running_loop()
         self.unanswered = 0
         self.evaluating = 0              # items whose answer is being worked out (read at scrape time)
         self.reading = True
@@ -117,14 +121,13 @@ class _Stream:
         inflight.current += 1
         metrics.RPC_IN_FLIGHT.inc()
         self.evaluating += 1
-        work = self.run(item.id, kind, method, getattr(item, kind), timeout)
-        task = asyncio.ensure_future(tracing.item(method, work))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def run(self, item_id: int, kind: str, method: str, request: Any, timeout: float) -> None:
-        """Evaluate one item as its unary call would, and queue its answer (or its per-item error)."""
         started = time.perf_counter()
+        work = self.run(item.id, kind, method, getattr(item, kind), timeout, started)
+        task = self.loop.create_task(tracing.item(method, work) if tracing.ENABLED else work)
+        self.tasks[task] = (method, started, work)
+
+    async def run(self, item_id: int, kind: str, method: str, request: Any, timeout: float, started: float) -> None:
+        """Evaluate one item as its unary call would, and queue its answer (or its per-item error)."""
         outcome, reason, response = "error", "none", None
         try:
             if timeout > 0:
@@ -141,13 +144,17 @@ class _Stream:
             outcome = error_outcome(exc)
             self.answer(pb.VerifyStreamResponse(id=item_id, error=status_for(method, exc)))
         finally:
-            # Counted before the in-flight gauges drop (a scrape runs on another thread).
-            metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
-            metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
-            self.inflight.current -= 1
-            metrics.RPC_IN_FLIGHT.dec()
-            self.evaluating -= 1
+            self.tasks.pop(asyncio.current_task(self.loop), None)
+            self.release(method, outcome, reason, started)
             observe.finished(method, outcome, reason, response, started)   # decision log, span labels
+
+    def release(self, method: str, outcome: str, reason: str, started: float) -> None:
+        """An item is done: counted before the in-flight gauges drop (a scrape runs on another thread)."""
+        metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
+        metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
+        self.inflight.current -= 1
+        metrics.RPC_IN_FLIGHT.dec()
+        self.evaluating -= 1
 
     def answer(self, response: pb.VerifyStreamResponse) -> None:
         self.ready.append(response)
@@ -159,8 +166,15 @@ class _Stream:
             self.room.set()
 
     def close(self) -> None:
-        for task in list(self.tasks):
+        for task, (method, started, work) in list(self.tasks.items()):
             task.cancel()                # ends their upstream requests too
+            if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
+                # Cancelled before its first step, its coroutine never runs (nor its `finally`): count it
+                # here, or its place under max_in_flight and the gauges would leak. It had no span yet.
+                del self.tasks[task]
+                if work is not task.get_coro():
+                    work.close()         # under the tracing wrapper: never awaited now, and no warning
+                self.release(method, "cancelled", "none", started)
 
 
 class VerifyStreams:
@@ -170,9 +184,16 @@ class VerifyStreams:
         self.answerers, self.inflight, self.gate = answerers, inflight, gate
         self.limits = limits             # read per stream: a live reload updates this object in place
 
-    @tracing.server_stream(STREAM_METHOD)   # one span per stream, each item's span under it
-    async def serve(self, requests: AsyncIterator[pb.VerifyStreamRequest],
-                    context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
+    def serve(self, requests: AsyncIterator[pb.VerifyStreamRequest],
+              context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
+        """The stream's answers: in one span (each item's span under it) when tracing is on; off, no
+        wrapper generator, as every layer costs each answer a resumption."""
+        if tracing.ENABLED:
+            return self._traced(self, requests, context)
+        return self._serve(requests, context)
+
+    async def _serve(self, requests: AsyncIterator[pb.VerifyStreamRequest],
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
         gate = self.gate
         if gate.draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
@@ -188,8 +209,22 @@ class VerifyStreams:
         reader = asyncio.ensure_future(stream.read(requests))
         outcome = "error"
         try:
-            async for response in self._answers(stream, reader):
-                yield response
+            # Answers as they complete, until the caller is done and everything is answered (or shutdown).
+            # Inline rather than a generator of its own: one resumption per answer fewer.
+            while True:
+                ready = stream.ready
+                while ready:
+                    yield ready.popleft()
+                    stream.sent()
+                if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                    raise reader.exception()
+                if gate.expired or (gate.draining and stream.unanswered == 0):
+                    break
+                if not stream.reading and stream.unanswered == 0:
+                    break
+                stream.wake.clear()
+                if not ready:
+                    await stream.wake.wait()
             if gate.draining:
                 outcome = "unavailable"
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
@@ -207,19 +242,5 @@ class VerifyStreams:
             metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, outcome, "none").inc()
             gate.open.discard(stream)
 
-    async def _answers(self, stream: _Stream, reader: asyncio.Task) -> AsyncIterator[pb.VerifyStreamResponse]:
-        """Answers as they complete, until the caller is done and everything is answered (or shutdown)."""
-        gate = self.gate
-        while True:
-            while stream.ready:
-                yield stream.ready.popleft()
-                stream.sent()
-            if reader.done() and not reader.cancelled() and reader.exception() is not None:
-                raise reader.exception()
-            if gate.expired or (gate.draining and stream.unanswered == 0):
-                return
-            if not stream.reading and stream.unanswered == 0:
-                return
-            stream.wake.clear()
-            if not stream.ready:
-                await stream.wake.wait()
+    # One span per stream, each item's span under it (tracing on only; see `serve`).
+    _traced = staticmethod(tracing.traced_stream(STREAM_METHOD, _serve))
