@@ -8,7 +8,6 @@ asserts (`success`, the fixed `message` texts, the approval request's `_app_name
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import uuid as uuidlib
@@ -22,6 +21,7 @@ from starlette.routing import Route
 
 from . import authy_control
 from .credentials import AUTHY_API_KEY as EMULATOR_AUTHY_API_KEY
+from .wire import Refused, json_object   # a body the SDK never sends: 400, code 60000
 
 PREFIX = "/authy"
 APP = {"app_id": 1, "name": "Emulated app", "plan": "pay_as_you_go", "sms_enabled": True}
@@ -71,23 +71,6 @@ def _fail(status: int, message: str, code: str) -> JSONResponse:
                          "error_code": code}, status_code=status)
 
 
-class BadBody(Exception):
-    pass
-
-
-async def _json(request: Request) -> dict:
-    """The SDK's POST body: a JSON object with Content-Type application/json. Form bodies are refused."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise BadBody("Content-Type must be application/json")
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise BadBody("Body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadBody("Body must be a JSON object")
-    return body
-
-
 def _masked(cc: str, national: str) -> str:
     return f"+{cc}-XXX-XXX-XX{national[-2:]}"
 
@@ -133,7 +116,7 @@ class AuthyApi:
                 return _fail(401, "Invalid API key", "60001")
             try:
                 return await handler(request)
-            except BadBody as exc:
+            except Refused as exc:
                 return _fail(400, str(exc), "60000")
         return run
 
@@ -174,7 +157,7 @@ class AuthyApi:
         user_id = request.path_params["authy_id"]
         if user_id not in self.area.users:
             return _fail(404, "User not found.", "60026")
-        body = await _json(request)
+        body = await json_object(request, empty_is_object=True)
         if not isinstance(body.get("message"), str) or not body["message"]:
             return _fail(400, "Message is required", "60000")
         ttl = body.get("seconds_to_expire") or 86400
@@ -203,7 +186,7 @@ class AuthyApi:
             "seconds_to_expire": max(0, int(a.expires_at - a.created_at))}, "success": True})
 
     async def phone_start(self, request: Request):
-        body = await _json(request)
+        body = await json_object(request, empty_is_object=True)
         cc, number, via = str(body.get("country_code", "")), str(body.get("phone_number", "")), body.get("via")
         if via not in ("sms", "call") or not cc.isdigit() or not number.isdigit():
             return _fail(400, "Invalid parameters", "60000")
@@ -244,7 +227,7 @@ class AuthyApi:
                              "success": True})
 
     async def user_new(self, request: Request):
-        user = (await _json(request)).get("user")
+        user = (await json_object(request, empty_is_object=True)).get("user")
         user = user if isinstance(user, dict) else {}
         email, phone, cc = user.get("email"), str(user.get("cellphone") or ""), str(user.get("country_code") or "")
         if not isinstance(email, str) or "@" not in email or not phone.isdigit() or not cc.isdigit():
@@ -256,7 +239,7 @@ class AuthyApi:
         return JSONResponse({"user": {"id": int(user_id)}, "success": True, "message": "User created successfully."})
 
     async def user_remove(self, request: Request):
-        await _json(request)
+        await json_object(request, empty_is_object=True)
         if self.area.users.pop(request.path_params["authy_id"], None) is None:
             return _fail(404, "User not found.", "60026")
         return JSONResponse({"success": True, "message": "User was added to remove."})
@@ -273,7 +256,7 @@ class AuthyApi:
                              "success": True, "message": "User status."})
 
     async def register_activity(self, request: Request):
-        body = await _json(request)
+        body = await json_object(request, empty_is_object=True)
         if request.path_params["authy_id"] not in self.area.users:
             return _fail(404, "User not found.", "60026")
         if body.get("type") not in ACTIVITIES:

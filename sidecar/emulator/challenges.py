@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .credentials import SECRET_KEY as EMULATOR_SECRET_KEY
+from .wire import Refused, json_object   # a body the SDK never sends: 400 invalid_request
 
 STATES = {"ALLOW", "BLOCK", "CHALLENGE_REQUIRED", "REVIEW_REQUIRED"}
 METHODS = ["SMS", "EMAIL_OTP", "AUTHENTICATOR_APP", "PASSKEY"]
@@ -41,10 +42,6 @@ TRACK_FIELDS = {"idempotencyKey", "redirectUrl", "redirectToSettings", "ipAddres
                 "scope", "email", "phoneNumber", "username", "custom", "challengeId", "locale", "customDomain"}
 VALIDATE_FIELDS = {"token", "action", "userId"}
 ENROLL_FIELDS = {"verificationMethod", "phoneNumber", "email", "isDefault"}
-
-
-class Refused(Exception):
-    """A request the SDK never sends: answered 400 invalid_request with this description."""
 
 
 def _now() -> str:
@@ -122,22 +119,6 @@ async def _json(request: Request) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-async def _wire_body(request: Request, allowed: set[str]) -> dict:
-    """The body of a vendor-API POST, as the SDK sends it: a JSON object of known fields, or Refused."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise Refused("The request body must be application/json.")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise Refused("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise Refused("The request body must be a JSON object.")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise Refused(f"Unknown field(s): {', '.join(unknown)}.")
-    return body
-
-
 def _user_json(user: User | None) -> dict:
     user = user or User()
     return {"isEnrolled": bool(user.authenticators), "email": user.email or None,
@@ -163,7 +144,7 @@ def routes(state) -> list[Route]:
 
     async def track(request: Request) -> JSONResponse:
         user_id, code = request.path_params["user_id"], request.path_params["action"]
-        body = await _wire_body(request, TRACK_FIELDS)
+        body = await json_object(request, TRACK_FIELDS)
         user = area.users.get(user_id)
         enrolled = bool(user and user.authenticators)
         decided = area.rules.get(code) or ("CHALLENGE_REQUIRED" if enrolled else "ALLOW")
@@ -177,7 +158,7 @@ def routes(state) -> list[Route]:
         })
 
     async def validate(request: Request) -> JSONResponse:
-        body = await _wire_body(request, VALIDATE_FIELDS)
+        body = await json_object(request, VALIDATE_FIELDS)
         token = body.get("token")
         if not isinstance(token, str) or not token:
             return _error(400, "invalid_request", "token is required.")
@@ -211,7 +192,7 @@ def routes(state) -> list[Route]:
         return JSONResponse(_user_json(area.users.get(request.path_params["user_id"])))
 
     async def enroll(request: Request) -> JSONResponse:
-        body = await _wire_body(request, ENROLL_FIELDS)
+        body = await json_object(request, ENROLL_FIELDS)
         method = body.get("verificationMethod")
         if method not in METHODS:
             return _error(400, "invalid_request", f"verificationMethod must be one of {METHODS}.")

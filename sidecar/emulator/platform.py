@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .credentials import API_KEY as EMULATOR_API_KEY, APP_ID as EMULATOR_APP_ID
+from .wire import Refused, json_object   # a body no client sends: answered 400 with its text
 
 AREA = "platform"
 DROP = None  # queue sentinel: end this connection
@@ -42,10 +43,6 @@ SESSION_STATUSES = {"pending", "verified", "revoked", "expired"}
 # The body fields a client sends: v1's Go client {session_token}; v2's README adds phone.
 SESSION_STATUS_FIELDS = {"session_token", "phone"}
 APPROVAL_VERIFY_FIELDS = {"approval_token", "phone"}
-
-
-class Refused(Exception):
-    """A request no client sends: answered 400 with this text."""
 
 
 def e164(raw: str, region: str | None = None) -> str | None:
@@ -366,17 +363,7 @@ def _control_routes(ps: PlatformState) -> list[Route]:
 
 async def _wire_body(request: Request, allowed: set[str], token_field: str) -> dict:
     """A vendor-API POST body as a client sends it: JSON, an object, known fields, a token string."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise Refused("the body must be application/json")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise Refused("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise Refused("the body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise Refused(f"unknown field(s): {', '.join(unknown)}")
+    body = await json_object(request, allowed)
     if not isinstance(body.get(token_field), str) or not body[token_field]:
         raise Refused(f"{token_field} is required")
     if not isinstance(body.get("phone", ""), str):
