@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -162,16 +163,22 @@ class Live:
     accounts: Any
 
 
+def _live_pair(emulator, tmp, overrides: dict | None = None) -> Iterator[Live]:
+    # Circuits that never open: every generated answer must reach the adapter's parsing.
+    never_open = {"circuit": {"failure_threshold": 1_000_000}}
+    config = deep_merge(emulator_config(emulator.url), {**never_open, **(overrides or {})})
+    sc = SidecarProcess(config, tmp)
+    sc.wait_for("SERVING")
+    yield Live(sc, emulator, sc.stub, factors_pb2_grpc.SecondFactorServiceStub(sc.channel),
+               factors_pb2_grpc.AccountServiceStub(sc.channel))
+    emulator.faults(reset=True)
+    sc.stop()
+    assert "Traceback" not in sc.log_path.read_text()
+
+
 @pytest.fixture(scope="module")
 def live(_emulator_process, tmp_path_factory):
-    # Circuits that never open: every generated answer must reach the adapter's parsing.
-    config = deep_merge(emulator_config(_emulator_process.url), {"circuit": {"failure_threshold": 1_000_000}})
-    sc = SidecarProcess(config, tmp_path_factory.mktemp("answers"))
-    sc.wait_for("SERVING")
-    yield Live(sc, _emulator_process, sc.stub, factors_pb2_grpc.SecondFactorServiceStub(sc.channel),
-               factors_pb2_grpc.AccountServiceStub(sc.channel))
-    _emulator_process.faults(reset=True)
-    sc.stop()
+    yield from _live_pair(_emulator_process, tmp_path_factory.mktemp("answers"))
 
 
 ACCOUNT_CASES = [c for c in CASES if c.prefix == "/inai/api/v1"]
@@ -180,16 +187,8 @@ ACCOUNT_CASES = [c for c in CASES if c.prefix == "/inai/api/v1"]
 @pytest.fixture(scope="module")
 def live_service(_emulator_process, tmp_path_factory):
     """The other identity adapter (`identity.api: identity-service`), for the account RPCs."""
-    config = deep_merge(emulator_config(_emulator_process.url), {
-        "circuit": {"failure_threshold": 1_000_000},
+    yield from _live_pair(_emulator_process, tmp_path_factory.mktemp("answers-identity-service"), {
         "identity": {"api": "identity-service", "base_url": f"{_emulator_process.url}/identity/api", "api_key": ""}})
-    sc = SidecarProcess(config, tmp_path_factory.mktemp("answers-identity-service"))
-    sc.wait_for("SERVING")
-    yield Live(sc, _emulator_process, sc.stub, factors_pb2_grpc.SecondFactorServiceStub(sc.channel),
-               factors_pb2_grpc.AccountServiceStub(sc.channel))
-    _emulator_process.faults(reset=True)
-    sc.stop()
-    assert "Traceback" not in sc.log_path.read_text()
 
 
 def _answer(live: Live, prefix: str, status: int, body: str) -> None:
