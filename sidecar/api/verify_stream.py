@@ -150,10 +150,8 @@ class _Stream:
 
     def release(self, method: str, outcome: str, reason: str, started: float) -> None:
         """An item is done: counted before the in-flight gauges drop (a scrape runs on another thread)."""
-        metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
         metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
-        self.inflight.current -= 1
-        metrics.RPC_IN_FLIGHT.dec()
+        self.inflight.release(method, started)       # as a unary call's: its place, the gauge, its duration
         self.evaluating -= 1
 
     def answer(self, response: pb.VerifyStreamResponse) -> None:
