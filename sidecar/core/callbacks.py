@@ -9,7 +9,10 @@ sort: localeCompare})` writes it, with `%20` turned into `+`:
   - null as `a=`, booleans as true/false, numbers as JavaScript prints them; empty objects and arrays left out;
   - keys and values UTF-8 and percent-encoded except RFC 3986's unreserved characters.
 Pure functions: the caller passes the key and the clock's "now". Hostile input is bounded (CallbackLimits)
-before it is parsed and answered InvalidArgument naming the field.
+before it is parsed and answered InvalidArgument naming the field. A repeated key (JSON member or form key)
+is refused, never resolved: this parser would keep the last one, but an app's first-wins parser (Go's
+FormValue, Werkzeug, parse_qs()[0]) reads the first, so a signed `status=denied` with `status=approved`
+prepended would verify here and mean "approved" there.
 """
 
 from __future__ import annotations
@@ -42,6 +45,16 @@ class CallbackLimits:
     max_entries: int = 1_000
     max_key_chars: int = 256
     max_value_chars: int = 8 * 1024
+    # Every key, value and container counts, empty ones included: 20,000 `[]` are 0 values but cost
+    # 200+ ms to parse and sign. Room for max_entries pairs, each one level deep.
+    max_nodes: int = 4_000
+
+
+class RepeatedKey(ValueError):
+    """A key given twice in one object: ambiguous, so refused (as core/jws.py refuses duplicate members)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"repeats the key {key[:64]!r}")
 
 
 def json_depth(text: str, limit: int) -> int:
@@ -72,13 +85,35 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def _leaves(value: Any) -> int:
-    """How many `key=value` pairs the body signs as (its depth is already bounded)."""
-    if isinstance(value, dict):
-        return sum(_leaves(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_leaves(v) for v in value)
-    return 1
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json's object_pairs_hook: json.loads would keep the last of two equal members without a word.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise RepeatedKey(key)
+        out[key] = value
+    return out
+
+
+def check_size(tree: Any, limits: CallbackLimits, field: str) -> None:
+    """Refuse a tree past max_entries values or max_nodes nodes (keys and containers, empty ones, count).
+    Iterative and stopped at the bound, so a refusal costs no more than an accepted tree."""
+    nodes = values = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        if isinstance(node, dict):
+            nodes += len(node)                       # its keys
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        else:
+            values += 1
+        if values > limits.max_entries:
+            raise InvalidArgument(field, f"has more than {limits.max_entries} values")
+        if nodes > limits.max_nodes:
+            raise InvalidArgument(field, f"has more than {limits.max_nodes} nodes (keys, values and containers)")
 
 
 def params_from_body(body: bytes, limits: CallbackLimits = CallbackLimits()) -> Any:
@@ -93,13 +128,14 @@ def params_from_body(body: bytes, limits: CallbackLimits = CallbackLimits()) -> 
         if json_depth(text, limits.max_depth) > limits.max_depth:
             raise InvalidArgument("body", f"nests deeper than {limits.max_depth} levels")
         try:
-            tree = json.loads(text, parse_constant=_no_constant)
+            tree = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_members)
+        except RepeatedKey as exc:
+            raise InvalidArgument("body", str(exc)) from None
         except ValueError:
             raise InvalidArgument("body", "is not valid JSON") from None
         if not isinstance(tree, dict):
             raise InvalidArgument("body", "must be a JSON object")
-        if _leaves(tree) > limits.max_entries:
-            raise InvalidArgument("body", f"has more than {limits.max_entries} values")
+        check_size(tree, limits, "body")
         return tree
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
@@ -122,8 +158,13 @@ def tree_from_pairs(pairs: Iterable[tuple[str, str]], limits: CallbackLimits = C
             raise InvalidArgument(field, f"has a key longer than {limits.max_key_chars} characters")
         if len(value) > limits.max_value_chars:
             raise InvalidArgument(f"{field}[{key[:64]}]", f"is longer than {limits.max_value_chars} characters")
-        _insert(root, _segments(key, limits, field), value)
-    return _arrays(root)
+        try:
+            _insert(root, _segments(key, limits, field), value)
+        except RepeatedKey as exc:
+            raise InvalidArgument(field, str(exc)) from None
+    tree = _arrays(root)
+    check_size(tree, limits, field)
+    return tree
 
 
 def _segments(key: str, limits: CallbackLimits, field: str) -> list[str | None]:
@@ -138,18 +179,28 @@ def _segments(key: str, limits: CallbackLimits, field: str) -> list[str | None]:
 
 
 def _insert(root: dict, segments: list[str | None], value: str) -> None:
+    """Place one pair; a key already given (`a=1&a=2`, `a[0]` twice) or given both as a value and as an
+    object (`a=1&a[b]=2`) is RepeatedKey: parsers disagree on which one wins."""
     node = root
     for i, seg in enumerate(segments):
         key: str | tuple = seg if seg is not None else ("append", len(node))
         if i > 0 and seg is not None and seg.isascii() and seg.isdigit() and int(seg) <= ARRAY_INDEX_LIMIT:
             key = ("index", int(seg))
+        child = node.get(key)
         if i == len(segments) - 1:
+            if child is not None:
+                raise RepeatedKey(_spelt(segments[:i + 1]))
             node[key] = value
             return
-        child = node.get(key)
-        if not isinstance(child, dict):
+        if child is None:
             child = node[key] = {}
+        elif not isinstance(child, dict):
+            raise RepeatedKey(_spelt(segments[:i + 1]))
         node = child
+
+
+def _spelt(segments: list[str | None]) -> str:
+    return f"{segments[0]}" + "".join(f"[{s or ''}]" for s in segments[1:])
 
 
 def _arrays(node: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 
 import grpc
 import pytest
@@ -299,3 +300,47 @@ def test_hostile_callback_input_is_invalid_argument_never_internal(factors, emul
         method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], body=b"x" * (64 * 1024 + 1)))
     # The sidecar still answers genuine callbacks afterwards.
     assert check(factors, params=FLAT, nonce=cb["nonce"], signature=cb["signature"]).valid
+
+
+DENIED = {"callback_action": "approval_request_status", "status": "denied", "uuid": "u-1", "authy_id": "1635",
+          "approval_request": {"status": "denied"}}
+
+
+@pytest.mark.parametrize("body", [
+    # JSON: json.loads keeps the last member (denied, which is what was signed); a first-wins app reads approved.
+    lambda p: ('{"status":"approved",' + json.dumps(p)[1:]).encode(),
+    lambda p: ('{"approval_request":{"status":"approved"},' + json.dumps(p)[1:]).encode(),
+    # Form: the same with Go's FormValue, Werkzeug or parse_qs()[0] reading the first of two keys.
+    lambda p: ("status=approved&" + urllib.parse.urlencode(_flat(p))).encode(),
+    lambda p: ("approval_request%5Bstatus%5D=approved&" + urllib.parse.urlencode(_flat(p))).encode(),
+], ids=["json", "json-nested", "form", "form-bracketed"])
+def test_row14_duplicate_keys_in_signed_callback_refused(factors, emulator, body):
+    """A captured status=denied callback, signed with the real key, with status=approved prepended."""
+    cb = emulator.http.post("/_control/authy/callback", json={"url": URL, "params": DENIED}).json()
+    genuine = json.dumps(DENIED).encode()
+    assert check(factors, body=genuine, nonce=cb["nonce"], signature=cb["signature"]).valid
+    assert check(factors, body=urllib.parse.urlencode(_flat(DENIED)).encode(), nonce=cb["nonce"],
+                 signature=cb["signature"]).valid
+    detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+        method="POST", url=URL, body=body(DENIED), nonce=cb["nonce"], signature=cb["signature"]))
+    assert detail.startswith("body: repeats the key"), detail
+
+
+def _flat(params: dict) -> dict:
+    return {(f"{k}[{sub}]" if isinstance(v, dict) else k): (sv if isinstance(v, dict) else v)
+            for k, v in params.items() for sub, sv in (v.items() if isinstance(v, dict) else [(None, v)])}
+
+
+def test_row13_empty_containers_count_against_the_node_bound(factors, emulator):
+    """63 KB of `[]`, signed with the real key: 0 values, 21,000 nodes — refused before it is signed again."""
+    params = {"callback_action": "approval_request_status", "a": [[] for _ in range(21_000)]}
+    cb = emulator.http.post("/_control/authy/callback", json={"url": URL, "params": params}, timeout=30).json()
+    body = json.dumps(params, separators=(",", ":")).encode()
+    assert 60_000 < len(body) <= 64 * 1024
+    detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
+        method="POST", url=URL, body=body, nonce=cb["nonce"], signature=cb["signature"]))
+    assert detail.startswith("body") and "4000 nodes" in detail
+    # A body within the bound, signed the same way, still verifies.
+    small = {"callback_action": "approval_request_status", "a": [[] for _ in range(100)]}
+    cb = emulator.http.post("/_control/authy/callback", json={"url": URL, "params": small}).json()
+    assert check(factors, body=json.dumps(small).encode(), nonce=cb["nonce"], signature=cb["signature"]).valid

@@ -154,3 +154,46 @@ def test_params_pairs_are_bounded_in_count_key_value_and_depth():
 def test_a_lone_surrogate_is_an_invalid_argument_not_a_crash():
     with pytest.raises(InvalidArgument):
         encode_params(params_from_body(b'{"a": "\\ud800"}'))
+
+
+@pytest.mark.parametrize("body, key", [
+    (b'{"status":"approved","status":"denied"}', "status"),
+    (b'{"approval_request":{"status":"approved","uuid":"u","status":"denied"}}', "status"),
+    (b"status=approved&status=denied", "status"),
+    (b"approval_request[status]=approved&approval_request[status]=denied", "approval_request[status]"),
+    (b"a[0]=x&a[0]=y", "a[0]"),
+    (b"a=1&a[b]=2", "a"),            # a value, then an object under the same key
+    (b"a[b]=2&a=1", "a"),            # an object, then a value
+])
+def test_row14_a_repeated_key_or_member_is_refused_whichever_parser_the_app_uses(body, key):
+    with pytest.raises(InvalidArgument) as caught:
+        params_from_body(body)
+    assert caught.value.field == "body" and f"repeats the key {key!r}" in caught.value.problem
+
+
+def test_row14_array_items_are_not_repeated_keys():
+    assert params_from_body(b"a[]=1&a[]=2&b[0]=x&b[1]=y") == {"a": ["1", "2"], "b": ["x", "y"]}
+    assert params_from_body(b'{"a":{"s":1},"b":{"s":2}}') == {"a": {"s": 1}, "b": {"s": 2}}
+    with pytest.raises(InvalidArgument, match="repeats the key 'a'"):
+        tree_from_pairs([("a", "1"), ("a[b]", "2")])          # the params map: distinct strings, one key
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a":[' + b",".join([b"[]"] * 4001) + b"]}",
+    b'{"a":[' + b",".join([b"{}"] * 4001) + b"]}",
+    b"{" + b",".join(b'"k%d":{}' % i for i in range(2001)) + b"}",
+])
+def test_row13_empty_containers_and_keys_count_against_the_node_bound(body):
+    with pytest.raises(InvalidArgument) as caught:
+        params_from_body(body)
+    assert caught.value.field == "body" and "4000 nodes" in caught.value.problem
+
+
+def test_row13_the_node_bound_leaves_room_for_a_thousand_values():
+    flat = {f"k{i}": "v" for i in range(1000)}
+    assert params_from_body(json.dumps(flat).encode()) == flat
+    nested = {f"k{i}": {"v": i} for i in range(999)}
+    assert params_from_body(json.dumps(nested).encode()) == nested
+    deep_form = [(f"k{i}" + "[x]" * 31, "v") for i in range(200)]     # 200 pairs × 32 levels: 12,800 nodes
+    with pytest.raises(InvalidArgument, match="nodes"):
+        tree_from_pairs(deep_form)
