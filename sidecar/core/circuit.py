@@ -6,10 +6,17 @@ half-open  one probe request at a time is let through; success closes, failure r
 
 So while an upstream is down it sees at most one request per `open_seconds` from this sidecar.
 Only failures that say the upstream is unwell count (no answer, 5xx, 429) — a 4xx is an answer.
+
+A half-open probe runs as its own task, shielded from its caller: a caller that gives up (deadline,
+cancel) leaves, the probe runs on to the upstream's answer (bounded by the upstream's own timeout, and
+by PROBE_MAX_SECONDS here) and that answer closes or re-opens the circuit. Otherwise callers with
+deadlines shorter than the upstream's latency would abandon every probe and keep a healthy upstream's
+circuit open for everyone. At most one probe per circuit is in flight, so at most one runs on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +26,9 @@ from ..config import CircuitSettings
 from .outcomes import UpstreamError
 
 T = TypeVar("T")
+
+# A backstop for a probe nobody waits for any more: every upstream request has its own, shorter timeout.
+PROBE_MAX_SECONDS = 60.0
 
 
 class CircuitState(enum.Enum):
@@ -40,6 +50,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._probe: asyncio.Task | None = None   # held, so a probe whose caller left is not collected
 
     def configure(self, settings: CircuitSettings) -> None:
         """Take the `circuit.*` settings (every upstream's breaker shares them; again on live reload)."""
@@ -92,7 +103,11 @@ class CircuitBreaker:
             awaitable.close()  # type: ignore[attr-defined]  # never awaited: no dangling coroutine
             raise UpstreamError(self.name, 0, f"circuit open after repeated failures; next try in "
                                               f"{self.retry_after():.1f}s")
-        probe = self._state is CircuitState.HALF_OPEN  # allow() just let this call through as the probe
+        if self._state is CircuitState.HALF_OPEN:  # allow() just let this call through as the probe
+            self._probe = asyncio.ensure_future(self._run_probe(awaitable))
+            self._probe.add_done_callback(_retrieve)
+            # The caller may leave (deadline, cancel); the probe runs on and still decides the state.
+            return await asyncio.shield(self._probe)
         try:
             result = await awaitable
         except UpstreamError as exc:
@@ -101,15 +116,30 @@ class CircuitBreaker:
             else:
                 self.record_success()
             raise
-        except BaseException:
-            # The caller gave up (deadline, cancel): that says nothing about the upstream. An
-            # abandoned half-open probe is released (state unchanged), so the next call may probe;
-            # re-opening here would let short-deadline callers keep the circuit open for ever.
-            if probe:
-                self.release_probe()
-            raise
+        # A caller that gave up (deadline, cancel) says nothing about the upstream: nothing recorded.
         self.record_success()
         return result
+
+    async def _run_probe(self, awaitable: Awaitable[T]) -> T:
+        """The half-open probe, recorded whether or not its caller still waits for it."""
+        try:
+            async with asyncio.timeout(PROBE_MAX_SECONDS):
+                result = await awaitable
+        except UpstreamError as exc:
+            if exc.unavailable:
+                self.record_failure()
+            else:
+                self.record_success()
+            raise
+        except BaseException:
+            # Not an answer (the sidecar shutting down, the backstop, a bug): let the next call probe.
+            self.release_probe()
+            raise
+        else:
+            self.record_success()
+            return result
+        finally:
+            self._probe = None
 
     def retry_after(self) -> float:
         """Seconds until the next probe may go (0 when closed)."""
@@ -121,6 +151,13 @@ class CircuitBreaker:
         self._state = state
         if self._on_change:
             self._on_change(self.name, state)
+
+
+def _retrieve(probe: asyncio.Future) -> None:
+    # A probe whose caller left has nobody to raise to (shield drops its interest): its error is
+    # recorded in the state already, so mark it seen rather than log "exception never retrieved".
+    if not probe.cancelled():
+        probe.exception()
 
 
 def log_circuit_change(name: str, state: CircuitState) -> None:

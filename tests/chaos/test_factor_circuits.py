@@ -6,6 +6,7 @@ and it closes by itself once the upstream answers again.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -116,3 +117,52 @@ def test_a_5xx_storm_opens_the_circuit_bounds_traffic_and_recovers(ctx, storm, b
     took = wait_until(lambda: storm.works(ctx), timeout=OPEN_SECONDS + 2, step=0.05, what=f"{storm.name} back")
     assert took <= OPEN_SECONDS + 1
     assert sc.metric("authsidecar_upstream_circuit_open", upstream=storm.name) == 0
+
+
+def test_row18_short_deadline_callers_cannot_hold_a_healthy_upstreams_circuit_open(sidecar_factory, emulator):
+    """After a short outage the authy circuit is open; the upstream heals but answers in 300 ms, and an
+    attacker fires VerifyTotp with 100 ms deadlines every 5 ms. The first probe's caller leaves, the
+    probe runs on, its answer closes the circuit: a normal caller reaches the upstream during the attack."""
+    sc = sidecar_factory({"circuit": {"failure_threshold": THRESHOLD, "open_seconds": 1.0}})
+    factors = factors_pb2_grpc.SecondFactorServiceStub(sc.channel)
+    user = factors.RegisterUser(fpb.RegisterUserRequest(email="u@example.com", country="US", phone="2015550123"),
+                                timeout=5).user_id
+    wrong = fpb.VerifyTotpRequest(user_id=user, code="1234567")   # the platform's answer: not valid (a 4xx)
+
+    emulator.faults(error_rate=1.0, error_status=503, path_prefix="/authy/")
+    for _ in range(THRESHOLD):
+        factors.VerifyTotp(wrong, timeout=5)
+    assert "circuit open" in factors.VerifyTotp(wrong, timeout=5).detail
+    emulator.faults(reset=True)
+    emulator.faults(latency_seconds=0.3, path_prefix="/authy/")   # healthy, slower than the attacker waits
+
+    stop = threading.Event()
+    sent = [0]
+
+    def attack() -> None:
+        pending = []
+        while not stop.is_set():
+            pending.append(factors.VerifyTotp.future(wrong, timeout=0.1))
+            sent[0] += 1
+            time.sleep(0.005)
+        for call in pending:
+            call.exception(timeout=5)      # every attacker call ends (deadline or answer)
+
+    attacker = threading.Thread(target=attack, daemon=True)
+    attacker.start()
+    seen = []
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 6:
+            reply = factors.VerifyTotp(wrong, timeout=5)
+            seen.append("circuit open" if "circuit open" in reply.detail else
+                        "unavailable" if reply.reason == pb.REASON_UPSTREAM_UNAVAILABLE else "answered")
+            time.sleep(0.5)
+        closed_during_attack = sc.metric("authsidecar_upstream_circuit_open", upstream="authy") == 0
+    finally:
+        stop.set()
+        attacker.join(timeout=15)
+    assert not attacker.is_alive() and sent[0] > 200
+    # Within open_seconds plus the probe's 0.3 s the circuit is closed; allow the loaded machine 3 s.
+    assert "answered" in seen and seen[-4:] == ["answered"] * 4, seen
+    assert closed_during_attack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sidecar.core.circuit import CircuitBreaker, CircuitState
+from sidecar.core.outcomes import UpstreamError
 
 
 class Clock:
@@ -57,22 +58,92 @@ def test_half_open_probe_success_closes():
     assert changes == [CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.CLOSED]
 
 
-async def test_a_probe_abandoned_by_its_caller_releases_the_circuit_instead_of_reopening_it():
+async def _abandon(cb: CircuitBreaker, upstream) -> None:
+    """A caller with a tiny deadline: it sends the probe and leaves before the answer."""
+    import asyncio
+
+    caller = asyncio.ensure_future(cb.call(upstream))
+    await asyncio.sleep(0)
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+
+
+async def _answer(after: float, error: UpstreamError | None = None) -> str:
+    import asyncio
+
+    await asyncio.sleep(after)
+    if error is not None:
+        raise error
+    return "answer"
+
+
+async def test_row18_an_abandoned_probe_runs_on_and_its_answer_closes_the_circuit():
     import asyncio
 
     clock = Clock()
     cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
     cb.allow()
     cb.record_failure()
-    for _ in range(3):                               # one short-deadline caller per open interval
-        clock.now += 1
-        probe = asyncio.ensure_future(cb.call(asyncio.sleep(10)))
-        await asyncio.sleep(0)
-        probe.cancel()
-        await asyncio.gather(probe, return_exceptions=True)
-        assert cb.state is CircuitState.HALF_OPEN    # not re-opened: the caller said nothing about the upstream
-    assert await cb.call(asyncio.sleep(0, "answer")) == "answer"   # the next call may probe at once
+    clock.now += 1
+    await _abandon(cb, _answer(0.05))                # the upstream is healthy but slower than the caller
+    assert cb.state is CircuitState.HALF_OPEN and not cb.allow()   # the probe still runs: one at a time
+    for _ in range(20):                              # more short-deadline callers meanwhile: no new probe
+        await _abandon(cb, _answer(0.05))
+    await asyncio.sleep(0.2)
+    assert cb.state is CircuitState.CLOSED           # the abandoned probe's answer closed it
+    assert await cb.call(_answer(0)) == "answer"
+
+
+async def test_row18_an_abandoned_probe_that_fails_reopens_the_circuit():
+    import asyncio
+
+    clock = Clock()
+    cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
+    cb.allow()
+    cb.record_failure()
+    clock.now += 1
+    await _abandon(cb, _answer(0.05, UpstreamError("c", 503, "down")))
+    await asyncio.sleep(0.2)
+    assert cb.state is CircuitState.OPEN and not cb.allow()
+    clock.now += 1
+    await _abandon(cb, _answer(0.05, UpstreamError("c", 404, "an answer")))   # a 4xx is an answer
+    await asyncio.sleep(0.2)
     assert cb.state is CircuitState.CLOSED
+
+
+async def test_row18_a_probe_that_ends_without_an_answer_lets_the_next_call_probe(monkeypatch):
+    import asyncio
+
+    from sidecar.core import circuit
+
+    monkeypatch.setattr(circuit, "PROBE_MAX_SECONDS", 0.05)   # the backstop for a probe that never ends
+    clock = Clock()
+    cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
+    cb.allow()
+    cb.record_failure()
+    clock.now += 1
+    await _abandon(cb, asyncio.sleep(3600))
+    await asyncio.sleep(0.3)
+    assert cb.state is CircuitState.HALF_OPEN and cb._probe is None
+    assert await cb.call(_answer(0)) == "answer"
+    assert cb.state is CircuitState.CLOSED
+
+
+async def test_a_probe_whose_caller_waits_gets_its_answer_and_error():
+    clock = Clock()
+    cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
+    cb.allow()
+    cb.record_failure()
+    clock.now += 1
+    try:
+        await cb.call(_answer(0, UpstreamError("c", 503, "down")))
+    except UpstreamError as exc:
+        assert exc.status == 503
+    else:
+        raise AssertionError("the probe's error reaches its caller")
+    assert cb.state is CircuitState.OPEN
+    clock.now += 1
+    assert await cb.call(_answer(0)) == "answer" and cb.state is CircuitState.CLOSED
 
 
 async def test_a_call_admitted_before_the_outage_does_not_release_a_later_probe():
