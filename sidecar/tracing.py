@@ -8,6 +8,13 @@ On when OTEL_TRACES_EXPORTER lists `otlp` (and OTEL_SDK_DISABLED is not true). T
 - every RPC gets a server span named by its method, parented by the W3C `traceparent` in the gRPC
   metadata (for ext_authz Check, by the checked HTTP request's own headers when the metadata has
   none); every upstream HTTP request (httpx instrumentation), JWKS fetch and SSE reconnect a span.
+- Only `traceparent` crosses the sidecar, both ways (the one propagator, set as the global one that
+  the httpx instrumentation injects with): a caller's `tracestate` and `baggage` are neither read
+  nor sent to an upstream — they are the caller's data, not ours to hand to a platform.
+- Who may decide sampling: a gRPC caller (a service in the pod, or Envoy) is trusted, its sampled
+  flag is honoured by the parent-based samplers. The checked HTTP request of an ext_authz Check comes
+  from anyone: its traceparent lends the trace id, never the decision, which is our sampler's own
+  (taken as for a new trace) — an outsider's `-01` can't make us record and export every Check.
 
 Spans carry bounded labels only (method, outcome, reason, source, issuer, rule, upstream endpoint):
 never a token, phone, session id or user id — upstream URLs are cut to scheme://host, as paths can
@@ -33,7 +40,7 @@ log = logs.get("tracing")
 
 ENABLED = False
 SHUTDOWN_WAIT_SECONDS = 2.0
-# ext_authz registers how to read the checked HTTP request's headers (the fallback parent).
+# ext_authz registers how to read the checked HTTP request's headers: the fallback parent, untrusted (trace id only).
 CARRIERS: dict[str, Callable[[Any], Mapping[str, str]]] = {}
 # The upstream and endpoint label of the HTTP request being sent (named in its client span).
 UPSTREAM_ENDPOINT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
@@ -41,7 +48,7 @@ UPSTREAM_ENDPOINT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.
 
 _tracer: Any = None
 _provider: Any = None
-_otel: Any = None          # (propagate, trace) modules, imported once tracing is on
+_otel: Any = None          # (propagator, trace module), imported once tracing is on
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -75,7 +82,9 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
     _provider.add_span_processor(_counting_processor(_CountingExporter(OTLPSpanExporter())))
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("authsidecar")
-    _otel = (propagate, trace)
+    propagator = _traceparent_only()
+    propagate.set_global_textmap(propagator)   # what the httpx instrumentation injects upstream
+    _otel = (propagator, trace)
     # The SDK warns per dropped span and per export retry; drops are counted in a metric instead.
     logging.getLogger("opentelemetry").setLevel(logging.ERROR)
     HTTPXClientInstrumentor().instrument(tracer_provider=_provider, async_request_hook=_name_upstream_span)
@@ -144,19 +153,63 @@ async def _item(method: str, work: Any) -> Any:
 
 @contextlib.contextmanager
 def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
-    propagate, trace = _otel
+    propagator, trace = _otel
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    parent = propagate.extract(metadata)
+    parent = propagator.extract(metadata)        # a gRPC caller: trusted, its sampled flag included
     carrier = CARRIERS.get(method)
     if carrier is not None and not trace.get_current_span(parent).get_span_context().is_valid:
         try:
-            parent = propagate.extract(carrier(request))
+            parent = _untrusted_parent(method, propagator.extract(carrier(request)))
         except Exception:  # a malformed request has no usable parent; the span starts a trace
             pass
     with _tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER,
                                        record_exception=False, set_status_on_exception=False,
                                        attributes={"rpc.system": "grpc", "rpc.method": method}) as span:
         yield span
+
+
+def _untrusted_parent(method: str, extracted: Any) -> Any:
+    """An outsider's parent: its trace id kept, its sampled flag replaced by our sampler's decision
+    for a new trace with that id (so parent-based samplers follow us, not the sender)."""
+    from opentelemetry.context import Context
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context
+
+    theirs = _otel[1].get_current_span(extracted).get_span_context()
+    if not theirs.is_valid:
+        return extracted
+    ours = _provider.sampler.should_sample(Context(), theirs.trace_id, method, SpanKind.SERVER).decision
+    flags = TraceFlags(TraceFlags.SAMPLED if ours.is_sampled() else TraceFlags.DEFAULT)
+    return set_span_in_context(NonRecordingSpan(SpanContext(theirs.trace_id, theirs.span_id, is_remote=True,
+                                                            trace_flags=flags)))
+
+
+def _traceparent_only() -> Any:
+    """W3C Trace Context without tracestate: reads and writes `traceparent` alone (and no baggage,
+    which is a propagator of its own that we do not install)."""
+    from opentelemetry.propagators.textmap import default_setter
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    class TraceparentOnly(TraceContextTextMapPropagator):
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            only = {k: v for k, v in carrier.items() if k.lower() == "traceparent"}
+            return super().extract(only, context)
+
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            super().inject(carrier, context, _OnlyTraceparent(setter))
+
+        @property
+        def fields(self) -> set[str]:
+            return {"traceparent"}
+
+    class _OnlyTraceparent:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def set(self, carrier: Any, key: str, value: str) -> None:
+            if key == "traceparent":
+                self.inner.set(carrier, key, value)
+
+    return TraceparentOnly()
 
 
 def annotate(**labels: str) -> str:

@@ -59,7 +59,9 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
 
 
 def _trace_carrier(request: pb.CheckRequest) -> dict[str, str]:
-    return http_request(request).headers
+    # Sent by anyone on the internet: tracing takes its trace id, never its sampled flag (or tracestate).
+    traceparent = http_request(request).headers.get("traceparent")
+    return {"traceparent": traceparent} if traceparent else {}
 
 
 tracing.CARRIERS["Check"] = _trace_carrier   # a Check's trace parent: the checked request's traceparent

@@ -237,3 +237,56 @@ def test_each_event_stream_connection_is_one_span_with_its_get_under_it(sidecar_
                timeout=10, what="a reconnection's span")
     again = [s for s in connects() if _attrs(s.attributes)["authsidecar.after"] != "start"]
     assert "internal" not in {_attrs(s.attributes)["authsidecar.after"] for s in again}   # the cause, named
+
+
+@pytest.fixture
+def never_sampled(sidecar_factory, receiver):
+    """Sampling at ratio 0 for new traces: only a sampled parent the sidecar trusts gets a span exported."""
+    sink, port = receiver
+    env = {**otel_env(f"http://127.0.0.1:{port}"), "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+           "OTEL_TRACES_SAMPLER_ARG": "0"}
+    sc = sidecar_factory({"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]},
+                                                  {"name": "app", "path_prefix": "/app", "checks": ["session"]}]}},
+                         env=env)
+    return sc, sink
+
+
+def test_row16_an_outsiders_traceparent_on_a_check_never_forces_sampling(never_sampled, emulator):
+    sc, sink = never_sampled
+    token = mint(emulator)
+    check = sc.channel.unary_unary(CHECK_METHOD)
+    outsiders = {uuid.uuid4().hex for _ in range(50)}
+    for trace in outsiders:
+        raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}",
+                                                   "traceparent": f"00-{trace}-{PARENT_ID}-01"})
+        assert read_check_response(check(raw, timeout=10)).allowed
+    # A gRPC caller (a service in the pod, or Envoy) is trusted: its sampled parent is honoured. Its span
+    # is queued after any Check span would have been, so once it is in, none of theirs is coming.
+    marker = uuid.uuid4().hex
+    sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), metadata=[("traceparent", f"00-{marker}-{PARENT_ID}-01")],
+                        timeout=10)
+    one(sink, "VerifyToken", marker)
+    with sink.lock:
+        forced = [s for _, s in sink.spans if s.trace_id.hex() in outsiders]
+    assert forced == []
+
+
+def test_row17_only_traceparent_reaches_an_upstream_never_tracestate_or_baggage(never_sampled, emulator):
+    sc, _ = never_sampled
+    trace = uuid.uuid4().hex
+    theirs = {"tracestate": "vendor=opaque-caller-data", "baggage": "user.id=alice"}
+    first, second = new_session(emulator), new_session(emulator)
+    emulator.reset()
+    # A gRPC caller's metadata …
+    answer = sc.stub.VerifySession(pb.VerifySessionRequest(session_token=first, phone=PHONE), timeout=10,
+                                   metadata=[("traceparent", f"00-{trace}-{PARENT_ID}-01"), *theirs.items()])
+    assert answer.valid
+    # … and an ext_authz Check's HTTP headers (a session rule: the platform is asked).
+    raw = check_request("GET", "/app/home", {"x-session-token": second, "x-user-phone": PHONE,
+                                             "traceparent": f"00-{uuid.uuid4().hex}-{PARENT_ID}-01", **theirs})
+    assert read_check_response(sc.channel.unary_unary(CHECK_METHOD)(raw, timeout=10)).allowed
+    sent = [{k.lower(): v for k, v in r["headers"].items()} for r in emulator.requests()
+            if r["path"].endswith("/session/status")]
+    assert len(sent) == 2
+    assert sent[0]["traceparent"].split("-")[1] == trace          # the trace still goes on
+    assert [h for r in sent for h in r if h in theirs] == []
