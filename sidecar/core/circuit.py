@@ -50,7 +50,9 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
-        self._probe: asyncio.Task | None = None   # held, so a probe whose caller left is not collected
+        # Held, so a probe whose caller left is not garbage-collected mid-flight (the loop keeps only weak
+        # references). Normally one; a second only if a call admitted earlier closed the circuit meanwhile.
+        self._probes: set[asyncio.Task] = set()
 
     def configure(self, settings: CircuitSettings) -> None:
         """Take the `circuit.*` settings (every upstream's breaker shares them; again on live reload)."""
@@ -104,10 +106,12 @@ class CircuitBreaker:
             raise UpstreamError(self.name, 0, f"circuit open after repeated failures; next try in "
                                               f"{self.retry_after():.1f}s")
         if self._state is CircuitState.HALF_OPEN:  # allow() just let this call through as the probe
-            self._probe = asyncio.ensure_future(self._run_probe(awaitable))
-            self._probe.add_done_callback(_retrieve)
+            probe = asyncio.ensure_future(self._run_probe(awaitable))
+            self._probes.add(probe)
+            probe.add_done_callback(self._probes.discard)
+            probe.add_done_callback(_retrieve)
             # The caller may leave (deadline, cancel); the probe runs on and still decides the state.
-            return await asyncio.shield(self._probe)
+            return await asyncio.shield(probe)
         try:
             result = await awaitable
         except UpstreamError as exc:
@@ -135,11 +139,8 @@ class CircuitBreaker:
             # Not an answer (the sidecar shutting down, the backstop, a bug): let the next call probe.
             self.release_probe()
             raise
-        else:
-            self.record_success()
-            return result
-        finally:
-            self._probe = None
+        self.record_success()
+        return result
 
     def retry_after(self) -> float:
         """Seconds until the next probe may go (0 when closed)."""

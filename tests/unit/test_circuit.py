@@ -124,7 +124,7 @@ async def test_row18_a_probe_that_ends_without_an_answer_lets_the_next_call_prob
     clock.now += 1
     await _abandon(cb, asyncio.sleep(3600))
     await asyncio.sleep(0.3)
-    assert cb.state is CircuitState.HALF_OPEN and cb._probe is None
+    assert cb.state is CircuitState.HALF_OPEN and not cb._probes
     assert await cb.call(_answer(0)) == "answer"
     assert cb.state is CircuitState.CLOSED
 
