@@ -11,10 +11,11 @@ On when OTEL_TRACES_EXPORTER lists `otlp` (and OTEL_SDK_DISABLED is not true). T
 - Only `traceparent` crosses the sidecar, both ways (the one propagator, set as the global one that
   the httpx instrumentation injects with): a caller's `tracestate` and `baggage` are neither read
   nor sent to an upstream — they are the caller's data, not ours to hand to a platform.
-- Who may decide sampling: a gRPC caller (a service in the pod, or Envoy) is trusted, its sampled
-  flag is honoured by the parent-based samplers. The checked HTTP request of an ext_authz Check comes
-  from anyone: its traceparent lends the trace id, never the decision, which is our sampler's own
-  (taken as for a new trace) — an outsider's `-01` can't make us record and export every Check.
+- Who may decide sampling: a gRPC caller (a service in the pod) is trusted, its sampled flag is
+  honoured by the parent-based samplers. An ext_authz Check relays anyone's request — the checked
+  request's headers and the proxy's metadata (Envoy's sampling follows its client) — so its parent
+  lends the trace id, never the decision, which is our sampler's own (taken as for a new trace): an
+  outsider's `-01` can't make us record and export every Check.
 
 Spans carry bounded labels only (method, outcome, reason, source, issuer, rule, upstream endpoint):
 never a token, phone, session id or user id — upstream URLs are cut to scheme://host, as paths can
@@ -157,11 +158,15 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     parent = propagator.extract(metadata)        # a gRPC caller: trusted, its sampled flag included
     carrier = CARRIERS.get(method)
-    if carrier is not None and not trace.get_current_span(parent).get_span_context().is_valid:
-        try:
-            parent = _untrusted_parent(method, propagator.extract(carrier(request)))
-        except Exception:  # a malformed request has no usable parent; the span starts a trace
-            pass
+    if carrier is not None:
+        # A Check relays the internet's trace context: the checked request's headers, and the proxy's
+        # metadata too (Envoy's sampling follows its client's flag). Trace id yes, decision ours.
+        if not trace.get_current_span(parent).get_span_context().is_valid:
+            try:
+                parent = propagator.extract(carrier(request))
+            except Exception:  # a malformed request has no usable parent; the span starts a trace
+                pass
+        parent = _untrusted_parent(method, parent)
     with _tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER,
                                        record_exception=False, set_status_on_exception=False,
                                        attributes={"rpc.system": "grpc", "rpc.method": method}) as span:

@@ -260,7 +260,13 @@ def test_row16_an_outsiders_traceparent_on_a_check_never_forces_sampling(never_s
         raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}",
                                                    "traceparent": f"00-{trace}-{PARENT_ID}-01"})
         assert read_check_response(check(raw, timeout=10)).allowed
-    # A gRPC caller (a service in the pod, or Envoy) is trusted: its sampled parent is honoured. Its span
+    relayed = {uuid.uuid4().hex for _ in range(10)}     # Envoy relays its client's flag in the metadata
+    for trace in relayed:
+        raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}"})
+        answer = check(raw, metadata=[("traceparent", f"00-{trace}-{PARENT_ID}-01")], timeout=10)
+        assert read_check_response(answer).allowed
+    outsiders |= relayed
+    # A gRPC caller (a service in the pod) is trusted: its sampled parent is honoured. Its span
     # is queued after any Check span would have been, so once it is in, none of theirs is coming.
     marker = uuid.uuid4().hex
     sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), metadata=[("traceparent", f"00-{marker}-{PARENT_ID}-01")],
