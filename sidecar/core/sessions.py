@@ -37,7 +37,7 @@ from .budget import LookupBudget
 from .caches import Clock, SingleFlight, TtlLru, TtlRecords
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
-from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
+from .ledger import MAX_TTL, UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
@@ -225,7 +225,10 @@ class SessionVerifier:
             return deny(Reason.PHONE_MISMATCH, "phone does not match the approval")
         if record.session_token and self.revocations.is_known_revoked(token_key(record.session_token)):
             return deny(Reason.REVOKED, "the approval's session was revoked")
-        ttl = (record.expires_at - self._wall()) if record.expires_at else self.session_ttl
+        # An approval with no readable expiry is claimed for the ledger's longest hold, never for a
+        # cache TTL: a claim that lapsed before the token does would let another pod say valid again.
+        # (Failing closed instead would refuse every approval of a platform that omits the field.)
+        ttl = (record.expires_at - self._wall()) if record.expires_at is not None else MAX_TTL
         claim = await self._ledger.claim(key, ttl)
         if claim is Claim.UNAVAILABLE:
             return deny(Reason.UPSTREAM_UNAVAILABLE, UNAVAILABLE_DETAIL)
