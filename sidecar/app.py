@@ -104,11 +104,17 @@ class Sidecar:
 
 def sessions_from_settings(settings: Settings, ledger=None):
     """Sessions and approvals on the RAuth platform, with its event stream when `platform.sse.enabled`."""
-    from .core.sessions import SessionVerifier
+    from .core.sessions import SessionVerifier, UnconfiguredPlatform
     from .upstream.events import EventStream
     from .upstream.platform import PlatformClient
 
     p = settings.platform
+    if not p.base_url:  # no RAuth (validation allows it only wholly unset): its RPCs fail closed
+        verifier = SessionVerifier(UnconfiguredPlatform(), max_entries=p.session_cache_max_entries,
+                                   consumed_max_entries=p.consumed_tokens_max_entries, sse_enabled=False,
+                                   ledger=ledger)
+        verifier.circuit.configure(settings.circuit)
+        return verifier
     client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
                             max_response_bytes=p.max_response_bytes)
     verifier = SessionVerifier(

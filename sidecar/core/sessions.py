@@ -55,6 +55,25 @@ STATUS_REASON = {
 }
 
 
+NOT_CONFIGURED = "platform is not configured (platform.base_url is empty)"
+
+
+class UnconfiguredPlatform:
+    """The PlatformApi when platform.base_url is empty and no emulator was asked for: every question
+    fails closed (UPSTREAM_UNAVAILABLE), so a deployment without RAuth never gets a "valid" from it."""
+
+    configured = False
+
+    async def session_status(self, session_token: str, phone_e164: str) -> SessionRecord:
+        raise UpstreamError("platform", 0, NOT_CONFIGURED)
+
+    async def verify_approval(self, approval_token: str, phone_e164: str) -> ApprovalRecord:
+        raise UpstreamError("platform", 0, NOT_CONFIGURED)
+
+    async def health(self) -> None:
+        raise UpstreamError("platform", 0, NOT_CONFIGURED)
+
+
 class SessionVerifier:
     def __init__(self, platform: PlatformApi, *, session_ttl: float = 30.0, negative_ttl: float = 2.0,
                  max_entries: int = 100_000, consumed_max_entries: int = 100_000, sse_enabled: bool = True,
@@ -92,8 +111,14 @@ class SessionVerifier:
         self.circuit.configure(settings.circuit)
 
     # -- Component ----------------------------------------------------------------------------
+    @property
+    def configured(self) -> bool:
+        return getattr(self.platform, "configured", True)
+
     async def start(self) -> None:
         metrics.SSE_SECONDS_SINCE_EVENT.set_function(self.revocations.seconds_since_event)
+        if not self.configured:
+            return  # nothing to probe or stream from; every question fails closed
         if self.stream is not None:
             self.stream.start()
         self._probe = asyncio.get_running_loop().create_task(self._probe_until_answered(), name="platform-probe")
@@ -119,6 +144,8 @@ class SessionVerifier:
             delay = min(delay * 2, PROBE_MAX_SECONDS)
 
     def readiness(self) -> tuple[bool, str]:
+        if not self.configured:
+            return True, NOT_CONFIGURED  # the pod serves its other RPCs; these answer UPSTREAM_UNAVAILABLE
         ready = self.upstream_answered or self.revocations.connected_once
         upstream = "upstream answered" if self.upstream_answered else "upstream not yet answered"
         return ready, f"{self.revocations.describe()}; {upstream}"
