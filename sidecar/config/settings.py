@@ -118,6 +118,8 @@ class IdentitySettings:
     timeout_seconds: float = 5.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     session_map_max_entries: int = 0  # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
+    # What Logout/LogoutSession revoked, kept until the tokens expire (never evicted; full → logouts fail)
+    logout_revocations_max_entries: int = 0  # 0: from the budget
 
 
 @dataclass
