@@ -299,3 +299,28 @@ def test_row4_claim_outlives_session_ttl_when_expiry_is_not_a_number(pods, emula
     time.sleep(SHORT_SESSION_TTL * 2 + 0.5)  # past the session TTL the old claim used
     again = approve(second, token)
     assert not again.valid and again.reason == pb.REASON_ALREADY_USED, again
+
+
+# -- row 15 (issue 24): a logout seen by one pod is honoured by all -----------------------------------
+
+def test_row15_logout_on_pod1_is_honoured_on_pod2(pods, emulator, redis):
+    from authsidecar.v1 import factors_pb2 as fpb
+
+    from sidecar.testing import emulator_config
+
+    inai = {"issuer": f"{emulator.url}/inai", "jwks_uri": f"{emulator.url}/inai/.well-known/jwks.json",
+            "algorithms": ["ES256"], "accept_missing_iss": True}
+    first, second = pods(extra={"issuers": emulator_config(emulator.url)["issuers"] + [inai]})
+    accounts = factors_pb2_grpc.AccountServiceStub(first.channel)
+    tokens = accounts.Login(fpb.LoginRequest(email="alice@example.com", password="correct horse battery staple"),
+                            timeout=10).tokens
+    verify = lambda sc: sc.stub.VerifyToken(pb.VerifyTokenRequest(token=tokens.access_token), timeout=10)  # noqa: E731
+    assert verify(second).valid and verify(second).source == pb.SOURCE_CACHE  # pod 2 holds it verified
+
+    accounts.Logout(fpb.LogoutRequest(refresh_token=tokens.refresh_token), timeout=10)
+    assert verify(first).reason == pb.REASON_REVOKED
+    wait_until(lambda: verify(second).reason == pb.REASON_REVOKED, timeout=10, what="pod 2 honours the logout")
+    assert tokens.access_token not in " ".join(redis.command("KEYS", "*"))  # ids are hashes, never the token
+    # A pod started after the logout learns it too (it reads the fleet's log from the start).
+    (third,) = pods(count=1, extra={"issuers": emulator_config(emulator.url)["issuers"] + [inai]})
+    wait_until(lambda: verify(third).reason == pb.REASON_REVOKED, timeout=10, what="a new pod honours it")
