@@ -52,7 +52,8 @@ class LogoutRevocations:
         self.shared: SharedRevocations | None = None
 
     def resize(self, max_entries: int) -> None:
-        self.max_entries = max(1, max_entries)   # shrinking never drops a live entry; it only refuses more
+        if max_entries > 0:  # shrinking never drops a live entry; it only refuses more
+            self.max_entries = max_entries
 
     def __len__(self) -> int:
         return len(self._until)
@@ -141,6 +142,9 @@ class SharedRevocations:
                     pass
                 delay = POLL_SECONDS
             except UpstreamError:
+                delay = min(delay * 2, POLL_MAX_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - the tail must outlive any one bad poll
+                log.error("logout revocation poll failed", extra={"error": type(exc).__name__})
                 delay = min(delay * 2, POLL_MAX_SECONDS)
             await asyncio.sleep(delay)
 

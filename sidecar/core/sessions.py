@@ -217,11 +217,6 @@ class SessionVerifier:
         """Cache only, no I/O: has the platform said this session (by id or token) is revoked?"""
         return self.revocations.is_known_revoked(token_key(session_id), session_id)
 
-    def revoke_locally(self, session_id: str) -> None:
-        """A session ended through this sidecar (logout): revoked here at once, before the platform's event."""
-        self.revocations.record_terminal(token_key(session_id), SessionStatus.REVOKED, session_id,
-                                         source=Source.LOCAL)
-
     async def verify_approval(self, token: str, phone_e164: str) -> ApprovalAnswer:
         key = token_key(token)
         if self._ledger.is_used(key):
