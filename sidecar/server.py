@@ -40,7 +40,7 @@ READINESS_POLL_SECONDS = 0.1
 
 
 class Server:
-    """One running sidecar: gRPC + ops port (+ the embedded emulator when no upstream is configured)."""
+    """One running sidecar: gRPC + ops port (+ the embedded emulator when emulator.mode is on)."""
 
     def __init__(self, settings: Settings, config_path: str | None = None) -> None:
         self.settings = settings
