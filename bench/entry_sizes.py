@@ -20,7 +20,7 @@ from sidecar.core.account_records import Tokens
 from sidecar.core.accounts import ACCESS_TOKENS_PER_CHAIN, _Chain
 from sidecar.core import claims
 from sidecar.core.caches import OneTimeLedger, TtlLru
-from sidecar.core.hashing import token_key
+from sidecar.core.hashing import token_key, token_revocation_id
 from sidecar.core.keys import SigningKey
 from sidecar.core.outcomes import SessionStatus
 from sidecar.core.revocation import RevocationCache
@@ -91,9 +91,19 @@ def _session_map(n: int) -> object:
     for i in range(n):
         chain = _Chain()
         for j in range(ACCESS_TOKENS_PER_CHAIN):
-            chain = chain.then(Tokens(f"access-{i}-{j}", f"refresh-{i}"))
+            chain = chain.then(Tokens(f"access-{i}-{j}", f"refresh-{i}", expires_in=900), float(j))
         cache.put(token_key(f"refresh-{i}"), chain, HOUR)
     return cache
+
+
+def _logout_revocations(n: int) -> object:
+    """What logouts revoked: one access token's revocation id (`token:` + 64 hex) and deadline each."""
+    from sidecar.core.logout_revocations import LogoutRevocations
+
+    store = LogoutRevocations(n + 1)
+    for i in range(n):
+        store._hold([(token_revocation_id(token_key(f"access-{i}")), 900.0)])
+    return store
 
 
 MEASURED: dict[str, Callable[[int], object]] = {
@@ -103,6 +113,7 @@ MEASURED: dict[str, Callable[[int], object]] = {
     "revoked": _revoked,
     "consumed_tokens": _ledger,
     "session_map": _session_map,
+    "logout_revocations": _logout_revocations,
 }
 
 

@@ -54,13 +54,15 @@ class Sidecar:
         # One shared ledger (one Redis, one circuit) behind every kind of one-time claim, or none.
         self.ledger = _shared_ledger(settings)
         self.sessions = sessions_from_settings(settings, self.ledger)
-        # A JWT whose sid or jti the platform revoked is never valid, even from the verified-token cache.
-        self.tokens = tokens_from_settings(settings, revoked=self.sessions.is_known_revoked)
+        self.logout_revocations = logout_revocations_from_settings(settings, self.ledger)
+        # A JWT whose sid or jti the platform revoked, or that a logout here (or on any pod sharing the
+        # ledger) ended, is never valid, even from the verified-token cache.
+        self.tokens = tokens_from_settings(settings, revoked=self._revoked)
         self.challenges = challenges_from_settings(settings, self.ledger)
         self.second_factors = second_factors_from_settings(settings, self.ledger)
         self.accounts = AccountFlows.from_settings(settings, identity_adapter(settings))
-        # A logout through AccountService marks its tokens revoked here at once, before the platform's event.
-        self.accounts.revoke_session_id = self.sessions.revoke_locally
+        # A logout through AccountService records its tokens revoked at once (or fails: logout_revocations.py).
+        self.accounts.revocations = self.logout_revocations
         self.components: dict[str, Component] = {
             "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
             "second_factors": self.second_factors, "accounts": self.accounts,
@@ -68,9 +70,14 @@ class Sidecar:
         if self.ledger is not None:
             self.components["ledger"] = self.ledger
 
+    def _revoked(self, revocation_id: str) -> bool:
+        return self.sessions.is_known_revoked(revocation_id) or self.logout_revocations.is_revoked(revocation_id)
+
     async def start(self) -> None:
         for component in self.components.values():
             await component.start()
+        if self.logout_revocations.shared is not None:
+            self.logout_revocations.shared.start()
 
     def reload(self, settings: Settings) -> None:
         """Hand new settings to every component (live reload; restart-only fields already reverted)."""
@@ -88,6 +95,8 @@ class Sidecar:
         self.settings = settings
 
     async def close(self) -> None:
+        if self.logout_revocations.shared is not None:
+            await self.logout_revocations.shared.close()
         await asyncio.gather(*(c.close() for c in self.components.values()), return_exceptions=True)
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
@@ -104,11 +113,17 @@ class Sidecar:
 
 def sessions_from_settings(settings: Settings, ledger=None):
     """Sessions and approvals on the RAuth platform, with its event stream when `platform.sse.enabled`."""
-    from .core.sessions import SessionVerifier
+    from .core.sessions import SessionVerifier, UnconfiguredPlatform
     from .upstream.events import EventStream
     from .upstream.platform import PlatformClient
 
     p = settings.platform
+    if not p.base_url:  # no RAuth (validation allows it only wholly unset): its RPCs fail closed
+        verifier = SessionVerifier(UnconfiguredPlatform(), max_entries=p.session_cache_max_entries,
+                                   consumed_max_entries=p.consumed_tokens_max_entries, sse_enabled=False,
+                                   ledger=ledger)
+        verifier.circuit.configure(settings.circuit)
+        return verifier
     client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
                             max_response_bytes=p.max_response_bytes)
     verifier = SessionVerifier(
@@ -120,6 +135,16 @@ def sessions_from_settings(settings: Settings, ledger=None):
     if p.sse.enabled:
         verifier.stream = EventStream(client, p.sse, verifier.revocations)
     return verifier
+
+
+def logout_revocations_from_settings(settings: Settings, ledger=None):
+    """What logouts revoked, until the tokens expire; shared through the ledger's Redis when there is one."""
+    from .core.logout_revocations import LogoutRevocations, SharedRevocations
+
+    store = LogoutRevocations(settings.identity.logout_revocations_max_entries or 100_000)
+    if ledger is not None:
+        SharedRevocations(ledger.store, settings.ledger.key_prefix, store)
+    return store
 
 
 def tokens_from_settings(settings: Settings, revoked=None):

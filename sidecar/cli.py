@@ -1,7 +1,8 @@
 """The `sidecar` command.
 
-  sidecar serve    [--config FILE]            run the sidecar (embedded emulator if no upstream is set)
-  sidecar run      [--config FILE]            serve, then show it working with demo calls
+  sidecar serve    [--config FILE]            run the sidecar (the emulator only with emulator.mode: on)
+  sidecar run      [--config FILE]            serve, then show it working with demo calls (embeds the
+                                              emulator when platform.base_url is empty)
   sidecar emulator [--listen HOST:PORT]       run the upstream emulator on its own
   sidecar call RPC [field=value ...]          call an AuthService RPC and print the JSON answer
   sidecar health   [--target ADDR]            grpc.health.v1 Check
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from . import config, logs
@@ -53,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(config_path: str | None, demo: bool) -> int:
     try:
-        settings = config.load(config_path)
+        settings = config.load(config_path, demo=demo)
     except config.ConfigError as exc:
         print(f"authsidecar: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if demo and settings.uses_emulator:
+        # Reloads read the file again without `demo`: keep the emulator they'd otherwise find removed.
+        os.environ.setdefault("AUTHSIDECAR_EMULATOR_MODE", "on")
     logs.setup(settings.log_level)
     from . import tracing
 

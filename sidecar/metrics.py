@@ -152,6 +152,10 @@ LOGOUT_REVOCATIONS_TOTAL = Counter(
     "Sessions marked revoked in the revocation cache by a logout through the sidecar, by whether a cache was wired.",
     ["wired"],
 )
+LOGOUT_REVOCATIONS_REFUSED_TOTAL = Counter(
+    "authsidecar_logout_revocations_refused_total",
+    "Logouts refused because the logout revocation store was full (they fail; nothing already revoked is forgotten).",
+)
 
 # --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
 # rule: a rule name from the config or "default" (no rule matched) — a bounded set.

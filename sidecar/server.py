@@ -40,7 +40,7 @@ READINESS_POLL_SECONDS = 0.1
 
 
 class Server:
-    """One running sidecar: gRPC + ops port (+ the embedded emulator when no upstream is configured)."""
+    """One running sidecar: gRPC + ops port (+ the embedded emulator when emulator.mode is on)."""
 
     def __init__(self, settings: Settings, config_path: str | None = None) -> None:
         self.settings = settings
@@ -69,6 +69,9 @@ class Server:
             await self.emulator.start()
             settings = self.settings = pointed_at_emulator(settings, base)
             log.info("embedded upstream emulator listening", extra={"url": base})
+        elif not settings.platform.base_url:
+            log.warning("platform.base_url is empty: session and approval RPCs answer UPSTREAM_UNAVAILABLE "
+                        "(the emulator is embedded only with emulator.mode: on, or by `sidecar run`)")
         self.sidecar = Sidecar(settings)
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])

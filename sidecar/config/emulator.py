@@ -19,20 +19,22 @@ EMULATOR_IDENTITY_PATHS = {"inai": "/inai", "identity-service": "/identity/api"}
 
 
 def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
-    """A copy of `s` whose upstreams are the emulator at base_url (for fields left unset)."""
+    """A copy of `s` whose upstreams left wholly unset (no URL, no key or secret) are the emulator at
+    base_url. An upstream with either set is left alone: redirecting it would hand its real credential
+    to the emulator (whose request log anyone on loopback reads) or answer for a real platform."""
     base = base_url.rstrip("/")
-    platform = dataclasses.replace(
-        s.platform, base_url=s.platform.base_url or f"{base}/v2",
-        api_key=s.platform.api_key or EMULATOR_API_KEY, app_id=s.platform.app_id or EMULATOR_APP_ID)
-    challenges = dataclasses.replace(
-        s.challenges, base_url=s.challenges.base_url or f"{base}/v1",
-        secret_key=s.challenges.secret_key or EMULATOR_SECRET_KEY)
-    authy = dataclasses.replace(
-        s.authy, base_url=s.authy.base_url or f"{base}/authy",
-        api_key=s.authy.api_key or EMULATOR_AUTHY_API_KEY)
-    identity = dataclasses.replace(
-        s.identity, base_url=s.identity.base_url or f"{base}{EMULATOR_IDENTITY_PATHS.get(s.identity.api, '')}",
-        api_key=s.identity.api_key or (EMULATOR_INAI_PUBLISHABLE_KEY if s.identity.api == "inai" else ""))
+    platform, challenges, authy, identity = s.platform, s.challenges, s.authy, s.identity
+    if not (platform.base_url or platform.api_key or platform.app_id):
+        platform = dataclasses.replace(platform, base_url=f"{base}/v2", api_key=EMULATOR_API_KEY,
+                                       app_id=EMULATOR_APP_ID)
+    if not (challenges.base_url or challenges.secret_key):
+        challenges = dataclasses.replace(challenges, base_url=f"{base}/v1", secret_key=EMULATOR_SECRET_KEY)
+    if not (authy.base_url or authy.api_key):
+        authy = dataclasses.replace(authy, base_url=f"{base}/authy", api_key=EMULATOR_AUTHY_API_KEY)
+    if not (identity.base_url or identity.api_key):
+        identity = dataclasses.replace(
+            identity, base_url=f"{base}{EMULATOR_IDENTITY_PATHS.get(identity.api, '')}",
+            api_key=EMULATOR_INAI_PUBLISHABLE_KEY if identity.api == "inai" else "")
     issuers = s.issuers or [
         IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
         for name, algs in EMULATOR_ISSUERS.items()

@@ -20,8 +20,9 @@ from .validation import _validate
 ENV_PREFIX = "AUTHSIDECAR_"
 
 
-def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read the YAML file (if any), apply environment overrides, validate; raise ConfigError."""
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
+    """Read the YAML file (if any), apply environment overrides, validate; raise ConfigError.
+    `demo` (`sidecar run`): emulator.mode auto with no platform.base_url becomes on."""
     env = os.environ if env is None else env
     problems: list[str] = []
     raw: dict[str, Any] = {}
@@ -40,6 +41,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     _apply_env(raw, Settings, env, [], problems)
     problems.extend(_typed_as_written(raw))
     settings = _build(Settings, raw, "", problems)
+    if demo and settings.emulator.mode == "auto" and not settings.platform.base_url:
+        settings = dataclasses.replace(settings, emulator=dataclasses.replace(settings.emulator, mode="on"))
     problems.extend(_validate(settings))
     if problems:
         raise ConfigError(problems)

@@ -35,9 +35,11 @@ class CircuitSettings:
 
 @dataclass
 class EmulatorSettings:
-    # auto: embed the emulator when no upstream is configured (platform.base_url empty).
+    # on: `serve` embeds the emulator (for upstreams with neither URL nor secret set). auto: only the
+    # demo (`sidecar run`) embeds it, when platform.base_url is empty; `serve` never does — an emulator
+    # on a production pod would mint tokens and sessions for anyone who reaches it. off: never.
     mode: str = "auto"                   # auto | on | off
-    listen: str = "127.0.0.1:8900"
+    listen: str = "127.0.0.1:8900"       # loopback only (validated)
 
 
 @dataclass
@@ -55,7 +57,7 @@ class SseSettings:
 class PlatformSettings:
     """The session/approval platform (RAuth v2 API shape)."""
 
-    base_url: str = ""                   # e.g. https://api.rauth.io/v2; empty: embedded emulator
+    base_url: str = ""                   # e.g. https://api.rauth.io/v2; empty: session RPCs off (or the emulator)
     api_key: str = ""
     app_id: str = ""
     timeout_seconds: float = 2.0
@@ -116,6 +118,8 @@ class IdentitySettings:
     timeout_seconds: float = 5.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     session_map_max_entries: int = 0  # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
+    # What Logout/LogoutSession revoked, kept until the tokens expire (never evicted; full → logouts fail)
+    logout_revocations_max_entries: int = 0  # 0: from the budget
 
 
 @dataclass
@@ -246,9 +250,8 @@ class Settings:
 
     @property
     def uses_emulator(self) -> bool:
-        if self.emulator.mode == "on":
-            return True
-        return self.emulator.mode == "auto" and not self.platform.base_url
+        # Only when asked: `load(demo=True)` turns the demo's "auto" into "on" (config/loading.py).
+        return self.emulator.mode == "on"
 
 
 CHALLENGE_REGIONS = {

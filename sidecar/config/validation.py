@@ -105,13 +105,20 @@ def _validate_limits(s: Settings) -> list[str]:
         p.append("circuit.open_seconds: must be positive")
     if s.emulator.mode not in {"auto", "on", "off"}:
         p.append("emulator.mode: must be auto, on or off")
+    # Its control API mints tokens and forges sessions: reachable from the pod IP, it is a way in.
+    if s.emulator.listen.startswith("unix:") or ":" not in s.emulator.listen \
+            or not is_local_address(s.emulator.listen):
+        p.append("emulator.listen: must be a loopback host:port (127.0.0.1, ::1 or localhost)")
     return p
 
 
 def _validate_upstreams(s: Settings) -> list[str]:
     """The platform's required fields (unless the emulator stands in) and the challenge platform."""
     p: list[str] = []
-    if not s.uses_emulator:
+    # Wholly unset with mode auto/on: the RAuth calls are off (fail closed) or the emulator's; set in
+    # part, it is a real platform and needs all three (the emulator never stands in for it).
+    platform_unset = not (s.platform.base_url or s.platform.api_key or s.platform.app_id)
+    if not (platform_unset and s.emulator.mode in {"auto", "on"}):
         if not s.platform.base_url:
             p.append("platform.base_url: is required")
         if not s.platform.api_key:

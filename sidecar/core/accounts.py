@@ -13,7 +13,7 @@ Every call but the health probe goes through a circuit breaker ("identity"), as 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,6 +23,8 @@ from .answers import UpstreamHealth
 from .caches import Clock, TtlLru
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, fingerprint, token_key, token_revocation_id
+from .logout_revocations import FULL_DETAIL, MAX_TTL_SECONDS, LogoutRevocations
+from .outcomes import UpstreamError
 
 log = logs.get("accounts")
 T = TypeVar("T")
@@ -37,30 +39,41 @@ __all__ = ["AccountFlows", "AccountSession", "LoginResult", "Me", "Tokens"]
 
 @dataclass(frozen=True, slots=True)
 class _Chain:
-    """What a logout with this refresh token must revoke here: the access tokens' keys, never tokens."""
+    """What a logout with this refresh token must revoke here: the access tokens' keys, never tokens,
+    and when the last of them expires (monotonic; 0: unknown)."""
 
     session_id: str = ""
     access_keys: tuple[TokenKey, ...] = ()
+    access_deadline: float = 0.0
 
-    def then(self, tokens: Tokens) -> "_Chain":
+    def then(self, tokens: Tokens, now: float) -> "_Chain":
+        # expires_in 0 (unknown) keeps the deadline unknown: such a chain's revocations last the maximum
+        deadline = max(self.access_deadline, now + tokens.expires_in) if tokens.expires_in > 0 else 0.0
         return _Chain(tokens.session_id or self.session_id,
-                      (*self.access_keys, token_key(tokens.access_token))[-ACCESS_TOKENS_PER_CHAIN:])
+                      (*self.access_keys, token_key(tokens.access_token))[-ACCESS_TOKENS_PER_CHAIN:], deadline)
 
-    def revocation_ids(self) -> list[str]:
-        return [i for i in (self.session_id, *map(token_revocation_id, self.access_keys)) if i]
+    def revocations(self, now: float) -> list[tuple[str, float]]:
+        """(id, seconds to keep it): an access token until its exp (plus the verifiers' clock leeway),
+        a session id — whose tokens may have passed elsewhere — for the longest hold."""
+        token_ttl = self.access_deadline - now + EXP_LEEWAY_SECONDS if self.access_deadline else MAX_TTL_SECONDS
+        out = [(self.session_id, MAX_TTL_SECONDS)] if self.session_id else []
+        return out + [(token_revocation_id(k), token_ttl) for k in self.access_keys]
 
 
-RevokeSessionId = Callable[[str], None]
+# A token is still accepted a little past its exp (the issuers' leeway); its revocation outlives that.
+EXP_LEEWAY_SECONDS = 300.0
 
 
 class AccountFlows:
-    """The account component. `revoke_session_id` is wired by the Sidecar to the revocation cache."""
+    """The account component. `revocations` is wired by the Sidecar (the logout revocation store
+    VerifyToken consults)."""
 
-    def __init__(self, upstream: IdentityApi, revoke_session_id: RevokeSessionId | None = None, *,
+    def __init__(self, upstream: IdentityApi, revocations: LogoutRevocations | None = None, *,
                  clock: Clock = time.monotonic, session_map_max_entries: int = 100_000,
                  configured: bool = True) -> None:
         self.upstream = upstream
-        self.revoke_session_id = revoke_session_id
+        self.revocations = revocations
+        self._clock = clock
         self.configured = configured
         self._chains: TtlLru[TokenKey, _Chain] = TtlLru(session_map_max_entries, clock)
         self.circuit = CircuitBreaker("identity", clock=clock, on_change=log_circuit_change)
@@ -79,6 +92,8 @@ class AccountFlows:
     def reload(self, settings) -> None:
         """Live reload: the refresh-token chain map's size, the circuit."""
         self._chains.resize(settings.identity.session_map_max_entries)
+        if self.revocations is not None:
+            self.revocations.resize(settings.identity.logout_revocations_max_entries)
         self.circuit.configure(settings.circuit)
 
     async def start(self) -> None:
@@ -100,21 +115,21 @@ class AccountFlows:
 
     def _remember(self, tokens: Tokens, chain: _Chain | None = None) -> Tokens:
         if tokens.refresh_token:
-            self._chains.put(token_key(tokens.refresh_token), (chain or _Chain()).then(tokens),
+            self._chains.put(token_key(tokens.refresh_token), (chain or _Chain()).then(tokens, self._clock()),
                              SESSION_MAP_TTL_SECONDS)
         return tokens
 
-    def _revoke(self, chain: _Chain) -> None:
-        ids = chain.revocation_ids()
-        if not ids:
+    async def _revoke(self, chain: _Chain) -> None:
+        """Record the chain's revocations; UpstreamError (the logout fails) when they can't be kept."""
+        entries = chain.revocations(self._clock())
+        if not entries:
             return
-        metrics.LOGOUT_REVOCATIONS_TOTAL.labels("yes" if self.revoke_session_id else "no").inc()
-        if self.revoke_session_id is None:
-            log.warning("no revocation cache wired; session revoked upstream only",
-                        extra={"session": fingerprint(ids[0])})
+        metrics.LOGOUT_REVOCATIONS_TOTAL.labels("yes" if self.revocations is not None else "no").inc()
+        if self.revocations is None:
+            log.warning("no revocation store wired; session revoked upstream only",
+                        extra={"session": fingerprint(entries[0][0])})
             return
-        for revocation_id in ids:
-            self.revoke_session_id(revocation_id)
+        await self.revocations.revoke(entries)
 
     async def login(self, email: str, password: str) -> LoginResult:
         result = await self._call(self.upstream.login(email, password))
@@ -136,8 +151,13 @@ class AccountFlows:
     async def logout(self, refresh_token: str) -> str:
         """Revoke here first what came through us with this token, then ask the service; a failure
         there still leaves those tokens revoked here (fail closed). The session id, when known."""
-        known = self._chains.pop(token_key(refresh_token)) or _Chain()
-        self._revoke(known)
+        key = token_key(refresh_token)
+        known = self._chains.pop(key) or _Chain()
+        try:
+            await self._revoke(known)  # refused (store full, fleet log down): not logged out at all
+        except BaseException:
+            self._chains.put(key, known, SESSION_MAP_TTL_SECONDS)  # a retry must still find the tokens
+            raise
         await self._call(self.upstream.logout(refresh_token))
         return known.session_id
 
@@ -148,7 +168,11 @@ class AccountFlows:
         return await self._call(self.upstream.list_sessions(access_token))
 
     async def logout_session(self, access_token: str, session_id: str) -> None:
-        # Only after the service accepted: anyone could name a session id, only its owner may end it.
+        # Recorded only after the service accepted (anyone could name a session id, only its owner may
+        # end it); refused before asking when there is no room, so a full store fails the call whole.
+        if self.revocations is not None and not self.revocations.has_room(1):
+            metrics.LOGOUT_REVOCATIONS_REFUSED_TOTAL.inc()
+            raise UpstreamError("revocations", 0, FULL_DETAIL)
         await self._call(self.upstream.logout_session(access_token, session_id))
-        self._revoke(_Chain(session_id))
+        await self._revoke(_Chain(session_id))
 

@@ -47,6 +47,9 @@ CACHES: tuple[CacheCost, ...] = (
     CacheCost("authy.consumed_codes_max_entries", 0.08, 205),
     # a refresh token's chain: its hash and the hashes of the last 4 access tokens issued with it
     CacheCost("identity.session_map_max_entries", 0.06, 594),
+    # a logout's revocation: its id (`token:` + 64 hex, or a session id) and deadline in a dict, never
+    # evicted (core/logout_revocations.py); weights are relative, so the others' shares shrink by ~4 %
+    CacheCost("identity.logout_revocations_max_entries", 0.04, 240),
 )
 
 

@@ -37,7 +37,7 @@ from .budget import LookupBudget
 from .caches import Clock, SingleFlight, TtlLru, TtlRecords
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
-from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
+from .ledger import MAX_TTL, UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
@@ -53,6 +53,25 @@ STATUS_REASON = {
     SessionStatus.EXPIRED: Reason.EXPIRED, SessionStatus.NOT_FOUND: Reason.NOT_FOUND,
     SessionStatus.UNKNOWN: Reason.UPSTREAM_UNAVAILABLE, SessionStatus.UNSPECIFIED: Reason.NOT_VERIFIED,
 }
+
+
+NOT_CONFIGURED = "platform is not configured (platform.base_url is empty)"
+
+
+class UnconfiguredPlatform:
+    """The PlatformApi when platform.base_url is empty and no emulator was asked for: every question
+    fails closed (UPSTREAM_UNAVAILABLE), so a deployment without RAuth never gets a "valid" from it."""
+
+    configured = False
+
+    async def session_status(self, session_token: str, phone_e164: str) -> SessionRecord:
+        raise UpstreamError("platform", 0, NOT_CONFIGURED)
+
+    async def verify_approval(self, approval_token: str, phone_e164: str) -> ApprovalRecord:
+        raise UpstreamError("platform", 0, NOT_CONFIGURED)
+
+    async def health(self) -> None:
+        raise UpstreamError("platform", 0, NOT_CONFIGURED)
 
 
 class SessionVerifier:
@@ -92,8 +111,14 @@ class SessionVerifier:
         self.circuit.configure(settings.circuit)
 
     # -- Component ----------------------------------------------------------------------------
+    @property
+    def configured(self) -> bool:
+        return getattr(self.platform, "configured", True)
+
     async def start(self) -> None:
         metrics.SSE_SECONDS_SINCE_EVENT.set_function(self.revocations.seconds_since_event)
+        if not self.configured:
+            return  # nothing to probe or stream from; every question fails closed
         if self.stream is not None:
             self.stream.start()
         self._probe = asyncio.get_running_loop().create_task(self._probe_until_answered(), name="platform-probe")
@@ -119,6 +144,8 @@ class SessionVerifier:
             delay = min(delay * 2, PROBE_MAX_SECONDS)
 
     def readiness(self) -> tuple[bool, str]:
+        if not self.configured:
+            return True, NOT_CONFIGURED  # the pod serves its other RPCs; these answer UPSTREAM_UNAVAILABLE
         ready = self.upstream_answered or self.revocations.connected_once
         upstream = "upstream answered" if self.upstream_answered else "upstream not yet answered"
         return ready, f"{self.revocations.describe()}; {upstream}"
@@ -190,11 +217,6 @@ class SessionVerifier:
         """Cache only, no I/O: has the platform said this session (by id or token) is revoked?"""
         return self.revocations.is_known_revoked(token_key(session_id), session_id)
 
-    def revoke_locally(self, session_id: str) -> None:
-        """A session ended through this sidecar (logout): revoked here at once, before the platform's event."""
-        self.revocations.record_terminal(token_key(session_id), SessionStatus.REVOKED, session_id,
-                                         source=Source.LOCAL)
-
     async def verify_approval(self, token: str, phone_e164: str) -> ApprovalAnswer:
         key = token_key(token)
         if self._ledger.is_used(key):
@@ -225,7 +247,10 @@ class SessionVerifier:
             return deny(Reason.PHONE_MISMATCH, "phone does not match the approval")
         if record.session_token and self.revocations.is_known_revoked(token_key(record.session_token)):
             return deny(Reason.REVOKED, "the approval's session was revoked")
-        ttl = (record.expires_at - self._wall()) if record.expires_at else self.session_ttl
+        # An approval with no readable expiry is claimed for the ledger's longest hold, never for a
+        # cache TTL: a claim that lapsed before the token does would let another pod say valid again.
+        # (Failing closed instead would refuse every approval of a platform that omits the field.)
+        ttl = (record.expires_at - self._wall()) if record.expires_at is not None else MAX_TTL
         claim = await self._ledger.claim(key, ttl)
         if claim is Claim.UNAVAILABLE:
             return deny(Reason.UPSTREAM_UNAVAILABLE, UNAVAILABLE_DETAIL)

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import redaction
+
 
 SSE_ANSWERS = {"stream", "no_content", "wrong_type"}
 SSE_BAD_IDS = {"", "non_ascii", "oversized"}
@@ -97,15 +99,17 @@ class RequestLog:
         self.counts[key] += 1
 
     def record(self, scope: Scope, route: str, body: bytes) -> None:
+        # Credentials are kept only as fingerprints (redaction.py): this log is readable on loopback.
         headers = {}
         for name, value in scope.get("headers", []):
             key = name.decode("latin-1").lower()
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        headers = {key: redaction.header(key, text) for key, text in headers.items()}
         self.recent.append({
             "method": scope["method"], "route": route, "path": scope["path"],
-            "query": scope.get("query_string", b"").decode("latin-1"), "headers": headers,
-            "body": body[:RECORDED_BODY_BYTES].decode("utf-8", "replace"),
+            "query": redaction.query(scope.get("query_string", b"").decode("latin-1")), "headers": headers,
+            "body": redaction.body(body[:RECORDED_BODY_BYTES].decode("utf-8", "replace")),
         })
 
     def clear(self) -> None:

@@ -53,6 +53,30 @@ class RedisLedgerStore:
     async def set_if_absent(self, key: str, ttl_ms: int) -> bool:
         return bool(await self._command("set", self._redis.set(key, b"1", nx=True, px=ttl_ms)))
 
+    # -- the fleet's logout revocations (core/logout_revocations.py): one stream, appended and tailed --
+    async def revocation_append(self, key: str, items: list[tuple[str, int]], min_id_ms: int) -> None:
+        async def append() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for revocation_id, expires_ms in items:
+                    pipe.xadd(key, {"id": revocation_id, "exp": str(expires_ms)}, minid=str(max(min_id_ms, 0)),
+                              approximate=True)
+                await pipe.execute()
+
+        await self._command("xadd", append())
+
+    async def revocation_read(self, key: str, after: str, count: int) -> tuple[list[tuple[str, int]], str]:
+        """Entries after stream id `after` (never blocking: the caller polls); the last id read."""
+        answer = await self._command("xread", self._redis.xread({key: after}, count=count))
+        items: list[tuple[str, int]] = []
+        for _, entries in answer or []:
+            for entry_id, fields in entries:
+                after = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                try:
+                    items.append((fields[b"id"].decode(), int(fields[b"exp"])))
+                except (KeyError, ValueError, UnicodeDecodeError):
+                    continue  # not one of ours: skipped, never a crash of the tail
+        return items, after
+
     async def ping(self) -> None:
         await self._command("ping", self._redis.ping())
 

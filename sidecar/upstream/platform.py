@@ -16,6 +16,7 @@ Failures become outcomes.UpstreamError in `_send`, the one place they are mapped
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -83,7 +84,7 @@ class PlatformClient:
         body = _json(resp)
         return SessionRecord(
             status=STATUSES.get(str(body.get("status", "")).lower(), SessionStatus.UNSPECIFIED),
-            phone=str(body.get("phone") or ""), expires_at=_number(body.get("expires_at")),
+            phone=str(body.get("phone") or ""), expires_at=_expiry(body.get("expires_at")),
             session_id=str(body.get("session_id") or ""),
         )
 
@@ -97,7 +98,7 @@ class PlatformClient:
         reason = Reason.NONE if valid else APPROVAL_REASONS.get(str(body.get("reason", "")), Reason.NOT_VERIFIED)
         return ApprovalRecord(valid, reason, action=str(body.get("action") or ""),
                               session_token=str(body.get("session_token") or ""), phone=str(body.get("phone") or ""),
-                              expires_at=_number(body.get("expires_at")))
+                              expires_at=_expiry(body.get("expires_at")))
 
     async def health(self) -> None:
         await self._send("health", "GET", HEALTH_PATH, None)
@@ -129,7 +130,7 @@ def parse_event(name: str, data: str) -> StreamEvent:
     kind = _event_kind(body.get("event") if name == UNNAMED_EVENT else name)
     token = body.get("session_token") or body.get("approval_token") or ""
     try:
-        expires_at = _number(body.get("expires_at"))
+        expires_at = _expiry(body.get("expires_at"))
     except ValueError:
         expires_at = None  # the event still counts (a revocation must apply); its expiry is unknown
     return StreamEvent(kind, token_key(str(token)) if token else b"",
@@ -155,6 +156,29 @@ def _json(resp: httpx.Response) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise UpstreamError(UPSTREAM, resp.status_code, "answer is not a JSON object")
     return body
+
+
+MAX_EXPIRY_CHARS = 64  # an ISO-8601 time is ~32; a longer string is not one (and is not parsed)
+
+
+def _expiry(value: Any) -> float | None:
+    """`expires_at` as epoch seconds: a number (as the emulator and the Go client's shapes have it) or an
+    ISO-8601 string (the seed does not fix the format, so both are read; a time without an offset is
+    UTC). Anything else is None — unknown — and the caller must not treat unknown as "soon"."""
+    if isinstance(value, str):
+        if len(value) > MAX_EXPIRY_CHARS:
+            return None
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        try:
+            return when.timestamp()
+        except (OverflowError, OSError, ValueError):
+            return None
+    return _number(value)
 
 
 def _number(value: Any) -> float | None:

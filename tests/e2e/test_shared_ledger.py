@@ -19,7 +19,7 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2, factors_pb2_grpc
-from sidecar.testing import RedisProcess, redis_server_binary, wait_until
+from sidecar.testing import RedisProcess, deep_merge, redis_server_binary, wait_until
 
 PHONE = "+14155552671"
 RACERS = 50
@@ -49,9 +49,10 @@ def pods(sidecar_factory, emulator, redis, tmp_path):
     secret.write_text(PASSWORD + "\n")
     emulator.faults(one_time_enforced=False)
 
-    def start(count: int = 2, backend: str = "redis") -> list:
+    def start(count: int = 2, backend: str = "redis", extra: dict | None = None) -> list:
         config = {"circuit": CIRCUIT, "ledger": {"backend": backend, "url": f"redis://127.0.0.1:{redis.port}/0",
                                                  "timeout_seconds": 0.5}}
+        config = deep_merge(config, extra or {})
         env = {"AUTHSIDECAR_LEDGER_PASSWORD_FILE": str(secret)}
         return [sidecar_factory(config, env=env) for _ in range(count)]
 
@@ -262,3 +263,64 @@ def test_tls_and_auth_through_the_url(sidecar_factory, emulator, redis_binary, t
         assert PASSWORD not in both[0].log_path.read_text()
     finally:
         server.stop()
+
+
+# -- row 4 (issue 24): a claim lasts as long as the approval, whatever shape its expiry has -----------
+
+APPROVAL_LIFE = 600  # seconds the answered approval lives
+SHORT_SESSION_TTL = 1.0  # the old fallback: the claim lasted only this long
+
+
+def _approval_answer(expires_at) -> str:
+    import json
+
+    body = {"valid": True, "action": "transfer", "session_token": "", "phone": PHONE}
+    if expires_at is not None:
+        body["expires_at"] = expires_at
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize("shape", ["iso", "missing", "garbage"])
+def test_row4_claim_outlives_session_ttl_when_expiry_is_not_a_number(pods, emulator, redis, shape):
+    """A platform that does not enforce one-time use answers every verification valid; its
+    `expires_at` is ISO-8601, absent or unreadable. The claim in Redis must last the approval's life
+    (or longer), and pod 2 must refuse it after the session TTL has passed."""
+    from datetime import datetime, timedelta, timezone
+
+    expiry = {"iso": (datetime.now(timezone.utc) + timedelta(seconds=APPROVAL_LIFE)).isoformat(),
+              "missing": None, "garbage": "next tuesday"}[shape]
+    first, second = pods(extra={"platform": {"session_cache_ttl_seconds": SHORT_SESSION_TTL}})
+    emulator.faults(path_prefix="/v2/approval/verify", answer_status=200, answer_body=_approval_answer(expiry))
+    token = f"approval-{uuid.uuid4().hex}"
+    assert approve(first, token).valid
+    key = f"authsidecar:ledger:approval:{hashlib.sha256(token.encode()).hexdigest()}"
+    pttl = int(redis.command("PTTL", key).lstrip(":"))
+    assert pttl >= (APPROVAL_LIFE - 30) * 1000, pttl  # at least the approval's life (less the test's own time)
+    time.sleep(SHORT_SESSION_TTL * 2 + 0.5)  # past the session TTL the old claim used
+    again = approve(second, token)
+    assert not again.valid and again.reason == pb.REASON_ALREADY_USED, again
+
+
+# -- row 15 (issue 24): a logout seen by one pod is honoured by all -----------------------------------
+
+def test_row15_logout_on_pod1_is_honoured_on_pod2(pods, emulator, redis):
+    from authsidecar.v1 import factors_pb2 as fpb
+
+    from sidecar.testing import emulator_config
+
+    inai = {"issuer": f"{emulator.url}/inai", "jwks_uri": f"{emulator.url}/inai/.well-known/jwks.json",
+            "algorithms": ["ES256"], "accept_missing_iss": True}
+    first, second = pods(extra={"issuers": emulator_config(emulator.url)["issuers"] + [inai]})
+    accounts = factors_pb2_grpc.AccountServiceStub(first.channel)
+    tokens = accounts.Login(fpb.LoginRequest(email="alice@example.com", password="correct horse battery staple"),
+                            timeout=10).tokens
+    verify = lambda sc: sc.stub.VerifyToken(pb.VerifyTokenRequest(token=tokens.access_token), timeout=10)  # noqa: E731
+    assert verify(second).valid and verify(second).source == pb.SOURCE_CACHE  # pod 2 holds it verified
+
+    accounts.Logout(fpb.LogoutRequest(refresh_token=tokens.refresh_token), timeout=10)
+    assert verify(first).reason == pb.REASON_REVOKED
+    wait_until(lambda: verify(second).reason == pb.REASON_REVOKED, timeout=10, what="pod 2 honours the logout")
+    assert tokens.access_token not in " ".join(redis.command("KEYS", "*"))  # ids are hashes, never the token
+    # A pod started after the logout learns it too (it reads the fleet's log from the start).
+    (third,) = pods(count=1, extra={"issuers": emulator_config(emulator.url)["issuers"] + [inai]})
+    wait_until(lambda: verify(third).reason == pb.REASON_REVOKED, timeout=10, what="a new pod honours it")

@@ -8,6 +8,7 @@ import pytest
 from sidecar.core.account_records import AccountSession, LoginResult, Me, Tokens
 from sidecar.core.accounts import AccountFlows
 from sidecar.core.hashing import token_key, token_revocation_id
+from sidecar.core.logout_revocations import LogoutRevocations
 from sidecar.core.answers import UpstreamHealth
 from sidecar.core.outcomes import UpstreamError
 
@@ -53,10 +54,22 @@ class FakeIdentity:
         return None
 
 
+class RecordedRevocations(LogoutRevocations):
+    """The real store, with the ids it was asked to revoke listed in order."""
+
+    def __init__(self, max_entries: int = 1000) -> None:
+        super().__init__(max_entries)
+        self.ids: list[str] = []
+
+    async def revoke(self, entries):
+        await super().revoke(entries)
+        self.ids.extend(i for i, _ in entries)
+
+
 def make(**kwargs):
-    revoked: list[str] = []
+    store = RecordedRevocations()
     upstream = FakeIdentity(**kwargs)
-    return AccountFlows(upstream, revoked.append), upstream, revoked
+    return AccountFlows(upstream, store), upstream, store.ids
 
 
 def ids(*access_tokens: str) -> list[str]:
@@ -136,17 +149,17 @@ async def test_logout_is_seen_by_the_real_session_verifier():
     sidecar = Sidecar(settings)  # components are built, nothing is started: no sockets
     sidecar.accounts.upstream = FakeIdentity()
     await sidecar.accounts.login("a@example.com", "pw")
-    assert not sidecar.sessions.is_known_revoked(ids("at-1")[0])
+    assert not sidecar.tokens.revoked(ids("at-1")[0])  # what VerifyToken asks
     await sidecar.accounts.logout("rt-1")
-    assert sidecar.sessions.is_known_revoked(ids("at-1")[0])
-    assert not sidecar.sessions.is_known_revoked(ids("at-2")[0])
+    assert sidecar.tokens.revoked(ids("at-1")[0])
+    assert not sidecar.tokens.revoked(ids("at-2")[0])
     await sidecar.close()
 
 
 async def test_the_identity_circuit_opens_on_repeated_unavailability_and_a_probe_closes_it():
     clock = [1000.0]
     upstream = FakeIdentity()
-    flows = AccountFlows(upstream, lambda sid: None, clock=lambda: clock[0])
+    flows = AccountFlows(upstream, LogoutRevocations(1000, clock=lambda: clock[0]), clock=lambda: clock[0])
     upstream.fail = UpstreamError("identity", 502, "bad gateway")
     threshold = flows.circuit.failure_threshold
     for _ in range(threshold + 4):
@@ -173,3 +186,36 @@ async def test_a_refused_login_is_an_answer_not_an_identity_outage():
         with pytest.raises(UpstreamError):
             await flows.login("a@example.com", "nope")
     assert flows.circuit.allow()
+
+
+class CountingIdentity(FakeIdentity):
+    """A fresh token pair per login: at-1/rt-1, at-2/rt-2, …"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    async def login(self, email, password):
+        self.n += 1
+        return LoginResult(tokens=Tokens(f"at-{self.n}", f"rt-{self.n}", 900))
+
+
+async def test_row15_a_full_store_refuses_the_logout_and_forgets_nothing():
+    clock = [1000.0]
+    store = LogoutRevocations(2, clock=lambda: clock[0], wall=lambda: clock[0])
+    upstream = CountingIdentity()
+    flows = AccountFlows(upstream, store, clock=lambda: clock[0])
+    for n in (1, 2):  # the victim's logout, then one of the attacker's
+        await flows.login(f"user{n}@example.com", "pw")
+        await flows.logout(f"rt-{n}")
+    await flows.login("attacker@example.com", "pw")
+    calls = len(upstream.calls)
+    with pytest.raises(UpstreamError, match="full"):
+        await flows.logout("rt-3")
+    assert len(upstream.calls) == calls  # not logged out anywhere: the caller is told and may retry
+    assert store.is_revoked(ids("at-1")[0]) and not store.is_revoked(ids("at-3")[0])  # nothing evicted
+    clock[0] += 900 + 301  # past the tokens' exp and the leeway: room again
+    assert not store.is_revoked(ids("at-1")[0])
+    await flows.login("late@example.com", "pw")
+    await flows.logout("rt-4")
+    assert store.is_revoked(ids("at-4")[0])

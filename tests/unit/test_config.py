@@ -10,9 +10,14 @@ import pytest
 from sidecar.config import ConfigError, load
 
 
-def test_defaults_use_the_embedded_emulator():
+def test_defaults_never_embed_the_emulator_but_the_demo_does():
     s = load(env={})
-    assert s.uses_emulator and s.listen == ["127.0.0.1:50051"] and s.ops_listen == "0.0.0.0:9464"
+    assert not s.uses_emulator and s.listen == ["127.0.0.1:50051"] and s.ops_listen == "0.0.0.0:9464"
+    assert load(env={}, demo=True).uses_emulator  # `sidecar run`
+    assert load(env={"AUTHSIDECAR_EMULATOR_MODE": "on"}).uses_emulator
+    assert not load(env={"AUTHSIDECAR_EMULATOR_MODE": "off", "AUTHSIDECAR_PLATFORM_BASE_URL": "https://p.example/v2",
+                         "AUTHSIDECAR_PLATFORM_API_KEY": "k", "AUTHSIDECAR_PLATFORM_APP_ID": "a"},
+                    demo=True).uses_emulator
 
 
 def test_real_upstream_names_every_missing_field():
@@ -121,3 +126,27 @@ def test_verify_stream_limits_are_checked_and_named(tmp_path):
         assert field in str(err.value), field
     s = load(env={"AUTHSIDECAR_LIMITS_VERIFY_STREAM_ITEM_TIMEOUT_SECONDS": "0.25"})
     assert s.limits.verify_stream_item_timeout_seconds == 0.25 and s.limits.verify_streams_max == 100
+
+
+def test_row6_the_emulator_never_takes_over_a_configured_upstream():
+    from sidecar.config import pointed_at_emulator
+
+    s = load(env={"AUTHSIDECAR_EMULATOR_MODE": "on", "AUTHSIDECAR_CHALLENGES_SECRET_KEY": "sk_live_real",
+                  "AUTHSIDECAR_AUTHY_BASE_URL": "https://api.authy.example", "AUTHSIDECAR_AUTHY_API_KEY": "ak"})
+    out = pointed_at_emulator(s, "http://127.0.0.1:8900")
+    assert (out.challenges.base_url, out.challenges.secret_key) == ("", "sk_live_real")  # its region's URL
+    assert (out.authy.base_url, out.authy.api_key) == ("https://api.authy.example", "ak")
+    assert out.platform.base_url == "http://127.0.0.1:8900/v2"  # wholly unset: the emulator's
+    assert out.identity.base_url.startswith("http://127.0.0.1:8900/")
+
+
+def test_row6_a_platform_set_in_part_needs_all_of_it_even_with_the_emulator():
+    with pytest.raises(ConfigError) as err:
+        load(env={"AUTHSIDECAR_EMULATOR_MODE": "on", "AUTHSIDECAR_PLATFORM_API_KEY": "real-key"})
+    assert "platform.base_url" in str(err.value) and "platform.app_id" in str(err.value)
+
+
+def test_row5_emulator_listen_must_be_loopback():
+    with pytest.raises(ConfigError, match="emulator.listen: must be a loopback host:port"):
+        load(env={"AUTHSIDECAR_EMULATOR_LISTEN": "0.0.0.0:8900"})
+    assert load(env={"AUTHSIDECAR_EMULATOR_LISTEN": "[::1]:8900"}).emulator.listen == "[::1]:8900"

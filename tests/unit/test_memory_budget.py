@@ -124,4 +124,5 @@ def test_bytes_per_entry_constants_are_no_smaller_than_measured():
     assert session_unit <= costs["platform.session_cache_max_entries"] * 1.1
     assert measured["consumed_tokens"] <= costs["authy.consumed_codes_max_entries"] * 1.1
     assert measured["session_map"] <= costs["identity.session_map_max_entries"] * 1.1
+    assert measured["logout_revocations"] <= costs["identity.logout_revocations_max_entries"] * 1.1
     assert Settings().limits.memory_budget_mb == 0

@@ -242,3 +242,14 @@ def test_disconnect_causes_are_bounded_labels():
     assert disconnect_cause(SSEError("bad type")) == "content_type"
     assert disconnect_cause(httpx.ReadError("reset", request=req)) == "cut"
     assert disconnect_cause(RuntimeError("bug")) == "internal"
+
+
+def test_row4_expires_at_is_read_as_epoch_seconds_or_iso_8601():
+    from sidecar.upstream.platform import _expiry
+
+    assert _expiry(1_800_000_000) == 1_800_000_000.0
+    assert _expiry("2027-01-15T08:00:00Z") == 1_800_000_000.0
+    assert _expiry("2027-01-15T10:00:00+02:00") == 1_800_000_000.0
+    assert _expiry("2027-01-15T08:00:00") == 1_800_000_000.0  # no offset: UTC
+    for unreadable in ("next tuesday", "", "1800000000", "9" * 100, None, True, [], {}):
+        assert _expiry(unreadable) is None, unreadable  # unknown: the ledger holds the claim longest
