@@ -334,11 +334,12 @@ class VerifyStreams:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
             outcome = "ok"
         except asyncio.CancelledError:
-            # the caller went away, the stream's deadline passed, or it stopped reading (`end_stalled`)
-            outcome = "stalled" if stream.stalled else "cancelled"
+            outcome = "cancelled"        # the caller went away or the stream's deadline passed
             raise
         finally:
-            if outcome not in ("unavailable", "stalled") and context.cancelled():
+            if stream.stalled:
+                outcome = "stalled"      # ended by the watchdog: the generator is closed at its `yield`
+            elif outcome != "unavailable" and context.cancelled():
                 outcome = "cancelled"    # the read side saw the cancellation first (as the end of input)
             reader.cancel()
             stream.close()
