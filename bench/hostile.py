@@ -34,7 +34,7 @@ def config(quick: bool) -> dict:
 
 def run(emulator, sidecar, signer, quick: bool) -> dict:
     filled = all_full.run(emulator, sidecar, signer, quick, BUDGET_MB, {})
-    seconds = 3.0 if quick else 20.0
+    seconds = 6.0 if quick else 20.0
     sent, codes, rss_during = asyncio.run(_attack(sidecar.target, seconds, sidecar.proc.pid))
     mem = procstats.memory_mb(sidecar.proc.pid)
     return {**filled, "scenario": "memory_all_full_hostile", "hostile_seconds": seconds,
@@ -56,6 +56,7 @@ async def _attack(target: str, seconds: float, pid: int) -> tuple[int, dict, lis
     padded = _padded(TRANSPORT.max_request_bytes - 1024)
     ends = time.monotonic() + seconds
     try:
+        await asyncio.sleep(min(3.0, seconds / 2))     # the streams fill their windows first
         while time.monotonic() < ends:
             calls = [_oversize(channels[i % CHANNELS], padded) for i in range(OVERSIZE)]
             for code in await asyncio.gather(*calls):

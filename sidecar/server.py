@@ -71,7 +71,7 @@ class Server:
             settings = self.settings = pointed_at_emulator(settings, base)
             log.info("embedded upstream emulator listening", extra={"url": base})
         self.sidecar = Sidecar(settings)
-        self.grpc = grpc.aio.server(options=grpc_options(settings))
+        self.grpc = grpc.aio.server(options=grpc_options(settings), maximum_concurrent_rpcs=max_rpcs(settings))
         # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
         inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
         auth = AuthService(self.sidecar, inflight, self.streams)
@@ -183,9 +183,15 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.lookahead_bytes", t.window_bytes),
         ("grpc.http2.write_buffer_size", t.write_buffer_bytes),
-        # Per connection: room for every limit at once (plus health and reflection), no more.
-        ("grpc.max_concurrent_streams", lim.max_in_flight + lim.max_streams + lim.verify_streams_max + 16),
+        ("grpc.max_concurrent_streams", max_rpcs(settings)),   # per connection
     ]
+
+
+def max_rpcs(settings: Settings) -> int:
+    """Every limit at once (plus health and reflection), no more: past it gRPC answers RESOURCE_EXHAUSTED
+    without reading the request, so connections × streams can't each hold a message being received."""
+    lim = settings.limits
+    return lim.max_in_flight + lim.max_streams + lim.verify_streams_max + 16
 
 
 def _add_factor_services(sidecar: Sidecar, server: grpc.aio.Server, limit: InFlight) -> list[str]:
