@@ -6,6 +6,11 @@ been handed to gRPC; at `limits.verify_stream_items_in_flight` unanswered items 
 reading, so a caller that stops reading fills its own stream's flow-control window and nobody else's.
 Items count against `limits.max_in_flight` while they are being evaluated (over it: a per-item
 RESOURCE_EXHAUSTED) and in the per-method RPC metrics, exactly as the unary calls do.
+
+Items arrive as bytes and are decoded one by one (`raw_handler`): one that does not decode is answered
+INVALID_ARGUMENT on its own id and the stream goes on. A stream whose caller stops reading holds only
+gRPC's fixed window and write buffer (server.py); once an answer has waited
+`limits.stream_write_stall_seconds` to go out, the stream is ended (RESOURCE_EXHAUSTED) and counted.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ class StreamGate:
     def drain(self, grace_seconds: float) -> None:
         """SIGTERM: idle streams end now, busy ones when idle or at the end of the grace period."""
         self.draining = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()       # no new streams now; the drain ends the open ones
         asyncio.get_running_loop().call_later(max(0.0, grace_seconds - DRAIN_MARGIN_SECONDS), self._expire)
         for stream in self.open:
             stream.wake.set()
