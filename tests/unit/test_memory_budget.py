@@ -147,10 +147,12 @@ def test_row01_transport_cost_counts_streams_windows_and_requests():
     t = memory_budget.TRANSPORT
     one_stream = memory_budget.stream_bytes(128)
     assert one_stream == max(t.window_bytes, t.max_request_bytes) + t.write_buffer_bytes + 128 * t.answer_bytes
-    assert (memory_budget.transport_bytes(10, 3, 128) - memory_budget.transport_bytes(10, 2, 128)) == one_stream
-    assert (memory_budget.transport_bytes(11, 2, 128) - memory_budget.transport_bytes(10, 2, 128)) == t.small_request_bytes
+    per_call = t.call_overhead_bytes
+    assert (memory_budget.transport_bytes(10, 3, 128) - memory_budget.transport_bytes(10, 2, 128)) == one_stream + per_call
+    assert (memory_budget.transport_bytes(11, 2, 128) - memory_budget.transport_bytes(10, 2, 128)) == \
+        t.small_request_bytes + per_call
     # the pool of large requests and the connection window are there with no call at all
-    assert memory_budget.transport_bytes(0, 0, 128) == t.large_in_flight * t.max_request_bytes + t.window_bytes
+    assert memory_budget.transport_bytes(0, 0, 128) == t.large_in_flight * (t.max_request_bytes + per_call) + t.window_bytes
     # the cache share shrinks by exactly the transport's cost
     bare, counted = plan(512 * MB, "config", {}), plan(512 * MB, "config", {}, 64 * MB)
     assert counted.transport_bytes == 64 * MB
