@@ -30,7 +30,7 @@ from .drive import drive
 BUDGET_MB = 96
 # The transport counts in the budget (issue 24): at 96 MB the default limits (1000 calls, 100 streams)
 # do not fit, so this run uses limits that do; the hostile variant (bench/hostile.py) runs the defaults.
-LIMITS = {"max_in_flight": 96, "verify_streams_max": 4}
+LIMITS = {"max_in_flight": 40, "verify_streams_max": 4}
 OVERFILL = 1.1               # entries sent per entry held: past full, so evictions must happen
 UNKNOWN_KIDS_FULL = 10_000   # core/keys.py NEGATIVE_MAX_ENTRIES: fixed, not budgeted
 QUICK_ENTRIES = 200          # every cache's size in quick mode: the smoke proves the fill, not the figure
@@ -99,7 +99,7 @@ def run(emulator, sidecar, signer, quick: bool, budget_mb: int = BUDGET_MB, limi
 
 
 def _fill(sidecar, method: str, requests: list, flag: str = "valid", expect: int | None = None) -> int:
-    answered = asyncio.run(drive(sidecar.target, method, requests, concurrency=64, flag=flag))
+    answered = asyncio.run(drive(sidecar.target, method, requests, concurrency=32, flag=flag))
     _check(method, answered, len(requests) if expect is None else expect)
     return len(requests)
 

@@ -26,7 +26,6 @@ from grpc_status import rpc_status
 from authsidecar.v1 import errors_pb2
 
 from .. import logs, metrics, tracing
-from ..core.memory_budget import TRANSPORT
 from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
 from . import observe
 
@@ -55,26 +54,20 @@ class InFlight:
     def __init__(self, limit: int, max_streams: int | None = None, what: str = "calls") -> None:
         self.limit = limit
         self.current = 0
-        self.large = 0                   # of them, requests over TRANSPORT.small_request_bytes
         self.what = what
         self.streams = self if max_streams is None else InFlight(max_streams, what="streams")
 
-    async def admit(self, method: str, context: grpc.aio.ServicerContext, large: bool = False) -> None:
-        """Count the call in, or refuse it with RESOURCE_EXHAUSTED at once. A `large` request also needs
-        a place in the small pool the memory plan counts at the largest request size."""
-        full = self.current >= self.limit
-        if full or (large and self.large >= TRANSPORT.large_in_flight):
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        """Count the call in, or refuse it with RESOURCE_EXHAUSTED at once."""
+        if self.current >= self.limit:
             metrics.RPC_SHED_TOTAL.inc()
             metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
-            what = self.what if full else f"requests over {TRANSPORT.small_request_bytes // 1024} KiB"
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many {what} in flight")
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many {self.what} in flight")
         self.current += 1
-        self.large += large
         metrics.RPC_IN_FLIGHT.inc()
 
-    def release(self, method: str, started: float, large: bool = False) -> None:
+    def release(self, method: str, started: float) -> None:
         self.current -= 1
-        self.large -= large
         metrics.RPC_IN_FLIGHT.dec()
         metrics.child(metrics.RPC_SECONDS, method).observe(time.perf_counter() - started)
 
@@ -157,8 +150,7 @@ def rpc(method: str) -> Callable:
         @functools.wraps(handler)
         async def run(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
             inflight: InFlight = self.inflight
-            large = request.ByteSize() > TRANSPORT.small_request_bytes   # ~0.5 us for a 1 kB token
-            await inflight.admit(method, context, large)
+            await inflight.admit(method, context)
             started = time.perf_counter()
             outcome, reason, response = "error", "none", None
             try:
@@ -177,7 +169,7 @@ def rpc(method: str) -> Callable:
                 # Counted before the in-flight gauge drops: a scrape (another thread) that sees
                 # nothing in flight also sees how each call ended.
                 metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
-                inflight.release(method, started, large)
+                inflight.release(method, started)
                 observe.finished(method, outcome, reason, response, started)
 
         return tracing.traced(method, run)

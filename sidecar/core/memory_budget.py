@@ -42,12 +42,9 @@ class Transport:
     # as a map) plus url, nonce and signature; 16 KiB of margin also covers an ext_authz Check with
     # Envoy's default 60 KiB of headers. Anything larger is RESOURCE_EXHAUSTED before it is read whole.
     max_request_bytes: int = 64 * KIB + 16 * KIB
-    # Unary requests above this (a token at the default max_token_bytes and its fields fit) count in a
-    # small pool of their own, so the in-flight limit times the largest request need not fit the budget.
-    small_request_bytes: int = 16 * KIB
-    large_in_flight: int = 16
     # What receiving a call costs beside its request's bytes (gRPC's buffers, the parsed message):
-    # measured, 1,000 calls of 16 kB at once raised RSS by ~29 KiB each, 1,000 of 80 kB by ~93 KiB.
+    # measured, 1,000 calls of 16 kB at once raised RSS by ~29 KiB each, 1,000 of 80 kB by ~93 KiB —
+    # for as long as the loop takes to get to them, so each call in flight is counted at the largest.
     call_overhead_bytes: int = 13 * KIB
     # Answers are built from upstream answers cut at 1 MiB; this only catches a bug, it holds nothing.
     max_response_bytes: int = 4 * MB
@@ -71,10 +68,9 @@ def stream_bytes(items_in_flight: int, t: Transport = TRANSPORT) -> int:
 
 def transport_bytes(max_in_flight: int, verify_streams_max: int, items_in_flight: int,
                     t: Transport = TRANSPORT) -> int:
-    """Unary calls in flight (small requests, plus the few large ones the pool admits); every VerifyStream
-    open; and one connection window (past the streams' own, it tracks data gRPC has passed on)."""
-    return (max_in_flight * (t.small_request_bytes + t.call_overhead_bytes)
-            + t.large_in_flight * (t.max_request_bytes + t.call_overhead_bytes)
+    """Unary calls in flight, each with a request of the largest size; every VerifyStream open; and one
+    connection window (past the streams' own, it tracks data gRPC has passed on)."""
+    return (max_in_flight * (t.max_request_bytes + t.call_overhead_bytes)
             + verify_streams_max * (stream_bytes(items_in_flight, t) + t.call_overhead_bytes) + t.window_bytes)
 
 

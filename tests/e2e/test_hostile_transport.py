@@ -55,8 +55,9 @@ async def _unary_ok(target: str) -> float:
 def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory):
     # Measured before the fix: 100 such streams under a 160 MB budget, RSS 182 MB after 8 s and 390 MB
     # after 18 s (per-stream windows grown by BDP probing towards 4 MB each).
+    # 160 MB as measured; the default max_in_flight (1000 × an 80 KiB request) would not fit it now
     budget_mb = 160
-    sc = sidecar_factory({"limits": {"memory_budget_mb": budget_mb}})
+    sc = sidecar_factory({"limits": {"memory_budget_mb": budget_mb, "max_in_flight": 256}})
     streams = sc.settings.get("limits", {}).get("verify_streams_max", 100)
 
     async def attack() -> tuple[int, list[float]]:
@@ -171,43 +172,3 @@ def test_row12_undecodable_item_is_answered_on_its_id_and_the_stream_goes_on(sid
     for i in (1, 2, 3, 6, 7, 8, 9):
         assert answers[i].verify_token.reason == pb.REASON_MALFORMED
 
-
-def _padded_session(size: int) -> bytes:
-    request = pb.VerifySessionRequest(session_token="st_" + "a" * 40, phone="+14155552671")
-    pad = b"p" * size
-    return request.SerializeToString() + b"\xba\x3e" + _varint(len(pad)) + pad   # field 999, bytes
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-@pytest.mark.timeout(60)
-def test_row02_large_requests_are_admitted_a_few_at_a_time(sidecar, emulator):
-    # max_in_flight (1000) × the largest request would not fit the budget; requests over
-    # small_request_bytes share a pool of large_in_flight places, the rest are shed at once.
-    emulator.faults(latency_seconds=3.0, path_prefix="/v2/backend/session/status")
-    large, extra = TRANSPORT.large_in_flight, 8
-
-    async def run() -> tuple[list, pb.VerifyTokenResponse]:
-        async with grpc.aio.insecure_channel(sidecar.target) as channel:
-            call = channel.unary_unary("/authsidecar.v1.AuthService/VerifySession", request_serializer=lambda b: b,
-                                       response_deserializer=pb.VerifySessionResponse.FromString)
-            body = _padded_session(TRANSPORT.small_request_bytes + 1024)
-            held = [asyncio.ensure_future(call(body, timeout=20)) for _ in range(large + extra)]
-            await asyncio.sleep(1.0)             # all arrived; the admitted ones wait on the platform
-            small = await auth_pb2_grpc.AuthServiceStub(channel).VerifyToken(pb.VerifyTokenRequest(token="a.b.c"),
-                                                                             timeout=10)
-            return await asyncio.gather(*held, return_exceptions=True), small
-
-    results, small = asyncio.run(run())
-    shed = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
-    assert len(shed) == extra, [getattr(r, "details", lambda: r)() for r in results]
-    assert all(r.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "over 16 KiB" in r.details() for r in shed)
-    assert sum(isinstance(r, pb.VerifySessionResponse) for r in results) == large
-    assert small.reason == pb.REASON_MALFORMED      # small requests are not held back by the pool

@@ -76,8 +76,8 @@ def _removed(group: Path) -> bool:
 def test_a_small_budget_full_of_tokens_and_sessions_stays_under_it(sidecar_factory, emulator):
     budget_mb = 96
     # The gRPC transport counts in the budget too: at 96 MB the default limits do not fit (bench/all_full.py)
-    sizes = plan(budget_mb * MB, "config", {}, transport_bytes(96, 4, 128)).sizes
-    sc = sidecar_factory({"limits": {"memory_budget_mb": budget_mb, "max_in_flight": 96, "verify_streams_max": 4}})
+    sizes = plan(budget_mb * MB, "config", {}, transport_bytes(40, 4, 128)).sizes
+    sc = sidecar_factory({"limits": {"memory_budget_mb": budget_mb, "max_in_flight": 40, "verify_streams_max": 4}})
     tokens_cap = sizes["jwks.verified_cache_max_entries"]
     sessions_cap = sizes["platform.session_cache_max_entries"]
     signer = BenchSigner()
