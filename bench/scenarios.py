@@ -21,7 +21,7 @@ from jwt.algorithms import ECAlgorithm
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar import config as cfg
 
-from . import all_full, procstats
+from . import all_full, hostile, procstats
 from .drive import drive as _drive
 from .entry_sizes import bytes_per_entry
 from .curve import latency_curve
@@ -117,6 +117,8 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
         Group(["memory_all_full"], lambda e, s: [lambda e2, s2: all_full.run(e2, s2, signer, quick)],
               config=all_full.config(quick), prepare=signer.publish),
+        Group(["memory_all_full_hostile"], lambda e, s: [lambda e2, s2: hostile.run(e2, s2, signer, quick)],
+              config=hostile.config(quick), prepare=signer.publish),
         Group(["ledger_claim_memory", "ledger_claim_redis"], lambda e, s: _ledger_claims(sizes)),
         Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
               lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),

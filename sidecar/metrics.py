@@ -34,6 +34,10 @@ VERIFY_STREAM_ITEMS = Gauge(
     "authsidecar_verify_stream_items_in_flight",
     "VerifyStream items being evaluated now, all streams (they count in authsidecar_rpc_in_flight too).",
 )
+VERIFY_STREAM_STALLED_TOTAL = Counter(
+    "authsidecar_verify_stream_stalled_total",
+    "VerifyStream streams ended because the caller did not read its answers (limits.stream_write_stall_seconds).",
+)
 READY = Gauge("authsidecar_ready", "1 when the sidecar is ready to answer (health SERVING).")
 MEMORY_BUDGET_BYTES = Gauge(
     "authsidecar_memory_budget_bytes",

@@ -26,9 +26,10 @@ from . import __version__, decision_log, logs, metrics, tracing
 from .api.auth_service import AuthService
 from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
-from .api.verify_stream import StreamGate
+from .api.verify_stream import StreamGate, raw_handler
 from .app import Sidecar
 from .config import Settings, is_local_address, memory_plan, pointed_at_emulator
+from .core import memory_budget
 from .httpserve import AsgiServer
 from .reload import ConfigReloader
 
@@ -73,11 +74,13 @@ class Server:
             log.warning("platform.base_url is empty: session and approval RPCs answer UPSTREAM_UNAVAILABLE "
                         "(the emulator is embedded only with emulator.mode: on, or by `sidecar run`)")
         self.sidecar = Sidecar(settings)
-        # Off by default: a second process binding our port by mistake must fail, not share traffic.
-        self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 1 if settings.reuse_port else 0)])
+        self.grpc = grpc.aio.server(options=grpc_options(settings), maximum_concurrent_rpcs=max_rpcs(settings))
         # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
         inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.sidecar, inflight, self.streams), self.grpc)
+        auth = AuthService(self.sidecar, inflight, self.streams)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(auth, self.grpc)
+        # VerifyStream items arrive as bytes, each decoded on its own (verify_stream.py)
+        self.grpc.add_registered_method_handlers(AUTH_SERVICE, {"VerifyStream": raw_handler(auth.VerifyStream)})
         if settings.ext_authz.enabled:
             self.ext_authz = ExtAuthzService(self.sidecar, inflight)
             external_auth_pb2_grpc.add_AuthorizationServicer_to_server(self.ext_authz, self.grpc)
@@ -169,6 +172,31 @@ class Server:
         log.info("stopped")
 
 
+def grpc_options(settings: Settings) -> list[tuple[str, int]]:
+    """The transport's bounds, which the memory plan counts (core/memory_budget.py `Transport`); fixed at
+    start (a reload of `limits` does not change them)."""
+    t, lim = memory_budget.TRANSPORT, settings.limits
+    return [
+        # Off by default: a second process binding our port by mistake must fail, not share traffic.
+        ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+        ("grpc.max_receive_message_length", t.max_request_bytes),   # larger: RESOURCE_EXHAUSTED, unread
+        ("grpc.max_send_message_length", t.max_response_bytes),
+        # A fixed per-stream window: BDP probing grows it to ~4 MB, which a caller that sends items and
+        # never reads its answers fills on every stream it opens.
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", t.window_bytes),
+        ("grpc.http2.write_buffer_size", t.write_buffer_bytes),
+        ("grpc.max_concurrent_streams", max_rpcs(settings)),   # per connection
+    ]
+
+
+def max_rpcs(settings: Settings) -> int:
+    """Every limit at once (plus health and reflection), no more: past it gRPC answers RESOURCE_EXHAUSTED
+    without reading the request, so connections × streams can't each hold a message being received."""
+    lim = settings.limits
+    return lim.max_in_flight + lim.max_streams + lim.verify_streams_max + 16
+
+
 def _add_factor_services(sidecar: Sidecar, server: grpc.aio.Server, limit: InFlight) -> list[str]:
     """SecondFactorService and AccountService, for the components this build has; their full names."""
     from authsidecar.v1 import factors_pb2, factors_pb2_grpc
@@ -232,6 +260,7 @@ def _report_memory_plan(settings: Settings) -> None:
         metrics.CACHE_CAPACITY.labels(dotted).set(entries)
     log.info("memory budget", extra={"budget_mb": plan.budget_bytes >> 20, "source": plan.source,
                                      "estimate_full_mb": plan.estimate_bytes >> 20,
+                                     "transport_mb": plan.transport_bytes >> 20,
                                      "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items())})
 
 

@@ -13,7 +13,7 @@ from authsidecar.v1 import auth_pb2 as pb
 
 from ..core.answers import AuthInfo
 from ..core.outcomes import ActionState, Reason, SessionStatus, Source
-from ..core.tokens import RECENT_MAX
+from ..core.tokens import RECENT_MAX, memoised
 
 
 # Enum members map by name (so the core's and the contract's vocabularies can't drift apart);
@@ -70,11 +70,12 @@ def struct(data: dict) -> Struct:
 def auth_info(a: AuthInfo) -> pb.AuthInfo:
     # Hot tokens are answered over and over: parse a memoised encoding (native) instead of rebuilding
     # the message and its claims Struct in Python each time. Bounded; keyed by the whole AuthInfo.
+    if not memoised(a.claims_json):   # bounded in bytes too, as the verifier's memo is
+        return pb.AuthInfo.FromString(_encode_auth_info(a))
     return pb.AuthInfo.FromString(_auth_info_bytes(a))
 
 
-@functools.lru_cache(maxsize=RECENT_MAX)  # as many as the verifier keeps parsed: the hot tokens
-def _auth_info_bytes(a: AuthInfo) -> bytes:
+def _encode_auth_info(a: AuthInfo) -> bytes:
     return pb.AuthInfo(
         subject=a.subject,
         issuer=a.issuer,
@@ -90,3 +91,7 @@ def _auth_info_bytes(a: AuthInfo) -> bytes:
         key_id=a.key_id,
         token_id=a.token_id,
     ).SerializeToString()
+
+
+_auth_info_bytes = functools.lru_cache(maxsize=RECENT_MAX)(_encode_auth_info)   # the hot tokens, as many
+                                                                                  # as the verifier keeps parsed

@@ -6,6 +6,11 @@ been handed to gRPC; at `limits.verify_stream_items_in_flight` unanswered items 
 reading, so a caller that stops reading fills its own stream's flow-control window and nobody else's.
 Items count against `limits.max_in_flight` while they are being evaluated (over it: a per-item
 RESOURCE_EXHAUSTED) and in the per-method RPC metrics, exactly as the unary calls do.
+
+Items arrive as bytes and are decoded one by one (`raw_handler`): one that does not decode is answered
+INVALID_ARGUMENT on its own id and the stream goes on. A stream whose caller stops reading holds only
+gRPC's fixed window and write buffer (server.py); once an answer has waited
+`limits.stream_write_stall_seconds` to go out, the stream is ended (RESOURCE_EXHAUSTED) and counted.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
 
 from authsidecar.v1 import auth_pb2 as pb
@@ -32,8 +38,10 @@ METHODS = {"verify_token": "VerifyToken", "verify_session": "VerifySession", "is
            "get_session_status": "GetSessionStatus"}
 CHECK_REQUIRED = "check: one of " + ", ".join(METHODS) + " is required"
 DRAIN_MARGIN_SECONDS = 0.25      # end streams this long before gRPC's own grace ends, so our status wins
+STALL_CHECKS = 4                 # the watchdog looks this many times per limits.stream_write_stall_seconds
 
 Answerer = Callable[[Any], Awaitable[Any]]
+_ABORTS: set[asyncio.Task] = set()   # stalled streams' status sends, until the caller reads or leaves
 
 
 class StreamGate:
@@ -42,6 +50,7 @@ class StreamGate:
     def __init__(self, max_streams: int) -> None:
         self.max_streams = max_streams
         self.open: set[_Stream] = set()
+        self.watchdog: asyncio.Task | None = None   # started with the first stream (a loop is running then)
         self.draining = False
         self.expired = False             # the grace period is over: streams end now, answered or not
         # Read at scrape time rather than counted per item: the hot path stays two metric updates lighter.
@@ -51,6 +60,8 @@ class StreamGate:
     def drain(self, grace_seconds: float) -> None:
         """SIGTERM: idle streams end now, busy ones when idle or at the end of the grace period."""
         self.draining = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()       # no new streams now; the drain ends the open ones
         asyncio.get_running_loop().call_later(max(0.0, grace_seconds - DRAIN_MARGIN_SECONDS), self._expire)
         for stream in self.open:
             stream.wake.set()
@@ -59,6 +70,23 @@ class StreamGate:
         self.expired = True
         for stream in self.open:
             stream.wake.set()
+
+    def watch(self, limits) -> None:
+        if self.watchdog is None or self.watchdog.done():
+            self.watchdog = asyncio.ensure_future(self._watch(limits))
+
+    async def _watch(self, limits) -> None:
+        """End streams whose caller stopped reading: an answer handed to gRPC that has not gone out
+        within limits.stream_write_stall_seconds (read each round: reloads change it)."""
+        while True:
+            stall = limits.stream_write_stall_seconds
+            await asyncio.sleep(stall / STALL_CHECKS)
+            now = asyncio.get_running_loop().time()
+            for stream in list(self.open):
+                if not stream.writing or stream.writes != stream.seen_writes:
+                    stream.seen_writes, stream.seen_at = stream.writes, now
+                elif now - stream.seen_at >= stall and not stream.stalled:
+                    stream.end_stalled(stall)
 
 
 class _Stream:
@@ -78,6 +106,25 @@ class _Stream:
         self.unanswered = 0
         self.evaluating = 0              # items whose answer is being worked out (read at scrape time)
         self.reading = True
+        # The stall watchdog's view: an answer is with gRPC (`writing`), answers gone out (`writes`),
+        # and the count and time it saw last; `handler`/`context`: what ending the stream needs.
+        self.writing = self.stalled = False
+        self.writes = self.seen_writes = 0
+        self.seen_at = self.loop.time()
+        self.handler: asyncio.Task | None = None
+        self.context: grpc.aio.ServicerContext | None = None
+
+    def end_stalled(self, stall: float) -> None:
+        """The caller has not read an answer for `stall` seconds. Its status goes out after the answers
+        already buffered (gRPC sends trailers in order), so the send is started and not awaited; the
+        handler is cancelled so the stream's place, items and buffers are given back now."""
+        self.stalled = True
+        metrics.VERIFY_STREAM_STALLED_TOTAL.inc()
+        message = f"the caller did not read its answers for {stall:g}s (limits.stream_write_stall_seconds)"
+        task = asyncio.ensure_future(_abort_quietly(self.context, message))
+        _ABORTS.add(task)                             # the loop keeps only weak references to tasks
+        task.add_done_callback(_ABORTS.discard)
+        self.loop.call_soon(self.handler.cancel)      # after the abort has handed its status to gRPC
 
     async def read(self, requests: AsyncIterator[pb.VerifyStreamRequest]) -> None:
         try:
@@ -87,10 +134,17 @@ class _Stream:
                     self.room.clear()
                     await self.room.wait()
                 try:
-                    item = await iterator.__anext__()
+                    raw = await iterator.__anext__()
                 except StopAsyncIteration:
                     return
                 self.unanswered += 1
+                try:
+                    item = pb.VerifyStreamRequest.FromString(raw)
+                except DecodeError:          # e.g. invalid UTF-8 in a string: this item only
+                    metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
+                    self.answer(pb.VerifyStreamResponse(id=item_id(raw), error=status_pb2.Status(
+                        code=code_pb2.INVALID_ARGUMENT, message="item: is not a valid VerifyStreamRequest")))
+                    continue
                 self.start(item)
         finally:
             self.reading = False
@@ -159,6 +213,8 @@ class _Stream:
         self.wake.set()
 
     def sent(self) -> None:
+        self.writing = False
+        self.writes += 1
         self.unanswered -= 1
         if self.unanswered < self.max_items:
             self.room.set()
@@ -173,6 +229,60 @@ class _Stream:
                 if work is not task.get_coro():
                     work.close()         # under the tracing wrapper: never awaited now, and no warning
                 self.release(method, "cancelled", "none", started)
+
+
+def item_id(raw: bytes) -> int:
+    """Field 1 (the id, a varint) of an item that does not decode as a whole; 0 when it can't be read
+    either. Reads the leading fields of the wire format only as far as they are well formed."""
+    pos = 0
+    while pos < len(raw):
+        key, pos = _varint(raw, pos)
+        if key is None:
+            return 0
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(raw, pos)
+            if value is None:
+                return 0
+            if field == 1:
+                return value & 0xFFFF_FFFF_FFFF_FFFF
+        elif wire == 2:
+            size, pos = _varint(raw, pos)
+            if size is None:
+                return 0
+            pos += size
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            return 0
+    return 0
+
+
+def _varint(raw: bytes, pos: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while pos < len(raw) and shift < 70:
+        byte = raw[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None, pos
+
+
+async def _abort_quietly(context: grpc.aio.ServicerContext, message: str) -> None:
+    """Hand the stream's status to gRPC; it completes when the caller reads (or leaves), maybe never."""
+    try:
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+    except Exception:                # AbortError (expected), or the call already ended
+        pass
+
+
+def raw_handler(serve: Callable) -> grpc.RpcMethodHandler:
+    """VerifyStream's handler with items as bytes: `_Stream.read` decodes each, so one that does not
+    decode is answered on its own id and the stream goes on (gRPC's own decoding would end it)."""
+    return grpc.stream_stream_rpc_method_handler(
+        serve, request_deserializer=None, response_serializer=pb.VerifyStreamResponse.SerializeToString)
 
 
 class VerifyStreams:
@@ -203,7 +313,9 @@ class VerifyStreams:
         limits = self.limits
         stream = _Stream(self.answerers, self.inflight, limits.verify_stream_items_in_flight,
                          limits.verify_stream_item_timeout_seconds)
+        stream.handler, stream.context = asyncio.current_task(), context
         gate.open.add(stream)
+        gate.watch(limits)
         reader = asyncio.ensure_future(stream.read(requests))
         outcome = "error"
         try:
@@ -212,6 +324,7 @@ class VerifyStreams:
             while True:
                 ready = stream.ready
                 while ready:
+                    stream.writing = True
                     yield ready.popleft()
                     stream.sent()
                 if reader.done() and not reader.cancelled() and reader.exception() is not None:
@@ -231,7 +344,9 @@ class VerifyStreams:
             outcome = "cancelled"        # the caller went away or the stream's deadline passed
             raise
         finally:
-            if outcome != "unavailable" and context.cancelled():
+            if stream.stalled:
+                outcome = "stalled"      # ended by the watchdog: the generator is closed at its `yield`
+            elif outcome != "unavailable" and context.cancelled():
                 outcome = "cancelled"    # the read side saw the cancellation first (as the end of input)
             reader.cancel()
             stream.close()

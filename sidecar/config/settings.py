@@ -23,6 +23,9 @@ class Limits:
     verify_streams_max: int = 100
     verify_stream_items_in_flight: int = 128
     verify_stream_item_timeout_seconds: float = 0.0
+    # A stream (VerifyStream) whose answers wait this long for the caller to read them is ended with
+    # RESOURCE_EXHAUSTED, freeing its place under verify_streams_max.
+    stream_write_stall_seconds: float = 10.0
 
 
 @dataclass

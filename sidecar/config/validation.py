@@ -94,6 +94,8 @@ def _validate_limits(s: Settings) -> list[str]:
             p.append(f"limits.{name}: must be at least 1")
     if s.limits.verify_stream_item_timeout_seconds < 0:
         p.append("limits.verify_stream_item_timeout_seconds: must not be negative (0: no limit)")
+    if s.limits.stream_write_stall_seconds <= 0:
+        p.append("limits.stream_write_stall_seconds: must be positive")
     if s.limits.memory_budget_mb < 0:
         p.append("limits.memory_budget_mb: must not be negative (0: from the container's limit)")
     for cost in memory_budget.CACHES:

@@ -42,6 +42,13 @@ Fetch = Callable[[], Awaitable[FetchedKeys]]
 # their parsed identity (`RECENT_MAX`), so hot tokens are answered without parsing. (api/convert.py
 # memoises the encoded answer for as many: together ~1.3 kB per recent token.)
 RECENT_MAX = 2048
+# ...and only those whose claims are at most this long: the memos are budgeted in bytes (BASELINE_MB),
+# and a parsed identity grows with its token (up to max_token_bytes). Larger ones are parsed per hit.
+RECENT_CLAIMS_MAX_BYTES = 1024
+
+
+def memoised(verified_claims_json: str) -> bool:
+    return len(verified_claims_json) <= RECENT_CLAIMS_MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +270,8 @@ class TokenVerifier:
         claims, claims_json = jws.verified_payload(token)
         auth = claim_rules.auth_info(claims, claims_json, vouch.issuer.issuer, vouch.key.kid)
         verified = _Verified(vouch.issuer, vouch.key, auth)
-        self._recent.put(key, verified, self._ttl(verified))
+        if memoised(auth.claims_json):
+            self._recent.put(key, verified, self._ttl(verified))
         return verified
 
     def _ttl(self, verified: _Verified) -> float:
@@ -277,7 +285,8 @@ class TokenVerifier:
             vouch = self._vouches[ids] = _Vouch(verified.issuer, verified.key)
         ttl = self._ttl(verified)
         self._verified.put(key, vouch, ttl)
-        self._recent.put(key, verified, ttl)
+        if memoised(verified.auth.claims_json):
+            self._recent.put(key, verified, ttl)
 
     async def _verify_fetching_key(self, parsed: jws.CompactJws, issuer: IssuerSettings, alg: str, kid: str | None,
                                    cache_key: TokenKey) -> _Verified:

@@ -52,6 +52,9 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01
     mem = by_name["memory"]
     assert mem["cached_tokens"] > 0 and mem["cached_sessions"] > 0 and mem["peak_rss_mb"] > 0
+    hostile = by_name["memory_all_full_hostile"]   # issue 24: non-reading streams and oversize calls
+    assert hostile["stream_items_sent"] > 0 and sum(hostile["oversize_calls"].values()) > 0
+    assert hostile["peak_rss_mb"] < hostile["memory_budget_mb"], hostile
     full = by_name["memory_all_full"]  # every bounded structure full, the LRU evicting, RSS under the budget
     for cache, field in (("verified_tokens", "jwks"), ("sessions", "platform.session"),
                          ("sessions_negative", "platform.session"), ("revoked", "platform.session"),

@@ -90,11 +90,11 @@ def test_a_budget_below_the_baseline_is_refused():
 
 
 def test_load_sizes_the_caches_from_the_budget():
-    s = load(env={**EMULATED, "AUTHSIDECAR_LIMITS_MEMORY_BUDGET_MB": "128"})
-    expected = plan(128 * MB, "config", {}).sizes
+    s = load(env={**EMULATED, "AUTHSIDECAR_LIMITS_MEMORY_BUDGET_MB": "256"})
+    expected = plan(256 * MB, "config", {}, memory_budget.transport_bytes(1000, 100, 128)).sizes   # the defaults
     assert s.jwks.verified_cache_max_entries == expected["jwks.verified_cache_max_entries"]
     assert s.platform.session_cache_max_entries == expected["platform.session_cache_max_entries"]
-    assert memory_plan(s).estimate_bytes <= 128 * MB  # reloaded with the sizes now explicit: same plan
+    assert memory_plan(s).estimate_bytes <= 256 * MB  # reloaded with the sizes now explicit: same plan
 
 
 def test_load_refuses_explicit_sizes_past_the_budget(tmp_path):
@@ -126,3 +126,37 @@ def test_bytes_per_entry_constants_are_no_smaller_than_measured():
     assert measured["session_map"] <= costs["identity.session_map_max_entries"] * 1.1
     assert measured["logout_revocations"] <= costs["identity.logout_revocations_max_entries"] * 1.1
     assert Settings().limits.memory_budget_mb == 0
+
+
+def test_row01_transport_limits_that_cannot_fit_the_budget_are_refused_at_load():
+    # Issue 24 rows 1 and 2: the plan had no per-stream or per-request cost. It counts them now, and
+    # limits whose transport leaves the caches too little are refused like oversize caches.
+    env = {**EMULATED, "AUTHSIDECAR_LIMITS_MEMORY_BUDGET_MB": "256"}
+    fits = load(env=env)
+    assert memory_plan(fits).transport_bytes == memory_budget.transport_bytes(1000, 100, 128)
+    assert memory_plan(fits).estimate_bytes <= 256 * MB
+    with pytest.raises(ConfigError) as refused:
+        load(env={**env, "AUTHSIDECAR_LIMITS_VERIFY_STREAMS_MAX": "700"})
+    message = str(refused.value)
+    assert "limits.memory_budget_mb: 256 MB" in message and "gRPC transport" in message
+    assert "limits.verify_streams_max=700" in message and "limits.max_in_flight=1000" in message
+    with pytest.raises(ConfigError, match="limits.max_in_flight=2000"):
+        load(env={**env, "AUTHSIDECAR_LIMITS_MAX_IN_FLIGHT": "2000"})
+    with pytest.raises(ConfigError, match="gRPC transport"):       # the defaults need ~204 MB
+        load(env={**EMULATED, "AUTHSIDECAR_LIMITS_MEMORY_BUDGET_MB": "192"})
+
+
+def test_row01_transport_cost_counts_streams_windows_and_requests():
+    t = memory_budget.TRANSPORT
+    one_stream = memory_budget.stream_bytes(128)
+    assert one_stream == max(t.window_bytes, t.max_request_bytes) + t.write_buffer_bytes + 128 * t.answer_bytes
+    per_call = t.call_overhead_bytes
+    assert (memory_budget.transport_bytes(10, 3, 128) - memory_budget.transport_bytes(10, 2, 128)) == one_stream + per_call
+    assert (memory_budget.transport_bytes(11, 2, 128) - memory_budget.transport_bytes(10, 2, 128)) == \
+        t.max_request_bytes + per_call
+    assert memory_budget.transport_bytes(0, 0, 128) == t.window_bytes     # one connection window, no call
+    # the cache share shrinks by exactly the transport's cost
+    bare, counted = plan(512 * MB, "config", {}), plan(512 * MB, "config", {}, 64 * MB)
+    assert counted.transport_bytes == 64 * MB
+    assert sum(counted.sizes.values()) < sum(bare.sizes.values())
+    assert counted.estimate_bytes <= 512 * MB

@@ -436,3 +436,23 @@ async def test_concurrent_calls_with_one_new_token_share_one_signature_check(ups
     bad = token(upstream, clocks, tamper="zero")
     answers = await asyncio.gather(*(v.verify(bad, None, []) for _ in range(5)))
     assert {a.verdict.reason for a in answers} == {Reason.BAD_SIGNATURE}
+
+
+async def test_row03_parsed_token_memo_is_bounded_in_bytes(upstream, clocks):
+    # Issue 24 row 3: the memo of recent parsed identities (2,048) is budgeted at ~1.3 kB each, but a
+    # token's claims may be up to max_token_bytes (+39 MB measured with 7.6 kB tokens). Identities over
+    # RECENT_CLAIMS_MAX_BYTES are kept neither parsed nor encoded: a hit parses again, same answer.
+    from sidecar.api import convert
+
+    v = verifier(upstream, clocks)
+    convert._auth_info_bytes.cache_clear()
+    big = [token(upstream, clocks, claims={"sub": f"u-{i}", "pad": "p" * 6000}) for i in range(20)]
+    small = token(upstream, clocks, claims={"sub": "small"})
+    for t in [*big, small]:
+        first = await v.verify(t, None, [])
+        again = await v.verify(t, None, [])
+        assert again.verdict.source is Source.CACHE and again.auth == first.auth
+        assert convert.auth_info(again.auth) == convert.auth_info(first.auth)
+    assert v.signature_checks == 21
+    assert len(v._recent) == 1                               # the small one only
+    assert convert._auth_info_bytes.cache_info().currsize == 1
