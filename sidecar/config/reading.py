@@ -5,9 +5,10 @@
   directories before any byte is read.
 - At most MAX_CONFIG_BYTES are read; a bigger file is refused, not cut.
 - YAML anchors and aliases are allowed (`<<: *defaults` is a common way to share issuer settings),
-  but the document is composed by a SafeLoader that counts nodes with every alias expanded: an
-  alias bomb ("billion laughs") is refused after MAX_NODES, before anything walks the expanded
-  structure. Nesting deeper than MAX_DEPTH and recursive aliases are refused too.
+  but before anything is built the parser's events are counted with every alias expanded: an alias
+  bomb ("billion laughs") or a 200,000-item list is refused after MAX_NODES, before anything walks
+  the expanded structure. Nesting deeper than MAX_DEPTH and recursive aliases are refused too. Then
+  a SafeLoader (libyaml's when installed) builds the document.
 - Error messages name the problem and its line, never the file's text (a line may hold a secret).
 
 These functions block (file I/O, a pure-Python parse): the reloader runs them off the event loop.
@@ -65,7 +66,8 @@ def parse_config_yaml(data: bytes, path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError([f"config file: {path} is not UTF-8 text"]) from None
     try:
-        loaded = yaml.load(text, Loader=BoundedSafeLoader) or {}   # noqa: S506 (a SafeLoader)
+        _check_expansion(text)
+        loaded = yaml.load(text, Loader=_Loader) or {}   # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -77,46 +79,44 @@ def parse_config_yaml(data: bytes, path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-class BoundedSafeLoader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses documents that expand past MAX_NODES or nest past MAX_DEPTH.
+# libyaml's parser when installed (the wheels ship it): fast, so a refused file costs little time.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    Construction shares an aliased node's value rather than copying it, so a bomb is cheap to
-    build — and then explodes in whatever walks or prints it. Counting at compose time stops it
-    while the work done is still bounded by the file's size.
+
+def _check_expansion(text: str) -> None:
+    """Walk the parser's events (no document is built) counting nodes with every alias expanded.
+
+    Construction shares an aliased value rather than copying it, so a bomb is cheap to load — and
+    then explodes in whatever walks or prints it. Counting here refuses it while the work done is
+    still bounded by the file's size. Raises a MarkedYAMLError (as the loader would).
     """
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self._expanded = 0                    # nodes so far, each alias counted as its target's size
-        self._depth = 0
-        self._sizes: dict[int, int] = {}      # id(anchored node) → its expanded size, once complete
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+    count = 0
+    open_nodes: list[tuple[int, str | None]] = []   # collections being parsed: (count at start, anchor)
+    sizes: dict[str, int] = {}                       # anchor → its node's expanded size, once complete
+    for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
-            target = self.anchors.get(event.anchor)
-            if target is not None:   # an undefined alias: the base class reports it
-                size = self._sizes.get(id(target))
-                if size is None:
-                    raise ComposerError(None, None, "found a recursive alias", event.start_mark)
-                self._count(size, event)
-            return super().compose_node(parent, index)
-        self._depth += 1
-        if self._depth > MAX_DEPTH:
-            raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
-        start = self._expanded
-        self._count(1, event)
-        node = super().compose_node(parent, index)
-        self._depth -= 1
-        if getattr(event, "anchor", None):
-            self._sizes[id(node)] = self._expanded - start
-        return node
-
-    def _count(self, nodes: int, event: Any) -> None:
-        self._expanded += nodes
-        if self._expanded > MAX_NODES:
-            raise ComposerError(None, None, f"more than {MAX_NODES} nodes with aliases expanded "
-                                            "(an alias bomb?)", event.start_mark)
+            size = sizes.get(event.anchor)
+            if size is None:
+                recursive = any(anchor == event.anchor for _, anchor in open_nodes)
+                problem = "found a recursive alias" if recursive else "found an undefined alias"
+                raise ComposerError(None, None, problem, event.start_mark)
+            count += size
+        elif isinstance(event, yaml.ScalarEvent):
+            count += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            count += 1
+            open_nodes.append((count - 1, event.anchor))
+            if len(open_nodes) > MAX_DEPTH:
+                raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            start, anchor = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = count - start
+        if count > MAX_NODES:
+            raise ComposerError(None, None, f"more than {MAX_NODES} nodes, each alias counted as the "
+                                            "node it repeats", event.start_mark)
 
 
 def _kind(mode: int) -> str:
