@@ -244,13 +244,17 @@ class TokenVerifier:
         try:
             cache_key = token_key(token)
             verified, source = self._cached(cache_key, token), Source.CACHE
-            attempts = 0
-            while verified is None:
-                attempts += 1
-                if attempts > MAX_ATTEMPTS:
+            if verified is None:
+                parsed = jws.parse(token)
+                for _ in range(MAX_ATTEMPTS):   # again after a reload mid-fetch, under the rules now in force
+                    issuer = self._issuer_of(parsed.payload)
+                    label = issuer.issuer
+                    verified = await self._verify_under(parsed, issuer, cache_key)
+                    if verified is not None:
+                        break
+                else:
                     raise jws.Rejected(Reason.UPSTREAM_UNAVAILABLE,
                                        "the issuer's configuration kept changing during verification")
-                verified, label = await self._verify_now(token, cache_key)
                 source = Source.LOCAL
             label = verified.issuer.issuer
             self._check_not_revoked(verified.auth, cache_key)
@@ -261,26 +265,25 @@ class TokenVerifier:
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
 
-    async def _verify_now(self, token: str, cache_key: TokenKey) -> tuple[_Verified | None, str]:
-        """(the verification under the issuer's current rules, or None if a reload replaced them
-        meanwhile; the metric label)."""
-        parsed = jws.parse(token)
-        issuer = self._issuer_of(parsed.payload)
+    async def _verify_under(self, parsed: jws.CompactJws, issuer: IssuerSettings,
+                            cache_key: TokenKey) -> _Verified | None:
+        """The verification under the issuer's rules in force, or None if a reload replaced them
+        while it waited for keys (then it was neither cached nor may it be answered)."""
         generation = self._generations[issuer.issuer]
         alg, kid = jws.check_header(parsed.header, issuer.algorithms)
         key = self.keys[issuer.issuer].in_hand(kid)
         if key is not None:
             # The usual case: no I/O, so no other call can interleave; the next caller of this
             # token finds it in the verified cache.
-            return self._verify_signed(parsed, issuer, generation, alg, key, cache_key), issuer.issuer
+            return self._verify_signed(parsed, issuer, generation, alg, key, cache_key)
         # The key must be fetched: concurrent calls with this token share one verification.
         try:
             verified = await self._inflight.do(
                 cache_key, lambda: self._verify_fetching_key(parsed, issuer, generation, alg, kid, cache_key))
         except _Stale:
-            return None, issuer.issuer
+            return None
         # A shared verification may have begun under rules a reload has since replaced.
-        return (verified if self._current(verified) else None), issuer.issuer
+        return verified if self._current(verified) else None
 
     def _cached(self, key: TokenKey, token: str) -> _Verified | None:
         hit = self._recent.get(key)
