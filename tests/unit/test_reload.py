@@ -206,3 +206,41 @@ async def test_an_apply_that_fails_part_way_changes_nothing():
     finally:
         logging.getLogger().setLevel(level)
         await server.sidecar.close()
+
+
+async def test_the_reload_task_survives_any_exception_and_applies_a_later_good_file(tmp_path):
+    from sidecar.reload import ConfigReloader
+
+    path = tmp_path / "c.yaml"
+    path.write_text("log_level: info\n")
+    applied: list[str] = []
+    surprises = iter([RuntimeError("a bug"), None])
+
+    def adjust(settings: Settings) -> Settings:   # runs in the worker thread, as the emulator's URLs do
+        surprise = next(surprises, None)
+        if surprise is not None:
+            raise surprise
+        return settings
+
+    def errors() -> float:
+        return metrics.CONFIG_RELOADS_TOTAL.labels("error")._value.get()
+
+    reloader = ConfigReloader(path, Settings(config_poll_seconds=0.1), lambda s: applied.append(s.log_level),
+                              adjust=adjust)
+    task = asyncio.create_task(reloader.run())
+    try:
+        before = errors()
+        path.write_text("log_level: debug\n")          # the adjust step blows up: logged, counted
+        await _until(lambda: errors() > before)
+        assert not task.done() and applied == []
+        path.write_text("log_level: warning\n")        # the next change is still picked up
+        await _until(lambda: applied == ["warning"])
+    finally:
+        task.cancel()
+
+
+async def _until(predicate, timeout: float = 10.0) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(poll(), timeout)
