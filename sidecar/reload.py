@@ -5,8 +5,11 @@ Kubernetes ConfigMap volume updates by swapping the `..data` symlink, which chan
 path nor (for the link) its mtime, and file-watch APIs lose track of the swapped-out file; a fresh
 read through the path always sees the file the link points at now.
 
-A new config is loaded and validated exactly as at start. With errors it is refused (every bad field
-logged) and the running one keeps serving. Otherwise the settings that can change live are handed
+The file is read as if an attacker wrote it (sidecar/config/reading.py: a regular file only, capped,
+alias expansion bounded), and read, parsed and validated in a worker thread, so a hostile file never
+stalls the calls being served. A new config is loaded and validated exactly as at start. With errors
+it is refused (every bad field logged) and the running one keeps serving; any other failure is logged
+and counted too, and the reload task goes on. Otherwise the settings that can change live are handed
 to the server's `apply` in one synchronous step (no call sees half of it); the others — listeners,
 TLS files, upstream URLs and credentials — are named in the log and keep their running values.
 """
@@ -23,10 +26,9 @@ from typing import Any
 
 from . import config, logs, metrics
 from .config import Settings
+from .config.reading import read_config_bytes
 
 log = logs.get("reload")
-
-MAX_CONFIG_BYTES = 4 * 1024 * 1024   # a config file bigger than this is not read (bounded work per poll)
 
 # Settings paths that take effect live ("a" covers "a.b"); every other changed path needs a restart.
 LIVE = (
@@ -79,14 +81,18 @@ def split_changes(running: Settings, new: Settings) -> tuple[Settings, list[str]
     return applied, kept
 
 
-def file_digest(path: str | Path) -> str | None:
-    """SHA-256 of the file's content now (through symlinks), or None when it cannot be read."""
+def read_snapshot(path: str | Path) -> tuple[str, bytes | None, config.ConfigError | None]:
+    """(digest, the file's bytes, None) or (digest of the problem, None, the ConfigError).
+
+    Blocking: run off the event loop. Read as reading.py reads at start (a regular file only, capped),
+    so a FIFO or /dev/zero at the path is a refusal, never a hang or a 1.5 GB read. A problem has a
+    digest of its own, so the same problem is logged once, not every poll.
+    """
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError:
-        return None
-    return hashlib.sha256(data).hexdigest()
+        data = read_config_bytes(path)
+    except config.ConfigError as exc:
+        return "problem:" + hashlib.sha256(str(exc).encode()).hexdigest(), None, exc
+    return hashlib.sha256(data).hexdigest(), data, None
 
 
 class ConfigReloader:
@@ -98,10 +104,11 @@ class ConfigReloader:
         self.running = running
         self._apply = apply        # the server's: hand the settings to every component (sync, no await)
         self._adjust = adjust      # what start did to loaded settings (the embedded emulator's URLs)
-        self._seen = file_digest(self.path)   # the content of the last attempt, applied or refused
+        digest, data, _ = read_snapshot(self.path)   # bounded and non-blocking, like every read here
+        self._seen = digest        # the content of the last attempt, applied or refused
         self._wake = asyncio.Event()
         self._forced = False
-        metrics.CONFIG_INFO.info({"sha256": (self._seen or "")[:16]})
+        metrics.CONFIG_INFO.info({"sha256": digest[:16] if data is not None else ""})
 
     def request(self) -> None:
         """SIGHUP: reload now, even if the content looks unchanged."""
@@ -117,15 +124,29 @@ class ConfigReloader:
                 pass
             self._wake.clear()
             forced, self._forced = self._forced, False
-            digest = file_digest(self.path)
-            if forced or (digest is not None and digest != self._seen):
-                self._seen = digest
-                self.reload("signal" if forced else "file changed", digest or "")
+            try:
+                await self.check(forced)
+            except Exception:   # never the end of reloading: the next change (or SIGHUP) is tried again
+                metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
+                log.exception("configuration reload failed; the running configuration stays",
+                              extra={"path": self.path})
 
-    def reload(self, why: str, digest: str) -> bool:
+    async def check(self, forced: bool = False) -> bool | None:
+        """Read the file (off the loop); reload if forced or its content changed. None: nothing to do."""
+        digest, data, problem = await asyncio.to_thread(read_snapshot, self.path)
+        if not forced and digest == self._seen:
+            return None
+        self._seen = digest
+        return await self.reload("signal" if forced else "file changed", digest, data, problem)
+
+    async def reload(self, why: str, digest: str, data: bytes | None,
+                     problem: config.ConfigError | None = None) -> bool:
         where = {"why": why, "path": self.path, "resolved": os.path.realpath(self.path)}
         try:
-            new = self._adjust(config.load(self.path))
+            if problem is not None:
+                raise problem
+            # Parse and validate off the event loop: even a bounded parse takes a while in pure Python.
+            new = await asyncio.to_thread(lambda: self._adjust(config.load(self.path, data=data)))
         except config.ConfigError as exc:
             metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
             log.error("invalid configuration: %s; the running configuration stays", exc,
@@ -137,7 +158,7 @@ class ConfigReloader:
                         extra={**where, "restart_needed": ", ".join(kept)})
         changed = changed_paths(self.running, applied)
         try:
-            self._apply(applied)
+            self._apply(applied)   # all or nothing: the server rolls back a step that failed
         except Exception:  # a component that could not take it: say so, keep serving what runs
             metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
             log.exception("configuration could not be applied; the running configuration stays", extra=where)

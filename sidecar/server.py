@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import os
 import signal
@@ -114,7 +115,22 @@ class Server:
         _report_memory_plan(settings)
 
     def apply(self, settings: Settings) -> None:
-        """Live reload: what sidecar/reload.py allows to change, handed to everything that holds it."""
+        """Live reload, all or nothing: if a step fails, every step is taken again with the settings
+        that were running (no await in between, so no call sees either half), then the error is raised."""
+        assert self.sidecar is not None
+        # Limits is updated in place (the gRPC services hold it): keep a copy of the running values.
+        running = dataclasses.replace(self.settings, limits=dataclasses.replace(self.settings.limits))
+        try:
+            self._apply(settings)
+        except Exception:
+            try:
+                self._apply(running)
+            except Exception:   # not expected: the running settings were taken once already
+                log.exception("rolling back a failed reload failed too; restart the sidecar")
+            raise
+
+    def _apply(self, settings: Settings) -> None:
+        """What sidecar/reload.py allows to change, handed to everything that holds it."""
         assert self.sidecar is not None and self.inflight is not None
         logs.set_level(settings.log_level)
         self.sidecar.reload(settings)

@@ -1,5 +1,9 @@
 """`load()`: the YAML file, then `AUTHSIDECAR_...` environment overrides, built into typed Settings and
-validated; every bad field is collected and raised as one ConfigError."""
+validated; every bad field is collected and raised as one ConfigError.
+
+The file is read and parsed by reading.py (a regular file only, capped, aliases bounded). Problems
+name the field's path and the type found, never the value: a value may be a secret written in the
+wrong place, or an alias bomb that only explodes when printed."""
 
 from __future__ import annotations
 
@@ -10,34 +14,26 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from .errors import ConfigError
 from .memory import memory_plan, with_cache_sizes
+from .reading import parse_config_yaml, read_config_bytes
 from .settings import Settings
 from .validation import _validate
 
 ENV_PREFIX = "AUTHSIDECAR_"
+MAX_PROBLEMS = 50   # listed one by one; beyond that a count (a 50,000-item list of bad values is one mistake)
 
 
-def load(path: str | Path | None = None, env: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
-    """Read the YAML file (if any), apply environment overrides, validate; raise ConfigError.
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None, *,
+         data: bytes | None = None, demo: bool = False) -> Settings:
+    """Read the YAML file (if any; or `data`, its bytes already read), apply environment overrides,
+    validate; raise ConfigError. Blocking and CPU-bound: a running server calls it off the event loop.
     `demo` (`sidecar run`): emulator.mode auto with no platform.base_url becomes on."""
     env = os.environ if env is None else env
     problems: list[str] = []
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError([f"config file: cannot read {path} ({exc.strerror})"]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"config file: not valid YAML ({exc})"]) from None
-        except UnicodeDecodeError:
-            raise ConfigError([f"config file: {path} is not UTF-8 text"]) from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(["config file: top level must be a mapping"])
-        raw = loaded
+        raw = parse_config_yaml(read_config_bytes(path) if data is None else data, path)
     _apply_env(raw, Settings, env, [], problems)
     problems.extend(_typed_as_written(raw))
     settings = _build(Settings, raw, "", problems)
@@ -45,6 +41,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None, *
         settings = dataclasses.replace(settings, emulator=dataclasses.replace(settings.emulator, mode="on"))
     problems.extend(_validate(settings))
     if problems:
+        if len(problems) > MAX_PROBLEMS:
+            problems = [*problems[:MAX_PROBLEMS], f"… and {len(problems) - MAX_PROBLEMS} more problems"]
         raise ConfigError(problems)
     plan = memory_plan(settings)
     if plan.problems:
@@ -68,10 +66,10 @@ def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], pr
         if var in env:
             raw[f.name] = env[var]
         elif var + "_FILE" in env:
-            try:
-                raw[f.name] = Path(env[var + "_FILE"]).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append(f"{'.'.join(names)}: cannot read {var}_FILE ({exc.strerror})")
+            try:   # the same reader as the config file: a FIFO or /dev/zero here must not hang a reload
+                raw[f.name] = read_config_bytes(env[var + "_FILE"], f"{'.'.join(names)}: {var}_FILE").decode().strip()
+            except ConfigError as exc:
+                problems.extend(exc.problems)
             except UnicodeDecodeError:
                 problems.append(f"{'.'.join(names)}: {var}_FILE is not UTF-8 text")
 
@@ -84,7 +82,9 @@ def _typed_as_written(raw: dict) -> list[str]:
     """
     mode = raw.get("socket_mode")
     if isinstance(mode, (int, float)) and not isinstance(mode, bool):
-        return [f'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number {mode!r})']
+        # A small number says why (0660 became 432); a long one is not echoed (bounded messages).
+        shown = f"the number {mode!r}" if isinstance(mode, int) and abs(mode) < 10**6 else "a number"
+        return [f'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as {shown})']
     return []
 
 
@@ -119,25 +119,35 @@ def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
         if not isinstance(value, list):
             problems.append(f"{where}: must be a list")
             return []
-        return [_convert(item, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+        items = [_convert(item, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+        # One bad item keeps the whole list at its default (validation never sees a None item).
+        return None if any(v is None for v in items) else items
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     try:
+        # Only scalars are converted: str() of a list or mapping renders all of it (an alias bomb).
+        scalar = isinstance(value, (str, int, float)) and not isinstance(value, bool)
         if hint is bool:
             if isinstance(value, bool):
                 return value
-            if str(value).lower() in {"1", "true", "yes", "on"}:
+            if scalar and str(value).lower() in {"1", "true", "yes", "on"}:
                 return True
-            if str(value).lower() in {"0", "false", "no", "off"}:
+            if scalar and str(value).lower() in {"0", "false", "no", "off"}:
                 return False
             raise ValueError
-        if hint is int and not isinstance(value, bool):
+        if hint is int and scalar:
             return int(value)
-        if hint is float and not isinstance(value, bool):
+        if hint is float and scalar:
             return float(value)
-        if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if hint is str and scalar:
             return str(value)
     except (TypeError, ValueError):
         pass
-    problems.append(f"{where}: must be {getattr(hint, '__name__', hint)}, got {value!r:.40}")
+    problems.append(f"{where}: must be {getattr(hint, '__name__', hint)}, got {_type_name(value)}")
     return None
+
+
+def _type_name(value: Any) -> str:
+    """What was written, by YAML type only (never the value: it may be a secret, or a bomb)."""
+    return {str: "text", bool: "a boolean", int: "an integer", float: "a number", list: "a list",
+            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)

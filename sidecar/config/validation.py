@@ -73,7 +73,7 @@ def _validate_listeners(s: Settings) -> list[str]:
     for name in ("cert_file", "key_file", "client_ca_file"):
         path = getattr(s.tls, name)
         if path and not Path(path).is_file():
-            p.append(f"tls.{name}: no such file {path}")
+            p.append(f"tls.{name}: no such file")
     if not re.fullmatch(r"(0o)?[0-7]{3,4}", s.socket_mode) or int(s.socket_mode, 8) > 0o777:
         p.append('socket_mode: must be octal permissions as a quoted string, like "0660"')
     if ":" not in s.ops_listen:
@@ -157,19 +157,19 @@ def _validate_jwks(j: JwksSettings) -> list[str]:
 
 def _validate_issuers(issuers: list[IssuerSettings]) -> list[str]:
     p: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for i, iss in enumerate(issuers):
         where = f"issuers[{i}]"
         if not iss.issuer:
             p.append(f"{where}.issuer: is required")
         elif iss.issuer in seen:
-            p.append(f"{where}.issuer: duplicate issuer {iss.issuer}")
-        seen.add(iss.issuer)
+            p.append(f"{where}.issuer: the same issuer as issuers[{seen[iss.issuer]}]")
+        seen.setdefault(iss.issuer, i)
         if not iss.algorithms:
             p.append(f"{where}.algorithms: needs at least one algorithm")
-        for alg in iss.algorithms:
+        for j, alg in enumerate(iss.algorithms):
             if alg not in ALGORITHMS:
-                p.append(f"{where}.algorithms: {alg!r} is not allowed (choose from {sorted(ALGORITHMS)})")
+                p.append(f"{where}.algorithms[{j}]: is not allowed (choose from {sorted(ALGORITHMS)})")
         if iss.leeway_seconds < 0:
             p.append(f"{where}.leeway_seconds: must not be negative")
         if iss.max_lifetime_seconds < 0:
@@ -191,7 +191,7 @@ def _validate_operations(s: Settings) -> list[str]:
     if d.max_per_second <= 0:
         p.append("decision_log.max_per_second: must be positive")
     if d.enabled and d.path and not Path(d.path).parent.is_dir():
-        p.append(f"decision_log.path: no such directory {Path(d.path).parent}")
+        p.append("decision_log.path: its directory does not exist")
     if s.config_poll_seconds != 0 and not 0.1 <= s.config_poll_seconds <= 300:
         p.append("config_poll_seconds: must be 0 (off) or between 0.1 and 300")
     return p

@@ -54,9 +54,9 @@ def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
             re.compile(rule.path_regex)
         except re.error as exc:
             p.append(f"{where}.path_regex: not a valid regular expression ({exc})")
-    for method in rule.methods:
+    for j, method in enumerate(rule.methods):
         if method.upper() not in HTTP_METHODS:
-            p.append(f"{where}.methods: {method!r} is not an HTTP method")
+            p.append(f"{where}.methods[{j}]: is not an HTTP method")
     checks = set(rule.checks)
     if not rule.checks:
         p.append(f"{where}.checks: needs at least one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
@@ -64,8 +64,9 @@ def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
         p.append(f"{where}.checks: allow and deny stand alone")
     elif len(checks) != len(rule.checks):
         p.append(f"{where}.checks: lists a check twice")
-    for check in checks - EXT_AUTHZ_CHECKS - EXT_AUTHZ_TERMINAL:
-        p.append(f"{where}.checks: {check!r} is not one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
+    for j, check in enumerate(rule.checks):
+        if check not in EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL:
+            p.append(f"{where}.checks[{j}]: is not one of {sorted(EXT_AUTHZ_CHECKS | EXT_AUTHZ_TERMINAL)}")
     if "jwt" not in checks and (rule.issuers or rule.audience or rule.required_scopes):
         p.append(f"{where}.checks: issuers, audience and required_scopes need the jwt check")
     for i, check in enumerate(rule.checks):

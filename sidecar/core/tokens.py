@@ -51,21 +51,35 @@ def memoised(verified_claims_json: str) -> bool:
     return len(verified_claims_json) <= RECENT_CLAIMS_MAX_BYTES
 
 
+# Reload atomicity: every issuer's rules carry a generation, bumped whenever a reload adds, changes
+# or removes that issuer. A verification records the generation it started under; after each await
+# (a JWKS fetch) and on every cache hit the generation must still be the issuer's current one, or the
+# answer was reached under rules a reload replaced: it is neither cached nor given, and the token is
+# verified again under the rules in force (a removed issuer's token is UNTRUSTED_ISSUER at once).
+MAX_ATTEMPTS = 3   # verifications restarted by reloads before giving up (fail closed)
+
+
+class _Stale(Exception):
+    """The issuer's rules changed while this verification awaited: start again under the new ones."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Vouch:
-    """The issuer and the exact key that verified a token."""
+    """The issuer and the exact key that verified a token, under the issuer's rules of `generation`."""
 
     issuer: IssuerSettings
     key: SigningKey
+    generation: int
 
 
 @dataclass(frozen=True, slots=True)
 class _Verified:
-    """A verified token's identity and the exact key that vouched for it."""
+    """A verified token's identity and the exact key that vouched for it (and under which rules)."""
 
     issuer: IssuerSettings
     key: SigningKey
     auth: AuthInfo
+    generation: int = 0
 
 
 class TokenVerifier:
@@ -82,6 +96,8 @@ class TokenVerifier:
         make_fetch: Callable[[IssuerSettings], Fetch] | None = None,
     ) -> None:
         self.issuers = {i.issuer: i for i in issuers}
+        self._generation = 0                                   # the last generation handed out
+        self._generations = {name: 0 for name in self.issuers}  # each issuer's rules in force
         # At most one (config enforces it): the issuer whose JWKS alone may vouch for a token without iss.
         self._missing_iss = next((i for i in issuers if i.accept_missing_iss), None)
         self._fetchers = fetchers
@@ -99,7 +115,7 @@ class TokenVerifier:
         self._verified: TtlShared[TokenKey, _Vouch] = TtlShared(
             jwks.verified_cache_max_entries, clock, metrics.CACHE_EVICTIONS_TOTAL.labels("verified_tokens").inc)
         self._recent: TtlLru[TokenKey, _Verified] = TtlLru(min(RECENT_MAX, jwks.verified_cache_max_entries), clock)
-        self._vouches: dict[tuple[str, str, str], _Vouch] = {}  # one per (issuer, kid, key material)
+        self._vouches: dict[tuple[str, str, str, int], _Vouch] = {}  # one per (issuer, kid, material, generation)
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
         self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
@@ -180,12 +196,14 @@ class TokenVerifier:
                 continue
             if old is not None and old.jwks_uri == issuer.jwks_uri:
                 self.issuers[name] = issuer
+                self._new_generation(name)
                 # Checked under the old rules (audiences, leeway…): verify again, under the new ones.
                 self._forget_verifications(lambda v, n=name: v.issuer.issuer == n)
                 continue
             if old is not None:
                 self._remove_issuer(name)
             self._add_issuer(issuer, jwks)
+        self._missing_iss = next((i for i in self.issuers.values() if i.accept_missing_iss), None)
         for cache in self.keys.values():
             cache.configure(ttl=jwks.ttl_seconds, min_ttl=jwks.min_ttl_seconds, max_ttl=jwks.max_ttl_seconds,
                             cooldown=jwks.unknown_kid_cooldown_seconds, max_stale=jwks.max_stale_seconds)
@@ -195,14 +213,24 @@ class TokenVerifier:
             raise RuntimeError("this TokenVerifier cannot add issuers (no fetcher factory)")
         fetch = self._make_fetch(issuer)
         self.issuers[issuer.issuer] = issuer
+        self._new_generation(issuer.issuer)
         self._fetchers[issuer.issuer] = fetch
         self.keys[issuer.issuer] = cache = self._key_cache(issuer.issuer, fetch, jwks, self._clock)
         if self._started:
             self._tasks[issuer.issuer] = asyncio.create_task(cache.run(), name=f"jwks:{issuer.issuer}")
         log.info("issuer added", extra={"issuer": issuer.issuer})
 
+    def _new_generation(self, name: str) -> None:
+        self._generation += 1
+        self._generations[name] = self._generation
+
+    def _current(self, verified: _Vouch | _Verified) -> bool:
+        """Were these the rules in force for the issuer now (not replaced or removed by a reload)?"""
+        return self._generations.get(verified.issuer.issuer) == verified.generation
+
     def _remove_issuer(self, name: str) -> None:
         self.issuers.pop(name, None)
+        self._generations.pop(name, None)
         self.keys.pop(name, None)
         self._fetchers.pop(name, None)
         self._gating.discard(name)
@@ -225,18 +253,15 @@ class TokenVerifier:
             verified, source = self._cached(cache_key, token), Source.CACHE
             if verified is None:
                 parsed = jws.parse(token)
-                issuer = self._issuer_of(parsed.payload)
-                label = issuer.issuer
-                alg, kid = jws.check_header(parsed.header, issuer.algorithms)
-                key = self.keys[issuer.issuer].in_hand(kid)
-                if key is not None:
-                    # The usual case: no I/O, so no other call can interleave; the next caller of this
-                    # token finds it in the verified cache.
-                    verified = self._verify_signed(parsed, issuer, alg, key, cache_key)
+                for _ in range(MAX_ATTEMPTS):   # again after a reload mid-fetch, under the rules now in force
+                    issuer = self._issuer_of(parsed.payload)
+                    label = issuer.issuer
+                    verified = await self._verify_under(parsed, issuer, cache_key)
+                    if verified is not None:
+                        break
                 else:
-                    # The key must be fetched: concurrent calls with this token share one verification.
-                    verified = await self._inflight.do(
-                        cache_key, lambda: self._verify_fetching_key(parsed, issuer, alg, kid, cache_key))
+                    raise jws.Rejected(Reason.UPSTREAM_UNAVAILABLE,
+                                       "the issuer's configuration kept changing during verification")
                 source = Source.LOCAL
             label = verified.issuer.issuer
             self._check_not_revoked(verified.auth, cache_key)
@@ -246,6 +271,26 @@ class TokenVerifier:
             return TokenAnswer(Verdict.deny(rejected.reason, rejected.detail, Source.LOCAL))
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
+
+    async def _verify_under(self, parsed: jws.CompactJws, issuer: IssuerSettings,
+                            cache_key: TokenKey) -> _Verified | None:
+        """The verification under the issuer's rules in force, or None if a reload replaced them
+        while it waited for keys (then it was neither cached nor may it be answered)."""
+        generation = self._generations[issuer.issuer]
+        alg, kid = jws.check_header(parsed.header, issuer.algorithms)
+        key = self.keys[issuer.issuer].in_hand(kid)
+        if key is not None:
+            # The usual case: no I/O, so no other call can interleave; the next caller of this
+            # token finds it in the verified cache.
+            return self._verify_signed(parsed, issuer, generation, alg, key, cache_key)
+        # The key must be fetched: concurrent calls with this token share one verification.
+        try:
+            verified = await self._inflight.do(
+                cache_key, lambda: self._verify_fetching_key(parsed, issuer, generation, alg, kid, cache_key))
+        except _Stale:
+            return None
+        # A shared verification may have begun under rules a reload has since replaced.
+        return verified if self._current(verified) else None
 
     def _cached(self, key: TokenKey, token: str) -> _Verified | None:
         hit = self._recent.get(key)
@@ -257,7 +302,7 @@ class TokenVerifier:
             cache = self.keys.get(hit.issuer.issuer)
             # Fail closed: the key must still be published (and the JWKS not past max staleness).
             exp = hit.auth.expires_at
-            if (cache is None or not cache.has(hit.key.kid, hit.key.material)
+            if (cache is None or not self._current(hit) or not cache.has(hit.key.kid, hit.key.material)
                     or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)):
                 self._verified.pop(key)
                 self._recent.pop(key)
@@ -269,7 +314,7 @@ class TokenVerifier:
         """A cached token's identity, parsed again from the token (the same bytes that were verified)."""
         claims, claims_json = jws.verified_payload(token)
         auth = claim_rules.auth_info(claims, claims_json, vouch.issuer.issuer, vouch.key.kid)
-        verified = _Verified(vouch.issuer, vouch.key, auth)
+        verified = _Verified(vouch.issuer, vouch.key, auth, vouch.generation)
         if memoised(auth.claims_json):
             self._recent.put(key, verified, self._ttl(verified))
         return verified
@@ -279,22 +324,29 @@ class TokenVerifier:
         return verified.auth.expires_at - verified.issuer.leeway_seconds - self._wall()  # type: ignore[operator]
 
     def _remember(self, key: TokenKey, verified: _Verified) -> None:
-        ids = (verified.issuer.issuer, verified.key.kid, verified.key.material)
+        ids = (verified.issuer.issuer, verified.key.kid, verified.key.material, verified.generation)
         vouch = self._vouches.get(ids)
         if vouch is None:
-            vouch = self._vouches[ids] = _Vouch(verified.issuer, verified.key)
+            vouch = self._vouches[ids] = _Vouch(verified.issuer, verified.key, verified.generation)
         ttl = self._ttl(verified)
         self._verified.put(key, vouch, ttl)
         if memoised(verified.auth.claims_json):
             self._recent.put(key, verified, ttl)
 
-    async def _verify_fetching_key(self, parsed: jws.CompactJws, issuer: IssuerSettings, alg: str, kid: str | None,
-                                   cache_key: TokenKey) -> _Verified:
-        key = await self._key_for(issuer, alg, kid)
-        return self._verify_signed(parsed, issuer, alg, key, cache_key)
+    async def _verify_fetching_key(self, parsed: jws.CompactJws, issuer: IssuerSettings, generation: int, alg: str,
+                                   kid: str | None, cache_key: TokenKey) -> _Verified:
+        try:
+            key = await self._key_for(issuer, alg, kid)
+        except jws.Rejected:
+            if self._generations.get(issuer.issuer) != generation:
+                raise _Stale from None   # a refusal under rules now replaced: decide again under the new
+            raise
+        if self._generations.get(issuer.issuer) != generation:
+            raise _Stale
+        return self._verify_signed(parsed, issuer, generation, alg, key, cache_key)
 
-    def _verify_signed(self, parsed: jws.CompactJws, issuer: IssuerSettings, alg: str, key: SigningKey,
-                       cache_key: TokenKey) -> _Verified:
+    def _verify_signed(self, parsed: jws.CompactJws, issuer: IssuerSettings, generation: int, alg: str,
+                       key: SigningKey, cache_key: TokenKey) -> _Verified:
         """Key shape, signature, then time claims; a valid token is remembered in the verified cache."""
         jws.check_key_fits(alg, key)
         jws.check_ecdsa_shape(alg, parsed.signature)
@@ -303,7 +355,7 @@ class TokenVerifier:
         jws.verify_signature(parsed, alg, key)
         claim_rules.check_times(parsed.payload, issuer, self._wall())
         auth = claim_rules.auth_info(parsed.payload, parsed.payload_json, issuer.issuer, key.kid)
-        verified = _Verified(issuer, key, auth)
+        verified = _Verified(issuer, key, auth, generation)
         if auth.expires_at is not None:  # held until exp minus leeway; never for tokens without exp
             self._remember(cache_key, verified)
         return verified

@@ -46,10 +46,10 @@ def test_every_bad_rule_field_is_named(tmp_path):
     for expected in [
         "ext_authz.rules[0].path_prefix: must start with /",
         "ext_authz.rules[0].checks: lists a check twice",
-        "ext_authz.rules[0].methods: 'FETCH' is not an HTTP method",
+        "ext_authz.rules[0].methods[0]: is not an HTTP method",   # by position: values are never echoed
         "ext_authz.rules[1].name: duplicate rule name api",
         "ext_authz.rules[1].checks: allow and deny stand alone",
-        "ext_authz.rules[2].checks: 'magic' is not one of",
+        "ext_authz.rules[2].checks[0]: is not one of",
         "ext_authz.rules[2].checks: issuers, audience and required_scopes need the jwt check",
         "ext_authz.rules[2].action: needs the approval or challenge check",
         "ext_authz.rules[2].name: must be",

@@ -3,8 +3,12 @@ removed), cache resizing, the decision log's sampling and limit — no sockets (
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
+import logging
+
+import pytest
 
 from sidecar import decision_log, metrics
 from sidecar.config import CircuitSettings, DecisionLogSettings, IssuerSettings, JwksSettings, Limits, Settings
@@ -109,3 +113,134 @@ def test_decision_log_samples_limits_and_reports(monkeypatch):
     log.configure(DecisionLogSettings(enabled=True, sample_ratio=0.0, max_per_second=1000))
     log.record("VerifyToken", "valid", "none", 0.0)
     assert out.getvalue().count("\n") == 4
+
+
+# --- issue 24 row 11: a reload racing an in-flight verification ---------------------------------
+
+def _held_verifier(upstream: Upstream, clocks) -> tuple[TokenVerifier, asyncio.Event, asyncio.Event]:
+    """A verifier whose first JWKS fetch waits for `gate` (set `entered` when it starts)."""
+    gate, entered = asyncio.Event(), asyncio.Event()
+    inner = upstream.fetch("main")
+
+    async def held():
+        entered.set()
+        await gate.wait()
+        return await inner()
+
+    name = f"{URL}/main"
+    return TokenVerifier([IssuerSettings(issuer=name, algorithms=["ES256"], audiences=[AUD])], {name: held},
+                         JwksSettings(verified_cache_max_entries=1000), clock=clocks.mono, wall_clock=clocks.wall,
+                         make_fetch=lambda i: upstream.fetch("main")), gate, entered
+
+
+async def test_row11_audiences_changed_during_a_jwks_fetch_are_not_answered_or_cached_stale(upstream, clocks):
+    v, gate, entered = _held_verifier(upstream, clocks)
+    tok = token(upstream, clocks, "main")
+    call = asyncio.create_task(v.verify(tok, None, []))
+    await asyncio.wait_for(entered.wait(), 10)
+    v.reload(_settings(["main"], audiences=["other-api"]))    # the token's audience is dropped mid-fetch
+    gate.set()
+    answer = await asyncio.wait_for(call, 10)
+    assert answer.verdict.reason is Reason.BAD_AUDIENCE       # was valid, and then valid x3 from CACHE
+    for _ in range(3):
+        later = await v.verify(tok, None, [])
+        assert later.verdict.reason is Reason.BAD_AUDIENCE and later.verdict.source is not Source.CACHE
+    v.reload(_settings(["main"]))                              # and back: valid under the rules in force
+    assert (await v.verify(tok, None, [])).verdict.valid
+
+
+async def test_row11_an_issuer_removed_during_a_jwks_fetch_is_untrusted_for_the_call_in_flight(upstream, clocks):
+    v, gate, entered = _held_verifier(upstream, clocks)
+    tok = token(upstream, clocks, "main")
+    calls = [asyncio.create_task(v.verify(tok, None, [])) for _ in range(3)]   # sharing one fetch
+    await asyncio.wait_for(entered.wait(), 10)
+    v.reload(Settings(issuers=[], jwks=JwksSettings(verified_cache_max_entries=1000)))
+    gate.set()
+    for answer in await asyncio.wait_for(asyncio.gather(*calls), 10):
+        assert answer.verdict.reason is Reason.UNTRUSTED_ISSUER
+    assert (await v.verify(tok, None, [])).verdict.reason is Reason.UNTRUSTED_ISSUER
+    assert len(v._verified) == 0
+
+
+def test_an_issuer_removed_live_takes_accept_missing_iss_with_it(upstream, clocks):
+    v = _verifier(upstream, clocks, ["main"])
+    v.reload(_settings(["main"], accept_missing_iss=True))
+    assert v._missing_iss is v.issuers[f"{URL}/main"]
+    v.reload(_settings(["second"]))
+    assert v._missing_iss is None     # was the removed issuer: its keys gone, a KeyError for the next call
+
+
+# --- applying a reload is all or nothing ------------------------------------------------------
+
+async def test_an_apply_that_fails_part_way_changes_nothing():
+    from sidecar.api.rpc import InFlight
+    from sidecar.app import Sidecar
+    from sidecar.config import load, pointed_at_emulator
+    from sidecar.server import Server
+
+    running = pointed_at_emulator(load(env={}), "http://127.0.0.1:1")
+    server = Server(running)
+    server.sidecar = Sidecar(running)
+    server.settings = server.sidecar.settings
+    server.inflight = InFlight(running.limits.max_in_flight, max_streams=running.limits.max_streams)
+    level = logging.getLogger().level
+    try:
+        new = dataclasses.replace(running, log_level="debug", issuers=running.issuers[:1],
+                                  limits=dataclasses.replace(running.limits, max_in_flight=7, max_token_bytes=64))
+
+        def broken(settings):   # a component late in the order that cannot take the new settings
+            raise RuntimeError("cannot take it")
+
+        server.sidecar.components["accounts"].reload = broken
+        with pytest.raises(RuntimeError):
+            server.apply(new)
+        tokens = server.sidecar.components["tokens"]
+        assert set(tokens.issuers) == {i.issuer for i in running.issuers}   # the removed issuer is back
+        assert server.inflight.limit == running.limits.max_in_flight
+        assert server.sidecar.settings.limits.max_token_bytes == running.limits.max_token_bytes
+        assert server.sidecar.settings.log_level == running.log_level
+        assert logging.getLogger().level == logging.getLevelName(running.log_level.upper())
+        del server.sidecar.components["accounts"].reload                   # the component recovers
+        server.apply(new)
+        assert server.inflight.limit == 7 and set(tokens.issuers) == {running.issuers[0].issuer}
+    finally:
+        logging.getLogger().setLevel(level)
+        await server.sidecar.close()
+
+
+async def test_the_reload_task_survives_any_exception_and_applies_a_later_good_file(tmp_path):
+    from sidecar.reload import ConfigReloader
+
+    path = tmp_path / "c.yaml"
+    path.write_text("log_level: info\n")
+    applied: list[str] = []
+    surprises = iter([RuntimeError("a bug"), None])
+
+    def adjust(settings: Settings) -> Settings:   # runs in the worker thread, as the emulator's URLs do
+        surprise = next(surprises, None)
+        if surprise is not None:
+            raise surprise
+        return settings
+
+    def errors() -> float:
+        return metrics.CONFIG_RELOADS_TOTAL.labels("error")._value.get()
+
+    reloader = ConfigReloader(path, Settings(config_poll_seconds=0.1), lambda s: applied.append(s.log_level),
+                              adjust=adjust)
+    task = asyncio.create_task(reloader.run())
+    try:
+        before = errors()
+        path.write_text("log_level: debug\n")          # the adjust step blows up: logged, counted
+        await _until(lambda: errors() > before)
+        assert not task.done() and applied == []
+        path.write_text("log_level: warning\n")        # the next change is still picked up
+        await _until(lambda: applied == ["warning"])
+    finally:
+        task.cancel()
+
+
+async def _until(predicate, timeout: float = 10.0) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(poll(), timeout)
