@@ -25,6 +25,10 @@ from sidecar import config as cfg
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (cwd of the processes)
 START_TIMEOUT = 20.0
+# The test channel dials before the sidecar listens; gRPC's default reconnect backoff (1 s, growing)
+# would then hold a ready sidecar unseen for seconds. Short, capped backoff for loopback tests.
+CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
+                   ("grpc.max_reconnect_backoff_ms", 500)]
 
 
 def free_port() -> int:
@@ -165,7 +169,7 @@ class SidecarProcess:
         self.config_path.write_text(yaml.safe_dump(settings))
         self.log_path = tmp / f"sidecar-{self.grpc_port}.log"
         self.proc = _spawn(["serve", "--config", str(self.config_path)], self.log_path, env, preexec_fn=preexec_fn)
-        self.channel = grpc.insecure_channel(self.target)
+        self.channel = grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         self.stub = auth_pb2_grpc.AuthServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
