@@ -26,6 +26,9 @@ run: install
 # time or memory and cannot bear a neighbour (marker `serial`) run afterwards, alone. Both stages
 # always run; the target fails if either failed.
 TEST_WORKERS ?= 4
+# Each of the hundreds of sidecar/emulator processes would otherwise compile sidecar/ anew (~0.1 s CPU
+# each) where the environment turns bytecode caching off; __pycache__ is ignored by git.
+test: export PYTHONDONTWRITEBYTECODE =
 test: install
 	@status=0; \
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial" || status=$$?; \
