@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.long
 @pytest.mark.timeout(360)
 def test_twenty_thousand_distinct_hostile_calls_stay_bounded(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "soak.flood", "--calls", "20000", "--round", "10000",
