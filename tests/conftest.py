@@ -19,9 +19,14 @@ import pytest
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items) -> None:
-    """Tests marked `long` go first: on parallel workers they then run beside the many short ones
-    instead of finishing the run alone. Otherwise the order is kept."""
+    """Tests marked `long` go first, as one xdist group: one worker runs them one after another (each
+    keeps the CPU busy, four at once would starve every process on 2 cores) while the other workers
+    run the many short ones. Otherwise the order is kept."""
+    for item in items:
+        if item.get_closest_marker("long"):
+            item.add_marker(pytest.mark.xdist_group("long"))
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 

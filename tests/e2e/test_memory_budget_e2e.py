@@ -73,6 +73,7 @@ def _removed(group: Path) -> bool:
     return True
 
 
+@pytest.mark.long  # tens of thousands of calls to fill the caches
 def test_a_small_budget_full_of_tokens_and_sessions_stays_under_it(sidecar_factory, emulator):
     budget_mb = 96
     sizes = plan(budget_mb * MB, "config", {}).sizes
