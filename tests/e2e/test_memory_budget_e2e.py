@@ -74,6 +74,7 @@ def _removed(group: Path) -> bool:
 
 
 @pytest.mark.long  # tens of thousands of calls to fill the caches
+@pytest.mark.timeout(300)  # ~2 min of CPU on a loaded 2-core machine; the suite default is 120 s
 def test_a_small_budget_full_of_tokens_and_sessions_stays_under_it(sidecar_factory, emulator):
     budget_mb = 96
     sizes = plan(budget_mb * MB, "config", {}).sizes
