@@ -22,8 +22,18 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/sidecar run
 
+# Most tests wait on the processes they start, so more workers than cores pays; the few that measure
+# time or memory and cannot bear a neighbour (marker `serial`) run afterwards, alone. Both stages
+# always run; the target fails if either failed.
+TEST_WORKERS ?= 4
+# Each of the hundreds of sidecar/emulator processes would otherwise compile sidecar/ anew (~0.1 s CPU
+# each) where the environment turns bytecode caching off; __pycache__ is ignored by git.
+test: export PYTHONDONTWRITEBYTECODE =
 test: install
-	$(PY) -m pytest -q
+	@status=0; \
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial" || status=$$?; \
+	$(PY) -m pytest -q -m serial || status=$$?; \
+	exit $$status
 
 proto: install
 	$(PY) -m sidecar.protogen generated

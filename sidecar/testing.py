@@ -5,7 +5,9 @@ Not used by the sidecar itself; it lives in the package so `tests/` and `bench/`
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import os
 import shutil
 import signal
@@ -24,7 +26,11 @@ from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (cwd of the processes)
-START_TIMEOUT = 20.0
+START_TIMEOUT = 60.0   # a bound, not an expectation: on a loaded 2-core machine beside parallel workers a start can take 20 s
+# The test channel dials before the sidecar listens; gRPC's default reconnect backoff (1 s, growing)
+# would then hold a ready sidecar unseen for seconds. Short, capped backoff for loopback tests.
+CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
+                   ("grpc.max_reconnect_backoff_ms", 500)]
 
 
 def free_port() -> int:
@@ -165,7 +171,7 @@ class SidecarProcess:
         self.config_path.write_text(yaml.safe_dump(settings))
         self.log_path = tmp / f"sidecar-{self.grpc_port}.log"
         self.proc = _spawn(["serve", "--config", str(self.config_path)], self.log_path, env, preexec_fn=preexec_fn)
-        self.channel = grpc.insecure_channel(self.target)
+        self.channel = grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         self.stub = auth_pb2_grpc.AuthServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
@@ -217,12 +223,36 @@ def apt_install(package: str) -> str | None:
         return "apt-get needs root and the tests do not run as root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "--no-install-recommends", package]
-    if subprocess.run(install, env=env, capture_output=True).returncode == 0:
-        return None
-    # A fresh machine may have no package lists yet.
-    subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-    done = subprocess.run(install, env=env, capture_output=True, text=True)
+    with _exclusive(Path("/tmp/authsidecar-tests-apt.lock"), timeout=APT_TIMEOUT):
+        if subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT).returncode == 0:
+            return None
+        # A fresh machine may have no package lists yet.
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=APT_TIMEOUT)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT)
     return None if done.returncode == 0 else f"apt-get install {package} failed: {done.stderr[-500:]}"
+
+
+APT_TIMEOUT = 300.0
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, timeout: float):
+    """Hold an exclusive lock on `path` (parallel test workers would otherwise run apt-get at once and
+    all but one fail on dpkg's lock); waits at most `timeout` seconds."""
+    with open(path, "w") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path} held for over {timeout}s") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def redis_server_binary() -> tuple[str | None, str]:

@@ -4,6 +4,9 @@
 - `sidecar_factory(config, wait_ready=True)`: a real `sidecar serve` process pointed at the emulator,
   with `config` deep-merged into its YAML; stopped with SIGTERM at the end of the test.
 - `sidecar`: one with the defaults.
+- `shared_sidecar`: one with the defaults for a whole module, for tests that only make calls whose
+  answers cannot depend on the tests before them (bad input, health, reflection). A test that stops
+  it, changes the emulator's faults or counts its metrics takes `sidecar` instead.
 """
 
 from __future__ import annotations
@@ -14,6 +17,17 @@ from pathlib import Path
 import pytest
 
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(items) -> None:
+    """Tests marked `long` go first, as one xdist group: one worker runs them one after another (each
+    keeps the CPU busy, four at once would starve every process on 2 cores) while the other workers
+    run the many short ones. Otherwise the order is kept."""
+    for item in items:
+        if item.get_closest_marker("long"):
+            item.add_marker(pytest.mark.xdist_group("long"))
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +63,15 @@ def sidecar_factory(emulator: EmulatorProcess, tmp_path: Path):
 @pytest.fixture
 def sidecar(sidecar_factory) -> SidecarProcess:
     return sidecar_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_sidecar(_emulator_process: EmulatorProcess, tmp_path_factory) -> Iterator[SidecarProcess]:
+    # A sidecar process costs seconds of start-up on a loaded machine; parametrized call-only tests
+    # would otherwise start one per case.
+    proc = SidecarProcess(emulator_config(_emulator_process.url), tmp_path_factory.mktemp("shared-sidecar"))
+    try:
+        proc.wait_for("SERVING")
+        yield proc
+    finally:
+        proc.stop()

@@ -2,7 +2,8 @@
 
 Each SDK has a folder here: `package.json` (the SDK pinned to one version, plus any shim of ours for a
 dependency the registry lacks) and the scripts that drive it. `node_project(name)` installs that folder's
-dependencies once into `.run/contract/<name>` (ignored by git; reinstalled when package.json changes),
+dependencies once into `.run/contract/<name>` (ignored by git; reinstalled when package.json changes;
+one install at a time across parallel workers),
 and `run_node(...)` runs one script there and returns the JSON it prints last. Skips only when node or
 npm is not on the machine.
 """
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.npm_projects import RUN, npm_install
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-INSTALL_ROOT = ROOT / ".run" / "contract"
+INSTALL_ROOT = RUN / "contract"
 NPM_TIMEOUT = 300
 NODE_TIMEOUT = 60
 
@@ -35,20 +38,7 @@ def _install(name: str) -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         pytest.skip("node and npm are needed for the SDK contract tests (not found on PATH)")
-    source = HERE / name
-    where = INSTALL_ROOT / name
-    wanted = (source / "package.json").read_text()
-    stamp = where / ".installed-package.json"
-    if stamp.exists() and stamp.read_text() == wanted and (where / "node_modules").is_dir():
-        return where
-    if where.exists():
-        shutil.rmtree(where)
-    shutil.copytree(source, where, ignore=shutil.ignore_patterns("node_modules", "__pycache__", "*.py"))
-    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=where,
-                          capture_output=True, text=True, timeout=NPM_TIMEOUT)
-    assert done.returncode == 0, f"npm install for {name} failed:\n{done.stderr[-3000:]}"
-    stamp.write_text(wanted)
-    return where
+    return npm_install(HERE / name, INSTALL_ROOT / name, NPM_TIMEOUT, ignore=("__pycache__", "*.py"))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from sidecar.core.caches import TtlLru
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.long
 @pytest.mark.timeout(360)
 def test_bench_quick_writes_every_figure(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT,

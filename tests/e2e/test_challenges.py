@@ -174,8 +174,8 @@ def _big_custom() -> Struct:
     ("GetUser", pb.GetUserRequest(user_id="x" * 600), "user_id"),
     ("EnrollVerifiedAuthenticator", pb.EnrollVerifiedAuthenticatorRequest(user_id="u"), "verification_method"),
 ])
-def test_bad_input_is_invalid_argument_naming_the_field(sidecar, rpc, request_, field):
-    err = rpc_error(getattr(sidecar.stub, rpc), request_)
+def test_bad_input_is_invalid_argument_naming_the_field(shared_sidecar, rpc, request_, field):
+    err = rpc_error(getattr(shared_sidecar.stub, rpc), request_)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.details().startswith(f"{field}:")
 
 

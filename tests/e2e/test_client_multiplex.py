@@ -55,6 +55,7 @@ async def test_async_client_carries_concurrent_calls_over_one_stream(sidecar, em
     assert sidecar.metric("authsidecar_rpc_total", method="VerifyStream") == 1
 
 
+@pytest.mark.serial  # sub-second bounds on a call's time: run alone (make test's serial stage)
 async def test_a_callers_deadline_on_one_multiplexed_call_ends_only_that_call(sidecar, emulator):
     token = mint(emulator)
     async with AsyncClient(sidecar.target, timeout=5, multiplex=True) as auth:
@@ -86,6 +87,7 @@ async def test_a_full_sidecar_sends_multiplexed_calls_back_to_unary_rpcs(sidecar
         assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 2
 
 
+@pytest.mark.serial  # sub-second bounds on a call's time: run alone (make test's serial stage)
 def test_sync_client_multiplexes_calls_from_many_threads(sidecar, emulator):
     tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(10)]
     emulator_session = new_session(emulator)

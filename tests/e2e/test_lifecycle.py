@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import START_TIMEOUT, wait_until
 
 PHONE = "+14155552671"
 
@@ -28,6 +29,9 @@ def verify(sc, token: str, timeout: float = 10):
 def test_not_serving_until_the_upstream_answers_then_serving(sidecar_factory, emulator):
     emulator.faults(error_rate=1.0, path_prefix="/v2/")       # platform unreachable at start
     sc = sidecar_factory({"platform": {"sse": {"reconnect_max_seconds": 0.5}}}, wait_ready=False)
+    # Up and answering first (a start can take seconds on a loaded machine), then 1.5 s of the
+    # platform failing in which it must not turn SERVING.
+    wait_until(lambda: sc.health_status() is not None, timeout=START_TIMEOUT, step=0.05, what="health to answer")
     time.sleep(1.5)
     assert sc.health_status() == "NOT_SERVING"
     assert sc.health_status("authsidecar.v1.AuthService") == "NOT_SERVING"

@@ -73,6 +73,8 @@ def _removed(group: Path) -> bool:
     return True
 
 
+@pytest.mark.long  # tens of thousands of calls to fill the caches
+@pytest.mark.timeout(300)  # ~2 min of CPU on a loaded 2-core machine; the suite default is 120 s
 def test_a_small_budget_full_of_tokens_and_sessions_stays_under_it(sidecar_factory, emulator):
     budget_mb = 96
     # The gRPC transport counts in the budget too: at 96 MB the default limits do not fit (bench/all_full.py)

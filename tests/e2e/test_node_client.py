@@ -1,7 +1,7 @@
 """The Node example (examples/node/client.js) against a live sidecar: @grpc/grpc-js loading protos/ directly.
 
-Installs @grpc/grpc-js and @grpc/proto-loader with npm into a temp dir once per test session, and
-skips only when node or npm is not on the machine.
+Installs @grpc/grpc-js and @grpc/proto-loader with npm once into .run/node-client (ignored by git,
+reused until examples/node/package.json changes), and skips only when node or npm is not on the machine.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.testing import wait_until
+from tests.npm_projects import RUN, npm_install
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "node"
@@ -23,16 +24,11 @@ PHONE = "+14155552671"
 
 
 @pytest.fixture(scope="session")
-def node_modules(tmp_path_factory) -> Path:
+def node_modules() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         pytest.skip("node and npm are needed for the Node client example test (not found on PATH)")
-    where = tmp_path_factory.mktemp("node")
-    shutil.copy(EXAMPLE / "package.json", where / "package.json")
-    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=where,
-                          capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, f"npm install failed:\n{done.stderr[-2000:]}"
-    return where / "node_modules"
+    return npm_install(EXAMPLE, RUN / "node-client", timeout=240, ignore=("*.js", "protos")) / "node_modules"
 
 
 def run_node(node_modules: Path, target: str, rpc: str, request: dict) -> tuple[int, dict]:

@@ -12,16 +12,16 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from authsidecar.v1 import auth_pb2 as pb
 
 
-def test_health_serving_and_ops_port(sidecar):
-    assert sidecar.health_status() == "SERVING"
-    assert sidecar.health_status("authsidecar.v1.AuthService") == "SERVING"
-    assert httpx.get(f"{sidecar.ops_url}/healthz").json() == {"live": True}
-    ready = httpx.get(f"{sidecar.ops_url}/readyz")
+def test_health_serving_and_ops_port(shared_sidecar):
+    assert shared_sidecar.health_status() == "SERVING"
+    assert shared_sidecar.health_status("authsidecar.v1.AuthService") == "SERVING"
+    assert httpx.get(f"{shared_sidecar.ops_url}/healthz").json() == {"live": True}
+    ready = httpx.get(f"{shared_sidecar.ops_url}/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
 
 
-def test_reflection_lists_the_services(sidecar):
-    stub = reflection_pb2_grpc.ServerReflectionStub(sidecar.channel)
+def test_reflection_lists_the_services(shared_sidecar):
+    stub = reflection_pb2_grpc.ServerReflectionStub(shared_sidecar.channel)
     replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
     names = {s.name for reply in replies for s in reply.list_services_response.service}
     assert {"authsidecar.v1.AuthService", "grpc.health.v1.Health"} <= names
@@ -40,9 +40,9 @@ def test_reflection_lists_the_services(sidecar):
     ("ValidateChallenge", pb.ValidateChallengeRequest(), "token"),
     ("ValidateChallenge", pb.ValidateChallengeRequest(token="t", user_id="u\x00"), "user_id"),
 ])
-def test_bad_input_is_invalid_argument_naming_the_field(sidecar, rpc, request_, field):
+def test_bad_input_is_invalid_argument_naming_the_field(shared_sidecar, rpc, request_, field):
     with pytest.raises(grpc.RpcError) as err:
-        getattr(sidecar.stub, rpc)(request_, timeout=5)
+        getattr(shared_sidecar.stub, rpc)(request_, timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith(f"{field}:")
 

@@ -24,6 +24,7 @@ def _soak(tmp_path: Path, seconds: float, *extra: str) -> tuple[subprocess.Compl
     return proc, json.loads(reports[0].read_text())
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_a_minute_of_mixed_traffic_and_faults_gets_no_wrong_answer(tmp_path):
     proc, r = _soak(tmp_path, 60)
@@ -50,6 +51,7 @@ def test_a_minute_of_mixed_traffic_and_faults_gets_no_wrong_answer(tmp_path):
         assert len(example["token_sha256_12"]) == 12  # a fingerprint, never the token
 
 
+@pytest.mark.long
 def test_the_soak_catches_stale_valid_answers(tmp_path):
     """Without the event stream a revoked session stays cached as valid (30 s TTL): the soak must say so."""
     config = json.dumps({"platform": {"sse": {"enabled": False}, "session_cache_ttl_seconds": 30}})
