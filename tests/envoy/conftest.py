@@ -6,6 +6,7 @@ start their own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,13 @@ RULES = [
     {"name": "api", "path_prefix": "/api", "checks": ["jwt"], "required_scopes": ["orders:read"]},
     {"name": "web", "path_prefix": "/app", "checks": ["session"]},
     {"name": "grpc", "path_regex": "/pkg\\.Svc/[A-Za-z]+", "methods": ["POST"], "checks": ["jwt"]},
+    {"name": "beta", "path_prefix": "/beta", "checks": ["jwt"], "required_scopes": ["beta"], "mode": "dry_run"},
 ]
+# The rule set the overlay's /payments route names in its context_extensions.
+POLICIES = [{"name": "payments", "rules": [
+    {"name": "payments-read", "path_prefix": "/payments", "methods": ["GET"], "checks": ["jwt"],
+     "required_scopes": ["payments:read"]},
+]}]
 
 
 @dataclass
@@ -37,6 +44,12 @@ class Stack:
     app: RecordingApp
     grpc_app: GrpcApp
     issuer: Issuer
+    decision_log: Path
+
+    def decisions(self) -> list[dict]:
+        """The sidecar's decision log lines so far."""
+        text = self.decision_log.read_text() if self.decision_log.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
     @property
     def port(self) -> int:
@@ -46,7 +59,7 @@ class Stack:
 def sidecar_settings(emulator_url: str, issuer: Issuer, extra: dict | None = None) -> dict:
     base = emulator_config(emulator_url)
     base["issuers"].append(issuer.settings())
-    return deep_merge(base, {"ext_authz": {"rules": RULES,
+    return deep_merge(base, {"ext_authz": {"rules": RULES, "policies": POLICIES,
                                            "claim_headers": [{"claim": "email", "header": "x-auth-email"}]},
                              **(extra or {})})
 
@@ -73,14 +86,16 @@ def apps() -> Iterator[tuple[RecordingApp, GrpcApp]]:
 @pytest.fixture(scope="module")
 def stack(_emulator_process: EmulatorProcess, issuer: Issuer, apps, tmp_path_factory) -> Iterator[Stack]:
     tmp: Path = tmp_path_factory.mktemp("envoy")
-    sidecar = SidecarProcess(sidecar_settings(_emulator_process.url, issuer), tmp)
+    decision_log = tmp / "decisions.log"
+    sidecar = SidecarProcess(sidecar_settings(_emulator_process.url, issuer, {"decision_log": {
+        "enabled": True, "path": str(decision_log), "max_per_second": 100000}}), tmp)
     envoy = None
     try:
         sidecar.wait_for("SERVING")
         app, grpc_app = apps
         envoy = EnvoyProcess(rewrite(overlay(), {"authsidecar": sidecar.grpc_port, "app": app.port,
                                                  "app-grpc": grpc_app.port}), tmp)
-        yield Stack(envoy, sidecar, app, grpc_app, issuer)
+        yield Stack(envoy, sidecar, app, grpc_app, issuer, decision_log)
     finally:
         if envoy is not None:
             envoy.stop()
