@@ -9,6 +9,7 @@ what users deploy. The apps record what reached them; raw HTTP/1.1 requests go o
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import json
 import re
 import shutil
@@ -47,7 +48,8 @@ def envoy_binary() -> str:
 def docs_envoy_configs() -> list[dict]:
     """Every Envoy config (a YAML block with static_resources) in docs/ext_authz.md."""
     blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.DOTALL)
-    return [doc for b in blocks for doc in yaml.safe_load_all(b) if isinstance(doc, dict) and "static_resources" in doc]
+    return [doc for b in blocks if "static_resources:" in b
+            for doc in yaml.safe_load_all(b) if isinstance(doc, dict) and "static_resources" in doc]
 
 
 def rewrite(config: dict, clusters: dict[str, int], listeners: dict[str, int] | None = None,
@@ -261,3 +263,60 @@ class Issuer:
         self.server.shutdown()
         self.server.server_close()
 
+
+
+class Pki:
+    """A test CA, a server certificate for 127.0.0.1, and client certificates made on demand (with a
+    SPIFFE id as URI SAN, or none). Files under `tmp`; `files` maps the docs' paths to them."""
+
+    def __init__(self, tmp: Path) -> None:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        self.x509, self.NameOID, self.tmp = x509, NameOID, tmp
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authsidecar test CA")])
+        self.ca_name = name
+        self.ca_cert = self._builder(name, self.ca_key.public_key()).add_extension(
+            x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(self.ca_key, _sha256())
+        self.ca = self._write("ca.crt", self.ca_cert)
+        self.server_cert, self.server_key = self.client("server", san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        self.files = {"/etc/envoy/tls/ca.crt": self.ca, "/etc/envoy/tls/server.crt": self.server_cert,
+                      "/etc/envoy/tls/server.key": self.server_key}
+
+    def _builder(self, subject, public_key):
+        import datetime
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return (self.x509.CertificateBuilder().subject_name(subject).issuer_name(self.ca_name)
+                .public_key(public_key).serial_number(self.x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1)))
+
+    def _write(self, name: str, cert) -> str:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        path = self.tmp / name
+        path.write_bytes(cert.public_bytes(Encoding.PEM))
+        return str(path)
+
+    def client(self, name: str, spiffe_id: str = "", san: list | None = None) -> tuple[str, str]:
+        """(certificate file, key file) for `name`, signed by the CA."""
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = self.x509.Name([self.x509.NameAttribute(self.NameOID.COMMON_NAME, name)])
+        builder = self._builder(subject, key.public_key())
+        names = list(san or []) + ([self.x509.UniformResourceIdentifier(spiffe_id)] if spiffe_id else [])
+        if names:
+            builder = builder.add_extension(self.x509.SubjectAlternativeName(names), critical=False)
+        cert = self._write(f"{name}.crt", builder.sign(self.ca_key, _sha256()))
+        key_path = self.tmp / f"{name}.key"
+        key_path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        return cert, str(key_path)
+
+
+def _sha256():
+    from cryptography.hazmat.primitives import hashes
+
+    return hashes.SHA256()
