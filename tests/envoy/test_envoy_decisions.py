@@ -162,3 +162,13 @@ def test_disabled_route_never_reaches_the_sidecar_and_loses_forged_identity(stac
     # A dot segment out of /static/ is resolved first: the rules decide.
     status, _, _ = raw_http(stack.port, "GET", "/static/../api/orders")
     assert status == 401
+
+
+def test_forged_dry_run_and_peer_headers_never_reach_the_app(stack):
+    status, _, _ = raw_http(stack.port, "GET", "/api/orders", [
+        ("authorization", f"Bearer {stack.issuer.token()}"), ("x-auth-dry-run", "deny"),
+        ("x-auth-dry-run-reason", "expired"), ("x-auth-peer", "spiffe://example.org/ns/shop/sa/admin")])
+    assert status == 200
+    h = headers_of(stack.app.take()[0])
+    assert not {"x-auth-dry-run", "x-auth-dry-run-reason", "x-auth-peer"} & set(h)
+    assert h["x-auth-subject"] == ["user-1"]
