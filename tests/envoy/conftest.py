@@ -12,30 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
-from envoy_harness import OVERLAY, EnvoyProcess, GrpcApp, Issuer, RecordingApp, rewrite
-from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
-
-# A policy with every rule kind, matching the overlay's routes.
-RULES = [
-    {"name": "health", "path_prefix": "/healthz", "methods": ["GET"], "checks": ["allow"]},
-    {"name": "internal", "path_prefix": "/internal", "checks": ["deny"]},
-    {"name": "transfer", "path_prefix": "/api/transfers", "methods": ["POST"], "checks": ["jwt", "approval"],
-     "action": "transfer"},
-    {"name": "wire", "path_prefix": "/api/wire", "checks": ["jwt", "challenge"], "action": "wire"},
-    {"name": "admin", "path_prefix": "/api/admin", "checks": ["jwt"], "required_scopes": ["admin"]},
-    {"name": "api", "path_prefix": "/api", "checks": ["jwt"], "required_scopes": ["orders:read"]},
-    {"name": "web", "path_prefix": "/app", "checks": ["session"]},
-    {"name": "grpc", "path_regex": "/pkg\\.Svc/[A-Za-z]+", "methods": ["POST"], "checks": ["jwt"]},
-    {"name": "beta", "path_prefix": "/beta", "checks": ["jwt"], "required_scopes": ["beta"], "mode": "dry_run"},
-]
-# The rule set the overlay's /payments route names in its context_extensions.
-POLICIES = [{"name": "payments", "rules": [
-    {"name": "payments-read", "path_prefix": "/payments", "methods": ["GET"], "checks": ["jwt"],
-     "required_scopes": ["payments:read"]},
-]}]
-
+from envoy_harness import EnvoyProcess, GrpcApp, Issuer, RecordingApp, overlay, rewrite, sidecar_settings
+from sidecar.testing import EmulatorProcess, SidecarProcess
 
 @dataclass
 class Stack:
@@ -54,18 +33,6 @@ class Stack:
     @property
     def port(self) -> int:
         return self.envoy.ports["ingress"]
-
-
-def sidecar_settings(emulator_url: str, issuer: Issuer, extra: dict | None = None) -> dict:
-    base = emulator_config(emulator_url)
-    base["issuers"].append(issuer.settings())
-    return deep_merge(base, {"ext_authz": {"rules": RULES, "policies": POLICIES,
-                                           "claim_headers": [{"claim": "email", "header": "x-auth-email"}]},
-                             **(extra or {})})
-
-
-def overlay() -> dict:
-    return yaml.safe_load(OVERLAY.read_text())
 
 
 @pytest.fixture(scope="module")

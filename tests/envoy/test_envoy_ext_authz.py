@@ -15,7 +15,7 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from envoy_harness import EnvoyProcess, headers_of, raw_http, rewrite
-from conftest import overlay
+from envoy_harness import overlay
 
 PHONE = "+14155552671"
 IDENTITY = {"x-auth-subject", "x-auth-issuer", "x-auth-scopes", "x-auth-email", "x-auth-rule"}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import sidecar_settings
+from envoy_harness import sidecar_settings
 from envoy_harness import EnvoyProcess, Pki, docs_envoy_configs, headers_of, rewrite
 from sidecar.testing import SidecarProcess
 

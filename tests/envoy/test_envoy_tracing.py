@@ -12,7 +12,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from conftest import overlay, sidecar_settings
+from envoy_harness import overlay, sidecar_settings
 from envoy_harness import EnvoyProcess, headers_of, rewrite
 from sidecar.testing import SidecarProcess, wait_until
 
