@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
 
+from . import envoy as envoy_bench
 from . import harness, plot, scenarios
 from . import report as report_md
 
@@ -73,6 +74,7 @@ def main() -> int:
     finally:
         emulator.stop()
     _add_ratios(results)
+    envoy_bench.add_ratios(results)
     report = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
               "machine": _machine(), "duration_seconds": duration, "scenarios": results}
     out = Path(args.out)

@@ -22,6 +22,7 @@ from authsidecar.v1 import auth_pb2 as pb
 from sidecar import config as cfg
 
 from . import all_full, hostile, procstats
+from . import envoy as envoy_bench
 from .drive import drive as _drive
 from .entry_sizes import bytes_per_entry
 from .curve import latency_curve
@@ -120,6 +121,11 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
         Group(["memory_all_full_hostile"], lambda e, s: [lambda e2, s2: hostile.run(e2, s2, signer, quick)],
               config=hostile.config(quick), prepare=signer.publish),
         Group(["ledger_claim_memory", "ledger_claim_redis"], lambda e, s: _ledger_claims(sizes)),
+        # HTTP through a real Envoy: with the sidecar, with a bare allow-all ext_authz server, alone.
+        Group(["envoy_ext_authz_sidecar", "envoy_ext_authz_floor", "envoy_alone"],
+              lambda e, s: envoy_bench.scenarios(s, signer.mint(e, 1, "envoy")[0], ctx.duration, ctx.warmup,
+                                                 ctx.tmp or Path(".")),
+              config=bearer_policy, prepare=signer.publish),
         Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
               lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
                             lambda e2, s2: _alt_upstream_per_call(e2, sizes)], prepare=signer.publish),

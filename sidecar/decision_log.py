@@ -71,7 +71,8 @@ class DecisionLog:
         return max(1.0, self._settings.max_per_second)
 
     def record(self, method: str, outcome: str, reason: str, started: float, *, rule: str = "",
-               source: str = "", issuer: str = "", subject: str = "", trace_id: str = "") -> None:
+               source: str = "", issuer: str = "", subject: str = "", trace_id: str = "",
+               decision_id: str = "", dry_run: str = "") -> None:
         """Write one decision (if sampled and within the rate). `started` is a perf_counter() time."""
         if self._settings.sample_ratio < 1.0 and random.random() >= self._settings.sample_ratio:
             return
@@ -81,8 +82,12 @@ class DecisionLog:
             self._schedule_report()
             return
         entry = {"log": "decision", "time": _now_iso(), "method": method}
+        if decision_id:
+            entry["decision_id"] = decision_id
         if rule:
             entry["rule"] = rule
+        if dry_run:
+            entry["dry_run"] = dry_run          # the would-be answer; `outcome` is what was done
         entry.update(outcome=outcome, reason=reason, source=source, issuer=issuer, subject_sha256=subject_hash(subject),
                      latency_ms=round((time.perf_counter() - started) * 1000, 3), trace_id=trace_id)
         if self._write(entry):

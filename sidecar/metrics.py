@@ -167,6 +167,11 @@ EXT_AUTHZ_DECISIONS_TOTAL = Counter(
     "authsidecar_ext_authz_decisions_total", "ext_authz Check decisions, by rule, result and reason.",
     ["rule", "result", "reason"],
 )
+# A dry-run rule's answer (always allowed): what it would have been. would: allow | deny.
+EXT_AUTHZ_DRY_RUN_TOTAL = Counter(
+    "authsidecar_ext_authz_dry_run_total", "ext_authz decisions of dry-run rules, by rule and would-be answer.",
+    ["rule", "would", "reason"],
+)
 
 
 # --- Operations: live reload, decision log, tracing (sidecar/reload.py, decision_log.py, tracing.py) ---

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import grpc
+from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
 from envoy.config.core.v3 import base_pb2
@@ -19,7 +20,9 @@ from envoy.type.v3 import http_status_pb2
 
 from .. import logs, metrics, tracing
 from ..app import Sidecar
-from ..core.http_request import HttpRequest
+from ..core.decision_ids import DECISION_ID_HEADER, new_decision_id
+from ..core.http_request import HttpRequest, folded
+from ..decision_log import subject_hash
 from ..core.decisions import Allow, Decision, Deny
 from ..core.policy import Policy, Verifiers
 from . import observe
@@ -48,14 +51,19 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
     @rpc("Check")
     async def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
         started = time.perf_counter()
-        decision = await self.policy.decide(http_request(request), self.verifiers)
+        decision_id = new_decision_id()
+        checked = http_request(request)
+        decision = await self.policy.decide(checked, self.verifiers)
         result = "allow" if isinstance(decision, Allow) else "deny"
         metrics.EXT_AUTHZ_DECISIONS_TOTAL.labels(decision.rule, result, decision.reason).inc()
+        if isinstance(decision, Allow) and decision.dry_run:
+            metrics.EXT_AUTHZ_DRY_RUN_TOTAL.labels(decision.rule, decision.dry_run,
+                                                   decision.would_reason or "none").inc()
         if observe.on():
-            observe.check_decision(decision, result, self.policy.prefix, started)
+            observe.check_decision(decision, result, self.policy.prefix, started, decision_id)
         if isinstance(decision, Deny):
             log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
-        return check_response(decision)
+        return check_response(decision, decision_id, self.policy.prefix, checked)
 
 
 def _trace_carrier(request: pb.CheckRequest) -> dict[str, str]:
@@ -76,22 +84,51 @@ def http_request(request: pb.CheckRequest) -> HttpRequest:
         # Repeated headers are joined as Envoy joins them in `headers`: a doubled Authorization
         # then fails to parse as one Bearer token, which is the safe reading.
         headers[name] = f"{headers[name]},{value}" if name in headers else value
-    return HttpRequest(method=http.method, path=http.path, headers=headers)
+    attributes = request.attributes
+    return HttpRequest(method=http.method, path=http.path, headers=headers, principal=attributes.source.principal,
+                       context=dict(attributes.context_extensions))
 
 
-def check_response(decision: Decision) -> pb.CheckResponse:
+def check_response(decision: Decision, decision_id: str = "", prefix: str = "x-auth-",
+                   checked: HttpRequest | None = None) -> pb.CheckResponse:
+    """The answer for Envoy: its status, headers and body, and the decision id in a header (to the app
+    when allowed, to the client when denied) and in the dynamic metadata for Envoy's access log."""
+    ids = ((DECISION_ID_HEADER, decision_id),) if decision_id else ()
+    metadata = _metadata(decision, decision_id, prefix)
     if isinstance(decision, Allow):
+        remove = list(decision.remove)
+        if checked is not None:   # other spellings of our id header (x_authsidecar_decision_id) are forged
+            remove += [h for h in checked.headers if folded(h) == DECISION_ID_HEADER and h != DECISION_ID_HEADER]
         return pb.CheckResponse(
-            status=status_pb2.Status(code=code_pb2.OK),
-            ok_response=pb.OkHttpResponse(headers=[_header(k, v) for k, v in decision.headers],
-                                          headers_to_remove=list(decision.remove)))
-    headers = [*decision.headers, ("content-type", "application/json")]
+            status=status_pb2.Status(code=code_pb2.OK), dynamic_metadata=metadata,
+            ok_response=pb.OkHttpResponse(headers=[_header(k, v) for k, v in (*decision.headers, *ids)],
+                                          headers_to_remove=remove))
+    headers = [*decision.headers, *ids, ("content-type", "application/json")]
     return pb.CheckResponse(
         status=status_pb2.Status(code=GRPC_CODE.get(decision.status, code_pb2.PERMISSION_DENIED),
                                  message=decision.reason),
+        dynamic_metadata=metadata,
         denied_response=pb.DeniedHttpResponse(
             status=http_status_pb2.HttpStatus(code=decision.status),
             headers=[_header(k, v) for k, v in headers], body=decision.body))
+
+
+def _metadata(decision: Decision, decision_id: str, prefix: str) -> struct_pb2.Struct:
+    """Envoy's access log reads these (%DYNAMIC_METADATA(envoy.filters.http.ext_authz:<key>)%). The
+    access log is the operator's log, so the subject goes in hashed, as in the decision log — never
+    the user id itself — and only bounded labels otherwise."""
+    metadata = struct_pb2.Struct()
+    values = {"rule": decision.rule, "reason": getattr(decision, "would_reason", "") or decision.reason}
+    if decision_id:
+        values["decision_id"] = decision_id
+    if isinstance(decision, Allow):
+        subject = dict(decision.headers).get(prefix + "subject", "")
+        if subject:
+            values["subject_sha256"] = subject_hash(subject)
+        if decision.dry_run:
+            values["dry_run"] = decision.dry_run
+    metadata.update(values)
+    return metadata
 
 
 def _header(key: str, value: str) -> base_pb2.HeaderValueOption:

@@ -30,20 +30,24 @@ def finished(method: str, outcome: str, reason: str, response: Any, started: flo
 
 
 def record(method: str, outcome: str, reason: str, started: float, *, rule: str = "", source: str = "",
-           issuer: str = "", subject: str = "") -> None:
+           issuer: str = "", subject: str = "", decision_id: str = "", dry_run: str = "") -> None:
     trace_id = ""
     if tracing.ENABLED:
-        trace_id = tracing.annotate(outcome=outcome, reason=reason, source=source, issuer=issuer, rule=rule)
+        trace_id = tracing.annotate(outcome=outcome, reason=reason, source=source, issuer=issuer, rule=rule,
+                                    decision_id=decision_id, dry_run=dry_run)
     if DECISIONS.active:
         DECISIONS.record(method, outcome, reason, started, rule=rule, source=source, issuer=issuer,
-                         subject=subject, trace_id=trace_id)
+                         subject=subject, trace_id=trace_id, decision_id=decision_id, dry_run=dry_run)
 
 
-def check_decision(decision: Any, result: str, prefix: str, started: float) -> None:
-    """An ext_authz decision: the rule, and the issuer and subject a passing jwt check established."""
+def check_decision(decision: Any, result: str, prefix: str, started: float, decision_id: str = "") -> None:
+    """An ext_authz decision: the rule, its id, a dry run's would-be answer, and the issuer and subject
+    a passing jwt check established. A dry-run denial logs its would-be reason."""
     headers = dict(decision.headers) if result == "allow" else {}
-    record("Check", result, decision.reason, started, rule=decision.rule,
-           issuer=headers.get(prefix + "issuer", ""), subject=headers.get(prefix + "subject", ""))
+    reason = getattr(decision, "would_reason", "") or decision.reason
+    record("Check", result, reason, started, rule=decision.rule, issuer=headers.get(prefix + "issuer", ""),
+           subject=headers.get(prefix + "subject", ""), decision_id=decision_id,
+           dry_run=getattr(decision, "dry_run", ""))
 
 
 def _details(response: Any) -> tuple[str, str, str]:

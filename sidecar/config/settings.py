@@ -188,6 +188,8 @@ class ExtAuthzRule:
     audience: str = ""                   # jwt: required audience (empty: the issuer's audiences)
     required_scopes: list[str] = field(default_factory=list)  # jwt
     action: str = ""                     # approval/challenge: the action the token must be for
+    peers: list[str] = field(default_factory=list)     # peer: allowed SPIFFE ids (a path segment may be *)
+    mode: str = ""                       # enforce | dry_run (decided and logged, always allowed); "": default_mode
 
 
 @dataclass
@@ -197,11 +199,21 @@ class ClaimHeader:
 
 
 @dataclass
+class ExtAuthzPolicySet:
+    """A named rule set, chosen by a route's context_extensions `authsidecar_policy: <name>`."""
+
+    name: str = ""
+    rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
+
+
+@dataclass
 class ExtAuthzSettings:
     """Envoy/Istio external authorization (envoy.service.auth.v3.Authorization/Check)."""
 
     enabled: bool = True
     rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
+    policies: list[ExtAuthzPolicySet] = field(default_factory=list)   # named rule sets for per-route policies
+    default_mode: str = "enforce"        # rules without `mode`, and "no rule matched": enforce | dry_run
     claim_headers: list[ClaimHeader] = field(default_factory=list)
     identity_header_prefix: str = "x-auth-"   # incoming headers with it (`_` read as `-`) are always removed
     case_sensitive_paths: bool = True    # false: paths, prefixes and regexes compare in lower case

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+from ..core.spiffe import pattern_problem
 from .settings import ExtAuthzRule, ExtAuthzSettings
 
-EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge"}
+EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge", "peer"}
+MODES = ("enforce", "dry_run")
+MAX_PEERS = 256
 EXT_AUTHZ_TERMINAL = {"allow", "deny"}
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 _NAME = re.compile(r"[a-z0-9_-]{1,64}")
@@ -32,9 +35,21 @@ def _validate_ext_authz(e: ExtAuthzSettings) -> list[str]:
         if not _HEADER.fullmatch(ch.header) or not ch.header.startswith(prefix):
             # the prefix is what keeps a client from forging the header when the claim is absent
             p.append(f"{where}.header: must be a lower-case header name starting with {prefix}")
-    seen: set[str] = set()
+    if e.default_mode not in MODES:
+        p.append(f"ext_authz.default_mode: must be one of {list(MODES)}")
+    seen: set[str] = set()   # rule names are unique across every rule set: they are the metric's `rule`
     for i, rule in enumerate(e.rules):
         p.extend(_validate_rule(rule, f"ext_authz.rules[{i}]", seen))
+    sets: set[str] = set()
+    for i, policy in enumerate(e.policies):
+        where = f"ext_authz.policies[{i}]"
+        if not _NAME.fullmatch(policy.name):
+            p.append(f"{where}.name: must be 1-64 of [a-z0-9_-]")
+        elif policy.name in sets:
+            p.append(f"{where}.name: duplicate policy name {policy.name}")
+        sets.add(policy.name)
+        for j, rule in enumerate(policy.rules):
+            p.extend(_validate_rule(rule, f"{where}.rules[{j}]", seen))
     return p
 
 
@@ -75,4 +90,14 @@ def _validate_rule(rule: ExtAuthzRule, where: str, seen: set[str]) -> list[str]:
             p.append(f"{where}.checks: {check} needs a jwt or session check before it")
     if rule.action and not checks & {"approval", "challenge"}:
         p.append(f"{where}.action: needs the approval or challenge check")
+    if rule.mode and rule.mode not in MODES:
+        p.append(f"{where}.mode: must be one of {list(MODES)} (or empty for ext_authz.default_mode)")
+    if ("peer" in checks) != bool(rule.peers):
+        p.append(f"{where}.peers: the peer check needs peers, and peers need the peer check")
+    if len(rule.peers) > MAX_PEERS:
+        p.append(f"{where}.peers: at most {MAX_PEERS}")
+    for i, pattern in enumerate(rule.peers[:MAX_PEERS]):
+        problem = pattern_problem(pattern)
+        if problem:
+            p.append(f"{where}.peers[{i}]: {problem}")
     return p

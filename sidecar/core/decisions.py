@@ -14,6 +14,8 @@ class Allow:
     rule: str
     headers: tuple[tuple[str, str], ...] = ()    # set on the request to the app (overwriting)
     remove: tuple[str, ...] = ()                 # removed from the request to the app
+    dry_run: str = ""                            # a dry-run rule's would-be answer: "allow" | "deny"; "" enforced
+    would_reason: str = ""                       # the would-be denial's reason (dry run)
 
     reason = "none"
     status = 200

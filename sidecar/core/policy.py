@@ -15,6 +15,7 @@ from typing import Protocol
 
 from ..config import ExtAuthzRule, ExtAuthzSettings, Limits
 from .answers import ApprovalAnswer, ChallengeAnswer, SessionAnswer, TokenAnswer
+from . import dry_run, spiffe
 from .decisions import DEFAULT_RULE, DENIED_BY_RULE, NO_MATCHING_RULE, Allow, Decision, Deny, Passed
 from .http_request import BadPath, HttpRequest, bearer_token, normalised_path, prefix_matches
 from .outcomes import InvalidArgument, Reason, UpstreamError
@@ -22,6 +23,8 @@ from .phones import to_e164
 from .policy_checks import CHECKS
 
 REALM = 'realm="authsidecar"'
+POLICY_KEY = "authsidecar_policy"       # the route's context_extensions key naming a rule set
+UNKNOWN_POLICY = "unknown_policy"
 
 
 class Tokens(Protocol):
@@ -58,15 +61,18 @@ class Rule:
     audience: str
     scopes: tuple[str, ...]
     action: str
+    peers: tuple[spiffe.PeerPattern, ...] = ()
+    mode: str = dry_run.ENFORCE
 
     @classmethod
-    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True) -> "Rule":
+    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True, default_mode: str = dry_run.ENFORCE) -> "Rule":
         # Case-insensitive: the canonical path is lower case, so the prefix is too and the regex ignores case.
         prefix = r.path_prefix if case_sensitive else r.path_prefix.lower()
         flags = 0 if case_sensitive else re.IGNORECASE
         return cls(r.name, prefix, re.compile(r.path_regex, flags) if r.path_regex else None,
                    frozenset(m.upper() for m in r.methods), tuple(r.checks), frozenset(r.issuers),
-                   r.audience, tuple(r.required_scopes), r.action)
+                   r.audience, tuple(r.required_scopes), r.action,
+                   tuple(spiffe.compile_pattern(p) for p in r.peers), r.mode or default_mode)
 
     def matches(self, method: str, path: str) -> bool:
         if self.methods and method.upper() not in self.methods:
@@ -82,15 +88,31 @@ class Policy:
         self.limits = limits
         self.default_region = default_region
         self.case_sensitive = settings.case_sensitive_paths
-        self.rules = [Rule.from_settings(r, self.case_sensitive) for r in settings.rules]
+        self.default_mode = settings.default_mode
+        self.rules = self._rules(settings.rules)
+        self.rule_sets = {p.name: self._rules(p.rules) for p in settings.policies}
         self.prefix = settings.identity_header_prefix
+
+    def _rules(self, rules: list[ExtAuthzRule]) -> list[Rule]:
+        return [Rule.from_settings(r, self.case_sensitive, self.default_mode) for r in rules]
 
     async def decide(self, request: HttpRequest, verifiers: Verifiers) -> Decision:
         try:
             path = normalised_path(request.path, self.case_sensitive)
         except BadPath:
-            return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)
-        rule = next((r for r in self.rules if r.matches(request.method, path)), None)
+            return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)   # enforced in any mode: no rule can judge it
+        rules = self.rules
+        if POLICY_KEY in request.context:
+            # A route naming a rule set we don't have is a config mismatch: refuse, whatever the mode.
+            rules = self.rule_sets.get(request.context[POLICY_KEY])
+            if rules is None:
+                return Deny(DEFAULT_RULE, 403, UNKNOWN_POLICY)
+        rule = next((r for r in rules if r.matches(request.method, path)), None)
+        mode = rule.mode if rule is not None else self.default_mode
+        decision = await self._decide(rule, request, verifiers)
+        return dry_run.shadow(decision, request, self.prefix) if mode == dry_run.DRY_RUN else decision
+
+    async def _decide(self, rule: Rule | None, request: HttpRequest, verifiers: Verifiers) -> Decision:
         if rule is None:
             return Deny(DEFAULT_RULE, 403, NO_MATCHING_RULE)
         if rule.checks == ("deny",):

@@ -14,6 +14,7 @@ from .decisions import (APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE
                         sendable)
 from .http_request import HttpRequest
 from .outcomes import Reason
+from .policy_peer import check_peer
 
 if TYPE_CHECKING:  # policy.py imports this module: the types only, to keep the import one-way
     from .policy import Policy, Rule, Verifiers
@@ -119,6 +120,7 @@ CHECKS: dict[str, Check] = {
     "session": check_session,
     "approval": check_approval,
     "challenge": check_challenge,
+    "peer": check_peer,
 }
 
 

@@ -139,11 +139,13 @@ def test_an_ext_authz_check_is_parented_by_the_checked_requests_traceparent(trac
     token = mint(emulator)
     check = sc.channel.unary_unary(CHECK_METHOD)
     raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}", "traceparent": TRACEPARENT})
-    assert read_check_response(check(raw, timeout=10)).allowed   # no traceparent in the gRPC metadata
+    answer = read_check_response(check(raw, timeout=10))
+    assert answer.allowed   # no traceparent in the gRPC metadata
     span = one(sink, "Check", TRACE_ID)
     assert span.parent_span_id.hex() == PARENT_ID and span.kind == SERVER
     attrs = _attrs(span.attributes)
     assert (attrs["authsidecar.rule"], attrs["authsidecar.outcome"]) == ("api", "allow")
+    assert attrs["authsidecar.decision_id"] == answer.headers["x-authsidecar-decision-id"]   # the app's id
     assert attrs["authsidecar.issuer"] == f"{emulator.url}/issuers/main"
     assert token not in repr([s for _, s in sink.spans])
 
