@@ -16,7 +16,7 @@ import platform
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
@@ -73,7 +73,7 @@ def main() -> int:
     finally:
         emulator.stop()
     _add_ratios(results)
-    report = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+    report = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
               "machine": _machine(), "duration_seconds": duration, "scenarios": results}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,9 @@ from authsidecar.v1 import auth_pb2 as pb
 from sidecar import config as cfg
 
 from . import all_full, procstats
+from .curve import latency_curve
 from .drive import drive as _drive
 from .entry_sizes import bytes_per_entry
-from .curve import latency_curve
 from .harness import Scenario, percentile
 from .harness import run as run_scenario
 
@@ -46,7 +46,7 @@ class Sizes:
     alternative_seconds: float
 
     @classmethod
-    def of(cls, quick: bool) -> "Sizes":
+    def of(cls, quick: bool) -> Sizes:
         if quick:
             return cls(50, 2_000, 20, 200, 10, 500, 1_000, 0.5)
         return cls(1_000, 60_000, 100, 10_000, 200, 10_000, 100_000, 8.0)

@@ -50,10 +50,9 @@ with atheris.instrument_imports(include=["sidecar"]) if WITH_ATHERIS else contex
     from sidecar.core import claims, jws
     from sidecar.core.decisions import Allow, sendable
     from sidecar.core.http_request import HttpRequest
-    from sidecar.core.outcomes import Reason, Source
-    from sidecar.core.policy import Policy, Verifiers
     from sidecar.core.keys import FetchedKeys
-    from sidecar.core.outcomes import InvalidArgument
+    from sidecar.core.outcomes import InvalidArgument, Reason, Source
+    from sidecar.core.policy import Policy, Verifiers
     from sidecar.core.tokens import TokenVerifier
     from sidecar.emulator.jwks import Issuer, MintRequest, SigningKeyPair, mint
 

@@ -81,7 +81,7 @@ class AsyncClient:
         self._stub = auth_pb2_grpc.AuthServiceStub(self._channel)
         self._mux = AsyncMultiplexer(self._stub) if multiplex else None
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -185,7 +185,7 @@ class Client:
         self._stub = auth_pb2_grpc.AuthServiceStub(self._channel)
         self._mux = SyncMultiplexer(self._stub) if multiplex else None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,10 +6,8 @@ import json
 import sys
 
 import grpc
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from google.protobuf import message_factory
 
 from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2
 

@@ -106,7 +106,7 @@ class AsyncMultiplexer(_Routing):
         self._outbox.put_nowait(stream_item(item_id, method, request, timeout))
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise deadline_error() from None
         finally:
             self._pending.pop(item_id, None)

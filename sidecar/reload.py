@@ -113,7 +113,7 @@ class ConfigReloader:
             interval = self.running.config_poll_seconds
             try:
                 await asyncio.wait_for(self._wake.wait(), interval if interval > 0 else None)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             forced, self._forced = self._forced, False

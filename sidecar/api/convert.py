@@ -15,7 +15,6 @@ from ..core.answers import AuthInfo
 from ..core.outcomes import ActionState, Reason, SessionStatus, Source
 from ..core.tokens import RECENT_MAX
 
-
 # Enum members map by name (so the core's and the contract's vocabularies can't drift apart);
 # the tables are built once, at import, and fail loudly there if a member has no proto twin.
 _REASONS = {r: pb.Reason.Value(f"REASON_{r.value}") for r in Reason}

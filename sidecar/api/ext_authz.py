@@ -19,8 +19,8 @@ from envoy.type.v3 import http_status_pb2
 
 from .. import logs, metrics, tracing
 from ..app import Sidecar
-from ..core.http_request import HttpRequest
 from ..core.decisions import Allow, Decision, Deny
+from ..core.http_request import HttpRequest
 from ..core.policy import Policy, Verifiers
 from . import observe
 from .rpc import InFlight, rpc

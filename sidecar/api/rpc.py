@@ -81,7 +81,7 @@ def outcome_of(response: Any) -> tuple[str, str]:
     return (yes if getattr(response, flag) else no), reason_label
 
 
-@functools.lru_cache(maxsize=None)  # one entry per response message type
+@functools.cache  # one entry per response message type
 def _outcome_fields(descriptor: Any) -> tuple[str | None, str, str, dict[int, str]]:
     """Which boolean field a response type's outcome is read from, and its reason labels by number."""
     reason = descriptor.fields_by_name.get("reason")

@@ -42,7 +42,7 @@ class _Chain:
     session_id: str = ""
     access_keys: tuple[TokenKey, ...] = ()
 
-    def then(self, tokens: Tokens) -> "_Chain":
+    def then(self, tokens: Tokens) -> _Chain:
         return _Chain(tokens.session_id or self.session_id,
                       (*self.access_keys, token_key(tokens.access_token))[-ACCESS_TOKENS_PER_CHAIN:])
 
@@ -66,7 +66,7 @@ class AccountFlows:
         self.circuit = CircuitBreaker("identity", clock=clock, on_change=log_circuit_change)
 
     @classmethod
-    def from_settings(cls, settings, upstream: IdentityApi | None) -> "AccountFlows":
+    def from_settings(cls, settings, upstream: IdentityApi | None) -> AccountFlows:
         """`upstream` is the identity adapter the assembly built (None: identity not configured)."""
         if upstream is None:
             from .second_factors import UnconfiguredUpstream

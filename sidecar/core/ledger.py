@@ -69,7 +69,7 @@ class SharedLedger:
         self._probe: asyncio.Task | None = None
 
     @classmethod
-    def from_settings(cls, settings, store: LedgerStore) -> "SharedLedger":
+    def from_settings(cls, settings, store: LedgerStore) -> SharedLedger:
         ledger = cls(store, settings.ledger.key_prefix)
         ledger.circuit.configure(settings.circuit)
         return ledger

@@ -60,7 +60,7 @@ class Rule:
     action: str
 
     @classmethod
-    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True) -> "Rule":
+    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True) -> Rule:
         # Case-insensitive: the canonical path is lower case, so the prefix is too and the regex ignores case.
         prefix = r.path_prefix if case_sensitive else r.path_prefix.lower()
         flags = 0 if case_sensitive else re.IGNORECASE

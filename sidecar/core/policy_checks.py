@@ -10,8 +10,15 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .decisions import (APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed,
-                        sendable)
+from .decisions import (
+    APPROVAL_REQUIRED,
+    CHALLENGE_REQUIRED,
+    CHECK_UNAVAILABLE,
+    MISSING_CREDENTIAL,
+    Deny,
+    Passed,
+    sendable,
+)
 from .http_request import HttpRequest
 from .outcomes import Reason
 

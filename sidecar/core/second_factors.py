@@ -26,8 +26,16 @@ from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
 from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
-from .second_factor_records import (ApprovalDraft, ApprovalStatus, AuthyUpstream, PhoneNumber,  # noqa: F401
-                                    PhoneVerificationStarted, TokenRequest, TokenSent, UserStatus)
+from .second_factor_records import (  # noqa: F401
+    ApprovalDraft,
+    ApprovalStatus,
+    AuthyUpstream,
+    PhoneNumber,
+    PhoneVerificationStarted,
+    TokenRequest,
+    TokenSent,
+    UserStatus,
+)
 
 T = TypeVar("T")
 TOTP_CODE = re.compile(r"[0-9]{6,10}")

@@ -41,8 +41,16 @@ from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
-from .session_records import (ApprovalRecord, EventKind, PlatformApi, SessionRecord, StreamEvent, cached_form,
-                              verified_fields, verified_from)
+from .session_records import (
+    ApprovalRecord,
+    EventKind,
+    PlatformApi,
+    SessionRecord,
+    StreamEvent,
+    cached_form,
+    verified_fields,
+    verified_from,
+)
 
 log = logs.get("sessions")
 

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-
 SSE_ANSWERS = {"stream", "no_content", "wrong_type"}
 SSE_BAD_IDS = {"", "non_ascii", "oversized"}
 

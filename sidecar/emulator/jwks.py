@@ -28,10 +28,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-import jwt
 from jwt.algorithms import get_default_algorithms
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -236,7 +236,7 @@ class MintRequest:
     tamper: str = ""             # der | zero | r_is_n | truncate | payload
 
     @classmethod
-    def from_body(cls, body: dict) -> "MintRequest":
+    def from_body(cls, body: dict) -> MintRequest:
         known = {k: body[k] for k in ("claims", "kid", "alg", "headers", "signer", "jwk", "tamper") if k in body}
         known.setdefault("claims", {})
         return cls(**known)

@@ -33,8 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .credentials import API_KEY as EMULATOR_API_KEY, APP_ID as EMULATOR_APP_ID
-from .wire import Refused, json_object   # a body no client sends: answered 400 with its text
+from .credentials import API_KEY as EMULATOR_API_KEY
+from .credentials import APP_ID as EMULATOR_APP_ID
+from .wire import Refused, json_object  # a body no client sends: answered 400 with its text
 
 AREA = "platform"
 DROP = None  # queue sentinel: end this connection
@@ -235,7 +236,7 @@ async def _stream(ps: PlatformState, last_id: str | None, faults):
         while True:
             try:
                 entry = await asyncio.wait_for(queue.get(), ps.heartbeat_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not ps.stall:
                     yield _frame("heartbeat", "{}")
                 continue

@@ -31,7 +31,13 @@ import httpx
 from .. import logs
 from ..config import CHALLENGE_REGIONS, ChallengeSettings
 from ..core.challenge_records import (
-    ActionRecord, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord, ValidationRecord,
+    ActionRecord,
+    EnrolledAuthenticator,
+    EnrollInput,
+    TrackInput,
+    TrackResult,
+    UserRecord,
+    ValidationRecord,
 )
 from ..core.outcomes import ActionState, UpstreamError
 from . import http

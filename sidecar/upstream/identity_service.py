@@ -16,8 +16,8 @@ import httpx
 from ..core.account_records import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import NotConfigured, UpstreamError
-from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .guard import reads_answers
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "identity"

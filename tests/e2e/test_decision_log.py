@@ -8,13 +8,13 @@ import json
 import time
 
 import yaml
-
-from authsidecar.v1 import auth_pb2 as pb
 from envoy_wire import CHECK_METHOD, check_request, read_check_response
-from sidecar.testing import wait_until
 from test_sessions import PHONE, new_session
 from test_sessions import verify as verify_session
 from test_verify_token import mint, verify
+
+from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import wait_until
 
 RULES = [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]},
          {"name": "app", "path_prefix": "/app", "checks": ["session"]}]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from authsidecar.v1 import auth_pb2 as pb
 from bench import procstats
 from bench.scenarios import PHONE, BenchSigner, _bulk_sessions, _drive
-from authsidecar.v1 import auth_pb2 as pb
 from sidecar.core.caches import TtlLru
 from sidecar.core.memory_budget import MB, plan
 from sidecar.testing import SidecarProcess, emulator_config, wait_until

@@ -7,8 +7,8 @@ import pytest
 
 from sidecar.core.account_records import AccountSession, LoginResult, Me, Tokens
 from sidecar.core.accounts import AccountFlows
-from sidecar.core.hashing import token_key, token_revocation_id
 from sidecar.core.answers import UpstreamHealth
+from sidecar.core.hashing import token_key, token_revocation_id
 from sidecar.core.outcomes import UpstreamError
 
 

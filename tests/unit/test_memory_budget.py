@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sidecar import cgroup
-from sidecar.config import ConfigError, load, memory_plan, Settings
+from sidecar.config import ConfigError, Settings, load, memory_plan
 from sidecar.core import memory_budget
 from sidecar.core.memory_budget import BASELINE_MB, CACHES, MB, MIN_ENTRIES, plan
 

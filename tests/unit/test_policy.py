@@ -8,9 +8,9 @@ import pytest
 
 from sidecar.config import ClaimHeader, ExtAuthzRule, ExtAuthzSettings, Limits
 from sidecar.core.answers import ApprovalAnswer, AuthInfo, ChallengeAnswer, SessionAnswer, TokenAnswer
+from sidecar.core.decisions import Allow, Deny
 from sidecar.core.http_request import HttpRequest
 from sidecar.core.outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
-from sidecar.core.decisions import Allow, Deny
 from sidecar.core.policy import Policy, Verifiers
 
 PHONE = "+14155552671"

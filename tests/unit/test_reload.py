@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import io
 
+from test_tokens import AUD, URL, Upstream, clocks, token, upstream  # noqa: F401 (fixtures)
+
 from sidecar import decision_log, metrics
 from sidecar.config import CircuitSettings, DecisionLogSettings, IssuerSettings, JwksSettings, Limits, Settings
 from sidecar.core.caches import TtlLru
 from sidecar.core.outcomes import Reason, Source
 from sidecar.core.tokens import TokenVerifier
 from sidecar.reload import changed_paths, is_live, split_changes
-from test_tokens import AUD, URL, Upstream, clocks, token, upstream  # noqa: F401 (fixtures)
 
 
 def test_live_and_restart_only_paths():

@@ -9,8 +9,16 @@ import pytest
 from sidecar.core.answers import UpstreamHealth
 from sidecar.core.outcomes import InvalidArgument, Reason, UpstreamError
 from sidecar.core.second_factor_records import TokenSent
-from sidecar.core.second_factors import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
-                                         SecondFactorPolicy, SecondFactors, UserStatus, parse_phone)
+from sidecar.core.second_factors import (
+    ApprovalDraft,
+    ApprovalStatus,
+    PhoneNumber,
+    PhoneVerificationStarted,
+    SecondFactorPolicy,
+    SecondFactors,
+    UserStatus,
+    parse_phone,
+)
 
 
 class FakeClock:

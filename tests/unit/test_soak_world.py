@@ -3,7 +3,7 @@ ground truth allows it (propagation and JWKS bounds, fault windows plus grace)."
 
 from __future__ import annotations
 
-from soak.world import Answer, Bounds, Key, OneTime, Session, SignedToken, Judgement, World
+from soak.world import Answer, Bounds, Judgement, Key, OneTime, Session, SignedToken, World
 
 T = 1_000_000.0
 
