@@ -80,7 +80,8 @@ def main() -> int:
     path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{'-quick' if args.quick else ''}.json"
     path.write_text(json.dumps(report, indent=2))
     png = plot.draw(report, path.with_suffix(".png"))
-    print(f"\n{report_md.render(report)}\n\nwrote {path}" + (f" and {png}" if png else " (no plot: matplotlib missing)"))
+    plotted = f" and {png}" if png else " (no plot: matplotlib missing)"
+    print(f"\n{report_md.render(report)}\n\nwrote {path}" + plotted)
     if not args.quick and args.out == DEFAULT_OUT:
         report_md.update_readme(report)
         if png:

@@ -136,7 +136,8 @@ WIDE_LOAD = {"load_processes": 2, "connections": 4, "concurrency": 16}
 def _floor() -> list:
     # The limit of this stack: the cheapest RPC on the same grpc.aio server.
     check = [health_pb2.HealthCheckRequest().SerializeToString()]
-    return [Scenario("floor", HEALTH_CHECK, check, notes="grpc.health.v1 Check: no work, the ceiling of the server stack"),
+    return [Scenario("floor", HEALTH_CHECK, check,
+                     notes="grpc.health.v1 Check: no work, the ceiling of the server stack"),
             Scenario("floor_2_loads", HEALTH_CHECK, check, **WIDE_LOAD,
                      notes="the floor driven like the two-process scenarios: 2 load processes × 4 connections")]
 
@@ -200,7 +201,8 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
                                            notes="open loop at 1,000 calls/s: latency at a moderate load"),
                                   s.target, [s.proc.pid], e, ctx.duration, ctx.warmup),
         Scenario("ext_authz_check_hot", "/envoy.service.auth.v3.Authorization/Check", _check_requests(hot_tokens),
-                 notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits)"),
+                 notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin "
+                       "(cache hits)"),
         Scenario("verify_token_hot_stream", VERIFY_STREAM, stream_items("verify_token", hot_tokens), **STREAM_LOAD,
                  notes=f"the same {len(hot)} tokens as verify_token_hot as VerifyStream items: "
                        f"{STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight"),
@@ -326,7 +328,8 @@ def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
     valid_sessions = asyncio.run(_drive(sidecar.target, "VerifySession", sessions, concurrency=64))
     mem = procstats.memory_mb(sidecar.proc.pid)
     return {"scenario": "memory", "cached_tokens": valid_tokens, "cached_sessions": valid_sessions,
-            "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1),
+            "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1),
+            "peak_rss_mb": round(mem["peak_rss_mb"], 1),
             "cache_entries": {name: sidecar.metric("authsidecar_cache_entries", cache=name)
                               for name in ("verified_tokens", "sessions")},
             "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / 2**20,
@@ -385,7 +388,8 @@ def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
             "rps": len(latencies) / sizes.alternative_seconds, "p50_ms": percentile(latencies, 0.5),
             "p99_ms": percentile(latencies, 0.99),
             "upstream_status_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
-            "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform (emulator on loopback)"}
+            "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform "
+                     "(emulator on loopback)"}
 
 
 def _ledger_claims(sizes: Sizes) -> list:

@@ -260,8 +260,9 @@ class Client:
     def get_user(self, user_id: str, *, timeout: float | None = None) -> pb.GetUserResponse:
         return self._call("GetUser", pb.GetUserRequest(user_id=user_id), timeout)
 
-    def enroll_verified_authenticator(self, user_id: str, verification_method: str, *,
-                                      timeout: float | None = None, **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
+    def enroll_verified_authenticator(
+            self, user_id: str, verification_method: str, *,
+            timeout: float | None = None, **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
         request = pb.EnrollVerifiedAuthenticatorRequest(user_id=user_id, verification_method=verification_method,
                                                         **fields)
         return self._call("EnrollVerifiedAuthenticator", request, timeout)

@@ -12,6 +12,7 @@ most once a second. Off (the default) it costs the caller one attribute check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -56,7 +57,7 @@ class DecisionLog:
             self._close_file()
             if path:
                 try:
-                    self._out = open(path, "a", buffering=1, encoding="utf-8")
+                    self._out = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (held until closed or reopened)
                 except OSError as exc:
                     log.error("cannot open the decision log; writing to stderr",
                               extra={"path": path, "error": exc.strerror})
@@ -127,10 +128,8 @@ class DecisionLog:
 
     def _close_file(self) -> None:
         if self._out is not sys.stderr:
-            try:
+            with contextlib.suppress(OSError):
                 self._out.close()
-            except OSError:
-                pass
         self._out = sys.stderr
 
 

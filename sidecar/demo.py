@@ -54,8 +54,8 @@ async def show(server) -> None:
     print("\nTry it yourself (the sidecar keeps running; Ctrl-C stops it):", flush=True)
     for hint in hints:
         print(f"  .venv/bin/sidecar call --target {target} {hint}", flush=True)
-    print(f"  curl -s http://127.0.0.1:{server.settings.ops_listen.rpartition(':')[2]}/metrics | grep authsidecar_rpc_total\n",
-          flush=True)
+    ops_port = server.settings.ops_listen.rpartition(":")[2]
+    print(f"  curl -s http://127.0.0.1:{ops_port}/metrics | grep authsidecar_rpc_total\n", flush=True)
 
 
 async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:

@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False,
            preexec_fn=None) -> subprocess.Popen:
-    log = open(log_path, "ab" if append else "wb")
+    log = open(log_path, "ab" if append else "wb")  # noqa: SIM115 (the child holds it; ours closes on return)
     return subprocess.Popen([sys.executable, "-m", "sidecar", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
 

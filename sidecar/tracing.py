@@ -80,7 +80,8 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
     logging.getLogger("opentelemetry").setLevel(logging.ERROR)
     HTTPXClientInstrumentor().instrument(tracer_provider=_provider, async_request_hook=_name_upstream_span)
     ENABLED = True
-    log.info("tracing on", extra={"protocol": protocol, "sampler": env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")})
+    sampler = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    log.info("tracing on", extra={"protocol": protocol, "sampler": sampler})
     return True
 
 
@@ -149,10 +150,9 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
     parent = propagate.extract(metadata)
     carrier = CARRIERS.get(method)
     if carrier is not None and not trace.get_current_span(parent).get_span_context().is_valid:
-        try:
+        # a malformed request has no usable parent; the span starts a trace
+        with contextlib.suppress(Exception):
             parent = propagate.extract(carrier(request))
-        except Exception:  # a malformed request has no usable parent; the span starts a trace
-            pass
     with _tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER,
                                        record_exception=False, set_status_on_exception=False,
                                        attributes={"rpc.system": "grpc", "rpc.method": method}) as span:

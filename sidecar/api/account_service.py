@@ -21,8 +21,8 @@ MFA_CODE_MAX_CHARS = 32
 
 
 def tokens_message(t: Tokens) -> pb.AccountTokens:
-    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token, expires_in=convert.seconds32(t.expires_in),
-                            session_id=t.session_id)
+    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token,
+                            expires_in=convert.seconds32(t.expires_in), session_id=t.session_id)
 
 
 class AccountService(factors_pb2_grpc.AccountServiceServicer):

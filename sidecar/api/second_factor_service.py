@@ -101,7 +101,8 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
             raise InvalidArgument("via", "must be SMS or CALL")
         locale = validation.optional("locale", request.locale, 16)
         started = await self.factors.start_phone_verification(phone, VIA[request.via], locale, request.code_length)
-        return pb.StartPhoneVerificationResponse(message=started.message, seconds_to_expire=convert.seconds32(started.seconds_to_expire),
+        return pb.StartPhoneVerificationResponse(message=started.message,
+                                                 seconds_to_expire=convert.seconds32(started.seconds_to_expire),
                                                  is_cellphone=started.is_cellphone)
 
     @rpc("CheckPhoneVerification")

@@ -211,8 +211,8 @@ class SessionVerifier:
             self._check_budget("approval")
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
             # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
-            record = await self._approval_flight.do((key, phone_e164),
-                                                    lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164)))
+            record = await self._approval_flight.do(
+                (key, phone_e164), lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164)))
         except UpstreamError as exc:
             return ApprovalAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM))
         self.upstream_answered = True

@@ -16,6 +16,7 @@ production, a fake in unit tests); clocks are injectable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -204,10 +205,8 @@ class TokenVerifier:
             task.cancel()
         dropped = self._forget_verifications(lambda v: v.issuer.issuer == name)
         for gauge in (metrics.JWKS_KEYS, metrics.JWKS_SECONDS_SINCE_REFRESH):
-            try:
+            with contextlib.suppress(KeyError):
                 gauge.remove(name)
-            except KeyError:
-                pass
         log.info("issuer removed", extra={"issuer": name, "cached_tokens_dropped": dropped})
 
     # --- verification -----------------------------------------------------------------------

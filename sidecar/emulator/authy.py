@@ -222,7 +222,8 @@ class AuthyApi:
         kind = phonenumbers.number_type(number)
         names = {phonenumbers.PhoneNumberType.MOBILE: "cellphone", phonenumbers.PhoneNumberType.VOIP: "voip",
                  phonenumbers.PhoneNumberType.FIXED_LINE: "landline"}
-        return JSONResponse({"message": f"Phone number information as of {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC",
+        as_of = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        return JSONResponse({"message": f"Phone number information as of {as_of} UTC",
                              "ported": False, "provider": "Emulated Carrier", "type": names.get(kind, "unknown"),
                              "success": True})
 

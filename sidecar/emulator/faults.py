@@ -131,7 +131,8 @@ class FaultMiddleware:
                 await asyncio.sleep(f.latency_seconds)
             if f.answer_status > 0:
                 body = f.answer_body.encode("utf-8", "surrogatepass")
-                await Response(body, status_code=f.answer_status, media_type=f.answer_content_type)(scope, receive, send)
+                answer = Response(body, status_code=f.answer_status, media_type=f.answer_content_type)
+                await answer(scope, receive, send)
                 return
             if f.error_rate > 0 and random.random() < f.error_rate:
                 await JSONResponse({"error": "injected fault"}, status_code=f.error_status)(scope, receive, send)

@@ -31,7 +31,8 @@ def start(sidecar_factory, tmp_path, **log_settings):
     sc = sidecar_factory({"decision_log": {"enabled": True, "path": str(path), **log_settings},
                           "ext_authz": {"rules": RULES}})
     check_rpc = sc.channel.unary_unary(CHECK_METHOD)
-    sc.check = lambda method, p, **headers: read_check_response(check_rpc(check_request(method, p, headers), timeout=10))
+    sc.check = lambda method, p, **headers: read_check_response(check_rpc(check_request(method, p, headers),
+                                                                          timeout=10))
     return sc, path
 
 

@@ -4,6 +4,7 @@ and the running one keeps serving; caches and the event stream survive."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,10 +37,8 @@ def reloads(sc, result: str = "ok") -> float:
 def log_lines(sc) -> list[dict]:
     lines = []
     for line in sc.log_path.read_text(errors="replace").splitlines():
-        try:
+        with contextlib.suppress(ValueError):
             lines.append(json.loads(line))
-        except ValueError:
-            pass
     return lines
 
 

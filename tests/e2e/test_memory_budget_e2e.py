@@ -31,7 +31,8 @@ def _make_cgroup() -> tuple[Path, Path]:
     if v2.exists() and "memory" in v2.read_text().split():
         group, limit_file = Path(f"/sys/fs/cgroup/authsidecar-test-{uuid.uuid4().hex[:8]}"), "memory.max"
     elif Path("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists():
-        group, limit_file = Path(f"/sys/fs/cgroup/memory/authsidecar-test-{uuid.uuid4().hex[:8]}"), "memory.limit_in_bytes"
+        group = Path(f"/sys/fs/cgroup/memory/authsidecar-test-{uuid.uuid4().hex[:8]}")
+        limit_file = "memory.limit_in_bytes"
     else:
         pytest.skip("no writable memory cgroup on this machine")
     try:

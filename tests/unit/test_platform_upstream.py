@@ -73,9 +73,11 @@ async def test_timeouts_and_transport_errors_have_status_zero():
 
 async def test_approval_wire_shape():
     ok = await client(lambda r: httpx.Response(200, json={
-        "valid": True, "action": "transfer", "session_token": "s", "phone": "+1", "expires_at": 5})).verify_approval("a", "+1")
+        "valid": True, "action": "transfer", "session_token": "s", "phone": "+1",
+        "expires_at": 5})).verify_approval("a", "+1")
     assert ok.valid and ok.action == "transfer" and ok.session_token == "s" and ok.expires_at == 5.0
-    used = await client(lambda r: httpx.Response(200, json={"valid": False, "reason": "already_used"})).verify_approval("a", "")
+    used = await client(lambda r: httpx.Response(200, json={"valid": False,
+                                                            "reason": "already_used"})).verify_approval("a", "")
     assert not used.valid and used.reason is Reason.ALREADY_USED
     # Only a literal true is a yes.
     sloppy = await client(lambda r: httpx.Response(200, json={"valid": "true"})).verify_approval("a", "")
@@ -183,7 +185,9 @@ async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
         await asyncio.Event().wait()  # the platform goes quiet without closing the connection
 
     es = stream_for(Listener(), SseSettings(heartbeat_timeout_seconds=0.05))
-    handler = lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stalled())
+    def handler(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stalled())
+
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         with pytest.raises(TimeoutError):
             await es._connect_once(http)
@@ -221,7 +225,9 @@ async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
 
     listener = Listener()
     es = stream_for(listener)
-    handler = lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=cut())
+    def handler(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=cut())
+
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         with pytest.raises(httpx.RemoteProtocolError) as broken:
             await es._connect_once(http)

@@ -374,7 +374,7 @@ async def test_hits_past_the_recent_memo_read_the_same_identity_from_the_token(u
                                             "aud": [AUD, "api-a"], "roles": ["admin"], "org_id": "o"})
             for i in range(5)]
     fresh = [(await v.verify(t, None, [])).auth for t in toks]
-    for t, first in zip(toks, fresh):
+    for t, first in zip(toks, fresh, strict=True):
         again = await v.verify(t, "api-a", ["read"])
         assert again.verdict.valid and again.verdict.source is Source.CACHE
         assert again.auth == first and again.auth.claims == first.claims
