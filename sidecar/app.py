@@ -10,9 +10,23 @@ import asyncio
 import dataclasses
 from typing import Protocol
 
+import httpx
+
 from . import logs
 from .config import Settings
+from .core.accounts import AccountFlows
 from .core.answers import UpstreamHealth
+from .core.challenges import ChallengeVerifier
+from .core.second_factors import SecondFactorPolicy, SecondFactors, UnconfiguredUpstream
+from .core.sessions import SessionVerifier
+from .core.tokens import Fetch, TokenVerifier
+from .upstream.authy import AuthyClient
+from .upstream.challenges import ChallengePlatform
+from .upstream.events import EventStream
+from .upstream.identity_service import IdentityServiceClient
+from .upstream.inai import InaiClient
+from .upstream.jwks import JwksFetcher
+from .upstream.platform import PlatformClient
 
 
 class Component(Protocol):
@@ -38,18 +52,12 @@ def identity_adapter(settings: Settings):
     if not i.base_url:
         return None
     if i.api == "identity-service":
-        from .upstream.identity_service import IdentityServiceClient
-
         return IdentityServiceClient(i.base_url, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
-    from .upstream.inai import InaiClient
-
     return InaiClient(i.base_url, i.api_key, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
 
 
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
-        from .core.accounts import AccountFlows
-
         self.settings = settings
         # One shared ledger (one Redis, one circuit) behind every kind of one-time claim, or none.
         self.ledger = _shared_ledger(settings)
@@ -104,10 +112,6 @@ class Sidecar:
 
 def sessions_from_settings(settings: Settings, ledger=None):
     """Sessions and approvals on the RAuth platform, with its event stream when `platform.sse.enabled`."""
-    from .core.sessions import SessionVerifier
-    from .upstream.events import EventStream
-    from .upstream.platform import PlatformClient
-
     p = settings.platform
     client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
                             max_response_bytes=p.max_response_bytes)
@@ -124,22 +128,14 @@ def sessions_from_settings(settings: Settings, ledger=None):
 
 def tokens_from_settings(settings: Settings, revoked=None):
     """JWT verification against each configured issuer's JWKS (one HTTP client shared by the fetchers)."""
-    import httpx
-
-    from .core.tokens import TokenVerifier
-    from .upstream.jwks import JwksFetcher
-
     client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
-    fetchers = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
+    fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
     return TokenVerifier(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose],
                          make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client))
 
 
 def challenges_from_settings(settings: Settings, ledger=None):
     """Authsignal step-up challenges (the RPCs answer "not configured" without a secret key)."""
-    from .core.challenges import ChallengeVerifier
-    from .upstream.challenges import ChallengePlatform
-
     ch = settings.challenges
     verifier = ChallengeVerifier(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
                                  consumed_max_entries=ch.consumed_tokens_max_entries,
@@ -152,9 +148,6 @@ def challenges_from_settings(settings: Settings, ledger=None):
 def second_factors_from_settings(settings: Settings, ledger=None):
     """The second-factor core joined to its Authy adapter here, so neither imports the other's module
     the wrong way (core owns the records and the AuthyUpstream interface; the adapter imports core)."""
-    from .core.second_factors import SecondFactorPolicy, SecondFactors, UnconfiguredUpstream
-    from .upstream.authy import AuthyClient
-
     a = settings.authy
     if not a.base_url:
         return SecondFactors(UnconfiguredUpstream("authy"), configured=False)
@@ -171,7 +164,8 @@ def _shared_ledger(settings: Settings):
     """The fleet's one-time ledger when `ledger.backend` is redis; None keeps claims in this process."""
     if settings.ledger.backend != "redis":
         return None
-    from .core.ledger import SharedLedger
-    from .upstream.ledger_redis import RedisLedgerStore
+    # Lazily: redis (and the OpenTelemetry SDK it imports) costs ~13 MB RSS, paid only with a redis ledger.
+    from .core.ledger import SharedLedger  # noqa: PLC0415
+    from .upstream.ledger_redis import RedisLedgerStore  # noqa: PLC0415
 
     return SharedLedger.from_settings(settings, RedisLedgerStore.from_settings(settings))

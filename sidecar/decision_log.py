@@ -19,7 +19,7 @@ import random
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import logs, metrics
 from .config import DecisionLogSettings
@@ -81,7 +81,7 @@ class DecisionLog:
             metrics.DECISION_LOG_DROPPED_TOTAL.labels("rate_limit").inc()
             self._schedule_report()
             return
-        entry = {"log": "decision", "time": _now_iso(), "method": method}
+        entry: dict[str, Any] = {"log": "decision", "time": _now_iso(), "method": method}
         if rule:
             entry["rule"] = rule
         entry.update(outcome=outcome, reason=reason, source=source, issuer=issuer, subject_sha256=subject_hash(subject),

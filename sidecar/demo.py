@@ -14,7 +14,8 @@ import grpc
 import httpx
 
 from authsidecar.v1 import auth_pb2 as pb
-from authsidecar.v1 import auth_pb2_grpc
+from authsidecar.v1 import auth_pb2_grpc, factors_pb2_grpc
+from authsidecar.v1 import factors_pb2 as fpb
 
 PHONE = "+14155552671"
 
@@ -112,9 +113,6 @@ async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:
 
 async def _factors_walkthrough(emu: httpx.AsyncClient, ch) -> None:
     """Second factors (Authy-style) and account flows (identity service)."""
-    from authsidecar.v1 import factors_pb2 as fpb
-    from authsidecar.v1 import factors_pb2_grpc
-
     factors, accounts = factors_pb2_grpc.SecondFactorServiceStub(ch), factors_pb2_grpc.AccountServiceStub(ch)
     print("\nSecond factor (TOTP, push approval, phone verification):", flush=True)
     user = (await factors.RegisterUser(fpb.RegisterUserRequest(email="demo@example.com", country="US",

@@ -57,22 +57,25 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
         return ENABLED
     protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
                 or "grpc").strip()
+    exporter_class: type[Any]
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+        exporter_class = GrpcExporter
     elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+        exporter_class = HttpExporter
     else:
         log.error("tracing off: OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf",
                   extra={"protocol": protocol[:40]})
         return False
-    from opentelemetry import propagate, trace
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry import propagate, trace  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
     named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
     _provider = TracerProvider(resource=Resource.create({} if named else {"service.name": "authsidecar"}))
-    _provider.add_span_processor(_counting_processor(_CountingExporter(OTLPSpanExporter())))
+    _provider.add_span_processor(_counting_processor(_CountingExporter(exporter_class())))
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("authsidecar")
     _otel = (propagate, trace)
@@ -205,7 +208,7 @@ async def _name_upstream_span(span: Any, request: Any) -> None:
 
 
 def _counting_processor(exporter: Any) -> Any:
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
     class CountingBatchProcessor(BatchSpanProcessor):
         def on_end(self, span: Any) -> None:
@@ -225,7 +228,7 @@ class _CountingExporter:
         self._inner = inner
 
     def export(self, spans: Any) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
+        from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
         try:
             result = self._inner.export(spans)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -36,8 +38,9 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self.sidecar = sidecar
         self.inflight = inflight
         self.limits = sidecar.settings.limits
-        answerers = {"verify_token": self.answer_verify_token, "verify_session": self.answer_verify_session,
-                     "is_revoked": self.answer_is_revoked, "get_session_status": self.answer_get_session_status}
+        answerers: dict[str, Callable[[Any], Awaitable[Any]]] = {
+            "verify_token": self.answer_verify_token, "verify_session": self.answer_verify_session,
+            "is_revoked": self.answer_is_revoked, "get_session_status": self.answer_get_session_status}
         self.streams = VerifyStreams(answerers, inflight, gate or StreamGate(self.limits.verify_streams_max),
                                      self.limits)
 

@@ -8,6 +8,8 @@ sends our status, headers and body to the client.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import cast
 
 import grpc
 from google.rpc import code_pb2, status_pb2
@@ -58,7 +60,7 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         return check_response(decision)
 
 
-def _trace_carrier(request: pb.CheckRequest) -> dict[str, str]:
+def _trace_carrier(request: pb.CheckRequest) -> Mapping[str, str]:
     return http_request(request).headers
 
 
@@ -88,7 +90,7 @@ def check_response(decision: Decision) -> pb.CheckResponse:
         status=status_pb2.Status(code=GRPC_CODE.get(decision.status, code_pb2.PERMISSION_DENIED),
                                  message=decision.reason),
         denied_response=pb.DeniedHttpResponse(
-            status=http_status_pb2.HttpStatus(code=decision.status),
+            status=http_status_pb2.HttpStatus(code=cast("http_status_pb2.StatusCode", decision.status)),
             headers=[_header(k, v) for k, v in headers], body=decision.body))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import grpc
 
 from authsidecar.v1 import factors_pb2 as pb
@@ -23,8 +25,8 @@ MAX_ACTION_CHARS = 255           # authy-client asserts action and action_messag
 VIA = {pb.VERIFICATION_VIA_UNSPECIFIED: "sms", pb.VERIFICATION_VIA_SMS: "sms", pb.VERIFICATION_VIA_CALL: "call"}
 
 
-def approval_status(s: ApprovalStatus) -> int:
-    return pb.ApprovalStatus.Value(f"APPROVAL_STATUS_{s.value}")
+def approval_status(s: ApprovalStatus) -> pb.ApprovalStatus:
+    return cast("pb.ApprovalStatus", pb.ApprovalStatus.Value(f"APPROVAL_STATUS_{s.value}"))  # Value() is typed int
 
 
 class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):

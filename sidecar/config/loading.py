@@ -55,7 +55,7 @@ def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], pr
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         names = [*path, f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             sub = raw.setdefault(f.name, {})
             if isinstance(sub, dict):
                 _apply_env(sub, hint, env, names, problems)
@@ -108,7 +108,7 @@ def _build(cls: type, raw: Any, where: str, problems: list[str]) -> Any:
 
 def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where + ".", problems)
     if origin is list:
         (item,) = typing.get_args(hint)

@@ -23,6 +23,7 @@ from .answers import UpstreamHealth
 from .caches import Clock, TtlLru
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, fingerprint, token_key, token_revocation_id
+from .second_factors import UnconfiguredUpstream
 
 log = logs.get("accounts")
 T = TypeVar("T")
@@ -69,8 +70,6 @@ class AccountFlows:
     def from_settings(cls, settings, upstream: IdentityApi | None) -> AccountFlows:
         """`upstream` is the identity adapter the assembly built (None: identity not configured)."""
         if upstream is None:
-            from .second_factors import UnconfiguredUpstream
-
             return cls(UnconfiguredUpstream("identity"), configured=False)
         flows = cls(upstream, session_map_max_entries=settings.identity.session_map_max_entries)
         flows.circuit.configure(settings.circuit)

@@ -171,6 +171,8 @@ def js_number(value: int | float) -> str:
     if x == 0:
         return "0"
     sign, digits_t, exponent = Decimal(repr(x)).as_tuple()
+    if not isinstance(exponent, int):  # NaN/infinity: excluded above, refused again here
+        raise InvalidArgument("body", "holds a number out of range")
     digits = "".join(map(str, digits_t)).rstrip("0") or "0"
     n = exponent + len("".join(map(str, digits_t)))
     k = len(digits)

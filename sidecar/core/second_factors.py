@@ -22,6 +22,7 @@ import phonenumbers
 
 from .answers import UpstreamHealth
 from .caches import Clock, SingleFlight, TtlLru
+from .callbacks import verify_signature
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
 from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
@@ -249,8 +250,6 @@ class SecondFactors:
 
     def verify_callback(self, *, nonce: str, method: str, url: str, params: Mapping,
                         signature: str) -> Verdict:
-        from .callbacks import verify_signature
-
         if not self.api_key:
             # An empty HMAC key is one anybody can sign with: never answer valid without a real key.
             raise NotConfigured("authy.api_key is not set: callback signatures cannot be checked")

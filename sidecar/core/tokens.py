@@ -175,7 +175,7 @@ class TokenVerifier:
             if old is not None and old.jwks_uri == issuer.jwks_uri:
                 self.issuers[name] = issuer
                 # Checked under the old rules (audiences, leeway…): verify again, under the new ones.
-                self._forget_verifications(lambda v, n=name: v.issuer.issuer == n)
+                self._forget_verifications(_issued_by(name))
                 continue
             if old is not None:
                 self._remove_issuer(name)
@@ -203,7 +203,7 @@ class TokenVerifier:
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
-        dropped = self._forget_verifications(lambda v: v.issuer.issuer == name)
+        dropped = self._forget_verifications(_issued_by(name))
         for gauge in (metrics.JWKS_KEYS, metrics.JWKS_SECONDS_SINCE_REFRESH):
             with contextlib.suppress(KeyError):
                 gauge.remove(name)
@@ -348,6 +348,10 @@ class TokenVerifier:
         for ids in [ids for ids, v in self._vouches.items() if vouched(v)]:
             del self._vouches[ids]
         return dropped
+
+
+def _issued_by(name: str) -> Callable[[_Vouch | _Verified], bool]:
+    return lambda v: v.issuer.issuer == name
 
 
 def _fits(alg: str, key: SigningKey) -> bool:

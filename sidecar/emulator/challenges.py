@@ -247,7 +247,7 @@ def _control_routes(area: ChallengeArea) -> list[Route]:
         return JSONResponse(dict(area.rules))
 
     async def reset(request: Request) -> JSONResponse:
-        area.__init__()
+        type(area).__init__(area)  # every field back to its default
         return JSONResponse({})
 
     return [

@@ -25,6 +25,7 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,8 @@ from starlette.routing import Route
 
 ALGS = get_default_algorithms()
 DEFAULT_AUDIENCE = "authsidecar-demo"
-CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
+    "ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
 # Group orders n (SEC 2 v2 §2.4.2, §2.5.1, §2.6.1), for the r = n tamper: the emulator's own copy,
 # so a test never checks the sidecar's constants against themselves.
 CURVE_ORDERS = {
@@ -129,9 +131,10 @@ def served_document(issuer: Issuer, keys: list[dict]) -> Response:
 
 
 def _area(state) -> dict[str, Issuer]:
-    issuers = state.areas.get("jwks")
+    issuers: dict[str, Issuer] | None = state.areas.get("jwks")
     if issuers is None:
-        issuers = state.areas["jwks"] = {}
+        issuers = {}
+        state.areas["jwks"] = issuers
         for name, alg in (("main", "ES256"), ("rsa", "RS256")):
             issuers[name] = Issuer(name, alg)
             issuers[name].add_key()
@@ -163,7 +166,7 @@ def routes(state) -> list[Route]:
         return JSONResponse({"issuer": url, "jwks_uri": f"{url}/.well-known/jwks.json",
                              "id_token_signing_alg_values_supported": [issuer.alg]})
 
-    async def control(request: Request) -> JSONResponse:
+    async def control(request: Request) -> Response:
         body = await request.json() if request.method == "POST" else {}
         try:
             # ASCII-escaped: minted claims may hold lone surrogates ("\ud800"), which UTF-8 can't encode.
@@ -196,10 +199,10 @@ def _control(state, issuers: dict[str, Issuer], action: str, name: str, body: di
         raise LookupError(f"no issuer {name}")
     if action == "rotate":
         old = issuer.current.kid
-        new = issuer.add_key()
+        added = issuer.add_key()
         if body.get("remove_old"):
             issuer.keys = [k for k in issuer.keys if k.kid != old]
-        return {"kid": new.kid, "previous": old, "removed": bool(body.get("remove_old"))}
+        return {"kid": added.kid, "previous": old, "removed": bool(body.get("remove_old"))}
     if action == "remove":
         kid = str(body["kid"])
         issuer.keys = [k for k in issuer.keys if k.kid != kid]
