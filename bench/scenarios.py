@@ -19,14 +19,18 @@ from grpc_health.v1 import health_pb2
 from jwt.algorithms import ECAlgorithm
 
 from authsidecar.v1 import auth_pb2 as pb
+from envoy.service.auth.v3 import attribute_context_pb2 as ctx_pb
+from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
 from sidecar import config as cfg
+from sidecar.upstream.platform import PlatformClient
 
-from . import all_full, procstats
+from . import all_full, ledger_claims, procstats
 from .curve import latency_curve
 from .drive import drive as _drive
 from .entry_sizes import bytes_per_entry
 from .harness import Scenario, percentile
 from .harness import run as run_scenario
+from .otlp_sink import OtlpSink
 
 PHONE = "+14155552671"
 BENCH_KID = "bench-es256"
@@ -156,8 +160,6 @@ _sink = None
 def _otlp_env() -> dict:
     global _sink
     if _sink is None:
-        from .otlp_sink import OtlpSink
-
         _sink = OtlpSink()
     return _sink.env()
 
@@ -173,9 +175,6 @@ def _hot_variant(emulator, signer: BenchSigner, sizes: Sizes, name: str) -> list
 
 def _check_requests(tokens: list[str]) -> list[bytes]:
     """Envoy CheckRequests for GET /api/orders with each bearer token."""
-    from envoy.service.auth.v3 import attribute_context_pb2 as ctx_pb
-    from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
-
     out = []
     for token in tokens:
         http = ctx_pb.AttributeContext.HttpRequest(method="GET", path="/api/orders", host="orders.local",
@@ -361,8 +360,6 @@ def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:
 
 def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
     """What an SDK without a cache does: one platform status request per VerifySession."""
-    from sidecar.upstream.platform import PlatformClient
-
     tokens = _bulk_sessions(emulator, 100)
     latencies: list[int] = []
 
@@ -394,8 +391,6 @@ def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
 
 def _ledger_claims(sizes: Sizes) -> list:
     """One claim in this process's ledger, then through Redis, with the ratio of the two."""
-    from . import ledger_claims
-
     seen: dict = {}
 
     def memory(emulator, sidecar) -> dict:

@@ -309,7 +309,7 @@ def write_corpus() -> None:
 def signed_inputs():
     """Hypothesis: inputs this file signs — mostly acceptable claims with odd values mixed in, so the
     valid path sees deep nesting, huge numbers, control characters, lone surrogates and edge times."""
-    from hypothesis import strategies as st
+    from hypothesis import strategies as st  # noqa: PLC0415 (the atheris run, with only the fuzz extra, needs no hypothesis)
 
     odd_text = st.one_of(st.text(max_size=12), st.sampled_from(
         ["", "\ud800", "a\r\nx-auth-admin: 1", "\x00", "\x7f", "\u2028", "\U0001F600", "\u202e", "x" * 3000, "  "]))
@@ -339,8 +339,8 @@ def signed_inputs():
 
 def run_hypothesis(examples: int) -> None:
     """The same check, driven by hypothesis: seeds, mutated seeds, and JSON header/payload shapes."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
+    from hypothesis import HealthCheck, given, settings  # noqa: PLC0415 (the atheris run, with only the fuzz extra, needs no hypothesis)
+    from hypothesis import strategies as st  # noqa: PLC0415 (the atheris run, with only the fuzz extra, needs no hypothesis)
 
     seeds = sorted(p.read_bytes() for p in CORPUS.iterdir())
     json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

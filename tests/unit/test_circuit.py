@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sidecar.core.circuit import CircuitBreaker, CircuitState
 
 
@@ -58,8 +60,6 @@ def test_half_open_probe_success_closes():
 
 
 async def test_a_probe_abandoned_by_its_caller_releases_the_circuit_instead_of_reopening_it():
-    import asyncio
-
     clock = Clock()
     cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
     cb.allow()
@@ -76,8 +76,6 @@ async def test_a_probe_abandoned_by_its_caller_releases_the_circuit_instead_of_r
 
 
 async def test_a_call_admitted_before_the_outage_does_not_release_a_later_probe():
-    import asyncio
-
     clock = Clock()
     cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
     old = asyncio.ensure_future(cb.call(asyncio.sleep(10)))     # admitted while closed

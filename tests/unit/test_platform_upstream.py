@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from httpx_sse import SSEError
 
 from sidecar.config import SseSettings
 from sidecar.core.hashing import token_key
 from sidecar.core.outcomes import Reason, SessionStatus, UpstreamError
 from sidecar.core.session_records import EventKind
 from sidecar.emulator.platform import PlatformState, _backlog
-from sidecar.upstream.events import EventStream, StreamRefused
+from sidecar.upstream.events import EventStream, StreamRefused, disconnect_cause
 from sidecar.upstream.platform import PlatformClient, parse_event
 
 
@@ -178,8 +180,6 @@ def test_emulator_backlog_resumes_only_known_positions():
 
 
 async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
-    import asyncio
-
     async def stalled():
         yield b"event: heartbeat\ndata: {}\n\n"
         await asyncio.Event().wait()  # the platform goes quiet without closing the connection
@@ -202,8 +202,6 @@ async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
 ])
 async def test_no_content_or_a_wrong_content_type_is_no_stream(response, cause):
     """Neither is ever reported to the listener as an open stream (which could make it trusted)."""
-    from sidecar.upstream.events import disconnect_cause
-
     listener = Listener()
     es = stream_for(listener)
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: response())) as http:
@@ -216,8 +214,6 @@ async def test_no_content_or_a_wrong_content_type_is_no_stream(response, cause):
 async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
     """A connection that breaks halfway through an event's data line: the event is dropped whole, and
     the resume position stays before it (so the platform replays it on the next connection)."""
-    from sidecar.upstream.events import disconnect_cause
-
     async def cut():
         yield b"id: e-1\nevent: heartbeat\ndata: {}\n\n"
         yield b'id: e-2\nevent: session.revoked\ndata: {"session_tok'
@@ -237,10 +233,6 @@ async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
 
 
 def test_disconnect_causes_are_bounded_labels():
-    from httpx_sse import SSEError
-
-    from sidecar.upstream.events import disconnect_cause
-
     req = httpx.Request("GET", "http://x")
     assert disconnect_cause(httpx.ConnectError("refused", request=req)) == "unreachable"
     assert disconnect_cause(httpx.ReadTimeout("slow", request=req)) == "silent"
