@@ -21,6 +21,7 @@ from envoy.type.v3 import http_status_pb2
 
 from .. import logs, metrics, tracing
 from ..app import Sidecar
+from ..config import Settings
 from ..core.decisions import Allow, Decision, Deny
 from ..core.http_request import HttpRequest
 from ..core.policy import Policy, Verifiers
@@ -43,7 +44,7 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
                                    sessions=getattr(sidecar, "sessions", None),
                                    challenges=getattr(sidecar, "challenges", None))
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Settings) -> None:
         """Live reload: new rules and headers; the next Check uses them (one attribute swap)."""
         self.policy = Policy(settings.ext_authz, settings.limits, settings.default_region)
 

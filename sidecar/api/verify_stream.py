@@ -23,6 +23,7 @@ from google.rpc import code_pb2, status_pb2
 from authsidecar.v1 import auth_pb2 as pb
 
 from .. import metrics, tracing
+from ..config import Limits
 from . import observe
 from .rpc import InFlight, error_outcome, outcome_of, status_for
 
@@ -180,7 +181,7 @@ class _Stream:
 class VerifyStreams:
     """Serves VerifyStream calls; `answerers` maps each oneof field to its unary answer (request → response)."""
 
-    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, gate: StreamGate, limits) -> None:
+    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, gate: StreamGate, limits: Limits) -> None:
         self.answerers, self.inflight, self.gate = answerers, inflight, gate
         self.limits = limits             # read per stream: a live reload updates this object in place
 

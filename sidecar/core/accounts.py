@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .. import logs, metrics
+from ..config import Settings
 from .account_records import AccountSession, IdentityApi, LoginResult, Me, Tokens
 from .answers import UpstreamHealth
 from .caches import Clock, TtlLru
@@ -67,7 +68,7 @@ class AccountFlows:
         self.circuit = CircuitBreaker("identity", clock=clock, on_change=log_circuit_change)
 
     @classmethod
-    def from_settings(cls, settings, upstream: IdentityApi | None) -> AccountFlows:
+    def from_settings(cls, settings: Settings, upstream: IdentityApi | None) -> AccountFlows:
         """`upstream` is the identity adapter the assembly built (None: identity not configured)."""
         if upstream is None:
             return cls(UnconfiguredUpstream("identity"), configured=False)
@@ -75,7 +76,7 @@ class AccountFlows:
         flows.circuit.configure(settings.circuit)
         return flows
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Settings) -> None:
         """Live reload: the refresh-token chain map's size, the circuit."""
         self._chains.resize(settings.identity.session_map_max_entries)
         self.circuit.configure(settings.circuit)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import phonenumbers
 
@@ -110,8 +110,8 @@ class UnconfiguredUpstream:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __getattr__(self, method: str):
-        async def refuse(*args, **kwargs):
+    def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, NoReturn]]:
+        async def refuse(*args: Any, **kwargs: Any) -> NoReturn:
             raise NotConfigured(f"{self.name} is not configured (set {self.name}.base_url)")
         return refuse
 
@@ -148,7 +148,7 @@ class SecondFactors:
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
         self.circuit = CircuitBreaker("authy", clock=clock, on_change=log_circuit_change)
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Any) -> None:  # the Settings: this module imports nothing outside core
         """Live reload: the used-code ledger's size, the circuit."""
         self.policy.consumed_codes_max_entries = settings.authy.consumed_codes_max_entries
         for claims in self._used.values():

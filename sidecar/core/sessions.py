@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import logs, metrics
+from ..config import Settings
 from .answers import ApprovalAnswer, RevocationAnswer, SessionAnswer, SessionStatusAnswer, UpstreamHealth
 from .budget import LookupBudget
 from .caches import Clock, SingleFlight, TtlLru, TtlRecords
@@ -90,7 +92,7 @@ class SessionVerifier:
         # Lookups and approvals go through the breaker; health probes don't (they report the truth).
         self.circuit = CircuitBreaker("platform", clock=clock, on_change=log_circuit_change)
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Settings) -> None:
         """Live reload: cache TTLs and sizes, the circuit. Entries in hand and the event stream stay."""
         p = settings.platform
         self.session_ttl, self.negative_ttl = p.session_cache_ttl_seconds, p.negative_cache_ttl_seconds
@@ -345,5 +347,5 @@ def _brief(exc: UpstreamError) -> str:
     return f"platform unavailable ({exc.status or exc.message})"
 
 
-def _evicted(cache: str):
+def _evicted(cache: str) -> Callable[..., None]:
     return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc   # created now: exported at 0 before any eviction
