@@ -31,7 +31,7 @@ def test_ruff_finds_nothing():
 
 @pytest.mark.timeout(BOUND + 30)
 def test_the_code_is_formatted_as_ruff_format_would():
-    done = run("ruff", "format", "--check", "--no-cache", *TREES)
+    done = run("ruff", "format", "--check", "--no-cache", "--output-format", "concise", *TREES)
     assert done.returncode == 0, explain(done) + "\nrun `make format` to format the tree"
 
 
