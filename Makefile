@@ -9,7 +9,7 @@ SOAK_SECONDS ?= 600
 FLOOD_CALLS  ?= 1000000
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test install proto bench soak flood fuzz clean
+.PHONY: run test install format proto bench soak flood fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: install
 	$(PY) -m pytest -q -m serial || status=$$?; \
 	exit $$status
 
+# Sort imports and format the Python trees as tests/unit/test_static_checks.py checks them.
+format: install
+	$(VENV)/bin/ruff check --fix --exit-zero --quiet sidecar tests bench soak fuzz
+	$(VENV)/bin/ruff format sidecar tests bench soak fuzz
+
 proto: install
 	$(PY) -m sidecar.protogen generated
 
@@ -56,4 +61,4 @@ fuzz: install
 		-artifact_prefix=fuzz/crashes/ $$work fuzz/corpus
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

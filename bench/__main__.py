@@ -16,7 +16,7 @@ import platform
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
@@ -75,14 +75,15 @@ def main() -> int:
         emulator.stop()
     _add_ratios(results)
     envoy_bench.add_ratios(results)
-    report = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+    report = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
               "machine": _machine(), "duration_seconds": duration, "scenarios": results}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{'-quick' if args.quick else ''}.json"
     path.write_text(json.dumps(report, indent=2))
     png = plot.draw(report, path.with_suffix(".png"))
-    print(f"\n{report_md.render(report)}\n\nwrote {path}" + (f" and {png}" if png else " (no plot: matplotlib missing)"))
+    plotted = f" and {png}" if png else " (no plot: matplotlib missing)"
+    print(f"\n{report_md.render(report)}\n\nwrote {path}" + plotted)
     if not args.quick and args.out == DEFAULT_OUT:
         report_md.update_readme(report)
         if png:

@@ -4,8 +4,9 @@ The sidecar runs with a small configured budget; each cache gets more distinct e
 (so the LRU evicts), through the real RPCs: valid tokens (verified-token cache), verified sessions
 (session cache), pending ones (negative cache), revoked ones (terminal states and revoked session ids),
 spent approvals, challenge tokens and Authy codes (their one-time ledgers), logins (the refresh token →
-session map) and tokens naming unknown kids (the JWKS negative cache). Quick mode (the bench smoke) sets every budgeted cache small
-explicitly (smaller than a real one), so it fills in seconds; the full run lets the budget size them.
+session map) and tokens naming unknown kids (the JWKS negative cache). Quick mode (the bench smoke)
+sets every budgeted cache small explicitly (smaller than a real one), so it fills in seconds; the full
+run lets the budget size them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def kept_up(point: dict) -> bool:
 
 
 def latency_curve(emulator, sidecar, unary: list[bytes], items: list[bytes], ctx) -> dict:
-    from .scenarios import AUTH, STREAM_LOAD, VERIFY_STREAM, _floor_rps
+    from .scenarios import AUTH, STREAM_LOAD, VERIFY_STREAM, _floor_rps  # noqa: PLC0415 (scenarios imports this module)
 
     floor = _floor_rps(ctx)
     quick = ctx.duration < 1

@@ -16,9 +16,9 @@ import tracemalloc
 from collections.abc import Callable
 
 from sidecar.config import IssuerSettings, JwksSettings
+from sidecar.core import claims
 from sidecar.core.account_records import Tokens
 from sidecar.core.accounts import ACCESS_TOKENS_PER_CHAIN, _Chain
-from sidecar.core import claims
 from sidecar.core.caches import OneTimeLedger, TtlLru
 from sidecar.core.hashing import token_key, token_revocation_id
 from sidecar.core.keys import SigningKey

@@ -20,6 +20,8 @@ import time
 
 import grpc
 
+from . import load_stream
+
 
 async def closed_loop(senders: list, payloads: list[bytes], concurrency: int, duration: float, warmup: float,
                       calls: int | None = None) -> dict:
@@ -94,7 +96,6 @@ async def run(spec: dict) -> dict:
     timeout = spec.get("timeout", 5.0)
     try:
         if spec.get("streams"):     # VerifyStream: N streams × M items in flight, or open loop
-            from . import load_stream
 
             if spec.get("rate"):
                 return await load_stream.open_loop(channels, spec["method"], payloads, spec["streams"], spec["rate"],

@@ -19,10 +19,10 @@ def draw(report: dict, out: Path) -> Path | None:
     if curve is None:
         return None
     try:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 (optional: no matplotlib, no plot)
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # noqa: PLC0415 (after use("Agg"), as matplotlib requires)
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)

@@ -19,15 +19,19 @@ from grpc_health.v1 import health_pb2
 from jwt.algorithms import ECAlgorithm
 
 from authsidecar.v1 import auth_pb2 as pb
+from envoy.service.auth.v3 import attribute_context_pb2 as ctx_pb
+from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
 from sidecar import config as cfg
+from sidecar.upstream.platform import PlatformClient
 
-from . import all_full, hostile, procstats
+from . import all_full, hostile, ledger_claims, procstats
 from . import envoy as envoy_bench
+from .curve import latency_curve
 from .drive import drive as _drive
 from .entry_sizes import bytes_per_entry
-from .curve import latency_curve
 from .harness import Scenario, percentile
 from .harness import run as run_scenario
+from .otlp_sink import OtlpSink
 
 PHONE = "+14155552671"
 BENCH_KID = "bench-es256"
@@ -47,7 +51,7 @@ class Sizes:
     alternative_seconds: float
 
     @classmethod
-    def of(cls, quick: bool) -> "Sizes":
+    def of(cls, quick: bool) -> Sizes:
         if quick:
             return cls(50, 2_000, 20, 200, 10, 500, 1_000, 0.5)
         return cls(1_000, 60_000, 100, 10_000, 200, 10_000, 100_000, 8.0)
@@ -144,7 +148,8 @@ WIDE_LOAD = {"load_processes": 2, "connections": 4, "concurrency": 16}
 def _floor() -> list:
     # The limit of this stack: the cheapest RPC on the same grpc.aio server.
     check = [health_pb2.HealthCheckRequest().SerializeToString()]
-    return [Scenario("floor", HEALTH_CHECK, check, notes="grpc.health.v1 Check: no work, the ceiling of the server stack"),
+    return [Scenario("floor", HEALTH_CHECK, check,
+                     notes="grpc.health.v1 Check: no work, the ceiling of the server stack"),
             Scenario("floor_2_loads", HEALTH_CHECK, check, **WIDE_LOAD,
                      notes="the floor driven like the two-process scenarios: 2 load processes × 4 connections")]
 
@@ -163,8 +168,6 @@ _sink = None
 def _otlp_env() -> dict:
     global _sink
     if _sink is None:
-        from .otlp_sink import OtlpSink
-
         _sink = OtlpSink()
     return _sink.env()
 
@@ -180,9 +183,6 @@ def _hot_variant(emulator, signer: BenchSigner, sizes: Sizes, name: str) -> list
 
 def _check_requests(tokens: list[str]) -> list[bytes]:
     """Envoy CheckRequests for GET /api/orders with each bearer token."""
-    from envoy.service.auth.v3 import attribute_context_pb2 as ctx_pb
-    from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
-
     out = []
     for token in tokens:
         http = ctx_pb.AttributeContext.HttpRequest(method="GET", path="/api/orders", host="orders.local",
@@ -208,7 +208,8 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
                                            notes="open loop at 1,000 calls/s: latency at a moderate load"),
                                   s.target, [s.proc.pid], e, ctx.duration, ctx.warmup),
         Scenario("ext_authz_check_hot", "/envoy.service.auth.v3.Authorization/Check", _check_requests(hot_tokens),
-                 notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits)"),
+                 notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin "
+                       "(cache hits)"),
         Scenario("verify_token_hot_stream", VERIFY_STREAM, stream_items("verify_token", hot_tokens), **STREAM_LOAD,
                  notes=f"the same {len(hot)} tokens as verify_token_hot as VerifyStream items: "
                        f"{STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight"),
@@ -334,7 +335,8 @@ def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
     valid_sessions = asyncio.run(_drive(sidecar.target, "VerifySession", sessions, concurrency=64))
     mem = procstats.memory_mb(sidecar.proc.pid)
     return {"scenario": "memory", "cached_tokens": valid_tokens, "cached_sessions": valid_sessions,
-            "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1),
+            "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1),
+            "peak_rss_mb": round(mem["peak_rss_mb"], 1),
             "cache_entries": {name: sidecar.metric("authsidecar_cache_entries", cache=name)
                               for name in ("verified_tokens", "sessions")},
             "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / 2**20,
@@ -366,8 +368,6 @@ def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:
 
 def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
     """What an SDK without a cache does: one platform status request per VerifySession."""
-    from sidecar.upstream.platform import PlatformClient
-
     tokens = _bulk_sessions(emulator, 100)
     latencies: list[int] = []
 
@@ -393,13 +393,12 @@ def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
             "rps": len(latencies) / sizes.alternative_seconds, "p50_ms": percentile(latencies, 0.5),
             "p99_ms": percentile(latencies, 0.99),
             "upstream_status_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
-            "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform (emulator on loopback)"}
+            "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform "
+                     "(emulator on loopback)"}
 
 
 def _ledger_claims(sizes: Sizes) -> list:
     """One claim in this process's ledger, then through Redis, with the ratio of the two."""
-    from . import ledger_claims
-
     seen: dict = {}
 
     def memory(emulator, sidecar) -> dict:

@@ -10,9 +10,24 @@ import asyncio
 import dataclasses
 from typing import Protocol
 
+import httpx
+
 from . import logs
 from .config import Settings
+from .core.accounts import AccountFlows
 from .core.answers import UpstreamHealth
+from .core.challenges import ChallengeVerifier
+from .core.logout_revocations import LogoutRevocations, SharedRevocations
+from .core.second_factors import SecondFactorPolicy, SecondFactors, UnconfiguredUpstream
+from .core.sessions import SessionVerifier, UnconfiguredPlatform
+from .core.tokens import Fetch, TokenVerifier
+from .upstream.authy import AuthyClient
+from .upstream.challenges import ChallengePlatform
+from .upstream.events import EventStream
+from .upstream.identity_service import IdentityServiceClient
+from .upstream.inai import InaiClient
+from .upstream.jwks import JwksFetcher
+from .upstream.platform import PlatformClient
 
 
 class Component(Protocol):
@@ -38,18 +53,12 @@ def identity_adapter(settings: Settings):
     if not i.base_url:
         return None
     if i.api == "identity-service":
-        from .upstream.identity_service import IdentityServiceClient
-
         return IdentityServiceClient(i.base_url, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
-    from .upstream.inai import InaiClient
-
     return InaiClient(i.base_url, i.api_key, i.timeout_seconds, max_response_bytes=i.max_response_bytes)
 
 
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
-        from .core.accounts import AccountFlows
-
         self.settings = settings
         # One shared ledger (one Redis, one circuit) behind every kind of one-time claim, or none.
         self.ledger = _shared_ledger(settings)
@@ -113,10 +122,6 @@ class Sidecar:
 
 def sessions_from_settings(settings: Settings, ledger=None):
     """Sessions and approvals on the RAuth platform, with its event stream when `platform.sse.enabled`."""
-    from .core.sessions import SessionVerifier, UnconfiguredPlatform
-    from .upstream.events import EventStream
-    from .upstream.platform import PlatformClient
-
     p = settings.platform
     if not p.base_url:  # no RAuth (validation allows it only wholly unset): its RPCs fail closed
         verifier = SessionVerifier(UnconfiguredPlatform(), max_entries=p.session_cache_max_entries,
@@ -139,8 +144,6 @@ def sessions_from_settings(settings: Settings, ledger=None):
 
 def logout_revocations_from_settings(settings: Settings, ledger=None):
     """What logouts revoked, until the tokens expire; shared through the ledger's Redis when there is one."""
-    from .core.logout_revocations import LogoutRevocations, SharedRevocations
-
     store = LogoutRevocations(settings.identity.logout_revocations_max_entries or 100_000)
     if ledger is not None:
         SharedRevocations(ledger.store, settings.ledger.key_prefix, store)
@@ -149,22 +152,14 @@ def logout_revocations_from_settings(settings: Settings, ledger=None):
 
 def tokens_from_settings(settings: Settings, revoked=None):
     """JWT verification against each configured issuer's JWKS (one HTTP client shared by the fetchers)."""
-    import httpx
-
-    from .core.tokens import TokenVerifier
-    from .upstream.jwks import JwksFetcher
-
     client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
-    fetchers = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
+    fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
     return TokenVerifier(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose],
                          make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client))
 
 
 def challenges_from_settings(settings: Settings, ledger=None):
     """Authsignal step-up challenges (the RPCs answer "not configured" without a secret key)."""
-    from .core.challenges import ChallengeVerifier
-    from .upstream.challenges import ChallengePlatform
-
     ch = settings.challenges
     verifier = ChallengeVerifier(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
                                  consumed_max_entries=ch.consumed_tokens_max_entries,
@@ -177,9 +172,6 @@ def challenges_from_settings(settings: Settings, ledger=None):
 def second_factors_from_settings(settings: Settings, ledger=None):
     """The second-factor core joined to its Authy adapter here, so neither imports the other's module
     the wrong way (core owns the records and the AuthyUpstream interface; the adapter imports core)."""
-    from .core.second_factors import SecondFactorPolicy, SecondFactors, UnconfiguredUpstream
-    from .upstream.authy import AuthyClient
-
     a = settings.authy
     if not a.base_url:
         return SecondFactors(UnconfiguredUpstream("authy"), configured=False)
@@ -196,7 +188,8 @@ def _shared_ledger(settings: Settings):
     """The fleet's one-time ledger when `ledger.backend` is redis; None keeps claims in this process."""
     if settings.ledger.backend != "redis":
         return None
-    from .core.ledger import SharedLedger
-    from .upstream.ledger_redis import RedisLedgerStore
+    # Lazily: redis (and the OpenTelemetry SDK it imports) costs ~13 MB RSS, paid only with a redis ledger.
+    from .core.ledger import SharedLedger  # noqa: PLC0415
+    from .upstream.ledger_redis import RedisLedgerStore  # noqa: PLC0415
 
     return SharedLedger.from_settings(settings, RedisLedgerStore.from_settings(settings))

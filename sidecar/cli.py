@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 
 from . import config, logs
@@ -43,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "emulator":
         return _emulator(args.listen)
     if args.command == "call":
-        from .client_cli import call
+        from .client_cli import call  # noqa: PLC0415 (each subcommand loads only what it runs)
 
         return call(args.target, args.rpc, args.fields, args.json, args.timeout)
     if args.command == "health":
-        from .client_cli import check_health
+        from .client_cli import check_health  # noqa: PLC0415 (each subcommand loads only what it runs)
 
         return check_health(args.target, args.service)
     return 2
@@ -63,14 +64,14 @@ def _serve(config_path: str | None, demo: bool) -> int:
         # Reloads read the file again without `demo`: keep the emulator they'd otherwise find removed.
         os.environ.setdefault("AUTHSIDECAR_EMULATOR_MODE", "on")
     logs.setup(settings.log_level)
-    from . import tracing
+    from . import tracing  # noqa: PLC0415 (each subcommand loads only what it runs)
 
     tracing.setup()   # off unless OTEL_TRACES_EXPORTER=otlp
-    from .server import serve
+    from .server import serve  # noqa: PLC0415 (each subcommand loads only what it runs)
 
     after = None
     if demo:
-        from .demo import show
+        from .demo import show  # noqa: PLC0415 (each subcommand loads only what it runs)
 
         after = show
     return asyncio.run(serve(settings, after, config_path))
@@ -78,12 +79,10 @@ def _serve(config_path: str | None, demo: bool) -> int:
 
 def _emulator(listen: str) -> int:
     logs.setup("info")
-    from .emulator.app import build_app
-    from .httpserve import AsgiServer
+    from .emulator.app import build_app  # noqa: PLC0415 (each subcommand loads only what it runs)
+    from .httpserve import AsgiServer  # noqa: PLC0415 (each subcommand loads only what it runs)
 
     async def run() -> int:
-        import signal
-
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -81,7 +81,7 @@ class AsyncClient:
         self._stub = auth_pb2_grpc.AuthServiceStub(self._channel)
         self._mux = AsyncMultiplexer(self._stub) if multiplex else None
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -185,7 +185,7 @@ class Client:
         self._stub = auth_pb2_grpc.AuthServiceStub(self._channel)
         self._mux = SyncMultiplexer(self._stub) if multiplex else None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -260,8 +260,9 @@ class Client:
     def get_user(self, user_id: str, *, timeout: float | None = None) -> pb.GetUserResponse:
         return self._call("GetUser", pb.GetUserRequest(user_id=user_id), timeout)
 
-    def enroll_verified_authenticator(self, user_id: str, verification_method: str, *,
-                                      timeout: float | None = None, **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
+    def enroll_verified_authenticator(
+            self, user_id: str, verification_method: str, *,
+            timeout: float | None = None, **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
         request = pb.EnrollVerifiedAuthenticatorRequest(user_id=user_id, verification_method=verification_method,
                                                         **fields)
         return self._call("EnrollVerifiedAuthenticator", request, timeout)

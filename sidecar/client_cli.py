@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from google.protobuf import message_factory
+from grpc_status import rpc_status
 
 from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2
 
@@ -44,11 +45,11 @@ def _print(message) -> None:
 
 def _error_json(err: grpc.RpcError) -> str:
     """Code and message, plus the UpstreamErrorDetail when the status carries one."""
-    out = {"code": err.code().name, "details": err.details()}
-    from grpc_status import rpc_status
+    out: dict[str, Any] = {"code": err.code().name, "details": err.details()}
 
     status = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
-    for any_detail in status.details if status else ():
+    details: Sequence[Any] = status.details if status else ()
+    for any_detail in details:
         detail = errors_pb2.UpstreamErrorDetail()
         if any_detail.Unpack(detail):
             out["upstream_error"] = json_format.MessageToDict(detail, preserving_proto_field_name=True)
@@ -60,15 +61,14 @@ def call(target: str, rpc: str, fields: list[str], raw_json: str | None, timeout
     response_class = message_factory.GetMessageClass(method.output_type)
     path = f"/{method.containing_service.full_name}/{method.name}"
     with grpc.insecure_channel(target) as channel:
-        kind = channel.unary_stream if method.server_streaming else channel.unary_unary
-        invoke = kind(path, request_serializer=type(request).SerializeToString,
-                      response_deserializer=response_class.FromString)
+        wire = {"request_serializer": type(request).SerializeToString,
+                "response_deserializer": response_class.FromString}
         try:
             if method.server_streaming:
-                for message in invoke(request, timeout=timeout):
+                for message in channel.unary_stream(path, **wire)(request, timeout=timeout):
                     _print(message)
             else:
-                _print(invoke(request, timeout=timeout))
+                _print(channel.unary_unary(path, **wire)(request, timeout=timeout))
         except grpc.RpcError as err:
             print(_error_json(err), file=sys.stderr)
             return 1
@@ -78,7 +78,7 @@ def call(target: str, rpc: str, fields: list[str], raw_json: str | None, timeout
 def check_health(target: str, service: str) -> int:
     with grpc.insecure_channel(target) as channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
+            reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]  # types-grpcio-health-checking: HealthStub lists no methods
                 health_pb2.HealthCheckRequest(service=service), timeout=3)
         except grpc.RpcError as err:
             print(json.dumps({"code": err.code().name, "details": err.details()}), file=sys.stderr)

@@ -100,13 +100,14 @@ class AsyncMultiplexer(_Routing):
     async def call(self, method: str, request: Any, timeout: float) -> Any:
         if self._call is None:
             self._open()
+        assert self._outbox is not None  # _open() made it
         item_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[item_id] = future
         self._outbox.put_nowait(stream_item(item_id, method, request, timeout))
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise deadline_error() from None
         finally:
             self._pending.pop(item_id, None)
@@ -179,6 +180,7 @@ class SyncMultiplexer(_Routing):
                 self._open()
             self._pending[item_id] = future
             outbox = self._outbox
+        assert outbox is not None  # _open() made it
         outbox.put(stream_item(item_id, method, request, timeout))
         try:
             return future.result(timeout)

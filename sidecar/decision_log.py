@@ -12,13 +12,14 @@ most once a second. Off (the default) it costs the caller one attribute check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
 import sys
 import time
-from datetime import datetime, timezone
-from typing import TextIO
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 from . import logs, metrics
 from .config import DecisionLogSettings
@@ -35,7 +36,7 @@ def subject_hash(subject: str) -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class DecisionLog:
@@ -56,7 +57,7 @@ class DecisionLog:
             self._close_file()
             if path:
                 try:
-                    self._out = open(path, "a", buffering=1, encoding="utf-8")
+                    self._out = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (held until closed or reopened)
                 except OSError as exc:
                     log.error("cannot open the decision log; writing to stderr",
                               extra={"path": path, "error": exc.strerror})
@@ -81,7 +82,7 @@ class DecisionLog:
             metrics.DECISION_LOG_DROPPED_TOTAL.labels("rate_limit").inc()
             self._schedule_report()
             return
-        entry = {"log": "decision", "time": _now_iso(), "method": method}
+        entry: dict[str, Any] = {"log": "decision", "time": _now_iso(), "method": method}
         if decision_id:
             entry["decision_id"] = decision_id
         if rule:
@@ -132,10 +133,8 @@ class DecisionLog:
 
     def _close_file(self) -> None:
         if self._out is not sys.stderr:
-            try:
+            with contextlib.suppress(OSError):
                 self._out.close()
-            except OSError:
-                pass
         self._out = sys.stderr
 
 

@@ -14,7 +14,8 @@ import grpc
 import httpx
 
 from authsidecar.v1 import auth_pb2 as pb
-from authsidecar.v1 import auth_pb2_grpc
+from authsidecar.v1 import auth_pb2_grpc, factors_pb2_grpc
+from authsidecar.v1 import factors_pb2 as fpb
 
 PHONE = "+14155552671"
 
@@ -54,8 +55,8 @@ async def show(server) -> None:
     print("\nTry it yourself (the sidecar keeps running; Ctrl-C stops it):", flush=True)
     for hint in hints:
         print(f"  .venv/bin/sidecar call --target {target} {hint}", flush=True)
-    print(f"  curl -s http://127.0.0.1:{server.settings.ops_listen.rpartition(':')[2]}/metrics | grep authsidecar_rpc_total\n",
-          flush=True)
+    ops_port = server.settings.ops_listen.rpartition(":")[2]
+    print(f"  curl -s http://127.0.0.1:{ops_port}/metrics | grep authsidecar_rpc_total\n", flush=True)
 
 
 async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:
@@ -112,9 +113,6 @@ async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:
 
 async def _factors_walkthrough(emu: httpx.AsyncClient, ch) -> None:
     """Second factors (Authy-style) and account flows (identity service)."""
-    from authsidecar.v1 import factors_pb2 as fpb
-    from authsidecar.v1 import factors_pb2_grpc
-
     factors, accounts = factors_pb2_grpc.SecondFactorServiceStub(ch), factors_pb2_grpc.AccountServiceStub(ch)
     print("\nSecond factor (TOTP, push approval, phone verification):", flush=True)
     user = (await factors.RegisterUser(fpb.RegisterUserRequest(email="demo@example.com", country="US",

@@ -43,7 +43,8 @@ MEMORY_BUDGET_BYTES = Gauge(
     "authsidecar_memory_budget_bytes",
     "The memory budget every cache full must fit in (limits.memory_budget_mb, else 75% of the container limit).",
 )
-CACHE_CAPACITY = Gauge("authsidecar_cache_capacity_entries", "Entries each budgeted cache may hold, by its setting (e.g. jwks.verified_cache_max_entries).",
+CACHE_CAPACITY = Gauge("authsidecar_cache_capacity_entries",
+                       "Entries each budgeted cache may hold, by its setting (e.g. jwks.verified_cache_max_entries).",
                        ["cache"])
 
 UPSTREAM_REQUESTS_TOTAL = Counter(

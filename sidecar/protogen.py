@@ -8,20 +8,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import google.rpc
+
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 
 
 def generate(out_dir: Path) -> None:
-    import grpc_tools
-    from grpc_tools import protoc
+    import grpc_tools  # noqa: PLC0415 (grpcio-tools is a dev dependency; the sidecar never needs it)
+    from grpc_tools import protoc  # noqa: PLC0415 (same)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     # google/rpc/status.proto (Envoy's CheckResponse.status) ships with googleapis-common-protos,
-    # which also provides its Python module; it is imported here, never generated into ours.
-    import google.rpc
-
+    # which also provides its Python module (imported above), never generated into ours.
     googleapis = Path(google.rpc.__path__[0]).parent.parent
     files = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     args = [

@@ -17,6 +17,7 @@ TLS files, upstream URLs and credentials — are named in the log and keep their
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -118,10 +119,8 @@ class ConfigReloader:
     async def run(self) -> None:
         while True:
             interval = self.running.config_poll_seconds
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval if interval > 0 else None)
-            except asyncio.TimeoutError:
-                pass
             self._wake.clear()
             forced, self._forced = self._forced, False
             try:

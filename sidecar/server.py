@@ -13,20 +13,23 @@ import dataclasses
 import gc
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from authsidecar.v1 import auth_pb2, auth_pb2_grpc
+from authsidecar.v1 import auth_pb2, auth_pb2_grpc, factors_pb2, factors_pb2_grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
-from . import __version__, decision_log, logs, metrics, tracing
+from . import __version__, decision_log, logs, metrics, ops_http, tracing
+from .api.account_service import AccountService
 from .api.auth_service import AuthService
 from .api.ext_authz import ExtAuthzService
 from .api.rpc import InFlight
+from .api.second_factor_service import SecondFactorService
 from .api.verify_stream import StreamGate, raw_handler
 from .app import Sidecar
 from .config import Settings, is_local_address, memory_plan, pointed_at_emulator
@@ -64,7 +67,7 @@ class Server:
     async def start(self) -> None:
         settings = self.settings
         if settings.uses_emulator:
-            from .emulator.app import build_app
+            from .emulator.app import build_app  # noqa: PLC0415 (a real deployment never loads the emulator)
 
             base = f"http://{settings.emulator.listen}"
             self.emulator = AsgiServer(build_app(base), settings.emulator.listen, "emulator")
@@ -215,17 +218,11 @@ def max_rpcs(settings: Settings) -> int:
 
 def _add_factor_services(sidecar: Sidecar, server: grpc.aio.Server, limit: InFlight) -> list[str]:
     """SecondFactorService and AccountService, for the components this build has; their full names."""
-    from authsidecar.v1 import factors_pb2, factors_pb2_grpc
-
     names = []
     if "second_factors" in sidecar.components:
-        from .api.second_factor_service import SecondFactorService
-
         factors_pb2_grpc.add_SecondFactorServiceServicer_to_server(SecondFactorService(sidecar, limit), server)
         names.append(factors_pb2.DESCRIPTOR.services_by_name["SecondFactorService"].full_name)
     if "accounts" in sidecar.components:
-        from .api.account_service import AccountService
-
         factors_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(sidecar, limit), server)
         names.append(factors_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name)
     return names
@@ -264,9 +261,7 @@ def _tls_credentials(settings: Settings) -> grpc.ServerCredentials:
 
 
 def _ops_app(server: Server):
-    from .ops_http import build_app
-
-    return build_app(server.readiness, lambda: server.draining)
+    return ops_http.build_app(server.readiness, lambda: server.draining)
 
 
 def _report_memory_plan(settings: Settings) -> None:
@@ -280,7 +275,7 @@ def _report_memory_plan(settings: Settings) -> None:
                                      "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items())})
 
 
-async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[None]] | None = None,
+async def serve(settings: Settings, after_start: Callable[[Server], Coroutine[Any, Any, None]] | None = None,
                 config_path: str | None = None) -> int:
     """Run until SIGTERM or SIGINT (SIGHUP reloads `config_path`); returns the process exit code."""
     stop = asyncio.Event()
@@ -295,7 +290,7 @@ async def serve(settings: Settings, after_start: Callable[[Server], Awaitable[No
         log.error("cannot start", extra={"error": str(exc)})
         await server.stop()
         return 1
-    extra = asyncio.create_task(after_start(server)) if after_start else None
+    extra: asyncio.Task[None] | None = asyncio.create_task(after_start(server)) if after_start else None
     await stop.wait()
     if extra:
         extra.cancel()

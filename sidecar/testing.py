@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import grpc
 import httpx
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
@@ -41,7 +43,7 @@ def free_port() -> int:
 
 def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False,
            preexec_fn=None) -> subprocess.Popen:
-    log = open(log_path, "ab" if append else "wb")
+    log = open(log_path, "ab" if append else "wb")  # noqa: SIM115 (the child holds it; ours closes on return)
     return subprocess.Popen([sys.executable, "-m", "sidecar", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
 
@@ -177,7 +179,7 @@ class SidecarProcess:
 
     def health_status(self, service: str = "") -> str | None:
         try:
-            reply = self.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+            reply = self.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)  # type: ignore[attr-defined]  # types-grpcio-health-checking: HealthStub lists no methods
         except grpc.RpcError:
             return None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
@@ -196,8 +198,6 @@ class SidecarProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """The value of one sample (0.0 if absent), read from a fresh scrape."""
-        from prometheus_client.parser import text_string_to_metric_families
-
         total = 0.0
         for family in text_string_to_metric_families(self.metrics()):
             for sample in family.samples:
@@ -334,7 +334,6 @@ class RedisProcess:
         raw = socket.create_connection(("127.0.0.1", self.port), timeout=2)
         if not self.tls:
             return raw
-        import ssl
 
         return ssl.create_default_context(cafile=self.tls[2]).wrap_socket(raw, server_hostname="127.0.0.1")
 

@@ -65,22 +65,25 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
         return ENABLED
     protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
                 or "grpc").strip()
+    exporter_class: type[Any]
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+        exporter_class = GrpcExporter
     elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+        exporter_class = HttpExporter
     else:
         log.error("tracing off: OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf",
                   extra={"protocol": protocol[:40]})
         return False
-    from opentelemetry import propagate, trace
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry import propagate, trace  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
     named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
     _provider = TracerProvider(resource=Resource.create({} if named else {"service.name": "authsidecar"}))
-    _provider.add_span_processor(_counting_processor(_CountingExporter(OTLPSpanExporter())))
+    _provider.add_span_processor(_counting_processor(_CountingExporter(exporter_class())))
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("authsidecar")
     propagator = _traceparent_only()
@@ -90,7 +93,8 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
     logging.getLogger("opentelemetry").setLevel(logging.ERROR)
     HTTPXClientInstrumentor().instrument(tracer_provider=_provider, async_request_hook=_name_upstream_span)
     ENABLED = True
-    log.info("tracing on", extra={"protocol": protocol, "sampler": env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")})
+    sampler = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    log.info("tracing on", extra={"protocol": protocol, "sampler": sampler})
     return True
 
 
@@ -162,10 +166,9 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
         # A Check relays the internet's trace context: the checked request's headers, and the proxy's
         # metadata too (Envoy's sampling follows its client's flag). Trace id yes, decision ours.
         if not trace.get_current_span(parent).get_span_context().is_valid:
-            try:
+            # a malformed request has no usable parent; the span starts a trace
+            with contextlib.suppress(Exception):
                 parent = propagator.extract(carrier(request))
-            except Exception:  # a malformed request has no usable parent; the span starts a trace
-                pass
         parent = _untrusted_parent(method, parent)
     with _tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER,
                                        record_exception=False, set_status_on_exception=False,
@@ -263,7 +266,7 @@ async def _name_upstream_span(span: Any, request: Any) -> None:
 
 
 def _counting_processor(exporter: Any) -> Any:
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
     class CountingBatchProcessor(BatchSpanProcessor):
         def on_end(self, span: Any) -> None:
@@ -283,7 +286,7 @@ class _CountingExporter:
         self._inner = inner
 
     def export(self, spans: Any) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
+        from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
         try:
             result = self._inner.export(spans)

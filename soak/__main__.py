@@ -15,7 +15,7 @@ import asyncio
 import json
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench import procstats
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
@@ -97,7 +97,7 @@ async def soak(emulator: EmulatorProcess, sidecar: SidecarProcess, bounds: Bound
         await events.aclose()
     mem = procstats.memory_mb(pid)
     return {
-        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 1),
         "settings": {"rate": args.rate, "workers": args.workers, "seed": args.seed,
                      "propagation_bound_seconds": bounds.propagation, "jwks_bound_seconds": bounds.jwks,

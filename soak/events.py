@@ -74,7 +74,8 @@ class Events:
     def prepare(emulator_http: httpx.Client) -> None:
         """Before the sidecar starts: its first JWKS load must already see the short max-age."""
         for name in ISSUERS:
-            emulator_http.post(f"/_control/jwks/issuers/{name}/max-age", json={"seconds": JWKS_MAX_AGE}).raise_for_status()
+            emulator_http.post(f"/_control/jwks/issuers/{name}/max-age",
+                               json={"seconds": JWKS_MAX_AGE}).raise_for_status()
 
     async def setup(self) -> None:
         issuers = (await self.http.get("/_control/jwks/issuers")).json()

@@ -28,6 +28,7 @@ from sidecar.core.keys import NEGATIVE_MAX_ENTRIES
 from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
 
 from . import runs
+
 AUTH = "/authsidecar.v1.AuthService/"
 PHONE = "+14155552671"
 CACHE_MAX = 5_000                 # small on purpose: the flood must reach it

@@ -126,7 +126,8 @@ class Traffic:
         s, token, phone, case = self._pick_session()
         a = await self._call(self.stub.VerifySession, pb.VerifySessionRequest(session_token=token, phone=phone),
                              lambda r: r.valid, lambda r: _reason(r.reason))
-        self.tally.add("VerifySession", case, token, a, *self.world.judge_session("VerifySession", s, phone == PHONE, a))
+        judged = self.world.judge_session("VerifySession", s, phone == PHONE, a)
+        self.tally.add("VerifySession", case, token, a, *judged)
 
     async def is_revoked(self) -> None:
         s, token, phone, case = self._pick_session()
@@ -155,7 +156,7 @@ class Traffic:
 
     def _judge_group(self, rpc: str, case: str, o: OneTime | None, token: str, right_owner: bool,
                      answers: list[Answer]) -> None:
-        for a, (verdict, why) in zip(answers, self.world.judge_one_time(rpc, o, right_owner, answers)):
+        for a, (verdict, why) in zip(answers, self.world.judge_one_time(rpc, o, right_owner, answers), strict=True):
             self.tally.add(rpc, case, token, a, verdict, why)
 
     async def verify_approval(self) -> None:

@@ -21,8 +21,8 @@ MFA_CODE_MAX_CHARS = 32
 
 
 def tokens_message(t: Tokens) -> pb.AccountTokens:
-    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token, expires_in=convert.seconds32(t.expires_in),
-                            session_id=t.session_id)
+    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token,
+                            expires_in=convert.seconds32(t.expires_in), session_id=t.session_id)
 
 
 class AccountService(factors_pb2_grpc.AccountServiceServicer):
@@ -35,7 +35,7 @@ class AccountService(factors_pb2_grpc.AccountServiceServicer):
         return validation.token(name, value, self.limits.max_token_bytes)
 
     @rpc("Login")
-    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext):
+    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
         email = validation.required("email", request.email, self.limits.max_field_chars)
         if "@" not in email:
             raise InvalidArgument("email", "is not an email address")
@@ -48,36 +48,39 @@ class AccountService(factors_pb2_grpc.AccountServiceServicer):
                                 mfa_required=result.mfa_required, mfa_token=result.mfa_token)
 
     @rpc("CompleteMfa")
-    async def CompleteMfa(self, request: pb.CompleteMfaRequest, context):
+    async def CompleteMfa(self, request: pb.CompleteMfaRequest,
+                          context: grpc.aio.ServicerContext) -> pb.CompleteMfaResponse:
         mfa_token = self._token("mfa_token", request.mfa_token)
         code = validation.required("code", request.code, MFA_CODE_MAX_CHARS)
         return pb.CompleteMfaResponse(tokens=tokens_message(await self.accounts.complete_mfa(mfa_token, code)))
 
     @rpc("Refresh")
-    async def Refresh(self, request: pb.RefreshRequest, context):
+    async def Refresh(self, request: pb.RefreshRequest, context: grpc.aio.ServicerContext) -> pb.RefreshResponse:
         tokens = await self.accounts.refresh(self._token("refresh_token", request.refresh_token))
         return pb.RefreshResponse(tokens=tokens_message(tokens))
 
     @rpc("Logout")
-    async def Logout(self, request: pb.LogoutRequest, context):
+    async def Logout(self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext) -> pb.LogoutResponse:
         session_id = await self.accounts.logout(self._token("refresh_token", request.refresh_token))
         return pb.LogoutResponse(session_id=session_id)
 
     @rpc("GetMe")
-    async def GetMe(self, request: pb.GetMeRequest, context):
+    async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.GetMeResponse:
         me = await self.accounts.me(self._token("access_token", request.access_token))
         return pb.GetMeResponse(user_id=me.user_id, email=me.email, first_name=me.first_name,
                                 last_name=me.last_name, mfa_enabled=me.mfa_enabled)
 
     @rpc("ListSessions")
-    async def ListSessions(self, request: pb.ListSessionsRequest, context):
+    async def ListSessions(self, request: pb.ListSessionsRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListSessionsResponse:
         sessions = await self.accounts.list_sessions(self._token("access_token", request.access_token))
         return pb.ListSessionsResponse(sessions=[
             pb.AccountSession(session_id=s.session_id, device=s.device, ip=s.ip, created_at=s.created_at,
                               last_seen_at=s.last_seen_at, current=s.current) for s in sessions])
 
     @rpc("LogoutSession")
-    async def LogoutSession(self, request: pb.LogoutSessionRequest, context):
+    async def LogoutSession(self, request: pb.LogoutSessionRequest,
+                            context: grpc.aio.ServicerContext) -> pb.LogoutSessionResponse:
         access_token = self._token("access_token", request.access_token)
         session_id = validation.required("session_id", request.session_id, self.limits.max_field_chars)
         await self.accounts.logout_session(access_token, session_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -22,8 +24,10 @@ MAX_SCOPES = 64
 MAX_URL_CHARS = 2048
 MAX_CUSTOM_BYTES = 8192
 
+T = TypeVar("T")
 
-async def within_deadline(context: grpc.aio.ServicerContext, call):
+
+async def within_deadline(context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
     """Stop waiting on the upstream when the caller's deadline passes (the edge says DEADLINE_EXCEEDED)."""
     remaining = context.time_remaining()
     if remaining is None:
@@ -36,15 +40,16 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self.sidecar = sidecar
         self.inflight = inflight
         self.limits = sidecar.settings.limits
-        answerers = {"verify_token": self.answer_verify_token, "verify_session": self.answer_verify_session,
-                     "is_revoked": self.answer_is_revoked, "get_session_status": self.answer_get_session_status}
+        answerers: dict[str, Callable[[Any], Awaitable[Any]]] = {
+            "verify_token": self.answer_verify_token, "verify_session": self.answer_verify_session,
+            "is_revoked": self.answer_is_revoked, "get_session_status": self.answer_get_session_status}
         self.streams = VerifyStreams(answerers, inflight, gate or StreamGate(self.limits.verify_streams_max),
                                      self.limits)
 
     def _field(self, name: str, value: str) -> str:
         return validation.required(name, value, self.limits.max_field_chars)
 
-    def _phone(self, request) -> str:
+    def _phone(self, request: Any) -> str:  # any request with phone and default_region
         region = validation.optional("default_region", request.default_region, 2)
         return to_e164(request.phone, region or self.sidecar.settings.default_region)
 
@@ -88,28 +93,33 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                                     source=convert.source(a.source))
 
     @rpc("VerifyToken")
-    async def VerifyToken(self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext):
+    async def VerifyToken(self, request: pb.VerifyTokenRequest,
+                          context: grpc.aio.ServicerContext) -> pb.VerifyTokenResponse:
         return await self.answer_verify_token(request)
 
     @rpc("VerifySession")
-    async def VerifySession(self, request: pb.VerifySessionRequest, context: grpc.aio.ServicerContext):
+    async def VerifySession(self, request: pb.VerifySessionRequest,
+                            context: grpc.aio.ServicerContext) -> pb.VerifySessionResponse:
         return await self.answer_verify_session(request)
 
     @rpc("GetSessionStatus")
-    async def GetSessionStatus(self, request: pb.GetSessionStatusRequest, context: grpc.aio.ServicerContext):
+    async def GetSessionStatus(self, request: pb.GetSessionStatusRequest,
+                               context: grpc.aio.ServicerContext) -> pb.GetSessionStatusResponse:
         return await self.answer_get_session_status(request)
 
     @rpc("IsRevoked")
-    async def IsRevoked(self, request: pb.IsRevokedRequest, context: grpc.aio.ServicerContext):
+    async def IsRevoked(self, request: pb.IsRevokedRequest, context: grpc.aio.ServicerContext) -> pb.IsRevokedResponse:
         return await self.answer_is_revoked(request)
 
-    async def VerifyStream(self, request_iterator, context: grpc.aio.ServicerContext):
+    async def VerifyStream(self, request_iterator: AsyncIterator[pb.VerifyStreamRequest],
+                           context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
         """Bidirectional: counted per item under the item's method (see verify_stream.py)."""
         async for response in self.streams.serve(request_iterator, context):
             yield response
 
     @rpc("VerifyApproval")
-    async def VerifyApproval(self, request: pb.VerifyApprovalRequest, context: grpc.aio.ServicerContext):
+    async def VerifyApproval(self, request: pb.VerifyApprovalRequest,
+                             context: grpc.aio.ServicerContext) -> pb.VerifyApprovalResponse:
         token = self._field("approval_token", request.approval_token)
         phone = self._phone(request)
         a = await self.sidecar.sessions.verify_approval(token, phone)
@@ -120,7 +130,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         )
 
     @rpc("ValidateChallenge")
-    async def ValidateChallenge(self, request: pb.ValidateChallengeRequest, context: grpc.aio.ServicerContext):
+    async def ValidateChallenge(self, request: pb.ValidateChallengeRequest,
+                                context: grpc.aio.ServicerContext) -> pb.ValidateChallengeResponse:
         token = validation.token("token", request.token, self.limits.max_token_bytes)
         user_id = validation.optional("user_id", request.user_id, self.limits.max_field_chars)
         action = validation.optional("action", request.action, self.limits.max_field_chars)
@@ -133,7 +144,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         )
 
     @rpc("Track")
-    async def Track(self, request: pb.TrackRequest, context: grpc.aio.ServicerContext):
+    async def Track(self, request: pb.TrackRequest, context: grpc.aio.ServicerContext) -> pb.TrackResponse:
         r = await within_deadline(context, self.sidecar.challenges.track(self._track_input(request)))
         return pb.TrackResponse(
             state=convert.action_state(r.state), idempotency_key=r.idempotency_key, url=r.url, token=r.token,
@@ -162,7 +173,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         )
 
     @rpc("GetAction")
-    async def GetAction(self, request: pb.GetActionRequest, context: grpc.aio.ServicerContext):
+    async def GetAction(self, request: pb.GetActionRequest, context: grpc.aio.ServicerContext) -> pb.GetActionResponse:
         user_id, action = self._field("user_id", request.user_id), self._field("action", request.action)
         key = self._field("idempotency_key", request.idempotency_key)
         a = await within_deadline(context, self.sidecar.challenges.get_action(user_id, action, key))
@@ -173,7 +184,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         )
 
     @rpc("GetUser")
-    async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext):
+    async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> pb.GetUserResponse:
         user_id = self._field("user_id", request.user_id)
         u = await within_deadline(context, self.sidecar.challenges.get_user(user_id))
         return pb.GetUserResponse(
@@ -185,7 +196,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
 
     @rpc("EnrollVerifiedAuthenticator")
     async def EnrollVerifiedAuthenticator(self, request: pb.EnrollVerifiedAuthenticatorRequest,
-                                          context: grpc.aio.ServicerContext):
+                                          context: grpc.aio.ServicerContext) -> pb.EnrollVerifiedAuthenticatorResponse:
         n = self.limits.max_field_chars
         phone = request.phone_number and to_e164(request.phone_number, self.sidecar.settings.default_region,
                                                  field="phone_number")
@@ -201,7 +212,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         )
 
     @rpc("CheckUpstreamHealth")
-    async def CheckUpstreamHealth(self, request: pb.CheckUpstreamHealthRequest, context: grpc.aio.ServicerContext):
+    async def CheckUpstreamHealth(self, request: pb.CheckUpstreamHealthRequest,
+                                  context: grpc.aio.ServicerContext) -> pb.CheckUpstreamHealthResponse:
         upstreams = await self.sidecar.upstream_health()
         return pb.CheckUpstreamHealthResponse(
             healthy=all(u.healthy for u in upstreams),

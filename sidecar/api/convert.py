@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from typing import cast
 
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,28 +16,29 @@ from ..core.answers import AuthInfo
 from ..core.outcomes import ActionState, Reason, SessionStatus, Source
 from ..core.tokens import RECENT_MAX, memoised
 
-
 # Enum members map by name (so the core's and the contract's vocabularies can't drift apart);
 # the tables are built once, at import, and fail loudly there if a member has no proto twin.
-_REASONS = {r: pb.Reason.Value(f"REASON_{r.value}") for r in Reason}
-_SOURCES = {s: pb.Source.Value(f"SOURCE_{s.value}") for s in Source}
-_SESSION_STATUSES = {s: pb.SessionStatus.Value(f"SESSION_STATUS_{s.value}") for s in SessionStatus}
-_ACTION_STATES = {s: pb.ActionState.Value(f"ACTION_STATE_{s.value}") for s in ActionState}
+# (Value() is typed int; the casts name the proto enum the message constructors expect.)
+_REASONS = {r: cast("pb.Reason", pb.Reason.Value(f"REASON_{r.value}")) for r in Reason}
+_SOURCES = {s: cast("pb.Source", pb.Source.Value(f"SOURCE_{s.value}")) for s in Source}
+_SESSION_STATUSES = {s: cast("pb.SessionStatus", pb.SessionStatus.Value(f"SESSION_STATUS_{s.value}"))
+                     for s in SessionStatus}
+_ACTION_STATES = {s: cast("pb.ActionState", pb.ActionState.Value(f"ACTION_STATE_{s.value}")) for s in ActionState}
 
 
-def reason(r: Reason) -> int:
+def reason(r: Reason) -> pb.Reason:
     return _REASONS[r]
 
 
-def source(s: Source) -> int:
+def source(s: Source) -> pb.Source:
     return _SOURCES[s]
 
 
-def session_status(s: SessionStatus) -> int:
+def session_status(s: SessionStatus) -> pb.SessionStatus:
     return _SESSION_STATUSES[s]
 
 
-def action_state(s: ActionState) -> int:
+def action_state(s: ActionState) -> pb.ActionState:
     return _ACTION_STATES[s]
 
 

@@ -8,6 +8,8 @@ sends our status, headers and body to the client.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import cast
 
 import grpc
 from google.protobuf import struct_pb2
@@ -20,11 +22,12 @@ from envoy.type.v3 import http_status_pb2
 
 from .. import logs, metrics, tracing
 from ..app import Sidecar
+from ..config import Settings
 from ..core.decision_ids import DECISION_ID_HEADER, new_decision_id
-from ..core.http_request import HttpRequest, folded
-from ..decision_log import subject_hash
 from ..core.decisions import Allow, Decision, Deny
+from ..core.http_request import HttpRequest, folded
 from ..core.policy import Policy, Verifiers
+from ..decision_log import subject_hash
 from . import observe
 from .rpc import InFlight, rpc
 
@@ -44,7 +47,7 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
                                    sessions=getattr(sidecar, "sessions", None),
                                    challenges=getattr(sidecar, "challenges", None))
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Settings) -> None:
         """Live reload: new rules and headers; the next Check uses them (one attribute swap)."""
         self.policy = Policy(settings.ext_authz, settings.limits, settings.default_region)
 
@@ -66,7 +69,7 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         return check_response(decision, decision_id, self.policy.prefix, checked)
 
 
-def _trace_carrier(request: pb.CheckRequest) -> dict[str, str]:
+def _trace_carrier(request: pb.CheckRequest) -> Mapping[str, str]:
     # Sent by anyone on the internet: tracing takes its trace id, never its sampled flag (or tracestate).
     traceparent = http_request(request).headers.get("traceparent")
     return {"traceparent": traceparent} if traceparent else {}
@@ -109,7 +112,7 @@ def check_response(decision: Decision, decision_id: str = "", prefix: str = "x-a
                                  message=decision.reason),
         dynamic_metadata=metadata,
         denied_response=pb.DeniedHttpResponse(
-            status=http_status_pb2.HttpStatus(code=decision.status),
+            status=http_status_pb2.HttpStatus(code=cast("http_status_pb2.StatusCode", decision.status)),
             headers=[_header(k, v) for k, v in headers], body=decision.body))
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from .. import tracing
 from ..decision_log import DECISIONS
 
-
 SELF_RECORDED = {"Check"}   # ext_authz records its decisions itself, with the rule
 
 
@@ -64,7 +63,7 @@ def _details(response: Any) -> tuple[str, str, str]:
     return source, "", ""
 
 
-@functools.lru_cache(maxsize=None)  # one entry per response message type
+@functools.cache  # one entry per response message type
 def _fields(descriptor: Any) -> tuple[bool, bool]:
     source = descriptor.fields_by_name.get("source")
     auth = descriptor.fields_by_name.get("auth")

@@ -81,7 +81,7 @@ def outcome_of(response: Any) -> tuple[str, str]:
     return (yes if getattr(response, flag) else no), reason_label
 
 
-@functools.lru_cache(maxsize=None)  # one entry per response message type
+@functools.cache  # one entry per response message type
 def _outcome_fields(descriptor: Any) -> tuple[str | None, str, str, dict[int, str]]:
     """Which boolean field a response type's outcome is read from, and its reason labels by number."""
     reason = descriptor.fields_by_name.get("reason")
@@ -148,7 +148,7 @@ def rpc(method: str) -> Callable:
 
     def wrap(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(handler)
-        async def run(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             inflight: InFlight = self.inflight
             await inflight.admit(method, context)
             started = time.perf_counter()
@@ -182,7 +182,7 @@ def rpc_stream(method: str) -> Callable:
 
     def wrap(handler: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
         @functools.wraps(handler)
-        async def run(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             inflight: InFlight = self.inflight.streams
             await inflight.admit(method, context)
             started = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..core.outcomes import InvalidArgument
 
 
@@ -39,7 +41,7 @@ def url(field: str, value: str, max_chars: int) -> str:
     return value
 
 
-def string_list(field: str, values, max_items: int, max_chars: int) -> list[str]:
+def string_list(field: str, values: Sequence[str], max_items: int, max_chars: int) -> list[str]:
     if len(values) > max_items:
         raise InvalidArgument(field, f"has more than {max_items} items")
     return [required(f"{field}[{i}]", v, max_chars) for i, v in enumerate(values)]

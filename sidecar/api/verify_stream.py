@@ -29,6 +29,7 @@ from google.rpc import code_pb2, status_pb2
 from authsidecar.v1 import auth_pb2 as pb
 
 from .. import metrics, tracing
+from ..config import Limits
 from . import observe
 from .rpc import InFlight, error_outcome, outcome_of, status_for
 
@@ -198,7 +199,8 @@ class _Stream:
             outcome = error_outcome(exc)
             self.answer(pb.VerifyStreamResponse(id=item_id, error=status_for(method, exc)))
         finally:
-            self.tasks.pop(asyncio.current_task(self.loop), None)
+            if (task := asyncio.current_task(self.loop)) is not None:
+                self.tasks.pop(task, None)
             self.release(method, outcome, reason, started)
             observe.finished(method, outcome, reason, response, started)   # decision log, span labels
 
@@ -222,7 +224,8 @@ class _Stream:
     def close(self) -> None:
         for task, (method, started, work) in list(self.tasks.items()):
             task.cancel()                # ends their upstream requests too
-            if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
+            coro = task.get_coro()
+            if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
                 # Cancelled before its first step, its coroutine never runs (nor its `finally`): count it
                 # here, or its place under max_in_flight and the gauges would leak. It had no span yet.
                 del self.tasks[task]
@@ -288,7 +291,7 @@ def raw_handler(serve: Callable) -> grpc.RpcMethodHandler:
 class VerifyStreams:
     """Serves VerifyStream calls; `answerers` maps each oneof field to its unary answer (request → response)."""
 
-    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, gate: StreamGate, limits) -> None:
+    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, gate: StreamGate, limits: Limits) -> None:
         self.answerers, self.inflight, self.gate = answerers, inflight, gate
         self.limits = limits             # read per stream: a live reload updates this object in place
 
@@ -327,8 +330,8 @@ class VerifyStreams:
                     stream.writing = True
                     yield ready.popleft()
                     stream.sent()
-                if reader.done() and not reader.cancelled() and reader.exception() is not None:
-                    raise reader.exception()
+                if reader.done() and not reader.cancelled() and (error := reader.exception()) is not None:
+                    raise error
                 if gate.expired or (gate.draining and stream.unanswered == 0):
                     break
                 if not stream.reading and stream.unanswered == 0:

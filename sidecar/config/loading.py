@@ -11,8 +11,9 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .memory import memory_plan, with_cache_sizes
@@ -55,7 +56,7 @@ def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], pr
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         names = [*path, f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             sub = raw.setdefault(f.name, {})
             if isinstance(sub, dict):
                 _apply_env(sub, hint, env, names, problems)
@@ -110,7 +111,7 @@ def _build(cls: type, raw: Any, where: str, problems: list[str]) -> Any:
 
 def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where + ".", problems)
     if origin is list:
         (item,) = typing.get_args(hint)

@@ -4,7 +4,8 @@ settings with those sizes filled in."""
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import cgroup
 from ..core import memory_budget

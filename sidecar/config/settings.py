@@ -116,11 +116,12 @@ class IdentitySettings:
     """The identity service for account flows (login, MFA, refresh, sessions), in one of two wires."""
 
     api: str = "inai"                    # inai (InAI Auth API v1) | identity-service (identity microservice)
-    base_url: str = ""                   # inai: the apiUrl (https://apiauth.inai.dev); empty: disabled (or the emulator)
+    base_url: str = ""                   # inai: the apiUrl (https://apiauth.inai.dev); empty: off (or the emulator)
     api_key: str = ""                    # inai: the publishable key, sent as X-Publishable-Key
     timeout_seconds: float = 5.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
-    session_map_max_entries: int = 0  # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
+    # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
+    session_map_max_entries: int = 0
     # What Logout/LogoutSession revoked, kept until the tokens expire (never evicted; full → logouts fail)
     logout_revocations_max_entries: int = 0  # 0: from the budget
 

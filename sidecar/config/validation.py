@@ -3,8 +3,10 @@ secret. The ext_authz section is checked in validation_ext_authz.py."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..core import memory_budget
 from .memory import _dotted
@@ -25,8 +27,6 @@ LOG_LEVELS = {"debug", "info", "warning", "error"}
 
 def is_local_address(address: str) -> bool:
     """True for unix sockets and loopback TCP addresses (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
     if address.startswith("unix:"):
         return True
     host = address.rpartition(":")[0].strip("[]")
@@ -241,16 +241,15 @@ def _validate_ledger(led: LedgerSettings) -> list[str]:
 
 def _redis_url_problem(url: str) -> str:
     """Why redis-py would refuse (or silently misread) this URL, "" if nothing; never echoes it."""
-    from urllib.parse import urlsplit
-
-    from redis.asyncio.connection import parse_url
+    # Lazily: redis (and the OpenTelemetry SDK it imports) costs ~13 MB RSS, paid only with a redis ledger.
+    from redis.asyncio.connection import parse_url  # noqa: PLC0415
 
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018  # raises on a port out of range
         parse_url(url)
     except ValueError as exc:
-        leaks = bool(parts.password) and parts.password in str(exc)
+        leaks = bool(parts.password and parts.password in str(exc))
         return "is not a valid Redis URL" + ("" if leaks else f" ({exc})")
     if parts.scheme == "unix":
         return "" if parts.path else "needs the socket's path"

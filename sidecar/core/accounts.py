@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .. import logs, metrics
+from ..config import Settings
 from .account_records import AccountSession, IdentityApi, LoginResult, Me, Tokens
 from .answers import UpstreamHealth
 from .caches import Clock, TtlLru
@@ -25,6 +26,7 @@ from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, fingerprint, token_key, token_revocation_id
 from .logout_revocations import FULL_DETAIL, MAX_TTL_SECONDS, LogoutRevocations
 from .outcomes import UpstreamError
+from .second_factors import UnconfiguredUpstream
 
 log = logs.get("accounts")
 T = TypeVar("T")
@@ -46,7 +48,7 @@ class _Chain:
     access_keys: tuple[TokenKey, ...] = ()
     access_deadline: float = 0.0
 
-    def then(self, tokens: Tokens, now: float) -> "_Chain":
+    def then(self, tokens: Tokens, now: float) -> _Chain:
         # expires_in 0 (unknown) keeps the deadline unknown: such a chain's revocations last the maximum
         deadline = max(self.access_deadline, now + tokens.expires_in) if tokens.expires_in > 0 else 0.0
         return _Chain(tokens.session_id or self.session_id,
@@ -79,17 +81,15 @@ class AccountFlows:
         self.circuit = CircuitBreaker("identity", clock=clock, on_change=log_circuit_change)
 
     @classmethod
-    def from_settings(cls, settings, upstream: IdentityApi | None) -> "AccountFlows":
+    def from_settings(cls, settings: Settings, upstream: IdentityApi | None) -> AccountFlows:
         """`upstream` is the identity adapter the assembly built (None: identity not configured)."""
         if upstream is None:
-            from .second_factors import UnconfiguredUpstream
-
             return cls(UnconfiguredUpstream("identity"), configured=False)
         flows = cls(upstream, session_map_max_entries=settings.identity.session_map_max_entries)
         flows.circuit.configure(settings.circuit)
         return flows
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Settings) -> None:
         """Live reload: the refresh-token chain map's size, the circuit."""
         self._chains.resize(settings.identity.session_map_max_entries)
         if self.revocations is not None:

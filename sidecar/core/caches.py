@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -40,7 +40,7 @@ class TtlLru(Generic[K, V]):
         self.max_entries = max_entries
         self._clock = clock
         self._on_evict = on_evict
-        self._data: dict[K, tuple[float, V]] = {}
+        self._data: dict[K, Any] = {}  # the item per key: (deadline, value) here; subclasses keep their own
 
     def get(self, key: K) -> V | None:
         item = self._data.pop(key, None)
@@ -52,7 +52,7 @@ class TtlLru(Generic[K, V]):
     def put(self, key: K, value: V, ttl: float) -> None:
         self._store(key, (self._clock() + ttl, value) if ttl > 0 else None)
 
-    def _store(self, key: K, item) -> None:
+    def _store(self, key: K, item: Any) -> None:
         """Put `item` (whatever the class keeps per entry) as the most recent; None forgets the key."""
         data = self._data
         data.pop(key, None)

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from .collation import sort_key
@@ -81,7 +81,7 @@ def json_depth(text: str, limit: int) -> int:
     return deepest
 
 
-def _no_constant(name: str):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
@@ -222,6 +222,8 @@ def js_number(value: int | float) -> str:
     if x == 0:
         return "0"
     sign, digits_t, exponent = Decimal(repr(x)).as_tuple()
+    if not isinstance(exponent, int):  # NaN/infinity: excluded above, refused again here
+        raise InvalidArgument("body", "holds a number out of range")
     digits = "".join(map(str, digits_t)).rstrip("0") or "0"
     n = exponent + len("".join(map(str, digits_t)))
     k = len(digits)

@@ -28,11 +28,17 @@ from .. import logs, metrics
 from ..config import Settings
 from .answers import ChallengeAnswer, UpstreamHealth
 from .caches import Clock
-from .circuit import CircuitBreaker, log_circuit_change
 from .challenge_records import (
-    ActionRecord, ChallengeUpstream, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord,
+    ActionRecord,
+    ChallengeUpstream,
+    EnrolledAuthenticator,
+    EnrollInput,
+    TrackInput,
+    TrackResult,
+    UserRecord,
     ValidationRecord,
 )
+from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import fingerprint, token_key
 from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, Verdict

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from .. import logs, metrics
 from ..config import CircuitSettings
 from .outcomes import UpstreamError
 
@@ -56,8 +57,6 @@ class CircuitBreaker:
 
     def configure(self, settings: CircuitSettings) -> None:
         """Take the `circuit.*` settings (every upstream's breaker shares them; again on live reload)."""
-        from .. import metrics
-
         self.failure_threshold = settings.failure_threshold
         self.open_seconds = settings.open_seconds
         # Exported from now on (0 while closed), not only after the first change: dashboards draw it.
@@ -163,7 +162,5 @@ def _retrieve(probe: asyncio.Future) -> None:
 
 def log_circuit_change(name: str, state: CircuitState) -> None:
     """The default observer: a log line and the circuit-state gauge."""
-    from .. import logs, metrics
-
     logs.get("circuit").warning("circuit %s", state.value, extra={"upstream": name, "circuit": state.value})
     metrics.UPSTREAM_CIRCUIT_OPEN.labels(name).set(0 if state is CircuitState.CLOSED else 1)

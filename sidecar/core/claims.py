@@ -21,7 +21,6 @@ from .jws import Rejected
 from .outcomes import Reason
 from .text import is_utf8
 
-
 # google.protobuf.Timestamp holds 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (RFC 3339 years).
 MIN_TIME = -62_135_596_800
 MAX_TIME = 253_402_300_799

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-
 TokenKey = bytes  # what caches and ledgers hold instead of a token
 
 

@@ -6,8 +6,8 @@ Built by the gRPC edge from Envoy's AttributeContext.HttpRequest; nothing here k
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 # Encoded '.', '/' and '\' let "/public/%2e%2e/admin" reach the app as "/admin" after the app decodes
 # it, while a prefix rule saw "/public/...". `;` starts a path parameter that Tomcat/Spring drop

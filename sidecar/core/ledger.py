@@ -22,6 +22,7 @@ import time
 from typing import Protocol
 
 from .. import logs, metrics
+from ..config import Settings
 from .answers import UpstreamHealth
 from .caches import Clock, OneTimeLedger
 from .circuit import CircuitBreaker, log_circuit_change
@@ -69,12 +70,12 @@ class SharedLedger:
         self._probe: asyncio.Task | None = None
 
     @classmethod
-    def from_settings(cls, settings, store: LedgerStore) -> "SharedLedger":
+    def from_settings(cls, settings: Settings, store: LedgerStore) -> SharedLedger:
         ledger = cls(store, settings.ledger.key_prefix)
         ledger.circuit.configure(settings.circuit)
         return ledger
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Settings) -> None:
         """Live reload: the circuit (`ledger.*` itself needs a restart: a new store, a new key space)."""
         self.circuit.configure(settings.circuit)
 

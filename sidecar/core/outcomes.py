@@ -86,11 +86,11 @@ class Verdict:
     source: Source = Source.NONE
 
     @classmethod
-    def ok(cls, source: Source, detail: str = "") -> "Verdict":
+    def ok(cls, source: Source, detail: str = "") -> Verdict:
         return cls(True, Reason.NONE, detail, source)
 
     @classmethod
-    def deny(cls, reason: Reason, detail: str = "", source: Source = Source.LOCAL) -> "Verdict":
+    def deny(cls, reason: Reason, detail: str = "", source: Source = Source.LOCAL) -> Verdict:
         assert reason is not Reason.NONE, "a denial needs a reason"
         return cls(False, reason, detail, source)
 

@@ -38,7 +38,7 @@ def _normalise(raw: str, region: str | None) -> tuple[str, str]:
         return "", f"is not a phone number ({why})"
     # Not is_possible_number(): the platform's own examples (+1234567890) are not real numbers,
     # and it compares normalised strings, so we only insist on a known country code and a sane length.
-    if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ":
+    if phonenumbers.region_code_for_country_code(number.country_code or 0) == "ZZ":  # 0 is ZZ too
         return "", "has an unknown country calling code"
     if not 4 <= len(str(number.national_number)) <= 15:
         return "", "has too few or too many digits"

@@ -65,7 +65,7 @@ class Rule:
     mode: str = dry_run.ENFORCE
 
     @classmethod
-    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True, default_mode: str = dry_run.ENFORCE) -> "Rule":
+    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True, default_mode: str = dry_run.ENFORCE) -> Rule:
         # Case-insensitive: the canonical path is lower case, so the prefix is too and the regex ignores case.
         prefix = r.path_prefix if case_sensitive else r.path_prefix.lower()
         flags = 0 if case_sensitive else re.IGNORECASE

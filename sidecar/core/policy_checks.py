@@ -10,8 +10,15 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .decisions import (APPROVAL_REQUIRED, CHALLENGE_REQUIRED, CHECK_UNAVAILABLE, MISSING_CREDENTIAL, Deny, Passed,
-                        sendable)
+from .decisions import (
+    APPROVAL_REQUIRED,
+    CHALLENGE_REQUIRED,
+    CHECK_UNAVAILABLE,
+    MISSING_CREDENTIAL,
+    Deny,
+    Passed,
+    sendable,
+)
 from .http_request import HttpRequest
 from .outcomes import Reason
 from .policy_peer import check_peer
@@ -88,7 +95,8 @@ async def check_approval(policy: Policy, rule: Rule, request: HttpRequest, v: Ve
     return None
 
 
-async def check_challenge(policy: Policy, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed) -> Deny | None:
+async def check_challenge(policy: Policy, rule: Rule, request: HttpRequest, v: Verifiers,
+                          passed: Passed) -> Deny | None:
     if v.challenges is None:
         return Deny(rule.name, 503, CHECK_UNAVAILABLE)
     name = policy.settings.challenge_token_header

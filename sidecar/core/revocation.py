@@ -20,9 +20,9 @@ import enum
 import time
 from collections.abc import Callable
 
-from .hashing import TokenKey
 from .. import metrics
 from .caches import Clock, TtlShared
+from .hashing import TokenKey
 from .outcomes import SessionStatus, Source
 from .session_records import EventKind, StreamEvent
 

@@ -14,20 +14,29 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import phonenumbers
 
 from .answers import UpstreamHealth
 from .caches import Clock, SingleFlight, TtlLru
+from .callbacks import verify_signature
 from .circuit import CircuitBreaker, log_circuit_change
 from .hashing import TokenKey, token_key
 from .ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from .outcomes import InvalidArgument, NotConfigured, Reason, Source, UpstreamError, Verdict
-from .second_factor_records import (ApprovalDraft, ApprovalStatus, AuthyUpstream, PhoneNumber,  # noqa: F401
-                                    PhoneVerificationStarted, TokenRequest, TokenSent, UserStatus)
+from .second_factor_records import (  # noqa: F401
+    ApprovalDraft,
+    ApprovalStatus,
+    AuthyUpstream,
+    PhoneNumber,
+    PhoneVerificationStarted,
+    TokenRequest,
+    TokenSent,
+    UserStatus,
+)
 
 T = TypeVar("T")
 TOTP_CODE = re.compile(r"[0-9]{6,10}")
@@ -101,8 +110,8 @@ class UnconfiguredUpstream:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __getattr__(self, method: str):
-        async def refuse(*args, **kwargs):
+    def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, NoReturn]]:
+        async def refuse(*args: Any, **kwargs: Any) -> NoReturn:
             raise NotConfigured(f"{self.name} is not configured (set {self.name}.base_url)")
         return refuse
 
@@ -139,7 +148,7 @@ class SecondFactors:
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
         self.circuit = CircuitBreaker("authy", clock=clock, on_change=log_circuit_change)
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Any) -> None:  # the Settings: this module imports nothing outside core
         """Live reload: the used-code ledger's size, the circuit."""
         self.policy.consumed_codes_max_entries = settings.authy.consumed_codes_max_entries
         for claims in self._used.values():
@@ -241,8 +250,6 @@ class SecondFactors:
 
     def verify_callback(self, *, nonce: str, method: str, url: str, params: Mapping,
                         signature: str) -> Verdict:
-        from .callbacks import verify_signature
-
         if not self.api_key:
             # An empty HMAC key is one anybody can sign with: never answer valid without a real key.
             raise NotConfigured("authy.api_key is not set: callback signatures cannot be checked")

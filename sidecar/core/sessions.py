@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import logs, metrics
+from ..config import Settings
 from .answers import ApprovalAnswer, RevocationAnswer, SessionAnswer, SessionStatusAnswer, UpstreamHealth
 from .budget import LookupBudget
 from .caches import Clock, SingleFlight, TtlLru, TtlRecords
@@ -41,8 +43,16 @@ from .ledger import MAX_TTL, UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLed
 from .outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
 from .phones import to_e164
 from .revocation import RevocationCache, StreamState
-from .session_records import (ApprovalRecord, EventKind, PlatformApi, SessionRecord, StreamEvent, cached_form,
-                              verified_fields, verified_from)
+from .session_records import (
+    ApprovalRecord,
+    EventKind,
+    PlatformApi,
+    SessionRecord,
+    StreamEvent,
+    cached_form,
+    verified_fields,
+    verified_from,
+)
 
 log = logs.get("sessions")
 
@@ -101,7 +111,7 @@ class SessionVerifier:
         # Lookups and approvals go through the breaker; health probes don't (they report the truth).
         self.circuit = CircuitBreaker("platform", clock=clock, on_change=log_circuit_change)
 
-    def reload(self, settings) -> None:
+    def reload(self, settings: Settings) -> None:
         """Live reload: cache TTLs and sizes, the circuit. Entries in hand and the event stream stay."""
         p = settings.platform
         self.session_ttl, self.negative_ttl = p.session_cache_ttl_seconds, p.negative_cache_ttl_seconds
@@ -225,8 +235,8 @@ class SessionVerifier:
             self._check_budget("approval")
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
             # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
-            record = await self._approval_flight.do((key, phone_e164),
-                                                    lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164)))
+            record = await self._approval_flight.do(
+                (key, phone_e164), lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164)))
         except UpstreamError as exc:
             return ApprovalAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM))
         self.upstream_answered = True
@@ -362,5 +372,5 @@ def _brief(exc: UpstreamError) -> str:
     return f"platform unavailable ({exc.status or exc.message})"
 
 
-def _evicted(cache: str):
+def _evicted(cache: str) -> Callable[..., None]:
     return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc   # created now: exported at 0 before any eviction

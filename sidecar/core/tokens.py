@@ -16,6 +16,7 @@ production, a fake in unit tests); clocks are injectable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -198,7 +199,7 @@ class TokenVerifier:
                 self.issuers[name] = issuer
                 self._new_generation(name)
                 # Checked under the old rules (audiences, leeway…): verify again, under the new ones.
-                self._forget_verifications(lambda v, n=name: v.issuer.issuer == n)
+                self._forget_verifications(_issued_by(name))
                 continue
             if old is not None:
                 self._remove_issuer(name)
@@ -237,12 +238,10 @@ class TokenVerifier:
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
-        dropped = self._forget_verifications(lambda v: v.issuer.issuer == name)
+        dropped = self._forget_verifications(_issued_by(name))
         for gauge in (metrics.JWKS_KEYS, metrics.JWKS_SECONDS_SINCE_REFRESH):
-            try:
+            with contextlib.suppress(KeyError):
                 gauge.remove(name)
-            except KeyError:
-                pass
         log.info("issuer removed", extra={"issuer": name, "cached_tokens_dropped": dropped})
 
     # --- verification -----------------------------------------------------------------------
@@ -410,6 +409,10 @@ class TokenVerifier:
         for ids in [ids for ids, v in self._vouches.items() if vouched(v)]:
             del self._vouches[ids]
         return dropped
+
+
+def _issued_by(name: str) -> Callable[[_Vouch | _Verified], bool]:
+    return lambda v: v.issuer.issuer == name
 
 
 def _fits(alg: str, key: SigningKey) -> bool:

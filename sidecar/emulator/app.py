@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from . import authy, challenges, control, identity, inai, jwks, platform
 from .faults import FaultMiddleware, Faults, RequestLog
 
 
@@ -31,8 +32,6 @@ class EmulatorState:
 
 
 def build_app(base_url: str = "http://127.0.0.1:8900") -> Starlette:
-    from . import authy, challenges, control, identity, inai, jwks, platform
-
     state = EmulatorState(base_url=base_url.rstrip("/"))
     routes = []
     for area in (control, platform, challenges, jwks, authy, identity, inai):

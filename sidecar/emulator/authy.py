@@ -12,7 +12,7 @@ import secrets
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import phonenumbers
 from starlette.requests import Request
@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from . import authy_control
 from .credentials import AUTHY_API_KEY as EMULATOR_AUTHY_API_KEY
-from .wire import Refused, json_object   # a body the SDK never sends: 400, code 60000
+from .wire import Refused, json_object  # a body the SDK never sends: 400, code 60000
 
 PREFIX = "/authy"
 APP = {"app_id": 1, "name": "Emulated app", "plan": "pay_as_you_go", "sms_enabled": True}
@@ -29,7 +29,7 @@ ACTIVITIES = {"banned", "cookie_login", "password_reset", "unbanned"}
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -222,7 +222,8 @@ class AuthyApi:
         kind = phonenumbers.number_type(number)
         names = {phonenumbers.PhoneNumberType.MOBILE: "cellphone", phonenumbers.PhoneNumberType.VOIP: "voip",
                  phonenumbers.PhoneNumberType.FIXED_LINE: "landline"}
-        return JSONResponse({"message": f"Phone number information as of {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC",
+        as_of = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        return JSONResponse({"message": f"Phone number information as of {as_of} UTC",
                              "ported": False, "provider": "Emulated Carrier", "type": names.get(kind, "unknown"),
                              "success": True})
 

@@ -20,7 +20,9 @@ _ORDER = "\t\n\x0b\x0c\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789abcdefghijk
 
 def locale_order(key: str) -> tuple:
     """Levels as ICU compares them: base letters, then accents, then lower before upper case."""
-    bases, accents, cases = [], [], []
+    bases: list[int] = []
+    accents: list[str] = []
+    cases: list[bool] = []
     for ch in unicodedata.normalize("NFD", key):
         if unicodedata.combining(ch) and bases:
             accents[-1] += ch

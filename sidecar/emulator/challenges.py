@@ -24,14 +24,14 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .credentials import SECRET_KEY as EMULATOR_SECRET_KEY
-from .wire import Refused, json_object   # a body the SDK never sends: 400 invalid_request
+from .wire import Refused, json_object  # a body the SDK never sends: 400 invalid_request
 
 STATES = {"ALLOW", "BLOCK", "CHALLENGE_REQUIRED", "REVIEW_REQUIRED"}
 METHODS = ["SMS", "EMAIL_OTP", "AUTHENTICATOR_APP", "PASSKEY"]
@@ -45,7 +45,7 @@ ENROLL_FIELDS = {"verificationMethod", "phoneNumber", "email", "isDefault"}
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -247,7 +247,7 @@ def _control_routes(area: ChallengeArea) -> list[Route]:
         return JSONResponse(dict(area.rules))
 
     async def reset(request: Request) -> JSONResponse:
-        area.__init__()
+        type(area).__init__(area)  # every field back to its default
         return JSONResponse({})
 
     return [

@@ -7,7 +7,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 
-
 def routes(state) -> list[Route]:
     async def get_faults(request: Request) -> JSONResponse:
         return JSONResponse(state.faults.as_dict())

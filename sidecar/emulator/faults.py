@@ -13,7 +13,8 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import redaction
 
@@ -100,7 +101,7 @@ class RequestLog:
 
     def record(self, scope: Scope, route: str, body: bytes) -> None:
         # Credentials are kept only as fingerprints (redaction.py): this log is readable on loopback.
-        headers = {}
+        headers: dict[str, str] = {}
         for name, value in scope.get("headers", []):
             key = name.decode("latin-1").lower()
             text = value.decode("latin-1")
@@ -136,7 +137,8 @@ class FaultMiddleware:
                 await asyncio.sleep(f.latency_seconds)
             if f.answer_status > 0:
                 body = f.answer_body.encode("utf-8", "surrogatepass")
-                await Response(body, status_code=f.answer_status, media_type=f.answer_content_type)(scope, receive, send)
+                answer = Response(body, status_code=f.answer_status, media_type=f.answer_content_type)
+                await answer(scope, receive, send)
                 return
             if f.error_rate > 0 and random.random() < f.error_rate:
                 await JSONResponse({"error": "injected fault"}, status_code=f.error_status)(scope, receive, send)
@@ -166,7 +168,7 @@ async def _huge(send: Send, size: int) -> None:
 
 def _trickled(send: Send, seconds: float) -> Send:
     """The app's answer, its body sent one byte at a time over `seconds` (a peer that is slow, not silent)."""
-    async def trickle(message: dict) -> None:
+    async def trickle(message: Message) -> None:
         body = message.get("body", b"")
         if message["type"] != "http.response.body" or len(body) < 2:
             await send(message)
@@ -199,7 +201,7 @@ async def _recording(scope: Scope, receive: Receive, done) -> Receive:
         more = message.get("more_body", False)
     done(b"".join(chunks))
 
-    async def replay() -> dict:
+    async def replay() -> Message:
         return messages.pop(0) if messages else await receive()
 
     return replay
@@ -207,12 +209,10 @@ async def _recording(scope: Scope, receive: Receive, done) -> Receive:
 
 def _template(scope: Scope) -> str:
     """The route's path template (e.g. /v1/users/{user_id}), so counters don't grow per token."""
-    from starlette.routing import Match
-
     router = scope.get("app")
     routes = getattr(getattr(router, "router", None), "routes", [])
     for route in routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:
-            return getattr(route, "path", scope["path"])
+            return str(getattr(route, "path", scope["path"]))
     return scope["path"]

@@ -50,7 +50,7 @@ class Refused(Exception):
         self.response = response
 
 
-def _checked(api: "IdentityApi", handler, members: tuple[str, ...] | None, user: bool = False):
+def _checked(api: IdentityApi, handler, members: tuple[str, ...] | None, user: bool = False):
     """Exactly these JSON string members (None: no body), and a live bearer session for user calls."""
 
     async def endpoint(request: Request) -> Response:

@@ -22,7 +22,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -43,7 +43,7 @@ ORGANIZATION = "org_emulator"         # the one organization setActiveOrganizati
 
 
 def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def problem(status: int, title: str, detail: str) -> Response:
@@ -76,7 +76,7 @@ class Refused(Exception):
         self.response = problem(status, title, detail)
 
 
-def _checked(api: "InaiApi", handler, members: tuple[str, ...] | None, user: bool = False):
+def _checked(api: InaiApi, handler, members: tuple[str, ...] | None, user: bool = False):
     """Wrap an endpoint: publishable key, content type, exact JSON members, bearer session."""
 
     async def endpoint(request: Request) -> Response:

@@ -25,13 +25,14 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-import jwt
 from jwt.algorithms import get_default_algorithms
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,15 +40,16 @@ from starlette.routing import Route
 
 ALGS = get_default_algorithms()
 DEFAULT_AUDIENCE = "authsidecar-demo"
-CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
+    "ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
 # Group orders n (SEC 2 v2 §2.4.2, §2.5.1, §2.6.1), for the r = n tamper: the emulator's own copy,
 # so a test never checks the sidecar's constants against themselves.
 CURVE_ORDERS = {
     "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
     "secp384r1": int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
                      "581A0DB248B0A77AECEC196ACCC52973", 16),
-    "secp521r1": int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5"
-                     "D03BB5C9B8899C47AEBB6FB71E91386409", 16),
+    "secp521r1": int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF"
+                     "2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16),
 }
 
 
@@ -129,9 +131,10 @@ def served_document(issuer: Issuer, keys: list[dict]) -> Response:
 
 
 def _area(state) -> dict[str, Issuer]:
-    issuers = state.areas.get("jwks")
+    issuers: dict[str, Issuer] | None = state.areas.get("jwks")
     if issuers is None:
-        issuers = state.areas["jwks"] = {}
+        issuers = {}
+        state.areas["jwks"] = issuers
         for name, alg in (("main", "ES256"), ("rsa", "RS256")):
             issuers[name] = Issuer(name, alg)
             issuers[name].add_key()
@@ -163,7 +166,7 @@ def routes(state) -> list[Route]:
         return JSONResponse({"issuer": url, "jwks_uri": f"{url}/.well-known/jwks.json",
                              "id_token_signing_alg_values_supported": [issuer.alg]})
 
-    async def control(request: Request) -> JSONResponse:
+    async def control(request: Request) -> Response:
         body = await request.json() if request.method == "POST" else {}
         try:
             # ASCII-escaped: minted claims may hold lone surrogates ("\ud800"), which UTF-8 can't encode.
@@ -196,10 +199,10 @@ def _control(state, issuers: dict[str, Issuer], action: str, name: str, body: di
         raise LookupError(f"no issuer {name}")
     if action == "rotate":
         old = issuer.current.kid
-        new = issuer.add_key()
+        added = issuer.add_key()
         if body.get("remove_old"):
             issuer.keys = [k for k in issuer.keys if k.kid != old]
-        return {"kid": new.kid, "previous": old, "removed": bool(body.get("remove_old"))}
+        return {"kid": added.kid, "previous": old, "removed": bool(body.get("remove_old"))}
     if action == "remove":
         kid = str(body["kid"])
         issuer.keys = [k for k in issuer.keys if k.kid != kid]
@@ -236,7 +239,7 @@ class MintRequest:
     tamper: str = ""             # der | zero | r_is_n | truncate | payload
 
     @classmethod
-    def from_body(cls, body: dict) -> "MintRequest":
+    def from_body(cls, body: dict) -> MintRequest:
         known = {k: body[k] for k in ("claims", "kid", "alg", "headers", "signer", "jwk", "tamper") if k in body}
         known.setdefault("claims", {})
         return cls(**known)

@@ -33,8 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .credentials import API_KEY as EMULATOR_API_KEY, APP_ID as EMULATOR_APP_ID
-from .wire import Refused, json_object   # a body no client sends: answered 400 with its text
+from .credentials import API_KEY as EMULATOR_API_KEY
+from .credentials import APP_ID as EMULATOR_APP_ID
+from .wire import Refused, json_object  # a body no client sends: answered 400 with its text
 
 AREA = "platform"
 DROP = None  # queue sentinel: end this connection
@@ -53,7 +54,7 @@ def e164(raw: str, region: str | None = None) -> str | None:
         number = phonenumbers.parse(raw, (region or "").upper() or None)
     except phonenumbers.NumberParseException:
         return None
-    if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ":
+    if phonenumbers.region_code_for_country_code(number.country_code or 0) == "ZZ":  # 0 is ZZ too
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -155,6 +156,7 @@ def routes(state) -> list[Route]:
         reason = _approval_problem(ps, a, str(body.get("phone") or ""), current)
         if reason:
             return JSONResponse({"valid": False, "reason": reason})
+        assert a is not None  # _approval_problem answers "not_found" for none
         if state.faults.one_time_enforced:  # off: a platform that leaves one-time use to the caller
             a.used = True  # one-time on the platform's side too
         ps.emit("approval.used", {"approval_token": token, "session_token": a.session_token})
@@ -195,7 +197,8 @@ class _CuttableStream(StreamingResponse):
         async for chunk in self.body_iterator:
             if chunk is CUT:
                 return  # no final empty chunk: uvicorn closes the connection, the client sees it cut
-            await send({"type": "http.response.body", "body": chunk.encode(self.charset), "more_body": True})
+            data = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
@@ -235,7 +238,7 @@ async def _stream(ps: PlatformState, last_id: str | None, faults):
         while True:
             try:
                 entry = await asyncio.wait_for(queue.get(), ps.heartbeat_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not ps.stall:
                     yield _frame("heartbeat", "{}")
                 continue

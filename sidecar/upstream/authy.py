@@ -16,10 +16,17 @@ import httpx
 
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
-from ..core.second_factor_records import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
-                                          TokenRequest, TokenSent, UserStatus)
-from .http import DEFAULT_MAX_RESPONSE_BYTES
+from ..core.second_factor_records import (
+    ApprovalDraft,
+    ApprovalStatus,
+    PhoneNumber,
+    PhoneVerificationStarted,
+    TokenRequest,
+    TokenSent,
+    UserStatus,
+)
 from .guard import reads_answers
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "authy"

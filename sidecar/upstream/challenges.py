@@ -31,7 +31,13 @@ import httpx
 from .. import logs
 from ..config import CHALLENGE_REGIONS, ChallengeSettings
 from ..core.challenge_records import (
-    ActionRecord, EnrolledAuthenticator, EnrollInput, TrackInput, TrackResult, UserRecord, ValidationRecord,
+    ActionRecord,
+    EnrolledAuthenticator,
+    EnrollInput,
+    TrackInput,
+    TrackResult,
+    UserRecord,
+    ValidationRecord,
 )
 from ..core.outcomes import ActionState, UpstreamError
 from . import http
@@ -138,7 +144,7 @@ class ChallengePlatform:
     async def get_action(self, user_id: str, action: str, idempotency_key: str) -> ActionRecord:
         path = f"users/{_segment(user_id)}/actions/{_segment(action)}/{_segment(idempotency_key)}"
         data = await self._send("get_action", "GET", path)
-        rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+        rules = found if isinstance(found := data.get("rules"), list) else []
         return ActionRecord(
             state=_state(data.get("state")), state_updated_at=_time(data.get("stateUpdatedAt")),
             created_at=_time(data.get("createdAt")), verification_method=_text(data.get("verificationMethod")),
@@ -161,7 +167,7 @@ class ChallengePlatform:
                             "email": request.email, "isDefault": request.is_default})
         path = f"users/{_segment(request.user_id)}/authenticators"
         data = await self._send("enroll_authenticator", "POST", path, json=body)
-        auth = data.get("authenticator") if isinstance(data.get("authenticator"), dict) else {}
+        auth = found if isinstance(found := data.get("authenticator"), dict) else {}
         return EnrolledAuthenticator(
             user_authenticator_id=_text(auth.get("userAuthenticatorId")),
             verification_method=_text(auth.get("verificationMethod")),

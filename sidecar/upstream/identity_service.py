@@ -16,8 +16,8 @@ import httpx
 from ..core.account_records import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import NotConfigured, UpstreamError
-from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .guard import reads_answers
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "identity"
@@ -78,7 +78,7 @@ class IdentityServiceClient:
 
     async def list_sessions(self, access_token: str) -> list[AccountSession]:
         data = await self._call("GET", "/auth/sessions", access_token)
-        items = data.get("sessions") if isinstance(data.get("sessions"), list) else []
+        items = found if isinstance(found := data.get("sessions"), list) else []
         return [AccountSession(str(s.get("sessionId") or ""), str(s.get("device") or ""), str(s.get("ip") or ""),
                                _int(s.get("createdAt")), _int(s.get("lastSeenAt")), s.get("current") is True)
                 for s in items if isinstance(s, dict)]

@@ -19,8 +19,8 @@ import httpx
 from ..core.account_records import AccountSession, LoginResult, Me, Tokens
 from ..core.answers import UpstreamHealth
 from ..core.outcomes import UpstreamError
-from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .guard import reads_answers
+from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "identity"
@@ -91,13 +91,13 @@ class InaiClient:
 
     async def me(self, access_token: str) -> Me:
         data = await self._call("GET", "/auth/me", "/auth/me", access_token)
-        user = data.get("data") if isinstance(data.get("data"), dict) else {}
+        user = found if isinstance(found := data.get("data"), dict) else {}
         return Me(str(user.get("id") or ""), str(user.get("email") or ""), str(user.get("firstName") or ""),
                   str(user.get("lastName") or ""), user.get("mfaEnabled") is True)
 
     async def list_sessions(self, access_token: str) -> list[AccountSession]:
         data = await self._call("GET", "/sessions", "/sessions", access_token)
-        items = data.get("data") if isinstance(data.get("data"), list) else []
+        items = found if isinstance(found := data.get("data"), list) else []
         return [AccountSession(str(s.get("id") or ""), str(s.get("userAgent") or ""), str(s.get("ipAddress") or ""),
                                _seconds(s.get("createdAt")))
                 for s in items if isinstance(s, dict)]

@@ -2,7 +2,8 @@
 
 Sent through upstream/http.py (metrics; no answer → UpstreamError(status 0)); a success whose body
 is not JSON is UpstreamError(that 2xx status), which the adapters' guard reports as a bad answer.
-Each adapter maps its vendor's error bodies in its own `_error` function. Endpoint labels are path templates — never URLs, which may hold ids or codes.
+Each adapter maps its vendor's error bodies in its own `_error` function. Endpoint labels are path
+templates — never URLs, which may hold ids or codes.
 """
 
 from __future__ import annotations

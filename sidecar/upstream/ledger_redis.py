@@ -46,7 +46,7 @@ class RedisLedgerStore:
         self._redis = aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
 
     @classmethod
-    def from_settings(cls, settings) -> "RedisLedgerStore":
+    def from_settings(cls, settings) -> RedisLedgerStore:
         led = settings.ledger
         return cls(led.url, led.password, led.timeout_seconds)
 

@@ -15,6 +15,7 @@ Failures become outcomes.UpstreamError in `_send`, the one place they are mapped
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timezone
 from typing import Any
@@ -117,8 +118,6 @@ class PlatformClient:
 
 def parse_event(name: str, data: str) -> StreamEvent:
     """A session/approval event's data (JSON) → StreamEvent; the token is hashed at once."""
-    import json
-
     try:
         body = json.loads(data) if data else {}
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes

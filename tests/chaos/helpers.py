@@ -60,7 +60,7 @@ class Asker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Asker":
+    def __enter__(self) -> Asker:
         self._thread.start()
         return self
 

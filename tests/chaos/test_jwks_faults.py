@@ -77,7 +77,7 @@ def test_garbage_and_huge_documents_keep_the_last_good_keys(sidecar_factory, emu
     for document, problem in GARBAGE.items():
         errors = fetch_errors(sc, url)
         serve(emulator, name, document)
-        wait_until(lambda: fetch_errors(sc, url) >= errors + 1, timeout=5, step=0.05, what=f"{document} refused")
+        wait_until(lambda: fetch_errors(sc, url) >= errors + 1, timeout=5, step=0.05, what=f"{document} refused")  # noqa: B023 (called within this iteration)
         fresh = verify(sc, mint(emulator, name))   # a token never seen before: verified with the last good keys
         assert fresh.valid, (document, fresh.detail)
         health = jwks_health(sc, url)

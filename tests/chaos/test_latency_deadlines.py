@@ -87,7 +87,7 @@ def test_a_deadline_shorter_than_the_upstream_timeout_ends_the_call_and_the_side
 def test_a_deadline_longer_than_the_upstream_timeout_gets_a_fail_closed_answer_at_the_timeout(slow):
     sc, calls, _ = slow
     with ThreadPoolExecutor(len(calls)) as pool:
-        results = dict(zip(calls, pool.map(lambda c: outcome(c, LONG_DEADLINE), calls.values())))
+        results = dict(zip(calls, pool.map(lambda c: outcome(c, LONG_DEADLINE), calls.values()), strict=True))
     expected = {"VerifySession": "REASON_UPSTREAM_UNAVAILABLE", "VerifyTotp": "REASON_UPSTREAM_UNAVAILABLE",
                 "ValidateChallenge": "UNAVAILABLE", "Login": "UNAVAILABLE"}
     for rpc, (name, seconds, detail) in results.items():

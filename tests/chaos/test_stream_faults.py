@@ -11,8 +11,17 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 
-from .helpers import (EVENTS_ROUTE, FAST_SSE, Asker, control, new_session, status_calls, stream_connected, verify,
-                      wait_until)
+from .helpers import (
+    EVENTS_ROUTE,
+    FAST_SSE,
+    Asker,
+    control,
+    new_session,
+    status_calls,
+    stream_connected,
+    verify,
+    wait_until,
+)
 
 
 @pytest.fixture

@@ -101,13 +101,17 @@ def test_killed_and_restarted_upstream_fails_closed_fast_then_recovers(own):
     # open circuit: no waiting at all — well under the 0.5 s upstream timeout even on a loaded machine
     assert all(seconds < 0.4 for _, seconds in answers[2:]), answers
     # Pass-through and challenge RPCs: UNAVAILABLE, never a valid answer.
-    challenge = lambda: sc.stub.ValidateChallenge(pb.ValidateChallengeRequest(token="chl_x", user_id="u1"), timeout=5)
+    def challenge() -> object:
+        return sc.stub.ValidateChallenge(pb.ValidateChallengeRequest(token="chl_x", user_id="u1"), timeout=5)
+
     codes = [rpc_code(challenge) for _ in range(4)]
     assert all(code == grpc.StatusCode.UNAVAILABLE for code, _ in codes) and "circuit open" in codes[-1][1]
     totp = [factors.VerifyTotp(fpb.VerifyTotpRequest(user_id="1000", code="1234567"), timeout=5) for _ in range(4)]
     assert all(not t.valid and t.reason == pb.REASON_UPSTREAM_UNAVAILABLE for t in totp)
     assert "circuit open" in totp[-1].detail
-    login = lambda: accounts.Login(fpb.LoginRequest(email="alice@example.com", password=PASSWORD), timeout=5)
+    def login() -> object:
+        return accounts.Login(fpb.LoginRequest(email="alice@example.com", password=PASSWORD), timeout=5)
+
     codes = [rpc_code(login) for _ in range(4)]
     assert all(code == grpc.StatusCode.UNAVAILABLE for code, _ in codes) and "circuit open" in codes[-1][1]
     for upstream in UPSTREAMS:
@@ -130,7 +134,7 @@ def test_killed_and_restarted_upstream_fails_closed_fast_then_recovers(own):
     for name, call in (("challenges", challenge), ("identity", login),
                        ("authy", lambda: factors.VerifyTotp(fpb.VerifyTotpRequest(user_id="1000", code="1234567"),
                                                             timeout=5))):
-        wait_until(lambda: answered(call), timeout=3, step=0.1, what=f"{name} answering")
+        wait_until(lambda: answered(call), timeout=3, step=0.1, what=f"{name} answering")  # noqa: B023 (called within this iteration)
     for upstream in UPSTREAMS:
         assert sc.metric("authsidecar_upstream_circuit_open", upstream=upstream) == 0, upstream
     wait_until(lambda: sc.stub.VerifyToken(pb.VerifyTokenRequest(token=mint(emu)), timeout=5).valid,

@@ -65,5 +65,6 @@ def run_node(project: Path, script: str, *args: str, env: dict | None = None) ->
     assert lines, f"no output from {script} (exit {done.returncode}):\n{done.stderr[-3000:]}"
     try:
         return json.loads(lines[-1])
-    except json.JSONDecodeError:
-        raise AssertionError(f"{script} did not end with a JSON line:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"{script} did not end with a JSON line:\n{done.stdout[-2000:]}\n"
+                             f"{done.stderr[-2000:]}") from exc

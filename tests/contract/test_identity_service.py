@@ -14,9 +14,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from authsidecar.v1 import auth_pb2
+from authsidecar.v1 import auth_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from authsidecar.v1 import factors_pb2_grpc
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "upstreams.md"
 PREFIX = "/identity/api"

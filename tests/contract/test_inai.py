@@ -15,10 +15,10 @@ from datetime import datetime
 
 import pytest
 
-from authsidecar.v1 import auth_pb2
+from authsidecar.v1 import auth_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from authsidecar.v1 import factors_pb2_grpc
 from sidecar import config as cfg
+
 from .conftest import run_node
 
 PASSWORD = "correct horse battery staple"

@@ -21,7 +21,8 @@ def test_promtool_rule_unit_tests(prometheus_tools) -> None:
 
 def test_every_alert_has_a_unit_test_and_the_asked_for_alerts_exist() -> None:
     alerts = {r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"] if "alert" in r}
-    tested = {t["alertname"] for case in yaml.safe_load(ALERTS_TEST.read_text())["tests"] for t in case["alert_rule_test"]}
+    cases = yaml.safe_load(ALERTS_TEST.read_text())["tests"]
+    tested = {t["alertname"] for case in cases for t in case["alert_rule_test"]}
     assert alerts == tested, f"alerts without a promtool unit test: {alerts - tested}"
     assert {"AuthsidecarSseDisconnected", "AuthsidecarJwksStale", "AuthsidecarUpstreamErrorRatio",
             "AuthsidecarLatencyHigh", "AuthsidecarShedding"} <= alerts

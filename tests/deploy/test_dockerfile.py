@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import yaml
 
 from .conftest import K8S, ROOT, run_tool

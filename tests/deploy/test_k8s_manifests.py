@@ -222,7 +222,8 @@ def test_network_policy_admits_only_named_ports_and_upstream_egress(rendered: li
     pod = _one(rendered, "Deployment")["spec"]["template"]["spec"]
     policy = _one(rendered, "NetworkPolicy")["spec"]
     assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
-    assert policy["podSelector"]["matchLabels"].items() <= _one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    pod_labels = _one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
     declared = {p["name"] for c in pod.get("initContainers", []) + pod["containers"] for p in c.get("ports", [])}
     admitted = {p["port"] for rule in policy["ingress"] for p in rule["ports"]}
     assert "metrics" in admitted
@@ -239,11 +240,14 @@ def test_network_policy_admits_only_named_ports_and_upstream_egress(rendered: li
 
 def test_envoy_overlay_checks_requests_with_the_sidecar(tmp_path: Path) -> None:
     docs = kustomize_render(K8S / "overlays" / "envoy-ext-authz")
-    envoy = yaml.safe_load(next(d for d in docs if d["metadata"]["name"].startswith("envoy-config"))["data"]["envoy.yaml"])
-    http_filters = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+    envoy_config = next(d for d in docs if d["metadata"]["name"].startswith("envoy-config"))
+    envoy = yaml.safe_load(envoy_config["data"]["envoy.yaml"])
+    manager = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    http_filters = manager["typed_config"]["http_filters"]
     ext_authz = next(f for f in http_filters if f["name"] == "envoy.filters.http.ext_authz")["typed_config"]
     assert ext_authz["failure_mode_allow"] is False, "fail closed when the sidecar cannot answer"
-    cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == ext_authz["grpc_service"]["envoy_grpc"]["cluster_name"])
+    cluster_name = ext_authz["grpc_service"]["envoy_grpc"]["cluster_name"]
+    cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == cluster_name)
     address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
     settings = _sidecar_settings(docs, tmp_path)
     assert f"{address['address']}:{address['port_value']}" in settings.listen
@@ -277,7 +281,8 @@ def test_live_reload_overlay_keeps_the_configmap_name_so_a_change_reloads() -> N
     live, rendered = kustomize_render(K8S / "overlays" / "live-reload"), kustomize_render(K8S / "base")
     (config,) = [d for d in live if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")]
     assert config["metadata"]["name"] == "authsidecar-config", "no hash suffix: an update keeps the name"
-    (based,) = [d for d in rendered if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")]
+    (based,) = [d for d in rendered
+                if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")]
     assert based["metadata"]["name"] != "authsidecar-config", "the base still rolls pods on a change (hash suffix)"
     assert config["data"] == based["data"]
     pod = _one(live, "Deployment")["spec"]["template"]["spec"]
@@ -290,7 +295,8 @@ def test_live_reload_overlay_keeps_the_configmap_name_so_a_change_reloads() -> N
 
 def test_envoy_overlay_traces_and_passes_the_trace_on(tmp_path: Path) -> None:
     docs = kustomize_render(K8S / "overlays" / "envoy-ext-authz")
-    envoy = yaml.safe_load(next(d for d in docs if d["metadata"]["name"].startswith("envoy-config"))["data"]["envoy.yaml"])
+    envoy_config = next(d for d in docs if d["metadata"]["name"].startswith("envoy-config"))
+    envoy = yaml.safe_load(envoy_config["data"]["envoy.yaml"])
     manager = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     provider = manager["tracing"]["provider"]
     assert provider["name"] == "envoy.tracers.opentelemetry"

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
 import sidecar.metrics
+
 from .sources import alert_queries, catalog, dashboard_queries
 
 # Added by Prometheus (job, instance) or by the PodMonitor/Kubernetes discovery (namespace, pod…).

@@ -76,7 +76,8 @@ def test_wrong_user_wrong_action_and_failed_challenge(sidecar, emulator, user):
     tracked = sidecar.stub.Track(pb.TrackRequest(user_id=user, action="withdraw"), timeout=5)
     token = complete(emulator, user, "withdraw", tracked.idempotency_key)
 
-    wrong_user = sidecar.stub.ValidateChallenge(pb.ValidateChallengeRequest(token=token, user_id="usr_other"), timeout=5)
+    wrong_user = sidecar.stub.ValidateChallenge(pb.ValidateChallengeRequest(token=token, user_id="usr_other"),
+                                                timeout=5)
     assert not wrong_user.is_valid and wrong_user.reason == pb.REASON_SUBJECT_MISMATCH and not wrong_user.user_id
     wrong_action = sidecar.stub.ValidateChallenge(
         pb.ValidateChallengeRequest(token=token, user_id=user, action="transfer"), timeout=5)

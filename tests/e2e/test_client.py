@@ -78,9 +78,8 @@ def test_idempotent_call_is_retried_on_unavailable(serve):
 
 def test_retries_are_bounded(serve):
     fake = Flaky(failures=10)
-    with Client(serve(fake), timeout=5, retries=2, backoff=0.001) as client:
-        with pytest.raises(grpc.RpcError) as err:
-            client.verify_session("s", phone="+14155552671")
+    with Client(serve(fake), timeout=5, retries=2, backoff=0.001) as client, pytest.raises(grpc.RpcError) as err:
+        client.verify_session("s", phone="+14155552671")
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE and fake.calls == {"VerifySession": 3}
 
 
@@ -96,9 +95,8 @@ def test_one_time_token_calls_are_never_retried(serve):
 
 def test_other_errors_are_not_retried(serve):
     fake = Flaky(failures=1, code=grpc.StatusCode.INVALID_ARGUMENT)
-    with Client(serve(fake), timeout=5, retries=3, backoff=0.001) as client:
-        with pytest.raises(grpc.RpcError) as err:
-            client.verify_token("")
+    with Client(serve(fake), timeout=5, retries=3, backoff=0.001) as client, pytest.raises(grpc.RpcError) as err:
+        client.verify_token("")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and fake.calls == {"VerifyToken": 1}
 
 

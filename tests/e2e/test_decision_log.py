@@ -8,13 +8,13 @@ import json
 import time
 
 import yaml
-
-from authsidecar.v1 import auth_pb2 as pb
 from envoy_wire import CHECK_METHOD, check_request, read_check_response
-from sidecar.testing import wait_until
 from test_sessions import PHONE, new_session
 from test_sessions import verify as verify_session
 from test_verify_token import mint, verify
+
+from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import wait_until
 
 RULES = [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]},
          {"name": "app", "path_prefix": "/app", "checks": ["session"]}]
@@ -31,7 +31,8 @@ def start(sidecar_factory, tmp_path, **log_settings):
     sc = sidecar_factory({"decision_log": {"enabled": True, "path": str(path), **log_settings},
                           "ext_authz": {"rules": RULES}})
     check_rpc = sc.channel.unary_unary(CHECK_METHOD)
-    sc.check = lambda method, p, **headers: read_check_response(check_rpc(check_request(method, p, headers), timeout=10))
+    sc.check = lambda method, p, **headers: read_check_response(check_rpc(check_request(method, p, headers),
+                                                                          timeout=10))
     return sc, path
 
 

@@ -18,10 +18,10 @@ import grpc
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from envoy_wire import CHECK_METHOD, Decision, check_request, read_check_response
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from authsidecar.v1 import auth_pb2 as pb
-from envoy_wire import CHECK_METHOD, Decision, check_request, read_check_response
 
 PHONE = "+14155552671"
 AUDIENCE = "orders-api"

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / "fuzz" / "fuzz_tokens.py"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed (pip install -e '.[fuzz]')")
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
+                    reason="atheris not installed (pip install -e '.[fuzz]')")
 def test_atheris_runs_the_token_target_cleanly(tmp_path):
     proc = subprocess.run([sys.executable, str(TARGET), "-runs=20000", f"-artifact_prefix={tmp_path}/",
                            str(tmp_path), str(ROOT / "fuzz" / "corpus")],

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
+from authsidecar.v1 import auth_pb2_grpc
 from sidecar.testing import START_TIMEOUT, wait_until
 
 PHONE = "+14155552671"
@@ -53,12 +54,9 @@ def test_sigterm_lets_in_flight_calls_finish_and_refuses_new_ones(sidecar_factor
         sc.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         assert sc.health_status() in ("NOT_SERVING", None)     # draining (or already closed to new calls)
-        with pytest.raises(grpc.RpcError) as err:
-            with grpc.insecure_channel(sc.target) as fresh:
-                from authsidecar.v1 import auth_pb2_grpc
-
-                auth_pb2_grpc.AuthServiceStub(fresh).VerifySession(
-                    pb.VerifySessionRequest(session_token=token, phone=PHONE), timeout=2)
+        with pytest.raises(grpc.RpcError) as err, grpc.insecure_channel(sc.target) as fresh:
+            auth_pb2_grpc.AuthServiceStub(fresh).VerifySession(
+                pb.VerifySessionRequest(session_token=token, phone=PHONE), timeout=2)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         answers = [f.result(timeout=10) for f in slow]
     assert all(a.valid for a in answers)                       # finished inside the grace period

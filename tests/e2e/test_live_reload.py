@@ -4,6 +4,7 @@ and the running one keeps serving; caches and the event stream survive."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,13 +12,12 @@ from pathlib import Path
 
 import grpc
 import yaml
-
-from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import wait_until
-
 from test_sessions import FAST_SSE, new_session, stream_connected
 from test_sessions import verify as verify_session
 from test_verify_token import issuer_config, mint, new_issuer, verify
+
+from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import wait_until
 
 EVENTS_ROUTE = "GET /v2/backend/events"
 POLL = {"config_poll_seconds": 0.2}
@@ -37,10 +37,8 @@ def reloads(sc, result: str = "ok") -> float:
 def log_lines(sc) -> list[dict]:
     lines = []
     for line in sc.log_path.read_text(errors="replace").splitlines():
-        try:
+        with contextlib.suppress(ValueError):
             lines.append(json.loads(line))
-        except ValueError:
-            pass
     return lines
 
 

@@ -42,9 +42,10 @@ def test_sidecar_run_shows_every_area_working(tmp_path):
 
     def answer(label: str) -> str:
         """The printed answer of the walkthrough step whose label is exactly `label`."""
-        return next(l.split("→", 1)[1].strip() for l in lines if "→" in l and l.split("→")[0].strip() == label)
+        return next(ln.split("→", 1)[1].strip() for ln in lines if "→" in ln and ln.split("→")[0].strip() == label)
 
-    assert answer("VerifySession, user has not confirmed yet") == "valid=False status=PENDING reason=NOT_VERIFIED source=UPSTREAM"
+    assert (answer("VerifySession, user has not confirmed yet")
+            == "valid=False status=PENDING reason=NOT_VERIFIED source=UPSTREAM")
     assert answer("VerifySession after the user confirmed") == "valid=True status=VERIFIED source=UPSTREAM"
     assert answer("VerifySession again") == "valid=True status=VERIFIED source=CACHE"
     assert answer("IsRevoked after the platform revoked it") == "revoked=True reason=REVOKED source=STREAM"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from authsidecar.v1 import auth_pb2 as pb
 from bench import procstats
 from bench.scenarios import PHONE, BenchSigner, _bulk_sessions, _drive
-from authsidecar.v1 import auth_pb2 as pb
 from sidecar.core.caches import TtlLru
 from sidecar.core.memory_budget import MB, plan, transport_bytes
 from sidecar.testing import SidecarProcess, emulator_config, wait_until
@@ -31,7 +31,8 @@ def _make_cgroup() -> tuple[Path, Path]:
     if v2.exists() and "memory" in v2.read_text().split():
         group, limit_file = Path(f"/sys/fs/cgroup/authsidecar-test-{uuid.uuid4().hex[:8]}"), "memory.max"
     elif Path("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists():
-        group, limit_file = Path(f"/sys/fs/cgroup/memory/authsidecar-test-{uuid.uuid4().hex[:8]}"), "memory.limit_in_bytes"
+        group = Path(f"/sys/fs/cgroup/memory/authsidecar-test-{uuid.uuid4().hex[:8]}")
+        limit_file = "memory.limit_in_bytes"
     else:
         pytest.skip("no writable memory cgroup on this machine")
     try:

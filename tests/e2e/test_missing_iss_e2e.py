@@ -3,10 +3,8 @@ or aud (as @inai-dev/backend's JWTClaims describe them); one configured issuer m
 
 from __future__ import annotations
 
-
 from authsidecar.v1 import auth_pb2 as pb
-from authsidecar.v1 import factors_pb2
-from authsidecar.v1 import factors_pb2_grpc
+from authsidecar.v1 import factors_pb2, factors_pb2_grpc
 from sidecar.testing import emulator_config
 
 PASSWORD = "correct horse battery staple"

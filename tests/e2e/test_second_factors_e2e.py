@@ -11,9 +11,8 @@ import grpc
 import pytest
 from grpc_status import rpc_status
 
-from authsidecar.v1 import auth_pb2, errors_pb2
+from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from authsidecar.v1 import factors_pb2_grpc
 from sidecar.testing import wait_until
 
 WATCH_INTERVAL = 0.2

@@ -7,9 +7,12 @@ import signal
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from authsidecar.v1 import auth_pb2 as pb
+from authsidecar.v1 import auth_pb2_grpc
+from sidecar.testing import free_port
 
 
 def test_health_serving_and_ops_port(shared_sidecar):
@@ -63,17 +66,12 @@ def test_listens_on_a_unix_socket_too(sidecar_factory, tmp_path):
     sock = tmp_path / "authsidecar.sock"
     proc = sidecar_factory({"listen": [f"unix://{sock}"]})
     with grpc.insecure_channel(f"unix://{sock}") as channel:
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     assert proc.target in proc.settings["listen"]
 
 
 def test_reuse_port_lets_two_processes_share_the_grpc_port(sidecar_factory):
-    from authsidecar.v1 import auth_pb2_grpc
-    from sidecar.testing import free_port
-
     shared = f"127.0.0.1:{free_port()}"
     first = sidecar_factory({"listen": [shared], "reuse_port": True})
     second = sidecar_factory({"listen": [shared], "reuse_port": True})
@@ -88,8 +86,6 @@ def test_reuse_port_lets_two_processes_share_the_grpc_port(sidecar_factory):
 
 
 def test_without_reuse_port_a_second_process_cannot_take_the_port(sidecar_factory):
-    from sidecar.testing import free_port
-
     shared = f"127.0.0.1:{free_port()}"
     sidecar_factory({"listen": [shared]})
     second = sidecar_factory({"listen": [shared]}, wait_ready=False)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import httpx
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
+from authsidecar.v1 import auth_pb2_grpc
+from sidecar.config import EMULATOR_API_KEY, EMULATOR_APP_ID
 from sidecar.testing import wait_until
 
 PHONE = "+14155552671"
@@ -207,7 +210,6 @@ def test_ten_thousand_calls_over_100_sessions_stay_under_100_status_requests(liv
     tokens = [new_session(emulator) for _ in range(100)]
     before = status_calls(emulator)
     channel = grpc.insecure_channel(live.target)
-    from authsidecar.v1 import auth_pb2_grpc
     stub = auth_pb2_grpc.AuthServiceStub(channel)
     valid = 0
     for batch in range(20):  # 500 in flight at a time: below the sidecar's in-flight limit
@@ -221,8 +223,6 @@ def test_ten_thousand_calls_over_100_sessions_stay_under_100_status_requests(liv
 
 
 def test_readiness_and_stream_metrics(live, emulator):
-    import httpx
-
     ready = httpx.get(f"{live.ops_url}/readyz").json()
     assert "stream connected" in str(ready)
     token = new_session(emulator)
@@ -248,8 +248,6 @@ def test_a_stalled_stream_is_detected_and_replaced(live, emulator):
 
 
 def test_emulator_checks_the_app_credentials(emulator):
-    from sidecar.config import EMULATOR_API_KEY, EMULATOR_APP_ID
-
     good = {"Authorization": f"Bearer {EMULATOR_API_KEY}", "X-App-ID": EMULATOR_APP_ID}
     wrong_key = {"Authorization": "Bearer wrong", "X-App-ID": EMULATOR_APP_ID}
     wrong_app = {"Authorization": f"Bearer {EMULATOR_API_KEY}", "X-App-ID": "someone-else"}

@@ -20,6 +20,7 @@ import pytest
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2, factors_pb2_grpc
 from sidecar.testing import RedisProcess, deep_merge, redis_server_binary, wait_until
+from tests.e2e.test_transport_security import _cert
 
 PHONE = "+14155552671"
 RACERS = 50
@@ -242,8 +243,6 @@ def test_readiness_reports_the_ledger(pods):
 
 
 def test_tls_and_auth_through_the_url(sidecar_factory, emulator, redis_binary, tmp_path):
-    from tests.e2e.test_transport_security import _cert
-
     ca_key, ca_cert, ca_pem, _ = _cert("ledger-ca", ca=True)
     _, _, server_pem, server_key = _cert("localhost", ca_key, ca_cert.subject)
     files = []

@@ -5,11 +5,10 @@ a new stream is refused at once."""
 from __future__ import annotations
 
 import grpc
-
-from authsidecar.v1 import auth_pb2
-from authsidecar.v1 import factors_pb2 as pb
-from authsidecar.v1 import factors_pb2_grpc
 from envoy_wire import CHECK_METHOD, check_request, read_check_response
+
+from authsidecar.v1 import auth_pb2, factors_pb2_grpc
+from authsidecar.v1 import factors_pb2 as pb
 from sidecar.testing import wait_until
 
 UNARY_LIMIT, STREAM_LIMIT = 8, 30

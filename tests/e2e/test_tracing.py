@@ -14,13 +14,13 @@ from concurrent import futures
 
 import grpc
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
-from authsidecar.v1 import auth_pb2 as pb
 from envoy_wire import CHECK_METHOD, check_request, read_check_response
-from sidecar.testing import free_port, wait_until
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from test_sessions import PHONE, control, new_session
 from test_verify_token import mint
+
+from authsidecar.v1 import auth_pb2 as pb
+from sidecar.testing import free_port, wait_until
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

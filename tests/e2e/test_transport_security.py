@@ -22,7 +22,7 @@ from sidecar.testing import free_port
 def _cert(name: str, issuer_key=None, issuer_name=None, ca: bool = False):
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name or subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
@@ -76,9 +76,8 @@ def test_mtls_listener_requires_a_client_certificate(sidecar_factory, pki):
         with pytest.raises(grpc.RpcError) as err:
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        with pytest.raises(grpc.RpcError):
-            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel, pytest.raises(grpc.RpcError):
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
 
 
 def test_unix_socket_gets_the_configured_mode(sidecar_factory, tmp_path):

@@ -14,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from jwt.algorithms import get_default_algorithms
 
 from authsidecar.v1 import auth_pb2 as pb
+from sidecar.emulator.jwks import new_private_key
 
 JWKS_ROUTE = "GET /issuers/{name}/.well-known/jwks.json"
 DISCOVERY_ROUTE = "GET /issuers/{name}/.well-known/openid-configuration"
@@ -71,10 +73,6 @@ def with_header(token: str, **changes) -> str:
 
 def private_jwk_of_new_key(emulator, alg: str = "ES256") -> tuple[dict, dict]:
     """(public JWK, private JWK) of a key made here: tests publish it with odd members and sign with it."""
-    from jwt.algorithms import get_default_algorithms
-
-    from sidecar.emulator.jwks import new_private_key
-
     private = new_private_key(alg)
     algo = get_default_algorithms()[alg]
     kid = f"k{uuid.uuid4().hex[:8]}"

@@ -143,7 +143,8 @@ JWK_FIELDS = {"kty": st.sampled_from(["EC", "RSA", "OKP", "oct", "", "ec"]) | va
               "x": st.sampled_from(["", "AA", "_" * 43, "a" * 5000]) | values,
               "y": st.sampled_from(["", "AA", "_" * 43]) | values,
               "n": st.sampled_from(["", "AQAB", "A" * 342]) | values, "e": st.sampled_from(["AQAB", ""]) | values,
-              "d": values, "k": values, "kid": odd_text | values, "alg": st.sampled_from(["ES256", "RS256", "none"]) | values,
+              "d": values, "k": values, "kid": odd_text | values,
+              "alg": st.sampled_from(["ES256", "RS256", "none"]) | values,
               "use": st.sampled_from(["sig", "enc"]) | values, "key_ops": values}
 jwks = st.one_of(
     st.lists(st.one_of(st.fixed_dictionaries({}, optional=JWK_FIELDS),

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar import config as cfg
+from sidecar.app import Sidecar
 from sidecar.core.account_records import AccountSession, LoginResult, Me, Tokens
 from sidecar.core.accounts import AccountFlows
+from sidecar.core.answers import UpstreamHealth
 from sidecar.core.hashing import token_key, token_revocation_id
 from sidecar.core.logout_revocations import LogoutRevocations
-from sidecar.core.answers import UpstreamHealth
 from sidecar.core.outcomes import UpstreamError
 
 
@@ -142,9 +144,6 @@ async def test_without_a_revoker_logout_still_works():
 
 
 async def test_logout_is_seen_by_the_real_session_verifier():
-    from sidecar import config as cfg
-    from sidecar.app import Sidecar
-
     settings = cfg.pointed_at_emulator(cfg.load(env={"AUTHSIDECAR_EMULATOR_MODE": "on"}), "http://127.0.0.1:9")
     sidecar = Sidecar(settings)  # components are built, nothing is started: no sockets
     sidecar.accounts.upstream = FakeIdentity()

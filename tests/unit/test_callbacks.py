@@ -11,8 +11,16 @@ import json
 
 import pytest
 
-from sidecar.core.callbacks import (CallbackLimits, canonical_string, encode_params, js_number, params_from_body,
-                                    sign, tree_from_pairs, verify_signature)
+from sidecar.core.callbacks import (
+    CallbackLimits,
+    canonical_string,
+    encode_params,
+    js_number,
+    params_from_body,
+    sign,
+    tree_from_pairs,
+    verify_signature,
+)
 from sidecar.core.collation import sort_key
 from sidecar.core.outcomes import InvalidArgument, Reason
 

@@ -7,6 +7,8 @@ WSGI, Express…) would route to the protected handler; it must hit that handler
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from sidecar.config import ExtAuthzRule, ExtAuthzSettings, Limits
@@ -25,8 +27,6 @@ REFUSED = (400, "malformed")
 
 
 def decide(path: str, method: str = "GET", case_sensitive: bool = True) -> tuple[str, int] | tuple[int, str]:
-    import asyncio
-
     policy = Policy(ExtAuthzSettings(rules=RULES, case_sensitive_paths=case_sensitive), Limits())
     d = asyncio.run(policy.decide(HttpRequest(method, path, {}), Verifiers()))
     if isinstance(d, Deny) and d.status == 400:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sidecar.core.circuit import CircuitBreaker, CircuitState
 from sidecar.core.outcomes import UpstreamError
 
@@ -60,8 +62,6 @@ def test_half_open_probe_success_closes():
 
 async def _abandon(cb: CircuitBreaker, upstream) -> None:
     """A caller with a tiny deadline: it sends the probe and leaves before the answer."""
-    import asyncio
-
     caller = asyncio.ensure_future(cb.call(upstream))
     await asyncio.sleep(0)
     caller.cancel()
@@ -69,8 +69,6 @@ async def _abandon(cb: CircuitBreaker, upstream) -> None:
 
 
 async def _answer(after: float, error: UpstreamError | None = None) -> str:
-    import asyncio
-
     await asyncio.sleep(after)
     if error is not None:
         raise error
@@ -78,8 +76,6 @@ async def _answer(after: float, error: UpstreamError | None = None) -> str:
 
 
 async def test_row18_an_abandoned_probe_runs_on_and_its_answer_closes_the_circuit():
-    import asyncio
-
     clock = Clock()
     cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
     cb.allow()
@@ -95,8 +91,6 @@ async def test_row18_an_abandoned_probe_runs_on_and_its_answer_closes_the_circui
 
 
 async def test_row18_an_abandoned_probe_that_fails_reopens_the_circuit():
-    import asyncio
-
     clock = Clock()
     cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
     cb.allow()
@@ -112,8 +106,6 @@ async def test_row18_an_abandoned_probe_that_fails_reopens_the_circuit():
 
 
 async def test_row18_a_probe_that_ends_without_an_answer_lets_the_next_call_probe(monkeypatch):
-    import asyncio
-
     from sidecar.core import circuit
 
     monkeypatch.setattr(circuit, "PROBE_MAX_SECONDS", 0.05)   # the backstop for a probe that never ends
@@ -147,8 +139,6 @@ async def test_a_probe_whose_caller_waits_gets_its_answer_and_error():
 
 
 async def test_a_call_admitted_before_the_outage_does_not_release_a_later_probe():
-    import asyncio
-
     clock = Clock()
     cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)
     old = asyncio.ensure_future(cb.call(asyncio.sleep(10)))     # admitted while closed

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from sidecar.config import ConfigError, load
+from sidecar.config import ConfigError, Settings, load, memory_plan, with_cache_sizes
 
 
 def test_defaults_never_embed_the_emulator_but_the_demo_does():
@@ -71,10 +72,6 @@ def test_serve_exits_nonzero_naming_fields():
 
 
 def test_the_annotated_example_is_valid_and_matches_the_defaults():
-    from pathlib import Path
-
-    from sidecar.config import Settings, memory_plan, with_cache_sizes
-
     example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
     assert load(example, env={}) == load(env={})  # both with the cache sizes the memory budget gives
     assert with_cache_sizes(Settings(), memory_plan(Settings()).sizes) == load(env={})

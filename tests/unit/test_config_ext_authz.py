@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -23,8 +25,6 @@ def test_rules_load_with_defaults(tmp_path):
 
 
 def test_example_config_is_valid():
-    from pathlib import Path
-
     s = load(Path(__file__).resolve().parents[2] / "examples" / "config.yaml", env={})
     assert s.ext_authz.identity_header_prefix == "x-auth-"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from envoy_wire import check_request, read_check_response
 from google.protobuf import unknown_fields
 
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2 as pb
-from envoy_wire import check_request, read_check_response
 from sidecar.api.ext_authz import check_response, http_request
 from sidecar.core.decisions import Allow, Deny
 

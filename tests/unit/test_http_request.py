@@ -39,7 +39,8 @@ def test_normalised_path(target, path):
     assert normalised_path(target) == path
 
 
-@pytest.mark.parametrize("target", ["/a/../b", "/a/./b", "/a/..", "/a/%2e%2E/b", "/a%2fb", "/a%5Cb", "/a\\b", "", "api"])
+@pytest.mark.parametrize("target", ["/a/../b", "/a/./b", "/a/..", "/a/%2e%2E/b", "/a%2fb", "/a%5Cb", "/a\\b", "",
+                                    "api"])
 def test_ambiguous_paths_are_refused(target):
     with pytest.raises(BadPath):
         normalised_path(target)

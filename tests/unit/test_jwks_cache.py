@@ -9,10 +9,11 @@ import asyncio
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sidecar.core.keys import FetchedKeys, JwksCache, usable_keys
 from sidecar.core.outcomes import Reason, UpstreamError
-from sidecar.emulator.jwks import Issuer
+from sidecar.emulator.jwks import BAD_KEYS, Issuer
 
 
 class Clock:
@@ -210,8 +211,6 @@ def test_usable_keys_skips_keys_not_meant_for_verification(issuer):
 
 
 def test_short_rsa_keys_are_not_used():
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
     jwk = {**jwt.algorithms.RSAAlgorithm.to_jwk(weak, as_dict=True), "kid": "weak"}
     assert usable_keys([jwk]) == {}
@@ -244,8 +243,6 @@ async def test_a_cancelled_caller_does_not_fail_the_others_sharing_a_fetch(issue
 
 async def test_a_document_of_only_unusable_keys_is_a_failed_fetch_not_an_empty_key_set(issuer):
     """Garbage keys (bad fields, unknown kty, symmetric) must not wipe the last good keys."""
-    from sidecar.emulator.jwks import BAD_KEYS
-
     fake, clock = FakeJwks(issuer), Clock()
     cache = make(fake, clock, max_stale=100.0)
     good = issuer.current.kid
@@ -261,8 +258,6 @@ async def test_a_document_of_only_unusable_keys_is_a_failed_fetch_not_an_empty_k
 
 
 async def test_usable_keys_next_to_garbage_are_installed(issuer):
-    from sidecar.emulator.jwks import BAD_KEYS
-
     fake, clock = FakeJwks(issuer), Clock()
     cache = make(fake, clock)
     issuer.extra_jwks = list(BAD_KEYS)

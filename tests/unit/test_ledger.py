@@ -12,9 +12,13 @@ import asyncio
 import pytest
 
 from sidecar.config import ConfigError, load
+from sidecar.core.challenges import ChallengeVerifier
 from sidecar.core.hashing import token_key
 from sidecar.core.ledger import MAX_TTL, Claim, OneTimeClaims, SharedLedger
-from sidecar.core.outcomes import UpstreamError
+from sidecar.core.outcomes import Reason, UpstreamError
+from sidecar.core.second_factors import SecondFactors
+from tests.unit.test_challenges_core import FakePlatform
+from tests.unit.test_second_factors import FakeAuthy
 
 
 class Clock:
@@ -167,12 +171,6 @@ def test_config_ledger_fields(tmp_path):
 
 
 async def test_every_one_time_verifier_fails_closed_when_the_ledger_is_down(store, clock):
-    from sidecar.core.challenges import ChallengeVerifier
-    from sidecar.core.outcomes import Reason
-    from sidecar.core.second_factors import SecondFactors
-    from tests.unit.test_challenges_core import FakePlatform
-    from tests.unit.test_second_factors import FakeAuthy
-
     shared = SharedLedger(store, "p:", clock)
     challenges = ChallengeVerifier(FakePlatform(), clock=clock, ledger=shared)
     factors = SecondFactors(FakeAuthy(), clock=clock, ledger=shared)

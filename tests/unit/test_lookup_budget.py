@@ -29,7 +29,8 @@ def test_burst_then_rate_then_refill_capped_at_burst():
     assert spend_all(b) == 3
     clock.t = 1.0
     assert b.allows()
-    b.spend(); b.spend()
+    b.spend()
+    b.spend()
     assert not b.allows()
     clock.t = 100.0  # a long quiet spell refills only up to the burst
     assert spend_all(b) == 3

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.entry_sizes import bytes_per_entry
 from sidecar import cgroup
-from sidecar.config import ConfigError, load, memory_plan, Settings
+from sidecar.config import ConfigError, Settings, load, memory_plan
 from sidecar.core import memory_budget
 from sidecar.core.memory_budget import BASELINE_MB, CACHES, MB, MIN_ENTRIES, plan
 
@@ -115,8 +116,6 @@ def test_negative_sizes_and_budget_are_config_errors(tmp_path):
 
 
 def test_bytes_per_entry_constants_are_no_smaller_than_measured():
-    from bench.entry_sizes import bytes_per_entry
-
     measured = bytes_per_entry(5_000)
     costs = {c.field: c.bytes_per_entry for c in CACHES}
     assert measured["verified_tokens"] <= costs["jwks.verified_cache_max_entries"] * 1.1

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from httpx_sse import SSEError
 
 from sidecar.config import SseSettings
 from sidecar.core.hashing import token_key
 from sidecar.core.outcomes import Reason, SessionStatus, UpstreamError
 from sidecar.core.session_records import EventKind
 from sidecar.emulator.platform import PlatformState, _backlog
-from sidecar.upstream.events import EventStream, StreamRefused
+from sidecar.upstream.events import EventStream, StreamRefused, disconnect_cause
 from sidecar.upstream.platform import PlatformClient, parse_event
 
 
@@ -73,9 +75,11 @@ async def test_timeouts_and_transport_errors_have_status_zero():
 
 async def test_approval_wire_shape():
     ok = await client(lambda r: httpx.Response(200, json={
-        "valid": True, "action": "transfer", "session_token": "s", "phone": "+1", "expires_at": 5})).verify_approval("a", "+1")
+        "valid": True, "action": "transfer", "session_token": "s", "phone": "+1",
+        "expires_at": 5})).verify_approval("a", "+1")
     assert ok.valid and ok.action == "transfer" and ok.session_token == "s" and ok.expires_at == 5.0
-    used = await client(lambda r: httpx.Response(200, json={"valid": False, "reason": "already_used"})).verify_approval("a", "")
+    used = await client(lambda r: httpx.Response(200, json={"valid": False,
+                                                            "reason": "already_used"})).verify_approval("a", "")
     assert not used.valid and used.reason is Reason.ALREADY_USED
     # Only a literal true is a yes.
     sloppy = await client(lambda r: httpx.Response(200, json={"valid": "true"})).verify_approval("a", "")
@@ -176,14 +180,14 @@ def test_emulator_backlog_resumes_only_known_positions():
 
 
 async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
-    import asyncio
-
     async def stalled():
         yield b"event: heartbeat\ndata: {}\n\n"
         await asyncio.Event().wait()  # the platform goes quiet without closing the connection
 
     es = stream_for(Listener(), SseSettings(heartbeat_timeout_seconds=0.05))
-    handler = lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stalled())
+    def handler(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stalled())
+
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         with pytest.raises(TimeoutError):
             await es._connect_once(http)
@@ -198,8 +202,6 @@ async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
 ])
 async def test_no_content_or_a_wrong_content_type_is_no_stream(response, cause):
     """Neither is ever reported to the listener as an open stream (which could make it trusted)."""
-    from sidecar.upstream.events import disconnect_cause
-
     listener = Listener()
     es = stream_for(listener)
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: response())) as http:
@@ -212,8 +214,6 @@ async def test_no_content_or_a_wrong_content_type_is_no_stream(response, cause):
 async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
     """A connection that breaks halfway through an event's data line: the event is dropped whole, and
     the resume position stays before it (so the platform replays it on the next connection)."""
-    from sidecar.upstream.events import disconnect_cause
-
     async def cut():
         yield b"id: e-1\nevent: heartbeat\ndata: {}\n\n"
         yield b'id: e-2\nevent: session.revoked\ndata: {"session_tok'
@@ -221,7 +221,9 @@ async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
 
     listener = Listener()
     es = stream_for(listener)
-    handler = lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=cut())
+    def handler(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=cut())
+
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         with pytest.raises(httpx.RemoteProtocolError) as broken:
             await es._connect_once(http)
@@ -231,10 +233,6 @@ async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
 
 
 def test_disconnect_causes_are_bounded_labels():
-    from httpx_sse import SSEError
-
-    from sidecar.upstream.events import disconnect_cause
-
     req = httpx.Request("GET", "http://x")
     assert disconnect_cause(httpx.ConnectError("refused", request=req)) == "unreachable"
     assert disconnect_cause(httpx.ReadTimeout("slow", request=req)) == "silent"

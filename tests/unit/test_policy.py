@@ -8,9 +8,9 @@ import pytest
 
 from sidecar.config import ClaimHeader, ExtAuthzRule, ExtAuthzSettings, Limits
 from sidecar.core.answers import ApprovalAnswer, AuthInfo, ChallengeAnswer, SessionAnswer, TokenAnswer
+from sidecar.core.decisions import Allow, Deny
 from sidecar.core.http_request import HttpRequest
 from sidecar.core.outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
-from sidecar.core.decisions import Allow, Deny
 from sidecar.core.policy import Policy, Verifiers
 
 PHONE = "+14155552671"
@@ -135,14 +135,16 @@ async def test_expired_bearer_reason_is_passed_on_without_detail():
 
 async def test_wrong_scope_is_403_insufficient_scope():
     answer = TokenAnswer(Verdict.ok(Source.CACHE), AuthInfo(subject="u1", issuer="https://iss", scopes=("write",)))
-    d = await policy().decide(req("GET", "/api/x", authorization="Bearer w"), verifiers(tokens=FakeTokens({"w": answer})))
+    d = await policy().decide(req("GET", "/api/x", authorization="Bearer w"),
+                              verifiers(tokens=FakeTokens({"w": answer})))
     assert isinstance(d, Deny) and (d.status, d.reason) == (403, "insufficient_scope")
     assert 'error="insufficient_scope", scope="read"' in dict(d.headers)["www-authenticate"]
 
 
 async def test_issuer_outside_the_rule_list_is_denied():
     answer = TokenAnswer(Verdict.ok(Source.CACHE), AuthInfo(subject="u1", issuer="https://other", scopes=("read",)))
-    d = await policy().decide(req("GET", "/api/x", authorization="Bearer o"), verifiers(tokens=FakeTokens({"o": answer})))
+    d = await policy().decide(req("GET", "/api/x", authorization="Bearer o"),
+                              verifiers(tokens=FakeTokens({"o": answer})))
     assert (d.status, d.reason) == (401, "untrusted_issuer")
 
 
@@ -192,7 +194,8 @@ async def test_session_check_missing_or_bad_phone():
     sessions = FakeSessions()
     d = await policy().decide(req("GET", "/app", x_session_token="s1"), verifiers(sessions=sessions))
     assert (d.status, d.reason) == (401, "missing_credential")
-    d = await policy().decide(req("GET", "/app", x_session_token="s1", x_user_phone="nope"), verifiers(sessions=sessions))
+    d = await policy().decide(req("GET", "/app", x_session_token="s1", x_user_phone="nope"),
+                              verifiers(sessions=sessions))
     assert (d.status, d.reason) == (401, "malformed")
     assert sessions.calls == []
 
@@ -209,7 +212,8 @@ async def test_verifier_exceptions_fail_closed(error, status, reason):
 
 async def test_upstream_unavailable_answer_is_503():
     sessions = FakeSessions({("s1", PHONE): SessionAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE))})
-    d = await policy().decide(req("GET", "/app", x_session_token="s1", x_user_phone=PHONE), verifiers(sessions=sessions))
+    d = await policy().decide(req("GET", "/app", x_session_token="s1", x_user_phone=PHONE),
+                              verifiers(sessions=sessions))
     assert (d.status, d.reason) == (503, "upstream_unavailable")
 
 

@@ -10,13 +10,14 @@ import logging
 
 import pytest
 
+from test_tokens import AUD, URL, Upstream, clocks, token, upstream  # noqa: F401 (fixtures)
+
 from sidecar import decision_log, metrics
 from sidecar.config import CircuitSettings, DecisionLogSettings, IssuerSettings, JwksSettings, Limits, Settings
 from sidecar.core.caches import TtlLru
 from sidecar.core.outcomes import Reason, Source
 from sidecar.core.tokens import TokenVerifier
 from sidecar.reload import changed_paths, is_live, split_changes
-from test_tokens import AUD, URL, Upstream, clocks, token, upstream  # noqa: F401 (fixtures)
 
 
 def test_live_and_restart_only_paths():
@@ -51,7 +52,7 @@ def test_resize_drops_least_recently_used_first():
     assert len(cache) == 3
 
 
-def _verifier(upstream: Upstream, clocks, names: list[str]) -> TokenVerifier:
+def _verifier(upstream: Upstream, clocks, names: list[str]) -> TokenVerifier:  # noqa: F811 (the fixtures imported above)
     issuers = [IssuerSettings(issuer=f"{URL}/{n}", algorithms=["ES256"], audiences=[AUD]) for n in names]
     return TokenVerifier(issuers, {i.issuer: upstream.fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers},
                          JwksSettings(verified_cache_max_entries=1000), clock=clocks.mono, wall_clock=clocks.wall,
@@ -64,7 +65,7 @@ def _settings(names: list[str], **issuer_fields) -> Settings:
                     jwks=JwksSettings(verified_cache_max_entries=1000))   # load() sizes it; Settings() leaves 0
 
 
-async def test_issuers_added_and_removed_live(upstream, clocks):
+async def test_issuers_added_and_removed_live(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     upstream.add("second", "ES256")
     v = _verifier(upstream, clocks, ["main"])
     first, second = token(upstream, clocks, "main"), token(upstream, clocks, "second")
@@ -80,7 +81,7 @@ async def test_issuers_added_and_removed_live(upstream, clocks):
     assert set(v.keys) == {f"{URL}/second"}
 
 
-async def test_a_changed_issuer_keeps_its_keys_but_not_its_cached_verifications(upstream, clocks):
+async def test_a_changed_issuer_keeps_its_keys_but_not_its_cached_verifications(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v = _verifier(upstream, clocks, ["main"])
     tok = token(upstream, clocks, "main")
     assert (await v.verify(tok, None, [])).verdict.valid
@@ -91,7 +92,7 @@ async def test_a_changed_issuer_keeps_its_keys_but_not_its_cached_verifications(
     assert upstream.calls["main"] == fetches                           # no refetch: same JWKS
 
 
-async def test_an_issuer_added_live_does_not_make_the_verifier_unready(upstream, clocks):
+async def test_an_issuer_added_live_does_not_make_the_verifier_unready(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v = _verifier(upstream, clocks, ["main"])
     await v.keys[f"{URL}/main"].refresh()
     v.reload(_settings(["main", "never"]))                             # its JWKS is never fetched here

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from sidecar import config as cfg
+from sidecar.app import second_factors_from_settings
 from sidecar.core.answers import UpstreamHealth
-from sidecar.core.outcomes import InvalidArgument, Reason, UpstreamError
-from sidecar.core.second_factor_records import TokenSent
-from sidecar.core.second_factors import (ApprovalDraft, ApprovalStatus, PhoneNumber, PhoneVerificationStarted,
-                                         SecondFactorPolicy, SecondFactors, UserStatus, parse_phone)
+from sidecar.core.callbacks import sign
+from sidecar.core.outcomes import InvalidArgument, NotConfigured, Reason, UpstreamError
+from sidecar.core.second_factor_records import TokenRequest, TokenSent
+from sidecar.core.second_factors import (
+    ApprovalDraft,
+    ApprovalStatus,
+    PhoneNumber,
+    PhoneVerificationStarted,
+    SecondFactorPolicy,
+    SecondFactors,
+    UserStatus,
+    parse_phone,
+)
 
 
 class FakeClock:
@@ -237,10 +250,6 @@ async def test_create_approval_passes_the_draft():
 
 
 async def test_without_a_base_url_the_rpcs_are_off_not_failing_open():
-    from sidecar import config as cfg
-    from sidecar.app import second_factors_from_settings
-    from sidecar.core.outcomes import NotConfigured
-
     factors = second_factors_from_settings(cfg.Settings())
     assert factors.readiness()[0] and await factors.health() == []
     with pytest.raises(NotConfigured):
@@ -248,11 +257,6 @@ async def test_without_a_base_url_the_rpcs_are_off_not_failing_open():
 
 
 def test_callbacks_are_never_checked_with_an_empty_key():
-    from sidecar import config as cfg
-    from sidecar.app import second_factors_from_settings
-    from sidecar.core.callbacks import sign
-    from sidecar.core.outcomes import NotConfigured
-
     factors = second_factors_from_settings(cfg.Settings())
     forged = sign("", "1", "POST", "https://app/cb", [])
     with pytest.raises(NotConfigured):
@@ -284,8 +288,6 @@ async def test_wrong_codes_do_not_open_the_authy_circuit():
 
 
 async def test_request_token_goes_to_the_platform_through_the_circuit_and_checks_via():
-    from sidecar.core.second_factor_records import TokenRequest
-
     factors, upstream, _, _ = make()
     sent = await factors.request_token(TokenRequest("42", "sms", action="login"))
     assert sent.message == "SMS token was sent" and upstream.calls == ["token:sms"]
@@ -299,9 +301,6 @@ async def test_request_token_goes_to_the_platform_through_the_circuit_and_checks
 
 
 def test_the_second_factor_core_never_imports_the_adapter_and_the_emulator_never_imports_the_sidecar():
-    import ast
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[2] / "sidecar"
 
     def imports(path: Path) -> set[str]:

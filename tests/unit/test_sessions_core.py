@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
+from sidecar.config import ConfigError, load
 from sidecar.core.hashing import token_key
 from sidecar.core.outcomes import Reason, SessionStatus, Source, UpstreamError
 from sidecar.core.revocation import StreamState
@@ -312,8 +314,6 @@ async def test_without_sse_positive_entries_live_by_ttl(platform, clock):
 
 
 def test_platform_settings_are_validated():
-    from sidecar.config import ConfigError, load
-
     env = {"AUTHSIDECAR_PLATFORM_SESSION_CACHE_TTL_SECONDS": "0",
            "AUTHSIDECAR_PLATFORM_SSE_RECONNECT_MIN_SECONDS": "60",
            "AUTHSIDECAR_PLATFORM_SSE_PATH": "events"}
@@ -324,8 +324,6 @@ def test_platform_settings_are_validated():
 
 
 async def test_bounded_cache_counts_evictions(platform, clock):
-    from prometheus_client import REGISTRY
-
     def evictions() -> float:
         return REGISTRY.get_sample_value("authsidecar_cache_evictions_total", {"cache": "sessions"}) or 0.0
 

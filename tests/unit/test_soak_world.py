@@ -3,7 +3,7 @@ ground truth allows it (propagation and JWKS bounds, fault windows plus grace)."
 
 from __future__ import annotations
 
-from soak.world import Answer, Bounds, Key, OneTime, Session, SignedToken, Judgement, World
+from soak.world import Answer, Bounds, Judgement, Key, OneTime, Session, SignedToken, World
 
 T = 1_000_000.0
 
@@ -26,10 +26,12 @@ def test_sessions():
     assert w.judge_session("VerifySession", s, True, yes(T + 1))[0] is Judgement.OK
     assert w.judge_session("VerifySession", s, True, no(T + 1))[0] is Judgement.UNEXPECTED
     s.ended_sent, s.ended_done = T + 10, T + 10.01
-    assert w.judge_session("VerifySession", s, True, yes(T + 10.5))[0] is Judgement.OK       # within the propagation bound
+    assert w.judge_session("VerifySession", s, True,
+                           yes(T + 10.5))[0] is Judgement.OK       # within the propagation bound
     verdict, why = w.judge_session("VerifySession", s, True, yes(T + 11.5))
     assert verdict is Judgement.WRONG and "after the session was revoked" in why
-    assert w.judge_session("VerifySession", s, True, no(T + 10.005))[0] is Judgement.OK      # the revoke was already sent
+    assert w.judge_session("VerifySession", s, True,
+                           no(T + 10.005))[0] is Judgement.OK      # the revoke was already sent
     assert w.judge_session("VerifySession", None, True, yes(T))[0] is Judgement.WRONG         # unknown session
     assert w.judge_session("VerifySession", Session("s", T), False, yes(T))[0] is Judgement.WRONG  # wrong phone
 
@@ -80,5 +82,6 @@ def test_one_time_tokens():
     s.ended_sent, s.ended_done = T + 1, T + 1.01
     assert w.judge_one_time("VerifyApproval", OneTime("appr_3", s), True, [no(T + 2)])[0][0] is Judgement.OK
     assert w.judge_one_time("VerifyApproval", OneTime("appr_4", s), True, [yes(T + 3)])[0][0] is Judgement.WRONG
-    assert w.judge_one_time("VerifyApproval", OneTime("appr_5"), False, [yes(T)])[0][0] is Judgement.WRONG  # wrong phone/user
+    assert w.judge_one_time("VerifyApproval", OneTime("appr_5"), False,
+                            [yes(T)])[0][0] is Judgement.WRONG  # wrong phone/user
     assert w.judge_one_time("VerifyApproval", None, True, [yes(T)])[0][0] is Judgement.WRONG                # garbage

@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 
 import pytest
+from jwt.algorithms import get_default_algorithms
 
 from sidecar.config import IssuerSettings, JwksSettings
+from sidecar.core import tokens
 from sidecar.core.keys import FetchedKeys
 from sidecar.core.outcomes import Reason, Source
 from sidecar.core.tokens import TokenVerifier
@@ -72,8 +75,6 @@ def upstream() -> Upstream:
 
 @pytest.fixture
 def clocks() -> Clocks:
-    import time
-
     return Clocks(float(int(time.time())))
 
 
@@ -177,8 +178,6 @@ async def test_keys_for_encryption_or_without_verify_op_are_not_used(upstream, c
 
 
 def _private_jwk(pair) -> dict:
-    from jwt.algorithms import get_default_algorithms
-
     return {**get_default_algorithms()[pair.alg].to_jwk(pair.private, as_dict=True), "kid": pair.kid}
 
 
@@ -366,7 +365,6 @@ async def test_revoked_sid_or_jti_is_never_valid_even_from_cache(upstream, clock
 async def test_hits_past_the_recent_memo_read_the_same_identity_from_the_token(upstream, clocks, monkeypatch):
     # The cache keeps only which key vouched for a token; beyond the memo of recent identities a hit
     # parses the token again. Same answer as the fresh verification, and no signature work.
-    from sidecar.core import tokens
 
     monkeypatch.setattr(tokens, "RECENT_MAX", 2)
     v = verifier(upstream, clocks)
@@ -374,7 +372,7 @@ async def test_hits_past_the_recent_memo_read_the_same_identity_from_the_token(u
                                             "aud": [AUD, "api-a"], "roles": ["admin"], "org_id": "o"})
             for i in range(5)]
     fresh = [(await v.verify(t, None, [])).auth for t in toks]
-    for t, first in zip(toks, fresh):
+    for t, first in zip(toks, fresh, strict=True):
         again = await v.verify(t, "api-a", ["read"])
         assert again.verdict.valid and again.verdict.source is Source.CACHE
         assert again.auth == first and again.auth.claims == first.claims
@@ -383,8 +381,6 @@ async def test_hits_past_the_recent_memo_read_the_same_identity_from_the_token(u
 
 
 async def test_a_removed_key_drops_what_it_vouched_for_past_the_memo_too(upstream, clocks, monkeypatch):
-    from sidecar.core import tokens
-
     monkeypatch.setattr(tokens, "RECENT_MAX", 1)
     v = verifier(upstream, clocks)
     main = upstream.issuers["main"]

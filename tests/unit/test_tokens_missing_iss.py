@@ -43,7 +43,8 @@ def verifier(keys: dict[str, Issuer], *, accept: str | None = "inai", audiences:
 def token(keys: dict[str, Issuer], signer: str, key: str = "", **claims) -> str:
     """InAI-shaped claims; iss and aud dropped unless given. `key="unpublished"`: a fresh key, the issuer's kid."""
     now = int(time.time())
-    base = {"iss": None, "aud": None, "sub": "usr_1", "type": "app_user", "tenant_id": "t", "iat": now, "exp": now + 300}
+    base = {"iss": None, "aud": None, "sub": "usr_1", "type": "app_user", "tenant_id": "t", "iat": now,
+            "exp": now + 300}
     return mint(f"{URL}/{signer}", keys[signer], MintRequest(claims={**base, **claims}, signer=key))["token"]
 
 

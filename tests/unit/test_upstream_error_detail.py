@@ -7,6 +7,7 @@ from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
 from sidecar.api.rpc import upstream_status
+from sidecar.client_cli import build_request
 from sidecar.core.outcomes import UpstreamError
 
 
@@ -40,8 +41,6 @@ def test_unmapped_client_errors_are_failed_precondition():
 
 
 def test_sidecar_call_knows_every_service_rpc():
-    from sidecar.client_cli import build_request
-
     method, request = build_request("VerifyTotp", ["user_id=1635", "code=1234567"], None)
     assert method.containing_service.name == "SecondFactorService" and request.code == "1234567"
     method, request = build_request("VerifyToken", ["token=abc"], None)

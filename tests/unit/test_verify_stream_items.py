@@ -11,6 +11,7 @@ import asyncio
 import gc
 
 from authsidecar.v1 import auth_pb2 as pb
+from sidecar import tracing
 from sidecar.api.rpc import InFlight
 from sidecar.api.verify_stream import _Stream
 
@@ -57,8 +58,6 @@ async def test_items_cancelled_while_waiting_give_back_their_place_once():
 
 async def test_with_tracing_on_an_item_cancelled_before_its_first_step_leaves_no_unawaited_coroutine(
         monkeypatch, recwarn):
-    from sidecar import tracing
-
     async def answer(request):
         await asyncio.sleep(30)
 

@@ -35,7 +35,8 @@ def value(rng: random.Random, depth: int):
     if kind == "list":
         return [value(rng, depth + 1) for _ in range(rng.randint(1, 13))]
     return {"str": lambda: text(rng, 12), "int": lambda: rng.randint(-10**6, 10**12),
-            "float": lambda: rng.choice([0.5, 1.25, 3.0, 1e-7, 0.00001, 123.456, 1e21, 1.5e300, 2**60]), "bool": lambda: rng.random() < 0.5,
+            "float": lambda: rng.choice([0.5, 1.25, 3.0, 1e-7, 0.00001, 123.456, 1e21, 1.5e300, 2**60]),
+            "bool": lambda: rng.random() < 0.5,
             "null": lambda: None}[kind]()
 
 
@@ -64,7 +65,8 @@ def sdk_verdicts(node_project, tmp_path_factory):
         tampered = {**body, "extra": "1"}
         callbacks.append({"body": tampered, "url": url, "nonce": NONCE,
                           "signature": sign(KEY, NONCE, "POST", url, body)})
-    keys = sorted({k for body in generated for k in [*body, *body["approval_request"]]} | {"a", "A", "a_", "a-b", "ab", "aB", "Ab", "é", "e", "E",
+    keys = sorted({k for body in generated for k in [*body, *body["approval_request"]]} |
+                  {"a", "A", "a_", "a-b", "ab", "aB", "Ab", "é", "e", "E",
                                                             "f", "10", "2", "a b", "a+b", "~", "$", "中"})
     path = tmp_path_factory.mktemp("authy-callbacks") / "input.json"
     path.write_text(json.dumps({"key": KEY, "callbacks": callbacks, "keys": keys}))
