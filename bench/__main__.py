@@ -58,10 +58,11 @@ def main() -> int:
                     s.wait_for("SERVING")
                 for item in group.build(emulator, sidecar):
                     if isinstance(item, harness.Scenario) and args.only and item.name not in args.only:
-                        continue           # not asked for: not run (callables are named only once they ran)
+                        continue  # not asked for: not run (callables are named only once they ran)
                     if isinstance(item, harness.Scenario):
-                        result = harness.run(item, target or sidecar.target, [s.proc.pid for s in sidecars],
-                                             emulator, duration, warmup)
+                        result = harness.run(
+                            item, target or sidecar.target, [s.proc.pid for s in sidecars], emulator, duration, warmup
+                        )
                     else:
                         result = item(emulator, sidecar)
                     if args.only and result["scenario"] not in args.only:
@@ -75,8 +76,13 @@ def main() -> int:
         emulator.stop()
     _add_ratios(results)
     envoy_bench.add_ratios(results)
-    report = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
-              "machine": _machine(), "duration_seconds": duration, "scenarios": results}
+    report = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": _machine(),
+        "duration_seconds": duration,
+        "scenarios": results,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{'-quick' if args.quick else ''}.json"
@@ -87,7 +93,7 @@ def main() -> int:
     if not args.quick and args.out == DEFAULT_OUT:
         report_md.update_readme(report)
         if png:
-            shutil.copyfile(png, out / plot.LATEST)      # the one bench/README.md shows
+            shutil.copyfile(png, out / plot.LATEST)  # the one bench/README.md shows
     return 0
 
 
@@ -104,14 +110,20 @@ def _add_ratios(results: list[dict]) -> None:
 
 def _row(r: dict) -> str:
     if "p999_ms" not in r:
-        return f"{r['scenario']:<28} " + json.dumps({k: v for k, v in r.items() if k != 'scenario'})
-    return (f"{r['scenario']:<28} {r['rps']:>9.0f} rps  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
-            f"p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}  upstream {r['upstream_requests_total']}")
+        return f"{r['scenario']:<28} " + json.dumps({k: v for k, v in r.items() if k != "scenario"})
+    return (
+        f"{r['scenario']:<28} {r['rps']:>9.0f} rps  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
+        f"p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}  upstream {r['upstream_requests_total']}"
+    )
 
 
 def _machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine()}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
 
 
 if __name__ == "__main__":

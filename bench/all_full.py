@@ -32,9 +32,9 @@ BUDGET_MB = 96
 # The transport counts in the budget (issue 24): at 96 MB the default limits (1000 calls, 100 streams)
 # do not fit, so this run uses limits that do; the hostile variant (bench/hostile.py) runs the defaults.
 LIMITS = {"max_in_flight": 40, "verify_streams_max": 4}
-OVERFILL = 1.1               # entries sent per entry held: past full, so evictions must happen
-UNKNOWN_KIDS_FULL = 10_000   # core/keys.py NEGATIVE_MAX_ENTRIES: fixed, not budgeted
-QUICK_ENTRIES = 200          # every cache's size in quick mode: the smoke proves the fill, not the figure
+OVERFILL = 1.1  # entries sent per entry held: past full, so evictions must happen
+UNKNOWN_KIDS_FULL = 10_000  # core/keys.py NEGATIVE_MAX_ENTRIES: fixed, not budgeted
+QUICK_ENTRIES = 200  # every cache's size in quick mode: the smoke proves the fill, not the figure
 PHONE = "+14155552671"
 AUTH = "/authsidecar.v1.AuthService/"
 
@@ -63,21 +63,34 @@ def run(emulator, sidecar, signer, quick: bool, budget_mb: int = BUDGET_MB, limi
     started = time.perf_counter()
     sessions = round(n["platform.session_cache_max_entries"] * OVERFILL)
     fills = {
-        "verified_tokens": lambda: _fill(sidecar, "VerifyToken", [
-            pb.VerifyTokenRequest(token=t)
-            for t in signer.mint(emulator, round(n["jwks.verified_cache_max_entries"] * OVERFILL), "full")]),
+        "verified_tokens": lambda: _fill(
+            sidecar,
+            "VerifyToken",
+            [
+                pb.VerifyTokenRequest(token=t)
+                for t in signer.mint(emulator, round(n["jwks.verified_cache_max_entries"] * OVERFILL), "full")
+            ],
+        ),
         "sessions": lambda: _sessions(emulator, sidecar, sessions, "verified"),
         "sessions_negative": lambda: _sessions(emulator, sidecar, sessions, "pending"),
         "revoked": lambda: _sessions(emulator, sidecar, sessions, "revoked"),
-        "consumed_approvals": lambda: _approvals(emulator, sidecar,
-                                                 round(n["platform.consumed_tokens_max_entries"] * OVERFILL)),
-        "consumed_challenges": lambda: _challenges(emulator, sidecar,
-                                                   round(n["challenges.consumed_tokens_max_entries"] * OVERFILL)),
+        "consumed_approvals": lambda: _approvals(
+            emulator, sidecar, round(n["platform.consumed_tokens_max_entries"] * OVERFILL)
+        ),
+        "consumed_challenges": lambda: _challenges(
+            emulator, sidecar, round(n["challenges.consumed_tokens_max_entries"] * OVERFILL)
+        ),
         "consumed_codes": lambda: _codes(emulator, sidecar, round(n["authy.consumed_codes_max_entries"] * OVERFILL)),
         "session_map": lambda: _logins(sidecar, round(n["identity.session_map_max_entries"] * OVERFILL)),
-        "unknown_kids": lambda: _fill(sidecar, "VerifyToken", [
-            pb.VerifyTokenRequest(token=_unknown_kid_token(emulator.url))
-            for _ in range(QUICK_ENTRIES if quick else UNKNOWN_KIDS_FULL)], expect=0),
+        "unknown_kids": lambda: _fill(
+            sidecar,
+            "VerifyToken",
+            [
+                pb.VerifyTokenRequest(token=_unknown_kid_token(emulator.url))
+                for _ in range(QUICK_ENTRIES if quick else UNKNOWN_KIDS_FULL)
+            ],
+            expect=0,
+        ),
     }
     sent, seconds = {}, {}
     for name, fill in fills.items():
@@ -86,17 +99,25 @@ def run(emulator, sidecar, signer, quick: bool, budget_mb: int = BUDGET_MB, limi
         seconds[name] = round(time.perf_counter() - t0, 1)
     mem = procstats.memory_mb(sidecar.proc.pid)
     caches = ("verified_tokens", "sessions", "sessions_negative", "revoked", "consumed_approvals", "unknown_kids")
-    return {"scenario": "memory_all_full", "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / MB,
-            "rss_start_mb": round(start_rss, 1), "rss_mb": round(mem["rss_mb"], 1),
-            "peak_rss_mb": round(mem["peak_rss_mb"], 1),
-            "rss_share_of_budget": round(mem["rss_mb"] / budget_mb, 3),
-            "capacity": n, "sent": sent,
-            "cache_entries": {c: sidecar.metric("authsidecar_cache_entries", cache=c) for c in caches},
-            "evictions": {c: sidecar.metric("authsidecar_cache_evictions_total", cache=c)
-                          for c in ("verified_tokens", "sessions", "sessions_negative", "revoked")},
-            "fill_seconds": round(time.perf_counter() - started, 1), "fill_seconds_each": seconds,
-            "notes": f"every bounded cache filled {OVERFILL:g}x past its size under a {budget_mb} MB budget"
-                     + (f" (quick: {QUICK_ENTRIES} entries each)" if quick else "")}
+    return {
+        "scenario": "memory_all_full",
+        "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / MB,
+        "rss_start_mb": round(start_rss, 1),
+        "rss_mb": round(mem["rss_mb"], 1),
+        "peak_rss_mb": round(mem["peak_rss_mb"], 1),
+        "rss_share_of_budget": round(mem["rss_mb"] / budget_mb, 3),
+        "capacity": n,
+        "sent": sent,
+        "cache_entries": {c: sidecar.metric("authsidecar_cache_entries", cache=c) for c in caches},
+        "evictions": {
+            c: sidecar.metric("authsidecar_cache_evictions_total", cache=c)
+            for c in ("verified_tokens", "sessions", "sessions_negative", "revoked")
+        },
+        "fill_seconds": round(time.perf_counter() - started, 1),
+        "fill_seconds_each": seconds,
+        "notes": f"every bounded cache filled {OVERFILL:g}x past its size under a {budget_mb} MB budget"
+        + (f" (quick: {QUICK_ENTRIES} entries each)" if quick else ""),
+    }
 
 
 def _fill(sidecar, method: str, requests: list, flag: str = "valid", expect: int | None = None) -> int:
@@ -106,8 +127,9 @@ def _fill(sidecar, method: str, requests: list, flag: str = "valid", expect: int
 
 
 def _sessions(emulator, sidecar, count: int, status: str) -> int:
-    resp = emulator.http.post("/_control/platform/sessions",
-                              json={"phone": PHONE, "count": count, "status": status}, timeout=120)
+    resp = emulator.http.post(
+        "/_control/platform/sessions", json={"phone": PHONE, "count": count, "status": status}, timeout=120
+    )
     resp.raise_for_status()
     requests = [pb.VerifySessionRequest(session_token=t, phone=PHONE) for t in resp.json()["session_tokens"]]
     return _fill(sidecar, "VerifySession", requests, expect=count if status == "verified" else 0)
@@ -125,8 +147,9 @@ def _approvals(emulator, sidecar, count: int) -> int:
 def _challenges(emulator, sidecar, count: int) -> int:
     """Each one tracked through the sidecar, completed on the emulator, then validated (and so spent)."""
     user = f"usr_full_{secrets.token_hex(6)}"
-    emulator.http.post("/_control/challenges/users", json={"userId": user, "phoneNumber": "+64271234567"}
-                       ).raise_for_status()
+    emulator.http.post(
+        "/_control/challenges/users", json={"userId": user, "phoneNumber": "+64271234567"}
+    ).raise_for_status()
 
     async def run() -> list[str]:
         async with grpc.aio.insecure_channel(sidecar.target) as channel:
@@ -135,31 +158,47 @@ def _challenges(emulator, sidecar, count: int) -> int:
             def challenge(i: int):
                 async def make(http: httpx.AsyncClient) -> str:
                     tracked = await stub.Track(pb.TrackRequest(user_id=user, action=f"pay-{i}"), timeout=30)
-                    reply = await http.post("/_control/challenges/complete", json={
-                        "userId": user, "action": f"pay-{i}", "idempotencyKey": tracked.idempotency_key})
+                    reply = await http.post(
+                        "/_control/challenges/complete",
+                        json={"userId": user, "action": f"pay-{i}", "idempotencyKey": tracked.idempotency_key},
+                    )
                     return reply.raise_for_status().json()["token"]
+
                 return make
 
             return await _gather(emulator.url, [challenge(i) for i in range(count)])
 
     tokens = asyncio.run(run())
-    return _fill(sidecar, "ValidateChallenge", [pb.ValidateChallengeRequest(token=t, user_id=user) for t in tokens],
-                 flag="is_valid")
+    return _fill(
+        sidecar,
+        "ValidateChallenge",
+        [pb.ValidateChallengeRequest(token=t, user_id=user) for t in tokens],
+        flag="is_valid",
+    )
 
 
 def _codes(emulator, sidecar, count: int) -> int:
     """Authy TOTP codes, each a distinct user's current one, verified once (and so spent)."""
+
     async def run() -> int:
         async with grpc.aio.insecure_channel(sidecar.target) as channel:
             stub = factors_pb2_grpc.SecondFactorServiceStub(channel)
 
             def code(i: int):
                 async def verify(http: httpx.AsyncClient) -> bool:
-                    user = (await stub.RegisterUser(factors_pb2.RegisterUserRequest(
-                        email=f"full{i}@example.com", country="US", phone=f"20155{i:05d}"), timeout=30)).user_id
+                    user = (
+                        await stub.RegisterUser(
+                            factors_pb2.RegisterUserRequest(
+                                email=f"full{i}@example.com", country="US", phone=f"20155{i:05d}"
+                            ),
+                            timeout=30,
+                        )
+                    ).user_id
                     totp = (await http.get(f"/_control/authy/users/{user}/totp")).raise_for_status().json()["code"]
-                    return (await stub.VerifyTotp(factors_pb2.VerifyTotpRequest(user_id=user, code=totp),
-                                                  timeout=30)).valid
+                    return (
+                        await stub.VerifyTotp(factors_pb2.VerifyTotpRequest(user_id=user, code=totp), timeout=30)
+                    ).valid
+
                 return verify
 
             return sum(await _gather(emulator.url, [code(i) for i in range(count)]))
@@ -170,6 +209,7 @@ def _codes(emulator, sidecar, count: int) -> int:
 
 def _logins(sidecar, count: int) -> int:
     """Logins through the sidecar: each maps its refresh token to its session (for Logout)."""
+
     async def run() -> int:
         async with grpc.aio.insecure_channel(sidecar.target) as channel:
             stub = factors_pb2_grpc.AccountServiceStub(channel)
@@ -194,6 +234,7 @@ async def _gather(base_url: str, makers: list, concurrency: int = 32) -> list:
     results: list = [None] * len(makers)
     queue = iter(enumerate(makers))
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+
         async def worker() -> None:
             for i, make in queue:
                 results[i] = await make(http)
@@ -204,6 +245,7 @@ async def _gather(base_url: str, makers: list, concurrency: int = 32) -> list:
 
 def _unknown_kid_token(emulator_url: str) -> str:
     """Well-formed, from the configured issuer, naming a kid nobody published: rejected before any signature work."""
+
     def part(obj: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 

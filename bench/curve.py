@@ -27,8 +27,10 @@ def latency_curve(emulator, sidecar, unary: list[bytes], items: list[bytes], ctx
     floor = _floor_rps(ctx)
     quick = ctx.duration < 1
     duration, warmup = (ctx.duration, ctx.warmup) if quick else (max(2.0, ctx.duration / 3), 1.0)
-    modes = {"unary": Scenario("curve_unary", AUTH + "VerifyToken", unary, concurrency=0),
-             "stream": Scenario("curve_stream", VERIFY_STREAM, items, **STREAM_LOAD)}
+    modes = {
+        "unary": Scenario("curve_unary", AUTH + "VerifyToken", unary, concurrency=0),
+        "stream": Scenario("curve_stream", VERIFY_STREAM, items, **STREAM_LOAD),
+    }
     points = []
     for mode, template in modes.items():
         missed = 0
@@ -36,13 +38,24 @@ def latency_curve(emulator, sidecar, unary: list[bytes], items: list[bytes], ctx
             rate = max(50.0, floor * fraction)
             template.rate = rate
             r = run_scenario(template, sidecar.target, [sidecar.proc.pid], emulator, duration, warmup)
-            point = {"mode": mode, "offered_rps": round(rate), "rps": round(r["rps"]), "p50_ms": r["p50_ms"],
-                     "p99_ms": r["p99_ms"], "errors": r["errors"]}
+            point = {
+                "mode": mode,
+                "offered_rps": round(rate),
+                "rps": round(r["rps"]),
+                "p50_ms": r["p50_ms"],
+                "p99_ms": r["p99_ms"],
+                "errors": r["errors"],
+            }
             points.append({**point, "kept_up": kept_up(point)})
             missed = 0 if kept_up(point) else missed + 1
             if missed == 2:
                 break
     best = {m: max((p["rps"] for p in points if p["mode"] == m and p["kept_up"]), default=0) for m in modes}
-    return {"scenario": "latency_curve", "floor_rps": round(floor), "seconds_per_point": duration,
-            "highest_rate_kept_up": best, "points": points,
-            "notes": "open loop, hot VerifyToken: unary calls vs VerifyStream items; drawn in the PNG beside the JSON"}
+    return {
+        "scenario": "latency_curve",
+        "floor_rps": round(floor),
+        "seconds_per_point": duration,
+        "highest_rate_kept_up": best,
+        "points": points,
+        "notes": "open loop, hot VerifyToken: unary calls vs VerifyStream items; drawn in the PNG beside the JSON",
+    }

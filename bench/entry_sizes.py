@@ -33,9 +33,17 @@ HOUR = 3600.0
 
 def _payload(i: int) -> dict:
     now = int(time.time())
-    return {"iss": "https://issuer.example", "sub": f"user-{i:08d}", "aud": "authsidecar-demo",
-            "iat": now, "exp": now + 3600, "sid": f"sess-{i:012d}", "jti": f"jti-{i:016d}",
-            "scope": "read write", "email": f"user{i}@example.com"}
+    return {
+        "iss": "https://issuer.example",
+        "sub": f"user-{i:08d}",
+        "aud": "authsidecar-demo",
+        "iat": now,
+        "exp": now + 3600,
+        "sid": f"sess-{i:012d}",
+        "jti": f"jti-{i:016d}",
+        "scope": "read write",
+        "email": f"user{i}@example.com",
+    }
 
 
 def _verified_tokens(n: int) -> object:
@@ -57,8 +65,9 @@ def _sessions(n: int) -> object:
     verifier = SessionVerifier(None, max_entries=n + 1)
     expires = time.time() + HOUR
     for i in range(n):
-        record = SessionRecord(SessionStatus.VERIFIED, phone=f"+1415{i:07d}", expires_at=expires + i,
-                               session_id=f"sess-{i:012d}")
+        record = SessionRecord(
+            SessionStatus.VERIFIED, phone=f"+1415{i:07d}", expires_at=expires + i, session_id=f"sess-{i:012d}"
+        )
         verifier._store(token_key(f"session-{i}"), record)
     return verifier
 

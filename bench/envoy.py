@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -54,13 +53,15 @@ def bench_config(authorizer_port: int | None) -> tuple[dict, int]:
     listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": port}
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     manager.pop("tracing", None)
-    manager.pop("access_log", None)       # wrk's requests would only fill a file
+    manager.pop("access_log", None)  # wrk's requests would only fill a file
     manager["route_config"]["virtual_hosts"][0]["routes"] = [
-        {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]
+        {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
+    ]
     if authorizer_port is None:
         manager["http_filters"] = [f for f in manager["http_filters"] if f["name"] != "envoy.filters.http.ext_authz"]
-    config["static_resources"]["clusters"] = [c for c in config["static_resources"]["clusters"]
-                                              if c["name"] == "authsidecar"]
+    config["static_resources"]["clusters"] = [
+        c for c in config["static_resources"]["clusters"] if c["name"] == "authsidecar"
+    ]
     endpoint = config["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     endpoint["endpoint"]["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": authorizer_port or 1}
     return config, port
@@ -69,8 +70,11 @@ def bench_config(authorizer_port: int | None) -> tuple[dict, int]:
 def _start_envoy(config: dict, tmp: Path, name: str) -> subprocess.Popen:
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen([envoy_binary(), "-c", str(path), "--concurrency", "1", "--disable-hot-restart",
-                             "--log-level", "warn"], stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "wb"))
+    proc = subprocess.Popen(
+        [envoy_binary(), "-c", str(path), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / f"{name}.log", "wb"),
+    )
     admin = config["admin"]["address"]["socket_address"]["port_value"]
 
     def live() -> bool:
@@ -95,15 +99,23 @@ def run_wrk(wrk: str, url: str, seconds: float, headers: dict[str, str]) -> dict
     errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     socket_errors = re.search(r"Socket errors: (.*)", out)
     latency = {p: float(v) * _UNITS[u] for p, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
-    return {"rps": round(rps, 1), "calls": calls, "errors": errors, "p50_ms": latency.get("50"),
-            "p90_ms": latency.get("90"), "p99_ms": latency.get("99"),
-            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+    return {
+        "rps": round(rps, 1),
+        "calls": calls,
+        "errors": errors,
+        "p50_ms": latency.get("50"),
+        "p90_ms": latency.get("90"),
+        "p99_ms": latency.get("99"),
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
 
 
 def scenarios(sidecar, token: str, duration: float, warmup: float, tmp: Path) -> list:
     """Callables for bench/__main__: each returns one result."""
-    return [lambda e, s, name=name: _measure(name, sidecar, token, duration, warmup, tmp)
-            for name in ("envoy_ext_authz_sidecar", "envoy_ext_authz_floor", "envoy_alone")]
+    return [
+        lambda e, s, name=name: _measure(name, sidecar, token, duration, warmup, tmp)
+        for name in ("envoy_ext_authz_sidecar", "envoy_ext_authz_floor", "envoy_alone")
+    ]
 
 
 def _measure(name: str, sidecar, token: str, duration: float, warmup: float, tmp: Path) -> dict:
@@ -116,16 +128,24 @@ def _measure(name: str, sidecar, token: str, duration: float, warmup: float, tmp
         authorizer = sidecar.grpc_port
     elif name == "envoy_ext_authz_floor":
         authorizer = free_port()
-        floor = subprocess.Popen([sys.executable, "-m", "bench.ext_authz_floor", str(authorizer)], cwd=ROOT,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        floor = subprocess.Popen(
+            [sys.executable, "-m", "bench.ext_authz_floor", str(authorizer)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     config, port = bench_config(authorizer)
     envoy = None
     try:
         envoy = _start_envoy(config, tmp, name)
         url = f"http://127.0.0.1:{port}/api/orders"
         headers = {"authorization": f"Bearer {token}"}
-        wait_until(lambda: httpx.get(url, headers=headers, timeout=5, trust_env=False).status_code == 200,
-                   timeout=20, step=0.2, what=f"{name} to answer 200")
+        wait_until(
+            lambda: httpx.get(url, headers=headers, timeout=5, trust_env=False).status_code == 200,
+            timeout=20,
+            step=0.2,
+            what=f"{name} to answer 200",
+        )
         run_wrk(wrk, url, warmup, headers)
         result = run_wrk(wrk, url, duration, headers)
     finally:
@@ -133,8 +153,12 @@ def _measure(name: str, sidecar, token: str, duration: float, warmup: float, tmp
             stop_process(envoy)
         if floor is not None:
             stop_process(floor)
-    return {"scenario": name, **result, "connections": CONNECTIONS,
-            "notes": "wrk, 16 connections, Envoy --concurrency 1, direct response"}
+    return {
+        "scenario": name,
+        **result,
+        "connections": CONNECTIONS,
+        "notes": "wrk, 16 connections, Envoy --concurrency 1, direct response",
+    }
 
 
 def add_ratios(results: list[dict]) -> None:

@@ -18,15 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass
 class Scenario:
     name: str
-    method: str                          # full gRPC path, e.g. /grpc.health.v1.Health/Check
+    method: str  # full gRPC path, e.g. /grpc.health.v1.Health/Check
     payloads: list[bytes]
     concurrency: int = 32
-    rate: float | None = None            # open loop when set
+    rate: float | None = None  # open loop when set
     load_processes: int = 1
-    connections: int = 1                 # per load process
-    calls: int | None = None             # each payload once, then stop (see load.py); duration is the cap
-    streams: int = 0                     # >0: VerifyStream mode, payloads are VerifyStreamRequests without id
-    window: int = 0                      # VerifyStream closed loop: items in flight per stream
+    connections: int = 1  # per load process
+    calls: int | None = None  # each payload once, then stop (see load.py); duration is the cap
+    streams: int = 0  # >0: VerifyStream mode, payloads are VerifyStreamRequests without id
+    window: int = 0  # VerifyStream closed loop: items in flight per stream
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -35,23 +35,33 @@ def percentile(sorted_values: list[int], q: float) -> float:
     if not sorted_values:
         return float("nan")
     k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[k] / 1000.0     # µs → ms
+    return sorted_values[k] / 1000.0  # µs → ms
 
 
 def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, duration: float, warmup: float) -> dict:
     """Drive one scenario; CPU and memory are summed over every sidecar process serving `target`."""
-    spec = {"target": target, "method": scenario.method, "concurrency": scenario.concurrency,
-            "connections": scenario.connections, "calls": scenario.calls,
-            "rate": scenario.rate, "duration": duration, "warmup": warmup,
-            "streams": scenario.streams, "window": scenario.window,
-            "payloads": [base64.b64encode(p).decode() for p in scenario.payloads]}
+    spec = {
+        "target": target,
+        "method": scenario.method,
+        "concurrency": scenario.concurrency,
+        "connections": scenario.connections,
+        "calls": scenario.calls,
+        "rate": scenario.rate,
+        "duration": duration,
+        "warmup": warmup,
+        "streams": scenario.streams,
+        "window": scenario.window,
+        "payloads": [base64.b64encode(p).decode() for p in scenario.payloads],
+    }
     before_counts = emulator.counters()
     cpu_before = sum(procstats.cpu_seconds(pid) for pid in sidecar_pids)
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec))
-        procs = [subprocess.Popen([sys.executable, "-m", "bench.load", str(spec_path)], cwd=ROOT,
-                                  stdout=subprocess.PIPE) for _ in range(scenario.load_processes)]
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "bench.load", str(spec_path)], cwd=ROOT, stdout=subprocess.PIPE)
+            for _ in range(scenario.load_processes)
+        ]
         outputs = [json.loads(p.communicate(timeout=duration + warmup + 120)[0]) for p in procs]
     cpu_used = sum(procstats.cpu_seconds(pid) for pid in sidecar_pids) - cpu_before
     memory = [procstats.memory_mb(pid) for pid in sidecar_pids]
@@ -61,20 +71,33 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
     # The sidecar's CPU was read over the whole run, warm-up included: divide by every call of the run.
     answered = sum(o.get("answered", len(o["latencies_us"])) for o in outputs)
     seconds = max(o["seconds"] for o in outputs)  # the duration, or less when a `calls` run ended first
-    upstream = {k: after_counts.get(k, 0) - before_counts.get(k, 0) for k in after_counts
-                if after_counts.get(k, 0) != before_counts.get(k, 0)}
+    upstream = {
+        k: after_counts.get(k, 0) - before_counts.get(k, 0)
+        for k in after_counts
+        if after_counts.get(k, 0) != before_counts.get(k, 0)
+    }
     return {
         "scenario": scenario.name,
         "mode": "open" if scenario.rate else "closed",
-        "concurrency": scenario.concurrency, "rate": scenario.rate, "load_processes": scenario.load_processes,
-        "connections": scenario.connections, "sidecar_processes": len(sidecar_pids),
+        "concurrency": scenario.concurrency,
+        "rate": scenario.rate,
+        "load_processes": scenario.load_processes,
+        "connections": scenario.connections,
+        "sidecar_processes": len(sidecar_pids),
         **({"streams": scenario.streams, "items_in_flight_per_stream": scenario.window} if scenario.streams else {}),
-        "calls": calls, "errors": sum(o["errors"] for o in outputs), "seconds": round(seconds, 3),
+        "calls": calls,
+        "errors": sum(o["errors"] for o in outputs),
+        "seconds": round(seconds, 3),
         "rps": calls / seconds if seconds else 0.0,
-        "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
-        "p99_ms": percentile(latencies, 0.99), "p999_ms": percentile(latencies, 0.999),
+        "p50_ms": percentile(latencies, 0.50),
+        "p90_ms": percentile(latencies, 0.90),
+        "p99_ms": percentile(latencies, 0.99),
+        "p999_ms": percentile(latencies, 0.999),
         "sidecar_cpu_seconds_per_1k_calls": (cpu_used / answered * 1000) if answered else None,
-        "rss_mb": sum(m["rss_mb"] for m in memory), "peak_rss_mb": sum(m["peak_rss_mb"] for m in memory),
-        "upstream_requests": upstream, "upstream_requests_total": sum(upstream.values()),
-        "notes": scenario.notes, **scenario.extra,
+        "rss_mb": sum(m["rss_mb"] for m in memory),
+        "peak_rss_mb": sum(m["peak_rss_mb"] for m in memory),
+        "upstream_requests": upstream,
+        "upstream_requests_total": sum(upstream.values()),
+        "notes": scenario.notes,
+        **scenario.extra,
     }

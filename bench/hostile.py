@@ -21,11 +21,11 @@ from sidecar.core.memory_budget import MB, TRANSPORT
 
 from . import all_full, procstats
 
-BUDGET_MB = 256                # the default limits need ~204 MB (their transport is ~112 MB)
-STREAMS = 100                  # limits.verify_streams_max's default
-OVERSIZE = 1000                # limits.max_in_flight's default
+BUDGET_MB = 256  # the default limits need ~204 MB (their transport is ~112 MB)
+STREAMS = 100  # limits.verify_streams_max's default
+OVERSIZE = 1000  # limits.max_in_flight's default
 CHANNELS = 4
-GARBAGE = "x" * 8000           # answered MALFORMED: no credential needed
+GARBAGE = "x" * 8000  # answered MALFORMED: no credential needed
 
 
 def config(quick: bool) -> dict:
@@ -38,20 +38,31 @@ def run(emulator, sidecar, signer, quick: bool) -> dict:
     seconds = 6.0 if quick else 20.0
     sent, codes, rss_during = asyncio.run(_attack(sidecar.target, seconds, sidecar.proc.pid))
     mem = procstats.memory_mb(sidecar.proc.pid)
-    return {**filled, "scenario": "memory_all_full_hostile", "hostile_seconds": seconds,
-            "peak_rss_mb": round(mem["peak_rss_mb"], 1), "rss_mb": round(mem["rss_mb"], 1),
-            "peak_share_of_budget": round(mem["peak_rss_mb"] / BUDGET_MB, 3),
-            "rss_mb_before_hostile": filled["rss_mb"], "rss_mb_during_hostile": rss_during,
-            "stream_items_sent": sent, "oversize_calls": codes,
-            "stalled_streams_ended": sidecar.metric("authsidecar_verify_stream_stalled_total"),
-            "notes": f"{filled['notes']}; then {STREAMS} non-reading VerifyStreams and rounds of {OVERSIZE} "
-                     f"VerifyToken calls of ~{TRANSPORT.max_request_bytes // 1024} KiB at once for {seconds:g} s"}
+    return {
+        **filled,
+        "scenario": "memory_all_full_hostile",
+        "hostile_seconds": seconds,
+        "peak_rss_mb": round(mem["peak_rss_mb"], 1),
+        "rss_mb": round(mem["rss_mb"], 1),
+        "peak_share_of_budget": round(mem["peak_rss_mb"] / BUDGET_MB, 3),
+        "rss_mb_before_hostile": filled["rss_mb"],
+        "rss_mb_during_hostile": rss_during,
+        "stream_items_sent": sent,
+        "oversize_calls": codes,
+        "stalled_streams_ended": sidecar.metric("authsidecar_verify_stream_stalled_total"),
+        "notes": f"{filled['notes']}; then {STREAMS} non-reading VerifyStreams and rounds of {OVERSIZE} "
+        f"VerifyToken calls of ~{TRANSPORT.max_request_bytes // 1024} KiB at once for {seconds:g} s",
+    }
 
 
 def _unfilled(sidecar) -> dict:
     rss = procstats.memory_mb(sidecar.proc.pid)["rss_mb"]
-    return {"memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / MB, "rss_start_mb": round(rss, 1),
-            "rss_mb": round(rss, 1), "notes": "caches empty (quick)"}
+    return {
+        "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / MB,
+        "rss_start_mb": round(rss, 1),
+        "rss_mb": round(rss, 1),
+        "notes": "caches empty (quick)",
+    }
 
 
 async def _attack(target: str, seconds: float, pid: int) -> tuple[int, dict, list[float]]:
@@ -63,7 +74,7 @@ async def _attack(target: str, seconds: float, pid: int) -> tuple[int, dict, lis
     padded = _padded(TRANSPORT.max_request_bytes - 1024)
     ends = time.monotonic() + seconds
     try:
-        await asyncio.sleep(min(3.0, seconds / 2))     # the streams fill their windows first
+        await asyncio.sleep(min(3.0, seconds / 2))  # the streams fill their windows first
         while time.monotonic() < ends:
             calls = [_oversize(channels[i % CHANNELS], padded) for i in range(OVERSIZE)]
             for code in await asyncio.gather(*calls):
@@ -84,7 +95,7 @@ async def _never_read(channel: grpc.aio.Channel, stop: asyncio.Event) -> int:
         item = pb.VerifyStreamRequest(id=sent + 1, verify_token=pb.VerifyTokenRequest(token=GARBAGE))
         try:
             await asyncio.wait_for(call.write(item), 1.0)
-        except (asyncio.TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
+        except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
             await stop.wait()
             break
         sent += 1
@@ -93,8 +104,11 @@ async def _never_read(channel: grpc.aio.Channel, stop: asyncio.Event) -> int:
 
 
 async def _oversize(channel: grpc.aio.Channel, body: bytes) -> str:
-    call = channel.unary_unary("/authsidecar.v1.AuthService/VerifyToken", request_serializer=lambda b: b,
-                               response_deserializer=pb.VerifyTokenResponse.FromString)
+    call = channel.unary_unary(
+        "/authsidecar.v1.AuthService/VerifyToken",
+        request_serializer=lambda b: b,
+        response_deserializer=pb.VerifyTokenResponse.FromString,
+    )
     try:
         await call(body, timeout=30)
         return "OK"
@@ -111,4 +125,4 @@ def _padded(size: int) -> bytes:
         length.append((value & 0x7F) | 0x80)
         value >>= 7
     length.append(value)
-    return head + b"\xba\x3e" + bytes(length) + b"p" * pad      # \xba\x3e: field 999, wire type 2
+    return head + b"\xba\x3e" + bytes(length) + b"p" * pad  # \xba\x3e: field 999, wire type 2

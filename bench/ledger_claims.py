@@ -21,8 +21,11 @@ CONCURRENCY = 32
 
 
 def memory(seconds: float) -> dict:
-    return {"scenario": "ledger_claim_memory", **asyncio.run(_measure(None, seconds)),
-            "notes": "OneTimeClaims in this process: an LRU insert, no I/O"}
+    return {
+        "scenario": "ledger_claim_memory",
+        **asyncio.run(_measure(None, seconds)),
+        "notes": "OneTimeClaims in this process: an LRU insert, no I/O",
+    }
 
 
 def redis(seconds: float) -> dict:
@@ -34,8 +37,11 @@ def redis(seconds: float) -> dict:
         figures = asyncio.run(_measure(server.url, seconds))
     finally:
         server.stop()
-    return {"scenario": "ledger_claim_redis", **figures,
-            "notes": "the local ledger, then SET NX PX on redis-server over loopback (redis-py asyncio, one pool)"}
+    return {
+        "scenario": "ledger_claim_redis",
+        **figures,
+        "notes": "the local ledger, then SET NX PX on redis-server over loopback (redis-py asyncio, one pool)",
+    }
 
 
 async def _measure(url: str | None, seconds: float) -> dict:
@@ -75,8 +81,11 @@ async def _measure(url: str | None, seconds: float) -> dict:
     finally:
         if shared is not None:
             await shared.close()
-    return {"claims": len(latencies) + done, "failed": failed,
-            "p50_us": round(latencies[len(latencies) // 2] / 1000, 1),
-            "p99_us": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] / 1000, 1),
-            "claims_per_second_1_caller": round(len(latencies) / (seconds / 2)),
-            f"claims_per_second_{CONCURRENCY}_callers": round(done / elapsed)}
+    return {
+        "claims": len(latencies) + done,
+        "failed": failed,
+        "p50_us": round(latencies[len(latencies) // 2] / 1000, 1),
+        "p99_us": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] / 1000, 1),
+        "claims_per_second_1_caller": round(len(latencies) / (seconds / 2)),
+        f"claims_per_second_{CONCURRENCY}_callers": round(done / elapsed),
+    }

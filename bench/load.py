@@ -23,10 +23,11 @@ import grpc
 from . import load_stream
 
 
-async def closed_loop(senders: list, payloads: list[bytes], concurrency: int, duration: float, warmup: float,
-                      calls: int | None = None) -> dict:
+async def closed_loop(
+    senders: list, payloads: list[bytes], concurrency: int, duration: float, warmup: float, calls: int | None = None
+) -> dict:
     latencies: list[int] = []
-    errors = answered = 0              # answered: every call that ended, warm-up included (CPU per call)
+    errors = answered = 0  # answered: every call that ended, warm-up included (CPU per call)
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + duration
@@ -55,8 +56,12 @@ async def closed_loop(senders: list, payloads: list[bytes], concurrency: int, du
 
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     elapsed = time.perf_counter() - measure_from
-    return {"latencies_us": latencies, "errors": errors, "answered": answered,
-            "seconds": duration if calls is None else elapsed}
+    return {
+        "latencies_us": latencies,
+        "errors": errors,
+        "answered": answered,
+        "seconds": duration if calls is None else elapsed,
+    }
 
 
 async def open_loop(senders: list, payloads: list[bytes], rate: float, duration: float, warmup: float) -> dict:
@@ -91,24 +96,28 @@ async def run(spec: dict) -> dict:
     payloads = [base64.b64decode(p) for p in spec["payloads"]]
     # One channel per connection; a local subchannel pool keeps grpc from sharing one TCP connection
     # among them (with reuse_port, connections are what the kernel spreads over sidecar processes).
-    channels = [grpc.aio.insecure_channel(spec["target"], options=[("grpc.use_local_subchannel_pool", 1)])
-                for _ in range(spec.get("connections", 1))]
+    channels = [
+        grpc.aio.insecure_channel(spec["target"], options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(spec.get("connections", 1))
+    ]
     timeout = spec.get("timeout", 5.0)
     try:
-        if spec.get("streams"):     # VerifyStream: N streams × M items in flight, or open loop
-
+        if spec.get("streams"):  # VerifyStream: N streams × M items in flight, or open loop
             if spec.get("rate"):
-                return await load_stream.open_loop(channels, spec["method"], payloads, spec["streams"], spec["rate"],
-                                                   spec["duration"], spec["warmup"])
-            return await load_stream.closed_loop(channels, spec["method"], payloads, spec["streams"], spec["window"],
-                                                 spec["duration"], spec["warmup"])
+                return await load_stream.open_loop(
+                    channels, spec["method"], payloads, spec["streams"], spec["rate"], spec["duration"], spec["warmup"]
+                )
+            return await load_stream.closed_loop(
+                channels, spec["method"], payloads, spec["streams"], spec["window"], spec["duration"], spec["warmup"]
+            )
         # bytes in, bytes out: no client-side (de)serialisation
         stubs = [channel.unary_unary(spec["method"]) for channel in channels]
         senders = [functools.partial(stub, timeout=timeout) for stub in stubs]
         if spec.get("rate"):
             return await open_loop(senders, payloads, spec["rate"], spec["duration"], spec["warmup"])
-        return await closed_loop(senders, payloads, spec["concurrency"], spec["duration"], spec["warmup"],
-                                 spec.get("calls"))
+        return await closed_loop(
+            senders, payloads, spec["concurrency"], spec["duration"], spec["warmup"], spec.get("calls")
+        )
     finally:
         for channel in channels:
             await channel.close()

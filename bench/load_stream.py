@@ -34,7 +34,7 @@ def parse(raw: bytes) -> tuple[int, bool]:
         n |= (b & 0x7F) << shift
         i += 1
         if b < 0x80:
-            return n, raw[i:i + 2] == b"\xa2\x01"
+            return n, raw[i : i + 2] == b"\xa2\x01"
         shift += 7
 
 
@@ -42,7 +42,7 @@ class _Stats:
     def __init__(self, measure_from: float) -> None:
         self.latencies: list[int] = []
         self.errors = 0
-        self.answered = 0                # every answer, warm-up included (CPU per answer)
+        self.answered = 0  # every answer, warm-up included (CPU per answer)
         self.measure_from = measure_from
 
     def record(self, sent: float, error: bool, now: float) -> None:
@@ -55,8 +55,9 @@ class _Stats:
             self.latencies.append(int((now - sent) * 1e6))
 
 
-async def closed_loop(channels: list, method: str, payloads: list[bytes], streams: int, window: int,
-                      duration: float, warmup: float) -> dict:
+async def closed_loop(
+    channels: list, method: str, payloads: list[bytes], streams: int, window: int, duration: float, warmup: float
+) -> dict:
     start = time.perf_counter()
     stats = _Stats(start + warmup)
     stop_at = start + warmup + duration
@@ -92,8 +93,9 @@ async def closed_loop(channels: list, method: str, payloads: list[bytes], stream
     return {"latencies_us": stats.latencies, "errors": stats.errors, "answered": stats.answered, "seconds": duration}
 
 
-async def open_loop(channels: list, method: str, payloads: list[bytes], streams: int, rate: float,
-                    duration: float, warmup: float) -> dict:
+async def open_loop(
+    channels: list, method: str, payloads: list[bytes], streams: int, rate: float, duration: float, warmup: float
+) -> dict:
     """Items on a fixed schedule (rate per second over all streams); latency from the scheduled time."""
     start = time.perf_counter()
     stats = _Stats(start + warmup)
@@ -121,7 +123,7 @@ async def open_loop(channels: list, method: str, payloads: list[bytes], streams:
             await call.write(b"\x08" + varint(n) + payloads[i % len(payloads)])
         await call.done_writing()
         await reading
-        stats.errors += len([t for t in scheduled_at.values() if t >= stats.measure_from])   # never answered
+        stats.errors += len([t for t in scheduled_at.values() if t >= stats.measure_from])  # never answered
 
     await asyncio.gather(*(one_stream(k) for k in range(streams)))
     return {"latencies_us": stats.latencies, "errors": stats.errors, "answered": stats.answered, "seconds": duration}

@@ -22,8 +22,12 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
 
     def env(self) -> dict[str, str]:
         """The sidecar's environment for tracing every call to this sink."""
-        return {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.port}", "OTEL_TRACES_SAMPLER": "always_on"}
+        return {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.port}",
+            "OTEL_TRACES_SAMPLER": "always_on",
+        }
 
     def stop(self) -> None:
         self.server.stop(0)

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-LATEST = "latency-curve.png"          # in bench/results/, updated by full runs; shown in bench/README.md
+LATEST = "latency-curve.png"  # in bench/results/, updated by full runs; shown in bench/README.md
 
 
 def draw(report: dict, out: Path) -> Path | None:
@@ -39,8 +39,11 @@ def draw(report: dict, out: Path) -> Path | None:
     ax.set_xlabel("answered per second (open loop)")
     ax.set_ylabel("latency, ms (log)")
     m = report["machine"]
-    ax.set_title(f"hot VerifyToken: unary calls vs VerifyStream items\n{report['started']}, {m['cpus']} CPUs, "
-                 f"Python {m['python']}", fontsize=10)
+    ax.set_title(
+        f"hot VerifyToken: unary calls vs VerifyStream items\n{report['started']}, {m['cpus']} CPUs, "
+        f"Python {m['python']}",
+        fontsize=10,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

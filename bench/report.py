@@ -12,20 +12,25 @@ BEGIN, END = "<!-- latest-results:begin -->", "<!-- latest-results:end -->"
 
 def render(report: dict) -> str:
     m = report["machine"]
-    lines = [f"Run {report['started']} on {m['cpus']} CPUs, {m['processor']}, Python {m['python']}, "
-             f"{report['duration_seconds']:.0f} s per load scenario.", "",
-             "| scenario | RPS | × floor | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU s / 1k calls | peak RSS MB "
-             "| upstream requests |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Run {report['started']} on {m['cpus']} CPUs, {m['processor']}, Python {m['python']}, "
+        f"{report['duration_seconds']:.0f} s per load scenario.",
+        "",
+        "| scenario | RPS | × floor | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU s / 1k calls | peak RSS MB "
+        "| upstream requests |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     others = []
     for s in report["scenarios"]:
         if "p999_ms" not in s:
             others.append(s)
             continue
-        lines.append(f"| {s['scenario']} | {s['rps']:.0f} | {s.get('rps_ratio_to_floor', float('nan')):.2f} | "
-                     f"{s['p50_ms']:.2f} | {s['p90_ms']:.2f} | {s['p99_ms']:.2f} | {s['p999_ms']:.2f} | "
-                     f"{s['sidecar_cpu_seconds_per_1k_calls']:.3f} | {s['peak_rss_mb']:.0f} | "
-                     f"{s['upstream_requests_total']} |")
+        lines.append(
+            f"| {s['scenario']} | {s['rps']:.0f} | {s.get('rps_ratio_to_floor', float('nan')):.2f} | "
+            f"{s['p50_ms']:.2f} | {s['p90_ms']:.2f} | {s['p99_ms']:.2f} | {s['p999_ms']:.2f} | "
+            f"{s['sidecar_cpu_seconds_per_1k_calls']:.3f} | {s['peak_rss_mb']:.0f} | "
+            f"{s['upstream_requests_total']} |"
+        )
     lines += ["", "| measurement | figures |", "|---|---|"]
     for s in others:
         figures = ", ".join(f"{k}: {v}" for k, v in s.items() if k not in ("scenario", "notes", "points"))

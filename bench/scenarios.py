@@ -60,11 +60,11 @@ class Sizes:
 @dataclass
 class Group:
     names: list[str]
-    build: Callable            # (emulator, sidecar) -> list[Scenario | callable]
+    build: Callable  # (emulator, sidecar) -> list[Scenario | callable]
     config: dict = field(default_factory=dict)
     prepare: Callable | None = None
-    processes: int = 1                 # >1: that many sidecars share one gRPC port (reuse_port)
-    env: Callable[[], dict] | None = None   # the sidecar's extra environment (asked when the group starts)
+    processes: int = 1  # >1: that many sidecars share one gRPC port (reuse_port)
+    env: Callable[[], dict] | None = None  # the sidecar's extra environment (asked when the group starts)
 
 
 class BenchSigner:
@@ -72,18 +72,29 @@ class BenchSigner:
 
     def __init__(self) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
-        self.jwk = {**ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True), "kid": BENCH_KID, "alg": "ES256",
-                    "use": "sig"}
+        self.jwk = {
+            **ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True),
+            "kid": BENCH_KID,
+            "alg": "ES256",
+            "use": "sig",
+        }
 
     def publish(self, emulator) -> None:
         emulator.http.post("/_control/jwks/issuers/main/publish", json={"jwk": self.jwk}).raise_for_status()
 
     def mint(self, emulator, n: int, prefix: str) -> list[str]:
         now = int(time.time())
-        base = {"iss": f"{emulator.url}/issuers/main", "aud": "authsidecar-demo", "iat": now, "exp": now + 3600,
-                "scope": "read write"}
-        return [jwt.encode({**base, "sub": f"{prefix}-{i}"}, self.key, algorithm="ES256", headers={"kid": BENCH_KID})
-                for i in range(n)]
+        base = {
+            "iss": f"{emulator.url}/issuers/main",
+            "aud": "authsidecar-demo",
+            "iat": now,
+            "exp": now + 3600,
+            "scope": "read write",
+        }
+        return [
+            jwt.encode({**base, "sub": f"{prefix}-{i}"}, self.key, algorithm="ES256", headers={"kid": BENCH_KID})
+            for i in range(n)
+        ]
 
 
 @dataclass
@@ -93,7 +104,7 @@ class RunContext:
     duration: float
     warmup: float
     results: list[dict] = field(default_factory=list)
-    tmp: Path | None = None            # the run's scratch directory
+    tmp: Path | None = None  # the run's scratch directory
 
 
 def groups(quick: bool, ctx: RunContext) -> list[Group]:
@@ -103,36 +114,90 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
     bearer_policy = {"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]}}
     return [
         Group(["floor", "floor_2_loads"], lambda e, s: _floor()),
-        Group(["verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop", "verify_token_hot_open_loop_1k",
-               "ext_authz_check_hot", "verify_token_hot_stream", "verify_token_hot_stream_open_loop", "latency_curve"],
-              lambda e, s: _tokens(e, signer, sizes, ctx), config=bearer_policy, prepare=signer.publish),
+        Group(
+            [
+                "verify_token_hot",
+                "verify_token_cold",
+                "verify_token_hot_open_loop",
+                "verify_token_hot_open_loop_1k",
+                "ext_authz_check_hot",
+                "verify_token_hot_stream",
+                "verify_token_hot_stream_open_loop",
+                "latency_curve",
+            ],
+            lambda e, s: _tokens(e, signer, sizes, ctx),
+            config=bearer_policy,
+            prepare=signer.publish,
+        ),
         # What tracing (every call sampled, exported to a real OTLP receiver) and the decision log cost
         # when on; off, verify_token_hot above is the figure (both are off by default).
-        Group(["verify_token_hot_traced"], lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_traced"),
-              prepare=signer.publish, env=_otlp_env),
-        Group(["verify_token_hot_decision_log"],
-              lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_decision_log"), prepare=signer.publish,
-              config={"decision_log": {"enabled": True, "max_per_second": 1_000_000,
-                                       "path": str(ctx.tmp / "decisions.jsonl") if ctx.tmp else ""}}),
-        Group(["floor_2_processes", "verify_token_hot_2_processes"],
-              lambda e, s: _two_processes(e, signer, sizes), processes=2, prepare=signer.publish),
-        Group(["verify_session_hot", "is_revoked", "revocation_propagation", "upstream_amplification",
-               "verify_session_hot_stream", "is_revoked_stream"],
-              lambda e, s: _sessions(e, s, sizes, ctx), config=no_sse_lag),
+        Group(
+            ["verify_token_hot_traced"],
+            lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_traced"),
+            prepare=signer.publish,
+            env=_otlp_env,
+        ),
+        Group(
+            ["verify_token_hot_decision_log"],
+            lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_decision_log"),
+            prepare=signer.publish,
+            config={
+                "decision_log": {
+                    "enabled": True,
+                    "max_per_second": 1_000_000,
+                    "path": str(ctx.tmp / "decisions.jsonl") if ctx.tmp else "",
+                }
+            },
+        ),
+        Group(
+            ["floor_2_processes", "verify_token_hot_2_processes"],
+            lambda e, s: _two_processes(e, signer, sizes),
+            processes=2,
+            prepare=signer.publish,
+        ),
+        Group(
+            [
+                "verify_session_hot",
+                "is_revoked",
+                "revocation_propagation",
+                "upstream_amplification",
+                "verify_session_hot_stream",
+                "is_revoked_stream",
+            ],
+            lambda e, s: _sessions(e, s, sizes, ctx),
+            config=no_sse_lag,
+        ),
         Group(["memory"], lambda e, s: [lambda e2, s2: _memory(e2, s2, signer, sizes)], prepare=signer.publish),
-        Group(["memory_all_full"], lambda e, s: [lambda e2, s2: all_full.run(e2, s2, signer, quick)],
-              config=all_full.config(quick), prepare=signer.publish),
-        Group(["memory_all_full_hostile"], lambda e, s: [lambda e2, s2: hostile.run(e2, s2, signer, quick)],
-              config=hostile.config(quick), prepare=signer.publish),
+        Group(
+            ["memory_all_full"],
+            lambda e, s: [lambda e2, s2: all_full.run(e2, s2, signer, quick)],
+            config=all_full.config(quick),
+            prepare=signer.publish,
+        ),
+        Group(
+            ["memory_all_full_hostile"],
+            lambda e, s: [lambda e2, s2: hostile.run(e2, s2, signer, quick)],
+            config=hostile.config(quick),
+            prepare=signer.publish,
+        ),
         Group(["ledger_claim_memory", "ledger_claim_redis"], lambda e, s: _ledger_claims(sizes)),
         # HTTP through a real Envoy: with the sidecar, with a bare allow-all ext_authz server, alone.
-        Group(["envoy_ext_authz_sidecar", "envoy_ext_authz_floor", "envoy_alone"],
-              lambda e, s: envoy_bench.scenarios(s, signer.mint(e, 1, "envoy")[0], ctx.duration, ctx.warmup,
-                                                 ctx.tmp or Path(".")),
-              config=bearer_policy, prepare=signer.publish),
-        Group(["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
-              lambda e, s: [lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
-                            lambda e2, s2: _alt_upstream_per_call(e2, sizes)], prepare=signer.publish),
+        Group(
+            ["envoy_ext_authz_sidecar", "envoy_ext_authz_floor", "envoy_alone"],
+            lambda e, s: envoy_bench.scenarios(
+                s, signer.mint(e, 1, "envoy")[0], ctx.duration, ctx.warmup, ctx.tmp or Path(".")
+            ),
+            config=bearer_policy,
+            prepare=signer.publish,
+        ),
+        Group(
+            ["alternative_pyjwt_in_process", "alternative_session_upstream_per_call"],
+            lambda e, s: [
+                lambda e2, s2: _alt_pyjwt(e2, signer, sizes),
+                lambda e2, s2: _alt_upstream_per_call(e2, sizes),
+            ],
+            prepare=signer.publish,
+        ),
     ]
 
 
@@ -148,18 +213,36 @@ WIDE_LOAD = {"load_processes": 2, "connections": 4, "concurrency": 16}
 def _floor() -> list:
     # The limit of this stack: the cheapest RPC on the same grpc.aio server.
     check = [health_pb2.HealthCheckRequest().SerializeToString()]
-    return [Scenario("floor", HEALTH_CHECK, check,
-                     notes="grpc.health.v1 Check: no work, the ceiling of the server stack"),
-            Scenario("floor_2_loads", HEALTH_CHECK, check, **WIDE_LOAD,
-                     notes="the floor driven like the two-process scenarios: 2 load processes × 4 connections")]
+    return [
+        Scenario("floor", HEALTH_CHECK, check, notes="grpc.health.v1 Check: no work, the ceiling of the server stack"),
+        Scenario(
+            "floor_2_loads",
+            HEALTH_CHECK,
+            check,
+            **WIDE_LOAD,
+            notes="the floor driven like the two-process scenarios: 2 load processes × 4 connections",
+        ),
+    ]
 
 
 def _two_processes(emulator, signer: BenchSigner, sizes: Sizes) -> list:
     hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.hot_tokens, "hot")]
-    return [Scenario("floor_2_processes", HEALTH_CHECK, [health_pb2.HealthCheckRequest().SerializeToString()],
-                     **WIDE_LOAD, notes="two sidecar processes sharing the port (reuse_port)"),
-            Scenario("verify_token_hot_2_processes", AUTH + "VerifyToken", hot, **WIDE_LOAD,
-                     notes="hot tokens over two sidecar processes sharing the port (each its own cache)")]
+    return [
+        Scenario(
+            "floor_2_processes",
+            HEALTH_CHECK,
+            [health_pb2.HealthCheckRequest().SerializeToString()],
+            **WIDE_LOAD,
+            notes="two sidecar processes sharing the port (reuse_port)",
+        ),
+        Scenario(
+            "verify_token_hot_2_processes",
+            AUTH + "VerifyToken",
+            hot,
+            **WIDE_LOAD,
+            notes="hot tokens over two sidecar processes sharing the port (each its own cache)",
+        ),
+    ]
 
 
 _sink = None
@@ -174,10 +257,11 @@ def _otlp_env() -> dict:
 
 def _hot_variant(emulator, signer: BenchSigner, sizes: Sizes, name: str) -> list:
     hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.hot_tokens, "hot")]
-    notes = {"verify_token_hot_traced": "the hot tokens with tracing on: every call a server span, exported over "
-                                        "OTLP/gRPC to a real receiver",
-             "verify_token_hot_decision_log": "the hot tokens with the decision log on: one JSON line per call to a "
-                                              "file"}[name]
+    notes = {
+        "verify_token_hot_traced": "the hot tokens with tracing on: every call a server span, exported over "
+        "OTLP/gRPC to a real receiver",
+        "verify_token_hot_decision_log": "the hot tokens with the decision log on: one JSON line per call to a file",
+    }[name]
     return [Scenario(name, AUTH + "VerifyToken", hot, notes=notes)]
 
 
@@ -185,8 +269,9 @@ def _check_requests(tokens: list[str]) -> list[bytes]:
     """Envoy CheckRequests for GET /api/orders with each bearer token."""
     out = []
     for token in tokens:
-        http = ctx_pb.AttributeContext.HttpRequest(method="GET", path="/api/orders", host="orders.local",
-                                                   headers={"authorization": f"Bearer {token}"})
+        http = ctx_pb.AttributeContext.HttpRequest(
+            method="GET", path="/api/orders", host="orders.local", headers={"authorization": f"Bearer {token}"}
+        )
         attrs = ctx_pb.AttributeContext(request=ctx_pb.AttributeContext.Request(http=http))
         out.append(authz_pb.CheckRequest(attributes=attrs).SerializeToString())
     return out
@@ -195,24 +280,52 @@ def _check_requests(tokens: list[str]) -> list[bytes]:
 def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
     hot_tokens = signer.mint(emulator, sizes.hot_tokens, "hot")
     hot = [pb.VerifyTokenRequest(token=t).SerializeToString() for t in hot_tokens]
-    cold = [pb.VerifyTokenRequest(token=t).SerializeToString()
-            for t in signer.mint(emulator, sizes.cold_tokens, "cold")]
+    cold = [
+        pb.VerifyTokenRequest(token=t).SerializeToString() for t in signer.mint(emulator, sizes.cold_tokens, "cold")
+    ]
     return [
-        Scenario("verify_token_hot", AUTH + "VerifyToken", hot,
-                 notes=f"{len(hot)} valid ES256 tokens round-robin: verified-token cache hits"),
-        Scenario("verify_token_cold", AUTH + "VerifyToken", cold,
-                 notes=f"{len(cold)} distinct tokens: each call a signature check (repeats only if the run "
-                       "outlasts them)", extra={"distinct_tokens": len(cold)}),
+        Scenario(
+            "verify_token_hot",
+            AUTH + "VerifyToken",
+            hot,
+            notes=f"{len(hot)} valid ES256 tokens round-robin: verified-token cache hits",
+        ),
+        Scenario(
+            "verify_token_cold",
+            AUTH + "VerifyToken",
+            cold,
+            notes=f"{len(cold)} distinct tokens: each call a signature check (repeats only if the run outlasts them)",
+            extra={"distinct_tokens": len(cold)},
+        ),
         lambda e, s: _open_loop_at_half_floor(e, s, hot, ctx),
-        lambda e, s: run_scenario(Scenario("verify_token_hot_open_loop_1k", AUTH + "VerifyToken", hot, rate=1000.0,
-                                           notes="open loop at 1,000 calls/s: latency at a moderate load"),
-                                  s.target, [s.proc.pid], e, ctx.duration, ctx.warmup),
-        Scenario("ext_authz_check_hot", "/envoy.service.auth.v3.Authorization/Check", _check_requests(hot_tokens),
-                 notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin "
-                       "(cache hits)"),
-        Scenario("verify_token_hot_stream", VERIFY_STREAM, stream_items("verify_token", hot_tokens), **STREAM_LOAD,
-                 notes=f"the same {len(hot)} tokens as verify_token_hot as VerifyStream items: "
-                       f"{STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight"),
+        lambda e, s: run_scenario(
+            Scenario(
+                "verify_token_hot_open_loop_1k",
+                AUTH + "VerifyToken",
+                hot,
+                rate=1000.0,
+                notes="open loop at 1,000 calls/s: latency at a moderate load",
+            ),
+            s.target,
+            [s.proc.pid],
+            e,
+            ctx.duration,
+            ctx.warmup,
+        ),
+        Scenario(
+            "ext_authz_check_hot",
+            "/envoy.service.auth.v3.Authorization/Check",
+            _check_requests(hot_tokens),
+            notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits)",
+        ),
+        Scenario(
+            "verify_token_hot_stream",
+            VERIFY_STREAM,
+            stream_items("verify_token", hot_tokens),
+            **STREAM_LOAD,
+            notes=f"the same {len(hot)} tokens as verify_token_hot as VerifyStream items: "
+            f"{STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight",
+        ),
         lambda e, s: _stream_open_loop_at_floor(e, s, stream_items("verify_token", hot_tokens), ctx),
         lambda e, s: latency_curve(e, s, hot, stream_items("verify_token", hot_tokens), ctx),
     ]
@@ -220,11 +333,14 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
 
 def stream_items(kind: str, tokens: list[str], phone: str = "") -> list[bytes]:
     """VerifyStreamRequests without an id (the load generator prefixes one per item), pre-serialised."""
+
     def question(token: str):
         if kind == "verify_token":
             return pb.VerifyTokenRequest(token=token)
         return {"verify_session": pb.VerifySessionRequest, "is_revoked": pb.IsRevokedRequest}[kind](
-            session_token=token, phone=phone)
+            session_token=token, phone=phone
+        )
+
     return [pb.VerifyStreamRequest(**{kind: question(t)}).SerializeToString() for t in tokens]
 
 
@@ -235,17 +351,28 @@ def _floor_rps(ctx: RunContext) -> float:
 
 def _stream_open_loop_at_floor(emulator, sidecar, items: list[bytes], ctx: RunContext) -> dict:
     rate = max(50.0, _floor_rps(ctx))
-    scenario = Scenario("verify_token_hot_stream_open_loop", VERIFY_STREAM, items, rate=rate, **STREAM_LOAD,
-                        notes="VerifyStream items on a fixed schedule at the floor's RPS (what unary calls top out "
-                              "at): per-item latency from the scheduled send")
+    scenario = Scenario(
+        "verify_token_hot_stream_open_loop",
+        VERIFY_STREAM,
+        items,
+        rate=rate,
+        **STREAM_LOAD,
+        notes="VerifyStream items on a fixed schedule at the floor's RPS (what unary calls top out "
+        "at): per-item latency from the scheduled send",
+    )
     return run_scenario(scenario, sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
 
 
 def _open_loop_at_half_floor(emulator, sidecar, payloads: list[bytes], ctx: RunContext) -> dict:
     floor = next((r for r in ctx.results if r["scenario"] == "floor"), None)
     rate = max(50.0, (floor["rps"] if floor else 1000.0) / 2)
-    scenario = Scenario("verify_token_hot_open_loop", AUTH + "VerifyToken", payloads, rate=rate,
-                        notes="open loop at half the floor's RPS: latency at a realistic load")
+    scenario = Scenario(
+        "verify_token_hot_open_loop",
+        AUTH + "VerifyToken",
+        payloads,
+        rate=rate,
+        notes="open loop at half the floor's RPS: latency at a realistic load",
+    )
     return run_scenario(scenario, sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
 
 
@@ -255,20 +382,46 @@ def _sessions(emulator, sidecar, sizes: Sizes, ctx: RunContext) -> list:
     # session's first IsRevoked asks the platform (it must learn the session exists), hits don't
     # extend an entry's life, so sessions warmed for an earlier scenario may have aged out.
     return [
-        lambda e, s: _warmed_revocable(e, s, sizes, ctx, lambda tokens: Scenario(
-            "is_revoked", AUTH + "IsRevoked",
-            [pb.IsRevokedRequest(session_token=t, phone=PHONE).SerializeToString() for t in tokens],
-            notes=f"{len(tokens)} sessions, 10% revoked, after one warm-up pass")),
-        lambda e, s: _warmed_revocable(e, s, sizes, ctx, lambda tokens: Scenario(
-            "is_revoked_stream", VERIFY_STREAM, stream_items("is_revoked", tokens, PHONE), **STREAM_LOAD,
-            notes=f"is_revoked's load as VerifyStream items (its own {len(tokens)} sessions, 10% revoked, after "
-                  f"one warm-up pass): {STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight")),
-        Scenario("verify_session_hot", AUTH + "VerifySession",
-                 [pb.VerifySessionRequest(session_token=t, phone=PHONE).SerializeToString() for t in hot],
-                 notes=f"{len(hot)} verified sessions round-robin"),
-        Scenario("verify_session_hot_stream", VERIFY_STREAM, stream_items("verify_session", hot, PHONE), **STREAM_LOAD,
-                 notes=f"verify_session_hot's sessions as VerifyStream items: {STREAM_LOAD['streams']} streams × "
-                       f"{STREAM_LOAD['window']} items in flight"),
+        lambda e, s: _warmed_revocable(
+            e,
+            s,
+            sizes,
+            ctx,
+            lambda tokens: Scenario(
+                "is_revoked",
+                AUTH + "IsRevoked",
+                [pb.IsRevokedRequest(session_token=t, phone=PHONE).SerializeToString() for t in tokens],
+                notes=f"{len(tokens)} sessions, 10% revoked, after one warm-up pass",
+            ),
+        ),
+        lambda e, s: _warmed_revocable(
+            e,
+            s,
+            sizes,
+            ctx,
+            lambda tokens: Scenario(
+                "is_revoked_stream",
+                VERIFY_STREAM,
+                stream_items("is_revoked", tokens, PHONE),
+                **STREAM_LOAD,
+                notes=f"is_revoked's load as VerifyStream items (its own {len(tokens)} sessions, 10% revoked, after "
+                f"one warm-up pass): {STREAM_LOAD['streams']} streams × {STREAM_LOAD['window']} items in flight",
+            ),
+        ),
+        Scenario(
+            "verify_session_hot",
+            AUTH + "VerifySession",
+            [pb.VerifySessionRequest(session_token=t, phone=PHONE).SerializeToString() for t in hot],
+            notes=f"{len(hot)} verified sessions round-robin",
+        ),
+        Scenario(
+            "verify_session_hot_stream",
+            VERIFY_STREAM,
+            stream_items("verify_session", hot, PHONE),
+            **STREAM_LOAD,
+            notes=f"verify_session_hot's sessions as VerifyStream items: {STREAM_LOAD['streams']} streams × "
+            f"{STREAM_LOAD['window']} items in flight",
+        ),
         lambda e, s: _propagation(e, s, sizes),
         lambda e, s: _amplification(e, s, sizes),
     ]
@@ -281,10 +434,19 @@ def _warmed_revocable(emulator, sidecar, sizes: Sizes, ctx: RunContext, scenario
         emulator.http.post("/_control/platform/sessions/revoke", json={"session_token": token}).raise_for_status()
     started = time.perf_counter()
     before = emulator.counters().get(STATUS_ROUTE, 0)
-    asyncio.run(_drive(sidecar.target, "IsRevoked", [pb.IsRevokedRequest(session_token=t, phone=PHONE) for t in tokens],
-                       concurrency=64, flag="revoked"))
-    warm = {"first_pass_seconds": round(time.perf_counter() - started, 2),
-            "first_pass_upstream_requests": emulator.counters().get(STATUS_ROUTE, 0) - before}
+    asyncio.run(
+        _drive(
+            sidecar.target,
+            "IsRevoked",
+            [pb.IsRevokedRequest(session_token=t, phone=PHONE) for t in tokens],
+            concurrency=64,
+            flag="revoked",
+        )
+    )
+    warm = {
+        "first_pass_seconds": round(time.perf_counter() - started, 2),
+        "first_pass_upstream_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
+    }
     result = run_scenario(scenario(tokens), sidecar.target, [sidecar.proc.pid], emulator, ctx.duration, ctx.warmup)
     return {**result, **warm}
 
@@ -308,22 +470,34 @@ def _propagation(emulator, sidecar, sizes: Sizes) -> dict:
                 break
         delays.append(int((time.perf_counter() - started) * 1e6))
     delays.sort()
-    return {"scenario": "revocation_propagation", "revocations": len(delays),
-            "p50_ms": percentile(delays, 0.5), "p99_ms": percentile(delays, 0.99), "max_ms": delays[-1] / 1000,
-            "notes": "from sending the revoke to the emulator until IsRevoked answers true (includes that HTTP call)"}
+    return {
+        "scenario": "revocation_propagation",
+        "revocations": len(delays),
+        "p50_ms": percentile(delays, 0.5),
+        "p99_ms": percentile(delays, 0.99),
+        "max_ms": delays[-1] / 1000,
+        "notes": "from sending the revoke to the emulator until IsRevoked answers true (includes that HTTP call)",
+    }
 
 
 def _amplification(emulator, sidecar, sizes: Sizes) -> dict:
     distinct = min(100, sizes.amplification_calls)
     tokens = _bulk_sessions(emulator, distinct)
     before = emulator.counters().get(STATUS_ROUTE, 0)
-    requests = [pb.VerifySessionRequest(session_token=tokens[i % distinct], phone=PHONE)
-                for i in range(sizes.amplification_calls)]
+    requests = [
+        pb.VerifySessionRequest(session_token=tokens[i % distinct], phone=PHONE)
+        for i in range(sizes.amplification_calls)
+    ]
     valid = asyncio.run(_drive(sidecar.target, "VerifySession", requests, concurrency=50))
     upstream = emulator.counters().get(STATUS_ROUTE, 0) - before
-    return {"scenario": "upstream_amplification", "calls": len(requests), "distinct_sessions": distinct,
-            "valid_answers": valid, "upstream_status_requests": upstream,
-            "upstream_per_distinct_session": round(upstream / distinct, 3)}
+    return {
+        "scenario": "upstream_amplification",
+        "calls": len(requests),
+        "distinct_sessions": distinct,
+        "valid_answers": valid,
+        "upstream_status_requests": upstream,
+        "upstream_per_distinct_session": round(upstream / distinct, 3),
+    }
 
 
 def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
@@ -334,15 +508,21 @@ def _memory(emulator, sidecar, signer: BenchSigner, sizes: Sizes) -> dict:
     valid_tokens = asyncio.run(_drive(sidecar.target, "VerifyToken", tokens, concurrency=64))
     valid_sessions = asyncio.run(_drive(sidecar.target, "VerifySession", sessions, concurrency=64))
     mem = procstats.memory_mb(sidecar.proc.pid)
-    return {"scenario": "memory", "cached_tokens": valid_tokens, "cached_sessions": valid_sessions,
-            "rss_start_mb": round(start, 1), "rss_mb": round(mem["rss_mb"], 1),
-            "peak_rss_mb": round(mem["peak_rss_mb"], 1),
-            "cache_entries": {name: sidecar.metric("authsidecar_cache_entries", cache=name)
-                              for name in ("verified_tokens", "sessions")},
-            "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / 2**20,
-            "bytes_per_entry_traced": bytes_per_entry(20_000),
-            "notes": "RSS of the whole process with n distinct tokens and n distinct sessions cached; "
-                     "bytes_per_entry_traced: Python objects per entry of each cache (bench/entry_sizes.py)"}
+    return {
+        "scenario": "memory",
+        "cached_tokens": valid_tokens,
+        "cached_sessions": valid_sessions,
+        "rss_start_mb": round(start, 1),
+        "rss_mb": round(mem["rss_mb"], 1),
+        "peak_rss_mb": round(mem["peak_rss_mb"], 1),
+        "cache_entries": {
+            name: sidecar.metric("authsidecar_cache_entries", cache=name) for name in ("verified_tokens", "sessions")
+        },
+        "memory_budget_mb": sidecar.metric("authsidecar_memory_budget_bytes") / 2**20,
+        "bytes_per_entry_traced": bytes_per_entry(20_000),
+        "notes": "RSS of the whole process with n distinct tokens and n distinct sessions cached; "
+        "bytes_per_entry_traced: Python objects per entry of each cache (bench/entry_sizes.py)",
+    }
 
 
 def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:
@@ -360,10 +540,15 @@ def _alt_pyjwt(emulator, signer: BenchSigner, sizes: Sizes) -> dict:
         latencies.append(int((time.perf_counter() - t0) * 1e6))
         i += 1
     latencies.sort()
-    return {"scenario": "alternative_pyjwt_in_process", "calls": len(latencies),
-            "rps": len(latencies) / sizes.alternative_seconds, "p50_ms": percentile(latencies, 0.5),
-            "p99_ms": percentile(latencies, 0.99), "notes": "one thread, no network: the per-call cost the "
-            "sidecar's verified-token cache removes (and a JWKS client per process)"}
+    return {
+        "scenario": "alternative_pyjwt_in_process",
+        "calls": len(latencies),
+        "rps": len(latencies) / sizes.alternative_seconds,
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "notes": "one thread, no network: the per-call cost the "
+        "sidecar's verified-token cache removes (and a JWKS client per process)",
+    }
 
 
 def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
@@ -389,12 +574,15 @@ def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
     before = emulator.counters().get(STATUS_ROUTE, 0)
     asyncio.run(run())
     latencies.sort()
-    return {"scenario": "alternative_session_upstream_per_call", "calls": len(latencies),
-            "rps": len(latencies) / sizes.alternative_seconds, "p50_ms": percentile(latencies, 0.5),
-            "p99_ms": percentile(latencies, 0.99),
-            "upstream_status_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
-            "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform "
-                     "(emulator on loopback)"}
+    return {
+        "scenario": "alternative_session_upstream_per_call",
+        "calls": len(latencies),
+        "rps": len(latencies) / sizes.alternative_seconds,
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "upstream_status_requests": emulator.counters().get(STATUS_ROUTE, 0) - before,
+        "notes": "32 concurrent callers, each VerifySession one HTTP request to the platform (emulator on loopback)",
+    }
 
 
 def _ledger_claims(sizes: Sizes) -> list:

@@ -63,7 +63,7 @@ with atheris.instrument_imports(include=["sidecar"]) if WITH_ATHERIS else contex
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 ISSUER = "https://fuzz.example/issuers/fuzz"
-OPEN_ISSUER = "https://fuzz.example/issuers/open"   # no maximum lifetime: exp may be anything
+OPEN_ISSUER = "https://fuzz.example/issuers/open"  # no maximum lifetime: exp may be anything
 AUDIENCE = "authsidecar-demo"
 NOW = 1_700_000_000
 MAX_TOKEN_BYTES = 8192  # limits.max_token_bytes' default
@@ -73,23 +73,35 @@ def _keys() -> list[SigningKeyPair]:
     es = ec.derive_private_key(0x5EED_0F_F022_1234_5678_9ABC_DEF0, ec.SECP256R1())
     ed = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
     rs = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return [SigningKeyPair("fuzz-es256", "ES256", es), SigningKeyPair("fuzz-eddsa", "EdDSA", ed),
-            SigningKeyPair("fuzz-rs256", "RS256", rs)]
+    return [
+        SigningKeyPair("fuzz-es256", "ES256", es),
+        SigningKeyPair("fuzz-eddsa", "EdDSA", ed),
+        SigningKeyPair("fuzz-rs256", "RS256", rs),
+    ]
 
 
 KEYS = _keys()
-SETTINGS = IssuerSettings(issuer=ISSUER, audiences=[AUDIENCE], algorithms=["ES256", "EdDSA", "RS256"],
-                          max_lifetime_seconds=86400)
+SETTINGS = IssuerSettings(
+    issuer=ISSUER, audiences=[AUDIENCE], algorithms=["ES256", "EdDSA", "RS256"], max_lifetime_seconds=86400
+)
 OPEN_SETTINGS = IssuerSettings(issuer=OPEN_ISSUER, audiences=[AUDIENCE], algorithms=["ES256", "EdDSA", "RS256"])
 ALGS = get_default_algorithms()
-EXT_AUTHZ = ExtAuthzSettings(rules=[ExtAuthzRule(name="api", path_prefix="/api", checks=["jwt"])],
-                             claim_headers=[ClaimHeader("team", "x-auth-team"), ClaimHeader("email", "x-auth-email")])
+EXT_AUTHZ = ExtAuthzSettings(
+    rules=[ExtAuthzRule(name="api", path_prefix="/api", checks=["jwt"])],
+    claim_headers=[ClaimHeader("team", "x-auth-team"), ClaimHeader("email", "x-auth-email")],
+)
 
 
 def _mint(key: SigningKeyPair, **changes) -> str:
     issuer = Issuer("fuzz", key.alg, keys=[key])
-    claims_ = {"iat": NOW - 10, "exp": NOW + 3600, "sub": "user-1", "scope": "read write", "sid": "s-1",
-               **changes.pop("claims", {})}
+    claims_ = {
+        "iat": NOW - 10,
+        "exp": NOW + 3600,
+        "sub": "user-1",
+        "scope": "read write",
+        "sid": "s-1",
+        **changes.pop("claims", {}),
+    }
     return mint(ISSUER, issuer, MintRequest(claims=claims_, **changes))["token"]
 
 
@@ -97,7 +109,8 @@ def seed_tokens() -> dict[str, str]:
     """Valid-shaped tokens: valid ones for each fixed key, and near misses the verifier must refuse."""
     es, ed, _ = KEYS
     return {
-        "valid-es256": _mint(es), "valid-eddsa": _mint(ed),
+        "valid-es256": _mint(es),
+        "valid-eddsa": _mint(ed),
         "expired": _mint(es, claims={"exp": NOW - 3600}),
         "wrong-audience": _mint(es, claims={"aud": "someone-else"}),
         "unknown-kid": _mint(es, kid="no-such-kid"),
@@ -121,8 +134,18 @@ def _nested(depth: int) -> dict:
 
 def signed_claims(**changes) -> dict:
     """A claim set the verifier accepts, with `changes` over it (None drops a claim)."""
-    claims_ = {"iss": ISSUER, "aud": AUDIENCE, "iat": NOW - 10, "exp": NOW + 3600, "sub": "user-1",
-               "scope": "read write", "sid": "s-1", "jti": "t-1", "team": "blue", **changes}
+    claims_ = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": NOW - 10,
+        "exp": NOW + 3600,
+        "sub": "user-1",
+        "scope": "read write",
+        "sid": "s-1",
+        "jti": "t-1",
+        "team": "blue",
+        **changes,
+    }
     return {k: v for k, v in claims_.items() if v is not None}
 
 
@@ -130,10 +153,12 @@ def signed_seeds() -> dict[str, tuple[int, dict]]:
     """Inputs this file signs (key index, payload): valid ones, and the regressions of issue 17 —
     claims a trusted issuer signed that once crashed the answer building (INTERNAL)."""
     return {
-        "valid-es256": (0, signed_claims()), "valid-eddsa": (1, signed_claims()), "valid-rs256": (2, signed_claims()),
+        "valid-es256": (0, signed_claims()),
+        "valid-eddsa": (1, signed_claims()),
+        "valid-rs256": (2, signed_claims()),
         "exp-year-10000": (0, signed_claims(iss=OPEN_ISSUER, exp=253_402_300_800)),
         "exp-1e30": (0, signed_claims(iss=OPEN_ISSUER, exp=10**30)),
-        "iat-before-year-1": (1, signed_claims(iss=OPEN_ISSUER, iat=-10**12)),
+        "iat-before-year-1": (1, signed_claims(iss=OPEN_ISSUER, iat=-(10**12))),
         "nested-60": (0, signed_claims(org=_nested(60))),
         "int-1e400": (0, signed_claims(big=10**400)),
         "surrogate-sub": (2, signed_claims(sub="\ud800")),
@@ -141,7 +166,7 @@ def signed_seeds() -> dict[str, tuple[int, dict]]:
         "crlf-subject": (1, signed_claims(sub="user-1\r\nx-auth-admin: yes")),
         "control-claim-header": (0, signed_claims(email="a@b\x00", team="\x7f")),
         "no-exp": (0, signed_claims(iss=OPEN_ISSUER, exp=None)),
-        "exp-null": (0, {**signed_claims(iss=OPEN_ISSUER), "exp": None}),   # a required exp sent as null
+        "exp-null": (0, {**signed_claims(iss=OPEN_ISSUER), "exp": None}),  # a required exp sent as null
     }
 
 
@@ -200,8 +225,13 @@ class Target:
         self.loop = asyncio.new_event_loop()
         self.revoked: set[str] = set()
         jwks = JwksSettings(verified_cache_max_entries=10_000)  # as `load` sizes it from the memory budget
-        self.verifier = TokenVerifier([SETTINGS, OPEN_SETTINGS], {ISSUER: fetch, OPEN_ISSUER: fetch}, jwks,
-                                      wall_clock=lambda: NOW, revoked=self.revoked.__contains__)
+        self.verifier = TokenVerifier(
+            [SETTINGS, OPEN_SETTINGS],
+            {ISSUER: fetch, OPEN_ISSUER: fetch},
+            jwks,
+            wall_clock=lambda: NOW,
+            revoked=self.revoked.__contains__,
+        )
         for issuer in (ISSUER, OPEN_ISSUER):
             self.loop.run_until_complete(self.verifier.keys[issuer].refresh())
         self.policy = Policy(EXT_AUTHZ, Limits())
@@ -231,8 +261,12 @@ class Target:
         Target._times(payload, issuer)
         if any(payload.get(name) is None for name in issuer.required_claims):
             raise AssertionError("valid answer for a token without a required claim")
-        reply = pb.VerifyTokenResponse(valid=True, reason=convert.reason(answer.verdict.reason),
-                                       source=convert.source(answer.verdict.source), auth=convert.auth_info(auth))
+        reply = pb.VerifyTokenResponse(
+            valid=True,
+            reason=convert.reason(answer.verdict.reason),
+            source=convert.source(answer.verdict.source),
+            auth=convert.auth_info(auth),
+        )
         decoded = pb.VerifyTokenResponse.FromString(reply.SerializeToString())  # as the caller decodes it
         if not set(decoded.auth.claims.keys()) <= set(payload):
             raise AssertionError("AuthInfo.claims holds a claim the token does not")
@@ -264,7 +298,9 @@ class Target:
                 if not sendable(value) or any(ord(c) < 32 or ord(c) == 127 for c in value):
                     raise AssertionError(f"header {name} carries a control character")
             if dict(decision.headers).get("x-auth-team") == "forged" or "x-auth-team" not in (
-                    *dict(decision.headers), *decision.remove):
+                *dict(decision.headers),
+                *decision.remove,
+            ):
                 raise AssertionError("a forged identity header reached the app")
 
     @staticmethod
@@ -274,10 +310,13 @@ class Target:
             parsed = jws.parse(token)
         except jws.Rejected:
             return
-        for rule in (lambda: jws.check_header(parsed.header, SETTINGS.algorithms),
-                     lambda: Target._times(parsed.payload, SETTINGS),
-                     lambda: claims.check_request(
-                         claims.auth_info(parsed.payload, parsed.payload_json, ISSUER, "k"), SETTINGS, None, ["read"])):
+        for rule in (
+            lambda: jws.check_header(parsed.header, SETTINGS.algorithms),
+            lambda: Target._times(parsed.payload, SETTINGS),
+            lambda: claims.check_request(
+                claims.auth_info(parsed.payload, parsed.payload_json, ISSUER, "k"), SETTINGS, None, ["read"]
+            ),
+        ):
             with contextlib.suppress(jws.Rejected):
                 rule()
 
@@ -294,11 +333,13 @@ def write_corpus() -> None:
     CORPUS.mkdir(exist_ok=True)
     for name, token in SEEDS.items():
         (CORPUS / f"{name}.token").write_bytes(input_of(token))
-    parts = {"nested": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": NOW + 60, "a": [[[[{}]]]]}),
-             "numbers": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": 1e308, "iat": -1, "nbf": 0.5}),
-             # Regressions: an int past float range crashed claim parsing; Infinity passed as a time.
-             "huge-int": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": 10**400}),
-             "infinity": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": float("inf")})}
+    parts = {
+        "nested": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": NOW + 60, "a": [[[[{}]]]]}),
+        "numbers": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": 1e308, "iat": -1, "nbf": 0.5}),
+        # Regressions: an int past float range crashed claim parsing; Infinity passed as a time.
+        "huge-int": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": 10**400}),
+        "infinity": ({"alg": "ES256", "kid": "fuzz-es256"}, {"iss": ISSUER, "exp": float("inf")}),
+    }
     for name, (header, payload) in parts.items():
         (CORPUS / f"structured-{name}.json").write_bytes(structured_input(header, payload))
     for name, (key, payload) in signed_seeds().items():
@@ -311,30 +352,66 @@ def signed_inputs():
     valid path sees deep nesting, huge numbers, control characters, lone surrogates and edge times."""
     from hypothesis import strategies as st  # noqa: PLC0415 (the atheris run, with only the fuzz extra, needs no hypothesis)
 
-    odd_text = st.one_of(st.text(max_size=12), st.sampled_from(
-        ["", "\ud800", "a\r\nx-auth-admin: 1", "\x00", "\x7f", "\u2028", "\U0001F600", "\u202e", "x" * 3000, "  "]))
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(), odd_text,
-                        st.floats(allow_nan=False, allow_infinity=False),
-                        st.sampled_from([10**400, -(10**309), 2**63, 2**64, 1e308, -0.0]))
-    json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        odd_text, inner, max_size=3), max_leaves=12)
-    deep = st.builds(lambda depth, as_list: _nested(depth) if not as_list else json.loads("[" * depth + "]" * depth),
-                     st.integers(1, 90), st.booleans())
-    times = st.one_of(st.integers(NOW - 100, NOW + 3600), st.sampled_from(
-        [253_402_300_799, 253_402_300_800, 10**30, -62_135_596_800, -62_135_596_801, 1e308, 2**63, None, "1", True]),
-        st.floats(allow_nan=False, allow_infinity=False))
-    standard = {"sub": odd_text, "sid": odd_text, "jti": odd_text, "aud": st.one_of(st.just(AUDIENCE), json_values),
-                "scope": odd_text, "scp": json_values, "roles": json_values, "permissions": json_values,
-                "org_id": odd_text, "exp": times, "iat": times, "nbf": times,
-                "iss": st.sampled_from([ISSUER, OPEN_ISSUER, OPEN_ISSUER])}
+    odd_text = st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(
+            ["", "\ud800", "a\r\nx-auth-admin: 1", "\x00", "\x7f", "\u2028", "\U0001f600", "\u202e", "x" * 3000, "  "]
+        ),
+    )
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        odd_text,
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from([10**400, -(10**309), 2**63, 2**64, 1e308, -0.0]),
+    )
+    json_values = st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(odd_text, inner, max_size=3), max_leaves=12
+    )
+    deep = st.builds(
+        lambda depth, as_list: _nested(depth) if not as_list else json.loads("[" * depth + "]" * depth),
+        st.integers(1, 90),
+        st.booleans(),
+    )
+    times = st.one_of(
+        st.integers(NOW - 100, NOW + 3600),
+        st.sampled_from(
+            [253_402_300_799, 253_402_300_800, 10**30, -62_135_596_800, -62_135_596_801, 1e308, 2**63, None, "1", True]
+        ),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+    standard = {
+        "sub": odd_text,
+        "sid": odd_text,
+        "jti": odd_text,
+        "aud": st.one_of(st.just(AUDIENCE), json_values),
+        "scope": odd_text,
+        "scp": json_values,
+        "roles": json_values,
+        "permissions": json_values,
+        "org_id": odd_text,
+        "exp": times,
+        "iat": times,
+        "nbf": times,
+        "iss": st.sampled_from([ISSUER, OPEN_ISSUER, OPEN_ISSUER]),
+    }
     changes = st.dictionaries(st.sampled_from(sorted(standard)), st.none(), max_size=3).flatmap(
-        lambda keys: st.fixed_dictionaries({k: standard[k] for k in keys}))
-    extra = st.dictionaries(st.one_of(odd_text, st.sampled_from(["team", "email", "org"])),
-                            st.one_of(json_values, deep), max_size=4)
-    headers = st.one_of(st.just({}), st.fixed_dictionaries({}, optional={"kid": odd_text, "typ": json_values,
-                                                                         "x": json_values}))
-    return st.builds(lambda key, header, change, more: signed_input(key, header, {**signed_claims(**change), **more}),
-                     st.integers(0, len(KEYS) - 1), headers, changes, extra)
+        lambda keys: st.fixed_dictionaries({k: standard[k] for k in keys})
+    )
+    extra = st.dictionaries(
+        st.one_of(odd_text, st.sampled_from(["team", "email", "org"])), st.one_of(json_values, deep), max_size=4
+    )
+    headers = st.one_of(
+        st.just({}), st.fixed_dictionaries({}, optional={"kid": odd_text, "typ": json_values, "x": json_values})
+    )
+    return st.builds(
+        lambda key, header, change, more: signed_input(key, header, {**signed_claims(**change), **more}),
+        st.integers(0, len(KEYS) - 1),
+        headers,
+        changes,
+        extra,
+    )
 
 
 def run_hypothesis(examples: int) -> None:
@@ -343,26 +420,35 @@ def run_hypothesis(examples: int) -> None:
     from hypothesis import strategies as st  # noqa: PLC0415 (the atheris run, with only the fuzz extra, needs no hypothesis)
 
     seeds = sorted(p.read_bytes() for p in CORPUS.iterdir())
-    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8),
-                                                                                            inner, max_size=4),
-                               max_leaves=20)
-    claim_sets = st.fixed_dictionaries({"iss": st.sampled_from([ISSUER, "x"])},
-                                       optional={k: json_values for k in ("exp", "iat", "nbf", "aud", "sub", "scope",
-                                                                          "sid", "jti")})
-    headers = st.fixed_dictionaries({"alg": st.sampled_from(["ES256", "EdDSA", "RS256", "none", "HS256"])},
-                                    optional={"kid": json_values, "crit": json_values})
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    )
+    claim_sets = st.fixed_dictionaries(
+        {"iss": st.sampled_from([ISSUER, "x"])},
+        optional={k: json_values for k in ("exp", "iat", "nbf", "aud", "sub", "scope", "sid", "jti")},
+    )
+    headers = st.fixed_dictionaries(
+        {"alg": st.sampled_from(["ES256", "EdDSA", "RS256", "none", "HS256"])},
+        optional={"kid": json_values, "crit": json_values},
+    )
 
     @st.composite
     def mutated(draw) -> bytes:
         data = bytearray(draw(st.sampled_from(seeds)))
         for _ in range(draw(st.integers(0, 4))):
             at = draw(st.integers(0, len(data)))
-            data[at:at + draw(st.integers(0, 3))] = draw(st.binary(max_size=4))
+            data[at : at + draw(st.integers(0, 3))] = draw(st.binary(max_size=4))
         return bytes(data)
 
-    inputs = st.one_of(st.sampled_from(seeds), mutated(), st.binary(max_size=300),
-                       st.builds(structured_input, headers, claim_sets), signed_inputs())
+    inputs = st.one_of(
+        st.sampled_from(seeds),
+        mutated(),
+        st.binary(max_size=300),
+        st.builds(structured_input, headers, claim_sets),
+        signed_inputs(),
+    )
     target = Target()
 
     @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -372,8 +458,10 @@ def run_hypothesis(examples: int) -> None:
 
     started = time.monotonic()
     run()
-    print(f"hypothesis: {examples} examples in {time.monotonic() - started:.1f} s, "
-          f"{target.valid_answers} signed tokens valid, no crash")
+    print(
+        f"hypothesis: {examples} examples in {time.monotonic() - started:.1f} s, "
+        f"{target.valid_answers} signed tokens valid, no crash"
+    )
 
 
 def main() -> None:

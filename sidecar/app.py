@@ -73,8 +73,11 @@ class Sidecar:
         # A logout through AccountService records its tokens revoked at once (or fails: logout_revocations.py).
         self.accounts.revocations = self.logout_revocations
         self.components: dict[str, Component] = {
-            "tokens": self.tokens, "sessions": self.sessions, "challenges": self.challenges,
-            "second_factors": self.second_factors, "accounts": self.accounts,
+            "tokens": self.tokens,
+            "sessions": self.sessions,
+            "challenges": self.challenges,
+            "second_factors": self.second_factors,
+            "accounts": self.accounts,
         }
         if self.ledger is not None:
             self.components["ledger"] = self.ledger
@@ -97,8 +100,9 @@ class Sidecar:
         for name, component in self.components.items():
             reload = getattr(component, "reload", None)
             if reload is None:
-                logs.get("app").warning("component cannot reload; its settings need a restart",
-                                        extra={"component": name})
+                logs.get("app").warning(
+                    "component cannot reload; its settings need a restart", extra={"component": name}
+                )
                 continue
             reload(settings)
         self.settings = settings
@@ -120,22 +124,32 @@ class Sidecar:
 # Each core component joined to its adapter here: core owns its records and the small interface it
 # needs, the adapter imports core, and only this module knows both (arrows point down).
 
+
 def sessions_from_settings(settings: Settings, ledger=None):
     """Sessions and approvals on the RAuth platform, with its event stream when `platform.sse.enabled`."""
     p = settings.platform
     if not p.base_url:  # no RAuth (validation allows it only wholly unset): its RPCs fail closed
-        verifier = SessionVerifier(UnconfiguredPlatform(), max_entries=p.session_cache_max_entries,
-                                   consumed_max_entries=p.consumed_tokens_max_entries, sse_enabled=False,
-                                   ledger=ledger)
+        verifier = SessionVerifier(
+            UnconfiguredPlatform(),
+            max_entries=p.session_cache_max_entries,
+            consumed_max_entries=p.consumed_tokens_max_entries,
+            sse_enabled=False,
+            ledger=ledger,
+        )
         verifier.circuit.configure(settings.circuit)
         return verifier
-    client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds,
-                            max_response_bytes=p.max_response_bytes)
+    client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds, max_response_bytes=p.max_response_bytes)
     verifier = SessionVerifier(
-        client, session_ttl=p.session_cache_ttl_seconds, negative_ttl=p.negative_cache_ttl_seconds,
-        max_entries=p.session_cache_max_entries, consumed_max_entries=p.consumed_tokens_max_entries,
-        sse_enabled=p.sse.enabled, unknown_rate=p.unknown_lookups_per_second,
-        unknown_burst=p.unknown_lookups_burst, ledger=ledger)
+        client,
+        session_ttl=p.session_cache_ttl_seconds,
+        negative_ttl=p.negative_cache_ttl_seconds,
+        max_entries=p.session_cache_max_entries,
+        consumed_max_entries=p.consumed_tokens_max_entries,
+        sse_enabled=p.sse.enabled,
+        unknown_rate=p.unknown_lookups_per_second,
+        unknown_burst=p.unknown_lookups_burst,
+        ledger=ledger,
+    )
     verifier.circuit.configure(settings.circuit)
     if p.sse.enabled:
         verifier.stream = EventStream(client, p.sse, verifier.revocations)
@@ -154,17 +168,26 @@ def tokens_from_settings(settings: Settings, revoked=None):
     """JWT verification against each configured issuer's JWKS (one HTTP client shared by the fetchers)."""
     client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
     fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
-    return TokenVerifier(settings.issuers, fetchers, settings.jwks, revoked=revoked, closers=[client.aclose],
-                         make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client))
+    return TokenVerifier(
+        settings.issuers,
+        fetchers,
+        settings.jwks,
+        revoked=revoked,
+        closers=[client.aclose],
+        make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client),
+    )
 
 
 def challenges_from_settings(settings: Settings, ledger=None):
     """Authsignal step-up challenges (the RPCs answer "not configured" without a secret key)."""
     ch = settings.challenges
-    verifier = ChallengeVerifier(ChallengePlatform(ch), consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
-                                 consumed_max_entries=ch.consumed_tokens_max_entries,
-                                 disabled="" if ch.secret_key else "challenges.secret_key is not set",
-                                 ledger=ledger)
+    verifier = ChallengeVerifier(
+        ChallengePlatform(ch),
+        consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
+        consumed_max_entries=ch.consumed_tokens_max_entries,
+        disabled="" if ch.secret_key else "challenges.secret_key is not set",
+        ledger=ledger,
+    )
     verifier.circuit.configure(settings.circuit)
     return verifier
 
@@ -175,11 +198,16 @@ def second_factors_from_settings(settings: Settings, ledger=None):
     a = settings.authy
     if not a.base_url:
         return SecondFactors(UnconfiguredUpstream("authy"), configured=False)
-    policy = SecondFactorPolicy(a.code_replay_window_seconds, a.approval_poll_interval_seconds,
-                                a.approval_watch_max_seconds, a.consumed_codes_max_entries)
+    policy = SecondFactorPolicy(
+        a.code_replay_window_seconds,
+        a.approval_poll_interval_seconds,
+        a.approval_watch_max_seconds,
+        a.consumed_codes_max_entries,
+    )
     authy = AuthyClient(a.base_url, a.api_key, a.timeout_seconds, max_response_bytes=a.max_response_bytes)
-    factors = SecondFactors(authy, policy, api_key=a.api_key,
-                            callback_window_seconds=a.callback_nonce_window_seconds, ledger=ledger)
+    factors = SecondFactors(
+        authy, policy, api_key=a.api_key, callback_window_seconds=a.callback_nonce_window_seconds, ledger=ledger
+    )
     factors.circuit.configure(settings.circuit)
     return factors
 

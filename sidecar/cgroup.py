@@ -13,8 +13,9 @@ from pathlib import Path
 UNLIMITED_V1 = 1 << 60  # v1 writes PAGE_COUNTER_MAX rounded to a page (≈ 9.2e18) for "no limit"
 
 
-def memory_limit(root: str | Path = "/sys/fs/cgroup", proc_cgroup: str | Path = "/proc/self/cgroup"
-                 ) -> tuple[int | None, str]:
+def memory_limit(
+    root: str | Path = "/sys/fs/cgroup", proc_cgroup: str | Path = "/proc/self/cgroup"
+) -> tuple[int | None, str]:
     """(limit in bytes or None, where it was read: "cgroup v2 <file>", "cgroup v1 <file>" or "none")."""
     root = Path(root)
     v2_path, v1_path = _own_paths(Path(proc_cgroup))

@@ -1,11 +1,11 @@
 """The `sidecar` command.
 
-  sidecar serve    [--config FILE]            run the sidecar (the emulator only with emulator.mode: on)
-  sidecar run      [--config FILE]            serve, then show it working with demo calls (embeds the
-                                              emulator when platform.base_url is empty)
-  sidecar emulator [--listen HOST:PORT]       run the upstream emulator on its own
-  sidecar call RPC [field=value ...]          call an AuthService RPC and print the JSON answer
-  sidecar health   [--target ADDR]            grpc.health.v1 Check
+sidecar serve    [--config FILE]            run the sidecar (the emulator only with emulator.mode: on)
+sidecar run      [--config FILE]            serve, then show it working with demo calls (embeds the
+                                            emulator when platform.base_url is empty)
+sidecar emulator [--listen HOST:PORT]       run the upstream emulator on its own
+sidecar call RPC [field=value ...]          call an AuthService RPC and print the JSON answer
+sidecar health   [--target ADDR]            grpc.health.v1 Check
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _serve(config_path: str | None, demo: bool) -> int:
     logs.setup(settings.log_level)
     from . import tracing  # noqa: PLC0415 (each subcommand loads only what it runs)
 
-    tracing.setup()   # off unless OTEL_TRACES_EXPORTER=otlp
+    tracing.setup()  # off unless OTEL_TRACES_EXPORTER=otlp
     from .server import serve  # noqa: PLC0415 (each subcommand loads only what it runs)
 
     after = None

@@ -39,15 +39,16 @@ from .client_mux import KINDS, AsyncMultiplexer, Fallback, SyncMultiplexer
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_RETRIES = 2
-BACKOFF_SECONDS = 0.05                   # first retry delay; doubles, with jitter
+BACKOFF_SECONDS = 0.05  # first retry delay; doubles, with jitter
 # Measured (docs/clients.md): the stream wins for the async client, with one caller and with many; the
 # blocking client's thread hand-offs cost about what the stream saves, so there it stays opt-in.
 ASYNC_MULTIPLEX_DEFAULT = True
 SYNC_MULTIPLEX_DEFAULT = False
 
 # RPCs safe to repeat: they only read (caches, upstream lookups) and spend nothing.
-IDEMPOTENT = frozenset({"VerifyToken", "VerifySession", "GetSessionStatus", "IsRevoked", "GetAction", "GetUser",
-                        "CheckUpstreamHealth"})
+IDEMPOTENT = frozenset(
+    {"VerifyToken", "VerifySession", "GetSessionStatus", "IsRevoked", "GetAction", "GetUser", "CheckUpstreamHealth"}
+)
 
 
 class _Policy:
@@ -65,16 +66,23 @@ class _Policy:
         """Seconds to wait before the next attempt, or None to give up and raise `error`."""
         if error.code() != grpc.StatusCode.UNAVAILABLE:
             return None
-        delay = self.backoff * (2 ** attempt) * random.uniform(0.5, 1.0)
+        delay = self.backoff * (2**attempt) * random.uniform(0.5, 1.0)
         return delay if time.monotonic() + delay < deadline else None
 
 
 class AsyncClient:
     """AuthService over a grpc.aio channel. Use `async with` or call `close()`."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float = DEFAULT_TIMEOUT,
-                 retries: int = DEFAULT_RETRIES, backoff: float = BACKOFF_SECONDS,
-                 channel: grpc.aio.Channel | None = None, multiplex: bool = ASYNC_MULTIPLEX_DEFAULT) -> None:
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = BACKOFF_SECONDS,
+        channel: grpc.aio.Channel | None = None,
+        multiplex: bool = ASYNC_MULTIPLEX_DEFAULT,
+    ) -> None:
         self._policy = _Policy(timeout, retries, backoff)
         self._own_channel = channel is None
         self._channel = channel or grpc.aio.insecure_channel(target)
@@ -116,52 +124,67 @@ class AsyncClient:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def verify_token(self, token: str, *, audience: str = "", required_scopes: Iterable[str] = (),
-                           timeout: float | None = None) -> pb.VerifyTokenResponse:
+    async def verify_token(
+        self, token: str, *, audience: str = "", required_scopes: Iterable[str] = (), timeout: float | None = None
+    ) -> pb.VerifyTokenResponse:
         return await self._call("VerifyToken", _token(token, audience, required_scopes), timeout)
 
-    async def verify_session(self, session_token: str, *, phone: str, default_region: str = "",
-                             timeout: float | None = None) -> pb.VerifySessionResponse:
+    async def verify_session(
+        self, session_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.VerifySessionResponse:
         request = pb.VerifySessionRequest(session_token=session_token, phone=phone, default_region=default_region)
         return await self._call("VerifySession", request, timeout)
 
-    async def get_session_status(self, session_token: str, *, phone: str, default_region: str = "",
-                                 timeout: float | None = None) -> pb.GetSessionStatusResponse:
+    async def get_session_status(
+        self, session_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.GetSessionStatusResponse:
         request = pb.GetSessionStatusRequest(session_token=session_token, phone=phone, default_region=default_region)
         return await self._call("GetSessionStatus", request, timeout)
 
-    async def verify_approval(self, approval_token: str, *, phone: str, default_region: str = "",
-                              timeout: float | None = None) -> pb.VerifyApprovalResponse:
+    async def verify_approval(
+        self, approval_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.VerifyApprovalResponse:
         request = pb.VerifyApprovalRequest(approval_token=approval_token, phone=phone, default_region=default_region)
         return await self._call("VerifyApproval", request, timeout)
 
-    async def is_revoked(self, session_token: str, *, phone: str, default_region: str = "",
-                         timeout: float | None = None) -> pb.IsRevokedResponse:
+    async def is_revoked(
+        self, session_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.IsRevokedResponse:
         request = pb.IsRevokedRequest(session_token=session_token, phone=phone, default_region=default_region)
         return await self._call("IsRevoked", request, timeout)
 
-    async def validate_challenge(self, token: str, *, user_id: str = "", action: str = "",
-                                 timeout: float | None = None) -> pb.ValidateChallengeResponse:
+    async def validate_challenge(
+        self, token: str, *, user_id: str = "", action: str = "", timeout: float | None = None
+    ) -> pb.ValidateChallengeResponse:
         request = pb.ValidateChallengeRequest(token=token, user_id=user_id, action=action)
         return await self._call("ValidateChallenge", request, timeout)
 
-    async def track(self, user_id: str, action: str, *, custom: Mapping[str, Any] | None = None,
-                    timeout: float | None = None, **fields: Any) -> pb.TrackResponse:
+    async def track(
+        self,
+        user_id: str,
+        action: str,
+        *,
+        custom: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.TrackResponse:
         return await self._call("Track", _track(user_id, action, custom, fields), timeout)
 
-    async def get_action(self, user_id: str, action: str, idempotency_key: str, *,
-                         timeout: float | None = None) -> pb.GetActionResponse:
+    async def get_action(
+        self, user_id: str, action: str, idempotency_key: str, *, timeout: float | None = None
+    ) -> pb.GetActionResponse:
         request = pb.GetActionRequest(user_id=user_id, action=action, idempotency_key=idempotency_key)
         return await self._call("GetAction", request, timeout)
 
     async def get_user(self, user_id: str, *, timeout: float | None = None) -> pb.GetUserResponse:
         return await self._call("GetUser", pb.GetUserRequest(user_id=user_id), timeout)
 
-    async def enroll_verified_authenticator(self, user_id: str, verification_method: str, *,
-                                            timeout: float | None = None,
-                                            **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
-        request = pb.EnrollVerifiedAuthenticatorRequest(user_id=user_id, verification_method=verification_method,
-                                                        **fields)
+    async def enroll_verified_authenticator(
+        self, user_id: str, verification_method: str, *, timeout: float | None = None, **fields: Any
+    ) -> pb.EnrollVerifiedAuthenticatorResponse:
+        request = pb.EnrollVerifiedAuthenticatorRequest(
+            user_id=user_id, verification_method=verification_method, **fields
+        )
         return await self._call("EnrollVerifiedAuthenticator", request, timeout)
 
     async def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:
@@ -176,9 +199,16 @@ class AsyncClient:
 class Client:
     """AuthService over a blocking grpc channel. Use `with` or call `close()`."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float = DEFAULT_TIMEOUT,
-                 retries: int = DEFAULT_RETRIES, backoff: float = BACKOFF_SECONDS,
-                 channel: grpc.Channel | None = None, multiplex: bool = SYNC_MULTIPLEX_DEFAULT) -> None:
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = BACKOFF_SECONDS,
+        channel: grpc.Channel | None = None,
+        multiplex: bool = SYNC_MULTIPLEX_DEFAULT,
+    ) -> None:
         self._policy = _Policy(timeout, retries, backoff)
         self._own_channel = channel is None
         self._channel = channel or grpc.insecure_channel(target)
@@ -219,41 +249,55 @@ class Client:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def verify_token(self, token: str, *, audience: str = "", required_scopes: Iterable[str] = (),
-                     timeout: float | None = None) -> pb.VerifyTokenResponse:
+    def verify_token(
+        self, token: str, *, audience: str = "", required_scopes: Iterable[str] = (), timeout: float | None = None
+    ) -> pb.VerifyTokenResponse:
         return self._call("VerifyToken", _token(token, audience, required_scopes), timeout)
 
-    def verify_session(self, session_token: str, *, phone: str, default_region: str = "",
-                       timeout: float | None = None) -> pb.VerifySessionResponse:
+    def verify_session(
+        self, session_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.VerifySessionResponse:
         request = pb.VerifySessionRequest(session_token=session_token, phone=phone, default_region=default_region)
         return self._call("VerifySession", request, timeout)
 
-    def get_session_status(self, session_token: str, *, phone: str, default_region: str = "",
-                           timeout: float | None = None) -> pb.GetSessionStatusResponse:
+    def get_session_status(
+        self, session_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.GetSessionStatusResponse:
         request = pb.GetSessionStatusRequest(session_token=session_token, phone=phone, default_region=default_region)
         return self._call("GetSessionStatus", request, timeout)
 
-    def verify_approval(self, approval_token: str, *, phone: str, default_region: str = "",
-                        timeout: float | None = None) -> pb.VerifyApprovalResponse:
+    def verify_approval(
+        self, approval_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.VerifyApprovalResponse:
         request = pb.VerifyApprovalRequest(approval_token=approval_token, phone=phone, default_region=default_region)
         return self._call("VerifyApproval", request, timeout)
 
-    def is_revoked(self, session_token: str, *, phone: str, default_region: str = "",
-                   timeout: float | None = None) -> pb.IsRevokedResponse:
+    def is_revoked(
+        self, session_token: str, *, phone: str, default_region: str = "", timeout: float | None = None
+    ) -> pb.IsRevokedResponse:
         request = pb.IsRevokedRequest(session_token=session_token, phone=phone, default_region=default_region)
         return self._call("IsRevoked", request, timeout)
 
-    def validate_challenge(self, token: str, *, user_id: str = "", action: str = "",
-                           timeout: float | None = None) -> pb.ValidateChallengeResponse:
+    def validate_challenge(
+        self, token: str, *, user_id: str = "", action: str = "", timeout: float | None = None
+    ) -> pb.ValidateChallengeResponse:
         request = pb.ValidateChallengeRequest(token=token, user_id=user_id, action=action)
         return self._call("ValidateChallenge", request, timeout)
 
-    def track(self, user_id: str, action: str, *, custom: Mapping[str, Any] | None = None,
-              timeout: float | None = None, **fields: Any) -> pb.TrackResponse:
+    def track(
+        self,
+        user_id: str,
+        action: str,
+        *,
+        custom: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.TrackResponse:
         return self._call("Track", _track(user_id, action, custom, fields), timeout)
 
-    def get_action(self, user_id: str, action: str, idempotency_key: str, *,
-                   timeout: float | None = None) -> pb.GetActionResponse:
+    def get_action(
+        self, user_id: str, action: str, idempotency_key: str, *, timeout: float | None = None
+    ) -> pb.GetActionResponse:
         request = pb.GetActionRequest(user_id=user_id, action=action, idempotency_key=idempotency_key)
         return self._call("GetAction", request, timeout)
 
@@ -261,10 +305,11 @@ class Client:
         return self._call("GetUser", pb.GetUserRequest(user_id=user_id), timeout)
 
     def enroll_verified_authenticator(
-            self, user_id: str, verification_method: str, *,
-            timeout: float | None = None, **fields: Any) -> pb.EnrollVerifiedAuthenticatorResponse:
-        request = pb.EnrollVerifiedAuthenticatorRequest(user_id=user_id, verification_method=verification_method,
-                                                        **fields)
+        self, user_id: str, verification_method: str, *, timeout: float | None = None, **fields: Any
+    ) -> pb.EnrollVerifiedAuthenticatorResponse:
+        request = pb.EnrollVerifiedAuthenticatorRequest(
+            user_id=user_id, verification_method=verification_method, **fields
+        )
         return self._call("EnrollVerifiedAuthenticator", request, timeout)
 
     def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:

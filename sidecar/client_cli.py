@@ -15,8 +15,12 @@ from grpc_status import rpc_status
 from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2
 
 # Every RPC by name (names are unique across the sidecar's services).
-METHODS = {m.name: m for module in (auth_pb2, factors_pb2)
-           for service in module.DESCRIPTOR.services_by_name.values() for m in service.methods}
+METHODS = {
+    m.name: m
+    for module in (auth_pb2, factors_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for m in service.methods
+}
 
 
 def build_request(rpc: str, fields: list[str], raw_json: str | None):
@@ -39,8 +43,9 @@ def build_request(rpc: str, fields: list[str], raw_json: str | None):
 
 
 def _print(message) -> None:
-    print(json_format.MessageToJson(message, preserving_proto_field_name=True,
-                                    always_print_fields_with_no_presence=True))
+    print(
+        json_format.MessageToJson(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    )
 
 
 def _error_json(err: grpc.RpcError) -> str:
@@ -61,8 +66,10 @@ def call(target: str, rpc: str, fields: list[str], raw_json: str | None, timeout
     response_class = message_factory.GetMessageClass(method.output_type)
     path = f"/{method.containing_service.full_name}/{method.name}"
     with grpc.insecure_channel(target) as channel:
-        wire = {"request_serializer": type(request).SerializeToString,
-                "response_deserializer": response_class.FromString}
+        wire = {
+            "request_serializer": type(request).SerializeToString,
+            "response_deserializer": response_class.FromString,
+        }
         try:
             if method.server_streaming:
                 for message in channel.unary_stream(path, **wire)(request, timeout=timeout):
@@ -79,7 +86,8 @@ def check_health(target: str, service: str) -> int:
     with grpc.insecure_channel(target) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]  # types-grpcio-health-checking: HealthStub lists no methods
-                health_pb2.HealthCheckRequest(service=service), timeout=3)
+                health_pb2.HealthCheckRequest(service=service), timeout=3
+            )
         except grpc.RpcError as err:
             print(json.dumps({"code": err.code().name, "details": err.details()}), file=sys.stderr)
             return 1

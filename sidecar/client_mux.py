@@ -24,10 +24,14 @@ import grpc
 from authsidecar.v1 import auth_pb2 as pb
 
 # Method → the VerifyStreamRequest oneof field carrying it. Only these four ride the stream.
-KINDS = {"VerifyToken": "verify_token", "VerifySession": "verify_session", "IsRevoked": "is_revoked",
-         "GetSessionStatus": "get_session_status"}
-FULL_COOLDOWN_SECONDS = 5.0        # after RESOURCE_EXHAUSTED at open: unary calls for this long
-CLOSE_GRACE_SECONDS = 1.0          # close(): how long answers still owed may take before the stream is cancelled
+KINDS = {
+    "VerifyToken": "verify_token",
+    "VerifySession": "verify_session",
+    "IsRevoked": "is_revoked",
+    "GetSessionStatus": "get_session_status",
+}
+FULL_COOLDOWN_SECONDS = 5.0  # after RESOURCE_EXHAUSTED at open: unary calls for this long
+CLOSE_GRACE_SECONDS = 1.0  # close(): how long answers still owed may take before the stream is cancelled
 CODES = {code.value[0]: code for code in grpc.StatusCode}
 _EMPTY = grpc.aio.Metadata()
 
@@ -128,7 +132,7 @@ class AsyncMultiplexer(_Routing):
             async for answer in call:
                 future = self._pending.get(answer.id)
                 if future is None or future.done():
-                    continue                   # its caller stopped waiting (deadline, cancelled)
+                    continue  # its caller stopped waiting (deadline, cancelled)
                 result, failure = _answer(answer)
                 future.set_exception(failure) if failure else future.set_result(result)
         except grpc.RpcError as exc:
@@ -174,7 +178,7 @@ class SyncMultiplexer(_Routing):
 
     def call(self, method: str, request: Any, timeout: float) -> Any:
         future: concurrent.futures.Future = concurrent.futures.Future()
-        item_id = next(self._ids)              # itertools.count is atomic under the GIL
+        item_id = next(self._ids)  # itertools.count is atomic under the GIL
         with self._lock:
             if self._call is None:
                 self._open()
@@ -192,8 +196,9 @@ class SyncMultiplexer(_Routing):
     def _open(self) -> None:
         self._outbox = queue.SimpleQueue()
         self._call = self._stub.VerifyStream(iter(self._outbox.get, _STOP))
-        threading.Thread(target=self._read, args=(self._call, self._outbox), name="authsidecar-verify-stream",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._read, args=(self._call, self._outbox), name="authsidecar-verify-stream", daemon=True
+        ).start()
 
     def _read(self, call, outbox: queue.SimpleQueue) -> None:
         error: BaseException = rpc_error(grpc.StatusCode.UNAVAILABLE, "VerifyStream ended")
@@ -224,6 +229,6 @@ class SyncMultiplexer(_Routing):
         if call is not None:
             ended = threading.Event()
             call.add_done_callback(lambda _call: ended.set())
-            outbox.put(_STOP)                  # half-close, as the async multiplexer does
+            outbox.put(_STOP)  # half-close, as the async multiplexer does
             ended.wait(CLOSE_GRACE_SECONDS)
             call.cancel()

@@ -41,13 +41,13 @@ def _now_iso() -> str:
 
 class DecisionLog:
     def __init__(self) -> None:
-        self.active = False             # the callers' one check on the hot path
+        self.active = False  # the callers' one check on the hot path
         self._settings = DecisionLogSettings()
         self._out: TextIO = sys.stderr
         self._path = ""
         self._tokens = 0.0
         self._refilled = time.monotonic()
-        self._dropped = 0               # dropped since the last `decisions_dropped` line
+        self._dropped = 0  # dropped since the last `decisions_dropped` line
         self._report: asyncio.TimerHandle | None = None
 
     def configure(self, settings: DecisionLogSettings) -> None:
@@ -59,8 +59,9 @@ class DecisionLog:
                 try:
                     self._out = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (held until closed or reopened)
                 except OSError as exc:
-                    log.error("cannot open the decision log; writing to stderr",
-                              extra={"path": path, "error": exc.strerror})
+                    log.error(
+                        "cannot open the decision log; writing to stderr", extra={"path": path, "error": exc.strerror}
+                    )
                     self._out, path = sys.stderr, ""
             self._path = path
         self._settings = settings
@@ -71,9 +72,21 @@ class DecisionLog:
     def _burst(self) -> float:
         return max(1.0, self._settings.max_per_second)
 
-    def record(self, method: str, outcome: str, reason: str, started: float, *, rule: str = "",
-               source: str = "", issuer: str = "", subject: str = "", trace_id: str = "",
-               decision_id: str = "", dry_run: str = "") -> None:
+    def record(
+        self,
+        method: str,
+        outcome: str,
+        reason: str,
+        started: float,
+        *,
+        rule: str = "",
+        source: str = "",
+        issuer: str = "",
+        subject: str = "",
+        trace_id: str = "",
+        decision_id: str = "",
+        dry_run: str = "",
+    ) -> None:
         """Write one decision (if sampled and within the rate). `started` is a perf_counter() time."""
         if self._settings.sample_ratio < 1.0 and random.random() >= self._settings.sample_ratio:
             return
@@ -88,9 +101,16 @@ class DecisionLog:
         if rule:
             entry["rule"] = rule
         if dry_run:
-            entry["dry_run"] = dry_run          # the would-be answer; `outcome` is what was done
-        entry.update(outcome=outcome, reason=reason, source=source, issuer=issuer, subject_sha256=subject_hash(subject),
-                     latency_ms=round((time.perf_counter() - started) * 1000, 3), trace_id=trace_id)
+            entry["dry_run"] = dry_run  # the would-be answer; `outcome` is what was done
+        entry.update(
+            outcome=outcome,
+            reason=reason,
+            source=source,
+            issuer=issuer,
+            subject_sha256=subject_hash(subject),
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            trace_id=trace_id,
+        )
         if self._write(entry):
             metrics.DECISION_LOG_LINES_TOTAL.inc()
         else:
@@ -118,8 +138,14 @@ class DecisionLog:
         """The periodic `decisions_dropped` line: how many decisions the rate limit left out."""
         self._report = None
         if self._dropped:
-            self._write({"log": "decision", "time": _now_iso(), "decisions_dropped": self._dropped,
-                         "max_per_second": self._settings.max_per_second})
+            self._write(
+                {
+                    "log": "decision",
+                    "time": _now_iso(),
+                    "decisions_dropped": self._dropped,
+                    "max_per_second": self._settings.max_per_second,
+                }
+            )
             self._dropped = 0
 
     def _write(self, entry: dict) -> bool:
@@ -138,4 +164,4 @@ class DecisionLog:
         self._out = sys.stderr
 
 
-DECISIONS = DecisionLog()   # one per process, configured by the server
+DECISIONS = DecisionLog()  # one per process, configured by the server

@@ -74,13 +74,16 @@ async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:
     _line("VerifySession again", await stub.VerifySession(ask))
     await post("/_control/platform/sessions/revoke", {"session_token": session})
     await asyncio.sleep(0.2)  # the revocation arrives over the event stream
-    _line("IsRevoked after the platform revoked it", await stub.IsRevoked(
-        pb.IsRevokedRequest(session_token=session, phone=PHONE)))
+    _line(
+        "IsRevoked after the platform revoked it",
+        await stub.IsRevoked(pb.IsRevokedRequest(session_token=session, phone=PHONE)),
+    )
 
     print("\nOne-time approval for a risky action:", flush=True)
     bound = (await post("/_control/platform/sessions", {"phone": PHONE}))["session_token"]
-    approval = (await post("/_control/platform/approvals",
-                           {"phone": PHONE, "action": "transfer", "session_token": bound}))["approval_token"]
+    approval = (
+        await post("/_control/platform/approvals", {"phone": PHONE, "action": "transfer", "session_token": bound})
+    )["approval_token"]
     request = pb.VerifyApprovalRequest(approval_token=approval, phone=PHONE)
     _line("VerifyApproval", await stub.VerifyApproval(request))
     _line("VerifyApproval replayed", await stub.VerifyApproval(request))
@@ -90,46 +93,60 @@ async def _walkthrough(emu: httpx.AsyncClient, stub) -> list[str]:
     token_request = pb.VerifyTokenRequest(token=minted["token"], required_scopes=["read"])
     _line("VerifyToken", await stub.VerifyToken(token_request))
     _line("VerifyToken again", await stub.VerifyToken(token_request))
-    _line("VerifyToken needing scope admin", await stub.VerifyToken(
-        pb.VerifyTokenRequest(token=minted["token"], required_scopes=["admin"])))
+    _line(
+        "VerifyToken needing scope admin",
+        await stub.VerifyToken(pb.VerifyTokenRequest(token=minted["token"], required_scopes=["admin"])),
+    )
 
     print("\nStep-up challenge:", flush=True)
     user, key = f"usr_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     await post("/_control/challenges/users", {"userId": user, "verificationMethod": "SMS"})
-    _line("Track withdrawal", await stub.Track(pb.TrackRequest(user_id=user, action="withdrawal",
-                                                                idempotency_key=key)))
-    token = (await post("/_control/challenges/complete",
-                        {"userId": user, "action": "withdrawal", "idempotencyKey": key}))["token"]
+    _line("Track withdrawal", await stub.Track(pb.TrackRequest(user_id=user, action="withdrawal", idempotency_key=key)))
+    token = (
+        await post("/_control/challenges/complete", {"userId": user, "action": "withdrawal", "idempotencyKey": key})
+    )["token"]
     check = pb.ValidateChallengeRequest(token=token, user_id=user, action="withdrawal")
     _line("ValidateChallenge after the user passed it", await stub.ValidateChallenge(check))
     _line("ValidateChallenge replayed", await stub.ValidateChallenge(check))
 
     fresh = (await post("/_control/platform/sessions", {"phone": PHONE}))["session_token"]
-    return [f"VerifySession session_token={fresh} phone={PHONE}",
-            f"IsRevoked session_token={fresh} phone={PHONE}",
-            f"VerifyToken token={minted['token']}",
-            "CheckUpstreamHealth"]
+    return [
+        f"VerifySession session_token={fresh} phone={PHONE}",
+        f"IsRevoked session_token={fresh} phone={PHONE}",
+        f"VerifyToken token={minted['token']}",
+        "CheckUpstreamHealth",
+    ]
 
 
 async def _factors_walkthrough(emu: httpx.AsyncClient, ch) -> None:
     """Second factors (Authy-style) and account flows (identity service)."""
     factors, accounts = factors_pb2_grpc.SecondFactorServiceStub(ch), factors_pb2_grpc.AccountServiceStub(ch)
     print("\nSecond factor (TOTP, push approval, phone verification):", flush=True)
-    user = (await factors.RegisterUser(fpb.RegisterUserRequest(email="demo@example.com", country="US",
-                                                               phone="2015550123"))).user_id
+    user = (
+        await factors.RegisterUser(fpb.RegisterUserRequest(email="demo@example.com", country="US", phone="2015550123"))
+    ).user_id
     code = (await emu.get(f"/_control/authy/users/{user}/totp")).json()["code"]
     totp = fpb.VerifyTotpRequest(user_id=user, code=code)
     _line("VerifyTotp", await factors.VerifyTotp(totp))
     _line("VerifyTotp replayed", await factors.VerifyTotp(totp))
-    approval = (await factors.CreateApprovalRequest(fpb.CreateApprovalRequestRequest(
-        user_id=user, message="Log in to the demo?", ttl_seconds=60))).id
+    approval = (
+        await factors.CreateApprovalRequest(
+            fpb.CreateApprovalRequestRequest(user_id=user, message="Log in to the demo?", ttl_seconds=60)
+        )
+    ).id
     (await emu.post(f"/_control/authy/approvals/{approval}", json={"status": "approved"})).raise_for_status()
-    _line("GetApprovalRequest after the user approved", await factors.GetApprovalRequest(
-        fpb.GetApprovalRequestRequest(id=approval)))
+    _line(
+        "GetApprovalRequest after the user approved",
+        await factors.GetApprovalRequest(fpb.GetApprovalRequestRequest(id=approval)),
+    )
     await factors.StartPhoneVerification(fpb.StartPhoneVerificationRequest(country="US", phone="2015550123"))
     sent = (await emu.get("/_control/authy/phones/last")).json()["code"]
-    _line("CheckPhoneVerification", await factors.CheckPhoneVerification(fpb.CheckPhoneVerificationRequest(
-        country="US", phone="2015550123", code=sent)))
+    _line(
+        "CheckPhoneVerification",
+        await factors.CheckPhoneVerification(
+            fpb.CheckPhoneVerificationRequest(country="US", phone="2015550123", code=sent)
+        ),
+    )
 
     print("\nAccounts (InAI wire; logout revokes the tokens it handed out at once):", flush=True)
     login = await accounts.Login(fpb.LoginRequest(email="alice@example.com", password="correct horse battery staple"))

@@ -26,8 +26,16 @@ class AsgiServer:
     def __init__(self, app, listen: str, name: str) -> None:
         host, _, port = listen.rpartition(":")
         self.name = name
-        self._server = _Server(uvicorn.Config(app, host=host.strip("[]") or "0.0.0.0", port=int(port),
-                                              log_config=None, access_log=False, lifespan="off"))
+        self._server = _Server(
+            uvicorn.Config(
+                app,
+                host=host.strip("[]") or "0.0.0.0",
+                port=int(port),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

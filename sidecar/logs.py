@@ -43,5 +43,3 @@ def set_level(level: str) -> None:
 
 def get(name: str) -> logging.Logger:
     return logging.getLogger(f"authsidecar.{name}")
-
-

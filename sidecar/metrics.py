@@ -12,22 +12,25 @@ import functools
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 # Sub-millisecond answers are the point of the caches, so the buckets start at 50 µs.
-LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                   0.1, 0.25, 0.5, 1.0, 2.5)
+LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 BUILD_INFO = Info("authsidecar_build", "Version of the running sidecar.")
 
 RPC_TOTAL = Counter(
-    "authsidecar_rpc_total", "RPCs answered, by method, outcome and reason.",
+    "authsidecar_rpc_total",
+    "RPCs answered, by method, outcome and reason.",
     ["method", "outcome", "reason"],
 )
 RPC_SECONDS = Histogram(
-    "authsidecar_rpc_duration_seconds", "Time to answer an RPC, by method.",
-    ["method"], buckets=LATENCY_BUCKETS,
+    "authsidecar_rpc_duration_seconds",
+    "Time to answer an RPC, by method.",
+    ["method"],
+    buckets=LATENCY_BUCKETS,
 )
 RPC_IN_FLIGHT = Gauge("authsidecar_rpc_in_flight", "RPCs being answered now.")
 RPC_SHED_TOTAL = Counter(
-    "authsidecar_rpc_shed_total", "RPCs refused with RESOURCE_EXHAUSTED because too many were in flight.",
+    "authsidecar_rpc_shed_total",
+    "RPCs refused with RESOURCE_EXHAUSTED because too many were in flight.",
 )
 VERIFY_STREAMS_OPEN = Gauge("authsidecar_verify_streams_open", "AuthService.VerifyStream streams open now.")
 VERIFY_STREAM_ITEMS = Gauge(
@@ -43,12 +46,15 @@ MEMORY_BUDGET_BYTES = Gauge(
     "authsidecar_memory_budget_bytes",
     "The memory budget every cache full must fit in (limits.memory_budget_mb, else 75% of the container limit).",
 )
-CACHE_CAPACITY = Gauge("authsidecar_cache_capacity_entries",
-                       "Entries each budgeted cache may hold, by its setting (e.g. jwks.verified_cache_max_entries).",
-                       ["cache"])
+CACHE_CAPACITY = Gauge(
+    "authsidecar_cache_capacity_entries",
+    "Entries each budgeted cache may hold, by its setting (e.g. jwks.verified_cache_max_entries).",
+    ["cache"],
+)
 
 UPSTREAM_REQUESTS_TOTAL = Counter(
-    "authsidecar_upstream_requests_total", "HTTP requests to upstreams, by upstream, endpoint and status.",
+    "authsidecar_upstream_requests_total",
+    "HTTP requests to upstreams, by upstream, endpoint and status.",
     ["upstream", "endpoint", "status"],
 )
 UPSTREAM_BAD_ANSWERS_TOTAL = Counter(
@@ -57,35 +63,41 @@ UPSTREAM_BAD_ANSWERS_TOTAL = Counter(
     ["upstream", "endpoint"],
 )
 UPSTREAM_SECONDS = Histogram(
-    "authsidecar_upstream_request_duration_seconds", "Upstream HTTP request latency.",
-    ["upstream", "endpoint"], buckets=LATENCY_BUCKETS,
+    "authsidecar_upstream_request_duration_seconds",
+    "Upstream HTTP request latency.",
+    ["upstream", "endpoint"],
+    buckets=LATENCY_BUCKETS,
 )
 UPSTREAM_CIRCUIT_OPEN = Gauge(
     "authsidecar_upstream_circuit_open",
-    "1 while an upstream's circuit breaker is open or half-open (calls fail fast), by upstream.", ["upstream"],
+    "1 while an upstream's circuit breaker is open or half-open (calls fail fast), by upstream.",
+    ["upstream"],
 )
 
 # --- VerifyToken: JWT verification and JWKS caches (issue 4) ---------------------------------------
 # `issuer` is always a configured issuer URL, or "untrusted" when no configured issuer was established
 # (iss unknown or missing, or the token could not be parsed) — never the token's raw iss.
 TOKEN_VERIFICATIONS_TOTAL = Counter(
-    "authsidecar_token_verifications_total", "JWT verifications, by issuer, outcome and reason.",
+    "authsidecar_token_verifications_total",
+    "JWT verifications, by issuer, outcome and reason.",
     ["issuer", "outcome", "reason"],
 )
 TOKEN_CACHE_TOTAL = Counter(
-    "authsidecar_token_cache_total", "Verified-token cache lookups, by result (hit or miss).",
+    "authsidecar_token_cache_total",
+    "Verified-token cache lookups, by result (hit or miss).",
     ["result"],
 )
 TOKEN_SIGNATURE_CHECKS_TOTAL = Counter(
-    "authsidecar_token_signature_checks_total", "JWS signature verifications actually performed.",
+    "authsidecar_token_signature_checks_total",
+    "JWS signature verifications actually performed.",
     ["issuer"],
 )
 JWKS_FETCHES_TOTAL = Counter(
-    "authsidecar_jwks_fetches_total", "JWKS fetches, by issuer and result (ok or error).",
+    "authsidecar_jwks_fetches_total",
+    "JWKS fetches, by issuer and result (ok or error).",
     ["issuer", "result"],
 )
-JWKS_KEYS = Gauge("authsidecar_jwks_keys", "Usable signing keys loaded (0 past max staleness), by issuer.",
-                  ["issuer"])
+JWKS_KEYS = Gauge("authsidecar_jwks_keys", "Usable signing keys loaded (0 past max staleness), by issuer.", ["issuer"])
 JWKS_SECONDS_SINCE_REFRESH = Gauge(
     "authsidecar_jwks_seconds_since_refresh",
     "Seconds since the last successful JWKS load, by issuer (+Inf before the first).",
@@ -99,7 +111,7 @@ CHALLENGE_REPLAYS_TOTAL = Counter(
     " lost in this sidecar) or upstream (the platform).",
     ["source"],
 )
-for _source in ("cache", "local", "upstream"):   # exported at 0 until the first replay (dashboards draw them)
+for _source in ("cache", "local", "upstream"):  # exported at 0 until the first replay (dashboards draw them)
     CHALLENGE_REPLAYS_TOTAL.labels(_source)
 
 # --- One-time ledger (core/ledger.py, upstream/ledger_redis.py) ---
@@ -107,11 +119,14 @@ for _source in ("cache", "local", "upstream"):   # exported at 0 until the first
 LEDGER_CLAIMS_TOTAL = Counter(
     "authsidecar_ledger_claims_total",
     "One-time token claims, by kind and result: claimed (first, valid), already_used, or unavailable (the shared"
-    " ledger could not answer: failed closed).", ["kind", "result"],
+    " ledger could not answer: failed closed).",
+    ["kind", "result"],
 )
 LEDGER_SECONDS = Histogram(
-    "authsidecar_ledger_request_duration_seconds", "Shared ledger (Redis) command latency, by command and result.",
-    ["command", "result"], buckets=LATENCY_BUCKETS,
+    "authsidecar_ledger_request_duration_seconds",
+    "Shared ledger (Redis) command latency, by command and result.",
+    ["command", "result"],
+    buckets=LATENCY_BUCKETS,
 )
 
 # --- Sessions, approvals, revocation (core/sessions.py, core/revocation.py, upstream/events.py) ---
@@ -119,11 +134,14 @@ LEDGER_SECONDS = Histogram(
 # revoked (terminal states pushed by the stream), consumed_approvals (the one-time ledger),
 # verified_tokens (VerifyToken's cache), unknown_kids (kids looked up and not found, all issuers).
 CACHE_LOOKUPS_TOTAL = Counter(
-    "authsidecar_cache_lookups_total", "Cache lookups, by cache and result (hit or miss).",
+    "authsidecar_cache_lookups_total",
+    "Cache lookups, by cache and result (hit or miss).",
     ["cache", "result"],
 )
 CACHE_EVICTIONS_TOTAL = Counter(
-    "authsidecar_cache_evictions_total", "Entries pushed out of a full cache (LRU), by cache.", ["cache"],
+    "authsidecar_cache_evictions_total",
+    "Entries pushed out of a full cache (LRU), by cache.",
+    ["cache"],
 )
 LOOKUPS_REFUSED_TOTAL = Counter(
     "authsidecar_lookups_refused_total",
@@ -132,25 +150,30 @@ LOOKUPS_REFUSED_TOTAL = Counter(
 )
 CACHE_ENTRIES = Gauge("authsidecar_cache_entries", "Entries held now, by cache.", ["cache"])
 SSE_CONNECTED = Gauge(
-    "authsidecar_sse_connected", "1 while the platform event stream is open and caught up, else 0.",
+    "authsidecar_sse_connected",
+    "1 while the platform event stream is open and caught up, else 0.",
 )
 SSE_RECONNECTS_TOTAL = Counter("authsidecar_sse_reconnects_total", "Event stream reconnection attempts.")
 SSE_DISCONNECTS_TOTAL = Counter(
     "authsidecar_sse_disconnects_total",
     "Event stream connections lost or refused, by cause (unreachable, refused, content_type, cut, silent, ended, "
-    "internal).", ["cause"],
+    "internal).",
+    ["cause"],
 )
 SSE_GAPS_TOTAL = Counter(
-    "authsidecar_sse_gaps_total", "Connections that could not resume (positive session entries were flushed).",
+    "authsidecar_sse_gaps_total",
+    "Connections that could not resume (positive session entries were flushed).",
 )
 SSE_EVENTS_TOTAL = Counter("authsidecar_sse_events_total", "Stream events received, by type.", ["type"])
 SSE_SECONDS_SINCE_EVENT = Gauge(
-    "authsidecar_sse_seconds_since_last_event", "Seconds since the last stream event or heartbeat (-1: none yet).",
+    "authsidecar_sse_seconds_since_last_event",
+    "Seconds since the last stream event or heartbeat (-1: none yet).",
 )
 
 # --- Second factors and account flows (SecondFactorService, AccountService) ---
 APPROVAL_WATCHES = Gauge(
-    "authsidecar_approval_watches", "WatchApprovalRequest streams open now (each polls at most once per interval).",
+    "authsidecar_approval_watches",
+    "WatchApprovalRequest streams open now (each polls at most once per interval).",
 )
 LOGOUT_REVOCATIONS_TOTAL = Counter(
     "authsidecar_logout_revocations_total",
@@ -165,26 +188,30 @@ LOGOUT_REVOCATIONS_REFUSED_TOTAL = Counter(
 # --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
 # rule: a rule name from the config or "default" (no rule matched) — a bounded set.
 EXT_AUTHZ_DECISIONS_TOTAL = Counter(
-    "authsidecar_ext_authz_decisions_total", "ext_authz Check decisions, by rule, result and reason.",
+    "authsidecar_ext_authz_decisions_total",
+    "ext_authz Check decisions, by rule, result and reason.",
     ["rule", "result", "reason"],
 )
 # A dry-run rule's answer (always allowed): what it would have been. would: allow | deny.
 EXT_AUTHZ_DRY_RUN_TOTAL = Counter(
-    "authsidecar_ext_authz_dry_run_total", "ext_authz decisions of dry-run rules, by rule and would-be answer.",
+    "authsidecar_ext_authz_dry_run_total",
+    "ext_authz decisions of dry-run rules, by rule and would-be answer.",
     ["rule", "would", "reason"],
 )
 
 
 # --- Operations: live reload, decision log, tracing (sidecar/reload.py, decision_log.py, tracing.py) ---
 CONFIG_RELOADS_TOTAL = Counter(
-    "authsidecar_config_reloads_total", "Configuration reloads, by result (ok, or error: refused and not applied).",
+    "authsidecar_config_reloads_total",
+    "Configuration reloads, by result (ok, or error: refused and not applied).",
     ["result"],
 )
 for _result in ("ok", "error"):
     CONFIG_RELOADS_TOTAL.labels(_result)
 CONFIG_INFO = Info("authsidecar_config", "SHA-256 prefix of the config file in effect.")
 DECISION_LOG_LINES_TOTAL = Counter(
-    "authsidecar_decision_log_lines_total", "Decision log lines written.",
+    "authsidecar_decision_log_lines_total",
+    "Decision log lines written.",
 )
 DECISION_LOG_DROPPED_TOTAL = Counter(
     "authsidecar_decision_log_dropped_total",

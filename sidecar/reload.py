@@ -33,16 +33,31 @@ log = logs.get("reload")
 
 # Settings paths that take effect live ("a" covers "a.b"); every other changed path needs a restart.
 LIVE = (
-    "log_level", "default_region", "shutdown_grace_seconds", "config_poll_seconds", "limits", "circuit",
-    "issuers", "ext_authz", "decision_log",
-    "jwks.ttl_seconds", "jwks.min_ttl_seconds", "jwks.max_ttl_seconds", "jwks.unknown_kid_cooldown_seconds",
-    "jwks.max_stale_seconds", "jwks.verified_cache_max_entries",
-    "platform.session_cache_ttl_seconds", "platform.negative_cache_ttl_seconds",
-    "platform.session_cache_max_entries", "platform.consumed_tokens_max_entries",
-    "challenges.consumed_tokens_ttl_seconds", "challenges.consumed_tokens_max_entries",
-    "authy.consumed_codes_max_entries", "identity.session_map_max_entries",
+    "log_level",
+    "default_region",
+    "shutdown_grace_seconds",
+    "config_poll_seconds",
+    "limits",
+    "circuit",
+    "issuers",
+    "ext_authz",
+    "decision_log",
+    "jwks.ttl_seconds",
+    "jwks.min_ttl_seconds",
+    "jwks.max_ttl_seconds",
+    "jwks.unknown_kid_cooldown_seconds",
+    "jwks.max_stale_seconds",
+    "jwks.verified_cache_max_entries",
+    "platform.session_cache_ttl_seconds",
+    "platform.negative_cache_ttl_seconds",
+    "platform.session_cache_max_entries",
+    "platform.consumed_tokens_max_entries",
+    "challenges.consumed_tokens_ttl_seconds",
+    "challenges.consumed_tokens_max_entries",
+    "authy.consumed_codes_max_entries",
+    "identity.session_map_max_entries",
 )
-NOT_LIVE = ("ext_authz.enabled",)   # inside a live section, but it decides which gRPC services exist
+NOT_LIVE = ("ext_authz.enabled",)  # inside a live section, but it decides which gRPC services exist
 
 
 def is_live(path: str) -> bool:
@@ -99,14 +114,19 @@ def read_snapshot(path: str | Path) -> tuple[str, bytes | None, config.ConfigErr
 class ConfigReloader:
     """Watches one config file and applies what changed to the running server."""
 
-    def __init__(self, path: str | Path, running: Settings, apply: Callable[[Settings], None],
-                 adjust: Callable[[Settings], Settings] = lambda s: s) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        running: Settings,
+        apply: Callable[[Settings], None],
+        adjust: Callable[[Settings], Settings] = lambda s: s,
+    ) -> None:
         self.path = str(path)
         self.running = running
-        self._apply = apply        # the server's: hand the settings to every component (sync, no await)
-        self._adjust = adjust      # what start did to loaded settings (the embedded emulator's URLs)
-        digest, data, _ = read_snapshot(self.path)   # bounded and non-blocking, like every read here
-        self._seen = digest        # the content of the last attempt, applied or refused
+        self._apply = apply  # the server's: hand the settings to every component (sync, no await)
+        self._adjust = adjust  # what start did to loaded settings (the embedded emulator's URLs)
+        digest, data, _ = read_snapshot(self.path)  # bounded and non-blocking, like every read here
+        self._seen = digest  # the content of the last attempt, applied or refused
         self._wake = asyncio.Event()
         self._forced = False
         metrics.CONFIG_INFO.info({"sha256": digest[:16] if data is not None else ""})
@@ -125,10 +145,9 @@ class ConfigReloader:
             forced, self._forced = self._forced, False
             try:
                 await self.check(forced)
-            except Exception:   # never the end of reloading: the next change (or SIGHUP) is tried again
+            except Exception:  # never the end of reloading: the next change (or SIGHUP) is tried again
                 metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
-                log.exception("configuration reload failed; the running configuration stays",
-                              extra={"path": self.path})
+                log.exception("configuration reload failed; the running configuration stays", extra={"path": self.path})
 
     async def check(self, forced: bool = False) -> bool | None:
         """Read the file (off the loop); reload if forced or its content changed. None: nothing to do."""
@@ -138,8 +157,9 @@ class ConfigReloader:
         self._seen = digest
         return await self.reload("signal" if forced else "file changed", digest, data, problem)
 
-    async def reload(self, why: str, digest: str, data: bytes | None,
-                     problem: config.ConfigError | None = None) -> bool:
+    async def reload(
+        self, why: str, digest: str, data: bytes | None, problem: config.ConfigError | None = None
+    ) -> bool:
         where = {"why": why, "path": self.path, "resolved": os.path.realpath(self.path)}
         try:
             if problem is not None:
@@ -148,16 +168,22 @@ class ConfigReloader:
             new = await asyncio.to_thread(lambda: self._adjust(config.load(self.path, data=data)))
         except config.ConfigError as exc:
             metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
-            log.error("invalid configuration: %s; the running configuration stays", exc,
-                      extra={**where, "error": str(exc), "problems": len(exc.problems)})
+            log.error(
+                "invalid configuration: %s; the running configuration stays",
+                exc,
+                extra={**where, "error": str(exc), "problems": len(exc.problems)},
+            )
             return False
         applied, kept = split_changes(self.running, new)
         if kept:
-            log.warning("settings that need a restart were left as they are: %s", ", ".join(kept),
-                        extra={**where, "restart_needed": ", ".join(kept)})
+            log.warning(
+                "settings that need a restart were left as they are: %s",
+                ", ".join(kept),
+                extra={**where, "restart_needed": ", ".join(kept)},
+            )
         changed = changed_paths(self.running, applied)
         try:
-            self._apply(applied)   # all or nothing: the server rolls back a step that failed
+            self._apply(applied)  # all or nothing: the server rolls back a step that failed
         except Exception:  # a component that could not take it: say so, keep serving what runs
             metrics.CONFIG_RELOADS_TOTAL.labels("error").inc()
             log.exception("configuration could not be applied; the running configuration stays", extra=where)
@@ -165,6 +191,7 @@ class ConfigReloader:
         self.running = applied
         metrics.CONFIG_RELOADS_TOTAL.labels("ok").inc()
         metrics.CONFIG_INFO.info({"sha256": digest[:16]})
-        log.info("configuration reloaded", extra={**where, "sha256": digest[:16],
-                                                   "changed": ", ".join(changed) or "nothing"})
+        log.info(
+            "configuration reloaded", extra={**where, "sha256": digest[:16], "changed": ", ".join(changed) or "nothing"}
+        )
         return True

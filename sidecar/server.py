@@ -61,8 +61,8 @@ class Server:
         self.ops: AsgiServer | None = None
         self.draining = False
         self._watch: asyncio.Task | None = None
-        self.services: tuple[str, ...] = (AUTH_SERVICE,)   # gRPC services served (health, reflection)
-        self.streams = StreamGate(settings.limits.verify_streams_max)   # open VerifyStreams; told of the drain
+        self.services: tuple[str, ...] = (AUTH_SERVICE,)  # gRPC services served (health, reflection)
+        self.streams = StreamGate(settings.limits.verify_streams_max)  # open VerifyStreams; told of the drain
 
     async def start(self) -> None:
         settings = self.settings
@@ -75,8 +75,10 @@ class Server:
             settings = self.settings = pointed_at_emulator(settings, base)
             log.info("embedded upstream emulator listening", extra={"url": base})
         elif not settings.platform.base_url:
-            log.warning("platform.base_url is empty: session and approval RPCs answer UPSTREAM_UNAVAILABLE "
-                        "(the emulator is embedded only with emulator.mode: on, or by `sidecar run`)")
+            log.warning(
+                "platform.base_url is empty: session and approval RPCs answer UPSTREAM_UNAVAILABLE "
+                "(the emulator is embedded only with emulator.mode: on, or by `sidecar run`)"
+            )
         self.sidecar = Sidecar(settings)
         self.grpc = grpc.aio.server(options=grpc_options(settings), maximum_concurrent_rpcs=max_rpcs(settings))
         # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
@@ -92,8 +94,14 @@ class Server:
         extra_services = _add_factor_services(self.sidecar, self.grpc, inflight)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
-            (*self.services, *extra_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME), self.grpc)
+            (
+                *self.services,
+                *extra_services,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self.grpc,
+        )
         for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         for address in settings.listen:
@@ -107,8 +115,12 @@ class Server:
         decision_log.DECISIONS.configure(settings.decision_log)
         if self.config_path:
             emulator_base = f"http://{settings.emulator.listen}" if self.emulator else None
-            self.reloader = ConfigReloader(self.config_path, settings, self.apply, adjust=lambda s: (
-                pointed_at_emulator(s, emulator_base) if emulator_base else s))
+            self.reloader = ConfigReloader(
+                self.config_path,
+                settings,
+                self.apply,
+                adjust=lambda s: pointed_at_emulator(s, emulator_base) if emulator_base else s,
+            )
             self._reload_task = asyncio.create_task(self.reloader.run(), name="config-reload")
         # What startup allocated (modules, descriptors, config, caches' shells) lives as long as the
         # process: freeze it so the collector's passes while serving only scan what calls allocate.
@@ -128,7 +140,7 @@ class Server:
         except Exception:
             try:
                 self._apply(running)
-            except Exception:   # not expected: the running settings were taken once already
+            except Exception:  # not expected: the running settings were taken once already
                 log.exception("rolling back a failed reload failed too; restart the sidecar")
             raise
 
@@ -144,7 +156,7 @@ class Server:
         if self.ext_authz is not None:
             self.ext_authz.reload(self.sidecar.settings)
         decision_log.DECISIONS.configure(settings.decision_log)
-        _report_memory_plan(self.sidecar.settings)   # cache capacities may have changed
+        _report_memory_plan(self.sidecar.settings)  # cache capacities may have changed
         self.settings = self.sidecar.settings
 
     def request_reload(self) -> None:
@@ -187,7 +199,7 @@ class Server:
         for http in (self.ops, self.emulator):
             if http:
                 await http.stop()
-        await asyncio.to_thread(tracing.shutdown)   # bounded: a dead collector does not hold the exit
+        await asyncio.to_thread(tracing.shutdown)  # bounded: a dead collector does not hold the exit
         log.info("stopped")
 
 
@@ -198,14 +210,14 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
     return [
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
-        ("grpc.max_receive_message_length", t.max_request_bytes),   # larger: RESOURCE_EXHAUSTED, unread
+        ("grpc.max_receive_message_length", t.max_request_bytes),  # larger: RESOURCE_EXHAUSTED, unread
         ("grpc.max_send_message_length", t.max_response_bytes),
         # A fixed per-stream window: BDP probing grows it to ~4 MB, which a caller that sends items and
         # never reads its answers fills on every stream it opens.
         ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.lookahead_bytes", t.window_bytes),
         ("grpc.http2.write_buffer_size", t.write_buffer_bytes),
-        ("grpc.max_concurrent_streams", max_rpcs(settings)),   # per connection
+        ("grpc.max_concurrent_streams", max_rpcs(settings)),  # per connection
     ]
 
 
@@ -245,8 +257,9 @@ def _bind(server: grpc.aio.Server, address: str, settings: Settings) -> None:
     elif settings.tls.cert_file:
         bound = server.add_secure_port(address, _tls_credentials(settings))
     else:
-        log.warning("gRPC listening WITHOUT TLS on a non-loopback address (insecure_listen: true)",
-                    extra={"address": address})
+        log.warning(
+            "gRPC listening WITHOUT TLS on a non-loopback address (insecure_listen: true)", extra={"address": address}
+        )
         bound = server.add_insecure_port(address)
     if bound == 0:
         raise OSError(f"cannot listen on {address}")
@@ -257,7 +270,9 @@ def _tls_credentials(settings: Settings) -> grpc.ServerCredentials:
     ca = Path(tls.client_ca_file).read_bytes() if tls.client_ca_file else None
     return grpc.ssl_server_credentials(
         [(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())],
-        root_certificates=ca, require_client_auth=ca is not None)
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
 
 
 def _ops_app(server: Server):
@@ -269,14 +284,23 @@ def _report_memory_plan(settings: Settings) -> None:
     metrics.MEMORY_BUDGET_BYTES.set(plan.budget_bytes)
     for dotted, entries in plan.sizes.items():
         metrics.CACHE_CAPACITY.labels(dotted).set(entries)
-    log.info("memory budget", extra={"budget_mb": plan.budget_bytes >> 20, "source": plan.source,
-                                     "estimate_full_mb": plan.estimate_bytes >> 20,
-                                     "transport_mb": plan.transport_bytes >> 20,
-                                     "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items())})
+    log.info(
+        "memory budget",
+        extra={
+            "budget_mb": plan.budget_bytes >> 20,
+            "source": plan.source,
+            "estimate_full_mb": plan.estimate_bytes >> 20,
+            "transport_mb": plan.transport_bytes >> 20,
+            "cache_entries": ",".join(f"{k}={v}" for k, v in plan.sizes.items()),
+        },
+    )
 
 
-async def serve(settings: Settings, after_start: Callable[[Server], Coroutine[Any, Any, None]] | None = None,
-                config_path: str | None = None) -> int:
+async def serve(
+    settings: Settings,
+    after_start: Callable[[Server], Coroutine[Any, Any, None]] | None = None,
+    config_path: str | None = None,
+) -> int:
     """Run until SIGTERM or SIGINT (SIGHUP reloads `config_path`); returns the process exit code."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -28,11 +28,16 @@ from authsidecar.v1 import auth_pb2_grpc
 from sidecar import config as cfg
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (cwd of the processes)
-START_TIMEOUT = 60.0   # a bound, not an expectation: on a loaded 2-core machine beside parallel workers a start can take 20 s
+START_TIMEOUT = (
+    60.0  # a bound, not an expectation: on a loaded 2-core machine beside parallel workers a start can take 20 s
+)
 # The test channel dials before the sidecar listens; gRPC's default reconnect backoff (1 s, growing)
 # would then hold a ready sidecar unseen for seconds. Short, capped backoff for loopback tests.
-CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
-                   ("grpc.max_reconnect_backoff_ms", 500)]
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 
 
 def free_port() -> int:
@@ -41,11 +46,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(args: list[str], log_path: Path, env: dict | None = None, append: bool = False,
-           preexec_fn=None) -> subprocess.Popen:
+def _spawn(
+    args: list[str], log_path: Path, env: dict | None = None, append: bool = False, preexec_fn=None
+) -> subprocess.Popen:
     log = open(log_path, "ab" if append else "wb")  # noqa: SIM115 (the child holds it; ours closes on return)
-    return subprocess.Popen([sys.executable, "-m", "sidecar", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sidecar", *args],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,
+    )
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -133,8 +145,10 @@ def emulator_config(url: str) -> dict:
         "challenges": {"base_url": f"{url}/v1", "secret_key": cfg.EMULATOR_SECRET_KEY},
         "authy": {"base_url": f"{url}/authy", "api_key": cfg.EMULATOR_AUTHY_API_KEY},
         "identity": {"api": "inai", "base_url": f"{url}/inai", "api_key": cfg.EMULATOR_INAI_PUBLISHABLE_KEY},
-        "issuers": [{"issuer": f"{url}/issuers/{name}", "algorithms": algs, "audiences": ["authsidecar-demo"]}
-                    for name, algs in cfg.EMULATOR_ISSUERS.items()],
+        "issuers": [
+            {"issuer": f"{url}/issuers/{name}", "algorithms": algs, "audiences": ["authsidecar-demo"]}
+            for name, algs in cfg.EMULATOR_ISSUERS.items()
+        ],
     }
 
 
@@ -163,8 +177,9 @@ class SidecarProcess:
         self.grpc_port, self.ops_port = free_port(), free_port()
         self.target = f"127.0.0.1:{self.grpc_port}"
         self.ops_url = f"http://127.0.0.1:{self.ops_port}"
-        settings = deep_merge({"listen": [self.target], "ops_listen": f"127.0.0.1:{self.ops_port}",
-                               "shutdown_grace_seconds": 5}, settings)
+        settings = deep_merge(
+            {"listen": [self.target], "ops_listen": f"127.0.0.1:{self.ops_port}", "shutdown_grace_seconds": 5}, settings
+        )
         if self.target not in settings["listen"]:  # the fixture always talks TCP to its sidecar
             settings["listen"].insert(0, self.target)
         self.settings = settings
@@ -211,8 +226,6 @@ class SidecarProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         self.channel.close()
         return stop_process(self.proc, sig, timeout)
-
-
 
 
 def apt_install(package: str) -> str | None:
@@ -270,8 +283,9 @@ class RedisProcess:
     the port. The append-only file is synced on every write by default (`fsync`), so a claim survives
     a SIGKILL (as a production Redis with `appendonly yes` keeps claims across a restart)."""
 
-    def __init__(self, binary: str, tmp: Path, password: str = "", fsync: str = "always",
-                 tls: tuple[str, str, str] | None = None) -> None:
+    def __init__(
+        self, binary: str, tmp: Path, password: str = "", fsync: str = "always", tls: tuple[str, str, str] | None = None
+    ) -> None:
         """tls: (certificate, key, CA) files — then it speaks TLS only (`rediss://`)."""
         self.binary, self.dir, self.password, self.fsync, self.tls = binary, tmp, password, fsync, tls
         self.port = free_port()
@@ -285,11 +299,38 @@ class RedisProcess:
         ports = ["--port", str(self.port)]
         if self.tls:
             cert, key, ca = self.tls
-            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key,
-                     "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
-        args = [self.binary, *ports, "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--save", "", "--appendonly", "yes", "--appendfsync", self.fsync, "--protected-mode", "no",
-                "--logfile", str(self.log_path)]
+            ports = [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                cert,
+                "--tls-key-file",
+                key,
+                "--tls-ca-cert-file",
+                ca,
+                "--tls-auth-clients",
+                "no",
+            ]
+        args = [
+            self.binary,
+            *ports,
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            self.fsync,
+            "--protected-mode",
+            "no",
+            "--logfile",
+            str(self.log_path),
+        ]
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -311,8 +352,7 @@ class RedisProcess:
         """One command over a plain socket (RESP, after AUTH when there is a password); its raw reply,
         e.g. "+PONG", ":3" or "*1\\r\\n$5\\r\\nhello" (read until the server pauses, fine for small replies)."""
         commands = ([("AUTH", self.password)] if self.password else []) + [words]
-        payload = "".join(f"*{len(c)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in c)
-                          for c in commands)
+        payload = "".join(f"*{len(c)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in c) for c in commands)
         with self._connect() as s:
             s.sendall(payload.encode())
             reply = b""
@@ -327,7 +367,7 @@ class RedisProcess:
                     reply += chunk
             except OSError:
                 pass  # nothing more came: the reply is whole
-        lines = reply.decode().split("\r\n")[len(commands) - 1:]
+        lines = reply.decode().split("\r\n")[len(commands) - 1 :]
         return "\r\n".join(lines).removesuffix("\r\n")
 
     def _connect(self) -> socket.socket:

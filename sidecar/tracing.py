@@ -45,11 +45,12 @@ SHUTDOWN_WAIT_SECONDS = 2.0
 CARRIERS: dict[str, Callable[[Any], Mapping[str, str]]] = {}
 # The upstream and endpoint label of the HTTP request being sent (named in its client span).
 UPSTREAM_ENDPOINT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
-    "upstream_endpoint", default=None)
+    "upstream_endpoint", default=None
+)
 
 _tracer: Any = None
 _provider: Any = None
-_otel: Any = None          # (propagator, trace module), imported once tracing is on
+_otel: Any = None  # (propagator, trace module), imported once tracing is on
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -63,18 +64,22 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     if ENABLED or not wanted(env):
         return ENABLED
-    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "grpc").strip()
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    ).strip()
     exporter_class: type[Any]
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+
         exporter_class = GrpcExporter
     elif protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+
         exporter_class = HttpExporter
     else:
-        log.error("tracing off: OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf",
-                  extra={"protocol": protocol[:40]})
+        log.error(
+            "tracing off: OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf", extra={"protocol": protocol[:40]}
+        )
         return False
     from opentelemetry import propagate, trace  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
@@ -87,7 +92,7 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("authsidecar")
     propagator = _traceparent_only()
-    propagate.set_global_textmap(propagator)   # what the httpx instrumentation injects upstream
+    propagate.set_global_textmap(propagator)  # what the httpx instrumentation injects upstream
     _otel = (propagator, trace)
     # The SDK warns per dropped span and per export retry; drops are counted in a metric instead.
     logging.getLogger("opentelemetry").setLevel(logging.ERROR)
@@ -151,8 +156,9 @@ def item(method: str, work: Any) -> Any:
 
 
 async def _item(method: str, work: Any) -> Any:
-    with _tracer.start_as_current_span(method, record_exception=False, set_status_on_exception=False,
-                                       attributes={"rpc.method": method}):
+    with _tracer.start_as_current_span(
+        method, record_exception=False, set_status_on_exception=False, attributes={"rpc.method": method}
+    ):
         return await work
 
 
@@ -160,7 +166,7 @@ async def _item(method: str, work: Any) -> Any:
 def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
     propagator, trace = _otel
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    parent = propagator.extract(metadata)        # a gRPC caller: trusted, its sampled flag included
+    parent = propagator.extract(metadata)  # a gRPC caller: trusted, its sampled flag included
     carrier = CARRIERS.get(method)
     if carrier is not None:
         # A Check relays the internet's trace context: the checked request's headers, and the proxy's
@@ -170,9 +176,14 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
             with contextlib.suppress(Exception):
                 parent = propagator.extract(carrier(request))
         parent = _untrusted_parent(method, parent)
-    with _tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER,
-                                       record_exception=False, set_status_on_exception=False,
-                                       attributes={"rpc.system": "grpc", "rpc.method": method}) as span:
+    with _tracer.start_as_current_span(
+        method,
+        context=parent,
+        kind=trace.SpanKind.SERVER,
+        record_exception=False,
+        set_status_on_exception=False,
+        attributes={"rpc.system": "grpc", "rpc.method": method},
+    ) as span:
         yield span
 
 
@@ -187,8 +198,9 @@ def _untrusted_parent(method: str, extracted: Any) -> Any:
         return extracted
     ours = _provider.sampler.should_sample(Context(), theirs.trace_id, method, SpanKind.SERVER).decision
     flags = TraceFlags(TraceFlags.SAMPLED if ours.is_sampled() else TraceFlags.DEFAULT)
-    return set_span_in_context(NonRecordingSpan(SpanContext(theirs.trace_id, theirs.span_id, is_remote=True,
-                                                            trace_flags=flags)))
+    return set_span_in_context(
+        NonRecordingSpan(SpanContext(theirs.trace_id, theirs.span_id, is_remote=True, trace_flags=flags))
+    )
 
 
 def _traceparent_only() -> Any:
@@ -240,8 +252,9 @@ def span(name: str, **labels: str) -> Iterator[None]:
     if not ENABLED:
         yield
         return
-    with _tracer.start_as_current_span(name, record_exception=False,
-                                       attributes={f"authsidecar.{k}": v for k, v in labels.items() if v}):
+    with _tracer.start_as_current_span(
+        name, record_exception=False, attributes={f"authsidecar.{k}": v for k, v in labels.items() if v}
+    ):
         yield
 
 
@@ -273,7 +286,7 @@ def _counting_processor(exporter: Any) -> Any:
             inner = getattr(self, "_batch_processor", None)
             queue = getattr(inner, "_queue", None)
             if queue is not None and len(queue) >= getattr(inner, "_max_queue_size", float("inf")):
-                metrics.TRACE_SPANS_DROPPED_TOTAL.inc()   # the SDK drops the oldest queued span
+                metrics.TRACE_SPANS_DROPPED_TOTAL.inc()  # the SDK drops the oldest queued span
             super().on_end(span)
 
     return CountingBatchProcessor(exporter)

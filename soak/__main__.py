@@ -36,11 +36,14 @@ def sidecar_settings(emulator_url: str, extra: dict) -> dict:
     settings = emulator_config(emulator_url)
     for issuer in settings["issuers"]:
         issuer["leeway_seconds"] = LEEWAY
-    settings = deep_merge(settings, {
-        "jwks": {"ttl_seconds": JWKS_MAX_AGE, "min_ttl_seconds": 1, "unknown_kid_cooldown_seconds": 2},
-        "circuit": {"open_seconds": CIRCUIT_OPEN_SECONDS},
-        "platform": {"sse": {"heartbeat_timeout_seconds": 3, "reconnect_max_seconds": 2}},
-    })
+    settings = deep_merge(
+        settings,
+        {
+            "jwks": {"ttl_seconds": JWKS_MAX_AGE, "min_ttl_seconds": 1, "unknown_kid_cooldown_seconds": 2},
+            "circuit": {"open_seconds": CIRCUIT_OPEN_SECONDS},
+            "platform": {"sse": {"heartbeat_timeout_seconds": 3, "reconnect_max_seconds": 2}},
+        },
+    )
     return deep_merge(settings, extra)
 
 
@@ -54,10 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--rate", type=float, default=150.0, help="cases per second, all workers together")
     parser.add_argument("--workers", type=int, default=6)
-    parser.add_argument("--propagation-bound", type=float, default=1.0,
-                        help="seconds after a revocation from which a 'valid' answer is wrong")
-    parser.add_argument("--fault-grace", type=float, default=3.0,
-                        help="seconds after a fault heals in which fail-closed answers are expected")
+    parser.add_argument(
+        "--propagation-bound",
+        type=float,
+        default=1.0,
+        help="seconds after a revocation from which a 'valid' answer is wrong",
+    )
+    parser.add_argument(
+        "--fault-grace",
+        type=float,
+        default=3.0,
+        help="seconds after a fault heals in which fail-closed answers are expected",
+    )
     parser.add_argument("--event-interval", type=float, default=1.5)
     parser.add_argument("--no-faults", action="store_true", help="revocations and rotations only")
     parser.add_argument("--examples", type=int, default=10)
@@ -66,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(runs.DEFAULT_OUT))
     args = parser.parse_args(argv)
 
-    bounds = Bounds(propagation=args.propagation_bound, jwks=jwks_bound(), fault_grace=args.fault_grace,
-                    leeway=LEEWAY)
+    bounds = Bounds(propagation=args.propagation_bound, jwks=jwks_bound(), fault_grace=args.fault_grace, leeway=LEEWAY)
 
     def settings(emulator: EmulatorProcess) -> dict:
         Events.prepare(emulator.http)
@@ -91,25 +101,41 @@ async def soak(emulator: EmulatorProcess, sidecar: SidecarProcess, bounds: Bound
         rss_start, cpu_start = procstats.memory_mb(pid)["rss_mb"], procstats.cpu_seconds(pid)
         traffic = Traffic(sidecar.target, world, pools, tally, rng)
         rss_samples: list[list[float]] = []
-        await asyncio.gather(traffic.run(args.workers, args.rate, until), events.run(until, not args.no_faults),
-                             events.refill(until), _sample_rss(pid, started, until, rss_samples))
+        await asyncio.gather(
+            traffic.run(args.workers, args.rate, until),
+            events.run(until, not args.no_faults),
+            events.refill(until),
+            _sample_rss(pid, started, until, rss_samples),
+        )
     finally:
         await events.aclose()
     mem = procstats.memory_mb(pid)
     return {
         "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 1),
-        "settings": {"rate": args.rate, "workers": args.workers, "seed": args.seed,
-                     "propagation_bound_seconds": bounds.propagation, "jwks_bound_seconds": bounds.jwks,
-                     "fault_grace_seconds": bounds.fault_grace, "leeway_seconds": bounds.leeway,
-                     "event_interval_seconds": args.event_interval,
-                     "faults": not args.no_faults, "sidecar_config": json.loads(args.sidecar_config)},
+        "settings": {
+            "rate": args.rate,
+            "workers": args.workers,
+            "seed": args.seed,
+            "propagation_bound_seconds": bounds.propagation,
+            "jwks_bound_seconds": bounds.jwks,
+            "fault_grace_seconds": bounds.fault_grace,
+            "leeway_seconds": bounds.leeway,
+            "event_interval_seconds": args.event_interval,
+            "faults": not args.no_faults,
+            "sidecar_config": json.loads(args.sidecar_config),
+        },
         **tally.figures(),
-        "events": dict(events.counts), "events_total": sum(events.counts.values()),
+        "events": dict(events.counts),
+        "events_total": sum(events.counts.values()),
         "control_errors": dict(events.errors),
         "fault_windows": len(world.faults),
-        "rss_mb": {"start": round(rss_start, 1), "end": round(mem["rss_mb"], 1), "peak": round(mem["peak_rss_mb"], 1),
-                   "samples": rss_samples},
+        "rss_mb": {
+            "start": round(rss_start, 1),
+            "end": round(mem["rss_mb"], 1),
+            "peak": round(mem["peak_rss_mb"], 1),
+            "samples": rss_samples,
+        },
         "sidecar_cpu_seconds": round(procstats.cpu_seconds(pid) - cpu_start, 2),
         "cache_entries_at_end": runs.cache_entries(sidecar),  # what the RSS growth is made of, mostly
         "upstream_requests": emulator.counters(),

@@ -34,7 +34,7 @@ AUTHSIGNAL_WIRE_HEADERS = {VERSION_HEADER: SDK_WIRE_VERSION}  # the emulator ref
 
 ROTATING_ISSUER = "main"
 ISSUERS = ("main", "rsa")
-JWKS_MAX_AGE = 2               # seconds: the emulator's Cache-Control, so rotations show up quickly
+JWKS_MAX_AGE = 2  # seconds: the emulator's Cache-Control, so rotations show up quickly
 SESSIONS = 60
 TARGETS = {"tokens": 40, "old_tokens": 40, "approvals": 40, "challenges": 30}
 STATE_EVENTS = ("revoke", "rotate", "revoke", "expire", "add_sessions", "revoke")
@@ -74,8 +74,9 @@ class Events:
     def prepare(emulator_http: httpx.Client) -> None:
         """Before the sidecar starts: its first JWKS load must already see the short max-age."""
         for name in ISSUERS:
-            emulator_http.post(f"/_control/jwks/issuers/{name}/max-age",
-                               json={"seconds": JWKS_MAX_AGE}).raise_for_status()
+            emulator_http.post(
+                f"/_control/jwks/issuers/{name}/max-age", json={"seconds": JWKS_MAX_AGE}
+            ).raise_for_status()
 
     async def setup(self) -> None:
         issuers = (await self.http.get("/_control/jwks/issuers")).json()
@@ -88,9 +89,18 @@ class Events:
 
     async def _garbage(self) -> list[str]:
         """Tokens that must never be valid: hostile mints from the emulator and local junk."""
-        hostile = [{"tamper": "payload"}, {"tamper": "zero"}, {"tamper": "truncate"}, {"alg": "none"},
-                   {"alg": "HS256"}, {"signer": "unpublished"}, {"claims": {"exp": int(time.time()) - 600}},
-                   {"claims": {"aud": "someone-else"}}, {"kid": "no-such-kid"}, {"tamper": "der"}]
+        hostile = [
+            {"tamper": "payload"},
+            {"tamper": "zero"},
+            {"tamper": "truncate"},
+            {"alg": "none"},
+            {"alg": "HS256"},
+            {"signer": "unpublished"},
+            {"claims": {"exp": int(time.time()) - 600}},
+            {"claims": {"aud": "someone-else"}},
+            {"kid": "no-such-kid"},
+            {"tamper": "der"},
+        ]
         out = []
         for body in hostile:
             minted, _, _ = await self._post(f"/_control/jwks/issuers/{ROTATING_ISSUER}/mint", body)
@@ -98,10 +108,16 @@ class Events:
         iss = f"{self.url}/issuers/{ROTATING_ISSUER}"
         for _ in range(20):
             header = {"alg": "ES256", "kid": secrets.token_hex(8)}
-            claims = {"iss": self.rng.choice([iss, "https://evil.example/" + secrets.token_hex(4)]),
-                      "sub": "x", "aud": "authsidecar-demo", "exp": int(time.time()) + 3600}
-            out.append(f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}."
-                       f"{_b64(secrets.token_bytes(64))}")
+            claims = {
+                "iss": self.rng.choice([iss, "https://evil.example/" + secrets.token_hex(4)]),
+                "sub": "x",
+                "aud": "authsidecar-demo",
+                "exp": int(time.time()) + 3600,
+            }
+            out.append(
+                f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}."
+                f"{_b64(secrets.token_bytes(64))}"
+            )
         out += ["", "not-a-jwt", "a.b.c", "eyJ.eyJ.sig", secrets.token_urlsafe(200)]
         return [t for t in out if t]  # an empty token is INVALID_ARGUMENT: asked about elsewhere
 
@@ -118,7 +134,7 @@ class Events:
         p, now = self.pools, time.time()
         leeway = self.world.bounds.leeway
         p.tokens = [t for t in p.tokens if t.exp + leeway > now - 10]  # keep expired ones a while: a case too
-        del p.old_tokens[:-TARGETS["old_tokens"]]
+        del p.old_tokens[: -TARGETS["old_tokens"]]
         while sum(t.exp > now for t in p.tokens) < TARGETS["tokens"]:
             issuer = ROTATING_ISSUER if self.rng.random() < 0.7 else "rsa"
             exp = int(now) + (self.rng.randint(2, 6) if self.rng.random() < 0.2 else 300)
@@ -127,8 +143,10 @@ class Events:
         while len(p.approvals) < TARGETS["approvals"]:
             live = p.live_sessions()
             session = self.rng.choice(live) if live and self.rng.random() < 0.7 else None
-            made, _, _ = await self._post("/_control/platform/approvals", {
-                "phone": PHONE, "action": "soak", "session_token": session.token if session else ""})
+            made, _, _ = await self._post(
+                "/_control/platform/approvals",
+                {"phone": PHONE, "action": "soak", "session_token": session.token if session else ""},
+            )
             p.approvals.append(OneTime(made["approval_token"], session))
         while len(p.challenges) < TARGETS["challenges"]:
             if not await self._new_challenge():
@@ -136,12 +154,17 @@ class Events:
 
     async def _new_challenge(self) -> bool:
         user, action, key = f"soak-{secrets.token_hex(4)}", "soak-step-up", secrets.token_hex(8)
-        track = await self.http.post(f"/v1/users/{user}/actions/{action}", json={"idempotencyKey": key},
-                                     auth=(EMULATOR_SECRET_KEY, ""), headers=AUTHSIGNAL_WIRE_HEADERS)
+        track = await self.http.post(
+            f"/v1/users/{user}/actions/{action}",
+            json={"idempotencyKey": key},
+            auth=(EMULATOR_SECRET_KEY, ""),
+            headers=AUTHSIGNAL_WIRE_HEADERS,
+        )
         if track.status_code != 200:
             return False  # an injected fault; try again next round
-        done, _, _ = await self._post("/_control/challenges/complete",
-                                      {"userId": user, "action": action, "idempotencyKey": key})
+        done, _, _ = await self._post(
+            "/_control/challenges/complete", {"userId": user, "action": action, "idempotencyKey": key}
+        )
         self.pools.challenges.append(Challenge(OneTime(done["token"]), user, action))
         return True
 
@@ -198,8 +221,9 @@ class Events:
         self.counts["rotate_key"] += 1
 
     # --- faults ------------------------------------------------------------------------------------
-    def _faults_table(self) -> list[tuple[str, frozenset[str], Callable[[], Awaitable[None]], float,
-                                          Callable[[], Awaitable[None]]]]:
+    def _faults_table(
+        self,
+    ) -> list[tuple[str, frozenset[str], Callable[[], Awaitable[None]], float, Callable[[], Awaitable[None]]]]:
         """(name, RPCs it may make fail closed, start, seconds, heal). The stream faults excuse no
         refusal: with the stream down the sidecar must ask the platform, not say no."""
         heal = lambda: self._faults(reset=True)  # noqa: E731
@@ -226,8 +250,13 @@ class Events:
             ("jwks_down", frozenset({"VerifyToken"}), lambda: self._faults(jwks_down=True), 3.0, heal),
             ("stream_down", NO_RPC, stream_down, 3.0, heal),
             ("error_storm_everywhere", EVERY_RPC, lambda: self._faults(error_rate=0.5), 2.0, heal),
-            ("stream_stall", NO_RPC, lambda: self._post(stream, {"stall": True}), 4.0,
-             lambda: self._post(stream, {"stall": False})),
+            (
+                "stream_stall",
+                NO_RPC,
+                lambda: self._post(stream, {"stall": True}),
+                4.0,
+                lambda: self._post(stream, {"stall": False}),
+            ),
             ("stream_restart_lost_ids", NO_RPC, restart, 1.0, nothing),
         ]
 

@@ -31,26 +31,36 @@ from . import runs
 
 AUTH = "/authsidecar.v1.AuthService/"
 PHONE = "+14155552671"
-CACHE_MAX = 5_000                 # small on purpose: the flood must reach it
+CACHE_MAX = 5_000  # small on purpose: the flood must reach it
 UNKNOWN_RATE, UNKNOWN_BURST = 20.0, 100
 KID_COOLDOWN = 30.0
-JWKS_TTL = 300.0                  # the emulator's default max-age
+JWKS_TTL = 300.0  # the emulator's default max-age
 CONCURRENCY = 16
 # Share of the calls per kind: (method, share).
-KINDS = {"garbage_token": ("VerifyToken", 0.35), "random_kid_jwt": ("VerifyToken", 0.2),
-         "random_issuer_jwt": ("VerifyToken", 0.15), "random_session_verify": ("VerifySession", 0.15),
-         "random_session_is_revoked": ("IsRevoked", 0.15)}
+KINDS = {
+    "garbage_token": ("VerifyToken", 0.35),
+    "random_kid_jwt": ("VerifyToken", 0.2),
+    "random_issuer_jwt": ("VerifyToken", 0.15),
+    "random_session_verify": ("VerifySession", 0.15),
+    "random_session_is_revoked": ("IsRevoked", 0.15),
+}
 STATUS_ROUTE = "POST /v2/backend/session/status"
 JWKS_ROUTE = "GET /issuers/{name}/.well-known/jwks.json"
 
 
 def sidecar_settings(emulator_url: str) -> dict:
-    return deep_merge(emulator_config(emulator_url), {
-        "platform": {"session_cache_max_entries": CACHE_MAX, "unknown_lookups_per_second": UNKNOWN_RATE,
-                     "unknown_lookups_burst": UNKNOWN_BURST},
-        "jwks": {"verified_cache_max_entries": CACHE_MAX, "unknown_kid_cooldown_seconds": KID_COOLDOWN},
-        "limits": {"max_in_flight": 1000},
-    })
+    return deep_merge(
+        emulator_config(emulator_url),
+        {
+            "platform": {
+                "session_cache_max_entries": CACHE_MAX,
+                "unknown_lookups_per_second": UNKNOWN_RATE,
+                "unknown_lookups_burst": UNKNOWN_BURST,
+            },
+            "jwks": {"verified_cache_max_entries": CACHE_MAX, "unknown_kid_cooldown_seconds": KID_COOLDOWN},
+            "limits": {"max_in_flight": 1000},
+        },
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -59,8 +69,13 @@ def _b64(data: bytes) -> str:
 
 def _jwt(rng: random.Random, iss: str, kid: str, alg: str = "ES256") -> str:
     header = {"alg": alg, "typ": "JWT", "kid": kid}
-    claims = {"iss": iss, "sub": f"user-{rng.getrandbits(32)}", "aud": "authsidecar-demo",
-              "exp": int(time.time()) + 3600, "jti": rng.randbytes(8).hex()}
+    claims = {
+        "iss": iss,
+        "sub": f"user-{rng.getrandbits(32)}",
+        "aud": "authsidecar-demo",
+        "exp": int(time.time()) + 3600,
+        "jti": rng.randbytes(8).hex(),
+    }
     signature = rng.randbytes(64 if alg == "ES256" else 256)
     return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.{_b64(signature)}"
 
@@ -91,8 +106,13 @@ def bounds(seconds: float, issuers: int) -> dict:
         "platform_status_requests": int(UNKNOWN_BURST + UNKNOWN_RATE * seconds + CONCURRENCY),
         # Per issuer: the first load, the scheduled refreshes, one miss-triggered fetch per cooldown.
         "jwks_fetches": int(issuers * (1 + seconds / (0.8 * JWKS_TTL) + seconds / KID_COOLDOWN + 1)),
-        "cache_entries": {"sessions": CACHE_MAX, "sessions_negative": CACHE_MAX, "revoked": CACHE_MAX,
-                          "verified_tokens": CACHE_MAX, "unknown_kids": NEGATIVE_MAX_ENTRIES * issuers},
+        "cache_entries": {
+            "sessions": CACHE_MAX,
+            "sessions_negative": CACHE_MAX,
+            "revoked": CACHE_MAX,
+            "verified_tokens": CACHE_MAX,
+            "unknown_kids": NEGATIVE_MAX_ENTRIES * issuers,
+        },
     }
 
 
@@ -123,19 +143,28 @@ def flood(emulator: EmulatorProcess, sidecar: SidecarProcess, args) -> dict:
         size = min(args.round, args.calls - done)
         for kind, (method, share) in KINDS.items():
             count = max(1, round(size * share))
-            scenario = Scenario(kind, AUTH + method, payloads(kind, count, rng, issuers), concurrency=CONCURRENCY,
-                                calls=count)
+            scenario = Scenario(
+                kind, AUTH + method, payloads(kind, count, rng, issuers), concurrency=CONCURRENCY, calls=count
+            )
             result = run_scenario(scenario, sidecar.target, [pid], emulator, duration=600.0, warmup=0.0)
             for key in ("calls", "errors", "seconds"):
                 kinds[kind][key] += result[key]
         done += size
-        rounds.append({"calls": done, "seconds": round(time.monotonic() - started, 1),
-                       "rss_mb": round(procstats.memory_mb(pid)["rss_mb"], 1)})
+        rounds.append(
+            {
+                "calls": done,
+                "seconds": round(time.monotonic() - started, 1),
+                "rss_mb": round(procstats.memory_mb(pid)["rss_mb"], 1),
+            }
+        )
         print(f"flood: {done} calls, RSS {rounds[-1]['rss_mb']} MB", flush=True)
     seconds = time.monotonic() - started
     upstream_after = emulator.counters()
-    upstream = {k: upstream_after.get(k, 0) - upstream_before.get(k, 0) for k in upstream_after
-                if upstream_after.get(k, 0) != upstream_before.get(k, 0)}
+    upstream = {
+        k: upstream_after.get(k, 0) - upstream_before.get(k, 0)
+        for k in upstream_after
+        if upstream_after.get(k, 0) != upstream_before.get(k, 0)
+    }
     mem = procstats.memory_mb(pid)
     limit = bounds(seconds, len(issuers))
     caches = {k: v for k, v in runs.cache_entries(sidecar).items() if k in limit["cache_entries"]}
@@ -153,13 +182,24 @@ def flood(emulator: EmulatorProcess, sidecar: SidecarProcess, args) -> dict:
     broken += ["peak RSS"] if mem["peak_rss_mb"] > args.rss_bound_mb else []
     broken += [f"{k} errors" for k, v in kinds.items() if v["errors"]]
     return {
-        "calls": done, "seconds": round(seconds, 1), "rps": round(done / seconds, 1) if seconds else None,
+        "calls": done,
+        "seconds": round(seconds, 1),
+        "rps": round(done / seconds, 1) if seconds else None,
         "kinds": {k: {**v, "seconds": round(v["seconds"], 2)} for k, v in kinds.items()},
         "rounds": rounds,
-        "rss_mb": {"start": round(rss_start, 1), "end": round(mem["rss_mb"], 1), "peak": round(mem["peak_rss_mb"], 1),
-                   "growth": round(mem["rss_mb"] - rss_start, 1), "bound": args.rss_bound_mb},
-        "cache_entries": caches, **figures, "bounds": limit, "upstream_requests": upstream,
-        "broken_bounds": broken, "within_bounds": not broken,
+        "rss_mb": {
+            "start": round(rss_start, 1),
+            "end": round(mem["rss_mb"], 1),
+            "peak": round(mem["peak_rss_mb"], 1),
+            "growth": round(mem["rss_mb"] - rss_start, 1),
+            "bound": args.rss_bound_mb,
+        },
+        "cache_entries": caches,
+        **figures,
+        "bounds": limit,
+        "upstream_requests": upstream,
+        "broken_bounds": broken,
+        "within_bounds": not broken,
     }
 
 

@@ -12,8 +12,8 @@ class Tally:
         self.started = started
         self.max_examples = max_examples
         self.calls: Counter[str] = Counter()
-        self.verdicts: dict[str, Counter[str]] = defaultdict(Counter)    # rpc → verdict → n
-        self.reasons: dict[str, Counter[str]] = defaultdict(Counter)     # rpc → reason of each "no" → n
+        self.verdicts: dict[str, Counter[str]] = defaultdict(Counter)  # rpc → verdict → n
+        self.reasons: dict[str, Counter[str]] = defaultdict(Counter)  # rpc → reason of each "no" → n
         self.cases: Counter[str] = Counter()
         self.grpc_errors: Counter[str] = Counter()
         self.examples: dict[str, list[dict]] = {Judgement.WRONG.value: [], Judgement.UNEXPECTED.value: []}
@@ -35,7 +35,8 @@ class Tally:
 
     def figures(self) -> dict:
         return {
-            "calls": dict(self.calls), "calls_total": sum(self.calls.values()),
+            "calls": dict(self.calls),
+            "calls_total": sum(self.calls.values()),
             "wrong_answers": self.total(Judgement.WRONG),
             "fail_closed_answers": self.total(Judgement.FAIL_CLOSED),
             "unexpected_rejections": self.total(Judgement.UNEXPECTED),

@@ -19,8 +19,9 @@ def cache_entries(sidecar: SidecarProcess) -> dict[str, float]:
     return {name: sidecar.metric("authsidecar_cache_entries", cache=name) for name in CACHES}
 
 
-def with_processes(settings: Callable[[EmulatorProcess], dict],
-                   body: Callable[[EmulatorProcess, SidecarProcess], dict]) -> dict:
+def with_processes(
+    settings: Callable[[EmulatorProcess], dict], body: Callable[[EmulatorProcess, SidecarProcess], dict]
+) -> dict:
     """Start the emulator, then a sidecar with `settings(emulator)` (which may prepare the emulator
     first); run `body` once the sidecar is SERVING; stop both whatever happens."""
     tmp = Path(tempfile.mkdtemp(prefix="authsidecar-soak-"))

@@ -42,9 +42,9 @@ class Challenge:
 @dataclass
 class Pools:
     sessions: list[Session] = field(default_factory=list)
-    tokens: list[SignedToken] = field(default_factory=list)         # signed by a current key
-    old_tokens: list[SignedToken] = field(default_factory=list)     # signed by a key since removed
-    garbage: list[str] = field(default_factory=list)                # never valid
+    tokens: list[SignedToken] = field(default_factory=list)  # signed by a current key
+    old_tokens: list[SignedToken] = field(default_factory=list)  # signed by a key since removed
+    garbage: list[str] = field(default_factory=list)  # never valid
     approvals: deque[OneTime] = field(default_factory=deque)
     challenges: deque[Challenge] = field(default_factory=deque)
 
@@ -64,8 +64,11 @@ class Traffic:
         self.tally = tally
         self.rng = rng
         self.cases: dict[str, Callable[[], Awaitable[None]]] = {
-            "VerifyToken": self.verify_token, "VerifySession": self.verify_session, "IsRevoked": self.is_revoked,
-            "VerifyApproval": self.verify_approval, "ValidateChallenge": self.validate_challenge,
+            "VerifyToken": self.verify_token,
+            "VerifySession": self.verify_session,
+            "IsRevoked": self.is_revoked,
+            "VerifyApproval": self.verify_approval,
+            "ValidateChallenge": self.validate_challenge,
         }
 
     async def run(self, workers: int, rate: float, until: float) -> None:
@@ -103,8 +106,9 @@ class Traffic:
         else:
             case = "garbage"
         raw = token.token if token else self.rng.choice(p.garbage)
-        a = await self._call(self.stub.VerifyToken, pb.VerifyTokenRequest(token=raw),
-                             lambda r: r.valid, lambda r: _reason(r.reason))
+        a = await self._call(
+            self.stub.VerifyToken, pb.VerifyTokenRequest(token=raw), lambda r: r.valid, lambda r: _reason(r.reason)
+        )
         self.tally.add("VerifyToken", case, raw, a, *self.world.judge_token(token, a))
 
     # --- VerifySession / IsRevoked ----------------------------------------------------------------
@@ -124,20 +128,34 @@ class Traffic:
 
     async def verify_session(self) -> None:
         s, token, phone, case = self._pick_session()
-        a = await self._call(self.stub.VerifySession, pb.VerifySessionRequest(session_token=token, phone=phone),
-                             lambda r: r.valid, lambda r: _reason(r.reason))
+        a = await self._call(
+            self.stub.VerifySession,
+            pb.VerifySessionRequest(session_token=token, phone=phone),
+            lambda r: r.valid,
+            lambda r: _reason(r.reason),
+        )
         judged = self.world.judge_session("VerifySession", s, phone == PHONE, a)
         self.tally.add("VerifySession", case, token, a, *judged)
 
     async def is_revoked(self) -> None:
         s, token, phone, case = self._pick_session()
-        a = await self._call(self.stub.IsRevoked, pb.IsRevokedRequest(session_token=token, phone=phone),
-                             lambda r: not r.revoked, lambda r: _reason(r.reason))
+        a = await self._call(
+            self.stub.IsRevoked,
+            pb.IsRevokedRequest(session_token=token, phone=phone),
+            lambda r: not r.revoked,
+            lambda r: _reason(r.reason),
+        )
         self.tally.add("IsRevoked", case, token, a, *self.world.judge_session("IsRevoked", s, phone == PHONE, a))
 
     # --- one-time tokens -----------------------------------------------------------------------------
-    async def _spend(self, rpc: str, o: OneTime | None, token: str, right: Callable[[], Awaitable[Answer]],
-                     wrong: Callable[[], Awaitable[Answer]]) -> None:
+    async def _spend(
+        self,
+        rpc: str,
+        o: OneTime | None,
+        token: str,
+        right: Callable[[], Awaitable[Answer]],
+        wrong: Callable[[], Awaitable[Answer]],
+    ) -> None:
         """One group of calls for a one-time token, judged together."""
         r = self.rng.random()
         if o is None:
@@ -154,8 +172,9 @@ class Traffic:
             group = [await right()]
         self._judge_group(rpc, case, o, token, True, group)
 
-    def _judge_group(self, rpc: str, case: str, o: OneTime | None, token: str, right_owner: bool,
-                     answers: list[Answer]) -> None:
+    def _judge_group(
+        self, rpc: str, case: str, o: OneTime | None, token: str, right_owner: bool, answers: list[Answer]
+    ) -> None:
         for a, (verdict, why) in zip(answers, self.world.judge_one_time(rpc, o, right_owner, answers), strict=True):
             self.tally.add(rpc, case, token, a, verdict, why)
 
@@ -168,8 +187,7 @@ class Traffic:
 
         def call(phone: str) -> Callable[[], Awaitable[Answer]]:
             request = pb.VerifyApprovalRequest(approval_token=token, phone=phone)
-            return lambda: self._call(self.stub.VerifyApproval, request, lambda r: r.valid,
-                                      lambda r: _reason(r.reason))
+            return lambda: self._call(self.stub.VerifyApproval, request, lambda r: r.valid, lambda r: _reason(r.reason))
 
         await self._spend("VerifyApproval", o, token, call(PHONE), call(OTHER_PHONE))
 
@@ -183,7 +201,8 @@ class Traffic:
 
         def call(user_id: str) -> Callable[[], Awaitable[Answer]]:
             request = pb.ValidateChallengeRequest(token=token, user_id=user_id)
-            return lambda: self._call(self.stub.ValidateChallenge, request, lambda r: r.is_valid,
-                                      lambda r: _reason(r.reason))
+            return lambda: self._call(
+                self.stub.ValidateChallenge, request, lambda r: r.is_valid, lambda r: _reason(r.reason)
+            )
 
         await self._spend("ValidateChallenge", c.one_time if c else None, token, call(user), call(user + "-other"))

@@ -37,16 +37,16 @@ class Answer:
 
     yes: bool
     why: str
-    t0: float            # the call started
-    t1: float            # the answer came
+    t0: float  # the call started
+    t1: float  # the answer came
 
 
 @dataclass
 class Session:
     token: str
-    created_at: float                     # verified from when the control call returned
-    ended_sent: float | None = None       # revoke/expire sent to the emulator
-    ended_done: float | None = None       # ... and done
+    created_at: float  # verified from when the control call returned
+    ended_sent: float | None = None  # revoke/expire sent to the emulator
+    ended_done: float | None = None  # ... and done
 
     @property
     def live(self) -> bool:
@@ -56,7 +56,7 @@ class Session:
 @dataclass
 class Key:
     kid: str
-    published_at: float                   # the rotation that made it current returned
+    published_at: float  # the rotation that made it current returned
     removed_sent: float | None = None
     removed_done: float | None = None
 
@@ -73,24 +73,24 @@ class OneTime:
     """An approval or challenge token: across all its calls, at most one "yes"."""
 
     token: str
-    session: Session | None = None        # an approval bound to a session
+    session: Session | None = None  # an approval bound to a session
     answers: list[Answer] = field(default_factory=list)
 
 
 @dataclass
 class FaultWindow:
     kind: str
-    affects: frozenset[str]               # the RPCs whose "no" this fault may explain
-    start: float                          # the fault was sent
-    end: float                            # the heal returned (may still be running: +inf)
+    affects: frozenset[str]  # the RPCs whose "no" this fault may explain
+    start: float  # the fault was sent
+    end: float  # the heal returned (may still be running: +inf)
 
 
 @dataclass
 class Bounds:
-    propagation: float = 1.0              # revocation → the sidecar must say no after this
-    jwks: float = 5.0                     # key rotation/removal → the sidecar must know after this
-    fault_grace: float = 3.0              # fail-closed answers allowed this long after a fault heals
-    leeway: float = 1.0                   # the issuers' leeway_seconds in the sidecar's config
+    propagation: float = 1.0  # revocation → the sidecar must say no after this
+    jwks: float = 5.0  # key rotation/removal → the sidecar must know after this
+    fault_grace: float = 3.0  # fail-closed answers allowed this long after a fault heals
+    leeway: float = 1.0  # the issuers' leeway_seconds in the sidecar's config
 
 
 class World:
@@ -154,8 +154,9 @@ class World:
         return self._rejected("VerifyToken", a)
 
     # --- one-time tokens (VerifyApproval, ValidateChallenge) ----------------------------------------
-    def judge_one_time(self, rpc: str, o: OneTime | None, right_owner: bool,
-                       answers: list[Answer]) -> list[tuple[Judgement, str]]:
+    def judge_one_time(
+        self, rpc: str, o: OneTime | None, right_owner: bool, answers: list[Answer]
+    ) -> list[tuple[Judgement, str]]:
         """All calls of one token at once (racing calls finish in any order); at most one yes, ever."""
         if o is None or not right_owner:
             what = "garbage" if o is None else "the wrong phone/user"
@@ -186,6 +187,12 @@ class World:
 
 def example(rpc: str, case: str, token: str, a: Answer, why: str, started: float) -> dict:
     """One report example: never the token itself, only its fingerprint."""
-    return {"rpc": rpc, "case": case, "token_sha256_12": fingerprint(token),
-            "answer": "yes" if a.yes else a.why, "at_seconds": round(a.t0 - started, 3),
-            "took_ms": round((a.t1 - a.t0) * 1000, 1), "why": why}
+    return {
+        "rpc": rpc,
+        "case": case,
+        "token_sha256_12": fingerprint(token),
+        "answer": "yes" if a.yes else a.why,
+        "at_seconds": round(a.t0 - started, 3),
+        "took_ms": round((a.t1 - a.t0) * 1000, 1),
+        "why": why,
+    }

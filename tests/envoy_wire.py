@@ -40,20 +40,31 @@ def integer(number: int, value: int) -> bytes:
 def check_request(method: str, path: str, headers: dict[str, str], *, extras: bool = True) -> bytes:
     """A CheckRequest as Envoy's HTTP ext_authz filter sends it (with fields we never read when extras)."""
     entries = b"".join(string(3, string(1, k) + string(2, v)) for k, v in headers.items())  # map<string,string> = 3
-    http = (string(1, "req-1") + string(2, method) + entries + string(4, path) + string(5, "app.local")
-            + string(6, "https") + string(10, "HTTP/2"))
-    request = string(2, http)                                           # Request.http = 2
-    attributes = string(4, request)                                     # AttributeContext.request = 4
+    http = (
+        string(1, "req-1")
+        + string(2, method)
+        + entries
+        + string(4, path)
+        + string(5, "app.local")
+        + string(6, "https")
+        + string(10, "HTTP/2")
+    )
+    request = string(2, http)  # Request.http = 2
+    attributes = string(4, request)  # AttributeContext.request = 4
     if extras:
-        time = string(1, integer(1, 1_764_000_000) + integer(2, 5))       # Request.time = 1 (Timestamp)
+        time = string(1, integer(1, 1_764_000_000) + integer(2, 5))  # Request.time = 1 (Timestamp)
         request = time + string(2, http)
-        address = string(1, string(1, string(2, "10.0.0.7") + integer(3, 443)))   # Peer.address.socket_address
+        address = string(1, string(1, string(2, "10.0.0.7") + integer(3, 443)))  # Peer.address.socket_address
         peer = address + string(2, "frontend") + string(4, "spiffe://cluster.local/ns/a/sa/b")
-        attributes = (string(1, peer) + string(2, string(2, "app")) + string(4, request)
-                      + string(10, string(1, "route") + string(2, "payments"))  # context_extensions map
-                      + string(12, string(1, "app.local"))                      # tls_session.sni
-                      + integer(999, 7))                                       # a field from the future
-    return string(1, attributes)                                        # CheckRequest.attributes = 1
+        attributes = (
+            string(1, peer)
+            + string(2, string(2, "app"))
+            + string(4, request)
+            + string(10, string(1, "route") + string(2, "payments"))  # context_extensions map
+            + string(12, string(1, "app.local"))  # tls_session.sni
+            + integer(999, 7)
+        )  # a field from the future
+    return string(1, attributes)  # CheckRequest.attributes = 1
 
 
 def fields(data: bytes) -> dict[int, list]:
@@ -67,7 +78,7 @@ def fields(data: bytes) -> dict[int, list]:
             value, i = _read_varint(data, i)
         elif wire_type == LEN:
             size, i = _read_varint(data, i)
-            value, i = data[i:i + size], i + size
+            value, i = data[i : i + size], i + size
         else:
             raise ValueError(f"unexpected wire type {wire_type}")
         out.setdefault(number, []).append(value)
@@ -91,8 +102,8 @@ class Decision:
 
     grpc_code: int
     allowed: bool
-    http_status: int = 0                 # denied_response.status.code
-    headers: dict[str, str] = field(default_factory=dict)   # ok: request headers set; denied: response headers
+    http_status: int = 0  # denied_response.status.code
+    headers: dict[str, str] = field(default_factory=dict)  # ok: request headers set; denied: response headers
     remove: list[str] = field(default_factory=list)
     body: str = ""
     append_actions: set[int] = field(default_factory=set)
@@ -102,12 +113,12 @@ def read_check_response(data: bytes) -> Decision:
     top = fields(data)
     status = fields(top.get(1, [b""])[0])
     code = status.get(1, [0])[0]
-    if 3 in top:                                                        # ok_response = 3
+    if 3 in top:  # ok_response = 3
         ok = fields(top[3][0])
         decision = Decision(code, True, remove=[v.decode() for v in ok.get(5, [])])
         _read_headers(ok.get(2, []), decision)
         return decision
-    denied = fields(top[2][0]) if 2 in top else {}                      # denied_response = 2
+    denied = fields(top[2][0]) if 2 in top else {}  # denied_response = 2
     http_status = fields(denied[1][0]).get(1, [0])[0] if 1 in denied else 0
     decision = Decision(code, False, http_status=http_status, body=denied.get(3, [b""])[0].decode())
     _read_headers(denied.get(2, []), decision)
@@ -116,7 +127,7 @@ def read_check_response(data: bytes) -> Decision:
 
 def _read_headers(options: list[bytes], decision: Decision) -> None:
     for raw in options:
-        option = fields(raw)                                            # HeaderValueOption
-        header = fields(option[1][0])                                   # header = 1: HeaderValue
+        option = fields(raw)  # HeaderValueOption
+        header = fields(option[1][0])  # header = 1: HeaderValue
         decision.headers[header[1][0].decode()] = header.get(2, [b""])[0].decode()
-        decision.append_actions.add(option.get(3, [0])[0])              # append_action = 3
+        decision.append_actions.add(option.get(3, [0])[0])  # append_action = 3

@@ -14,7 +14,7 @@ from pathlib import Path
 from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / ".run"          # ignored by git
+RUN = ROOT / ".run"  # ignored by git
 
 
 def npm_install(source: Path, where: Path, timeout: float, ignore: tuple[str, ...] = ()) -> Path:
@@ -32,8 +32,13 @@ def npm_install(source: Path, where: Path, timeout: float, ignore: tuple[str, ..
         if where.exists():
             shutil.rmtree(where)
         shutil.copytree(source, where, ignore=shutil.ignore_patterns("node_modules", *ignore))
-        done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=where,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert done.returncode == 0, f"npm install in {where.relative_to(ROOT)} failed:\n{done.stderr[-3000:]}"
         stamp.write_text(wanted)
     return where

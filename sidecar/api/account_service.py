@@ -21,8 +21,12 @@ MFA_CODE_MAX_CHARS = 32
 
 
 def tokens_message(t: Tokens) -> pb.AccountTokens:
-    return pb.AccountTokens(access_token=t.access_token, refresh_token=t.refresh_token,
-                            expires_in=convert.seconds32(t.expires_in), session_id=t.session_id)
+    return pb.AccountTokens(
+        access_token=t.access_token,
+        refresh_token=t.refresh_token,
+        expires_in=convert.seconds32(t.expires_in),
+        session_id=t.session_id,
+    )
 
 
 class AccountService(factors_pb2_grpc.AccountServiceServicer):
@@ -44,12 +48,16 @@ class AccountService(factors_pb2_grpc.AccountServiceServicer):
         if len(request.password) > MAX_PASSWORD_CHARS:
             raise InvalidArgument("password", f"is longer than {MAX_PASSWORD_CHARS} characters")
         result = await self.accounts.login(email, request.password)
-        return pb.LoginResponse(tokens=tokens_message(result.tokens) if result.tokens else None,
-                                mfa_required=result.mfa_required, mfa_token=result.mfa_token)
+        return pb.LoginResponse(
+            tokens=tokens_message(result.tokens) if result.tokens else None,
+            mfa_required=result.mfa_required,
+            mfa_token=result.mfa_token,
+        )
 
     @rpc("CompleteMfa")
-    async def CompleteMfa(self, request: pb.CompleteMfaRequest,
-                          context: grpc.aio.ServicerContext) -> pb.CompleteMfaResponse:
+    async def CompleteMfa(
+        self, request: pb.CompleteMfaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompleteMfaResponse:
         mfa_token = self._token("mfa_token", request.mfa_token)
         code = validation.required("code", request.code, MFA_CODE_MAX_CHARS)
         return pb.CompleteMfaResponse(tokens=tokens_message(await self.accounts.complete_mfa(mfa_token, code)))
@@ -67,20 +75,37 @@ class AccountService(factors_pb2_grpc.AccountServiceServicer):
     @rpc("GetMe")
     async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.GetMeResponse:
         me = await self.accounts.me(self._token("access_token", request.access_token))
-        return pb.GetMeResponse(user_id=me.user_id, email=me.email, first_name=me.first_name,
-                                last_name=me.last_name, mfa_enabled=me.mfa_enabled)
+        return pb.GetMeResponse(
+            user_id=me.user_id,
+            email=me.email,
+            first_name=me.first_name,
+            last_name=me.last_name,
+            mfa_enabled=me.mfa_enabled,
+        )
 
     @rpc("ListSessions")
-    async def ListSessions(self, request: pb.ListSessionsRequest,
-                           context: grpc.aio.ServicerContext) -> pb.ListSessionsResponse:
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSessionsResponse:
         sessions = await self.accounts.list_sessions(self._token("access_token", request.access_token))
-        return pb.ListSessionsResponse(sessions=[
-            pb.AccountSession(session_id=s.session_id, device=s.device, ip=s.ip, created_at=s.created_at,
-                              last_seen_at=s.last_seen_at, current=s.current) for s in sessions])
+        return pb.ListSessionsResponse(
+            sessions=[
+                pb.AccountSession(
+                    session_id=s.session_id,
+                    device=s.device,
+                    ip=s.ip,
+                    created_at=s.created_at,
+                    last_seen_at=s.last_seen_at,
+                    current=s.current,
+                )
+                for s in sessions
+            ]
+        )
 
     @rpc("LogoutSession")
-    async def LogoutSession(self, request: pb.LogoutSessionRequest,
-                            context: grpc.aio.ServicerContext) -> pb.LogoutSessionResponse:
+    async def LogoutSession(
+        self, request: pb.LogoutSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LogoutSessionResponse:
         access_token = self._token("access_token", request.access_token)
         session_id = validation.required("session_id", request.session_id, self.limits.max_field_chars)
         await self.accounts.logout_session(access_token, session_id)

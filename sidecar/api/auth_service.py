@@ -41,10 +41,14 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self.inflight = inflight
         self.limits = sidecar.settings.limits
         answerers: dict[str, Callable[[Any], Awaitable[Any]]] = {
-            "verify_token": self.answer_verify_token, "verify_session": self.answer_verify_session,
-            "is_revoked": self.answer_is_revoked, "get_session_status": self.answer_get_session_status}
-        self.streams = VerifyStreams(answerers, inflight, gate or StreamGate(self.limits.verify_streams_max),
-                                     self.limits)
+            "verify_token": self.answer_verify_token,
+            "verify_session": self.answer_verify_session,
+            "is_revoked": self.answer_is_revoked,
+            "get_session_status": self.answer_get_session_status,
+        }
+        self.streams = VerifyStreams(
+            answerers, inflight, gate or StreamGate(self.limits.verify_streams_max), self.limits
+        )
 
     def _field(self, name: str, value: str) -> str:
         return validation.required(name, value, self.limits.max_field_chars)
@@ -57,12 +61,16 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     async def answer_verify_token(self, request: pb.VerifyTokenRequest) -> pb.VerifyTokenResponse:
         token = validation.token("token", request.token, self.limits.max_token_bytes)
         audience = validation.optional("audience", request.audience, self.limits.max_field_chars)
-        scopes = validation.string_list("required_scopes", request.required_scopes, MAX_SCOPES,
-                                        self.limits.max_field_chars)
+        scopes = validation.string_list(
+            "required_scopes", request.required_scopes, MAX_SCOPES, self.limits.max_field_chars
+        )
         answer = await self.sidecar.tokens.verify(token, audience or None, scopes)
         v = answer.verdict
         return pb.VerifyTokenResponse(
-            valid=v.valid, reason=convert.reason(v.reason), detail=v.detail, source=convert.source(v.source),
+            valid=v.valid,
+            reason=convert.reason(v.reason),
+            detail=v.detail,
+            source=convert.source(v.source),
             auth=convert.auth_info(answer.auth) if answer.auth and v.valid else None,
         )
 
@@ -72,8 +80,11 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         answer = await self.sidecar.sessions.verify_session(token, phone)
         v = answer.verdict
         return pb.VerifySessionResponse(
-            valid=v.valid, status=convert.session_status(answer.status), reason=convert.reason(v.reason),
-            detail=v.detail, source=convert.source(v.source),
+            valid=v.valid,
+            status=convert.session_status(answer.status),
+            reason=convert.reason(v.reason),
+            detail=v.detail,
+            source=convert.source(v.source),
         )
 
     async def answer_get_session_status(self, request: pb.GetSessionStatusRequest) -> pb.GetSessionStatusResponse:
@@ -81,76 +92,103 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         phone = self._phone(request)
         a = await self.sidecar.sessions.get_status(token, phone)
         return pb.GetSessionStatusResponse(
-            status=convert.session_status(a.status), phone=a.phone, expires_at=convert.timestamp(a.expires_at),
-            source=convert.source(a.source), reason=convert.reason(a.reason), detail=a.detail,
+            status=convert.session_status(a.status),
+            phone=a.phone,
+            expires_at=convert.timestamp(a.expires_at),
+            source=convert.source(a.source),
+            reason=convert.reason(a.reason),
+            detail=a.detail,
         )
 
     async def answer_is_revoked(self, request: pb.IsRevokedRequest) -> pb.IsRevokedResponse:
         token = self._field("session_token", request.session_token)
         phone = self._phone(request)
         a = await self.sidecar.sessions.is_revoked(token, phone)
-        return pb.IsRevokedResponse(revoked=a.revoked, reason=convert.reason(a.reason), detail=a.detail,
-                                    source=convert.source(a.source))
+        return pb.IsRevokedResponse(
+            revoked=a.revoked, reason=convert.reason(a.reason), detail=a.detail, source=convert.source(a.source)
+        )
 
     @rpc("VerifyToken")
-    async def VerifyToken(self, request: pb.VerifyTokenRequest,
-                          context: grpc.aio.ServicerContext) -> pb.VerifyTokenResponse:
+    async def VerifyToken(
+        self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyTokenResponse:
         return await self.answer_verify_token(request)
 
     @rpc("VerifySession")
-    async def VerifySession(self, request: pb.VerifySessionRequest,
-                            context: grpc.aio.ServicerContext) -> pb.VerifySessionResponse:
+    async def VerifySession(
+        self, request: pb.VerifySessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifySessionResponse:
         return await self.answer_verify_session(request)
 
     @rpc("GetSessionStatus")
-    async def GetSessionStatus(self, request: pb.GetSessionStatusRequest,
-                               context: grpc.aio.ServicerContext) -> pb.GetSessionStatusResponse:
+    async def GetSessionStatus(
+        self, request: pb.GetSessionStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSessionStatusResponse:
         return await self.answer_get_session_status(request)
 
     @rpc("IsRevoked")
     async def IsRevoked(self, request: pb.IsRevokedRequest, context: grpc.aio.ServicerContext) -> pb.IsRevokedResponse:
         return await self.answer_is_revoked(request)
 
-    async def VerifyStream(self, request_iterator: AsyncIterator[pb.VerifyStreamRequest],
-                           context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
+    async def VerifyStream(
+        self, request_iterator: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.VerifyStreamResponse]:
         """Bidirectional: counted per item under the item's method (see verify_stream.py)."""
         async for response in self.streams.serve(request_iterator, context):
             yield response
 
     @rpc("VerifyApproval")
-    async def VerifyApproval(self, request: pb.VerifyApprovalRequest,
-                             context: grpc.aio.ServicerContext) -> pb.VerifyApprovalResponse:
+    async def VerifyApproval(
+        self, request: pb.VerifyApprovalRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyApprovalResponse:
         token = self._field("approval_token", request.approval_token)
         phone = self._phone(request)
         a = await self.sidecar.sessions.verify_approval(token, phone)
         v = a.verdict
         return pb.VerifyApprovalResponse(
-            valid=v.valid, action=a.action, session_token=a.session_token, reason=convert.reason(v.reason),
-            detail=v.detail, source=convert.source(v.source), expires_at=convert.timestamp(a.expires_at),
+            valid=v.valid,
+            action=a.action,
+            session_token=a.session_token,
+            reason=convert.reason(v.reason),
+            detail=v.detail,
+            source=convert.source(v.source),
+            expires_at=convert.timestamp(a.expires_at),
         )
 
     @rpc("ValidateChallenge")
-    async def ValidateChallenge(self, request: pb.ValidateChallengeRequest,
-                                context: grpc.aio.ServicerContext) -> pb.ValidateChallengeResponse:
+    async def ValidateChallenge(
+        self, request: pb.ValidateChallengeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ValidateChallengeResponse:
         token = validation.token("token", request.token, self.limits.max_token_bytes)
         user_id = validation.optional("user_id", request.user_id, self.limits.max_field_chars)
         action = validation.optional("action", request.action, self.limits.max_field_chars)
         a = await within_deadline(context, self.sidecar.challenges.validate(token, user_id or None, action or None))
         v = a.verdict
         return pb.ValidateChallengeResponse(
-            is_valid=v.valid, state=convert.action_state(a.state), user_id=a.user_id, action=a.action,
-            reason=convert.reason(v.reason), detail=v.detail, idempotency_key=a.idempotency_key,
-            verification_method=a.verification_method, source=convert.source(v.source),
+            is_valid=v.valid,
+            state=convert.action_state(a.state),
+            user_id=a.user_id,
+            action=a.action,
+            reason=convert.reason(v.reason),
+            detail=v.detail,
+            idempotency_key=a.idempotency_key,
+            verification_method=a.verification_method,
+            source=convert.source(v.source),
         )
 
     @rpc("Track")
     async def Track(self, request: pb.TrackRequest, context: grpc.aio.ServicerContext) -> pb.TrackResponse:
         r = await within_deadline(context, self.sidecar.challenges.track(self._track_input(request)))
         return pb.TrackResponse(
-            state=convert.action_state(r.state), idempotency_key=r.idempotency_key, url=r.url, token=r.token,
-            is_enrolled=r.is_enrolled, enrolled_verification_methods=list(r.enrolled_verification_methods),
+            state=convert.action_state(r.state),
+            idempotency_key=r.idempotency_key,
+            url=r.url,
+            token=r.token,
+            is_enrolled=r.is_enrolled,
+            enrolled_verification_methods=list(r.enrolled_verification_methods),
             allowed_verification_methods=list(r.allowed_verification_methods),
-            default_verification_method=r.default_verification_method, rule_ids=list(r.rule_ids),
+            default_verification_method=r.default_verification_method,
+            rule_ids=list(r.rule_ids),
         )
 
     def _track_input(self, request: pb.TrackRequest) -> TrackInput:
@@ -160,16 +198,22 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         if len(request.custom.SerializeToString()) > MAX_CUSTOM_BYTES:
             raise InvalidArgument("custom", f"is larger than {MAX_CUSTOM_BYTES} bytes")
         custom = MessageToDict(request.custom) if request.HasField("custom") else {}
-        phone = request.phone_number and to_e164(request.phone_number, self.sidecar.settings.default_region,
-                                                 field="phone_number")
+        phone = request.phone_number and to_e164(
+            request.phone_number, self.sidecar.settings.default_region, field="phone_number"
+        )
         return TrackInput(
-            user_id=user_id, action=action,
+            user_id=user_id,
+            action=action,
             redirect_url=validation.url("redirect_url", request.redirect_url, MAX_URL_CHARS),
             idempotency_key=opt("idempotency_key", request.idempotency_key, n),
-            email=opt("email", request.email, n), phone_number=phone,
-            ip_address=opt("ip_address", request.ip_address, n), user_agent=opt("user_agent", request.user_agent, n),
-            device_id=opt("device_id", request.device_id, n), username=opt("username", request.username, n),
-            custom=custom, redirect_to_settings=request.redirect_to_settings,
+            email=opt("email", request.email, n),
+            phone_number=phone,
+            ip_address=opt("ip_address", request.ip_address, n),
+            user_agent=opt("user_agent", request.user_agent, n),
+            device_id=opt("device_id", request.device_id, n),
+            username=opt("username", request.username, n),
+            custom=custom,
+            redirect_to_settings=request.redirect_to_settings,
         )
 
     @rpc("GetAction")
@@ -178,8 +222,10 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         key = self._field("idempotency_key", request.idempotency_key)
         a = await within_deadline(context, self.sidecar.challenges.get_action(user_id, action, key))
         return pb.GetActionResponse(
-            state=convert.action_state(a.state), state_updated_at=convert.timestamp(a.state_updated_at),
-            created_at=convert.timestamp(a.created_at), verification_method=a.verification_method,
+            state=convert.action_state(a.state),
+            state_updated_at=convert.timestamp(a.state_updated_at),
+            created_at=convert.timestamp(a.created_at),
+            verification_method=a.verification_method,
             rule_ids=list(a.rule_ids),
         )
 
@@ -188,32 +234,42 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         user_id = self._field("user_id", request.user_id)
         u = await within_deadline(context, self.sidecar.challenges.get_user(user_id))
         return pb.GetUserResponse(
-            is_enrolled=u.is_enrolled, email=u.email, phone_number=u.phone_number, username=u.username,
-            display_name=u.display_name, enrolled_verification_methods=list(u.enrolled_verification_methods),
+            is_enrolled=u.is_enrolled,
+            email=u.email,
+            phone_number=u.phone_number,
+            username=u.username,
+            display_name=u.display_name,
+            enrolled_verification_methods=list(u.enrolled_verification_methods),
             allowed_verification_methods=list(u.allowed_verification_methods),
             default_verification_method=u.default_verification_method,
         )
 
     @rpc("EnrollVerifiedAuthenticator")
-    async def EnrollVerifiedAuthenticator(self, request: pb.EnrollVerifiedAuthenticatorRequest,
-                                          context: grpc.aio.ServicerContext) -> pb.EnrollVerifiedAuthenticatorResponse:
+    async def EnrollVerifiedAuthenticator(
+        self, request: pb.EnrollVerifiedAuthenticatorRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EnrollVerifiedAuthenticatorResponse:
         n = self.limits.max_field_chars
-        phone = request.phone_number and to_e164(request.phone_number, self.sidecar.settings.default_region,
-                                                 field="phone_number")
+        phone = request.phone_number and to_e164(
+            request.phone_number, self.sidecar.settings.default_region, field="phone_number"
+        )
         enroll = EnrollInput(
             user_id=self._field("user_id", request.user_id),
             verification_method=self._field("verification_method", request.verification_method),
-            phone_number=phone, email=validation.optional("email", request.email, n), is_default=request.is_default,
+            phone_number=phone,
+            email=validation.optional("email", request.email, n),
+            is_default=request.is_default,
         )
         e = await within_deadline(context, self.sidecar.challenges.enroll_verified_authenticator(enroll))
         return pb.EnrollVerifiedAuthenticatorResponse(
-            user_authenticator_id=e.user_authenticator_id, verification_method=e.verification_method,
+            user_authenticator_id=e.user_authenticator_id,
+            verification_method=e.verification_method,
             recovery_codes=list(e.recovery_codes),
         )
 
     @rpc("CheckUpstreamHealth")
-    async def CheckUpstreamHealth(self, request: pb.CheckUpstreamHealthRequest,
-                                  context: grpc.aio.ServicerContext) -> pb.CheckUpstreamHealthResponse:
+    async def CheckUpstreamHealth(
+        self, request: pb.CheckUpstreamHealthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckUpstreamHealthResponse:
         upstreams = await self.sidecar.upstream_health()
         return pb.CheckUpstreamHealthResponse(
             healthy=all(u.healthy for u in upstreams),

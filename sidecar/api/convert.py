@@ -21,8 +21,9 @@ from ..core.tokens import RECENT_MAX, memoised
 # (Value() is typed int; the casts name the proto enum the message constructors expect.)
 _REASONS = {r: cast("pb.Reason", pb.Reason.Value(f"REASON_{r.value}")) for r in Reason}
 _SOURCES = {s: cast("pb.Source", pb.Source.Value(f"SOURCE_{s.value}")) for s in Source}
-_SESSION_STATUSES = {s: cast("pb.SessionStatus", pb.SessionStatus.Value(f"SESSION_STATUS_{s.value}"))
-                     for s in SessionStatus}
+_SESSION_STATUSES = {
+    s: cast("pb.SessionStatus", pb.SessionStatus.Value(f"SESSION_STATUS_{s.value}")) for s in SessionStatus
+}
 _ACTION_STATES = {s: cast("pb.ActionState", pb.ActionState.Value(f"ACTION_STATE_{s.value}")) for s in ActionState}
 
 
@@ -72,7 +73,7 @@ def struct(data: dict) -> Struct:
 def auth_info(a: AuthInfo) -> pb.AuthInfo:
     # Hot tokens are answered over and over: parse a memoised encoding (native) instead of rebuilding
     # the message and its claims Struct in Python each time. Bounded; keyed by the whole AuthInfo.
-    if not memoised(a.claims_json):   # bounded in bytes too, as the verifier's memo is
+    if not memoised(a.claims_json):  # bounded in bytes too, as the verifier's memo is
         return pb.AuthInfo.FromString(_encode_auth_info(a))
     return pb.AuthInfo.FromString(_auth_info_bytes(a))
 
@@ -95,5 +96,5 @@ def _encode_auth_info(a: AuthInfo) -> bytes:
     ).SerializeToString()
 
 
-_auth_info_bytes = functools.lru_cache(maxsize=RECENT_MAX)(_encode_auth_info)   # the hot tokens, as many
-                                                                                  # as the verifier keeps parsed
+_auth_info_bytes = functools.lru_cache(maxsize=RECENT_MAX)(_encode_auth_info)  # the hot tokens, as many
+# as the verifier keeps parsed

@@ -43,9 +43,11 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         self.inflight = inflight
         s = sidecar.settings
         self.policy = Policy(s.ext_authz, s.limits, s.default_region)
-        self.verifiers = Verifiers(tokens=getattr(sidecar, "tokens", None),
-                                   sessions=getattr(sidecar, "sessions", None),
-                                   challenges=getattr(sidecar, "challenges", None))
+        self.verifiers = Verifiers(
+            tokens=getattr(sidecar, "tokens", None),
+            sessions=getattr(sidecar, "sessions", None),
+            challenges=getattr(sidecar, "challenges", None),
+        )
 
     def reload(self, settings: Settings) -> None:
         """Live reload: new rules and headers; the next Check uses them (one attribute swap)."""
@@ -60,8 +62,9 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         result = "allow" if isinstance(decision, Allow) else "deny"
         metrics.EXT_AUTHZ_DECISIONS_TOTAL.labels(decision.rule, result, decision.reason).inc()
         if isinstance(decision, Allow) and decision.dry_run:
-            metrics.EXT_AUTHZ_DRY_RUN_TOTAL.labels(decision.rule, decision.dry_run,
-                                                   decision.would_reason or "none").inc()
+            metrics.EXT_AUTHZ_DRY_RUN_TOTAL.labels(
+                decision.rule, decision.dry_run, decision.would_reason or "none"
+            ).inc()
         if observe.on():
             observe.check_decision(decision, result, self.policy.prefix, started, decision_id)
         if isinstance(decision, Deny):
@@ -75,7 +78,7 @@ def _trace_carrier(request: pb.CheckRequest) -> Mapping[str, str]:
     return {"traceparent": traceparent} if traceparent else {}
 
 
-tracing.CARRIERS["Check"] = _trace_carrier   # a Check's trace parent: the checked request's traceparent
+tracing.CARRIERS["Check"] = _trace_carrier  # a Check's trace parent: the checked request's traceparent
 
 
 def http_request(request: pb.CheckRequest) -> HttpRequest:
@@ -88,32 +91,45 @@ def http_request(request: pb.CheckRequest) -> HttpRequest:
         # then fails to parse as one Bearer token, which is the safe reading.
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     attributes = request.attributes
-    return HttpRequest(method=http.method, path=http.path, headers=headers, principal=attributes.source.principal,
-                       context=dict(attributes.context_extensions))
+    return HttpRequest(
+        method=http.method,
+        path=http.path,
+        headers=headers,
+        principal=attributes.source.principal,
+        context=dict(attributes.context_extensions),
+    )
 
 
-def check_response(decision: Decision, decision_id: str = "", prefix: str = "x-auth-",
-                   checked: HttpRequest | None = None) -> pb.CheckResponse:
+def check_response(
+    decision: Decision, decision_id: str = "", prefix: str = "x-auth-", checked: HttpRequest | None = None
+) -> pb.CheckResponse:
     """The answer for Envoy: its status, headers and body, and the decision id in a header (to the app
     when allowed, to the client when denied) and in the dynamic metadata for Envoy's access log."""
     ids = ((DECISION_ID_HEADER, decision_id),) if decision_id else ()
     metadata = _metadata(decision, decision_id, prefix)
     if isinstance(decision, Allow):
         remove = list(decision.remove)
-        if checked is not None:   # other spellings of our id header (x_authsidecar_decision_id) are forged
+        if checked is not None:  # other spellings of our id header (x_authsidecar_decision_id) are forged
             remove += [h for h in checked.headers if folded(h) == DECISION_ID_HEADER and h != DECISION_ID_HEADER]
         return pb.CheckResponse(
-            status=status_pb2.Status(code=code_pb2.OK), dynamic_metadata=metadata,
-            ok_response=pb.OkHttpResponse(headers=[_header(k, v) for k, v in (*decision.headers, *ids)],
-                                          headers_to_remove=remove))
+            status=status_pb2.Status(code=code_pb2.OK),
+            dynamic_metadata=metadata,
+            ok_response=pb.OkHttpResponse(
+                headers=[_header(k, v) for k, v in (*decision.headers, *ids)], headers_to_remove=remove
+            ),
+        )
     headers = [*decision.headers, *ids, ("content-type", "application/json")]
     return pb.CheckResponse(
-        status=status_pb2.Status(code=GRPC_CODE.get(decision.status, code_pb2.PERMISSION_DENIED),
-                                 message=decision.reason),
+        status=status_pb2.Status(
+            code=GRPC_CODE.get(decision.status, code_pb2.PERMISSION_DENIED), message=decision.reason
+        ),
         dynamic_metadata=metadata,
         denied_response=pb.DeniedHttpResponse(
             status=http_status_pb2.HttpStatus(code=cast("http_status_pb2.StatusCode", decision.status)),
-            headers=[_header(k, v) for k, v in headers], body=decision.body))
+            headers=[_header(k, v) for k, v in headers],
+            body=decision.body,
+        ),
+    )
 
 
 def _metadata(decision: Decision, decision_id: str, prefix: str) -> struct_pb2.Struct:

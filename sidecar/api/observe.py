@@ -13,7 +13,7 @@ from typing import Any
 from .. import tracing
 from ..decision_log import DECISIONS
 
-SELF_RECORDED = {"Check"}   # ext_authz records its decisions itself, with the rule
+SELF_RECORDED = {"Check"}  # ext_authz records its decisions itself, with the rule
 
 
 def on() -> bool:
@@ -28,15 +28,44 @@ def finished(method: str, outcome: str, reason: str, response: Any, started: flo
     record(method, outcome, reason, started, source=source, issuer=issuer, subject=subject)
 
 
-def record(method: str, outcome: str, reason: str, started: float, *, rule: str = "", source: str = "",
-           issuer: str = "", subject: str = "", decision_id: str = "", dry_run: str = "") -> None:
+def record(
+    method: str,
+    outcome: str,
+    reason: str,
+    started: float,
+    *,
+    rule: str = "",
+    source: str = "",
+    issuer: str = "",
+    subject: str = "",
+    decision_id: str = "",
+    dry_run: str = "",
+) -> None:
     trace_id = ""
     if tracing.ENABLED:
-        trace_id = tracing.annotate(outcome=outcome, reason=reason, source=source, issuer=issuer, rule=rule,
-                                    decision_id=decision_id, dry_run=dry_run)
+        trace_id = tracing.annotate(
+            outcome=outcome,
+            reason=reason,
+            source=source,
+            issuer=issuer,
+            rule=rule,
+            decision_id=decision_id,
+            dry_run=dry_run,
+        )
     if DECISIONS.active:
-        DECISIONS.record(method, outcome, reason, started, rule=rule, source=source, issuer=issuer,
-                         subject=subject, trace_id=trace_id, decision_id=decision_id, dry_run=dry_run)
+        DECISIONS.record(
+            method,
+            outcome,
+            reason,
+            started,
+            rule=rule,
+            source=source,
+            issuer=issuer,
+            subject=subject,
+            trace_id=trace_id,
+            decision_id=decision_id,
+            dry_run=dry_run,
+        )
 
 
 def check_decision(decision: Any, result: str, prefix: str, started: float, decision_id: str = "") -> None:
@@ -44,9 +73,17 @@ def check_decision(decision: Any, result: str, prefix: str, started: float, deci
     a passing jwt check established. A dry-run denial logs its would-be reason."""
     headers = dict(decision.headers) if result == "allow" else {}
     reason = getattr(decision, "would_reason", "") or decision.reason
-    record("Check", result, reason, started, rule=decision.rule, issuer=headers.get(prefix + "issuer", ""),
-           subject=headers.get(prefix + "subject", ""), decision_id=decision_id,
-           dry_run=getattr(decision, "dry_run", ""))
+    record(
+        "Check",
+        result,
+        reason,
+        started,
+        rule=decision.rule,
+        issuer=headers.get(prefix + "issuer", ""),
+        subject=headers.get(prefix + "subject", ""),
+        decision_id=decision_id,
+        dry_run=getattr(decision, "dry_run", ""),
+    )
 
 
 def _details(response: Any) -> tuple[str, str, str]:
@@ -67,5 +104,7 @@ def _details(response: Any) -> tuple[str, str, str]:
 def _fields(descriptor: Any) -> tuple[bool, bool]:
     source = descriptor.fields_by_name.get("source")
     auth = descriptor.fields_by_name.get("auth")
-    return (source is not None and source.enum_type is not None,
-            auth is not None and auth.message_type is not None and "issuer" in auth.message_type.fields_by_name)
+    return (
+        source is not None and source.enum_type is not None,
+        auth is not None and auth.message_type is not None and "issuer" in auth.message_type.fields_by_name,
+    )

@@ -33,7 +33,7 @@ log = logs.get("api")
 
 HTTP_TO_GRPC = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.PERMISSION_DENIED,   # our credentials to the upstream, not the caller's
+    401: grpc.StatusCode.PERMISSION_DENIED,  # our credentials to the upstream, not the caller's
     403: grpc.StatusCode.PERMISSION_DENIED,
     404: grpc.StatusCode.NOT_FOUND,
     409: grpc.StatusCode.ALREADY_EXISTS,
@@ -87,10 +87,15 @@ def _outcome_fields(descriptor: Any) -> tuple[str | None, str, str, dict[int, st
     reason = descriptor.fields_by_name.get("reason")
     reasons = {}
     if reason is not None and reason.enum_type is not None:
-        reasons = {v.number: v.name.removeprefix("REASON_").lower().replace("unspecified", "none")
-                   for v in reason.enum_type.values}
-    for flag, yes, no in (("valid", "valid", "invalid"), ("is_valid", "valid", "invalid"),
-                          ("revoked", "revoked", "not_revoked")):
+        reasons = {
+            v.number: v.name.removeprefix("REASON_").lower().replace("unspecified", "none")
+            for v in reason.enum_type.values
+        }
+    for flag, yes, no in (
+        ("valid", "valid", "invalid"),
+        ("is_valid", "valid", "invalid"),
+        ("revoked", "revoked", "not_revoked"),
+    ):
         if flag in descriptor.fields_by_name:
             return flag, yes, no, reasons
     return None, "ok", "ok", reasons
@@ -98,12 +103,18 @@ def _outcome_fields(descriptor: Any) -> tuple[str | None, str, str, dict[int, st
 
 def upstream_status(exc: UpstreamError) -> status_pb2.Status:
     """The rich status for a failed upstream call: the mapped code plus an UpstreamErrorDetail."""
-    code = grpc.StatusCode.UNAVAILABLE if exc.unavailable else HTTP_TO_GRPC.get(
-        exc.status, grpc.StatusCode.FAILED_PRECONDITION)
+    code = (
+        grpc.StatusCode.UNAVAILABLE
+        if exc.unavailable
+        else HTTP_TO_GRPC.get(exc.status, grpc.StatusCode.FAILED_PRECONDITION)
+    )
     detail = any_pb2.Any()
     # The body is the vendor's error answer (adapters cut it short); requests are never echoed here.
-    detail.Pack(errors_pb2.UpstreamErrorDetail(upstream=exc.upstream, http_status=exc.status,
-                                               message=exc.message, body=exc.body))
+    detail.Pack(
+        errors_pb2.UpstreamErrorDetail(
+            upstream=exc.upstream, http_status=exc.status, message=exc.message, body=exc.body
+        )
+    )
     return status_pb2.Status(code=code.value[0], message=str(exc), details=[detail])
 
 
@@ -200,7 +211,7 @@ def rpc_stream(method: str) -> Callable:
                 outcome = error_outcome(exc)
                 await abort_for(method, exc, context)
             finally:
-                metrics.RPC_TOTAL.labels(method, outcome, "none").inc()   # before the gauge drops, as above
+                metrics.RPC_TOTAL.labels(method, outcome, "none").inc()  # before the gauge drops, as above
                 inflight.release(method, started)
                 observe.finished(method, outcome, "none", None, started)
 

@@ -20,9 +20,9 @@ from . import convert, validation
 from .rpc import InFlight, rpc, rpc_stream
 
 MAX_DETAILS = 32
-CALLBACK_LIMITS = CallbackLimits()   # body size and depth, params entries, key and value sizes
+CALLBACK_LIMITS = CallbackLimits()  # body size and depth, params entries, key and value sizes
 MAX_TTL_SECONDS = 30 * 86400
-MAX_ACTION_CHARS = 255           # authy-client asserts action and action_message at 1–255 characters
+MAX_ACTION_CHARS = 255  # authy-client asserts action and action_message at 1–255 characters
 VIA = {pb.VERIFICATION_VIA_UNSPECIFIED: "sms", pb.VERIFICATION_VIA_SMS: "sms", pb.VERIFICATION_VIA_CALL: "call"}
 
 M = TypeVar("M")  # a response message class
@@ -45,39 +45,49 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
     def _details(self, name: str, values: Mapping[str, str]) -> dict[str, str]:
         if len(values) > MAX_DETAILS:
             raise InvalidArgument(name, f"has more than {MAX_DETAILS} entries")
-        return {self._field(f"{name} key", k): validation.optional(f"{name}[{k}]", v, self.limits.max_field_chars)
-                for k, v in values.items()}
+        return {
+            self._field(f"{name} key", k): validation.optional(f"{name}[{k}]", v, self.limits.max_field_chars)
+            for k, v in values.items()
+        }
 
     @staticmethod
     def _verdict(message_cls: Callable[..., M], v: Verdict) -> M:
         return message_cls(valid=v.valid, reason=convert.reason(v.reason), detail=v.detail)
 
     @rpc("VerifyTotp")
-    async def VerifyTotp(self, request: pb.VerifyTotpRequest,
-                         context: grpc.aio.ServicerContext) -> pb.VerifyTotpResponse:
+    async def VerifyTotp(
+        self, request: pb.VerifyTotpRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyTotpResponse:
         user_id = self._field("user_id", request.user_id)
         v = await self.factors.verify_totp(user_id, request.code, request.force)
         return self._verdict(pb.VerifyTotpResponse, v)
 
     @rpc("CreateApprovalRequest")
-    async def CreateApprovalRequest(self, request: pb.CreateApprovalRequestRequest,
-                                    context: grpc.aio.ServicerContext) -> pb.CreateApprovalRequestResponse:
+    async def CreateApprovalRequest(
+        self, request: pb.CreateApprovalRequestRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateApprovalRequestResponse:
         if not 0 <= request.ttl_seconds <= MAX_TTL_SECONDS:
             raise InvalidArgument("ttl_seconds", f"must be between 0 and {MAX_TTL_SECONDS}")
-        draft = ApprovalDraft(self._field("user_id", request.user_id), self._field("message", request.message),
-                              self._details("visible_details", request.visible_details),
-                              self._details("hidden_details", request.hidden_details), request.ttl_seconds)
+        draft = ApprovalDraft(
+            self._field("user_id", request.user_id),
+            self._field("message", request.message),
+            self._details("visible_details", request.visible_details),
+            self._details("hidden_details", request.hidden_details),
+            request.ttl_seconds,
+        )
         return pb.CreateApprovalRequestResponse(id=await self.factors.create_approval(draft))
 
     @rpc("GetApprovalRequest")
-    async def GetApprovalRequest(self, request: pb.GetApprovalRequestRequest,
-                                 context: grpc.aio.ServicerContext) -> pb.GetApprovalRequestResponse:
+    async def GetApprovalRequest(
+        self, request: pb.GetApprovalRequestRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetApprovalRequestResponse:
         status = await self.factors.approval_status(self._field("id", request.id))
         return pb.GetApprovalRequestResponse(status=approval_status(status))
 
     @rpc_stream("WatchApprovalRequest")
-    async def WatchApprovalRequest(self, request: pb.WatchApprovalRequestRequest,
-                                   context: grpc.aio.ServicerContext) -> AsyncIterator[pb.WatchApprovalRequestResponse]:
+    async def WatchApprovalRequest(
+        self, request: pb.WatchApprovalRequestRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchApprovalRequestResponse]:
         # The caller's deadline cancels this generator (grpc cancels the task), which ends the polling.
         approval_id = self._field("id", request.id)
         metrics.APPROVAL_WATCHES.inc()
@@ -88,8 +98,9 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
             metrics.APPROVAL_WATCHES.dec()
 
     @rpc("VerifyCallbackSignature")
-    async def VerifyCallbackSignature(self, request: pb.VerifyCallbackSignatureRequest,
-                                      context: grpc.aio.ServicerContext) -> pb.VerifyCallbackSignatureResponse:
+    async def VerifyCallbackSignature(
+        self, request: pb.VerifyCallbackSignatureRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyCallbackSignatureResponse:
         method = self._field("method", request.method)
         url = self._field("url", request.url)
         nonce = self._field("nonce", request.nonce)
@@ -105,27 +116,32 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
         return self._verdict(pb.VerifyCallbackSignatureResponse, v)
 
     @rpc("StartPhoneVerification")
-    async def StartPhoneVerification(self, request: pb.StartPhoneVerificationRequest,
-                                     context: grpc.aio.ServicerContext) -> pb.StartPhoneVerificationResponse:
+    async def StartPhoneVerification(
+        self, request: pb.StartPhoneVerificationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartPhoneVerificationResponse:
         phone = parse_phone(request.country, request.phone)
         if request.via not in VIA:
             raise InvalidArgument("via", "must be SMS or CALL")
         locale = validation.optional("locale", request.locale, 16)
         started = await self.factors.start_phone_verification(phone, VIA[request.via], locale, request.code_length)
-        return pb.StartPhoneVerificationResponse(message=started.message,
-                                                 seconds_to_expire=convert.seconds32(started.seconds_to_expire),
-                                                 is_cellphone=started.is_cellphone)
+        return pb.StartPhoneVerificationResponse(
+            message=started.message,
+            seconds_to_expire=convert.seconds32(started.seconds_to_expire),
+            is_cellphone=started.is_cellphone,
+        )
 
     @rpc("CheckPhoneVerification")
-    async def CheckPhoneVerification(self, request: pb.CheckPhoneVerificationRequest,
-                                     context: grpc.aio.ServicerContext) -> pb.CheckPhoneVerificationResponse:
+    async def CheckPhoneVerification(
+        self, request: pb.CheckPhoneVerificationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckPhoneVerificationResponse:
         phone = parse_phone(request.country, request.phone)
         v = await self.factors.check_phone(phone, request.code)
         return self._verdict(pb.CheckPhoneVerificationResponse, v)
 
     @rpc("RegisterUser")
-    async def RegisterUser(self, request: pb.RegisterUserRequest,
-                           context: grpc.aio.ServicerContext) -> pb.RegisterUserResponse:
+    async def RegisterUser(
+        self, request: pb.RegisterUserRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterUserResponse:
         email = self._field("email", request.email)
         if "@" not in email:
             raise InvalidArgument("email", "is not an email address")
@@ -133,34 +149,50 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
         return pb.RegisterUserResponse(user_id=await self.factors.register_user(email, phone))
 
     @rpc("DeleteUser")
-    async def DeleteUser(self, request: pb.DeleteUserRequest,
-                         context: grpc.aio.ServicerContext) -> pb.DeleteUserResponse:
+    async def DeleteUser(
+        self, request: pb.DeleteUserRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteUserResponse:
         await self.factors.delete_user(self._field("user_id", request.user_id))
         return pb.DeleteUserResponse()
 
     @rpc("GetUserStatus")
-    async def GetUserStatus(self, request: pb.GetUserStatusRequest,
-                            context: grpc.aio.ServicerContext) -> pb.GetUserStatusResponse:
+    async def GetUserStatus(
+        self, request: pb.GetUserStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetUserStatusResponse:
         s = await self.factors.user_status(self._field("user_id", request.user_id))
-        return pb.GetUserStatusResponse(user_id=s.user_id, registered=s.registered, confirmed=s.confirmed,
-                                        country_code=s.country_code, phone_number=s.phone_number,
-                                        devices=list(s.devices), has_hard_token=s.has_hard_token)
+        return pb.GetUserStatusResponse(
+            user_id=s.user_id,
+            registered=s.registered,
+            confirmed=s.confirmed,
+            country_code=s.country_code,
+            phone_number=s.phone_number,
+            devices=list(s.devices),
+            has_hard_token=s.has_hard_token,
+        )
 
     def _token_request(self, request: pb.RequestSmsRequest | pb.RequestCallRequest, via: str) -> TokenRequest:
-        return TokenRequest(self._field("user_id", request.user_id), via, request.force,
-                            validation.optional("action", request.action, MAX_ACTION_CHARS),
-                            validation.optional("action_message", request.action_message, MAX_ACTION_CHARS))
+        return TokenRequest(
+            self._field("user_id", request.user_id),
+            via,
+            request.force,
+            validation.optional("action", request.action, MAX_ACTION_CHARS),
+            validation.optional("action_message", request.action_message, MAX_ACTION_CHARS),
+        )
 
     @rpc("RequestSms")
-    async def RequestSms(self, request: pb.RequestSmsRequest,
-                         context: grpc.aio.ServicerContext) -> pb.RequestSmsResponse:
+    async def RequestSms(
+        self, request: pb.RequestSmsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RequestSmsResponse:
         sent = await self.factors.request_token(self._token_request(request, "sms"))
-        return pb.RequestSmsResponse(message=sent.message, cellphone=sent.cellphone, device=sent.device,
-                                     ignored=sent.ignored)
+        return pb.RequestSmsResponse(
+            message=sent.message, cellphone=sent.cellphone, device=sent.device, ignored=sent.ignored
+        )
 
     @rpc("RequestCall")
-    async def RequestCall(self, request: pb.RequestCallRequest,
-                          context: grpc.aio.ServicerContext) -> pb.RequestCallResponse:
+    async def RequestCall(
+        self, request: pb.RequestCallRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RequestCallResponse:
         sent = await self.factors.request_token(self._token_request(request, "call"))
-        return pb.RequestCallResponse(message=sent.message, cellphone=sent.cellphone, device=sent.device,
-                                      ignored=sent.ignored)
+        return pb.RequestCallResponse(
+            message=sent.message, cellphone=sent.cellphone, device=sent.device, ignored=sent.ignored
+        )

@@ -35,14 +35,18 @@ from .rpc import InFlight, error_outcome, outcome_of, status_for
 
 STREAM_METHOD = "VerifyStream"
 # The oneof field of a request → the unary method it stands for (its metrics and errors are that method's).
-METHODS = {"verify_token": "VerifyToken", "verify_session": "VerifySession", "is_revoked": "IsRevoked",
-           "get_session_status": "GetSessionStatus"}
+METHODS = {
+    "verify_token": "VerifyToken",
+    "verify_session": "VerifySession",
+    "is_revoked": "IsRevoked",
+    "get_session_status": "GetSessionStatus",
+}
 CHECK_REQUIRED = "check: one of " + ", ".join(METHODS) + " is required"
-DRAIN_MARGIN_SECONDS = 0.25      # end streams this long before gRPC's own grace ends, so our status wins
-STALL_CHECKS = 4                 # the watchdog looks this many times per limits.stream_write_stall_seconds
+DRAIN_MARGIN_SECONDS = 0.25  # end streams this long before gRPC's own grace ends, so our status wins
+STALL_CHECKS = 4  # the watchdog looks this many times per limits.stream_write_stall_seconds
 
 Answerer = Callable[[Any], Awaitable[Any]]
-_ABORTS: set[asyncio.Task] = set()   # stalled streams' status sends, until the caller reads or leaves
+_ABORTS: set[asyncio.Task] = set()  # stalled streams' status sends, until the caller reads or leaves
 
 
 class StreamGate:
@@ -51,9 +55,9 @@ class StreamGate:
     def __init__(self, max_streams: int) -> None:
         self.max_streams = max_streams
         self.open: set[_Stream] = set()
-        self.watchdog: asyncio.Task | None = None   # started with the first stream (a loop is running then)
+        self.watchdog: asyncio.Task | None = None  # started with the first stream (a loop is running then)
         self.draining = False
-        self.expired = False             # the grace period is over: streams end now, answered or not
+        self.expired = False  # the grace period is over: streams end now, answered or not
         # Read at scrape time rather than counted per item: the hot path stays two metric updates lighter.
         metrics.VERIFY_STREAMS_OPEN.set_function(lambda: len(self.open))
         metrics.VERIFY_STREAM_ITEMS.set_function(lambda: sum(s.evaluating for s in self.open))
@@ -62,7 +66,7 @@ class StreamGate:
         """SIGTERM: idle streams end now, busy ones when idle or at the end of the grace period."""
         self.draining = True
         if self.watchdog is not None:
-            self.watchdog.cancel()       # no new streams now; the drain ends the open ones
+            self.watchdog.cancel()  # no new streams now; the drain ends the open ones
         asyncio.get_running_loop().call_later(max(0.0, grace_seconds - DRAIN_MARGIN_SECONDS), self._expire)
         for stream in self.open:
             stream.wake.set()
@@ -93,19 +97,18 @@ class StreamGate:
 class _Stream:
     """One open VerifyStream: its unanswered items, their tasks, and the answers waiting to be sent."""
 
-    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, max_items: int,
-                 item_timeout: float) -> None:
+    def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, max_items: int, item_timeout: float) -> None:
         self.answerers, self.inflight = answerers, inflight
         self.max_items, self.item_timeout = max_items, item_timeout
         self.ready: deque[pb.VerifyStreamResponse] = deque()
-        self.wake = asyncio.Event()      # the writer: an answer is ready, reading ended, or drain news
-        self.room = asyncio.Event()      # the reader: an answer went out, below max_items again
+        self.wake = asyncio.Event()  # the writer: an answer is ready, reading ended, or drain news
+        self.room = asyncio.Event()  # the reader: an answer went out, below max_items again
         # Item tasks not finished yet → (method, when admitted, its `run`); each task leaves it itself (no
         # done callback: a loop callback per item fewer), except one cancelled before its first step (`close`).
         self.tasks: dict[asyncio.Task, tuple[str, float, Coroutine]] = {}
         self.loop = asyncio.get_running_loop()
         self.unanswered = 0
-        self.evaluating = 0              # items whose answer is being worked out (read at scrape time)
+        self.evaluating = 0  # items whose answer is being worked out (read at scrape time)
         self.reading = True
         # The stall watchdog's view: an answer is with gRPC (`writing`), answers gone out (`writes`),
         # and the count and time it saw last; `handler`/`context`: what ending the stream needs.
@@ -123,9 +126,9 @@ class _Stream:
         metrics.VERIFY_STREAM_STALLED_TOTAL.inc()
         message = f"the caller did not read its answers for {stall:g}s (limits.stream_write_stall_seconds)"
         task = asyncio.ensure_future(_abort_quietly(self.context, message))
-        _ABORTS.add(task)                             # the loop keeps only weak references to tasks
+        _ABORTS.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(_ABORTS.discard)
-        self.loop.call_soon(self.handler.cancel)      # after the abort has handed its status to gRPC
+        self.loop.call_soon(self.handler.cancel)  # after the abort has handed its status to gRPC
 
     async def read(self, requests: AsyncIterator[pb.VerifyStreamRequest]) -> None:
         try:
@@ -141,10 +144,16 @@ class _Stream:
                 self.unanswered += 1
                 try:
                     item = pb.VerifyStreamRequest.FromString(raw)
-                except DecodeError:          # e.g. invalid UTF-8 in a string: this item only
+                except DecodeError:  # e.g. invalid UTF-8 in a string: this item only
                     metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
-                    self.answer(pb.VerifyStreamResponse(id=item_id(raw), error=status_pb2.Status(
-                        code=code_pb2.INVALID_ARGUMENT, message="item: is not a valid VerifyStreamRequest")))
+                    self.answer(
+                        pb.VerifyStreamResponse(
+                            id=item_id(raw),
+                            error=status_pb2.Status(
+                                code=code_pb2.INVALID_ARGUMENT, message="item: is not a valid VerifyStreamRequest"
+                            ),
+                        )
+                    )
                     continue
                 self.start(item)
         finally:
@@ -155,24 +164,37 @@ class _Stream:
         kind = item.WhichOneof("check")
         if kind is None:
             metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
-            return self.answer(pb.VerifyStreamResponse(
-                id=item.id, error=status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=CHECK_REQUIRED)))
+            return self.answer(
+                pb.VerifyStreamResponse(
+                    id=item.id, error=status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=CHECK_REQUIRED)
+                )
+            )
         method = METHODS[kind]
         timeout = self.item_timeout
         if item.HasField("timeout"):
             own = item.timeout.ToTimedelta().total_seconds()
             if own < 0:
                 metrics.child(metrics.RPC_TOTAL, method, "invalid_argument", "none").inc()
-                return self.answer(pb.VerifyStreamResponse(id=item.id, error=status_pb2.Status(
-                    code=code_pb2.INVALID_ARGUMENT, message="timeout: must not be negative")))
+                return self.answer(
+                    pb.VerifyStreamResponse(
+                        id=item.id,
+                        error=status_pb2.Status(
+                            code=code_pb2.INVALID_ARGUMENT, message="timeout: must not be negative"
+                        ),
+                    )
+                )
             if own > 0:
                 timeout = min(own, timeout) if timeout > 0 else own
         inflight = self.inflight
-        if inflight.current >= inflight.limit:   # shed the item, not the stream
+        if inflight.current >= inflight.limit:  # shed the item, not the stream
             metrics.RPC_SHED_TOTAL.inc()
             metrics.child(metrics.RPC_TOTAL, method, "shed", "none").inc()
-            return self.answer(pb.VerifyStreamResponse(id=item.id, error=status_pb2.Status(
-                code=code_pb2.RESOURCE_EXHAUSTED, message="too many calls in flight")))
+            return self.answer(
+                pb.VerifyStreamResponse(
+                    id=item.id,
+                    error=status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="too many calls in flight"),
+                )
+            )
         inflight.current += 1
         metrics.RPC_IN_FLIGHT.inc()
         self.evaluating += 1
@@ -193,7 +215,7 @@ class _Stream:
             outcome, reason = outcome_of(response)
             self.answer(pb.VerifyStreamResponse(id=item_id, **{kind: response}))
         except asyncio.CancelledError:
-            outcome = "cancelled"        # the stream ended (caller gone, its deadline, shutdown)
+            outcome = "cancelled"  # the stream ended (caller gone, its deadline, shutdown)
             raise
         except Exception as exc:
             outcome = error_outcome(exc)
@@ -202,12 +224,12 @@ class _Stream:
             if (task := asyncio.current_task(self.loop)) is not None:
                 self.tasks.pop(task, None)
             self.release(method, outcome, reason, started)
-            observe.finished(method, outcome, reason, response, started)   # decision log, span labels
+            observe.finished(method, outcome, reason, response, started)  # decision log, span labels
 
     def release(self, method: str, outcome: str, reason: str, started: float) -> None:
         """An item is done: counted before the in-flight gauges drop (a scrape runs on another thread)."""
         metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
-        self.inflight.release(method, started)       # as a unary call's: its place, the gauge, its duration
+        self.inflight.release(method, started)  # as a unary call's: its place, the gauge, its duration
         self.evaluating -= 1
 
     def answer(self, response: pb.VerifyStreamResponse) -> None:
@@ -223,14 +245,14 @@ class _Stream:
 
     def close(self) -> None:
         for task, (method, started, work) in list(self.tasks.items()):
-            task.cancel()                # ends their upstream requests too
+            task.cancel()  # ends their upstream requests too
             coro = task.get_coro()
             if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
                 # Cancelled before its first step, its coroutine never runs (nor its `finally`): count it
                 # here, or its place under max_in_flight and the gauges would leak. It had no span yet.
                 del self.tasks[task]
                 if work is not task.get_coro():
-                    work.close()         # under the tracing wrapper: never awaited now, and no warning
+                    work.close()  # under the tracing wrapper: never awaited now, and no warning
                 self.release(method, "cancelled", "none", started)
 
 
@@ -277,7 +299,7 @@ async def _abort_quietly(context: grpc.aio.ServicerContext, message: str) -> Non
     """Hand the stream's status to gRPC; it completes when the caller reads (or leaves), maybe never."""
     try:
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
-    except Exception:                # AbortError (expected), or the call already ended
+    except Exception:  # AbortError (expected), or the call already ended
         pass
 
 
@@ -285,7 +307,8 @@ def raw_handler(serve: Callable) -> grpc.RpcMethodHandler:
     """VerifyStream's handler with items as bytes: `_Stream.read` decodes each, so one that does not
     decode is answered on its own id and the stream goes on (gRPC's own decoding would end it)."""
     return grpc.stream_stream_rpc_method_handler(
-        serve, request_deserializer=None, response_serializer=pb.VerifyStreamResponse.SerializeToString)
+        serve, request_deserializer=None, response_serializer=pb.VerifyStreamResponse.SerializeToString
+    )
 
 
 class VerifyStreams:
@@ -293,29 +316,36 @@ class VerifyStreams:
 
     def __init__(self, answerers: dict[str, Answerer], inflight: InFlight, gate: StreamGate, limits: Limits) -> None:
         self.answerers, self.inflight, self.gate = answerers, inflight, gate
-        self.limits = limits             # read per stream: a live reload updates this object in place
+        self.limits = limits  # read per stream: a live reload updates this object in place
 
-    def serve(self, requests: AsyncIterator[pb.VerifyStreamRequest],
-              context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
+    def serve(
+        self, requests: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.VerifyStreamResponse]:
         """The stream's answers: in one span (each item's span under it) when tracing is on; off, no
         wrapper generator, as every layer costs each answer a resumption."""
         if tracing.ENABLED:
             return self._traced(self, requests, context)
         return self._serve(requests, context)
 
-    async def _serve(self, requests: AsyncIterator[pb.VerifyStreamRequest],
-                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.VerifyStreamResponse]:
+    async def _serve(
+        self, requests: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.VerifyStreamResponse]:
         gate = self.gate
         if gate.draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
         if len(gate.open) >= gate.max_streams:
             metrics.RPC_SHED_TOTAL.inc()
             metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "shed", "none").inc()
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"more than {gate.max_streams} VerifyStream streams open")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"more than {gate.max_streams} VerifyStream streams open"
+            )
         limits = self.limits
-        stream = _Stream(self.answerers, self.inflight, limits.verify_stream_items_in_flight,
-                         limits.verify_stream_item_timeout_seconds)
+        stream = _Stream(
+            self.answerers,
+            self.inflight,
+            limits.verify_stream_items_in_flight,
+            limits.verify_stream_item_timeout_seconds,
+        )
         stream.handler, stream.context = asyncio.current_task(), context
         gate.open.add(stream)
         gate.watch(limits)
@@ -344,13 +374,13 @@ class VerifyStreams:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
             outcome = "ok"
         except asyncio.CancelledError:
-            outcome = "cancelled"        # the caller went away or the stream's deadline passed
+            outcome = "cancelled"  # the caller went away or the stream's deadline passed
             raise
         finally:
             if stream.stalled:
-                outcome = "stalled"      # ended by the watchdog: the generator is closed at its `yield`
+                outcome = "stalled"  # ended by the watchdog: the generator is closed at its `yield`
             elif outcome != "unavailable" and context.cancelled():
-                outcome = "cancelled"    # the read side saw the cancellation first (as the end of input)
+                outcome = "cancelled"  # the read side saw the cancellation first (as the end of input)
             reader.cancel()
             stream.close()
             # Counted before the stream leaves the open set: a scrape (another thread) that sees

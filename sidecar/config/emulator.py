@@ -25,19 +25,23 @@ def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
     base = base_url.rstrip("/")
     platform, challenges, authy, identity = s.platform, s.challenges, s.authy, s.identity
     if not (platform.base_url or platform.api_key or platform.app_id):
-        platform = dataclasses.replace(platform, base_url=f"{base}/v2", api_key=EMULATOR_API_KEY,
-                                       app_id=EMULATOR_APP_ID)
+        platform = dataclasses.replace(
+            platform, base_url=f"{base}/v2", api_key=EMULATOR_API_KEY, app_id=EMULATOR_APP_ID
+        )
     if not (challenges.base_url or challenges.secret_key):
         challenges = dataclasses.replace(challenges, base_url=f"{base}/v1", secret_key=EMULATOR_SECRET_KEY)
     if not (authy.base_url or authy.api_key):
         authy = dataclasses.replace(authy, base_url=f"{base}/authy", api_key=EMULATOR_AUTHY_API_KEY)
     if not (identity.base_url or identity.api_key):
         identity = dataclasses.replace(
-            identity, base_url=f"{base}{EMULATOR_IDENTITY_PATHS.get(identity.api, '')}",
-            api_key=EMULATOR_INAI_PUBLISHABLE_KEY if identity.api == "inai" else "")
+            identity,
+            base_url=f"{base}{EMULATOR_IDENTITY_PATHS.get(identity.api, '')}",
+            api_key=EMULATOR_INAI_PUBLISHABLE_KEY if identity.api == "inai" else "",
+        )
     issuers = s.issuers or [
         IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
         for name, algs in EMULATOR_ISSUERS.items()
     ]
-    return dataclasses.replace(s, platform=platform, challenges=challenges, authy=authy, identity=identity,
-                               issuers=issuers)
+    return dataclasses.replace(
+        s, platform=platform, challenges=challenges, authy=authy, identity=identity, issuers=issuers
+    )

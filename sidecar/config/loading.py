@@ -22,11 +22,16 @@ from .settings import Settings
 from .validation import _validate
 
 ENV_PREFIX = "AUTHSIDECAR_"
-MAX_PROBLEMS = 50   # listed one by one; beyond that a count (a 50,000-item list of bad values is one mistake)
+MAX_PROBLEMS = 50  # listed one by one; beyond that a count (a 50,000-item list of bad values is one mistake)
 
 
-def load(path: str | Path | None = None, env: Mapping[str, str] | None = None, *,
-         data: bytes | None = None, demo: bool = False) -> Settings:
+def load(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    data: bytes | None = None,
+    demo: bool = False,
+) -> Settings:
     """Read the YAML file (if any; or `data`, its bytes already read), apply environment overrides,
     validate; raise ConfigError. Blocking and CPU-bound: a running server calls it off the event loop.
     `demo` (`sidecar run`): emulator.mode auto with no platform.base_url becomes on."""
@@ -67,7 +72,7 @@ def _apply_env(raw: dict, cls: type, env: Mapping[str, str], path: list[str], pr
         if var in env:
             raw[f.name] = env[var]
         elif var + "_FILE" in env:
-            try:   # the same reader as the config file: a FIFO or /dev/zero here must not hang a reload
+            try:  # the same reader as the config file: a FIFO or /dev/zero here must not hang a reload
                 raw[f.name] = read_config_bytes(env[var + "_FILE"], f"{'.'.join(names)}: {var}_FILE").decode().strip()
             except ConfigError as exc:
                 problems.extend(exc.problems)
@@ -150,5 +155,12 @@ def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
 
 def _type_name(value: Any) -> str:
     """What was written, by YAML type only (never the value: it may be a secret, or a bomb)."""
-    return {str: "text", bool: "a boolean", int: "an integer", float: "a number", list: "a list",
-            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {
+        str: "text",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)

@@ -19,11 +19,14 @@ def memory_plan(s: Settings) -> memory_budget.Plan:
     budget, source = memory_budget.budget(s.limits.memory_budget_mb, limit, where)
     explicit = {c.field: _dotted(s, c.field) for c in memory_budget.CACHES}
     lim = s.limits
-    transport = memory_budget.transport_bytes(lim.max_in_flight, lim.verify_streams_max,
-                                              lim.verify_stream_items_in_flight)
-    detail = (f"limits.max_in_flight={lim.max_in_flight} × {(memory_budget.TRANSPORT.max_request_bytes + memory_budget.TRANSPORT.call_overhead_bytes) // 1024} KiB "
-              f"calls, limits.verify_streams_max={lim.verify_streams_max} × "
-              f"{(memory_budget.stream_bytes(lim.verify_stream_items_in_flight) + memory_budget.TRANSPORT.call_overhead_bytes) // 1024} KiB per stream")
+    transport = memory_budget.transport_bytes(
+        lim.max_in_flight, lim.verify_streams_max, lim.verify_stream_items_in_flight
+    )
+    detail = (
+        f"limits.max_in_flight={lim.max_in_flight} × {(memory_budget.TRANSPORT.max_request_bytes + memory_budget.TRANSPORT.call_overhead_bytes) // 1024} KiB "
+        f"calls, limits.verify_streams_max={lim.verify_streams_max} × "
+        f"{(memory_budget.stream_bytes(lim.verify_stream_items_in_flight) + memory_budget.TRANSPORT.call_overhead_bytes) // 1024} KiB per stream"
+    )
     return memory_budget.plan(budget, source, explicit, transport, detail)
 
 

@@ -26,9 +26,9 @@ from yaml.composer import ComposerError
 
 from .errors import ConfigError
 
-MAX_CONFIG_BYTES = 1024 * 1024   # a real config is a few kB; bounds the read and the parse
-MAX_NODES = 50_000               # YAML nodes with aliases expanded (a real config has hundreds)
-MAX_DEPTH = 64                   # nesting (the settings tree is 4 deep; ext_authz rules a few more)
+MAX_CONFIG_BYTES = 1024 * 1024  # a real config is a few kB; bounds the read and the parse
+MAX_NODES = 50_000  # YAML nodes with aliases expanded (a real config has hundreds)
+MAX_DEPTH = 64  # nesting (the settings tree is 4 deep; ext_authz rules a few more)
 
 
 def read_config_bytes(path: str | Path, label: str = "config file") -> bytes:
@@ -67,12 +67,12 @@ def parse_config_yaml(data: bytes, path: str | Path) -> dict[str, Any]:
         raise ConfigError([f"config file: {path} is not UTF-8 text"]) from None
     try:
         _check_expansion(text)
-        loaded = yaml.load(text, Loader=_Loader) or {}   # noqa: S506 (a SafeLoader)
+        loaded = yaml.load(text, Loader=_Loader) or {}  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([f"config file: not valid YAML ({exc.problem or exc.context}{where})"]) from None
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:   # e.g. an int over Python's digit limit
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # e.g. an int over Python's digit limit
         raise ConfigError([f"config file: not valid YAML ({type(exc).__name__})"]) from None
     if not isinstance(loaded, dict):
         raise ConfigError(["config file: top level must be a mapping"])
@@ -91,8 +91,8 @@ def _check_expansion(text: str) -> None:
     still bounded by the file's size. Raises a MarkedYAMLError (as the loader would).
     """
     count = 0
-    open_nodes: list[tuple[int, str | None]] = []   # collections being parsed: (count at start, anchor)
-    sizes: dict[str, int] = {}                       # anchor → its node's expanded size, once complete
+    open_nodes: list[tuple[int, str | None]] = []  # collections being parsed: (count at start, anchor)
+    sizes: dict[str, int] = {}  # anchor → its node's expanded size, once complete
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
             size = sizes.get(event.anchor)
@@ -115,13 +115,19 @@ def _check_expansion(text: str) -> None:
             if anchor:
                 sizes[anchor] = count - start
         if count > MAX_NODES:
-            raise ComposerError(None, None, f"more than {MAX_NODES} nodes, each alias counted as the "
-                                            "node it repeats", event.start_mark)
+            raise ComposerError(
+                None, None, f"more than {MAX_NODES} nodes, each alias counted as the node it repeats", event.start_mark
+            )
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Limits:
-    max_token_bytes: int = 8192          # VerifyToken.token and other JWTs
-    max_field_chars: int = 512           # session tokens, ids, actions, user ids
-    max_in_flight: int = 1000            # unary calls; past it: RESOURCE_EXHAUSTED at once
-    max_streams: int = 256               # open server streams (WatchApprovalRequest), a budget of their own
-    memory_budget_mb: int = 0            # 0: 75% of the container's memory limit (cgroup), else 512
+    max_token_bytes: int = 8192  # VerifyToken.token and other JWTs
+    max_field_chars: int = 512  # session tokens, ids, actions, user ids
+    max_in_flight: int = 1000  # unary calls; past it: RESOURCE_EXHAUSTED at once
+    max_streams: int = 256  # open server streams (WatchApprovalRequest), a budget of their own
+    memory_budget_mb: int = 0  # 0: 75% of the container's memory limit (cgroup), else 512
     # AuthService.VerifyStream: open streams (past it the new stream gets RESOURCE_EXHAUSTED), items read
     # but not yet answered per stream (past it that stream is not read: back-pressure, not refusal), and
     # a per-item time limit (0: none; a request's own timeout may be shorter). Items count in max_in_flight.
@@ -41,18 +41,18 @@ class EmulatorSettings:
     # on: `serve` embeds the emulator (for upstreams with neither URL nor secret set). auto: only the
     # demo (`sidecar run`) embeds it, when platform.base_url is empty; `serve` never does — an emulator
     # on a production pod would mint tokens and sessions for anyone who reaches it. off: never.
-    mode: str = "auto"                   # auto | on | off
-    listen: str = "127.0.0.1:8900"       # loopback only (validated)
+    mode: str = "auto"  # auto | on | off
+    listen: str = "127.0.0.1:8900"  # loopback only (validated)
 
 
 @dataclass
 class SseSettings:
     enabled: bool = True
-    path: str = "/backend/events"        # below platform.base_url
+    path: str = "/backend/events"  # below platform.base_url
     heartbeat_timeout_seconds: float = 30.0
     reconnect_min_seconds: float = 0.2
     reconnect_max_seconds: float = 30.0
-    max_line_bytes: int = 65_536         # a longer line (or event) ends the connection as a protocol error
+    max_line_bytes: int = 65_536  # a longer line (or event) ends the connection as a protocol error
     max_event_bytes: int = 262_144
 
 
@@ -60,7 +60,7 @@ class SseSettings:
 class PlatformSettings:
     """The session/approval platform (RAuth v2 API shape)."""
 
-    base_url: str = ""                   # e.g. https://api.rauth.io/v2; empty: session RPCs off (or the emulator)
+    base_url: str = ""  # e.g. https://api.rauth.io/v2; empty: session RPCs off (or the emulator)
     api_key: str = ""
     app_id: str = ""
     timeout_seconds: float = 2.0
@@ -80,8 +80,8 @@ class PlatformSettings:
 class ChallengeSettings:
     """The step-up challenge platform (Authsignal Server API shape)."""
 
-    region: str = "us"                   # us | au | eu, or set base_url
-    base_url: str = ""                   # overrides region
+    region: str = "us"  # us | au | eu, or set base_url
+    base_url: str = ""  # overrides region
     secret_key: str = ""
     timeout_seconds: float = 2.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
@@ -95,16 +95,16 @@ class ChallengeSettings:
 class AuthySettings:
     """The second-factor platform (Authy API shape: TOTP, OneTouch, phone verification)."""
 
-    base_url: str = ""                   # e.g. https://api.authy.com; empty: disabled (or the emulator)
-    api_key: str = ""                    # X-Authy-API-Key; also the key callbacks are signed with
+    base_url: str = ""  # e.g. https://api.authy.com; empty: disabled (or the emulator)
+    api_key: str = ""  # X-Authy-API-Key; also the key callbacks are signed with
     timeout_seconds: float = 2.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # A code that succeeded is refused for this long: keep it at least the platform's code lifetime
     # (phone verification codes live 10 minutes; TOTP codes less).
     code_replay_window_seconds: float = 900.0
     callback_nonce_window_seconds: float = 300.0  # callbacks whose nonce is older/newer are refused
-    approval_poll_interval_seconds: float = 1.0   # WatchApprovalRequest asks the platform no faster
-    approval_watch_max_seconds: float = 600.0     # a watch ends after this even without a deadline
+    approval_poll_interval_seconds: float = 1.0  # WatchApprovalRequest asks the platform no faster
+    approval_watch_max_seconds: float = 600.0  # a watch ends after this even without a deadline
     consumed_codes_max_entries: int = 0  # 0: sized from the memory budget
 
 
@@ -115,9 +115,9 @@ IDENTITY_APIS = ("inai", "identity-service")
 class IdentitySettings:
     """The identity service for account flows (login, MFA, refresh, sessions), in one of two wires."""
 
-    api: str = "inai"                    # inai (InAI Auth API v1) | identity-service (identity microservice)
-    base_url: str = ""                   # inai: the apiUrl (https://apiauth.inai.dev); empty: off (or the emulator)
-    api_key: str = ""                    # inai: the publishable key, sent as X-Publishable-Key
+    api: str = "inai"  # inai (InAI Auth API v1) | identity-service (identity microservice)
+    base_url: str = ""  # inai: the apiUrl (https://apiauth.inai.dev); empty: off (or the emulator)
+    api_key: str = ""  # inai: the publishable key, sent as X-Publishable-Key
     timeout_seconds: float = 5.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
@@ -134,22 +134,22 @@ class LedgerSettings:
     token is valid once across the fleet; this process's ledger stays in front as a cache.
     """
 
-    backend: str = "memory"              # memory | redis
-    url: str = ""                        # redis://[user:password@]host:6379/0 or rediss://… (TLS)
-    password: str = ""                   # used when the URL has none: AUTHSIDECAR_LEDGER_PASSWORD(_FILE)
+    backend: str = "memory"  # memory | redis
+    url: str = ""  # redis://[user:password@]host:6379/0 or rediss://… (TLS)
+    password: str = ""  # used when the URL has none: AUTHSIDECAR_LEDGER_PASSWORD(_FILE)
     key_prefix: str = "authsidecar:ledger:"
-    timeout_seconds: float = 0.5         # one claim's whole budget (connect included); past it: fail closed
+    timeout_seconds: float = 0.5  # one claim's whole budget (connect included); past it: fail closed
 
 
 @dataclass
 class IssuerSettings:
     issuer: str = ""
-    jwks_uri: str = ""                   # empty: OIDC discovery from the issuer URL
+    jwks_uri: str = ""  # empty: OIDC discovery from the issuer URL
     audiences: list[str] = field(default_factory=list)
     algorithms: list[str] = field(default_factory=lambda: ["ES256"])
     leeway_seconds: float = 60.0
     required_claims: list[str] = field(default_factory=lambda: ["exp"])
-    max_lifetime_seconds: float = 0.0    # 0: no limit
+    max_lifetime_seconds: float = 0.0  # 0: no limit
     # Tokens with no iss claim are verified against this issuer's JWKS (InAI's tokens carry no iss).
     # Weaker than an iss match; at most one issuer may set it.
     accept_missing_iss: bool = False
@@ -173,30 +173,30 @@ class TlsSettings:
 
     cert_file: str = ""
     key_file: str = ""
-    client_ca_file: str = ""             # set: clients must present a certificate from this CA (mTLS)
+    client_ca_file: str = ""  # set: clients must present a certificate from this CA (mTLS)
 
 
 @dataclass
 class ExtAuthzRule:
     """One ext_authz policy rule: which requests it matches and the checks they must pass."""
 
-    name: str = ""                       # metric label and x-auth-rule header: [a-z0-9_-], unique
-    path_prefix: str = ""                # segment-wise: /api matches /api and /api/x, not /apix
-    path_regex: str = ""                 # full match against the path (query string removed)
-    methods: list[str] = field(default_factory=list)   # empty: any method
-    checks: list[str] = field(default_factory=list)    # jwt | session | approval | challenge, or [allow] / [deny]
-    issuers: list[str] = field(default_factory=list)   # jwt: accepted issuers (empty: any configured issuer)
-    audience: str = ""                   # jwt: required audience (empty: the issuer's audiences)
+    name: str = ""  # metric label and x-auth-rule header: [a-z0-9_-], unique
+    path_prefix: str = ""  # segment-wise: /api matches /api and /api/x, not /apix
+    path_regex: str = ""  # full match against the path (query string removed)
+    methods: list[str] = field(default_factory=list)  # empty: any method
+    checks: list[str] = field(default_factory=list)  # jwt | session | approval | challenge, or [allow] / [deny]
+    issuers: list[str] = field(default_factory=list)  # jwt: accepted issuers (empty: any configured issuer)
+    audience: str = ""  # jwt: required audience (empty: the issuer's audiences)
     required_scopes: list[str] = field(default_factory=list)  # jwt
-    action: str = ""                     # approval/challenge: the action the token must be for
-    peers: list[str] = field(default_factory=list)     # peer: allowed SPIFFE ids (a path segment may be *)
-    mode: str = ""                       # enforce | dry_run (decided and logged, always allowed); "": default_mode
+    action: str = ""  # approval/challenge: the action the token must be for
+    peers: list[str] = field(default_factory=list)  # peer: allowed SPIFFE ids (a path segment may be *)
+    mode: str = ""  # enforce | dry_run (decided and logged, always allowed); "": default_mode
 
 
 @dataclass
 class ClaimHeader:
     claim: str = ""
-    header: str = ""                     # must start with ext_authz.identity_header_prefix
+    header: str = ""  # must start with ext_authz.identity_header_prefix
 
 
 @dataclass
@@ -204,7 +204,7 @@ class ExtAuthzPolicySet:
     """A named rule set, chosen by a route's context_extensions `authsidecar_policy: <name>`."""
 
     name: str = ""
-    rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
+    rules: list[ExtAuthzRule] = field(default_factory=list)  # first match wins; no match: deny
 
 
 @dataclass
@@ -212,13 +212,13 @@ class ExtAuthzSettings:
     """Envoy/Istio external authorization (envoy.service.auth.v3.Authorization/Check)."""
 
     enabled: bool = True
-    rules: list[ExtAuthzRule] = field(default_factory=list)     # first match wins; no match: deny
-    policies: list[ExtAuthzPolicySet] = field(default_factory=list)   # named rule sets for per-route policies
-    default_mode: str = "enforce"        # rules without `mode`, and "no rule matched": enforce | dry_run
+    rules: list[ExtAuthzRule] = field(default_factory=list)  # first match wins; no match: deny
+    policies: list[ExtAuthzPolicySet] = field(default_factory=list)  # named rule sets for per-route policies
+    default_mode: str = "enforce"  # rules without `mode`, and "no rule matched": enforce | dry_run
     claim_headers: list[ClaimHeader] = field(default_factory=list)
-    identity_header_prefix: str = "x-auth-"   # incoming headers with it (`_` read as `-`) are always removed
-    case_sensitive_paths: bool = True    # false: paths, prefixes and regexes compare in lower case
-    strip_credentials: bool = False      # remove the credential headers a passing check read
+    identity_header_prefix: str = "x-auth-"  # incoming headers with it (`_` read as `-`) are always removed
+    case_sensitive_paths: bool = True  # false: paths, prefixes and regexes compare in lower case
+    strip_credentials: bool = False  # remove the credential headers a passing check read
     session_token_header: str = "x-session-token"
     phone_header: str = "x-user-phone"
     approval_token_header: str = "x-approval-token"
@@ -230,9 +230,9 @@ class DecisionLogSettings:
     """One JSON line per auth decision (OPA-style decision log); never a token, phone or raw subject."""
 
     enabled: bool = False
-    sample_ratio: float = 1.0            # share of decisions written (0..1)
-    max_per_second: float = 100.0        # past it lines are dropped and counted
-    path: str = ""                       # file appended to; empty: stderr
+    sample_ratio: float = 1.0  # share of decisions written (0..1)
+    max_per_second: float = 100.0  # past it lines are dropped and counted
+    path: str = ""  # file appended to; empty: stderr
 
 
 @dataclass
@@ -240,15 +240,15 @@ class Settings:
     listen: list[str] = field(default_factory=lambda: ["127.0.0.1:50051"])
     # A non-loopback TCP listener needs tls.* — or this explicit opt-in, which logs a warning.
     insecure_listen: bool = False
-    socket_mode: str = "0660"            # permissions of unix socket files (octal)
+    socket_mode: str = "0660"  # permissions of unix socket files (octal)
     # SO_REUSEPORT on the TCP listeners: several sidecar processes (e.g. two containers of one pod,
     # each with its own ops port) share one gRPC port and the kernel spreads connections across them.
     reuse_port: bool = False
     tls: TlsSettings = field(default_factory=TlsSettings)
-    ops_listen: str = "0.0.0.0:9464"     # /metrics, /healthz, /readyz (kubelet probes the pod IP)
+    ops_listen: str = "0.0.0.0:9464"  # /metrics, /healthz, /readyz (kubelet probes the pod IP)
     shutdown_grace_seconds: float = 10.0
     log_level: str = "info"
-    default_region: str = ""             # ISO 3166 alpha-2 for phones written without +
+    default_region: str = ""  # ISO 3166 alpha-2 for phones written without +
     limits: Limits = field(default_factory=Limits)
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)

@@ -88,8 +88,14 @@ def _validate_limits(s: Settings) -> list[str]:
     p: list[str] = []
     if s.shutdown_grace_seconds < 0:
         p.append("shutdown_grace_seconds: must not be negative")
-    for name in ("max_token_bytes", "max_field_chars", "max_in_flight", "max_streams", "verify_streams_max",
-                 "verify_stream_items_in_flight"):
+    for name in (
+        "max_token_bytes",
+        "max_field_chars",
+        "max_in_flight",
+        "max_streams",
+        "verify_streams_max",
+        "verify_stream_items_in_flight",
+    ):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")
     if s.limits.verify_stream_item_timeout_seconds < 0:
@@ -108,8 +114,7 @@ def _validate_limits(s: Settings) -> list[str]:
     if s.emulator.mode not in {"auto", "on", "off"}:
         p.append("emulator.mode: must be auto, on or off")
     # Its control API mints tokens and forges sessions: reachable from the pod IP, it is a way in.
-    if s.emulator.listen.startswith("unix:") or ":" not in s.emulator.listen \
-            or not is_local_address(s.emulator.listen):
+    if s.emulator.listen.startswith("unix:") or ":" not in s.emulator.listen or not is_local_address(s.emulator.listen):
         p.append("emulator.listen: must be a loopback host:port (127.0.0.1, ::1 or localhost)")
     return p
 
@@ -178,8 +183,10 @@ def _validate_issuers(issuers: list[IssuerSettings]) -> list[str]:
             p.append(f"{where}.jwks_uri: must be an http(s) URL")
     missing_iss = [i for i, iss in enumerate(issuers) if iss.accept_missing_iss]
     for i in missing_iss[1:]:
-        p.append(f"issuers[{i}].accept_missing_iss: only one issuer may accept tokens without iss "
-                 f"(issuers[{missing_iss[0]}] does)")
+        p.append(
+            f"issuers[{i}].accept_missing_iss: only one issuer may accept tokens without iss "
+            f"(issuers[{missing_iss[0]}] does)"
+        )
     return p
 
 
@@ -201,8 +208,12 @@ def _validate_factors(s: Settings) -> list[str]:
     p: list[str] = []
     if s.authy.base_url and not s.authy.api_key:
         p.append("authy.api_key: is required when authy.base_url is set")
-    for name in ("timeout_seconds", "code_replay_window_seconds", "callback_nonce_window_seconds",
-                 "approval_watch_max_seconds"):
+    for name in (
+        "timeout_seconds",
+        "code_replay_window_seconds",
+        "callback_nonce_window_seconds",
+        "approval_watch_max_seconds",
+    ):
         if getattr(s.authy, name) <= 0:
             p.append(f"authy.{name}: must be positive")
     # A floor on the poll interval protects the vendor (and our rate limit) from a typo.

@@ -37,7 +37,7 @@ def _validate_ext_authz(e: ExtAuthzSettings) -> list[str]:
             p.append(f"{where}.header: must be a lower-case header name starting with {prefix}")
     if e.default_mode not in MODES:
         p.append(f"ext_authz.default_mode: must be one of {list(MODES)}")
-    seen: set[str] = set()   # rule names are unique across every rule set: they are the metric's `rule`
+    seen: set[str] = set()  # rule names are unique across every rule set: they are the metric's `rule`
     for i, rule in enumerate(e.rules):
         p.extend(_validate_rule(rule, f"ext_authz.rules[{i}]", seen))
     sets: set[str] = set()

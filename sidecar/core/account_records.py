@@ -17,14 +17,14 @@ class Tokens:
     access_token: str
     refresh_token: str
     expires_in: int = 0
-    session_id: str = ""     # neither wire names the session in a token answer; kept for one that does
+    session_id: str = ""  # neither wire names the session in a token answer; kept for one that does
 
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     tokens: Tokens | None = None
     mfa_required: bool = False
-    mfa_token: str = ""      # what CompleteMfa sends back (InAI: the service's mfa_token)
+    mfa_token: str = ""  # what CompleteMfa sends back (InAI: the service's mfa_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +39,9 @@ class Me:
 @dataclass(frozen=True, slots=True)
 class AccountSession:
     session_id: str
-    device: str = ""         # the user agent
+    device: str = ""  # the user agent
     ip: str = ""
-    created_at: int = 0      # Unix seconds
+    created_at: int = 0  # Unix seconds
     last_seen_at: int = 0
     current: bool = False
 

@@ -51,8 +51,11 @@ class _Chain:
     def then(self, tokens: Tokens, now: float) -> _Chain:
         # expires_in 0 (unknown) keeps the deadline unknown: such a chain's revocations last the maximum
         deadline = max(self.access_deadline, now + tokens.expires_in) if tokens.expires_in > 0 else 0.0
-        return _Chain(tokens.session_id or self.session_id,
-                      (*self.access_keys, token_key(tokens.access_token))[-ACCESS_TOKENS_PER_CHAIN:], deadline)
+        return _Chain(
+            tokens.session_id or self.session_id,
+            (*self.access_keys, token_key(tokens.access_token))[-ACCESS_TOKENS_PER_CHAIN:],
+            deadline,
+        )
 
     def revocations(self, now: float) -> list[tuple[str, float]]:
         """(id, seconds to keep it): an access token until its exp (plus the verifiers' clock leeway),
@@ -70,9 +73,15 @@ class AccountFlows:
     """The account component. `revocations` is wired by the Sidecar (the logout revocation store
     VerifyToken consults)."""
 
-    def __init__(self, upstream: IdentityApi, revocations: LogoutRevocations | None = None, *,
-                 clock: Clock = time.monotonic, session_map_max_entries: int = 100_000,
-                 configured: bool = True) -> None:
+    def __init__(
+        self,
+        upstream: IdentityApi,
+        revocations: LogoutRevocations | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        session_map_max_entries: int = 100_000,
+        configured: bool = True,
+    ) -> None:
         self.upstream = upstream
         self.revocations = revocations
         self._clock = clock
@@ -115,8 +124,11 @@ class AccountFlows:
 
     def _remember(self, tokens: Tokens, chain: _Chain | None = None) -> Tokens:
         if tokens.refresh_token:
-            self._chains.put(token_key(tokens.refresh_token), (chain or _Chain()).then(tokens, self._clock()),
-                             SESSION_MAP_TTL_SECONDS)
+            self._chains.put(
+                token_key(tokens.refresh_token),
+                (chain or _Chain()).then(tokens, self._clock()),
+                SESSION_MAP_TTL_SECONDS,
+            )
         return tokens
 
     async def _revoke(self, chain: _Chain) -> None:
@@ -126,8 +138,10 @@ class AccountFlows:
             return
         metrics.LOGOUT_REVOCATIONS_TOTAL.labels("yes" if self.revocations is not None else "no").inc()
         if self.revocations is None:
-            log.warning("no revocation store wired; session revoked upstream only",
-                        extra={"session": fingerprint(entries[0][0])})
+            log.warning(
+                "no revocation store wired; session revoked upstream only",
+                extra={"session": fingerprint(entries[0][0])},
+            )
             return
         await self.revocations.revoke(entries)
 
@@ -175,4 +189,3 @@ class AccountFlows:
             raise UpstreamError("revocations", 0, FULL_DETAIL)
         await self._call(self.upstream.logout_session(access_token, session_id))
         await self._revoke(_Chain(session_id))
-

@@ -52,7 +52,7 @@ class SessionAnswer:
 class SessionStatusAnswer:
     status: SessionStatus
     source: Source
-    phone: str = ""                      # E.164
+    phone: str = ""  # E.164
     expires_at: float | None = None
     reason: Reason = Reason.NONE
     detail: str = ""

@@ -33,8 +33,9 @@ class TtlLru(Generic[K, V]):
 
     EVICT_SHARE = 256
 
-    def __init__(self, max_entries: int, clock: Clock = time.monotonic,
-                 on_evict: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, max_entries: int, clock: Clock = time.monotonic, on_evict: Callable[[], None] | None = None
+    ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
@@ -127,11 +128,12 @@ class TtlShared(TtlLru[K, V]):
     verified a token. Each entry is one complex number: its deadline + 1j × its value's index in a
     small table — 32 bytes, where a (deadline, value) tuple and its float take 80."""
 
-    def __init__(self, max_entries: int, clock: Clock = time.monotonic,
-                 on_evict: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, max_entries: int, clock: Clock = time.monotonic, on_evict: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(max_entries, clock, on_evict)
         self._values: list[V] = []
-        self._index: dict[int, int] = {}   # id(value) → its place in _values
+        self._index: dict[int, int] = {}  # id(value) → its place in _values
         self._values_limit = SHARED_VALUES_MAX
 
     def get(self, key: K) -> V | None:

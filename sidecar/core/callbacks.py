@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from .collation import sort_key
 from .outcomes import InvalidArgument, Reason, Source, Verdict
 
-ARRAY_INDEX_LIMIT = 100          # body-parser's qs arrayLimit: `a[7]` is an array item, `a[1000]` a key
+ARRAY_INDEX_LIMIT = 100  # body-parser's qs arrayLimit: `a[7]` is an array item, `a[1000]` a key
 BRACKET = re.compile(r"\[([^\[\]]*)\]")
 WELL_FORMED = re.compile(r"[^\[\]]+(\[[^\[\]]*\])*")
 
@@ -104,7 +104,7 @@ def check_size(tree: Any, limits: CallbackLimits, field: str) -> None:
         node = stack.pop()
         nodes += 1
         if isinstance(node, dict):
-            nodes += len(node)                       # its keys
+            nodes += len(node)  # its keys
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -138,16 +138,17 @@ def params_from_body(body: bytes, limits: CallbackLimits = CallbackLimits()) -> 
         check_size(tree, limits, "body")
         return tree
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
-                          max_num_fields=limits.max_entries)
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=limits.max_entries)
     except ValueError:
-        raise InvalidArgument("body", f"is neither JSON nor form-encoded (or has over {limits.max_entries} fields)") \
-            from None
+        raise InvalidArgument(
+            "body", f"is neither JSON nor form-encoded (or has over {limits.max_entries} fields)"
+        ) from None
     return tree_from_pairs(pairs, limits, "body")
 
 
-def tree_from_pairs(pairs: Iterable[tuple[str, str]], limits: CallbackLimits = CallbackLimits(),
-                    field: str = "params") -> dict:
+def tree_from_pairs(
+    pairs: Iterable[tuple[str, str]], limits: CallbackLimits = CallbackLimits(), field: str = "params"
+) -> dict:
     """Form pairs with bracketed keys → the nested object the app's body parser builds (qs.parse):
     `a[b]=1` → {"a": {"b": "1"}}, `a[]=1&a[]=2` and `a[0]=1` → {"a": ["1", …]}."""
     root: dict = {}
@@ -189,13 +190,13 @@ def _insert(root: dict, segments: list[str | None], value: str) -> None:
         child = node.get(key)
         if i == len(segments) - 1:
             if child is not None:
-                raise RepeatedKey(_spelt(segments[:i + 1]))
+                raise RepeatedKey(_spelt(segments[: i + 1]))
             node[key] = value
             return
         if child is None:
             child = node[key] = {}
         elif not isinstance(child, dict):
-            raise RepeatedKey(_spelt(segments[:i + 1]))
+            raise RepeatedKey(_spelt(segments[: i + 1]))
         node = child
 
 
@@ -259,7 +260,7 @@ def _stringify(value: Any, prefix: str, out: list[str]) -> None:
     elif isinstance(value, bool):
         out.append(f"{_enc(prefix, 'body')}={'true' if value else 'false'}")
     elif isinstance(value, (int, float)):
-        out.append(f"{_enc(prefix, 'body')}={_enc(js_number(value), 'body')}")   # 1e+21 → 1e%2B21
+        out.append(f"{_enc(prefix, 'body')}={_enc(js_number(value), 'body')}")  # 1e+21 → 1e%2B21
     else:
         out.append(f"{_enc(prefix, 'body')}={_enc(str(value), 'body')}")
 
@@ -290,8 +291,17 @@ def sign(api_key: str, nonce: str, method: str, url: str, params: Mapping) -> st
     return base64.b64encode(hmac.new(api_key.encode("utf-8"), message, hashlib.sha256).digest()).decode()
 
 
-def verify_signature(api_key: str, *, nonce: str, method: str, url: str, params: Mapping,
-                     signature: str, now: float, window_seconds: float) -> Verdict:
+def verify_signature(
+    api_key: str,
+    *,
+    nonce: str,
+    method: str,
+    url: str,
+    params: Mapping,
+    signature: str,
+    now: float,
+    window_seconds: float,
+) -> Verdict:
     """Valid only for a fresh nonce and a signature that matches byte for byte (constant time).
     Unlike the SDK, a GET callback is checked too: an unsigned request is never answered valid."""
     try:

@@ -22,8 +22,8 @@ class ValidationRecord:
     action: str = ""
     idempotency_key: str = ""
     verification_method: str = ""
-    error: str = ""                      # the platform's explanation when is_valid is false
-    already_used: bool = False           # the platform says the token was consumed before
+    error: str = ""  # the platform's explanation when is_valid is false
+    already_used: bool = False  # the platform says the token was consumed before
 
 
 @dataclass(frozen=True, slots=True)

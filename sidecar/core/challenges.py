@@ -55,9 +55,16 @@ def path_safe(field: str, value: str) -> str:
 
 
 class ChallengeVerifier:
-    def __init__(self, upstream: ChallengeUpstream, *, consumed_ttl_seconds: float = 900.0,
-                 consumed_max_entries: int = 100_000, clock: Clock = time.monotonic,
-                 disabled: str = "", ledger: SharedLedger | None = None) -> None:
+    def __init__(
+        self,
+        upstream: ChallengeUpstream,
+        *,
+        consumed_ttl_seconds: float = 900.0,
+        consumed_max_entries: int = 100_000,
+        clock: Clock = time.monotonic,
+        disabled: str = "",
+        ledger: SharedLedger | None = None,
+    ) -> None:
         self.upstream = upstream
         self.consumed_ttl_seconds = consumed_ttl_seconds
         self.ledger = OneTimeClaims("challenge", consumed_max_entries, clock, ledger)
@@ -140,7 +147,6 @@ class ChallengeVerifier:
         return await self.circuit.call(call)
 
 
-
 def decide(r: ValidationRecord, user_id: str | None, action: str | None) -> ChallengeAnswer:
     """The platform's record judged against what the caller expects (rules 3–8 above)."""
     up = Source.UPSTREAM
@@ -152,11 +158,13 @@ def decide(r: ValidationRecord, user_id: str | None, action: str | None) -> Chal
         return ChallengeAnswer(Verdict.deny(Reason.MALFORMED, detail, up))
     if user_id is not None and r.user_id != user_id:
         # Don't echo whose token it is: the caller only needs to know it is not this user's.
-        return ChallengeAnswer(Verdict.deny(Reason.SUBJECT_MISMATCH, "the token belongs to another user", up),
-                               state=r.state)
+        return ChallengeAnswer(
+            Verdict.deny(Reason.SUBJECT_MISMATCH, "the token belongs to another user", up), state=r.state
+        )
     if action is not None and r.action != action:
-        return replace(answer, verdict=Verdict.deny(
-            Reason.ACTION_MISMATCH, f"the challenge was for action {r.action!r:.80}", up))
+        return replace(
+            answer, verdict=Verdict.deny(Reason.ACTION_MISMATCH, f"the challenge was for action {r.action!r:.80}", up)
+        )
     if r.state is ActionState.CHALLENGE_FAILED:
         return replace(answer, verdict=Verdict.deny(Reason.CHALLENGE_FAILED, "the user failed the challenge", up))
     if r.state is ActionState.BLOCK:

@@ -39,9 +39,14 @@ class CircuitState(enum.Enum):
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, failure_threshold: int = 5, open_seconds: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[str, CircuitState], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        failure_threshold: int = 5,
+        open_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[str, CircuitState], None] | None = None,
+    ) -> None:
         self.name = name
         self.failure_threshold = failure_threshold
         self.open_seconds = open_seconds
@@ -102,8 +107,9 @@ class CircuitBreaker:
         """
         if not self.allow():
             awaitable.close()  # type: ignore[attr-defined]  # never awaited: no dangling coroutine
-            raise UpstreamError(self.name, 0, f"circuit open after repeated failures; next try in "
-                                              f"{self.retry_after():.1f}s")
+            raise UpstreamError(
+                self.name, 0, f"circuit open after repeated failures; next try in {self.retry_after():.1f}s"
+            )
         if self._state is CircuitState.HALF_OPEN:  # allow() just let this call through as the probe
             probe = asyncio.ensure_future(self._run_probe(awaitable))
             self._probes.add(probe)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-DEFAULT_RULE = "default"                 # the label of "no rule matched" (a reserved rule name)
+DEFAULT_RULE = "default"  # the label of "no rule matched" (a reserved rule name)
 MAX_HEADER_VALUE_CHARS = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class Allow:
     rule: str
-    headers: tuple[tuple[str, str], ...] = ()    # set on the request to the app (overwriting)
-    remove: tuple[str, ...] = ()                 # removed from the request to the app
-    dry_run: str = ""                            # a dry-run rule's would-be answer: "allow" | "deny"; "" enforced
-    would_reason: str = ""                       # the would-be denial's reason (dry run)
+    headers: tuple[tuple[str, str], ...] = ()  # set on the request to the app (overwriting)
+    remove: tuple[str, ...] = ()  # removed from the request to the app
+    dry_run: str = ""  # a dry-run rule's would-be answer: "allow" | "deny"; "" enforced
+    would_reason: str = ""  # the would-be denial's reason (dry run)
 
     reason = "none"
     status = 200
@@ -24,9 +24,9 @@ class Allow:
 @dataclass(frozen=True, slots=True)
 class Deny:
     rule: str
-    status: int                                  # HTTP status for the client: 400, 401, 403, 503
-    reason: str                                  # bounded code: a Reason label or one of ours below
-    headers: tuple[tuple[str, str], ...] = ()    # response headers (WWW-Authenticate)
+    status: int  # HTTP status for the client: 400, 401, 403, 503
+    reason: str  # bounded code: a Reason label or one of ours below
+    headers: tuple[tuple[str, str], ...] = ()  # response headers (WWW-Authenticate)
 
     @property
     def body(self) -> str:
@@ -51,7 +51,7 @@ class Passed:
     """What the checks of one rule have established so far."""
 
     headers: dict[str, str] = field(default_factory=dict)
-    consumed: list[str] = field(default_factory=list)   # credential headers the checks read
+    consumed: list[str] = field(default_factory=list)  # credential headers the checks read
     subject: str = ""
 
     def put(self, name: str, value: str) -> None:

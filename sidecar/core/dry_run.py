@@ -21,8 +21,11 @@ def shadow(decision: Allow | Deny, request: HttpRequest, prefix: str) -> Allow:
     if isinstance(decision, Allow):
         headers = tuple(sorted((*decision.headers, (prefix + "dry-run", "allow"))))
         return replace(decision, headers=headers, dry_run="allow")
-    headers = ((prefix + "dry-run", "deny"), (prefix + "dry-run-reason", decision.reason),
-               (prefix + "rule", decision.rule))
+    headers = (
+        (prefix + "dry-run", "deny"),
+        (prefix + "dry-run-reason", decision.reason),
+        (prefix + "rule", decision.rule),
+    )
     sent = {name for name, _ in headers}
     remove = tuple(h for h in request.headers_with_prefix(prefix) if h not in sent)
     return Allow(decision.rule, headers, remove, dry_run="deny", would_reason=decision.reason)

@@ -35,10 +35,10 @@ class BadPath(ValueError):
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     method: str
-    path: str                            # the request target: path and query, as Envoy sends it
-    headers: Mapping[str, str] = field(default_factory=dict)   # lower-case names
-    principal: str = ""                  # the downstream peer's identity (Envoy: source.principal, mTLS)
-    context: Mapping[str, str] = field(default_factory=dict)   # the route's context_extensions
+    path: str  # the request target: path and query, as Envoy sends it
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    principal: str = ""  # the downstream peer's identity (Envoy: source.principal, mTLS)
+    context: Mapping[str, str] = field(default_factory=dict)  # the route's context_extensions
 
     def header(self, name: str) -> str:
         return self.headers.get(name, "")

@@ -37,8 +37,14 @@ KEY_SHAPES: dict[str, tuple[str, frozenset[str]]] = {
 EC_CURVES: dict[str, tuple[int, int]] = {
     "ES256": (0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551, 32),
     "ES384": (0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973, 48),
-    "ES512": (int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5"
-                  "D03BB5C9B8899C47AEBB6FB71E91386409", 16), 66),
+    "ES512": (
+        int(
+            "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5"
+            "D03BB5C9B8899C47AEBB6FB71E91386409",
+            16,
+        ),
+        66,
+    ),
 }
 
 
@@ -55,7 +61,7 @@ class Rejected(Exception):
 class CompactJws:
     header: dict[str, Any]
     payload: dict[str, Any]
-    payload_json: str                    # the payload as sent (what a verified token's AuthInfo keeps)
+    payload_json: str  # the payload as sent (what a verified token's AuthInfo keeps)
     signing_input: bytes
     signature: bytes
 

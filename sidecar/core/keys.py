@@ -38,8 +38,8 @@ from .outcomes import Reason
 
 log = logs.get("jwks")
 
-REFRESH_AHEAD = 0.8          # refetch when this share of the TTL has passed
-BACKOFF_FIRST = 0.5          # seconds before the first retry of a failed fetch
+REFRESH_AHEAD = 0.8  # refetch when this share of the TTL has passed
+BACKOFF_FIRST = 0.5  # seconds before the first retry of a failed fetch
 BACKOFF_MAX = 30.0
 NEGATIVE_MAX_ENTRIES = 10_000
 MIN_RSA_BITS = 2048
@@ -59,11 +59,11 @@ class SigningKey:
     """One public key of an issuer's JWKS, with the members that decide which algorithms it may verify."""
 
     kid: str
-    kty: str                 # EC | RSA | OKP
-    crv: str                 # P-256 … for EC, Ed25519/Ed448 for OKP, "" for RSA
-    alg: str                 # the JWK's own alg member, "" when it has none
-    public_key: Any          # a cryptography public key object
-    material: str            # canonical JSON of the JWK: a changed key under the same kid is a new key
+    kty: str  # EC | RSA | OKP
+    crv: str  # P-256 … for EC, Ed25519/Ed448 for OKP, "" for RSA
+    alg: str  # the JWK's own alg member, "" when it has none
+    public_key: Any  # a cryptography public key object
+    material: str  # canonical JSON of the JWK: a changed key under the same kid is a new key
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +143,7 @@ class JwksCache:
         self._on_removed = on_removed
         self._on_fetch = on_fetch
         self._keys: dict[str, SigningKey] = {}
-        self._loaded_at: float | None = None      # clock time of the last successful fetch
+        self._loaded_at: float | None = None  # clock time of the last successful fetch
         self._current_ttl = ttl
         self._last_attempt: float | None = None
         self._last_miss_fetch: float | None = None
@@ -273,8 +273,10 @@ class JwksCache:
             self._failed(f"JWKS document has {skipped} key(s), none usable for signature verification")
             return False
         if skipped:
-            log.info("JWKS keys skipped (not usable for signature verification)",
-                     extra={"issuer": self.name, "skipped": skipped, "usable": len(new)})
+            log.info(
+                "JWKS keys skipped (not usable for signature verification)",
+                extra={"issuer": self.name, "skipped": skipped, "usable": len(new)},
+            )
         self._install(fetched, new)
         return True
 
@@ -302,11 +304,15 @@ class JwksCache:
         if self._loaded_at is None:
             log.warning("JWKS fetch failed; no keys yet", extra={"issuer": self.name, "error": self._last_error})
         elif self.usable():
-            log.warning("JWKS fetch failed; using last good keys",
-                        extra={"issuer": self.name, "stale_seconds": round(self.age(), 1), "error": self._last_error})
+            log.warning(
+                "JWKS fetch failed; using last good keys",
+                extra={"issuer": self.name, "stale_seconds": round(self.age(), 1), "error": self._last_error},
+            )
         else:
-            log.error("JWKS fetch failed and last good keys are past max staleness; failing closed",
-                      extra={"issuer": self.name, "stale_seconds": round(self.age(), 1), "error": self._last_error})
+            log.error(
+                "JWKS fetch failed and last good keys are past max staleness; failing closed",
+                extra={"issuer": self.name, "stale_seconds": round(self.age(), 1), "error": self._last_error},
+            )
 
     async def run(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         """The background loop: load at once, then refresh ahead of expiry, backing off on failure."""

@@ -127,8 +127,9 @@ class SharedLedger:
 class OneTimeClaims:
     """Claims of one kind of one-time token (approval, challenge, totp, phone_code)."""
 
-    def __init__(self, kind: str, max_entries: int, clock: Clock = time.monotonic,
-                 shared: SharedLedger | None = None) -> None:
+    def __init__(
+        self, kind: str, max_entries: int, clock: Clock = time.monotonic, shared: SharedLedger | None = None
+    ) -> None:
         self.kind = kind
         self.local = OneTimeLedger(max_entries, clock)
         self.shared = shared

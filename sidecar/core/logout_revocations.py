@@ -25,9 +25,9 @@ from .outcomes import UpstreamError
 
 log = logs.get("logout_revocations")
 
-MAX_TTL_SECONDS = 24 * 3600.0   # a revocation whose token's expiry is unknown (a session id) lasts a day
-POLL_SECONDS = 0.25             # how often a pod reads the fleet's new revocations
-POLL_MAX_SECONDS = 5.0          # backoff while Redis does not answer
+MAX_TTL_SECONDS = 24 * 3600.0  # a revocation whose token's expiry is unknown (a session id) lasts a day
+POLL_SECONDS = 0.25  # how often a pod reads the fleet's new revocations
+POLL_MAX_SECONDS = 5.0  # backoff while Redis does not answer
 READ_BATCH = 500
 FULL_DETAIL = "logout revocation store is full; not logged out (retry later)"
 
@@ -48,7 +48,7 @@ class LogoutRevocations:
         self._until: dict[str, float] = {}
         self._clock = clock
         self._wall = wall
-        self._overflow_until = 0.0   # > now: a fleet revocation could not be held; everything is revoked
+        self._overflow_until = 0.0  # > now: a fleet revocation could not be held; everything is revoked
         self.shared: SharedRevocations | None = None
 
     def resize(self, max_entries: int) -> None:
@@ -105,20 +105,23 @@ class LogoutRevocations:
         if ttl <= 0 or self._hold([(revocation_id, ttl)]):
             return
         self._overflow_until = max(self._overflow_until, self._clock() + min(ttl, MAX_TTL_SECONDS))
-        log.error("a fleet logout revocation does not fit; every token answers revoked until it expires",
-                  extra={"seconds": round(ttl)})
+        log.error(
+            "a fleet logout revocation does not fit; every token answers revoked until it expires",
+            extra={"seconds": round(ttl)},
+        )
 
 
 class SharedRevocations:
     """The fleet's logout revocations on one Redis stream: appended on logout, tailed by every pod."""
 
-    def __init__(self, stream: RevocationStream, key_prefix: str, local: LogoutRevocations,
-                 wall: Clock = time.time) -> None:
+    def __init__(
+        self, stream: RevocationStream, key_prefix: str, local: LogoutRevocations, wall: Clock = time.time
+    ) -> None:
         self.stream = stream
         self.key = f"{key_prefix}logout_revocations"
         self.local = local
         self._wall = wall
-        self._after = "0"      # the last stream id read: a new pod reads every live revocation first
+        self._after = "0"  # the last stream id read: a new pod reads every live revocation first
         self._task: asyncio.Task | None = None
         local.shared = self
 

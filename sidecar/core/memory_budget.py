@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MB = 1024 * 1024
-CONTAINER_SHARE = 0.75     # of a container limit: the rest is headroom for GC churn, fragmentation, bursts
-DEFAULT_BUDGET_MB = 512    # with no limit anywhere (a bare process): generous, still bounded
+CONTAINER_SHARE = 0.75  # of a container limit: the rest is headroom for GC churn, fragmentation, bursts
+DEFAULT_BUDGET_MB = 512  # with no limit anywhere (a bare process): generous, still bounded
 # An idle sidecar's RSS (≈ 75 MB measured), the fixed-size structures that fill with use (the memos of
 # recent tokens, ~2.6 MB; each issuer's 10,000 unknown kids, ~2 MB) and in-flight buffers. The bench
 # `memory_all_full` checks it: with 80 here, everything full came to 98.5 MB under a 96 MB budget.
 BASELINE_MB = 88
-MIN_ENTRIES = 1_000        # below this a cache stops being useful: the budget is too small
-SLACK = 1.25               # RSS per traced byte (allocator pools, dict resizes)
+MIN_ENTRIES = 1_000  # below this a cache stops being useful: the budget is too small
+SLACK = 1.25  # RSS per traced byte (allocator pools, dict resizes)
 
 
 KIB = 1024
@@ -66,21 +66,23 @@ def stream_bytes(items_in_flight: int, t: Transport = TRANSPORT) -> int:
     return max(t.window_bytes, t.max_request_bytes) + t.write_buffer_bytes + items_in_flight * t.answer_bytes
 
 
-def transport_bytes(max_in_flight: int, verify_streams_max: int, items_in_flight: int,
-                    t: Transport = TRANSPORT) -> int:
+def transport_bytes(max_in_flight: int, verify_streams_max: int, items_in_flight: int, t: Transport = TRANSPORT) -> int:
     """Unary calls in flight, each with a request of the largest size; every VerifyStream open; and one
     connection window (past the streams' own, it tracks data gRPC has passed on)."""
-    return (max_in_flight * (t.max_request_bytes + t.call_overhead_bytes)
-            + verify_streams_max * (stream_bytes(items_in_flight, t) + t.call_overhead_bytes) + t.window_bytes)
+    return (
+        max_in_flight * (t.max_request_bytes + t.call_overhead_bytes)
+        + verify_streams_max * (stream_bytes(items_in_flight, t) + t.call_overhead_bytes)
+        + t.window_bytes
+    )
 
 
 @dataclass(frozen=True)
 class CacheCost:
     """One budgeted cache: its config field, share weight, and bytes per entry (tracemalloc)."""
 
-    field: str              # dotted settings path of its `*_max_entries`
-    weight: float           # share of the cache budget when sized automatically
-    bytes_per_entry: int    # everything one `max_entries` unit holds, summed over its structures
+    field: str  # dotted settings path of its `*_max_entries`
+    weight: float  # share of the cache budget when sized automatically
+    bytes_per_entry: int  # everything one `max_entries` unit holds, summed over its structures
 
 
 # Each figure is the largest `bench/entry_sizes.py` measured between 5k and 100k entries (a dict's table
@@ -105,11 +107,11 @@ CACHES: tuple[CacheCost, ...] = (
 @dataclass(frozen=True)
 class Plan:
     budget_bytes: int
-    source: str                      # "config", "cgroup v2 …", "cgroup v1 …" or "default"
-    sizes: dict[str, int]            # field → entries
-    estimate_bytes: int              # baseline + transport + every cache full
+    source: str  # "config", "cgroup v2 …", "cgroup v1 …" or "default"
+    sizes: dict[str, int]  # field → entries
+    estimate_bytes: int  # baseline + transport + every cache full
     problems: tuple[str, ...] = ()
-    transport_bytes: int = 0         # what callers may pin through gRPC (`transport_bytes`)
+    transport_bytes: int = 0  # what callers may pin through gRPC (`transport_bytes`)
 
 
 def budget(configured_mb: int, container_limit: int | None, limit_source: str) -> tuple[int, str]:
@@ -125,24 +127,30 @@ def entry_bytes(cost: CacheCost) -> int:
     return int(cost.bytes_per_entry * SLACK)
 
 
-def plan(budget_bytes: int, source: str, explicit: dict[str, int], transport: int = 0,
-         transport_detail: str = "") -> Plan:
+def plan(
+    budget_bytes: int, source: str, explicit: dict[str, int], transport: int = 0, transport_detail: str = ""
+) -> Plan:
     """Entries per cache. `explicit` holds the sizes set in config (> 0); the rest share what is left
     after the baseline and `transport` (bytes; `transport_detail` names the limits behind it)."""
     caches_bytes = budget_bytes - BASELINE_MB * MB - transport
     problems: list[str] = []
     if caches_bytes < MIN_ENTRIES * sum(entry_bytes(c) for c in CACHES):
         after = f"the {BASELINE_MB} MB baseline" + (
-            f" and ~{transport // MB} MB of gRPC transport ({transport_detail})" if transport else "")
-        problems.append(f"limits.memory_budget_mb: {budget_bytes // MB} MB ({source}) leaves "
-                        f"{max(caches_bytes, 0) // MB} MB for caches after {after}; "
-                        f"too small for {MIN_ENTRIES} entries per cache")
+            f" and ~{transport // MB} MB of gRPC transport ({transport_detail})" if transport else ""
+        )
+        problems.append(
+            f"limits.memory_budget_mb: {budget_bytes // MB} MB ({source}) leaves "
+            f"{max(caches_bytes, 0) // MB} MB for caches after {after}; "
+            f"too small for {MIN_ENTRIES} entries per cache"
+        )
     fixed = {c.field: explicit[c.field] * entry_bytes(c) for c in CACHES if explicit.get(c.field, 0) > 0}
     if sum(fixed.values()) > max(caches_bytes, 0):
         named = ", ".join(f"{f}={explicit[f]} (~{b // MB} MB)" for f, b in fixed.items())
-        problems.append(f"limits.memory_budget_mb: explicit cache sizes need ~{sum(fixed.values()) // MB} MB "
-                        f"but the budget of {budget_bytes // MB} MB ({source}) leaves {max(caches_bytes, 0) // MB} MB "
-                        f"for caches: {named}")
+        problems.append(
+            f"limits.memory_budget_mb: explicit cache sizes need ~{sum(fixed.values()) // MB} MB "
+            f"but the budget of {budget_bytes // MB} MB ({source}) leaves {max(caches_bytes, 0) // MB} MB "
+            f"for caches: {named}"
+        )
     left = max(caches_bytes - sum(fixed.values()), 0)
     auto = [c for c in CACHES if c.field not in fixed]
     weights = sum(c.weight for c in auto) or 1.0

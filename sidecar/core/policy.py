@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..config import ExtAuthzRule, ExtAuthzSettings, Limits
-from .answers import ApprovalAnswer, ChallengeAnswer, SessionAnswer, TokenAnswer
 from . import dry_run, spiffe
+from .answers import ApprovalAnswer, ChallengeAnswer, SessionAnswer, TokenAnswer
 from .decisions import DEFAULT_RULE, DENIED_BY_RULE, NO_MATCHING_RULE, Allow, Decision, Deny, Passed
 from .http_request import BadPath, HttpRequest, bearer_token, normalised_path, prefix_matches
 from .outcomes import InvalidArgument, Reason, UpstreamError
@@ -23,7 +23,7 @@ from .phones import to_e164
 from .policy_checks import CHECKS
 
 REALM = 'realm="authsidecar"'
-POLICY_KEY = "authsidecar_policy"       # the route's context_extensions key naming a rule set
+POLICY_KEY = "authsidecar_policy"  # the route's context_extensions key naming a rule set
 UNKNOWN_POLICY = "unknown_policy"
 
 
@@ -69,10 +69,19 @@ class Rule:
         # Case-insensitive: the canonical path is lower case, so the prefix is too and the regex ignores case.
         prefix = r.path_prefix if case_sensitive else r.path_prefix.lower()
         flags = 0 if case_sensitive else re.IGNORECASE
-        return cls(r.name, prefix, re.compile(r.path_regex, flags) if r.path_regex else None,
-                   frozenset(m.upper() for m in r.methods), tuple(r.checks), frozenset(r.issuers),
-                   r.audience, tuple(r.required_scopes), r.action,
-                   tuple(spiffe.compile_pattern(p) for p in r.peers), r.mode or default_mode)
+        return cls(
+            r.name,
+            prefix,
+            re.compile(r.path_regex, flags) if r.path_regex else None,
+            frozenset(m.upper() for m in r.methods),
+            tuple(r.checks),
+            frozenset(r.issuers),
+            r.audience,
+            tuple(r.required_scopes),
+            r.action,
+            tuple(spiffe.compile_pattern(p) for p in r.peers),
+            r.mode or default_mode,
+        )
 
     def matches(self, method: str, path: str) -> bool:
         if self.methods and method.upper() not in self.methods:
@@ -100,7 +109,7 @@ class Policy:
         try:
             path = normalised_path(request.path, self.case_sensitive)
         except BadPath:
-            return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)   # enforced in any mode: no rule can judge it
+            return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)  # enforced in any mode: no rule can judge it
         rules = self.rules
         if POLICY_KEY in request.context:
             # A route naming a rule set we don't have is a config mismatch: refuse, whatever the mode.
@@ -151,22 +160,27 @@ class Policy:
             return Deny(rule.name, 503, reason.label)
         if reason is Reason.INSUFFICIENT_SCOPE:
             scope = " ".join(rule.scopes)
-            return Deny(rule.name, 403, reason.label,
-                        (("www-authenticate", f'Bearer {REALM}, error="insufficient_scope", scope="{scope}"'),))
+            return Deny(
+                rule.name,
+                403,
+                reason.label,
+                (("www-authenticate", f'Bearer {REALM}, error="insufficient_scope", scope="{scope}"'),),
+            )
         if check in ("approval", "challenge"):
-            return Deny(rule.name, 403, reason.label)   # authenticated, but the step-up is not good
+            return Deny(rule.name, 403, reason.label)  # authenticated, but the step-up is not good
         return Deny(rule.name, 401, reason.label, self.challenge_header(check, "invalid_token"))
 
     @staticmethod
     def challenge_header(check: str, error: str | None) -> tuple[tuple[str, str], ...]:
         """WWW-Authenticate for a 401 (RFC 6750 §3: no error code when credentials were absent)."""
         scheme = "Bearer" if check == "jwt" else "Session"
-        value = f'{scheme} {REALM}' + (f', error="{error}"' if error else "")
+        value = f"{scheme} {REALM}" + (f', error="{error}"' if error else "")
         return (("www-authenticate", value),)
 
     def phone(self, request: HttpRequest) -> str:
-        return to_e164(request.header(self.settings.phone_header), self.default_region,
-                       field=self.settings.phone_header)
+        return to_e164(
+            request.header(self.settings.phone_header), self.default_region, field=self.settings.phone_header
+        )
 
     def credential(self, request: HttpRequest, name: str) -> str | None:
         """A credential header's value if present and sane; raises InvalidArgument if oversized."""
@@ -185,4 +199,3 @@ class Policy:
         if token is None:
             raise InvalidArgument("authorization", "is not a Bearer token")
         return token
-

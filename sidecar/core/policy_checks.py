@@ -95,8 +95,9 @@ async def check_approval(policy: Policy, rule: Rule, request: HttpRequest, v: Ve
     return None
 
 
-async def check_challenge(policy: Policy, rule: Rule, request: HttpRequest, v: Verifiers,
-                          passed: Passed) -> Deny | None:
+async def check_challenge(
+    policy: Policy, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed
+) -> Deny | None:
     if v.challenges is None:
         return Deny(rule.name, 503, CHECK_UNAVAILABLE)
     name = policy.settings.challenge_token_header

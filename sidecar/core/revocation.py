@@ -35,20 +35,28 @@ _ENTRIES = {(status, source): (status, source) for status in SessionStatus for s
 
 
 class StreamState(enum.Enum):
-    DISABLED = "disabled"        # configured off: positive entries live by TTL alone
-    CONNECTING = "connecting"    # no connection yet (or reconnecting after backoff)
-    SYNCING = "syncing"          # open, replay not yet confirmed complete
-    CONNECTED = "connected"      # open and caught up: cache answers are current
-    DOWN = "down"                # lost; events may be missing until a resumed reconnect
+    DISABLED = "disabled"  # configured off: positive entries live by TTL alone
+    CONNECTING = "connecting"  # no connection yet (or reconnecting after backoff)
+    SYNCING = "syncing"  # open, replay not yet confirmed complete
+    CONNECTED = "connected"  # open and caught up: cache answers are current
+    DOWN = "down"  # lost; events may be missing until a resumed reconnect
 
 
 class RevocationCache:
-    def __init__(self, max_entries: int, *, sse_enabled: bool = True, clock: Clock = time.monotonic,
-                 wall: Clock = time.time, on_gap: Callable[[], None] = lambda: None,
-                 on_session_event: Callable[[StreamEvent], None] = lambda e: None) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        *,
+        sse_enabled: bool = True,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
+        on_gap: Callable[[], None] = lambda: None,
+        on_session_event: Callable[[StreamEvent], None] = lambda e: None,
+    ) -> None:
         # token hash → (status, where we learned it: STREAM for events, CACHE for an earlier lookup)
         self._terminal: TtlShared[TokenKey, tuple[SessionStatus, Source]] = TtlShared(
-            max_entries, clock, _evicted("revoked"))
+            max_entries, clock, _evicted("revoked")
+        )
         self._revoked_ids: TtlShared[str, bool] = TtlShared(max_entries, clock)
         self._clock = clock
         self._wall = wall
@@ -56,7 +64,7 @@ class RevocationCache:
         self._on_session_event = on_session_event
         self.state = StreamState.CONNECTING if sse_enabled else StreamState.DISABLED
         self._gap_pending = True
-        self.last_event_at: float | None = None   # monotonic time of the last event or heartbeat
+        self.last_event_at: float | None = None  # monotonic time of the last event or heartbeat
         self.connected_once = False
         self.gaps = 0
         metrics.SSE_CONNECTED.set(0)
@@ -85,8 +93,14 @@ class RevocationCache:
             return True
         return bool(session_id) and self._revoked_ids.get(session_id) is not None
 
-    def record_terminal(self, token_hash: TokenKey, status: SessionStatus, session_id: str = "",
-                        expires_at: float | None = None, source: Source = Source.STREAM) -> None:
+    def record_terminal(
+        self,
+        token_hash: TokenKey,
+        status: SessionStatus,
+        session_id: str = "",
+        expires_at: float | None = None,
+        source: Source = Source.STREAM,
+    ) -> None:
         ttl = TERMINAL_TTL_SECONDS
         if status is SessionStatus.EXPIRED and expires_at is not None:
             ttl = min(ttl, max(expires_at - self._wall(), 0.0) + TERMINAL_TTL_SECONDS)
@@ -148,4 +162,4 @@ class RevocationCache:
 
 
 def _evicted(cache: str) -> Callable[[], None]:
-    return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc   # created now: exported at 0 before any eviction
+    return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc  # created now: exported at 0 before any eviction

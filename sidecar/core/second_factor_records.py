@@ -68,10 +68,10 @@ class TokenRequest:
     """Ask the platform to send a user's TOTP code by SMS or voice call (users without the app)."""
 
     user_id: str
-    via: str                     # "sms" | "call"
-    force: bool = False          # send even when the user has the app
-    action: str = ""             # optional: binds the code to one action (the platform's `action`)
-    action_message: str = ""     # optional: text shown with the code
+    via: str  # "sms" | "call"
+    force: bool = False  # send even when the user has the app
+    action: str = ""  # optional: binds the code to one action (the platform's `action`)
+    action_message: str = ""  # optional: text shown with the code
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +79,8 @@ class TokenSent:
     """The platform's answer: where it went (masked), and whether it was skipped because the user has the app."""
 
     message: str = ""
-    cellphone: str = ""          # masked by the platform, e.g. "+1-XXX-XXX-XX85"
-    device: str = ""             # the app's device when the user has one
+    cellphone: str = ""  # masked by the platform, e.g. "+1-XXX-XXX-XX85"
+    device: str = ""  # the app's device when the user has one
     ignored: bool = False
 
 
@@ -91,8 +91,9 @@ class AuthyUpstream(Protocol):
     async def request_token(self, request: TokenRequest) -> TokenSent: ...
     async def create_approval(self, draft: ApprovalDraft) -> str: ...
     async def approval_status(self, approval_id: str) -> ApprovalStatus: ...
-    async def start_phone_verification(self, phone: PhoneNumber, via: str, locale: str,
-                                       code_length: int) -> PhoneVerificationStarted: ...
+    async def start_phone_verification(
+        self, phone: PhoneNumber, via: str, locale: str, code_length: int
+    ) -> PhoneVerificationStarted: ...
     async def check_phone_verification(self, phone: PhoneNumber, code: str) -> bool: ...
     async def register_user(self, email: str, phone: PhoneNumber) -> str: ...
     async def delete_user(self, user_id: str) -> None: ...

@@ -96,8 +96,9 @@ def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
     """A verification the platform could not answer is not valid (fail closed), with the why."""
     if exc.unavailable:
         # The status or our own message (timeout, "circuit open…"); never the vendor's body.
-        return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, f"platform unavailable ({exc.status or exc.message})",
-                            Source.UPSTREAM)
+        return Verdict.deny(
+            Reason.UPSTREAM_UNAVAILABLE, f"platform unavailable ({exc.status or exc.message})", Source.UPSTREAM
+        )
     if exc.status == 404:
         return Verdict.deny(Reason.NOT_FOUND, exc.message, Source.UPSTREAM)
     return Verdict.deny(Reason.CHALLENGE_FAILED, exc.message, Source.UPSTREAM)
@@ -113,6 +114,7 @@ class UnconfiguredUpstream:
     def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, NoReturn]]:
         async def refuse(*args: Any, **kwargs: Any) -> NoReturn:
             raise NotConfigured(f"{self.name} is not configured (set {self.name}.base_url)")
+
         return refuse
 
     async def aclose(self) -> None:
@@ -130,11 +132,19 @@ class SecondFactorPolicy:
 class SecondFactors:
     """The second-factor component: decisions over an AuthyUpstream."""
 
-    def __init__(self, upstream: AuthyUpstream, policy: SecondFactorPolicy | None = None, *,
-                 clock: Clock = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 api_key: str = "", callback_window_seconds: float = 300.0,
-                 wall_clock: Clock = time.time, configured: bool = True,
-                 ledger: SharedLedger | None = None) -> None:
+    def __init__(
+        self,
+        upstream: AuthyUpstream,
+        policy: SecondFactorPolicy | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        api_key: str = "",
+        callback_window_seconds: float = 300.0,
+        wall_clock: Clock = time.time,
+        configured: bool = True,
+        ledger: SharedLedger | None = None,
+    ) -> None:
         self.upstream = upstream
         self.configured = configured
         self.policy = policy or SecondFactorPolicy()
@@ -175,16 +185,22 @@ class SecondFactors:
 
     async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
-        return await self._one_time(self._used["totp"], key,
-                                    lambda: self._call(self.upstream.verify_token(user_id, code, force)), "code")
+        return await self._one_time(
+            self._used["totp"], key, lambda: self._call(self.upstream.verify_token(user_id, code, force)), "code"
+        )
 
     async def check_phone(self, phone: PhoneNumber, code: str) -> Verdict:
         key = token_key(f"phone\x00{phone.country_code}\x00{phone.national}\x00{phone_code(code)}")
-        return await self._one_time(self._used["phone_code"], key,
-                                    lambda: self._call(self.upstream.check_phone_verification(phone, code)), "code")
+        return await self._one_time(
+            self._used["phone_code"],
+            key,
+            lambda: self._call(self.upstream.check_phone_verification(phone, code)),
+            "code",
+        )
 
-    async def _one_time(self, used: OneTimeClaims, key: TokenKey, ask: Callable[[], Awaitable[bool]],
-                        what: str) -> Verdict:
+    async def _one_time(
+        self, used: OneTimeClaims, key: TokenKey, ask: Callable[[], Awaitable[bool]], what: str
+    ) -> Verdict:
         if used.is_used(key):
             return Verdict.deny(Reason.ALREADY_USED, f"{what} already used", Source.LOCAL)
         try:
@@ -211,8 +227,7 @@ class SecondFactors:
         return await self._call(self.upstream.create_approval(draft))
 
     async def approval_status(self, approval_id: str) -> ApprovalStatus:
-        return await self._status_flight.do(approval_id,
-                                            lambda: self._call(self.upstream.approval_status(approval_id)))
+        return await self._status_flight.do(approval_id, lambda: self._call(self.upstream.approval_status(approval_id)))
 
     async def watch_approval(self, approval_id: str) -> AsyncIterator[ApprovalStatus]:
         """Yield the current status, then each change; stop at a final status or the watch limit.
@@ -240,22 +255,29 @@ class SecondFactors:
                 return
             await self._sleep(self.policy.approval_poll_interval_seconds)
 
-    async def start_phone_verification(self, phone: PhoneNumber, via: str, locale: str,
-                                       code_length: int) -> PhoneVerificationStarted:
+    async def start_phone_verification(
+        self, phone: PhoneNumber, via: str, locale: str, code_length: int
+    ) -> PhoneVerificationStarted:
         if via not in ("sms", "call"):
             raise InvalidArgument("via", "must be sms or call")
         if code_length and not 4 <= code_length <= 10:
             raise InvalidArgument("code_length", "must be between 4 and 10")
         return await self._call(self.upstream.start_phone_verification(phone, via, locale, code_length))
 
-    def verify_callback(self, *, nonce: str, method: str, url: str, params: Mapping,
-                        signature: str) -> Verdict:
+    def verify_callback(self, *, nonce: str, method: str, url: str, params: Mapping, signature: str) -> Verdict:
         if not self.api_key:
             # An empty HMAC key is one anybody can sign with: never answer valid without a real key.
             raise NotConfigured("authy.api_key is not set: callback signatures cannot be checked")
-        return verify_signature(self.api_key, nonce=nonce, method=method, url=url, params=params,
-                                signature=signature, now=self._wall_clock(),
-                                window_seconds=self.callback_window_seconds)
+        return verify_signature(
+            self.api_key,
+            nonce=nonce,
+            method=method,
+            url=url,
+            params=params,
+            signature=signature,
+            now=self._wall_clock(),
+            window_seconds=self.callback_window_seconds,
+        )
 
     async def register_user(self, email: str, phone: PhoneNumber) -> str:
         return await self._call(self.upstream.register_user(email, phone))

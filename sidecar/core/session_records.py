@@ -21,7 +21,7 @@ class SessionRecord:
 
     status: SessionStatus
     phone: str = ""
-    expires_at: float | None = None      # Unix seconds
+    expires_at: float | None = None  # Unix seconds
     session_id: str = ""
 
 
@@ -82,7 +82,7 @@ class StreamEvent:
     """A session or approval event from the platform's event stream (tokens already hashed)."""
 
     kind: EventKind
-    token_hash: TokenKey = b""           # hashing.token_key of the session or approval token
+    token_hash: TokenKey = b""  # hashing.token_key of the session or approval token
     session_id: str = ""
     expires_at: float | None = None
 

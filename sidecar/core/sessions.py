@@ -59,9 +59,12 @@ log = logs.get("sessions")
 PROBE_MIN_SECONDS, PROBE_MAX_SECONDS = 0.2, 5.0
 TERMINAL = (SessionStatus.REVOKED, SessionStatus.EXPIRED)
 STATUS_REASON = {
-    SessionStatus.PENDING: Reason.NOT_VERIFIED, SessionStatus.REVOKED: Reason.REVOKED,
-    SessionStatus.EXPIRED: Reason.EXPIRED, SessionStatus.NOT_FOUND: Reason.NOT_FOUND,
-    SessionStatus.UNKNOWN: Reason.UPSTREAM_UNAVAILABLE, SessionStatus.UNSPECIFIED: Reason.NOT_VERIFIED,
+    SessionStatus.PENDING: Reason.NOT_VERIFIED,
+    SessionStatus.REVOKED: Reason.REVOKED,
+    SessionStatus.EXPIRED: Reason.EXPIRED,
+    SessionStatus.NOT_FOUND: Reason.NOT_FOUND,
+    SessionStatus.UNKNOWN: Reason.UPSTREAM_UNAVAILABLE,
+    SessionStatus.UNSPECIFIED: Reason.NOT_VERIFIED,
 }
 
 
@@ -85,11 +88,22 @@ class UnconfiguredPlatform:
 
 
 class SessionVerifier:
-    def __init__(self, platform: PlatformApi, *, session_ttl: float = 30.0, negative_ttl: float = 2.0,
-                 max_entries: int = 100_000, consumed_max_entries: int = 100_000, sse_enabled: bool = True,
-                 unknown_rate: float = 20.0, unknown_burst: int = 100,
-                 stream: Any = None, clock: Clock = time.monotonic, wall: Clock = time.time,
-                 ledger: SharedLedger | None = None) -> None:
+    def __init__(
+        self,
+        platform: PlatformApi,
+        *,
+        session_ttl: float = 30.0,
+        negative_ttl: float = 2.0,
+        max_entries: int = 100_000,
+        consumed_max_entries: int = 100_000,
+        sse_enabled: bool = True,
+        unknown_rate: float = 20.0,
+        unknown_burst: int = 100,
+        stream: Any = None,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
+        ledger: SharedLedger | None = None,
+    ) -> None:
         self.platform = platform
         self.session_ttl = session_ttl
         self.negative_ttl = negative_ttl
@@ -103,8 +117,14 @@ class SessionVerifier:
         self._ledger = OneTimeClaims("approval", consumed_max_entries, clock, ledger)
         self._unknown = LookupBudget(unknown_rate, unknown_burst, clock)  # spent by NOT_FOUND answers
         self._generation = 0  # bumped by every flush; a lookup that straddles one is not cached
-        self.revocations = RevocationCache(max_entries, sse_enabled=sse_enabled, clock=clock, wall=wall,
-                                           on_gap=self._flush_positive, on_session_event=self._on_event)
+        self.revocations = RevocationCache(
+            max_entries,
+            sse_enabled=sse_enabled,
+            clock=clock,
+            wall=wall,
+            on_gap=self._flush_positive,
+            on_session_event=self._on_event,
+        )
         self.stream = stream  # upstream/events.EventStream or None; feeds self.revocations
         self.upstream_answered = False
         self._probe: asyncio.Task | None = None
@@ -173,31 +193,36 @@ class SessionVerifier:
         try:
             record, source = await self._lookup(token, phone_e164)
         except UpstreamError as exc:
-            return SessionAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM),
-                                 SessionStatus.UNKNOWN)
+            return SessionAnswer(
+                Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM), SessionStatus.UNKNOWN
+            )
         status = self._effective_status(record)
         if status is not SessionStatus.VERIFIED:
-            return SessionAnswer(Verdict.deny(STATUS_REASON[status], f"session is {status.value.lower()}", source),
-                                 status)
+            return SessionAnswer(
+                Verdict.deny(STATUS_REASON[status], f"session is {status.value.lower()}", source), status
+            )
         if not _same_phone(record.phone, phone_e164):
-            return SessionAnswer(Verdict.deny(Reason.PHONE_MISMATCH, "phone does not match the session", source),
-                                 status)
+            return SessionAnswer(
+                Verdict.deny(Reason.PHONE_MISMATCH, "phone does not match the session", source), status
+            )
         return SessionAnswer(Verdict.ok(source), status)
 
     async def get_status(self, token: str, phone_e164: str) -> SessionStatusAnswer:
         try:
             record, source = await self._lookup(token, phone_e164)
         except UpstreamError as exc:
-            return SessionStatusAnswer(SessionStatus.UNKNOWN, Source.UPSTREAM, reason=Reason.UPSTREAM_UNAVAILABLE,
-                                       detail=_brief(exc))
+            return SessionStatusAnswer(
+                SessionStatus.UNKNOWN, Source.UPSTREAM, reason=Reason.UPSTREAM_UNAVAILABLE, detail=_brief(exc)
+            )
         status = self._effective_status(record)
         phone = _e164_or_empty(record.phone)
         if status is SessionStatus.NOT_FOUND or (status in TERMINAL and not record.phone):
             return SessionStatusAnswer(status, source, reason=STATUS_REASON[status])  # known from an event only
         if phone != phone_e164:
             # Don't disclose another user's session details to a caller holding the wrong phone.
-            return SessionStatusAnswer(status, source, reason=Reason.PHONE_MISMATCH,
-                                       detail="phone does not match the session")
+            return SessionStatusAnswer(
+                status, source, reason=Reason.PHONE_MISMATCH, detail="phone does not match the session"
+            )
         reason = Reason.NONE if status is SessionStatus.VERIFIED else STATUS_REASON[status]
         return SessionStatusAnswer(status, source, phone, record.expires_at, reason)
 
@@ -205,13 +230,15 @@ class SessionVerifier:
         """Fail closed: revoked=True unless the session is known and not revoked (see module doc)."""
         key = token_key(token)
         if self.revocations.terminal(key) is SessionStatus.REVOKED:
-            return RevocationAnswer(True, Reason.REVOKED, self.revocations.terminal_source(key),
-                                    "revoked by the platform")
+            return RevocationAnswer(
+                True, Reason.REVOKED, self.revocations.terminal_source(key), "revoked by the platform"
+            )
         try:
             record, source = await self._lookup(token, phone_e164)
         except UpstreamError as exc:
-            return RevocationAnswer(True, Reason.UPSTREAM_UNAVAILABLE, Source.UPSTREAM,
-                                    f"cannot tell, treated as revoked: {_brief(exc)}")
+            return RevocationAnswer(
+                True, Reason.UPSTREAM_UNAVAILABLE, Source.UPSTREAM, f"cannot tell, treated as revoked: {_brief(exc)}"
+            )
         status = self._effective_status(record)
         if status is SessionStatus.REVOKED:
             return RevocationAnswer(True, Reason.REVOKED, source)
@@ -236,7 +263,8 @@ class SessionVerifier:
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
             # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
             record = await self._approval_flight.do(
-                (key, phone_e164), lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164)))
+                (key, phone_e164), lambda: self.circuit.call(self.platform.verify_approval(token, phone_e164))
+            )
         except UpstreamError as exc:
             return ApprovalAnswer(Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, _brief(exc), Source.UPSTREAM))
         self.upstream_answered = True
@@ -247,12 +275,15 @@ class SessionVerifier:
     # -- internals ----------------------------------------------------------------------------
     async def _decide_approval(self, key: TokenKey, record: ApprovalRecord, phone_e164: str) -> ApprovalAnswer:
         def deny(reason: Reason, detail: str) -> ApprovalAnswer:
-            return ApprovalAnswer(Verdict.deny(reason, detail, Source.UPSTREAM), record.action,
-                                  expires_at=record.expires_at)
+            return ApprovalAnswer(
+                Verdict.deny(reason, detail, Source.UPSTREAM), record.action, expires_at=record.expires_at
+            )
 
         if not record.valid:
-            return deny(record.reason if record.reason is not Reason.NONE else Reason.NOT_VERIFIED,
-                        "approval rejected by the platform")
+            return deny(
+                record.reason if record.reason is not Reason.NONE else Reason.NOT_VERIFIED,
+                "approval rejected by the platform",
+            )
         if record.phone and not _same_phone(record.phone, phone_e164):
             return deny(Reason.PHONE_MISMATCH, "phone does not match the approval")
         if record.session_token and self.revocations.is_known_revoked(token_key(record.session_token)):
@@ -308,8 +339,9 @@ class SessionVerifier:
         if record.status is SessionStatus.NOT_FOUND:
             self._unknown.spend()
         if record.status in TERMINAL:
-            self.revocations.record_terminal(key, record.status, record.session_id, record.expires_at,
-                                             source=Source.CACHE)
+            self.revocations.record_terminal(
+                key, record.status, record.session_id, record.expires_at, source=Source.CACHE
+            )
         elif generation == self._generation:
             self._store(key, record)
         return record
@@ -327,8 +359,11 @@ class SessionVerifier:
         metrics.CACHE_ENTRIES.labels("sessions_negative").set(len(self._negative))
 
     def _effective_status(self, record: SessionRecord) -> SessionStatus:
-        if record.status is SessionStatus.VERIFIED and record.expires_at is not None \
-                and record.expires_at <= self._wall():
+        if (
+            record.status is SessionStatus.VERIFIED
+            and record.expires_at is not None
+            and record.expires_at <= self._wall()
+        ):
             return SessionStatus.EXPIRED
         return record.status
 
@@ -373,4 +408,4 @@ def _brief(exc: UpstreamError) -> str:
 
 
 def _evicted(cache: str) -> Callable[..., None]:
-    return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc   # created now: exported at 0 before any eviction
+    return metrics.CACHE_EVICTIONS_TOTAL.labels(cache).inc  # created now: exported at 0 before any eviction

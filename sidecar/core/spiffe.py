@@ -16,7 +16,7 @@ MAX_ID_BYTES = 2048
 SCHEME = "spiffe://"
 _TRUST_DOMAIN = re.compile(r"[a-z0-9._-]+")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
-WILDCARD = "*"   # a whole path segment in a pattern: any one segment
+WILDCARD = "*"  # a whole path segment in a pattern: any one segment
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ def parse(text: str) -> SpiffeId | None:
 def _split(text: str, wildcards: bool) -> SpiffeId | None:
     if len(text) > MAX_ID_BYTES or not text.isascii() or not text.startswith(SCHEME):
         return None
-    domain, slash, path = text[len(SCHEME):].partition("/")
+    domain, slash, path = text[len(SCHEME) :].partition("/")
     if not _TRUST_DOMAIN.fullmatch(domain):
         return None
     if not slash:
@@ -54,8 +54,11 @@ class PeerPattern:
     segments: tuple[str, ...]
 
     def matches(self, peer: SpiffeId) -> bool:
-        return (peer.trust_domain == self.trust_domain and len(peer.segments) == len(self.segments)
-                and all(p == WILDCARD or p == s for p, s in zip(self.segments, peer.segments)))
+        return (
+            peer.trust_domain == self.trust_domain
+            and len(peer.segments) == len(self.segments)
+            and all(p == WILDCARD or p == s for p, s in zip(self.segments, peer.segments))
+        )
 
 
 def pattern_problem(text: str) -> str | None:

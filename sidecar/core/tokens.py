@@ -57,7 +57,7 @@ def memoised(verified_claims_json: str) -> bool:
 # (a JWKS fetch) and on every cache hit the generation must still be the issuer's current one, or the
 # answer was reached under rules a reload replaced: it is neither cached nor given, and the token is
 # verified again under the rules in force (a removed issuer's token is UNTRUSTED_ISSUER at once).
-MAX_ATTEMPTS = 3   # verifications restarted by reloads before giving up (fail closed)
+MAX_ATTEMPTS = 3  # verifications restarted by reloads before giving up (fail closed)
 
 
 class _Stale(Exception):
@@ -97,7 +97,7 @@ class TokenVerifier:
         make_fetch: Callable[[IssuerSettings], Fetch] | None = None,
     ) -> None:
         self.issuers = {i.issuer: i for i in issuers}
-        self._generation = 0                                   # the last generation handed out
+        self._generation = 0  # the last generation handed out
         self._generations = {name: 0 for name in self.issuers}  # each issuer's rules in force
         # At most one (config enforces it): the issuer whose JWKS alone may vouch for a token without iss.
         self._missing_iss = next((i for i in issuers if i.accept_missing_iss), None)
@@ -114,14 +114,16 @@ class TokenVerifier:
         self._gating = set(self.issuers)
         self.signature_checks = 0  # how many signatures were actually verified (tests count it)
         self._verified: TtlShared[TokenKey, _Vouch] = TtlShared(
-            jwks.verified_cache_max_entries, clock, metrics.CACHE_EVICTIONS_TOTAL.labels("verified_tokens").inc)
+            jwks.verified_cache_max_entries, clock, metrics.CACHE_EVICTIONS_TOTAL.labels("verified_tokens").inc
+        )
         self._recent: TtlLru[TokenKey, _Verified] = TtlLru(min(RECENT_MAX, jwks.verified_cache_max_entries), clock)
         self._vouches: dict[tuple[str, str, str, int], _Vouch] = {}  # one per (issuer, kid, material, generation)
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
         self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
         metrics.CACHE_ENTRIES.labels("unknown_kids").set_function(
-            lambda: sum(c.unknown_kids_remembered() for c in self.keys.values()))
+            lambda: sum(c.unknown_kids_remembered() for c in self.keys.values())
+        )
 
     def _key_cache(self, issuer: str, fetch: Fetch, jwks: JwksSettings, clock: Clock) -> JwksCache:
         cache: JwksCache
@@ -130,9 +132,15 @@ class TokenVerifier:
             metrics.JWKS_FETCHES_TOTAL.labels(issuer, "ok" if ok else "error").inc()
 
         cache = JwksCache(
-            issuer, fetch, clock=clock, ttl=jwks.ttl_seconds, min_ttl=jwks.min_ttl_seconds,
-            max_ttl=jwks.max_ttl_seconds, cooldown=jwks.unknown_kid_cooldown_seconds,
-            max_stale=jwks.max_stale_seconds, on_fetch=fetched,
+            issuer,
+            fetch,
+            clock=clock,
+            ttl=jwks.ttl_seconds,
+            min_ttl=jwks.min_ttl_seconds,
+            max_ttl=jwks.max_ttl_seconds,
+            cooldown=jwks.unknown_kid_cooldown_seconds,
+            max_stale=jwks.max_stale_seconds,
+            on_fetch=fetched,
             on_removed=lambda kids: self._forget_keys(issuer, kids),
         )
         metrics.JWKS_SECONDS_SINCE_REFRESH.labels(issuer).set_function(cache.age)
@@ -174,8 +182,11 @@ class TokenVerifier:
             return UpstreamHealth(f"jwks:{issuer}", False, f"{str(exc)[:200]}; keys in use {cache.age():.0f}s old")
         usable = len(usable_keys(fetched.keys))
         if fetched.keys and not usable:
-            return UpstreamHealth(f"jwks:{issuer}", False, f"{len(fetched.keys)} keys published, none usable; "
-                                                           f"keys in use {cache.age():.0f}s old")
+            return UpstreamHealth(
+                f"jwks:{issuer}",
+                False,
+                f"{len(fetched.keys)} keys published, none usable; keys in use {cache.age():.0f}s old",
+            )
         return UpstreamHealth(f"jwks:{issuer}", True, f"{len(fetched.keys)} keys published, {usable} usable")
 
     # --- live reload ------------------------------------------------------------------------
@@ -206,8 +217,13 @@ class TokenVerifier:
             self._add_issuer(issuer, jwks)
         self._missing_iss = next((i for i in self.issuers.values() if i.accept_missing_iss), None)
         for cache in self.keys.values():
-            cache.configure(ttl=jwks.ttl_seconds, min_ttl=jwks.min_ttl_seconds, max_ttl=jwks.max_ttl_seconds,
-                            cooldown=jwks.unknown_kid_cooldown_seconds, max_stale=jwks.max_stale_seconds)
+            cache.configure(
+                ttl=jwks.ttl_seconds,
+                min_ttl=jwks.min_ttl_seconds,
+                max_ttl=jwks.max_ttl_seconds,
+                cooldown=jwks.unknown_kid_cooldown_seconds,
+                max_stale=jwks.max_stale_seconds,
+            )
 
     def _add_issuer(self, issuer: IssuerSettings, jwks: JwksSettings) -> None:
         if self._make_fetch is None:
@@ -252,15 +268,16 @@ class TokenVerifier:
             verified, source = self._cached(cache_key, token), Source.CACHE
             if verified is None:
                 parsed = jws.parse(token)
-                for _ in range(MAX_ATTEMPTS):   # again after a reload mid-fetch, under the rules now in force
+                for _ in range(MAX_ATTEMPTS):  # again after a reload mid-fetch, under the rules now in force
                     issuer = self._issuer_of(parsed.payload)
                     label = issuer.issuer
                     verified = await self._verify_under(parsed, issuer, cache_key)
                     if verified is not None:
                         break
                 else:
-                    raise jws.Rejected(Reason.UPSTREAM_UNAVAILABLE,
-                                       "the issuer's configuration kept changing during verification")
+                    raise jws.Rejected(
+                        Reason.UPSTREAM_UNAVAILABLE, "the issuer's configuration kept changing during verification"
+                    )
                 source = Source.LOCAL
             label = verified.issuer.issuer
             self._check_not_revoked(verified.auth, cache_key)
@@ -271,8 +288,9 @@ class TokenVerifier:
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)
 
-    async def _verify_under(self, parsed: jws.CompactJws, issuer: IssuerSettings,
-                            cache_key: TokenKey) -> _Verified | None:
+    async def _verify_under(
+        self, parsed: jws.CompactJws, issuer: IssuerSettings, cache_key: TokenKey
+    ) -> _Verified | None:
         """The verification under the issuer's rules in force, or None if a reload replaced them
         while it waited for keys (then it was neither cached nor may it be answered)."""
         generation = self._generations[issuer.issuer]
@@ -285,7 +303,8 @@ class TokenVerifier:
         # The key must be fetched: concurrent calls with this token share one verification.
         try:
             verified = await self._inflight.do(
-                cache_key, lambda: self._verify_fetching_key(parsed, issuer, generation, alg, kid, cache_key))
+                cache_key, lambda: self._verify_fetching_key(parsed, issuer, generation, alg, kid, cache_key)
+            )
         except _Stale:
             return None
         # A shared verification may have begun under rules a reload has since replaced.
@@ -301,8 +320,12 @@ class TokenVerifier:
             cache = self.keys.get(hit.issuer.issuer)
             # Fail closed: the key must still be published (and the JWKS not past max staleness).
             exp = hit.auth.expires_at
-            if (cache is None or not self._current(hit) or not cache.has(hit.key.kid, hit.key.material)
-                    or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)):
+            if (
+                cache is None
+                or not self._current(hit)
+                or not cache.has(hit.key.kid, hit.key.material)
+                or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)
+            ):
                 self._verified.pop(key)
                 self._recent.pop(key)
                 hit = None
@@ -332,20 +355,34 @@ class TokenVerifier:
         if memoised(verified.auth.claims_json):
             self._recent.put(key, verified, ttl)
 
-    async def _verify_fetching_key(self, parsed: jws.CompactJws, issuer: IssuerSettings, generation: int, alg: str,
-                                   kid: str | None, cache_key: TokenKey) -> _Verified:
+    async def _verify_fetching_key(
+        self,
+        parsed: jws.CompactJws,
+        issuer: IssuerSettings,
+        generation: int,
+        alg: str,
+        kid: str | None,
+        cache_key: TokenKey,
+    ) -> _Verified:
         try:
             key = await self._key_for(issuer, alg, kid)
         except jws.Rejected:
             if self._generations.get(issuer.issuer) != generation:
-                raise _Stale from None   # a refusal under rules now replaced: decide again under the new
+                raise _Stale from None  # a refusal under rules now replaced: decide again under the new
             raise
         if self._generations.get(issuer.issuer) != generation:
             raise _Stale
         return self._verify_signed(parsed, issuer, generation, alg, key, cache_key)
 
-    def _verify_signed(self, parsed: jws.CompactJws, issuer: IssuerSettings, generation: int, alg: str,
-                       key: SigningKey, cache_key: TokenKey) -> _Verified:
+    def _verify_signed(
+        self,
+        parsed: jws.CompactJws,
+        issuer: IssuerSettings,
+        generation: int,
+        alg: str,
+        key: SigningKey,
+        cache_key: TokenKey,
+    ) -> _Verified:
         """Key shape, signature, then time claims; a valid token is remembered in the verified cache."""
         jws.check_key_fits(alg, key)
         jws.check_ecdsa_shape(alg, parsed.signature)

@@ -39,7 +39,7 @@ class Approval:
     message: str
     details: dict
     hidden_details: dict
-    expires_at: float            # 0: never
+    expires_at: float  # 0: never
     created_at: float = field(default_factory=time.time)
     status: str = "pending"
     processed_at: float = 0.0
@@ -67,8 +67,9 @@ class AuthyArea:
 
 
 def _fail(status: int, message: str, code: str) -> JSONResponse:
-    return JSONResponse({"success": False, "message": message, "errors": {"message": message},
-                         "error_code": code}, status_code=status)
+    return JSONResponse(
+        {"success": False, "message": message, "errors": {"message": message}, "error_code": code}, status_code=status
+    )
 
 
 def _masked(cc: str, national: str) -> str:
@@ -118,6 +119,7 @@ class AuthyApi:
                 return await handler(request)
             except Refused as exc:
                 return _fail(400, str(exc), "60000")
+
         return run
 
     async def verify(self, request: Request):
@@ -127,8 +129,16 @@ class AuthyApi:
         if not token.isdigit() or not 6 <= len(token) <= 10:
             return _fail(400, "Token is invalid. Token length must be between 6 and 10", "60019")
         if not secrets.compare_digest(token, self.area.totp.get(user_id, "")):
-            return JSONResponse({"success": False, "message": "Token is invalid", "token": "is invalid",
-                                 "errors": {"message": "Token is invalid"}, "error_code": "60020"}, status_code=401)
+            return JSONResponse(
+                {
+                    "success": False,
+                    "message": "Token is invalid",
+                    "token": "is invalid",
+                    "errors": {"message": "Token is invalid"},
+                    "error_code": "60020",
+                },
+                status_code=401,
+            )
         return JSONResponse({"success": "true", "message": "Token is valid.", "token": "is valid"})
 
     async def request_token(self, request: Request):
@@ -139,16 +149,28 @@ class AuthyApi:
             return _fail(404, "User not found.", "60026")
         q = request.query_params
         ignored = user["app_installed"] and not _flag(q.get("force"))
-        self.area.last_token_request = {"authy_id": user_id, "via": via, "force": _flag(q.get("force")),
-                                        "action": q.get("action", ""), "action_message": q.get("action_message", ""),
-                                        "ignored": ignored, "code": "" if ignored else self.area.totp[user_id]}
-        answer = {"success": True, "cellphone": _masked(user["country_code"], user["phone"]),
-                  "device": "android" if user["app_installed"] else None, "ignored": ignored}
+        self.area.last_token_request = {
+            "authy_id": user_id,
+            "via": via,
+            "force": _flag(q.get("force")),
+            "action": q.get("action", ""),
+            "action_message": q.get("action_message", ""),
+            "ignored": ignored,
+            "code": "" if ignored else self.area.totp[user_id],
+        }
+        answer = {
+            "success": True,
+            "cellphone": _masked(user["country_code"], user["phone"]),
+            "device": "android" if user["app_installed"] else None,
+            "ignored": ignored,
+        }
         if ignored:
-            answer["message"] = ("Ignored: SMS is not needed for smartphones. Pass force=true if you want to "
-                                 "actually send it anyway." if via == "sms" else
-                                 "Call ignored. User is using App Tokens and this call is not necessary. "
-                                 "Pass force=true if you still want to call users that are using the App.")
+            answer["message"] = (
+                "Ignored: SMS is not needed for smartphones. Pass force=true if you want to actually send it anyway."
+                if via == "sms"
+                else "Call ignored. User is using App Tokens and this call is not necessary. "
+                "Pass force=true if you still want to call users that are using the App."
+            )
         else:
             answer["message"] = "SMS token was sent" if via == "sms" else "Call started..."
         return JSONResponse(answer)
@@ -176,14 +198,30 @@ class AuthyApi:
         if a is None:
             return _fail(404, "Approval request not found", "60049")
         user = self.area.users.get(a.user_id, {})
-        return JSONResponse({"approval_request": {
-            "_app_name": APP["name"], "_app_serial_id": APP["app_id"], "_authy_id": a.user_id,
-            "_id": a.uuid.replace("-", "")[:24], "_user_email": user.get("email", "removed@example.com"),
-            "app_id": f"{APP['app_id']:024x}", "created_at": iso(a.created_at), "notified": False,
-            "processed_at": iso(a.processed_at) if a.processed_at else None, "status": a.current_status(),
-            "updated_at": iso(a.processed_at or a.created_at), "user_id": f"{int(a.user_id):024x}",
-            "uuid": a.uuid, "message": a.message, "details": a.details, "hidden_details": a.hidden_details,
-            "seconds_to_expire": max(0, int(a.expires_at - a.created_at))}, "success": True})
+        return JSONResponse(
+            {
+                "approval_request": {
+                    "_app_name": APP["name"],
+                    "_app_serial_id": APP["app_id"],
+                    "_authy_id": a.user_id,
+                    "_id": a.uuid.replace("-", "")[:24],
+                    "_user_email": user.get("email", "removed@example.com"),
+                    "app_id": f"{APP['app_id']:024x}",
+                    "created_at": iso(a.created_at),
+                    "notified": False,
+                    "processed_at": iso(a.processed_at) if a.processed_at else None,
+                    "status": a.current_status(),
+                    "updated_at": iso(a.processed_at or a.created_at),
+                    "user_id": f"{int(a.user_id):024x}",
+                    "uuid": a.uuid,
+                    "message": a.message,
+                    "details": a.details,
+                    "hidden_details": a.hidden_details,
+                    "seconds_to_expire": max(0, int(a.expires_at - a.created_at)),
+                },
+                "success": True,
+            }
+        )
 
     async def phone_start(self, request: Request):
         body = await json_object(request, empty_is_object=True)
@@ -195,13 +233,25 @@ class AuthyApi:
             return _fail(400, "code_length must be between 4 and 10", "60000")
         code = "".join(secrets.choice("0123456789") for _ in range(length))
         self.area.phones[(cc, number)] = {"code": code, "expires_at": time.time() + 600}
-        self.area.last_phone = {"country_code": cc, "phone_number": number, "via": via, "code": code,
-                                "locale": body.get("locale", "")}
+        self.area.last_phone = {
+            "country_code": cc,
+            "phone_number": number,
+            "via": via,
+            "code": code,
+            "locale": body.get("locale", ""),
+        }
         sent = "Text message" if via == "sms" else "Call to"
-        return JSONResponse({"carrier": "Emulated Carrier", "is_cellphone": True, "is_ported": False,
-                             "seconds_to_expire": 599, "uuid": str(uuidlib.uuid4()), "success": True,
-                             "message": f"{sent} sent to +{cc} {number}." if via == "sms"
-                             else f"{sent} +{cc} {number} initiated."})
+        return JSONResponse(
+            {
+                "carrier": "Emulated Carrier",
+                "is_cellphone": True,
+                "is_ported": False,
+                "seconds_to_expire": 599,
+                "uuid": str(uuidlib.uuid4()),
+                "success": True,
+                "message": f"{sent} sent to +{cc} {number}." if via == "sms" else f"{sent} +{cc} {number} initiated.",
+            }
+        )
 
     async def phone_check(self, request: Request):
         q = request.query_params
@@ -220,12 +270,21 @@ class AuthyApi:
         except phonenumbers.NumberParseException:
             return _fail(400, "Phone number is invalid", "60033")
         kind = phonenumbers.number_type(number)
-        names = {phonenumbers.PhoneNumberType.MOBILE: "cellphone", phonenumbers.PhoneNumberType.VOIP: "voip",
-                 phonenumbers.PhoneNumberType.FIXED_LINE: "landline"}
+        names = {
+            phonenumbers.PhoneNumberType.MOBILE: "cellphone",
+            phonenumbers.PhoneNumberType.VOIP: "voip",
+            phonenumbers.PhoneNumberType.FIXED_LINE: "landline",
+        }
         as_of = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        return JSONResponse({"message": f"Phone number information as of {as_of} UTC",
-                             "ported": False, "provider": "Emulated Carrier", "type": names.get(kind, "unknown"),
-                             "success": True})
+        return JSONResponse(
+            {
+                "message": f"Phone number information as of {as_of} UTC",
+                "ported": False,
+                "provider": "Emulated Carrier",
+                "type": names.get(kind, "unknown"),
+                "success": True,
+            }
+        )
 
     async def user_new(self, request: Request):
         user = (await json_object(request, empty_is_object=True)).get("user")
@@ -250,11 +309,21 @@ class AuthyApi:
         user = self.area.users.get(user_id)
         if user is None:
             return _fail(404, "User not found.", "60026")
-        return JSONResponse({"status": {"authy_id": int(user_id), "confirmed": True,
-                                        "registered": user["app_installed"], "country_code": int(user["country_code"]),
-                                        "phone_number": "XXX-XXX-" + user["phone"][-4:], "has_hard_token": False,
-                                        "devices": ["android"] if user["app_installed"] else []},
-                             "success": True, "message": "User status."})
+        return JSONResponse(
+            {
+                "status": {
+                    "authy_id": int(user_id),
+                    "confirmed": True,
+                    "registered": user["app_installed"],
+                    "country_code": int(user["country_code"]),
+                    "phone_number": "XXX-XXX-" + user["phone"][-4:],
+                    "has_hard_token": False,
+                    "devices": ["android"] if user["app_installed"] else [],
+                },
+                "success": True,
+                "message": "User status.",
+            }
+        )
 
     async def register_activity(self, request: Request):
         body = await json_object(request, empty_is_object=True)
@@ -269,7 +338,24 @@ class AuthyApi:
 
     async def app_stats(self, request: Request):
         now = time.gmtime()
-        stats = [{"api_calls_count": 0, "auths_count": 0, "calls_count": 0, "month": time.strftime("%B", now),
-                  "sms_count": 0, "users_count": len(self.area.users), "year": now.tm_year}]
-        return JSONResponse({"app_id": APP["app_id"], "count": len(stats), "message": "Monthly statistics.",
-                             "stats": stats, "success": True, "total_users": len(self.area.users)})
+        stats = [
+            {
+                "api_calls_count": 0,
+                "auths_count": 0,
+                "calls_count": 0,
+                "month": time.strftime("%B", now),
+                "sms_count": 0,
+                "users_count": len(self.area.users),
+                "year": now.tm_year,
+            }
+        ]
+        return JSONResponse(
+            {
+                "app_id": APP["app_id"],
+                "count": len(stats),
+                "message": "Monthly statistics.",
+                "stats": stats,
+                "success": True,
+                "total_users": len(self.area.users),
+            }
+        )

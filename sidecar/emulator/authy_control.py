@@ -1,15 +1,15 @@
 """Test and demo controls for the emulated Authy platform, under /_control/authy:
 
-  GET  /users/{id}/totp             the user's currently valid code
-  POST /users/{id}/totp/rotate      a new code (the old one stops working)
-  POST /users/{id}/app              {"installed": true|false}: the user has the Authy app (SMS/calls then
-                                    answer `ignored` unless forced)
-  GET  /tokens/last                 the last SMS/call token request (via, force, action, code sent)
-  POST /approvals/{uuid}            {"status": "approved"|"denied"|…} — the user answers
-  GET  /approvals/last              the last approval request created
-  GET  /phones/last                 the last phone verification sent (with its code)
-  POST /callback                    {"url", "params", "nonce"?, "method"?} → the signed callback the platform
-                                    would send (signed by emulator/authy_signing.py)
+GET  /users/{id}/totp             the user's currently valid code
+POST /users/{id}/totp/rotate      a new code (the old one stops working)
+POST /users/{id}/app              {"installed": true|false}: the user has the Authy app (SMS/calls then
+                                  answer `ignored` unless forced)
+GET  /tokens/last                 the last SMS/call token request (via, force, action, code sent)
+POST /approvals/{uuid}            {"status": "approved"|"denied"|…} — the user answers
+GET  /approvals/last              the last approval request created
+GET  /phones/last                 the last phone verification sent (with its code)
+POST /callback                    {"url", "params", "nonce"?, "method"?} → the signed callback the platform
+                                  would send (signed by emulator/authy_signing.py)
 """
 
 from __future__ import annotations
@@ -62,9 +62,16 @@ def routes(area, api_key: str) -> list[Route]:
         approval = area.approvals.get(area.last_approval)
         if approval is None:
             return missing("none yet")
-        return JSONResponse({"uuid": approval.uuid, "user_id": approval.user_id, "message": approval.message,
-                             "details": approval.details, "hidden_details": approval.hidden_details,
-                             "status": approval.current_status()})
+        return JSONResponse(
+            {
+                "uuid": approval.uuid,
+                "user_id": approval.user_id,
+                "message": approval.message,
+                "details": approval.details,
+                "hidden_details": approval.hidden_details,
+                "status": approval.current_status(),
+            }
+        )
 
     async def last_phone(request: Request):
         return JSONResponse(area.last_phone) if area.last_phone else missing("none yet")
@@ -75,8 +82,9 @@ def routes(area, api_key: str) -> list[Route]:
         nonce = str(body.get("nonce") or int(time.time()))
         params = body.get("params") or {}
         method = body.get("method", "POST")
-        return JSONResponse({"nonce": nonce, "params": params,
-                             "signature": signature(api_key, nonce, method, body["url"], params)})
+        return JSONResponse(
+            {"nonce": nonce, "params": params, "signature": signature(api_key, nonce, method, body["url"], params)}
+        )
 
     return [
         Route(f"{BASE}/users/{{authy_id}}/totp", totp, methods=["GET"]),

@@ -54,7 +54,7 @@ def _scalar(value) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, float) or (isinstance(value, int) and abs(value) > 2**53):
-        return _js_number(float(value))     # JSON numbers are doubles in the app that checks the signature
+        return _js_number(float(value))  # JSON numbers are doubles in the app that checks the signature
     return str(value)
 
 

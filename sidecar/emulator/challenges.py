@@ -38,8 +38,22 @@ METHODS = ["SMS", "EMAIL_OTP", "AUTHENTICATOR_APP", "PASSKEY"]
 VERSION_HEADER = "x-authsignal-version"
 # The body fields @authsignal/node 2.21.0 can send (dist/types.d.ts): TrackAttributes,
 # ValidateChallengeRequest, EnrollVerifiedAuthenticatorAttributes.
-TRACK_FIELDS = {"idempotencyKey", "redirectUrl", "redirectToSettings", "ipAddress", "userAgent", "deviceId",
-                "scope", "email", "phoneNumber", "username", "custom", "challengeId", "locale", "customDomain"}
+TRACK_FIELDS = {
+    "idempotencyKey",
+    "redirectUrl",
+    "redirectToSettings",
+    "ipAddress",
+    "userAgent",
+    "deviceId",
+    "scope",
+    "email",
+    "phoneNumber",
+    "username",
+    "custom",
+    "challengeId",
+    "locale",
+    "customDomain",
+}
 VALIDATE_FIELDS = {"token", "action", "userId"}
 ENROLL_FIELDS = {"verificationMethod", "phoneNumber", "email", "isDefault"}
 
@@ -75,7 +89,7 @@ class ChallengeArea:
     users: dict[str, User] = field(default_factory=dict)
     actions: dict[tuple[str, str, str], Action] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)
-    tokens: dict[str, tuple[str, str, str]] = field(default_factory=dict)   # token → action key
+    tokens: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # token → action key
     consumed: set[tuple[str, str, str]] = field(default_factory=set)  # one success per action
 
     def issue_token(self, key: tuple[str, str, str]) -> str:
@@ -87,8 +101,13 @@ class ChallengeArea:
         user = self.users.setdefault(user_id, User())
         user.email = email or user.email
         user.phone_number = phone or user.phone_number
-        auth = {"userAuthenticatorId": "uat_" + secrets.token_hex(8), "userId": user_id,
-                "verificationMethod": method, "createdAt": _now(), "verifiedAt": _now()}
+        auth = {
+            "userAuthenticatorId": "uat_" + secrets.token_hex(8),
+            "userId": user_id,
+            "verificationMethod": method,
+            "createdAt": _now(),
+            "verifiedAt": _now(),
+        }
         auth.update({k: v for k, v in (("email", email), ("phoneNumber", phone)) if v})
         user.authenticators.append(auth)
         return auth
@@ -121,10 +140,14 @@ async def _json(request: Request) -> dict:
 
 def _user_json(user: User | None) -> dict:
     user = user or User()
-    return {"isEnrolled": bool(user.authenticators), "email": user.email or None,
-            "phoneNumber": user.phone_number or None, "enrolledVerificationMethods": user.methods,
-            "allowedVerificationMethods": METHODS,
-            "defaultVerificationMethod": user.methods[0] if user.methods else None}
+    return {
+        "isEnrolled": bool(user.authenticators),
+        "email": user.email or None,
+        "phoneNumber": user.phone_number or None,
+        "enrolledVerificationMethods": user.methods,
+        "allowedVerificationMethods": METHODS,
+        "defaultVerificationMethod": user.methods[0] if user.methods else None,
+    }
 
 
 def routes(state) -> list[Route]:
@@ -140,6 +163,7 @@ def routes(state) -> list[Route]:
                 return await handler(request)
             except Refused as exc:
                 return _error(400, "invalid_request", str(exc))
+
         return run
 
     async def track(request: Request) -> JSONResponse:
@@ -152,10 +176,16 @@ def routes(state) -> list[Route]:
         # Idempotent: tracking the same key again returns that action as it stands, never resets it.
         a = area.actions.setdefault(key, Action(user_id, code, key[2], decided))
         token = area.issue_token(key)
-        return JSONResponse({
-            **_user_json(user), "state": a.state, "idempotencyKey": key[2], "token": token, "ruleIds": [],
-            "url": f"{state.base_url}/challenge?token={token}" if a.state == "CHALLENGE_REQUIRED" else None,
-        })
+        return JSONResponse(
+            {
+                **_user_json(user),
+                "state": a.state,
+                "idempotencyKey": key[2],
+                "token": token,
+                "ruleIds": [],
+                "url": f"{state.base_url}/challenge?token={token}" if a.state == "CHALLENGE_REQUIRED" else None,
+            }
+        )
 
     async def validate(request: Request) -> JSONResponse:
         body = await json_object(request, VALIDATE_FIELDS)
@@ -166,9 +196,14 @@ def routes(state) -> list[Route]:
         if key is None:
             return JSONResponse({"isValid": False, "error": "Invalid token."})
         a = area.actions[key]
-        result = {"state": a.state, "stateUpdatedAt": a.state_updated_at, "userId": a.user_id,
-                  "actionCode": a.code, "idempotencyKey": a.idempotency_key,
-                  "verificationMethod": a.verification_method or None}
+        result = {
+            "state": a.state,
+            "stateUpdatedAt": a.state_updated_at,
+            "userId": a.user_id,
+            "actionCode": a.code,
+            "idempotencyKey": a.idempotency_key,
+            "verificationMethod": a.verification_method or None,
+        }
         if key in area.consumed:
             return JSONResponse({"isValid": False, **result, "error": "Token has already been used."})
         if body.get("userId") and body["userId"] != a.user_id:
@@ -185,8 +220,15 @@ def routes(state) -> list[Route]:
         a = area.actions.get((p["user_id"], p["action"], p["idempotency_key"]))
         if a is None:
             return _error(404, "not_found", "Action not found.")
-        return JSONResponse({"state": a.state, "stateUpdatedAt": a.state_updated_at, "createdAt": a.created_at,
-                             "verificationMethod": a.verification_method or None, "rules": []})
+        return JSONResponse(
+            {
+                "state": a.state,
+                "stateUpdatedAt": a.state_updated_at,
+                "createdAt": a.created_at,
+                "verificationMethod": a.verification_method or None,
+                "rules": [],
+            }
+        )
 
     async def get_user(request: Request) -> JSONResponse:
         return JSONResponse(_user_json(area.users.get(request.path_params["user_id"])))
@@ -200,8 +242,9 @@ def routes(state) -> list[Route]:
             return _error(400, "invalid_request", "phoneNumber is required for SMS.")
         if method == "EMAIL_OTP" and not body.get("email"):
             return _error(400, "invalid_request", "email is required for EMAIL_OTP.")
-        auth = area.enroll(request.path_params["user_id"], method, str(body.get("email") or ""),
-                           str(body.get("phoneNumber") or ""))
+        auth = area.enroll(
+            request.path_params["user_id"], method, str(body.get("email") or ""), str(body.get("phoneNumber") or "")
+        )
         codes = [secrets.token_hex(4) for _ in range(3)] if method == "AUTHENTICATOR_APP" else []
         return JSONResponse({"authenticator": auth, "recoveryCodes": codes})
 
@@ -231,8 +274,12 @@ def _control_routes(area: ChallengeArea) -> list[Route]:
         body = await _json(request)
         if not body.get("userId"):
             return JSONResponse({"error": "userId is required"}, status_code=400)
-        auth = area.enroll(str(body["userId"]), str(body.get("verificationMethod") or "SMS"),
-                           str(body.get("email") or ""), str(body.get("phoneNumber") or ""))
+        auth = area.enroll(
+            str(body["userId"]),
+            str(body.get("verificationMethod") or "SMS"),
+            str(body.get("email") or ""),
+            str(body.get("phoneNumber") or ""),
+        )
         return JSONResponse(auth)
 
     async def set_rule(request: Request) -> JSONResponse:

@@ -4,9 +4,9 @@ The emulator is the other side of the wire and imports nothing from the sidecar;
 embedded mode (`config.pointed_at_emulator`) reads these to point itself here.
 """
 
-API_KEY = "emulator-api-key"                 # RAuth
-APP_ID = "emulator-app"                      # RAuth
-SECRET_KEY = "emulator-secret-key"           # Authsignal
-AUTHY_API_KEY = "emulator-authy-api-key"     # Authy
+API_KEY = "emulator-api-key"  # RAuth
+APP_ID = "emulator-app"  # RAuth
+SECRET_KEY = "emulator-secret-key"  # Authsignal
+AUTHY_API_KEY = "emulator-authy-api-key"  # Authy
 ISSUERS = {"main": ["ES256"], "rsa": ["RS256"]}  # JWT issuers served under /issuers/{name}
-INAI_PUBLISHABLE_KEY = "pk_test_emulator"    # InAI: X-Publishable-Key on every /api/v1 call
+INAI_PUBLISHABLE_KEY = "pk_test_emulator"  # InAI: X-Publishable-Key on every /api/v1 call

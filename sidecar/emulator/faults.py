@@ -18,30 +18,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import redaction
 
-
 SSE_ANSWERS = {"stream", "no_content", "wrong_type"}
 SSE_BAD_IDS = {"", "non_ascii", "oversized"}
 
 
 @dataclass
 class Faults:
-    latency_seconds: float = 0.0        # added before every upstream answer
-    error_rate: float = 0.0             # share of upstream requests answered with error_status
+    latency_seconds: float = 0.0  # added before every upstream answer
+    error_rate: float = 0.0  # share of upstream requests answered with error_status
     error_status: int = 503
-    path_prefix: str = ""               # limit latency/errors/huge/trickle to paths starting with this
-    huge_answer_bytes: int = 0          # answer 200 with a JSON body this long (streamed) instead
-    trickle_seconds: float = 0.0        # send each answer's body a byte at a time, spread over this long
-    jwks_down: bool = False             # JWKS and discovery answer 503
-    sse_down: bool = False              # the event stream refuses connections (503)
-    sse_answer: str = "stream"          # stream | no_content (204) | wrong_type (200 application/json)
-    sse_cut_events: int = 0             # the next N event frames stop mid `data:` line and the connection drops
-    sse_bad_id: str = ""                # the next event frame's id: non_ascii | oversized (then cleared)
-    sse_long_line_bytes: int = 0        # the next connection sends one unterminated `data:` line this long
+    path_prefix: str = ""  # limit latency/errors/huge/trickle to paths starting with this
+    huge_answer_bytes: int = 0  # answer 200 with a JSON body this long (streamed) instead
+    trickle_seconds: float = 0.0  # send each answer's body a byte at a time, spread over this long
+    jwks_down: bool = False  # JWKS and discovery answer 503
+    sse_down: bool = False  # the event stream refuses connections (503)
+    sse_answer: str = "stream"  # stream | no_content (204) | wrong_type (200 application/json)
+    sse_cut_events: int = 0  # the next N event frames stop mid `data:` line and the connection drops
+    sse_bad_id: str = ""  # the next event frame's id: non_ascii | oversized (then cleared)
+    sse_long_line_bytes: int = 0  # the next connection sends one unterminated `data:` line this long
     # false: approvals and challenge tokens verify valid again and again until they expire (a
     # platform that does not enforce one-time use), so only the sidecars' ledger holds the guarantee
     one_time_enforced: bool = True
-    answer_status: int = 0              # > 0: upstream paths under path_prefix answer this status and body as given
-    answer_body: str = ""               # (a generated answer: garbage JSON, wrong shapes, raw SSE frames, …)
+    answer_status: int = 0  # > 0: upstream paths under path_prefix answer this status and body as given
+    answer_body: str = ""  # (a generated answer: garbage JSON, wrong shapes, raw SSE frames, …)
     answer_content_type: str = "application/json"
 
     def update(self, changes: dict) -> None:
@@ -83,7 +82,7 @@ class Faults:
         return asdict(self)
 
 
-RECORDED_REQUESTS = 200        # the last N upstream requests, whole, for the wire-contract tests
+RECORDED_REQUESTS = 200  # the last N upstream requests, whole, for the wire-contract tests
 RECORDED_BODY_BYTES = 64 * 1024
 
 
@@ -107,11 +106,16 @@ class RequestLog:
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         headers = {key: redaction.header(key, text) for key, text in headers.items()}
-        self.recent.append({
-            "method": scope["method"], "route": route, "path": scope["path"],
-            "query": redaction.query(scope.get("query_string", b"").decode("latin-1")), "headers": headers,
-            "body": redaction.body(body[:RECORDED_BODY_BYTES].decode("utf-8", "replace")),
-        })
+        self.recent.append(
+            {
+                "method": scope["method"],
+                "route": route,
+                "path": scope["path"],
+                "query": redaction.query(scope.get("query_string", b"").decode("latin-1")),
+                "headers": headers,
+                "body": redaction.body(body[:RECORDED_BODY_BYTES].decode("utf-8", "replace")),
+            }
+        )
 
     def clear(self) -> None:
         self.counts.clear()
@@ -168,6 +172,7 @@ async def _huge(send: Send, size: int) -> None:
 
 def _trickled(send: Send, seconds: float) -> Send:
     """The app's answer, its body sent one byte at a time over `seconds` (a peer that is slow, not silent)."""
+
     async def trickle(message: Message) -> None:
         body = message.get("body", b"")
         if message["type"] != "http.response.body" or len(body) < 2:
@@ -176,8 +181,13 @@ def _trickled(send: Send, seconds: float) -> Send:
         for i in range(len(body)):
             await asyncio.sleep(seconds / len(body))
             last = i == len(body) - 1
-            await send({"type": "http.response.body", "body": body[i:i + 1],
-                        "more_body": message.get("more_body", False) if last else True})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": body[i : i + 1],
+                    "more_body": message.get("more_body", False) if last else True,
+                }
+            )
 
     return trickle
 

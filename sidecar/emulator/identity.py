@@ -30,14 +30,16 @@ PASSWORD = "correct horse battery staple"
 
 @dataclass
 class IdentityArea:
-    users: dict[str, dict] = field(default_factory=lambda: {
-        "alice@example.com": {"id": "usr_alice", "firstName": "Alice", "lastName": "A", "mfa": False},
-        "bob@example.com": {"id": "usr_bob", "firstName": "Bob", "lastName": "B", "mfa": True},
-    })
-    sessions: dict[str, dict] = field(default_factory=dict)       # sid → session
-    access: dict[str, str] = field(default_factory=dict)          # access token → sid
-    refresh: dict[str, str] = field(default_factory=dict)         # refresh token → sid
-    pending_2fa: dict[str, str] = field(default_factory=dict)     # email → code of the last 2FA login
+    users: dict[str, dict] = field(
+        default_factory=lambda: {
+            "alice@example.com": {"id": "usr_alice", "firstName": "Alice", "lastName": "A", "mfa": False},
+            "bob@example.com": {"id": "usr_bob", "firstName": "Bob", "lastName": "B", "mfa": True},
+        }
+    )
+    sessions: dict[str, dict] = field(default_factory=dict)  # sid → session
+    access: dict[str, str] = field(default_factory=dict)  # access token → sid
+    refresh: dict[str, str] = field(default_factory=dict)  # refresh token → sid
+    pending_2fa: dict[str, str] = field(default_factory=dict)  # email → code of the last 2FA login
 
 
 def _fail(status: int, message: str, code: str) -> JSONResponse:
@@ -66,8 +68,11 @@ def _checked(api: IdentityApi, handler, members: tuple[str, ...] | None, user: b
                     body = json.loads(raw)
                 except ValueError:
                     raise Refused(_fail(400, "Body is not JSON", "BAD_REQUEST")) from None
-                if (not isinstance(body, dict) or set(body) != set(members)
-                        or not all(isinstance(v, str) for v in body.values())):
+                if (
+                    not isinstance(body, dict)
+                    or set(body) != set(members)
+                    or not all(isinstance(v, str) for v in body.values())
+                ):
                     raise Refused(_fail(400, f"Body must have exactly {sorted(members)}", "BAD_REQUEST"))
             session = api.session_of(request) if user else None
             return await handler(request, body, session)
@@ -87,9 +92,15 @@ class IdentityApi:
         if not sid:
             sid = "ses_" + secrets.token_hex(8)
             now = int(time.time())
-            self.area.sessions[sid] = {"sessionId": sid, "email": email, "active": True, "createdAt": now,
-                                       "lastSeenAt": now, "device": request.headers.get("user-agent", ""),
-                                       "ip": request.client.host if request.client else ""}
+            self.area.sessions[sid] = {
+                "sessionId": sid,
+                "email": email,
+                "active": True,
+                "createdAt": now,
+                "lastSeenAt": now,
+                "device": request.headers.get("user-agent", ""),
+                "ip": request.client.host if request.client else "",
+            }
         access, refresh = "at_" + secrets.token_urlsafe(24), "rt_" + secrets.token_urlsafe(24)
         self.area.access[access], self.area.refresh[refresh] = sid, sid
         return {"token": access, "refreshToken": refresh}
@@ -130,13 +141,26 @@ class IdentityApi:
 
     async def me(self, request: Request, _body, session: dict):
         user = self.area.users[session["email"]]
-        return JSONResponse({"id": user["id"], "email": session["email"], "firstName": user["firstName"],
-                             "lastName": user["lastName"], "twoFAEnabled": user["mfa"]})
+        return JSONResponse(
+            {
+                "id": user["id"],
+                "email": session["email"],
+                "firstName": user["firstName"],
+                "lastName": user["lastName"],
+                "twoFAEnabled": user["mfa"],
+            }
+        )
 
     async def sessions(self, request: Request, _body, session: dict):
         mine = [s for s in self.area.sessions.values() if s["email"] == session["email"] and s["active"]]
-        return JSONResponse({"sessions": [
-            {k: v for k, v in s.items() if k not in ("email", "active")} | {"current": s is session} for s in mine]})
+        return JSONResponse(
+            {
+                "sessions": [
+                    {k: v for k, v in s.items() if k not in ("email", "active")} | {"current": s is session}
+                    for s in mine
+                ]
+            }
+        )
 
     async def logout_session(self, request: Request, body: dict, session: dict):
         target = self.area.sessions.get(body["sessionId"])
@@ -161,13 +185,19 @@ def routes(state) -> list[Route]:
     api = IdentityApi(state.areas.setdefault("identity", IdentityArea()))
     return [
         Route(f"{PREFIX}/auth/login", _checked(api, api.login, ("email", "password")), methods=["POST"]),
-        Route(f"{PREFIX}/auth/2fa/confirm-login", _checked(api, api.confirm_login_2fa, ("email", "code")),
-              methods=["POST"]),
+        Route(
+            f"{PREFIX}/auth/2fa/confirm-login",
+            _checked(api, api.confirm_login_2fa, ("email", "code")),
+            methods=["POST"],
+        ),
         Route(f"{PREFIX}/auth/refresh", _checked(api, api.refresh, ("refreshToken",)), methods=["POST"]),
         Route(f"{PREFIX}/auth/me", _checked(api, api.me, None, user=True), methods=["GET"]),
         Route(f"{PREFIX}/auth/sessions", _checked(api, api.sessions, None, user=True), methods=["GET"]),
-        Route(f"{PREFIX}/auth/sessions/logout", _checked(api, api.logout_session, ("sessionId",), user=True),
-              methods=["POST"]),
+        Route(
+            f"{PREFIX}/auth/sessions/logout",
+            _checked(api, api.logout_session, ("sessionId",), user=True),
+            methods=["POST"],
+        ),
         Route(f"{PREFIX}/health", api.health, methods=["GET"]),
         Route("/_control/identity/mfa-code", api.control_mfa_code, methods=["GET"]),
         Route("/_control/identity/sessions", api.control_sessions, methods=["GET"]),

@@ -33,13 +33,13 @@ from starlette.routing import Route
 
 from .credentials import INAI_PUBLISHABLE_KEY
 
-PREFIX = "/inai"                      # the SDK's apiUrl is {emulator}/inai
+PREFIX = "/inai"  # the SDK's apiUrl is {emulator}/inai
 API = f"{PREFIX}/api/v1"
 PASSWORD = "correct horse battery staple"
 ACCESS_TTL_SECONDS = 900
 SESSION_TTL_SECONDS = 30 * 86400
 TENANT, APP, ENV = "ten_emulator", "app_emulator", "env_emulator"
-ORGANIZATION = "org_emulator"         # the one organization setActiveOrganization accepts
+ORGANIZATION = "org_emulator"  # the one organization setActiveOrganization accepts
 
 
 def _iso(seconds: float) -> str:
@@ -53,19 +53,21 @@ def problem(status: int, title: str, detail: str) -> Response:
 
 @dataclass
 class InaiArea:
-    users: dict[str, dict] = field(default_factory=lambda: {
-        "alice@example.com": {"id": "usr_alice", "firstName": "Alice", "lastName": "A", "mfa": False},
-        "bob@example.com": {"id": "usr_bob", "firstName": "Bob", "lastName": "B", "mfa": True},
-    })
-    passwords: dict[str, str] = field(default_factory=dict)       # email → password (default PASSWORD)
-    mail: dict[str, dict] = field(default_factory=dict)           # email → {verify, reset} tokens "sent"
+    users: dict[str, dict] = field(
+        default_factory=lambda: {
+            "alice@example.com": {"id": "usr_alice", "firstName": "Alice", "lastName": "A", "mfa": False},
+            "bob@example.com": {"id": "usr_bob", "firstName": "Bob", "lastName": "B", "mfa": True},
+        }
+    )
+    passwords: dict[str, str] = field(default_factory=dict)  # email → password (default PASSWORD)
+    mail: dict[str, dict] = field(default_factory=dict)  # email → {verify, reset} tokens "sent"
     key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     kid: str = field(default_factory=lambda: "inai-" + secrets.token_hex(4))
-    sessions: dict[str, dict] = field(default_factory=dict)       # session id → session
-    access: dict[str, str] = field(default_factory=dict)          # access token → session id
-    refresh: dict[str, str] = field(default_factory=dict)         # refresh token → session id
-    mfa: dict[str, dict] = field(default_factory=dict)            # mfa token → {email, code}
-    last_mfa_code: dict[str, str] = field(default_factory=dict)   # email → code
+    sessions: dict[str, dict] = field(default_factory=dict)  # session id → session
+    access: dict[str, str] = field(default_factory=dict)  # access token → session id
+    refresh: dict[str, str] = field(default_factory=dict)  # refresh token → session id
+    mfa: dict[str, dict] = field(default_factory=dict)  # mfa token → {email, code}
+    last_mfa_code: dict[str, str] = field(default_factory=dict)  # email → code
 
 
 class Refused(Exception):
@@ -133,17 +135,37 @@ class InaiApi:
     # -- tokens and records ---------------------------------------------------------------------
     def user_resource(self, email: str) -> dict:
         u = self.area.users[email]
-        return {"id": u["id"], "tenantId": TENANT, "email": email, "firstName": u["firstName"],
-                "lastName": u["lastName"], "avatarUrl": None, "isActive": True, "emailVerified": True,
-                "mfaEnabled": u["mfa"], "roles": ["member"], "createdAt": _iso(0), "updatedAt": _iso(0),
-                "lastLoginAt": None}
+        return {
+            "id": u["id"],
+            "tenantId": TENANT,
+            "email": email,
+            "firstName": u["firstName"],
+            "lastName": u["lastName"],
+            "avatarUrl": None,
+            "isActive": True,
+            "emailVerified": True,
+            "mfaEnabled": u["mfa"],
+            "roles": ["member"],
+            "createdAt": _iso(0),
+            "updatedAt": _iso(0),
+            "lastLoginAt": None,
+        }
 
     def access_token(self, email: str, org: str | None = None) -> str:
         """An ES256 JWT with the SDK's JWTClaims members only (no iss, aud, sid, jti)."""
         now = int(time.time())
-        claims = {"sub": self.area.users[email]["id"], "type": "app_user", "tenant_id": TENANT, "app_id": APP,
-                  "env_id": ENV, "email": email, "roles": ["member"], "permissions": ["read"],
-                  "iat": now, "exp": now + ACCESS_TTL_SECONDS}
+        claims = {
+            "sub": self.area.users[email]["id"],
+            "type": "app_user",
+            "tenant_id": TENANT,
+            "app_id": APP,
+            "env_id": ENV,
+            "email": email,
+            "roles": ["member"],
+            "permissions": ["read"],
+            "iat": now,
+            "exp": now + ACCESS_TTL_SECONDS,
+        }
         if org:
             claims |= {"org_id": org, "org_role": "admin"}
         return jwt.encode(claims, self.area.key, algorithm="ES256", headers={"kid": self.area.kid})
@@ -153,14 +175,24 @@ class InaiApi:
             sid = "ses_" + secrets.token_hex(8)
             now = time.time()
             self.area.sessions[sid] = {
-                "id": sid, "userId": self.area.users[email]["id"], "userEmail": email,
+                "id": sid,
+                "userId": self.area.users[email]["id"],
+                "userEmail": email,
                 "userAgent": request.headers.get("user-agent"),
-                "ipAddress": request.client.host if request.client else None, "environmentId": ENV,
-                "expiresAt": _iso(now + SESSION_TTL_SECONDS), "createdAt": _iso(now), "revokedAt": None}
+                "ipAddress": request.client.host if request.client else None,
+                "environmentId": ENV,
+                "expiresAt": _iso(now + SESSION_TTL_SECONDS),
+                "createdAt": _iso(now),
+                "revokedAt": None,
+            }
         access, refresh = self.access_token(email, org), "rt_" + secrets.token_urlsafe(24)
         self.area.access[access], self.area.refresh[refresh] = sid, sid
-        return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-                "expires_in": ACCESS_TTL_SECONDS}
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TTL_SECONDS,
+        }
 
     def revoke(self, sid: str) -> None:
         self.area.sessions[sid]["revokedAt"] = _iso(time.time())
@@ -172,7 +204,8 @@ class InaiApi:
     async def login(self, request: Request, body: dict, _session) -> Response:
         email = body["email"].lower()
         if email not in self.area.users or not secrets.compare_digest(
-                body["password"], self.area.passwords.get(email, PASSWORD)):
+            body["password"], self.area.passwords.get(email, PASSWORD)
+        ):
             return problem(401, "Unauthorized", "Invalid email or password")
         if self.area.users[email]["mfa"]:
             token, code = "mfa_" + secrets.token_urlsafe(16), f"{secrets.randbelow(10**6):06d}"
@@ -207,8 +240,9 @@ class InaiApi:
         return JSONResponse({"data": self.user_resource(session["userEmail"])})
 
     async def sessions(self, request: Request, _body, session: dict) -> Response:
-        mine = [s for s in self.area.sessions.values()
-                if s["userEmail"] == session["userEmail"] and s["revokedAt"] is None]
+        mine = [
+            s for s in self.area.sessions.values() if s["userEmail"] == session["userEmail"] and s["revokedAt"] is None
+        ]
         return JSONResponse({"data": [{k: v for k, v in s.items() if k != "revokedAt"} for s in mine]})
 
     async def revoke_session(self, request: Request, _body, session: dict) -> Response:
@@ -223,8 +257,12 @@ class InaiApi:
         email = body["email"].lower()
         if email in self.area.users:
             return problem(409, "Conflict", "A user with this email already exists")
-        self.area.users[email] = {"id": "usr_" + secrets.token_hex(6), "firstName": body.get("firstName"),
-                                  "lastName": body.get("lastName"), "mfa": False}
+        self.area.users[email] = {
+            "id": "usr_" + secrets.token_hex(6),
+            "firstName": body.get("firstName"),
+            "lastName": body.get("lastName"),
+            "mfa": False,
+        }
         self.area.passwords[email] = body["password"]
         self.area.mail[email] = {"verify": "ev_" + secrets.token_urlsafe(12)}
         return JSONResponse({**self.issue(email, request), "user": self.user_resource(email)}, status_code=201)
@@ -264,8 +302,10 @@ class InaiApi:
 
     async def jwks(self, request: Request) -> Response:
         jwk = ECAlgorithm.to_jwk(self.area.key.public_key(), as_dict=True)
-        return JSONResponse({"keys": [{**jwk, "kid": self.area.kid, "use": "sig", "alg": "ES256"}]},
-                            headers={"Cache-Control": "public, max-age=300"})
+        return JSONResponse(
+            {"keys": [{**jwk, "kid": self.area.kid, "use": "sig", "alg": "ES256"}]},
+            headers={"Cache-Control": "public, max-age=300"},
+        )
 
     async def control_mfa_code(self, request: Request) -> Response:
         code = self.area.last_mfa_code.get(request.query_params.get("email", ""))
@@ -273,8 +313,15 @@ class InaiApi:
 
     async def control_sessions(self, request: Request) -> Response:
         email = request.query_params.get("email", "")
-        return JSONResponse({"sessions": [{**s, "active": s["revokedAt"] is None}
-                                          for s in self.area.sessions.values() if s["userEmail"] == email]})
+        return JSONResponse(
+            {
+                "sessions": [
+                    {**s, "active": s["revokedAt"] is None}
+                    for s in self.area.sessions.values()
+                    if s["userEmail"] == email
+                ]
+            }
+        )
 
 
 def routes(state) -> list[Route]:
@@ -286,12 +333,21 @@ def routes(state) -> list[Route]:
         Route(f"{API}/auth/logout", _checked(api, api.logout, ("refresh_token",)), methods=["POST"]),
         Route(f"{API}/auth/me", _checked(api, api.me, None, user=True), methods=["GET"]),
         Route(f"{API}/sessions", _checked(api, api.sessions, None, user=True), methods=["GET"]),
-        Route(f"{API}/sessions/{{session_id}}/revoke", _checked(api, api.revoke_session, None, user=True),
-              methods=["POST"]),
-        Route(f"{API}/auth/register", _checked(api, api.register, ("email", "password", "firstName?", "lastName?")),
-              methods=["POST"]),
-        Route(f"{API}/auth/set-active-organization",
-              _checked(api, api.set_active_organization, ("organizationId|null",), user=True), methods=["POST"]),
+        Route(
+            f"{API}/sessions/{{session_id}}/revoke",
+            _checked(api, api.revoke_session, None, user=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{API}/auth/register",
+            _checked(api, api.register, ("email", "password", "firstName?", "lastName?")),
+            methods=["POST"],
+        ),
+        Route(
+            f"{API}/auth/set-active-organization",
+            _checked(api, api.set_active_organization, ("organizationId|null",), user=True),
+            methods=["POST"],
+        ),
         Route(f"{API}/auth/forgot-password", _checked(api, api.forgot_password, ("email",)), methods=["POST"]),
         Route(f"{API}/auth/reset-password", _checked(api, api.reset_password, ("token", "password")), methods=["POST"]),
         Route(f"{API}/auth/verify-email", _checked(api, api.verify_email, ("token",)), methods=["POST"]),

@@ -41,15 +41,22 @@ from starlette.routing import Route
 ALGS = get_default_algorithms()
 DEFAULT_AUDIENCE = "authsidecar-demo"
 CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
-    "ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+    "ES256": ec.SECP256R1,
+    "ES384": ec.SECP384R1,
+    "ES512": ec.SECP521R1,
+}
 # Group orders n (SEC 2 v2 §2.4.2, §2.5.1, §2.6.1), for the r = n tamper: the emulator's own copy,
 # so a test never checks the sidecar's constants against themselves.
 CURVE_ORDERS = {
     "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    "secp384r1": int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
-                     "581A0DB248B0A77AECEC196ACCC52973", 16),
-    "secp521r1": int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF"
-                     "2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16),
+    "secp384r1": int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
+    ),
+    "secp521r1": int(
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF"
+        "2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+        16,
+    ),
 }
 
 
@@ -82,10 +89,10 @@ class SigningKeyPair:
 class Issuer:
     name: str
     alg: str
-    keys: list[SigningKeyPair] = field(default_factory=list)   # published, the last is current
-    extra_jwks: list[dict] = field(default_factory=list)        # raw JWKs published as given
+    keys: list[SigningKeyPair] = field(default_factory=list)  # published, the last is current
+    extra_jwks: list[dict] = field(default_factory=list)  # raw JWKs published as given
     max_age: int = 300
-    document: str = "keys"                                      # see SERVED_DOCUMENTS
+    document: str = "keys"  # see SERVED_DOCUMENTS
     huge_bytes: int = 2 * 1024 * 1024
 
     def add_key(self) -> SigningKeyPair:
@@ -163,15 +170,21 @@ def routes(state) -> list[Route]:
         if isinstance(issuer, JSONResponse):
             return issuer
         url = issuer_url(state, issuer.name)
-        return JSONResponse({"issuer": url, "jwks_uri": f"{url}/.well-known/jwks.json",
-                             "id_token_signing_alg_values_supported": [issuer.alg]})
+        return JSONResponse(
+            {
+                "issuer": url,
+                "jwks_uri": f"{url}/.well-known/jwks.json",
+                "id_token_signing_alg_values_supported": [issuer.alg],
+            }
+        )
 
     async def control(request: Request) -> Response:
         body = await request.json() if request.method == "POST" else {}
         try:
             # ASCII-escaped: minted claims may hold lone surrogates ("\ud800"), which UTF-8 can't encode.
-            answer = _control(state, issuers, request.path_params.get("action", ""),
-                              request.path_params.get("name", ""), body)
+            answer = _control(
+                state, issuers, request.path_params.get("action", ""), request.path_params.get("name", ""), body
+            )
             return Response(json.dumps(answer), media_type="application/json")
         except LookupError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
@@ -192,8 +205,10 @@ def _control(state, issuers: dict[str, Issuer], action: str, name: str, body: di
             new = Issuer(str(body["name"]), str(body.get("alg", "ES256")))
             new.add_key()
             issuers[new.name] = new
-        return {n: {"issuer": issuer_url(state, n), "alg": i.alg, "kids": [k.kid for k in i.keys]}
-                for n, i in issuers.items()}
+        return {
+            n: {"issuer": issuer_url(state, n), "alg": i.alg, "kids": [k.kid for k in i.keys]}
+            for n, i in issuers.items()
+        }
     issuer = issuers.get(name)
     if issuer is None:
         raise LookupError(f"no issuer {name}")
@@ -230,13 +245,13 @@ def _control(state, issuers: dict[str, Issuer], action: str, name: str, body: di
 class MintRequest:
     """What to mint. Hostile options exist so tests can prove the sidecar rejects them."""
 
-    claims: dict                 # merged over defaults (iss, sub, aud, iat, exp); a null value drops a claim
-    kid: str | None = None       # header kid (default: the signer's); "" drops the kid
-    alg: str | None = None       # header alg (default: the issuer's); "none" → unsigned; HS256 → public key as secret
-    headers: dict = field(default_factory=dict)   # extra header members (jku, x5u, crit, jwk…); null drops one
-    signer: str = ""             # kid of a published key, "unpublished" (fresh key), or "" for the current key
-    jwk: dict | None = None      # sign with this private JWK instead (e.g. the private half of a published extra key)
-    tamper: str = ""             # der | zero | r_is_n | truncate | payload
+    claims: dict  # merged over defaults (iss, sub, aud, iat, exp); a null value drops a claim
+    kid: str | None = None  # header kid (default: the signer's); "" drops the kid
+    alg: str | None = None  # header alg (default: the issuer's); "none" → unsigned; HS256 → public key as secret
+    headers: dict = field(default_factory=dict)  # extra header members (jku, x5u, crit, jwk…); null drops one
+    signer: str = ""  # kid of a published key, "unpublished" (fresh key), or "" for the current key
+    jwk: dict | None = None  # sign with this private JWK instead (e.g. the private half of a published extra key)
+    tamper: str = ""  # der | zero | r_is_n | truncate | payload
 
     @classmethod
     def from_body(cls, body: dict) -> MintRequest:
@@ -271,8 +286,9 @@ def mint(iss_url: str, issuer: Issuer, req: MintRequest) -> dict:
         signature = b""
     elif alg.startswith("HS"):
         # The classic confusion attack: the public key's PEM used as an HMAC secret.
-        pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+        pem = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         signature = ALGS[alg].sign(signing_input.encode(), pem)
     else:
         signature = ALGS[sign_alg].sign(signing_input.encode(), private)
@@ -304,4 +320,3 @@ def _tamper(how: str, signature: bytes, private: Any, signing_input: str) -> byt
         n = CURVE_ORDERS[private.curve.name]
         return n.to_bytes(size, "big") + signature[size:]
     raise ValueError(f"unknown tamper {how}")
-

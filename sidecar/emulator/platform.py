@@ -97,8 +97,16 @@ class PlatformState:
             queue.put_nowait(entry)
 
     def session_event(self, status: str, token: str, s: Session) -> None:
-        self.emit(f"session.{status}", {"session_token": token, "session_id": s.session_id, "phone": s.phone,
-                                        "status": status, "expires_at": s.expires_at})
+        self.emit(
+            f"session.{status}",
+            {
+                "session_token": token,
+                "session_id": s.session_id,
+                "phone": s.phone,
+                "status": status,
+                "expires_at": s.expires_at,
+            },
+        )
 
 
 def _frame(event: str, data: str, event_id: str | None = None, retry: int | None = None) -> str:
@@ -114,8 +122,9 @@ def routes(state) -> list[Route]:
 
     def authorised(request: Request) -> bool:
         bearer = request.headers.get("authorization", "")
-        return (secrets.compare_digest(bearer.encode(), f"Bearer {EMULATOR_API_KEY}".encode())
-                and secrets.compare_digest(request.headers.get("x-app-id", "").encode(), EMULATOR_APP_ID.encode()))
+        return secrets.compare_digest(
+            bearer.encode(), f"Bearer {EMULATOR_API_KEY}".encode()
+        ) and secrets.compare_digest(request.headers.get("x-app-id", "").encode(), EMULATOR_APP_ID.encode())
 
     def denied() -> JSONResponse:
         return JSONResponse({"error": "invalid api_key or app_id"}, status_code=401)
@@ -141,8 +150,15 @@ def routes(state) -> list[Route]:
         s = current(token)
         if s is None:
             return JSONResponse({"error": "session_not_found"}, status_code=404)
-        return JSONResponse({"session_token": token, "session_id": s.session_id, "status": s.status,
-                             "phone": s.phone, "expires_at": s.expires_at})
+        return JSONResponse(
+            {
+                "session_token": token,
+                "session_id": s.session_id,
+                "status": s.status,
+                "phone": s.phone,
+                "expires_at": s.expires_at,
+            }
+        )
 
     async def approval_verify(request: Request) -> Response:
         if not authorised(request):
@@ -160,8 +176,15 @@ def routes(state) -> list[Route]:
         if state.faults.one_time_enforced:  # off: a platform that leaves one-time use to the caller
             a.used = True  # one-time on the platform's side too
         ps.emit("approval.used", {"approval_token": token, "session_token": a.session_token})
-        return JSONResponse({"valid": True, "action": a.action, "session_token": a.session_token,
-                             "phone": a.phone, "expires_at": a.expires_at})
+        return JSONResponse(
+            {
+                "valid": True,
+                "action": a.action,
+                "session_token": a.session_token,
+                "phone": a.phone,
+                "expires_at": a.expires_at,
+            }
+        )
 
     async def health(request: Request) -> Response:
         if not authorised(request):
@@ -177,8 +200,11 @@ def routes(state) -> list[Route]:
             return Response(status_code=204)
         if state.faults.sse_answer == "wrong_type":
             return JSONResponse({"events": [], "note": "not an event stream"})
-        return _CuttableStream(_stream(ps, request.headers.get("last-event-id"), state.faults),
-                               media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return _CuttableStream(
+            _stream(ps, request.headers.get("last-event-id"), state.faults),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     return [
         Route("/v2/backend/session/status", session_status, methods=["POST"]),
@@ -209,7 +235,7 @@ def _half_frame(frame: str) -> str:
     """The frame up to the middle of its `data:` line (no line end, so no client can dispatch it)."""
     start = frame.index("data: ") + len("data: ")
     end = frame.index("\n", start)
-    return frame[:start + (end - start) // 2]
+    return frame[: start + (end - start) // 2]
 
 
 async def _stream(ps: PlatformState, last_id: str | None, faults):
@@ -234,7 +260,7 @@ async def _stream(ps: PlatformState, last_id: str | None, faults):
         if long_line:
             yield "data: "
             for _ in range(0, long_line, LONG_LINE_CHUNK):
-                yield "x" * LONG_LINE_CHUNK   # never a line end: the client must give up on its own
+                yield "x" * LONG_LINE_CHUNK  # never a line end: the client must give up on its own
         while True:
             try:
                 entry = await asyncio.wait_for(queue.get(), ps.heartbeat_seconds)
@@ -263,7 +289,7 @@ def _backlog(ps: PlatformState, last_id: str | None) -> list | None:
     oldest = ps.seq - len(ps.log)  # the log keeps the newest events only
     if int(seq) < oldest:
         return None
-    return ps.log[len(ps.log) - (ps.seq - int(seq)):] if ps.seq > int(seq) else []
+    return ps.log[len(ps.log) - (ps.seq - int(seq)) :] if ps.seq > int(seq) else []
 
 
 def _approval_problem(ps: PlatformState, a: Approval | None, phone: str, current) -> str:
@@ -299,8 +325,9 @@ def _control_routes(ps: PlatformState) -> list[Route]:
         tokens = []
         for _ in range(count):
             token = "sess_" + secrets.token_urlsafe(18)
-            s = Session("sid_" + secrets.token_hex(8), phone, status,
-                        time.time() + float(body.get("ttl_seconds", 3600)))
+            s = Session(
+                "sid_" + secrets.token_hex(8), phone, status, time.time() + float(body.get("ttl_seconds", 3600))
+            )
             ps.sessions[token] = s
             tokens.append(token)
         if "count" in body:
@@ -318,6 +345,7 @@ def _control_routes(ps: PlatformState) -> list[Route]:
                 s.expires_at = min(s.expires_at, time.time())
             ps.session_event(status, token, s)
             return JSONResponse({"status": status})
+
         return handler
 
     async def create_approval(request: Request) -> Response:
@@ -326,8 +354,12 @@ def _control_routes(ps: PlatformState) -> list[Route]:
         if phone is None:
             return JSONResponse({"error": "phone is not a phone number"}, status_code=400)
         token = "appr_" + secrets.token_urlsafe(18)
-        ps.approvals[token] = Approval(phone, str(body.get("action", "")), str(body.get("session_token") or ""),
-                                       time.time() + float(body.get("ttl_seconds", 300)))
+        ps.approvals[token] = Approval(
+            phone,
+            str(body.get("action", "")),
+            str(body.get("session_token") or ""),
+            time.time() + float(body.get("ttl_seconds", 300)),
+        )
         return JSONResponse({"approval_token": token})
 
     async def drop(request: Request) -> Response:
@@ -348,14 +380,23 @@ def _control_routes(ps: PlatformState) -> list[Route]:
         return await get_stream(request)
 
     async def get_stream(request: Request) -> Response:
-        return JSONResponse({"connections": len(ps.streams), "last_event_id": ps.log[-1][0] if ps.log else None,
-                             "stall": ps.stall, "heartbeat_seconds": ps.heartbeat_seconds, "retry_ms": ps.retry_ms})
+        return JSONResponse(
+            {
+                "connections": len(ps.streams),
+                "last_event_id": ps.log[-1][0] if ps.log else None,
+                "stall": ps.stall,
+                "heartbeat_seconds": ps.heartbeat_seconds,
+                "retry_ms": ps.retry_ms,
+            }
+        )
 
     base = "/_control/platform"
     return [
         Route(f"{base}/sessions", create_session, methods=["POST"]),
-        *[Route(f"{base}/sessions/{verb}", change(status), methods=["POST"])
-          for verb, status in (("verify", "verified"), ("revoke", "revoked"), ("expire", "expired"))],
+        *[
+            Route(f"{base}/sessions/{verb}", change(status), methods=["POST"])
+            for verb, status in (("verify", "verified"), ("revoke", "revoked"), ("expire", "expired"))
+        ],
         Route(f"{base}/approvals", create_approval, methods=["POST"]),
         Route(f"{base}/stream/drop", drop, methods=["POST"]),
         Route(f"{base}/stream/restart", restart, methods=["POST"]),

@@ -37,8 +37,8 @@ def is_credential_name(name: str) -> bool:
 def header(name: str, value: str) -> str:
     if not is_credential_name(name):
         return value
-    scheme = next((value[:len(s)] for s in SCHEMES if value.lower().startswith(s)), "")
-    return scheme + fingerprint(value[len(scheme):])
+    scheme = next((value[: len(s)] for s in SCHEMES if value.lower().startswith(s)), "")
+    return scheme + fingerprint(value[len(scheme) :])
 
 
 def query(text: str) -> str:

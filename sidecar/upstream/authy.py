@@ -31,8 +31,8 @@ from .json_http import JsonHttp, Reply
 
 UPSTREAM = "authy"
 # Error codes that mean "the code is wrong" (an answer, not a failure of the call).
-WRONG_TOKEN_CODES = {"60020"}          # Token is invalid
-WRONG_PHONE_CODES = {"60022"}          # Verification code is incorrect
+WRONG_TOKEN_CODES = {"60020"}  # Token is invalid
+WRONG_PHONE_CODES = {"60022"}  # Verification code is incorrect
 STATUSES = {s.value.lower(): s for s in ApprovalStatus if s is not ApprovalStatus.UNSPECIFIED}
 
 
@@ -58,11 +58,22 @@ def _succeeded(data: dict) -> bool:
 
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class AuthyClient:
-    def __init__(self, base_url: str, api_key: str, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
-        self.http = JsonHttp(UPSTREAM, base_url, {"X-Authy-API-Key": api_key, "Accept": "application/json"},
-                             timeout, transport, max_response_bytes)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.http = JsonHttp(
+            UPSTREAM,
+            base_url,
+            {"X-Authy-API-Key": api_key, "Accept": "application/json"},
+            timeout,
+            transport,
+            max_response_bytes,
+        )
 
     async def _ok(self, method: str, path: str, endpoint: str, **kwargs) -> dict:
         reply = await self.http.request(method, path, endpoint, **kwargs)
@@ -77,8 +88,9 @@ class AuthyClient:
         """GET /protected/json/verify/{token}/{authy_id}[?force=true] (client.js verifyToken)."""
         endpoint = "/protected/json/verify/{token}/{authy_id}"
         params = {"force": "true"} if force else {}
-        reply = await self.http.request("GET", f"/protected/json/verify/{_seg(code)}/{_seg(user_id)}", endpoint,
-                                        params=params)
+        reply = await self.http.request(
+            "GET", f"/protected/json/verify/{_seg(code)}/{_seg(user_id)}", endpoint, params=params
+        )
         if reply.ok:
             return _succeeded(reply.data) and reply.data.get("token") == "is valid"
         if reply.status == 401 and _error_code(reply) in WRONG_TOKEN_CODES:
@@ -88,12 +100,22 @@ class AuthyClient:
     async def request_token(self, request: TokenRequest) -> TokenSent:
         """GET /protected/json/{sms|call}/{authy_id}?force=true&action=…&action_message=… (requestSms/requestCall)."""
         endpoint = f"/protected/json/{request.via}/{{authy_id}}"
-        params = {k: v for k, v in (("action", request.action), ("action_message", request.action_message),
-                                    ("force", "true" if request.force else "")) if v}
-        data = await self._ok("GET", f"/protected/json/{request.via}/{_seg(request.user_id)}", endpoint,
-                              params=params)
-        return TokenSent(str(data.get("message") or ""), str(data.get("cellphone") or ""),
-                         str(data.get("device") or ""), bool(data.get("ignored", False)))
+        params = {
+            k: v
+            for k, v in (
+                ("action", request.action),
+                ("action_message", request.action_message),
+                ("force", "true" if request.force else ""),
+            )
+            if v
+        }
+        data = await self._ok("GET", f"/protected/json/{request.via}/{_seg(request.user_id)}", endpoint, params=params)
+        return TokenSent(
+            str(data.get("message") or ""),
+            str(data.get("cellphone") or ""),
+            str(data.get("device") or ""),
+            bool(data.get("ignored", False)),
+        )
 
     async def create_approval(self, draft: ApprovalDraft) -> str:
         """POST /onetouch/json/users/{authy_id}/approval_requests, JSON (createApprovalRequest)."""
@@ -104,8 +126,12 @@ class AuthyClient:
             body["hidden_details"] = draft.hidden
         if draft.ttl_seconds:
             body["seconds_to_expire"] = draft.ttl_seconds
-        data = await self._ok("POST", f"/onetouch/json/users/{_seg(draft.user_id)}/approval_requests",
-                              "/onetouch/json/users/{authy_id}/approval_requests", json=body)
+        data = await self._ok(
+            "POST",
+            f"/onetouch/json/users/{_seg(draft.user_id)}/approval_requests",
+            "/onetouch/json/users/{authy_id}/approval_requests",
+            json=body,
+        )
         uuid = (data.get("approval_request") or {}).get("uuid")
         if not uuid:
             raise UpstreamError(UPSTREAM, 0, "approval request created without a uuid")
@@ -113,13 +139,15 @@ class AuthyClient:
 
     async def approval_status(self, approval_id: str) -> ApprovalStatus:
         """GET /onetouch/json/approval_requests/{uuid} (getApprovalRequest)."""
-        data = await self._ok("GET", f"/onetouch/json/approval_requests/{_seg(approval_id)}",
-                              "/onetouch/json/approval_requests/{uuid}")
+        data = await self._ok(
+            "GET", f"/onetouch/json/approval_requests/{_seg(approval_id)}", "/onetouch/json/approval_requests/{uuid}"
+        )
         raw = str((data.get("approval_request") or {}).get("status", "")).lower()
         return STATUSES.get(raw, ApprovalStatus.UNSPECIFIED)
 
-    async def start_phone_verification(self, phone: PhoneNumber, via: str, locale: str,
-                                       code_length: int) -> PhoneVerificationStarted:
+    async def start_phone_verification(
+        self, phone: PhoneNumber, via: str, locale: str, code_length: int
+    ) -> PhoneVerificationStarted:
         """POST /protected/json/phones/verification/start, JSON (startPhoneVerification). The SDK validates
         codeLength but never sends it; the sidecar sends `code_length` only when asked for one."""
         body: dict = {"country_code": phone.country_code, "phone_number": phone.national, "via": via}
@@ -127,16 +155,22 @@ class AuthyClient:
             body["locale"] = locale
         if code_length:
             body["code_length"] = code_length
-        data = await self._ok("POST", "/protected/json/phones/verification/start",
-                              "/protected/json/phones/verification/start", json=body)
-        return PhoneVerificationStarted(str(data.get("message", "")), int(data.get("seconds_to_expire") or 0),
-                                        bool(data.get("is_cellphone", False)))
+        data = await self._ok(
+            "POST", "/protected/json/phones/verification/start", "/protected/json/phones/verification/start", json=body
+        )
+        return PhoneVerificationStarted(
+            str(data.get("message", "")), int(data.get("seconds_to_expire") or 0), bool(data.get("is_cellphone", False))
+        )
 
     async def check_phone_verification(self, phone: PhoneNumber, code: str) -> bool:
         """GET /protected/json/phones/verification/check?country_code&phone_number&verification_code (verifyPhone)."""
         endpoint = "/protected/json/phones/verification/check"
-        reply = await self.http.request("GET", endpoint, endpoint, params={
-            "country_code": str(phone.country_code), "phone_number": phone.national, "verification_code": code})
+        reply = await self.http.request(
+            "GET",
+            endpoint,
+            endpoint,
+            params={"country_code": str(phone.country_code), "phone_number": phone.national, "verification_code": code},
+        )
         if reply.ok:
             return _succeeded(reply.data)
         if reply.status == 401 and _error_code(reply) in WRONG_PHONE_CODES:
@@ -154,17 +188,25 @@ class AuthyClient:
 
     async def delete_user(self, user_id: str) -> None:
         """POST /protected/json/users/{authy_id}/remove, JSON `{}` (deleteUser without `ip`)."""
-        await self._ok("POST", f"/protected/json/users/{_seg(user_id)}/remove",
-                       "/protected/json/users/{authy_id}/remove", json={})
+        await self._ok(
+            "POST", f"/protected/json/users/{_seg(user_id)}/remove", "/protected/json/users/{authy_id}/remove", json={}
+        )
 
     async def user_status(self, user_id: str) -> UserStatus:
         """GET /protected/json/users/{authy_id}/status with the SDK's JSON `{}` body (getUserStatus)."""
-        data = await self._ok("GET", f"/protected/json/users/{_seg(user_id)}/status",
-                              "/protected/json/users/{authy_id}/status", json={})
+        data = await self._ok(
+            "GET", f"/protected/json/users/{_seg(user_id)}/status", "/protected/json/users/{authy_id}/status", json={}
+        )
         s = data.get("status") or {}
-        return UserStatus(str(s.get("authy_id", user_id)), bool(s.get("registered")), bool(s.get("confirmed")),
-                          str(s.get("country_code", "")), str(s.get("phone_number", "")),
-                          tuple(str(d) for d in s.get("devices") or ()), bool(s.get("has_hard_token")))
+        return UserStatus(
+            str(s.get("authy_id", user_id)),
+            bool(s.get("registered")),
+            bool(s.get("confirmed")),
+            str(s.get("country_code", "")),
+            str(s.get("phone_number", "")),
+            tuple(str(d) for d in s.get("devices") or ()),
+            bool(s.get("has_hard_token")),
+        )
 
     async def health(self) -> UpstreamHealth:
         """GET /protected/json/app/details (getApplicationDetails): the key works and the platform answers."""

@@ -54,7 +54,9 @@ SDK_WIRE_VERSION = "2.20.0"
 
 # The platform also has REVIEW_REQUIRED / REVIEW_SUCCEEDED / REVIEW_FAILED; our contract has one REVIEW.
 _STATES = {s.value: s for s in ActionState} | {
-    "REVIEW_REQUIRED": ActionState.REVIEW, "REVIEW_SUCCEEDED": ActionState.REVIEW, "REVIEW_FAILED": ActionState.REVIEW,
+    "REVIEW_REQUIRED": ActionState.REVIEW,
+    "REVIEW_SUCCEEDED": ActionState.REVIEW,
+    "REVIEW_FAILED": ActionState.REVIEW,
 }
 
 
@@ -102,8 +104,11 @@ class ChallengePlatform:
     def __init__(self, settings: ChallengeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url_for(settings)
         self._client = http.client(
-            self.base_url + "/", auth=httpx.BasicAuth(settings.secret_key, ""), timeout=settings.timeout_seconds,
-            max_response_bytes=settings.max_response_bytes, transport=transport,
+            self.base_url + "/",
+            auth=httpx.BasicAuth(settings.secret_key, ""),
+            timeout=settings.timeout_seconds,
+            max_response_bytes=settings.max_response_bytes,
+            transport=transport,
             headers={"User-Agent": "authsidecar", "Accept": "application/json", VERSION_HEADER: SDK_WIRE_VERSION},
         )
 
@@ -115,26 +120,40 @@ class ChallengePlatform:
         data = await self._send("validate", "POST", "validate", json=body)
         error = _text(data.get("error"))
         return ValidationRecord(
-            is_valid=data.get("isValid") is True, state=_state(data.get("state")),
-            user_id=_text(data.get("userId")), action=_text(data.get("actionCode") or data.get("action")),
+            is_valid=data.get("isValid") is True,
+            state=_state(data.get("state")),
+            user_id=_text(data.get("userId")),
+            action=_text(data.get("actionCode") or data.get("action")),
             idempotency_key=_text(data.get("idempotencyKey")),
-            verification_method=_text(data.get("verificationMethod")), error=error,
+            verification_method=_text(data.get("verificationMethod")),
+            error=error,
             # Vendor quirk: a consumed token is a 200 with isValid false and this error text.
             already_used="already been used" in error.lower(),
         )
 
     async def track(self, request: TrackInput) -> TrackResult:
-        body = _drop_empty({
-            "redirectUrl": request.redirect_url, "idempotencyKey": request.idempotency_key,
-            "email": request.email, "phoneNumber": request.phone_number, "ipAddress": request.ip_address,
-            "userAgent": request.user_agent, "deviceId": request.device_id, "username": request.username,
-            "custom": request.custom, "redirectToSettings": request.redirect_to_settings,
-        })
+        body = _drop_empty(
+            {
+                "redirectUrl": request.redirect_url,
+                "idempotencyKey": request.idempotency_key,
+                "email": request.email,
+                "phoneNumber": request.phone_number,
+                "ipAddress": request.ip_address,
+                "userAgent": request.user_agent,
+                "deviceId": request.device_id,
+                "username": request.username,
+                "custom": request.custom,
+                "redirectToSettings": request.redirect_to_settings,
+            }
+        )
         path = f"users/{_segment(request.user_id)}/actions/{_segment(request.action)}"
         data = await self._send("track", "POST", path, json=body)
         return TrackResult(
-            state=_state(data.get("state")), idempotency_key=_text(data.get("idempotencyKey")),
-            url=_text(data.get("url")), token=_text(data.get("token")), is_enrolled=data.get("isEnrolled") is True,
+            state=_state(data.get("state")),
+            idempotency_key=_text(data.get("idempotencyKey")),
+            url=_text(data.get("url")),
+            token=_text(data.get("token")),
+            is_enrolled=data.get("isEnrolled") is True,
             enrolled_verification_methods=_strings(data.get("enrolledVerificationMethods")),
             allowed_verification_methods=_strings(data.get("allowedVerificationMethods")),
             default_verification_method=_text(data.get("defaultVerificationMethod")),
@@ -146,16 +165,20 @@ class ChallengePlatform:
         data = await self._send("get_action", "GET", path)
         rules = found if isinstance(found := data.get("rules"), list) else []
         return ActionRecord(
-            state=_state(data.get("state")), state_updated_at=_time(data.get("stateUpdatedAt")),
-            created_at=_time(data.get("createdAt")), verification_method=_text(data.get("verificationMethod")),
+            state=_state(data.get("state")),
+            state_updated_at=_time(data.get("stateUpdatedAt")),
+            created_at=_time(data.get("createdAt")),
+            verification_method=_text(data.get("verificationMethod")),
             rule_ids=tuple(_text(r.get("ruleId")) for r in rules if isinstance(r, dict) and r.get("ruleId")),
         )
 
     async def get_user(self, user_id: str) -> UserRecord:
         data = await self._send("get_user", "GET", f"users/{_segment(user_id)}")
         return UserRecord(
-            is_enrolled=data.get("isEnrolled") is True, email=_text(data.get("email")),
-            phone_number=_text(data.get("phoneNumber")), username=_text(data.get("username")),
+            is_enrolled=data.get("isEnrolled") is True,
+            email=_text(data.get("email")),
+            phone_number=_text(data.get("phoneNumber")),
+            username=_text(data.get("username")),
             display_name=_text(data.get("displayName")),
             enrolled_verification_methods=_strings(data.get("enrolledVerificationMethods")),
             allowed_verification_methods=_strings(data.get("allowedVerificationMethods")),
@@ -163,8 +186,14 @@ class ChallengePlatform:
         )
 
     async def enroll_verified_authenticator(self, request: EnrollInput) -> EnrolledAuthenticator:
-        body = _drop_empty({"verificationMethod": request.verification_method, "phoneNumber": request.phone_number,
-                            "email": request.email, "isDefault": request.is_default})
+        body = _drop_empty(
+            {
+                "verificationMethod": request.verification_method,
+                "phoneNumber": request.phone_number,
+                "email": request.email,
+                "isDefault": request.is_default,
+            }
+        )
         path = f"users/{_segment(request.user_id)}/authenticators"
         data = await self._send("enroll_authenticator", "POST", path, json=body)
         auth = found if isinstance(found := data.get("authenticator"), dict) else {}
@@ -198,8 +227,7 @@ class ChallengePlatform:
             if endpoint == "probe":
                 return {}
             status = response.status_code if response.is_success else 502  # 2xx: a bad answer (upstream/guard.py)
-            raise UpstreamError(UPSTREAM, status,
-                                f"{endpoint} answered {response.status_code} without a JSON object")
+            raise UpstreamError(UPSTREAM, status, f"{endpoint} answered {response.status_code} without a JSON object")
         return data
 
 

@@ -82,7 +82,7 @@ class EventStream:
         timeout = httpx.Timeout(self.connect_timeout, read=self.heartbeat_timeout + 1.0)
         async with httpx.AsyncClient(headers=self.headers, timeout=timeout) as http:
             failures = 0
-            wait = 0.0                   # before the first connection, none
+            wait = 0.0  # before the first connection, none
             cause = "start"
             while True:
                 caught_up = False
@@ -92,8 +92,10 @@ class EventStream:
                     log.info("event stream ended by the platform")
                 except (httpx.HTTPError, SSEError, StreamRefused, StreamTooLarge, TimeoutError) as exc:
                     cause = disconnect_cause(exc)
-                    log.warning("event stream lost", extra={"cause": cause, "error": type(exc).__name__,
-                                                            "detail": str(exc)[:120]})
+                    log.warning(
+                        "event stream lost",
+                        extra={"cause": cause, "error": type(exc).__name__, "detail": str(exc)[:120]},
+                    )
                 except Exception:  # a bug must not end the stream for good: log it and reconnect
                     cause = "internal"
                     log.exception("event stream failed unexpectedly")
@@ -127,8 +129,7 @@ class EventStream:
                     raise StreamRefused("refused", f"status {status}")
                 content_type = source.response.headers.get("content-type", "").partition(";")[0].strip().lower()
                 if content_type != EVENT_STREAM_TYPE:
-                    raise StreamRefused("content_type",
-                                        f"content type {content_type[:60]!r}, not {EVENT_STREAM_TYPE}")
+                    raise StreamRefused("content_type", f"content type {content_type[:60]!r}, not {EVENT_STREAM_TYPE}")
             self.listener.stream_opened(resume_requested=self.last_event_id is not None)
             loop = asyncio.get_running_loop()
             async with asyncio.timeout(loop.time() + self.heartbeat_timeout) as silence:

@@ -37,12 +37,25 @@ class BoundedClient(httpx.AsyncClient):
         self.max_response_bytes = max_response_bytes
 
 
-def client(base_url: str, *, timeout: float, max_response_bytes: int, headers: dict[str, str] | None = None,
-           transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> BoundedClient:
+def client(
+    base_url: str,
+    *,
+    timeout: float,
+    max_response_bytes: int,
+    headers: dict[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **kwargs: Any,
+) -> BoundedClient:
     """The client every adapter builds: no redirects, `timeout` bounds each whole request."""
     kwargs.setdefault("follow_redirects", False)
-    return BoundedClient(deadline=timeout, max_response_bytes=max_response_bytes, base_url=base_url,
-                         headers=headers, transport=transport, **kwargs)
+    return BoundedClient(
+        deadline=timeout,
+        max_response_bytes=max_response_bytes,
+        base_url=base_url,
+        headers=headers,
+        transport=transport,
+        **kwargs,
+    )
 
 
 async def read_limited(response: httpx.Response, max_bytes: int) -> bytes:
@@ -56,8 +69,9 @@ async def read_limited(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def request(client: httpx.AsyncClient, upstream: str, endpoint: str, method: str, path: str,
-                  **kwargs: Any) -> httpx.Response:
+async def request(
+    client: httpx.AsyncClient, upstream: str, endpoint: str, method: str, path: str, **kwargs: Any
+) -> httpx.Response:
     """Send and read the whole answer; any HTTP status comes back as a (fully read) response.
 
     No answer, a too-slow or an oversized one raise UpstreamError(status=0). `endpoint` is a fixed
@@ -92,8 +106,9 @@ async def request(client: httpx.AsyncClient, upstream: str, endpoint: str, metho
 def _read(response: httpx.Response, body: bytes) -> httpx.Response:
     """A plain response holding the body already read (so .json()/.text work as usual)."""
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _WIRE_HEADERS]
-    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request,
-                          extensions=response.extensions)
+    return httpx.Response(
+        response.status_code, headers=headers, content=body, request=response.request, extensions=response.extensions
+    )
 
 
 def _overall(timeout: httpx.Timeout) -> float:

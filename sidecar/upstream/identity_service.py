@@ -43,8 +43,13 @@ def _int(value: object) -> int:
 
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class IdentityServiceClient:
-    def __init__(self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None,
-                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
         self.http = JsonHttp(UPSTREAM, base_url, {}, timeout, transport, max_response_bytes)
 
     async def _call(self, method: str, path: str, access_token: str = "", body: dict | None = None) -> dict:
@@ -68,20 +73,35 @@ class IdentityServiceClient:
         return _tokens(await self._call("POST", "/auth/refresh", body={"refreshToken": refresh_token}))
 
     async def logout(self, refresh_token: str) -> None:
-        raise NotConfigured("identity.api identity-service has no refresh-token logout; end the session "
-                            "with LogoutSession")
+        raise NotConfigured(
+            "identity.api identity-service has no refresh-token logout; end the session with LogoutSession"
+        )
 
     async def me(self, access_token: str) -> Me:
         user = await self._call("GET", "/auth/me", access_token)
-        return Me(str(user.get("id") or ""), str(user.get("email") or ""), str(user.get("firstName") or ""),
-                  str(user.get("lastName") or ""), user.get("twoFAEnabled") is True)
+        return Me(
+            str(user.get("id") or ""),
+            str(user.get("email") or ""),
+            str(user.get("firstName") or ""),
+            str(user.get("lastName") or ""),
+            user.get("twoFAEnabled") is True,
+        )
 
     async def list_sessions(self, access_token: str) -> list[AccountSession]:
         data = await self._call("GET", "/auth/sessions", access_token)
         items = found if isinstance(found := data.get("sessions"), list) else []
-        return [AccountSession(str(s.get("sessionId") or ""), str(s.get("device") or ""), str(s.get("ip") or ""),
-                               _int(s.get("createdAt")), _int(s.get("lastSeenAt")), s.get("current") is True)
-                for s in items if isinstance(s, dict)]
+        return [
+            AccountSession(
+                str(s.get("sessionId") or ""),
+                str(s.get("device") or ""),
+                str(s.get("ip") or ""),
+                _int(s.get("createdAt")),
+                _int(s.get("lastSeenAt")),
+                s.get("current") is True,
+            )
+            for s in items
+            if isinstance(s, dict)
+        ]
 
     async def logout_session(self, access_token: str, session_id: str) -> None:
         await self._call("POST", "/auth/sessions/logout", access_token, body={"sessionId": session_id})

@@ -39,8 +39,11 @@ def _tokens(data: dict) -> Tokens:
     if not isinstance(access, str) or not access:
         raise UpstreamError(UPSTREAM, 0, "answer without an access_token")
     expires_in = data.get("expires_in")
-    return Tokens(access, str(data.get("refresh_token") or ""),
-                  expires_in if isinstance(expires_in, int) and not isinstance(expires_in, bool) else 0)
+    return Tokens(
+        access,
+        str(data.get("refresh_token") or ""),
+        expires_in if isinstance(expires_in, int) and not isinstance(expires_in, bool) else 0,
+    )
 
 
 def _seconds(iso: object) -> int:
@@ -55,14 +58,20 @@ def _seconds(iso: object) -> int:
 
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class InaiClient:
-    def __init__(self, base_url: str, publishable_key: str, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        publishable_key: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
         self.key_headers = {**JSON, "X-Publishable-Key": publishable_key}
         self.http = JsonHttp(UPSTREAM, base_url, {}, timeout, transport, max_response_bytes)
 
-    async def _call(self, method: str, path: str, endpoint: str, access_token: str = "",
-                    body: dict | None = None) -> dict:
+    async def _call(
+        self, method: str, path: str, endpoint: str, access_token: str = "", body: dict | None = None
+    ) -> dict:
         headers = dict(self.key_headers)
         if access_token:
             headers["Authorization"] = f"Bearer {access_token}"
@@ -79,12 +88,16 @@ class InaiClient:
         return LoginResult(tokens=_tokens(data))
 
     async def complete_mfa(self, mfa_token: str, code: str) -> Tokens:
-        return _tokens(await self._call("POST", "/auth/mfa/challenge", "/auth/mfa/challenge",
-                                        body={"mfa_token": mfa_token, "code": code}))
+        return _tokens(
+            await self._call(
+                "POST", "/auth/mfa/challenge", "/auth/mfa/challenge", body={"mfa_token": mfa_token, "code": code}
+            )
+        )
 
     async def refresh(self, refresh_token: str) -> Tokens:
-        return _tokens(await self._call("POST", "/auth/refresh", "/auth/refresh",
-                                        body={"refresh_token": refresh_token}))
+        return _tokens(
+            await self._call("POST", "/auth/refresh", "/auth/refresh", body={"refresh_token": refresh_token})
+        )
 
     async def logout(self, refresh_token: str) -> None:
         await self._call("POST", "/auth/logout", "/auth/logout", body={"refresh_token": refresh_token})
@@ -92,20 +105,33 @@ class InaiClient:
     async def me(self, access_token: str) -> Me:
         data = await self._call("GET", "/auth/me", "/auth/me", access_token)
         user = found if isinstance(found := data.get("data"), dict) else {}
-        return Me(str(user.get("id") or ""), str(user.get("email") or ""), str(user.get("firstName") or ""),
-                  str(user.get("lastName") or ""), user.get("mfaEnabled") is True)
+        return Me(
+            str(user.get("id") or ""),
+            str(user.get("email") or ""),
+            str(user.get("firstName") or ""),
+            str(user.get("lastName") or ""),
+            user.get("mfaEnabled") is True,
+        )
 
     async def list_sessions(self, access_token: str) -> list[AccountSession]:
         data = await self._call("GET", "/sessions", "/sessions", access_token)
         items = found if isinstance(found := data.get("data"), list) else []
-        return [AccountSession(str(s.get("id") or ""), str(s.get("userAgent") or ""), str(s.get("ipAddress") or ""),
-                               _seconds(s.get("createdAt")))
-                for s in items if isinstance(s, dict)]
+        return [
+            AccountSession(
+                str(s.get("id") or ""),
+                str(s.get("userAgent") or ""),
+                str(s.get("ipAddress") or ""),
+                _seconds(s.get("createdAt")),
+            )
+            for s in items
+            if isinstance(s, dict)
+        ]
 
     async def logout_session(self, access_token: str, session_id: str) -> None:
         # The SDK writes the id into the path as is; quoting keeps a hostile id inside its segment.
-        await self._call("POST", f"/sessions/{quote(session_id, safe='')}/revoke", "/sessions/{id}/revoke",
-                         access_token)
+        await self._call(
+            "POST", f"/sessions/{quote(session_id, safe='')}/revoke", "/sessions/{id}/revoke", access_token
+        )
 
     async def health(self) -> UpstreamHealth:
         """The JWKS URL (apiUrl/.well-known/jwks.json, @inai-dev/shared DEFAULT_JWKS_URL): public, no key."""

@@ -22,8 +22,8 @@ MAX_ERROR_BODY_CHARS = 2048
 @dataclass(frozen=True, slots=True)
 class Reply:
     status: int
-    data: Any            # the parsed JSON body ({} when empty or not JSON)
-    text: str            # the raw body, cut to MAX_ERROR_BODY_CHARS (for error details)
+    data: Any  # the parsed JSON body ({} when empty or not JSON)
+    text: str  # the raw body, cut to MAX_ERROR_BODY_CHARS (for error details)
 
     @property
     def ok(self) -> bool:
@@ -31,12 +31,23 @@ class Reply:
 
 
 class JsonHttp:
-    def __init__(self, upstream: str, base_url: str, headers: dict[str, str], timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 max_response_bytes: int = http.DEFAULT_MAX_RESPONSE_BYTES) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = http.DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
         self.upstream = upstream
-        self._client = http.client(base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                   max_response_bytes=max_response_bytes, transport=transport)
+        self._client = http.client(
+            base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            transport=transport,
+        )
 
     async def request(self, method: str, path: str, endpoint: str, **kwargs: Any) -> Reply:
         """Send one request; `endpoint` is the bounded label (the path template)."""
@@ -45,8 +56,11 @@ class JsonHttp:
             data = response.json() if response.content else {}
         except ValueError:
             if response.is_success:
-                raise UpstreamError(self.upstream, response.status_code,  # a bad answer (upstream/guard.py)
-                                    f"{endpoint} answered a body that is not JSON") from None
+                raise UpstreamError(
+                    self.upstream,
+                    response.status_code,  # a bad answer (upstream/guard.py)
+                    f"{endpoint} answered a body that is not JSON",
+                ) from None
             data = {}
         return Reply(response.status_code, data, response.text[:MAX_ERROR_BODY_CHARS])
 

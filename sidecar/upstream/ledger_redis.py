@@ -37,9 +37,13 @@ class RedisLedgerStore:
     def __init__(self, url: str, password: str = "", timeout_seconds: float = 0.5) -> None:
         self.where = describe(url)
         self.timeout = timeout_seconds
-        options: dict = {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds,
-                         "retry": Retry(NoBackoff(), 0), "max_connections": MAX_CONNECTIONS,
-                         "timeout": timeout_seconds}
+        options: dict = {
+            "socket_timeout": timeout_seconds,
+            "socket_connect_timeout": timeout_seconds,
+            "retry": Retry(NoBackoff(), 0),
+            "max_connections": MAX_CONNECTIONS,
+            "timeout": timeout_seconds,
+        }
         if password:
             options["password"] = password  # a password in the URL wins (redis-py merges URL options last)
         pool = aioredis.BlockingConnectionPool.from_url(url, **options)
@@ -58,8 +62,12 @@ class RedisLedgerStore:
         async def append() -> None:
             async with self._redis.pipeline(transaction=True) as pipe:
                 for revocation_id, expires_ms in items:
-                    pipe.xadd(key, {"id": revocation_id, "exp": str(expires_ms)}, minid=str(max(min_id_ms, 0)),
-                              approximate=True)
+                    pipe.xadd(
+                        key,
+                        {"id": revocation_id, "exp": str(expires_ms)},
+                        minid=str(max(min_id_ms, 0)),
+                        approximate=True,
+                    )
                 await pipe.execute()
 
         await self._command("xadd", append())

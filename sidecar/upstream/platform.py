@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -35,17 +35,24 @@ APPROVAL_VERIFY_PATH = "/approval/verify"
 HEALTH_PATH = "/backend/health"
 
 STATUSES = {
-    "pending": SessionStatus.PENDING, "verified": SessionStatus.VERIFIED,
-    "revoked": SessionStatus.REVOKED, "expired": SessionStatus.EXPIRED,
+    "pending": SessionStatus.PENDING,
+    "verified": SessionStatus.VERIFIED,
+    "revoked": SessionStatus.REVOKED,
+    "expired": SessionStatus.EXPIRED,
 }
 APPROVAL_REASONS = {
-    "already_used": Reason.ALREADY_USED, "expired": Reason.EXPIRED, "not_found": Reason.NOT_FOUND,
-    "phone_mismatch": Reason.PHONE_MISMATCH, "session_not_verified": Reason.NOT_VERIFIED,
+    "already_used": Reason.ALREADY_USED,
+    "expired": Reason.EXPIRED,
+    "not_found": Reason.NOT_FOUND,
+    "phone_mismatch": Reason.PHONE_MISMATCH,
+    "session_not_verified": Reason.NOT_VERIFIED,
     "session_revoked": Reason.REVOKED,
 }
 EVENT_KINDS = {
-    "session.verified": EventKind.SESSION_VERIFIED, "session.revoked": EventKind.SESSION_REVOKED,
-    "session.expired": EventKind.SESSION_EXPIRED, "approval.used": EventKind.APPROVAL_USED,
+    "session.verified": EventKind.SESSION_VERIFIED,
+    "session.revoked": EventKind.SESSION_REVOKED,
+    "session.expired": EventKind.SESSION_EXPIRED,
+    "approval.used": EventKind.APPROVAL_USED,
 }
 # v1 pushed revocations by webhook as {"event": "session_revoked", "session_token", "phone", "ttl",
 # "reason"} (Go port internal/domain/entities.go, delivery/webhook_handler.go). A stream frame named
@@ -68,38 +75,65 @@ def auth_headers(api_key: str, app_id: str) -> dict[str, str]:
 class PlatformClient:
     """Implements core.session_records.PlatformApi against the RAuth v2 HTTP API."""
 
-    def __init__(self, base_url: str, api_key: str, app_id: str, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 max_response_bytes: int = http.DEFAULT_MAX_RESPONSE_BYTES) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        app_id: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = http.DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = auth_headers(api_key, app_id)
         self.timeout = timeout
-        self._http = http.client(self.base_url, headers=self.headers, timeout=timeout,
-                                 max_response_bytes=max_response_bytes, transport=transport)
+        self._http = http.client(
+            self.base_url,
+            headers=self.headers,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            transport=transport,
+        )
 
     async def session_status(self, session_token: str, phone_e164: str) -> SessionRecord:
-        resp = await self._send("session_status", "POST", SESSION_STATUS_PATH,
-                                {"session_token": session_token, "phone": phone_e164}, ok_statuses=(404,))
+        resp = await self._send(
+            "session_status",
+            "POST",
+            SESSION_STATUS_PATH,
+            {"session_token": session_token, "phone": phone_e164},
+            ok_statuses=(404,),
+        )
         if resp.status_code == 404:
             return SessionRecord(SessionStatus.NOT_FOUND)
         body = _json(resp)
         return SessionRecord(
             status=STATUSES.get(str(body.get("status", "")).lower(), SessionStatus.UNSPECIFIED),
-            phone=str(body.get("phone") or ""), expires_at=_expiry(body.get("expires_at")),
+            phone=str(body.get("phone") or ""),
+            expires_at=_expiry(body.get("expires_at")),
             session_id=str(body.get("session_id") or ""),
         )
 
     async def verify_approval(self, approval_token: str, phone_e164: str) -> ApprovalRecord:
-        resp = await self._send("approval_verify", "POST", APPROVAL_VERIFY_PATH,
-                                {"approval_token": approval_token, "phone": phone_e164}, ok_statuses=(404,))
+        resp = await self._send(
+            "approval_verify",
+            "POST",
+            APPROVAL_VERIFY_PATH,
+            {"approval_token": approval_token, "phone": phone_e164},
+            ok_statuses=(404,),
+        )
         if resp.status_code == 404:
             return ApprovalRecord(False, Reason.NOT_FOUND)
         body = _json(resp)
         valid = body.get("valid") is True  # anything but a literal true is a no
         reason = Reason.NONE if valid else APPROVAL_REASONS.get(str(body.get("reason", "")), Reason.NOT_VERIFIED)
-        return ApprovalRecord(valid, reason, action=str(body.get("action") or ""),
-                              session_token=str(body.get("session_token") or ""), phone=str(body.get("phone") or ""),
-                              expires_at=_expiry(body.get("expires_at")))
+        return ApprovalRecord(
+            valid,
+            reason,
+            action=str(body.get("action") or ""),
+            session_token=str(body.get("session_token") or ""),
+            phone=str(body.get("phone") or ""),
+            expires_at=_expiry(body.get("expires_at")),
+        )
 
     async def health(self) -> None:
         await self._send("health", "GET", HEALTH_PATH, None)
@@ -107,8 +141,9 @@ class PlatformClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, endpoint: str, method: str, path: str, body: dict | None,
-                    ok_statuses: tuple[int, ...] = ()) -> httpx.Response:
+    async def _send(
+        self, endpoint: str, method: str, path: str, body: dict | None, ok_statuses: tuple[int, ...] = ()
+    ) -> httpx.Response:
         """One request; every failure leaves here as UpstreamError (status 0: no answer)."""
         resp = await http.request(self._http, UPSTREAM, endpoint, method, path, json=body)
         if resp.is_success or resp.status_code in ok_statuses:
@@ -132,8 +167,7 @@ def parse_event(name: str, data: str) -> StreamEvent:
         expires_at = _expiry(body.get("expires_at"))
     except ValueError:
         expires_at = None  # the event still counts (a revocation must apply); its expiry is unknown
-    return StreamEvent(kind, token_key(str(token)) if token else b"",
-                       _text(body.get("session_id") or ""), expires_at)
+    return StreamEvent(kind, token_key(str(token)) if token else b"", _text(body.get("session_id") or ""), expires_at)
 
 
 def _text(value: Any) -> str:
@@ -172,7 +206,7 @@ def _expiry(value: Any) -> float | None:
         except ValueError:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         try:
             return when.timestamp()
         except (OverflowError, OSError, ValueError):

@@ -34,8 +34,9 @@ def usable_id(value: str) -> bool:
     return len(value) <= MAX_EVENT_ID_CHARS and value.isascii() and value.isprintable()
 
 
-async def bounded_sse(response: httpx.Response, max_line_bytes: int,
-                      max_event_bytes: int) -> AsyncIterator[ServerSentEvent]:
+async def bounded_sse(
+    response: httpx.Response, max_line_bytes: int, max_event_bytes: int
+) -> AsyncIterator[ServerSentEvent]:
     """The response's events, in order; raises StreamTooLarge past a bound."""
     decoder = _Decoder(max_event_bytes)
     async for line in _lines(response, max_line_bytes):
@@ -54,7 +55,7 @@ async def _lines(response: httpx.Response, max_line_bytes: int) -> AsyncIterator
                 break
             if end.start() - start > max_line_bytes:
                 raise StreamTooLarge(f"a line longer than {max_line_bytes} bytes")
-            yield buffer[start:end.start()].decode("utf-8", "replace")
+            yield buffer[start : end.start()].decode("utf-8", "replace")
             start = end.end()
         del buffer[:start]
         if len(buffer) > max_line_bytes:

@@ -16,8 +16,9 @@ PHONE = "+14155552671"
 STATUS_ROUTE = "POST /v2/backend/session/status"
 EVENTS_ROUTE = "GET /v2/backend/events"
 # A quick stream: reconnects within half a second; the emulator sends heartbeats every second.
-FAST_SSE = {"platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05,
-                                 "reconnect_max_seconds": 0.5}}}
+FAST_SSE = {
+    "platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.5}}
+}
 
 
 def control(emulator, path: str, **body) -> dict:
@@ -44,7 +45,7 @@ def stream_connected(sc) -> bool:
 
 @dataclass(frozen=True)
 class Answer:
-    started: float          # time.monotonic() when the call was sent
+    started: float  # time.monotonic() when the call was sent
     valid: bool
     reason: int
 

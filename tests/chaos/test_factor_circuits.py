@@ -30,9 +30,9 @@ EMAIL = "bob@example.com"
 @dataclass
 class Upstream:
     name: str
-    prefix: str                                 # its routes on the emulator
-    fail: Callable[[object], str]               # one call during the storm → its "fail closed" detail
-    works: Callable[[object], bool]             # one call that succeeds when the upstream is healthy
+    prefix: str  # its routes on the emulator
+    fail: Callable[[object], str]  # one call during the storm → its "fail closed" detail
+    works: Callable[[object], bool]  # one call that succeeds when the upstream is healthy
 
 
 def _totp_fails(ctx) -> str:
@@ -77,10 +77,15 @@ class Ctx:
 @pytest.fixture
 def ctx(sidecar_factory, emulator) -> Ctx:
     sc = sidecar_factory({"circuit": {"failure_threshold": THRESHOLD, "open_seconds": OPEN_SECONDS}})
-    c = Ctx(sc, emulator, factors_pb2_grpc.SecondFactorServiceStub(sc.channel),
-            factors_pb2_grpc.AccountServiceStub(sc.channel))
-    c.user = c.factors.RegisterUser(fpb.RegisterUserRequest(email="u@example.com", country="US",
-                                                            phone="2015550123"), timeout=5).user_id
+    c = Ctx(
+        sc,
+        emulator,
+        factors_pb2_grpc.SecondFactorServiceStub(sc.channel),
+        factors_pb2_grpc.AccountServiceStub(sc.channel),
+    )
+    c.user = c.factors.RegisterUser(
+        fpb.RegisterUserRequest(email="u@example.com", country="US", phone="2015550123"), timeout=5
+    ).user_id
     return c
 
 
@@ -94,7 +99,7 @@ def test_a_5xx_storm_opens_the_circuit_bounds_traffic_and_recovers(ctx, storm, b
     emulator.faults(error_rate=1.0, error_status=503, path_prefix=storm.prefix)
     before = requests_to(emulator, storm.prefix)
     details = [storm.fail(ctx) for _ in range(20)]
-    assert requests_to(emulator, storm.prefix) - before == THRESHOLD   # then it failed fast: no traffic
+    assert requests_to(emulator, storm.prefix) - before == THRESHOLD  # then it failed fast: no traffic
     assert "circuit open" in details[-1]
     assert sc.metric("authsidecar_upstream_circuit_open", upstream=storm.name) == 1
 
@@ -125,16 +130,17 @@ def test_row18_short_deadline_callers_cannot_hold_a_healthy_upstreams_circuit_op
     probe runs on, its answer closes the circuit: a normal caller reaches the upstream during the attack."""
     sc = sidecar_factory({"circuit": {"failure_threshold": THRESHOLD, "open_seconds": 1.0}})
     factors = factors_pb2_grpc.SecondFactorServiceStub(sc.channel)
-    user = factors.RegisterUser(fpb.RegisterUserRequest(email="u@example.com", country="US", phone="2015550123"),
-                                timeout=5).user_id
-    wrong = fpb.VerifyTotpRequest(user_id=user, code="1234567")   # the platform's answer: not valid (a 4xx)
+    user = factors.RegisterUser(
+        fpb.RegisterUserRequest(email="u@example.com", country="US", phone="2015550123"), timeout=5
+    ).user_id
+    wrong = fpb.VerifyTotpRequest(user_id=user, code="1234567")  # the platform's answer: not valid (a 4xx)
 
     emulator.faults(error_rate=1.0, error_status=503, path_prefix="/authy/")
     for _ in range(THRESHOLD):
         factors.VerifyTotp(wrong, timeout=5)
     assert "circuit open" in factors.VerifyTotp(wrong, timeout=5).detail
     emulator.faults(reset=True)
-    emulator.faults(latency_seconds=0.3, path_prefix="/authy/")   # healthy, slower than the attacker waits
+    emulator.faults(latency_seconds=0.3, path_prefix="/authy/")  # healthy, slower than the attacker waits
 
     stop = threading.Event()
     sent = [0]
@@ -146,7 +152,7 @@ def test_row18_short_deadline_callers_cannot_hold_a_healthy_upstreams_circuit_op
             sent[0] += 1
             time.sleep(0.005)
         for call in pending:
-            call.exception(timeout=5)      # every attacker call ends (deadline or answer)
+            call.exception(timeout=5)  # every attacker call ends (deadline or answer)
 
     attacker = threading.Thread(target=attack, daemon=True)
     attacker.start()
@@ -155,8 +161,13 @@ def test_row18_short_deadline_callers_cannot_hold_a_healthy_upstreams_circuit_op
         started = time.monotonic()
         while time.monotonic() - started < 6:
             reply = factors.VerifyTotp(wrong, timeout=5)
-            seen.append("circuit open" if "circuit open" in reply.detail else
-                        "unavailable" if reply.reason == pb.REASON_UPSTREAM_UNAVAILABLE else "answered")
+            seen.append(
+                "circuit open"
+                if "circuit open" in reply.detail
+                else "unavailable"
+                if reply.reason == pb.REASON_UPSTREAM_UNAVAILABLE
+                else "answered"
+            )
             time.sleep(0.5)
         closed_during_attack = sc.metric("authsidecar_upstream_circuit_open", upstream="authy") == 0
     finally:

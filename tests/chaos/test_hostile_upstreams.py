@@ -21,7 +21,7 @@ from .helpers import FAST_SSE, PHONE, control, new_session, stream_connected, ve
 
 UPSTREAMS = ("platform", "challenges", "authy", "identity")
 HUGE = 200 * 1024 * 1024
-MEMORY_SLACK = 64 * 1024 * 1024      # far below one huge answer
+MEMORY_SLACK = 64 * 1024 * 1024  # far below one huge answer
 
 
 def peak_rss(sc) -> int:
@@ -38,13 +38,14 @@ def calls_of(sc, emulator) -> dict:
     accounts = factors_pb2_grpc.AccountServiceStub(sc.channel)
     session = new_session(emulator)
     return {
-        "platform": lambda: sc.stub.VerifySession(pb.VerifySessionRequest(session_token=session, phone=PHONE),
-                                                  timeout=20),
-        "challenges": lambda: sc.stub.ValidateChallenge(pb.ValidateChallengeRequest(token="chl_x", user_id="u1"),
-                                                        timeout=20),
+        "platform": lambda: sc.stub.VerifySession(
+            pb.VerifySessionRequest(session_token=session, phone=PHONE), timeout=20
+        ),
+        "challenges": lambda: sc.stub.ValidateChallenge(
+            pb.ValidateChallengeRequest(token="chl_x", user_id="u1"), timeout=20
+        ),
         "authy": lambda: factors.VerifyTotp(fpb.VerifyTotpRequest(user_id="1000", code="1234567"), timeout=20),
-        "identity": lambda: accounts.Login(fpb.LoginRequest(email="alice@example.com", password="x" * 8),
-                                           timeout=20),
+        "identity": lambda: accounts.Login(fpb.LoginRequest(email="alice@example.com", password="x" * 8), timeout=20),
     }
 
 
@@ -73,7 +74,7 @@ def test_huge_upstream_answers_fail_closed_at_max_response_bytes_without_growing
     grown = peak_rss(sc) - before
     assert grown < MEMORY_SLACK, f"peak RSS grew {grown / 2**20:.0f} MiB for four {HUGE >> 20} MiB answers"
     emulator.faults(huge_answer_bytes=0)
-    assert verify(sc, new_session(emulator)).valid   # an answer of normal size is read as before
+    assert verify(sc, new_session(emulator)).valid  # an answer of normal size is read as before
 
 
 def test_a_trickling_upstream_is_cut_at_timeout_seconds_for_the_whole_request(sidecar_factory, emulator):
@@ -82,7 +83,7 @@ def test_a_trickling_upstream_is_cut_at_timeout_seconds_for_the_whole_request(si
     settings["platform"]["sse"] = {"enabled": False}
     sc = sidecar_factory(settings)
     calls = calls_of(sc, emulator)
-    emulator.faults(trickle_seconds=4.0)   # each body byte comes well within the per-read timeout
+    emulator.faults(trickle_seconds=4.0)  # each body byte comes well within the per-read timeout
     for upstream, call in calls.items():
         closed, seconds, detail = fails_closed(call)
         assert closed and "timed out" in detail, (upstream, detail)
@@ -121,13 +122,15 @@ def test_an_event_id_that_cannot_be_sent_back_never_poisons_reconnects(live, emu
     first, second = new_session(emulator), new_session(emulator)
     assert verify(live, first).valid and verify(live, second).valid
     emulator.faults(sse_bad_id=kind)
-    control(emulator, "sessions/revoke", session_token=first)   # this event carries the bad id
+    control(emulator, "sessions/revoke", session_token=first)  # this event carries the bad id
     wait_until(lambda: verify(live, first).source == pb.SOURCE_STREAM, what="first revocation pushed")
 
     emulator.reset()
     control(emulator, "stream/drop")
-    wait_until(lambda: not stream_connected(live) or emulator.counters().get("GET /v2/backend/events", 0) > 0,
-               what="stream dropped")
+    wait_until(
+        lambda: not stream_connected(live) or emulator.counters().get("GET /v2/backend/events", 0) > 0,
+        what="stream dropped",
+    )
     wait_until(lambda: stream_connected(live), timeout=5, what="stream reconnected")
     resumes = [r["headers"].get("last-event-id", "") for r in emulator.requests() if r["route"].endswith("/events")]
     assert resumes and all(v.isascii() and len(v) < 64 for v in resumes), resumes
@@ -135,28 +138,29 @@ def test_an_event_id_that_cannot_be_sent_back_never_poisons_reconnects(live, emu
 
     control(emulator, "sessions/revoke", session_token=second)
     wait_until(lambda: verify(live, second).source == pb.SOURCE_STREAM, what="later revocations still pushed")
-    assert live.metric("authsidecar_sse_events_total", type="bad_id") == 1   # the id was ignored, and counted
+    assert live.metric("authsidecar_sse_events_total", type="bad_id") == 1  # the id was ignored, and counted
 
 
 def test_an_abandoned_half_open_probe_never_keeps_the_circuit_open(sidecar_factory, emulator):
     open_seconds = 0.5
-    sc = sidecar_factory({"circuit": {"failure_threshold": 2, "open_seconds": open_seconds},
-                          "platform": {"sse": {"enabled": False}}})
+    sc = sidecar_factory(
+        {"circuit": {"failure_threshold": 2, "open_seconds": open_seconds}, "platform": {"sse": {"enabled": False}}}
+    )
     factors = factors_pb2_grpc.SecondFactorServiceStub(sc.channel)
 
     def totp(timeout: float) -> pb.Reason:
         return factors.VerifyTotp(fpb.VerifyTotpRequest(user_id="1000", code="1234567"), timeout=timeout).reason
 
-    emulator.faults(error_rate=1.0, path_prefix="/authy")   # a short outage
+    emulator.faults(error_rate=1.0, path_prefix="/authy")  # a short outage
     for _ in range(2):
         assert totp(5) == pb.REASON_UPSTREAM_UNAVAILABLE
     assert sc.metric("authsidecar_upstream_circuit_open", upstream="authy") == 1
     # Healed, but slower than the short-deadline callers wait.
     emulator.faults(error_rate=0.0, latency_seconds=0.3, path_prefix="/authy")
-    for _ in range(3):                     # one short-deadline call per open_seconds
-        time.sleep(open_seconds + 0.1)     # half-open: the next call is the probe
+    for _ in range(3):  # one short-deadline call per open_seconds
+        time.sleep(open_seconds + 0.1)  # half-open: the next call is the probe
         with pytest.raises(grpc.RpcError) as err:
-            totp(0.1)                      # the probe's caller gives up
+            totp(0.1)  # the probe's caller gives up
         assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
         wait_until(lambda: sc.metric("authsidecar_rpc_in_flight") == 0, timeout=1, what="probe abandoned")
     # A patient caller may probe at once and gets the upstream's own answer, not "circuit open".

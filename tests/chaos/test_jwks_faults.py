@@ -78,7 +78,7 @@ def test_garbage_and_huge_documents_keep_the_last_good_keys(sidecar_factory, emu
         errors = fetch_errors(sc, url)
         serve(emulator, name, document)
         wait_until(lambda: fetch_errors(sc, url) >= errors + 1, timeout=5, step=0.05, what=f"{document} refused")  # noqa: B023 (called within this iteration)
-        fresh = verify(sc, mint(emulator, name))   # a token never seen before: verified with the last good keys
+        fresh = verify(sc, mint(emulator, name))  # a token never seen before: verified with the last good keys
         assert fresh.valid, (document, fresh.detail)
         health = jwks_health(sc, url)
         assert not health.healthy and problem in health.detail, (document, health.detail)
@@ -88,23 +88,31 @@ def test_garbage_and_huge_documents_keep_the_last_good_keys(sidecar_factory, emu
     assert "Traceback" not in sc.log_path.read_text()
     serve(emulator, name, "keys")
     oks = sc.metric("authsidecar_jwks_fetches_total", issuer=url, result="ok")
-    wait_until(lambda: sc.metric("authsidecar_jwks_fetches_total", issuer=url, result="ok") > oks, timeout=5,
-               step=0.05, what="JWKS healthy again")
+    wait_until(
+        lambda: sc.metric("authsidecar_jwks_fetches_total", issuer=url, result="ok") > oks,
+        timeout=5,
+        step=0.05,
+        what="JWKS healthy again",
+    )
     assert jwks_health(sc, url).healthy
 
 
 def test_past_max_staleness_it_fails_closed_with_the_reason_and_recovers(sidecar_factory, emulator):
-    document = "bad_keys"   # the others take the same path (a failed fetch); this one used to wipe the keys
+    document = "bad_keys"  # the others take the same path (a failed fetch); this one used to wipe the keys
     name = new_issuer(emulator)
     sc = start(sidecar_factory, emulator, name, max_stale_seconds=2)
     seen = mint(emulator, name)
     assert verify(sc, seen).valid
     serve(emulator, name, document)
-    wait_until(lambda: verify(sc, mint(emulator, name)).reason == pb.REASON_UPSTREAM_UNAVAILABLE, timeout=6,
-               step=0.1, what="fail closed past max staleness")
+    wait_until(
+        lambda: verify(sc, mint(emulator, name)).reason == pb.REASON_UPSTREAM_UNAVAILABLE,
+        timeout=6,
+        step=0.1,
+        what="fail closed past max staleness",
+    )
     answer = verify(sc, mint(emulator, name))
     assert not answer.valid and GARBAGE[document] in answer.detail, answer.detail
-    cached = verify(sc, seen)   # no stale yes from the verified-token cache either
+    cached = verify(sc, seen)  # no stale yes from the verified-token cache either
     assert not cached.valid and cached.reason == pb.REASON_UPSTREAM_UNAVAILABLE
     assert sc.metric("authsidecar_jwks_keys", issuer=issuer_url(emulator, name)) == 0
     assert sc.proc.poll() is None
@@ -137,4 +145,4 @@ def test_a_trickling_jwks_fetch_ends_at_jwks_timeout_seconds(sidecar_factory, em
     assert took < 3
     health = jwks_health(sc, url)
     assert not health.healthy and "timed out" in health.detail, health.detail
-    assert verify(sc, mint(emulator, name)).valid   # the last good keys keep verifying meanwhile
+    assert verify(sc, mint(emulator, name)).valid  # the last good keys keep verifying meanwhile

@@ -50,7 +50,7 @@ def test_a_stream_answer_that_is_no_stream_is_a_failure_and_answers_stay_current
 
     calls = status_calls(emulator)
     answer_now = verify(live, token)
-    assert answer_now.valid and answer_now.source == pb.SOURCE_UPSTREAM   # the cache is not trusted: asked
+    assert answer_now.valid and answer_now.source == pb.SOURCE_UPSTREAM  # the cache is not trusted: asked
     assert status_calls(emulator) == calls + 1
 
     with Asker(live, token) as asker:
@@ -102,7 +102,7 @@ def test_an_event_cut_mid_line_is_replayed_on_resume_and_applied_once(live, emul
 
 def test_a_platform_that_forgets_its_event_ids_never_leaves_a_revoked_session_valid(live, emulator):
     watched, quiet = new_session(emulator), new_session(emulator)
-    assert verify(live, watched).valid and verify(live, quiet).valid      # both cached as verified
+    assert verify(live, watched).valid and verify(live, quiet).valid  # both cached as verified
     gaps = live.metric("authsidecar_sse_gaps_total")
     with Asker(live, watched) as asker:
         emulator.faults(sse_down=True)
@@ -110,8 +110,8 @@ def test_a_platform_that_forgets_its_event_ids_never_leaves_a_revoked_session_va
         wait_until(lambda: not stream_connected(live), what="stream down")
         control(emulator, "sessions/revoke", session_token=watched)
         revoked_at = time.monotonic()
-        control(emulator, "sessions/revoke", session_token=quiet)   # nobody asks about this one meanwhile
-        control(emulator, "stream/restart")   # both revocation events are lost with the event ids
+        control(emulator, "sessions/revoke", session_token=quiet)  # nobody asks about this one meanwhile
+        control(emulator, "stream/restart")  # both revocation events are lost with the event ids
         emulator.faults(sse_down=False)
         wait_until(lambda: stream_connected(live), what="stream back")
         time.sleep(0.2)

@@ -22,15 +22,18 @@ from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulato
 from .helpers import FAST_SSE, new_session, stream_connected, verify, wait_until
 
 PASSWORD = "correct horse battery staple"
-RECOVERY_BOUND = 5.0   # seconds from the emulator answering again to the sidecar answering valid again
-SETTINGS = deep_merge(FAST_SSE, {
-    "circuit": {"failure_threshold": 2, "open_seconds": 1.0},
-    "platform": {"timeout_seconds": 0.5},
-    "challenges": {"timeout_seconds": 0.5},
-    "authy": {"timeout_seconds": 0.5},
-    "identity": {"timeout_seconds": 0.5},
-    "jwks": {"unknown_kid_cooldown_seconds": 0.5},
-})
+RECOVERY_BOUND = 5.0  # seconds from the emulator answering again to the sidecar answering valid again
+SETTINGS = deep_merge(
+    FAST_SSE,
+    {
+        "circuit": {"failure_threshold": 2, "open_seconds": 1.0},
+        "platform": {"timeout_seconds": 0.5},
+        "challenges": {"timeout_seconds": 0.5},
+        "authy": {"timeout_seconds": 0.5},
+        "identity": {"timeout_seconds": 0.5},
+        "jwks": {"unknown_kid_cooldown_seconds": 0.5},
+    },
+)
 UPSTREAMS = ("platform", "challenges", "authy", "identity")
 
 
@@ -100,6 +103,7 @@ def test_killed_and_restarted_upstream_fails_closed_fast_then_recovers(own):
     assert "circuit open" in answers[-1][0].detail
     # open circuit: no waiting at all — well under the 0.5 s upstream timeout even on a loaded machine
     assert all(seconds < 0.4 for _, seconds in answers[2:]), answers
+
     # Pass-through and challenge RPCs: UNAVAILABLE, never a valid answer.
     def challenge() -> object:
         return sc.stub.ValidateChallenge(pb.ValidateChallengeRequest(token="chl_x", user_id="u1"), timeout=5)
@@ -109,6 +113,7 @@ def test_killed_and_restarted_upstream_fails_closed_fast_then_recovers(own):
     totp = [factors.VerifyTotp(fpb.VerifyTotpRequest(user_id="1000", code="1234567"), timeout=5) for _ in range(4)]
     assert all(not t.valid and t.reason == pb.REASON_UPSTREAM_UNAVAILABLE for t in totp)
     assert "circuit open" in totp[-1].detail
+
     def login() -> object:
         return accounts.Login(fpb.LoginRequest(email="alice@example.com", password=PASSWORD), timeout=5)
 
@@ -121,23 +126,33 @@ def test_killed_and_restarted_upstream_fails_closed_fast_then_recovers(own):
     assert not sc.stub.VerifyToken(pb.VerifyTokenRequest(token=with_kid(jwt, "rotated-away")), timeout=5).valid
     assert sc.proc.poll() is None
 
-    emu.start()   # same port, fresh state: no sessions, new event ids, new signing keys
+    emu.start()  # same port, fresh state: no sessions, new event ids, new signing keys
     back = time.monotonic()
     fresh = new_session(emu)
     wait_until(lambda: stream_connected(sc), timeout=RECOVERY_BOUND, what="stream reconnected")
-    wait_until(lambda: verify(sc, fresh).valid, timeout=RECOVERY_BOUND - (time.monotonic() - back),
-               step=0.05, what="sessions valid again")
-    assert sc.metric("authsidecar_sse_gaps_total") == gaps + 1       # the new event ids: nothing resumed
-    gone = verify(sc, session)   # the restarted platform forgot the old session: never valid
+    wait_until(
+        lambda: verify(sc, fresh).valid,
+        timeout=RECOVERY_BOUND - (time.monotonic() - back),
+        step=0.05,
+        what="sessions valid again",
+    )
+    assert sc.metric("authsidecar_sse_gaps_total") == gaps + 1  # the new event ids: nothing resumed
+    gone = verify(sc, session)  # the restarted platform forgot the old session: never valid
     assert not gone.valid and gone.status == pb.SESSION_STATUS_NOT_FOUND
     # The other upstreams' circuits close at their next probe, each with a real answer.
-    for name, call in (("challenges", challenge), ("identity", login),
-                       ("authy", lambda: factors.VerifyTotp(fpb.VerifyTotpRequest(user_id="1000", code="1234567"),
-                                                            timeout=5))):
+    for name, call in (
+        ("challenges", challenge),
+        ("identity", login),
+        ("authy", lambda: factors.VerifyTotp(fpb.VerifyTotpRequest(user_id="1000", code="1234567"), timeout=5)),
+    ):
         wait_until(lambda: answered(call), timeout=3, step=0.1, what=f"{name} answering")  # noqa: B023 (called within this iteration)
     for upstream in UPSTREAMS:
         assert sc.metric("authsidecar_upstream_circuit_open", upstream=upstream) == 0, upstream
-    wait_until(lambda: sc.stub.VerifyToken(pb.VerifyTokenRequest(token=mint(emu)), timeout=5).valid,
-               timeout=2, step=0.1, what="tokens from the new keys")
+    wait_until(
+        lambda: sc.stub.VerifyToken(pb.VerifyTokenRequest(token=mint(emu)), timeout=5).valid,
+        timeout=2,
+        step=0.1,
+        what="tokens from the new keys",
+    )
     assert time.monotonic() - back < 3 * RECOVERY_BOUND
     assert "Traceback" not in sc.log_path.read_text()

@@ -58,13 +58,19 @@ def run_node(project: Path, script: str, *args: str, env: dict | None = None) ->
     """Run `node <script> args…` in an installed project (the script is read from tests/contract/<name>,
     so edits need no reinstall); the JSON object on the last line of its stdout."""
     source = HERE / project.name / script
-    done = subprocess.run(["node", str(source), *args], cwd=project, capture_output=True, text=True,
-                          timeout=NODE_TIMEOUT,
-                          env={**os.environ, **(env or {}), "NODE_PATH": str(project / "node_modules")})
+    done = subprocess.run(
+        ["node", str(source), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT,
+        env={**os.environ, **(env or {}), "NODE_PATH": str(project / "node_modules")},
+    )
     lines = done.stdout.strip().splitlines()
     assert lines, f"no output from {script} (exit {done.returncode}):\n{done.stderr[-3000:]}"
     try:
         return json.loads(lines[-1])
     except json.JSONDecodeError as exc:
-        raise AssertionError(f"{script} did not end with a JSON line:\n{done.stdout[-2000:]}\n"
-                             f"{done.stderr[-2000:]}") from exc
+        raise AssertionError(
+            f"{script} did not end with a JSON line:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        ) from exc

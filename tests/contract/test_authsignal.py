@@ -99,29 +99,62 @@ def test_errors_reach_the_sdk_as_authsignal_errors(driven):
 # --- the sidecar's adapter beside the SDK ------------------------------------------------------------
 
 USER, ACTION, KEY = "usr_wire", "withdrawal", "ik_wire"
-TRACK = {"redirectUrl": "https://example.com/done", "idempotencyKey": KEY, "email": "a@example.com",
-         "phoneNumber": "+64271234567", "ipAddress": "203.0.113.9", "userAgent": "Mozilla/5.0",
-         "deviceId": "dev-1", "username": "ann", "custom": {"amount": 120}, "redirectToSettings": True}
+TRACK = {
+    "redirectUrl": "https://example.com/done",
+    "idempotencyKey": KEY,
+    "email": "a@example.com",
+    "phoneNumber": "+64271234567",
+    "ipAddress": "203.0.113.9",
+    "userAgent": "Mozilla/5.0",
+    "deviceId": "dev-1",
+    "username": "ann",
+    "custom": {"amount": 120},
+    "redirectToSettings": True,
+}
 ENROLL = {"verificationMethod": "SMS", "phoneNumber": "+64271234567", "isDefault": True}
 
 # operation → (SDK method, SDK request, the adapter's call for the same inputs)
 OPERATIONS = {
-    "validate": ("validateChallenge", {"token": "chl_wire", "userId": USER, "action": ACTION},
-                 lambda p: p.validate("chl_wire", USER, ACTION)),
+    "validate": (
+        "validateChallenge",
+        {"token": "chl_wire", "userId": USER, "action": ACTION},
+        lambda p: p.validate("chl_wire", USER, ACTION),
+    ),
     "validate_token_only": ("validateChallenge", {"token": "chl_wire"}, lambda p: p.validate("chl_wire", None, None)),
-    "track": ("track", {"userId": USER, "action": ACTION, "attributes": TRACK},
-              lambda p: p.track(TrackInput(USER, ACTION, redirect_url=TRACK["redirectUrl"], idempotency_key=KEY,
-                                           email=TRACK["email"], phone_number=TRACK["phoneNumber"],
-                                           ip_address=TRACK["ipAddress"], user_agent=TRACK["userAgent"],
-                                           device_id=TRACK["deviceId"], username=TRACK["username"],
-                                           custom=TRACK["custom"], redirect_to_settings=True))),
+    "track": (
+        "track",
+        {"userId": USER, "action": ACTION, "attributes": TRACK},
+        lambda p: p.track(
+            TrackInput(
+                USER,
+                ACTION,
+                redirect_url=TRACK["redirectUrl"],
+                idempotency_key=KEY,
+                email=TRACK["email"],
+                phone_number=TRACK["phoneNumber"],
+                ip_address=TRACK["ipAddress"],
+                user_agent=TRACK["userAgent"],
+                device_id=TRACK["deviceId"],
+                username=TRACK["username"],
+                custom=TRACK["custom"],
+                redirect_to_settings=True,
+            )
+        ),
+    ),
     "track_bare": ("track", {"userId": USER, "action": ACTION}, lambda p: p.track(TrackInput(USER, ACTION))),
-    "get_action": ("getAction", {"userId": USER, "action": ACTION, "idempotencyKey": KEY},
-                   lambda p: p.get_action(USER, ACTION, KEY)),
+    "get_action": (
+        "getAction",
+        {"userId": USER, "action": ACTION, "idempotencyKey": KEY},
+        lambda p: p.get_action(USER, ACTION, KEY),
+    ),
     "get_user": ("getUser", {"userId": USER}, lambda p: p.get_user(USER)),
-    "enroll": ("enrollVerifiedAuthenticator", {"userId": USER, "attributes": ENROLL},
-               lambda p: p.enroll_verified_authenticator(EnrollInput(USER, "SMS", phone_number="+64271234567",
-                                                                     is_default=True))),
+    "enroll": (
+        "enrollVerifiedAuthenticator",
+        {"userId": USER, "attributes": ENROLL},
+        lambda p: p.enroll_verified_authenticator(
+            EnrollInput(USER, "SMS", phone_number="+64271234567", is_default=True)
+        ),
+    ),
 }
 COMPARED_HEADERS = ("authorization", "x-authsignal-version", "content-type")
 
@@ -132,9 +165,13 @@ def _only_request(emulator) -> dict:
 
 
 def _shape(request: dict) -> dict:
-    return {"method": request["method"], "path": request["path"], "query": request["query"],
-            **{h: request["headers"].get(h) for h in COMPARED_HEADERS},
-            "body": json.loads(request["body"]) if request["body"] else None}
+    return {
+        "method": request["method"],
+        "path": request["path"],
+        "query": request["query"],
+        **{h: request["headers"].get(h) for h in COMPARED_HEADERS},
+        "body": json.loads(request["body"]) if request["body"] else None,
+    }
 
 
 @pytest.mark.parametrize("operation", sorted(OPERATIONS))
@@ -163,6 +200,7 @@ async def test_adapter_sends_what_the_sdk_sends(operation, sdk, emulator):
 
 # --- the emulator refuses what the SDK never sends ---------------------------------------------------
 
+
 def test_emulator_refuses_requests_the_sdk_never_sends(emulator, sdk):
     run_node(sdk, "operation.js", emulator.url, SECRET_KEY, "getUser", json.dumps({"userId": USER}))
     sdk_headers = _only_request(emulator)["headers"]
@@ -177,6 +215,7 @@ def test_emulator_refuses_requests_the_sdk_never_sends(emulator, sdk):
         assert http.post(track, headers=version, json={"redirect_url": "x"}).status_code == 400  # not a field
         assert http.post(track, headers=version, json=["x"]).status_code == 400
         assert http.post("/validate", headers=version, json={"token": "t", "user_id": USER}).status_code == 400
-        refused = http.post(f"/users/{USER}/authenticators", headers=version,
-                            json={"oobChannel": "SMS", "phoneNumber": "+64271234567"})
+        refused = http.post(
+            f"/users/{USER}/authenticators", headers=version, json={"oobChannel": "SMS", "phoneNumber": "+64271234567"}
+        )
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"

@@ -40,8 +40,9 @@ def test_the_table_in_the_docs_is_this_one():
 
 @pytest.fixture
 def service(sidecar_factory, emulator):
-    proc = sidecar_factory({"identity": {"api": "identity-service", "base_url": f"{emulator.url}{PREFIX}",
-                                         "api_key": ""}})
+    proc = sidecar_factory(
+        {"identity": {"api": "identity-service", "base_url": f"{emulator.url}{PREFIX}", "api_key": ""}}
+    )
     accounts = factors_pb2_grpc.AccountServiceStub(proc.channel)
     accounts.proc = proc
     return accounts
@@ -57,8 +58,9 @@ def _every_operation(accounts, emulator) -> None:
     code = emulator.http.get("/_control/identity/mfa-code", params={"email": "bob@example.com"}).json()["code"]
     accounts.CompleteMfa(pb.CompleteMfaRequest(mfa_token=mfa.mfa_token, code=code), timeout=5)
     (current,) = [s for s in listed if s.current]
-    accounts.LogoutSession(pb.LogoutSessionRequest(access_token=rotated.access_token,
-                                                   session_id=current.session_id), timeout=5)
+    accounts.LogoutSession(
+        pb.LogoutSessionRequest(access_token=rotated.access_token, session_id=current.session_id), timeout=5
+    )
     with pytest.raises(grpc.RpcError):  # no such call on this service: nothing may be sent for it
         accounts.Logout(pb.LogoutRequest(refresh_token=rotated.refresh_token), timeout=5)
     accounts.proc.stub.CheckUpstreamHealth(auth_pb2.CheckUpstreamHealthRequest(), timeout=10)

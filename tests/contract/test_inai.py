@@ -60,9 +60,18 @@ def test_the_sdk_parses_every_answer(project, emulator):
     assert (login["token_type"], login["expires_in"], login["user"]["email"]) == ("Bearer", 900, "alice@example.com")
 
     # buildAuthObjectFromToken: ES256 through the JWKS; no session id in InAI's tokens.
-    assert out["verify"] == {"userId": "usr_alice", "tenantId": "ten_emulator", "appId": "app_emulator",
-                             "envId": "env_emulator", "orgId": None, "sessionId": None, "roles": ["member"],
-                             "permissions": ["read"], "hasMember": True, "hasAdmin": False}
+    assert out["verify"] == {
+        "userId": "usr_alice",
+        "tenantId": "ten_emulator",
+        "appId": "app_emulator",
+        "envId": "env_emulator",
+        "orgId": None,
+        "sessionId": None,
+        "roles": ["member"],
+        "permissions": ["read"],
+        "hasMember": True,
+        "hasAdmin": False,
+    }
     assert out["verifyForeign"] is None and out["verifyForged"] is None
 
     me = out["getMe"]["value"]["data"]
@@ -100,8 +109,10 @@ def test_the_sdk_parses_the_other_calls_the_readme_shows(project, emulator):
     assert out["verifyEmail"]["value"] == {"message": "Email verified"}
     problem(out["verifyEmailAgain"], 400, "Invalid or expired verification token")
     assert set(out["setOrganization"]["value"]) == {"access_token", "refresh_token", "token_type", "expires_in"}
-    assert (out["organizationAuth"]["orgId"], out["organizationAuth"]["userId"]) == \
-        ("org_emulator", registered["user"]["id"])
+    assert (out["organizationAuth"]["orgId"], out["organizationAuth"]["userId"]) == (
+        "org_emulator",
+        registered["user"]["id"],
+    )
     problem(out["setUnknownOrganization"], 404, "Organization not found")
     assert out["clearOrganization"]["ok"]
     assert out["forgotPassword"]["value"] == out["forgotUnknown"]["value"]  # no account enumeration
@@ -111,10 +122,15 @@ def test_the_sdk_parses_the_other_calls_the_readme_shows(project, emulator):
 
 
 OPERATIONS_THE_SIDECAR_USES = {
-    ("POST", "/inai/api/v1/auth/login"), ("POST", "/inai/api/v1/auth/mfa/challenge"),
-    ("POST", "/inai/api/v1/auth/refresh"), ("POST", "/inai/api/v1/auth/logout"), ("GET", "/inai/api/v1/auth/me"),
-    ("GET", "/inai/api/v1/sessions"), ("POST", "/inai/api/v1/sessions/{session_id}/revoke"),
-    ("GET", "/inai/.well-known/jwks.json")}
+    ("POST", "/inai/api/v1/auth/login"),
+    ("POST", "/inai/api/v1/auth/mfa/challenge"),
+    ("POST", "/inai/api/v1/auth/refresh"),
+    ("POST", "/inai/api/v1/auth/logout"),
+    ("GET", "/inai/api/v1/auth/me"),
+    ("GET", "/inai/api/v1/sessions"),
+    ("POST", "/inai/api/v1/sessions/{session_id}/revoke"),
+    ("GET", "/inai/.well-known/jwks.json"),
+}
 
 
 def _sidecar_operations(proc, emulator) -> None:
@@ -123,8 +139,10 @@ def _sidecar_operations(proc, emulator) -> None:
     login = lambda email: accounts.Login(pb.LoginRequest(email=email, password=PASSWORD), timeout=5)  # noqa: E731
     first = login("alice@example.com").tokens
     accounts.GetMe(pb.GetMeRequest(access_token=first.access_token), timeout=5)
-    before = {s.session_id for s in accounts.ListSessions(pb.ListSessionsRequest(access_token=first.access_token),
-                                                          timeout=5).sessions}
+    before = {
+        s.session_id
+        for s in accounts.ListSessions(pb.ListSessionsRequest(access_token=first.access_token), timeout=5).sessions
+    }
     login("alice@example.com")
     listed = accounts.ListSessions(pb.ListSessionsRequest(access_token=first.access_token), timeout=5).sessions
     (second_id,) = {s.session_id for s in listed} - before

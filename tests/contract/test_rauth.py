@@ -21,8 +21,9 @@ from sidecar.testing import wait_until
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "upstreams.md"
 PHONE = "+14155552671"
-FAST_SSE = {"platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05,
-                                 "reconnect_max_seconds": 0.5}}}
+FAST_SSE = {
+    "platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.5}}
+}
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,14 @@ def test_emulator_refuses_bodies_no_client_sends(emulator):
     status, approve = "/v2/backend/session/status", "/v2/approval/verify"
     assert emulator.http.post(status, headers=good, json={"session_token": "nope"}).status_code == 404  # v1's body
     assert emulator.http.post(status, headers=good, json={"session_token": "nope", "phone": PHONE}).status_code == 404
-    for path, body in ((status, {"session_token": "t", "user_phone": PHONE}), (status, {"phone": PHONE}),
-                       (status, {"session_token": 7}), (approve, {"approval_token": "a", "session_token": "t"}),
-                       (approve, {"phone": PHONE}), (status, ["t"])):
+    for path, body in (
+        (status, {"session_token": "t", "user_phone": PHONE}),
+        (status, {"phone": PHONE}),
+        (status, {"session_token": 7}),
+        (approve, {"approval_token": "a", "session_token": "t"}),
+        (approve, {"phone": PHONE}),
+        (status, ["t"]),
+    ):
         refused = emulator.http.post(path, headers=good, json=body)
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", body
     form = emulator.http.post(status, headers=good, data={"session_token": "t"})

@@ -24,13 +24,21 @@ def test_every_alert_has_a_unit_test_and_the_asked_for_alerts_exist() -> None:
     cases = yaml.safe_load(ALERTS_TEST.read_text())["tests"]
     tested = {t["alertname"] for case in cases for t in case["alert_rule_test"]}
     assert alerts == tested, f"alerts without a promtool unit test: {alerts - tested}"
-    assert {"AuthsidecarSseDisconnected", "AuthsidecarJwksStale", "AuthsidecarUpstreamErrorRatio",
-            "AuthsidecarLatencyHigh", "AuthsidecarShedding"} <= alerts
+    assert {
+        "AuthsidecarSseDisconnected",
+        "AuthsidecarJwksStale",
+        "AuthsidecarUpstreamErrorRatio",
+        "AuthsidecarLatencyHigh",
+        "AuthsidecarShedding",
+    } <= alerts
 
 
 def test_a_broken_rule_is_refused(prometheus_tools, tmp_path) -> None:
     """promtool really checks: a rule with a PromQL syntax error fails."""
     broken = tmp_path / "broken.yaml"
-    broken.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [
-        {"alert": "Broken", "expr": "sum by (pod (authsidecar_ready)"}]}]}))
+    broken.write_text(
+        yaml.safe_dump(
+            {"groups": [{"name": "x", "rules": [{"alert": "Broken", "expr": "sum by (pod (authsidecar_ready)"}]}]}
+        )
+    )
     assert run_tool(prometheus_tools.promtool, "check", "rules", str(broken)).returncode != 0

@@ -166,8 +166,9 @@ def _sidecar_settings(rendered: list[dict], tmp_path: Path) -> sidecar_config.Se
     sidecar = _sidecar_container(pod)
     mount = next(m for m in sidecar["volumeMounts"] if m["mountPath"] == "/etc/authsidecar")
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
-    config_map = next(d for d in _by_kind(rendered, "ConfigMap")
-                      if d["metadata"]["name"] == volume["configMap"]["name"])
+    config_map = next(
+        d for d in _by_kind(rendered, "ConfigMap") if d["metadata"]["name"] == volume["configMap"]["name"]
+    )
     (tmp_path / "config.yaml").write_text(config_map["data"]["config.yaml"])
     env = {}
     for var in sidecar["env"]:
@@ -267,8 +268,9 @@ def test_shared_ledger_overlay_claims_in_redis_with_the_url_from_a_secret(tmp_pa
     assert settings.ledger.backend == "redis" and settings.ledger.url.startswith("rediss://")
     pod = _one(docs, "Deployment")["spec"]["template"]["spec"]
     url_file = next(v["value"] for v in _sidecar_container(pod)["env"] if v["name"] == "AUTHSIDECAR_LEDGER_URL_FILE")
-    volume = next(m["name"] for m in _sidecar_container(pod)["volumeMounts"]
-                  if m["mountPath"] == str(Path(url_file).parent))
+    volume = next(
+        m["name"] for m in _sidecar_container(pod)["volumeMounts"] if m["mountPath"] == str(Path(url_file).parent)
+    )
     assert next(v for v in pod["volumes"] if v["name"] == volume)["secret"]["secretName"] == "authsidecar-ledger"
 
 
@@ -281,8 +283,9 @@ def test_live_reload_overlay_keeps_the_configmap_name_so_a_change_reloads() -> N
     live, rendered = kustomize_render(K8S / "overlays" / "live-reload"), kustomize_render(K8S / "base")
     (config,) = [d for d in live if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")]
     assert config["metadata"]["name"] == "authsidecar-config", "no hash suffix: an update keeps the name"
-    (based,) = [d for d in rendered
-                if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")]
+    (based,) = [
+        d for d in rendered if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authsidecar-config")
+    ]
     assert based["metadata"]["name"] != "authsidecar-config", "the base still rolls pods on a change (hash suffix)"
     assert config["data"] == based["data"]
     pod = _one(live, "Deployment")["spec"]["template"]["spec"]

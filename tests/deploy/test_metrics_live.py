@@ -26,8 +26,14 @@ from sidecar.testing import RedisProcess, free_port, redis_server_binary, stop_p
 from .conftest import ALERTS, run_tool
 from .sources import alert_queries, catalog, dashboard_queries, names_in
 
-SAMPLE_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count", "_created"), "summary": ("_sum", "_count", "_created"),
-                   "counter": ("", "_created"), "gauge": ("",), "untyped": ("",), "info": ("",)}
+SAMPLE_SUFFIXES = {
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "summary": ("_sum", "_count", "_created"),
+    "counter": ("", "_created"),
+    "gauge": ("",),
+    "untyped": ("",),
+    "info": ("",),
+}
 # Promised by feature branches that are not merged into this one yet (sessions: caches and SSE;
 # tokens: JWKS). They may be missing from the scrape; test_pending_names_are_really_pending fails
 # for each one that is exported, so the list empties itself at merge time.
@@ -94,15 +100,25 @@ class LivePrometheus:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ALERTS)],
-            "scrape_configs": [{"job_name": "authsidecar", "static_configs": [
-                {"targets": [target], "labels": {"namespace": "test", "pod": "test-pod"}}]}],
+            "scrape_configs": [
+                {
+                    "job_name": "authsidecar",
+                    "static_configs": [{"targets": [target], "labels": {"namespace": "test", "pod": "test-pod"}}],
+                }
+            ],
         }
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
-            [binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                binary,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.http = httpx.Client(base_url=self.url, timeout=5)
         self.wait_until(lambda: self._ready(), "Prometheus to become ready")
 
@@ -149,13 +165,16 @@ def prometheus(prometheus_tools, sidecar, tmp_path: Path) -> Iterator[LivePromet
 
 def test_a_real_prometheus_scrapes_the_sidecar(sidecar, prometheus: LivePrometheus) -> None:
     exercise(sidecar)
-    build = prometheus.wait_until(lambda: prometheus.query('authsidecar_build_info{job="authsidecar"}')["result"],
-                                  "authsidecar_build_info to arrive")
+    build = prometheus.wait_until(
+        lambda: prometheus.query('authsidecar_build_info{job="authsidecar"}')["result"],
+        "authsidecar_build_info to arrive",
+    )
     assert build[0]["metric"]["pod"] == "test-pod"
     assert build[0]["metric"]["version"]
     calls = prometheus.wait_until(
         lambda: prometheus.query('sum(authsidecar_rpc_total{method="VerifyToken"})')["result"],
-        "authsidecar_rpc_total{method=VerifyToken} to arrive")
+        "authsidecar_rpc_total{method=VerifyToken} to arrive",
+    )
     assert float(calls[0]["value"][1]) >= 2
     targets = prometheus.http.get("/api/v1/targets").json()["data"]["activeTargets"]
     assert [t["health"] for t in targets] == ["up"]
@@ -187,8 +206,9 @@ def traffic(sidecar, emulator) -> None:
         for _ in range(2):
             sidecar.stub.VerifySession(pb.VerifySessionRequest(session_token=token, phone=phone), timeout=5)
     emulator.faults(reset=True)
-    reply = emulator.http.post("/_control/platform/approvals",
-                               json={"phone": phone, "action": "transfer", "session_token": token})
+    reply = emulator.http.post(
+        "/_control/platform/approvals", json={"phone": phone, "action": "transfer", "session_token": token}
+    )
     approval = reply.json()["approval_token"]
     sidecar.stub.VerifyApproval(pb.VerifyApprovalRequest(approval_token=approval, phone=phone), timeout=5)
 
@@ -205,8 +225,9 @@ def ledger_sidecar(sidecar_factory, tmp_path: Path):
     redis.stop()
 
 
-def test_every_dashboard_query_returns_data_after_traffic(prometheus_tools, ledger_sidecar, emulator,
-                                                           tmp_path: Path) -> None:
+def test_every_dashboard_query_returns_data_after_traffic(
+    prometheus_tools, ledger_sidecar, emulator, tmp_path: Path
+) -> None:
     sidecar = ledger_sidecar
     prometheus = LivePrometheus(prometheus_tools.prometheus, tmp_path, sidecar.ops_url.removeprefix("http://"))
     try:
@@ -219,8 +240,7 @@ def _every_query_has_data(sidecar, emulator, prometheus: LivePrometheus) -> None
     prometheus.wait_until(lambda: prometheus.query("authsidecar_build_info")["result"], "the first scrape")
     traffic(sidecar, emulator)
     queries = [q for q in dashboard_queries() if not q.startswith("label_values(")]  # Grafana's, not PromQL
-    promql = {q: q.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$pod", ".*")
-              for q in queries}
+    promql = {q: q.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$pod", ".*") for q in queries}
 
     def empty() -> list[str]:
         return [q for q in queries if not prometheus.query(promql[q])["result"]]

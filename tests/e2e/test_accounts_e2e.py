@@ -30,8 +30,13 @@ def accounts(sidecar):
 
 def inai_issuer(url: str, **extra) -> dict:
     """The emulated InAI as a token issuer: its tokens carry no iss, so it takes accept_missing_iss."""
-    return {"issuer": f"{url}/inai", "jwks_uri": f"{url}/inai/.well-known/jwks.json", "algorithms": ["ES256"],
-            "accept_missing_iss": True, **extra}
+    return {
+        "issuer": f"{url}/inai",
+        "jwks_uri": f"{url}/inai/.well-known/jwks.json",
+        "algorithms": ["ES256"],
+        "accept_missing_iss": True,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -42,8 +47,11 @@ def with_inai_issuer(sidecar_factory, emulator):
 
 @pytest.fixture
 def service(sidecar_factory, emulator):
-    return stub(sidecar_factory({"identity": {"api": "identity-service", "base_url": f"{emulator.url}/identity/api",
-                                              "api_key": ""}}))
+    return stub(
+        sidecar_factory(
+            {"identity": {"api": "identity-service", "base_url": f"{emulator.url}/identity/api", "api_key": ""}}
+        )
+    )
 
 
 def upstream_error(call, request) -> tuple[grpc.StatusCode, errors_pb2.UpstreamErrorDetail]:
@@ -93,8 +101,9 @@ def test_inai_login_me_sessions_refresh_and_logout(accounts, emulator):
 
     accounts.LogoutSession(pb.LogoutSessionRequest(access_token=second.access_token, session_id=second_id), timeout=5)
     assert second_id not in active_sessions(emulator, "inai")
-    code, detail = upstream_error(accounts.LogoutSession, pb.LogoutSessionRequest(
-        access_token=login(accounts).access_token, session_id=second_id))
+    code, detail = upstream_error(
+        accounts.LogoutSession, pb.LogoutSessionRequest(access_token=login(accounts).access_token, session_id=second_id)
+    )
     assert code == grpc.StatusCode.NOT_FOUND and detail.message == "Session not found"
 
 
@@ -189,8 +198,9 @@ def test_service_login_me_sessions_refresh_and_logout_session(service, emulator)
         service.Logout(pb.LogoutRequest(refresh_token=rotated.refresh_token), timeout=5)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "LogoutSession" in err.value.details()
 
-    service.LogoutSession(pb.LogoutSessionRequest(access_token=rotated.access_token,
-                                                  session_id=current.session_id), timeout=5)
+    service.LogoutSession(
+        pb.LogoutSessionRequest(access_token=rotated.access_token, session_id=current.session_id), timeout=5
+    )
     assert current.session_id not in active_sessions(emulator, "identity")
 
 

@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.long
 @pytest.mark.timeout(360)
 def test_bench_quick_writes_every_figure(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (report_path,) = tmp_path.glob("*.json")
     report = json.loads(report_path.read_text())
@@ -26,16 +31,38 @@ def test_bench_quick_writes_every_figure(tmp_path):
     by_name = {s["scenario"]: s for s in report["scenarios"]}
     floor = by_name["floor"]
     assert floor["calls"] > 0 and floor["errors"] == 0 and floor["rps_ratio_to_floor"] == 1.0
-    load_driven = ["floor", "floor_2_loads", "verify_token_hot", "verify_token_cold", "verify_token_hot_open_loop",
-                   "verify_token_hot_open_loop_1k", "ext_authz_check_hot", "verify_session_hot", "is_revoked",
-                   "floor_2_processes", "verify_token_hot_2_processes", "verify_token_hot_stream",
-                   "verify_token_hot_stream_open_loop", "verify_session_hot_stream", "is_revoked_stream",
-                   "verify_token_hot_traced", "verify_token_hot_decision_log"]
+    load_driven = [
+        "floor",
+        "floor_2_loads",
+        "verify_token_hot",
+        "verify_token_cold",
+        "verify_token_hot_open_loop",
+        "verify_token_hot_open_loop_1k",
+        "ext_authz_check_hot",
+        "verify_session_hot",
+        "is_revoked",
+        "floor_2_processes",
+        "verify_token_hot_2_processes",
+        "verify_token_hot_stream",
+        "verify_token_hot_stream_open_loop",
+        "verify_session_hot_stream",
+        "is_revoked_stream",
+        "verify_token_hot_traced",
+        "verify_token_hot_decision_log",
+    ]
     for name in load_driven:
         s = by_name[name]
         assert s["calls"] > 0 and s["errors"] == 0, name
-        for key in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "sidecar_cpu_seconds_per_1k_calls",
-                    "peak_rss_mb", "upstream_requests_total", "rps_ratio_to_floor"):
+        for key in (
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "p999_ms",
+            "sidecar_cpu_seconds_per_1k_calls",
+            "peak_rss_mb",
+            "upstream_requests_total",
+            "rps_ratio_to_floor",
+        ):
             assert key in s, (name, key)
     assert by_name["verify_token_hot"]["upstream_requests_total"] == 0
     assert by_name["verify_token_hot_stream"]["upstream_requests_total"] == 0
@@ -45,7 +72,7 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert {p["mode"] for p in curve["points"]} == {"unary", "stream"}
     assert all(p["rps"] > 0 and p["p99_ms"] >= p["p50_ms"] > 0 for p in curve["points"])
     assert all(p["errors"] == 0 for p in curve["points"] if p["mode"] == "stream")
-    png = report_path.with_suffix(".png")               # matplotlib is a dev extra, installed with the tests
+    png = report_path.with_suffix(".png")  # matplotlib is a dev extra, installed with the tests
     assert png.read_bytes().startswith(b"\x89PNG")
     assert by_name["verify_token_hot_2_processes"]["sidecar_processes"] == 2
     assert by_name["revocation_propagation"]["revocations"] > 0 and by_name["revocation_propagation"]["p99_ms"] > 0
@@ -53,13 +80,17 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert amp["valid_answers"] == amp["calls"] and amp["upstream_status_requests"] <= amp["distinct_sessions"] * 1.01
     mem = by_name["memory"]
     assert mem["cached_tokens"] > 0 and mem["cached_sessions"] > 0 and mem["peak_rss_mb"] > 0
-    hostile = by_name["memory_all_full_hostile"]   # issue 24: non-reading streams and oversize calls
+    hostile = by_name["memory_all_full_hostile"]  # issue 24: non-reading streams and oversize calls
     assert hostile["stream_items_sent"] > 0 and sum(hostile["oversize_calls"].values()) > 0
     assert hostile["peak_rss_mb"] < hostile["memory_budget_mb"], hostile
     full = by_name["memory_all_full"]  # every bounded structure full, the LRU evicting, RSS under the budget
-    for cache, field in (("verified_tokens", "jwks"), ("sessions", "platform.session"),
-                         ("sessions_negative", "platform.session"), ("revoked", "platform.session"),
-                         ("consumed_approvals", "platform.consumed")):
+    for cache, field in (
+        ("verified_tokens", "jwks"),
+        ("sessions", "platform.session"),
+        ("sessions_negative", "platform.session"),
+        ("revoked", "platform.session"),
+        ("consumed_approvals", "platform.consumed"),
+    ):
         cap = next(n for f, n in full["capacity"].items() if f.startswith(field))
         assert cap - cap // TtlLru.EVICT_SHARE <= full["cache_entries"][cache] <= cap, cache
     assert all(n > 0 for n in full["evictions"].values()) and full["cache_entries"]["unknown_kids"] > 0

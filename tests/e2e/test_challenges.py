@@ -16,14 +16,17 @@ from sidecar.testing import SidecarProcess
 def user(emulator) -> str:
     """A fresh user id, enrolled with SMS on the emulator (so track asks for a challenge)."""
     user_id = f"usr_{uuid.uuid4().hex[:12]}"
-    emulator.http.post("/_control/challenges/users", json={"userId": user_id, "phoneNumber": "+64271234567"}
-                       ).raise_for_status()
+    emulator.http.post(
+        "/_control/challenges/users", json={"userId": user_id, "phoneNumber": "+64271234567"}
+    ).raise_for_status()
     return user_id
 
 
 def complete(emulator, user_id: str, action: str, key: str, success: bool = True) -> str:
-    reply = emulator.http.post("/_control/challenges/complete", json={
-        "userId": user_id, "action": action, "idempotencyKey": key, "success": success})
+    reply = emulator.http.post(
+        "/_control/challenges/complete",
+        json={"userId": user_id, "action": action, "idempotencyKey": key, "success": success},
+    )
     reply.raise_for_status()
     return reply.json()["token"]
 
@@ -37,8 +40,9 @@ def rpc_error(call, request) -> grpc.RpcError:
 def test_step_up_valid_once_then_already_used(sidecar: SidecarProcess, emulator, user):
     custom = Struct()
     custom.update({"amount": 250})
-    tracked = sidecar.stub.Track(pb.TrackRequest(user_id=user, action="withdraw", custom=custom,
-                                                 redirect_url="https://app.test/done"), timeout=5)
+    tracked = sidecar.stub.Track(
+        pb.TrackRequest(user_id=user, action="withdraw", custom=custom, redirect_url="https://app.test/done"), timeout=5
+    )
     assert tracked.state == pb.ACTION_STATE_CHALLENGE_REQUIRED
     assert tracked.is_enrolled and tracked.token and tracked.url and tracked.idempotency_key
     assert list(tracked.enrolled_verification_methods) == ["SMS"]
@@ -49,17 +53,24 @@ def test_step_up_valid_once_then_already_used(sidecar: SidecarProcess, emulator,
     assert first.is_valid and first.reason == pb.REASON_UNSPECIFIED
     assert first.state == pb.ACTION_STATE_CHALLENGE_SUCCEEDED and first.source == pb.SOURCE_UPSTREAM
     assert (first.user_id, first.action, first.idempotency_key, first.verification_method) == (
-        user, "withdraw", tracked.idempotency_key, "SMS")
+        user,
+        "withdraw",
+        tracked.idempotency_key,
+        "SMS",
+    )
 
     again = sidecar.stub.ValidateChallenge(request, timeout=5)
     assert not again.is_valid and again.reason == pb.REASON_ALREADY_USED
     assert emulator.counters().get("POST /v1/validate") == 1  # the replay never left the sidecar
 
-    action = sidecar.stub.GetAction(pb.GetActionRequest(user_id=user, action="withdraw",
-                                                        idempotency_key=tracked.idempotency_key), timeout=5)
+    action = sidecar.stub.GetAction(
+        pb.GetActionRequest(user_id=user, action="withdraw", idempotency_key=tracked.idempotency_key), timeout=5
+    )
     assert action.state == pb.ACTION_STATE_CHALLENGE_SUCCEEDED and action.created_at.seconds > 0
-    assert sidecar.metric("authsidecar_upstream_requests_total", upstream="challenges", endpoint="validate",
-                          status="200") == 1
+    assert (
+        sidecar.metric("authsidecar_upstream_requests_total", upstream="challenges", endpoint="validate", status="200")
+        == 1
+    )
     assert sidecar.metric("authsidecar_challenge_replays_total", source="cache") == 1
 
 
@@ -76,11 +87,13 @@ def test_wrong_user_wrong_action_and_failed_challenge(sidecar, emulator, user):
     tracked = sidecar.stub.Track(pb.TrackRequest(user_id=user, action="withdraw"), timeout=5)
     token = complete(emulator, user, "withdraw", tracked.idempotency_key)
 
-    wrong_user = sidecar.stub.ValidateChallenge(pb.ValidateChallengeRequest(token=token, user_id="usr_other"),
-                                                timeout=5)
+    wrong_user = sidecar.stub.ValidateChallenge(
+        pb.ValidateChallengeRequest(token=token, user_id="usr_other"), timeout=5
+    )
     assert not wrong_user.is_valid and wrong_user.reason == pb.REASON_SUBJECT_MISMATCH and not wrong_user.user_id
     wrong_action = sidecar.stub.ValidateChallenge(
-        pb.ValidateChallengeRequest(token=token, user_id=user, action="transfer"), timeout=5)
+        pb.ValidateChallengeRequest(token=token, user_id=user, action="transfer"), timeout=5
+    )
     assert not wrong_action.is_valid and wrong_action.reason == pb.REASON_ACTION_MISMATCH
     # Neither mismatch used the token up: its owner can still redeem it once.
     assert sidecar.stub.ValidateChallenge(pb.ValidateChallengeRequest(token=token, user_id=user), timeout=5).is_valid
@@ -103,8 +116,12 @@ def test_track_rules_get_user_and_enroll(sidecar, emulator):
     allowed = sidecar.stub.Track(pb.TrackRequest(user_id=user_id, action="login"), timeout=5)
     assert allowed.state == pb.ACTION_STATE_ALLOW and not allowed.is_enrolled
 
-    enrolled = sidecar.stub.EnrollVerifiedAuthenticator(pb.EnrollVerifiedAuthenticatorRequest(
-        user_id=user_id, verification_method="SMS", phone_number="+64 27 123 4567"), timeout=5)
+    enrolled = sidecar.stub.EnrollVerifiedAuthenticator(
+        pb.EnrollVerifiedAuthenticatorRequest(
+            user_id=user_id, verification_method="SMS", phone_number="+64 27 123 4567"
+        ),
+        timeout=5,
+    )
     assert enrolled.user_authenticator_id and enrolled.verification_method == "SMS"
     got = sidecar.stub.GetUser(pb.GetUserRequest(user_id=user_id), timeout=5)
     assert got.is_enrolled and got.phone_number == "+64271234567"  # normalised to E.164 on the way
@@ -121,13 +138,17 @@ def test_track_rules_get_user_and_enroll(sidecar, emulator):
 def test_upstream_errors_map_to_codes_with_status(sidecar, emulator, user):
     err = rpc_error(sidecar.stub.GetAction, pb.GetActionRequest(user_id=user, action="x", idempotency_key="nope"))
     assert err.code() == grpc.StatusCode.NOT_FOUND and "404" in err.details()
-    err = rpc_error(sidecar.stub.EnrollVerifiedAuthenticator,
-                    pb.EnrollVerifiedAuthenticatorRequest(user_id=user, verification_method="SMS"))
+    err = rpc_error(
+        sidecar.stub.EnrollVerifiedAuthenticator,
+        pb.EnrollVerifiedAuthenticatorRequest(user_id=user, verification_method="SMS"),
+    )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "400" in err.details() and "phoneNumber" in err.details()
 
     emulator.faults(error_rate=1.0, error_status=503, path_prefix="/v1")
-    for call, request in ((sidecar.stub.ValidateChallenge, pb.ValidateChallengeRequest(token="chl_x", user_id=user)),
-                          (sidecar.stub.Track, pb.TrackRequest(user_id=user, action="pay"))):
+    for call, request in (
+        (sidecar.stub.ValidateChallenge, pb.ValidateChallengeRequest(token="chl_x", user_id=user)),
+        (sidecar.stub.Track, pb.TrackRequest(user_id=user, action="pay")),
+    ):
         err = rpc_error(call, request)
         assert err.code() == grpc.StatusCode.UNAVAILABLE and "503" in err.details()
 
@@ -164,24 +185,28 @@ def _big_custom() -> Struct:
     return s
 
 
-@pytest.mark.parametrize("rpc,request_,field", [
-    ("Track", pb.TrackRequest(action="pay"), "user_id"),
-    ("Track", pb.TrackRequest(user_id="u"), "action"),
-    ("Track", pb.TrackRequest(user_id="..", action="pay"), "user_id"),
-    ("Track", pb.TrackRequest(user_id="u", action="pay", redirect_url="javascript:alert(1)"), "redirect_url"),
-    ("Track", pb.TrackRequest(user_id="u", action="pay", phone_number="not a phone"), "phone_number"),
-    ("Track", pb.TrackRequest(user_id="u", action="pay", custom=_big_custom()), "custom"),
-    ("GetAction", pb.GetActionRequest(user_id="u", action="pay"), "idempotency_key"),
-    ("GetUser", pb.GetUserRequest(user_id="x" * 600), "user_id"),
-    ("EnrollVerifiedAuthenticator", pb.EnrollVerifiedAuthenticatorRequest(user_id="u"), "verification_method"),
-])
+@pytest.mark.parametrize(
+    "rpc,request_,field",
+    [
+        ("Track", pb.TrackRequest(action="pay"), "user_id"),
+        ("Track", pb.TrackRequest(user_id="u"), "action"),
+        ("Track", pb.TrackRequest(user_id="..", action="pay"), "user_id"),
+        ("Track", pb.TrackRequest(user_id="u", action="pay", redirect_url="javascript:alert(1)"), "redirect_url"),
+        ("Track", pb.TrackRequest(user_id="u", action="pay", phone_number="not a phone"), "phone_number"),
+        ("Track", pb.TrackRequest(user_id="u", action="pay", custom=_big_custom()), "custom"),
+        ("GetAction", pb.GetActionRequest(user_id="u", action="pay"), "idempotency_key"),
+        ("GetUser", pb.GetUserRequest(user_id="x" * 600), "user_id"),
+        ("EnrollVerifiedAuthenticator", pb.EnrollVerifiedAuthenticatorRequest(user_id="u"), "verification_method"),
+    ],
+)
 def test_bad_input_is_invalid_argument_naming_the_field(shared_sidecar, rpc, request_, field):
     err = rpc_error(getattr(shared_sidecar.stub, rpc), request_)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.details().startswith(f"{field}:")
 
 
-@pytest.mark.parametrize(("region", "url"), [("au", "https://au.api.authsignal.com/v1"),
-                                             ("eu", "https://eu.api.authsignal.com/v1")])
+@pytest.mark.parametrize(
+    ("region", "url"), [("au", "https://au.api.authsignal.com/v1"), ("eu", "https://eu.api.authsignal.com/v1")]
+)
 def test_region_selects_the_platform_url(sidecar_factory, region, url):
     # Only the startup log is read: no test may send traffic to the real vendor.
     proc = sidecar_factory({"challenges": {"base_url": "", "region": region}})

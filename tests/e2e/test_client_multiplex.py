@@ -33,14 +33,14 @@ def mint(emulator, **req) -> str:
 async def test_async_client_carries_concurrent_calls_over_one_stream(sidecar, emulator):
     tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(20)]
     session = new_session(emulator)
-    async with AsyncClient(sidecar.target, timeout=5) as auth:            # multiplexing is the async default
+    async with AsyncClient(sidecar.target, timeout=5) as auth:  # multiplexing is the async default
         answers = await asyncio.gather(*(auth.verify_token(t) for t in tokens * 5))
         assert [a.auth.subject for a in answers] == [f"user-{i}" for i in range(20)] * 5
         assert (await auth.verify_session(session, phone=PHONE)).valid
         assert not (await auth.is_revoked(session, phone=PHONE)).revoked
         status = await auth.get_session_status(session, phone=PHONE)
         assert status.status == pb.SESSION_STATUS_VERIFIED
-        assert sidecar.metric("authsidecar_verify_streams_open") == 1     # one stream carried all of them
+        assert sidecar.metric("authsidecar_verify_streams_open") == 1  # one stream carried all of them
         assert sidecar.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 100
         # A bad field raises what the unary call raises: INVALID_ARGUMENT naming the field.
         with pytest.raises(grpc.RpcError) as bad:
@@ -63,15 +63,17 @@ async def test_a_callers_deadline_on_one_multiplexed_call_ends_only_that_call(si
         emulator.faults(latency_seconds=3.0, path_prefix=STATUS_PATH)
         started = time.monotonic()
         slow = asyncio.ensure_future(auth.verify_session(new_session(emulator), phone=PHONE, timeout=0.4))
-        fast = [await auth.verify_token(token) for _ in range(20)]                  # meanwhile, same stream
+        fast = [await auth.verify_token(token) for _ in range(20)]  # meanwhile, same stream
         assert all(a.valid for a in fast) and time.monotonic() - started < 0.4
         with pytest.raises(grpc.RpcError) as late:
             await slow
         assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert 0.35 <= time.monotonic() - started < 1.5
         # The deadline travelled with the item: the sidecar abandoned it too, and the stream goes on.
-        wait_until(lambda: sidecar.metric("authsidecar_rpc_total", method="VerifySession",
-                                          outcome="deadline_exceeded") == 1, timeout=3)
+        wait_until(
+            lambda: sidecar.metric("authsidecar_rpc_total", method="VerifySession", outcome="deadline_exceeded") == 1,
+            timeout=3,
+        )
         assert sidecar.metric("authsidecar_verify_stream_items_in_flight") == 0
         assert (await auth.verify_token(token)).valid
         assert sidecar.metric("authsidecar_verify_streams_open") == 1
@@ -81,8 +83,8 @@ async def test_a_full_sidecar_sends_multiplexed_calls_back_to_unary_rpcs(sidecar
     sc = sidecar_factory({"limits": {"verify_streams_max": 1}})
     token = mint(emulator)
     async with AsyncClient(sc.target, timeout=5) as holder, AsyncClient(sc.target, timeout=5) as other:
-        assert (await holder.verify_token(token)).valid                     # holds the only stream
-        assert (await other.verify_token(token)).valid                      # its stream refused: unary
+        assert (await holder.verify_token(token)).valid  # holds the only stream
+        assert (await other.verify_token(token)).valid  # its stream refused: unary
         assert sc.metric("authsidecar_rpc_total", method="VerifyStream", outcome="shed") == 1
         assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 2
 

@@ -16,8 +16,10 @@ from test_verify_token import mint, verify
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.testing import wait_until
 
-RULES = [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]},
-         {"name": "app", "path_prefix": "/app", "checks": ["session"]}]
+RULES = [
+    {"name": "api", "path_prefix": "/api", "checks": ["jwt"]},
+    {"name": "app", "path_prefix": "/app", "checks": ["session"]},
+]
 
 
 def decisions(path) -> list[dict]:
@@ -28,11 +30,13 @@ def decisions(path) -> list[dict]:
 
 def start(sidecar_factory, tmp_path, **log_settings):
     path = tmp_path / "decisions.jsonl"
-    sc = sidecar_factory({"decision_log": {"enabled": True, "path": str(path), **log_settings},
-                          "ext_authz": {"rules": RULES}})
+    sc = sidecar_factory(
+        {"decision_log": {"enabled": True, "path": str(path), **log_settings}, "ext_authz": {"rules": RULES}}
+    )
     check_rpc = sc.channel.unary_unary(CHECK_METHOD)
-    sc.check = lambda method, p, **headers: read_check_response(check_rpc(check_request(method, p, headers),
-                                                                          timeout=10))
+    sc.check = lambda method, p, **headers: read_check_response(
+        check_rpc(check_request(method, p, headers), timeout=10)
+    )
     return sc, path
 
 
@@ -49,9 +53,14 @@ def test_allow_and_deny_lines_carry_labels_and_no_secrets(sidecar_factory, emula
     wait_until(lambda: len(decisions(path)) == 6, timeout=10, what="six decision lines")
     lines = decisions(path)
     by = [(d["method"], d.get("rule", ""), d["outcome"], d["reason"]) for d in lines]
-    assert by == [("VerifyToken", "", "valid", "none"), ("VerifyToken", "", "invalid", "bad_signature"),
-                  ("VerifySession", "", "valid", "none"), ("Check", "api", "allow", "none"),
-                  ("Check", "app", "deny", "not_found"), ("Check", "default", "deny", "no_matching_rule")]
+    assert by == [
+        ("VerifyToken", "", "valid", "none"),
+        ("VerifyToken", "", "invalid", "bad_signature"),
+        ("VerifySession", "", "valid", "none"),
+        ("Check", "api", "allow", "none"),
+        ("Check", "app", "deny", "not_found"),
+        ("Check", "default", "deny", "no_matching_rule"),
+    ]
     subject = hashlib.sha256(b"user-42").hexdigest()[:16]
     main_issuer = f"{emulator.url}/issuers/main"
     assert lines[0]["issuer"] == main_issuer and lines[0]["subject_sha256"] == subject
@@ -60,7 +69,7 @@ def test_allow_and_deny_lines_carry_labels_and_no_secrets(sidecar_factory, emula
     assert lines[2]["source"] == "upstream" and lines[2]["subject_sha256"] == ""
     for line in lines:
         assert line["log"] == "decision" and line["time"].endswith("Z") and line["latency_ms"] >= 0
-        assert line["trace_id"] == ""          # tracing is off here
+        assert line["trace_id"] == ""  # tracing is off here
     everything = path.read_text() + sc.log_path.read_text(errors="replace")
     for secret in (token, token.split(".")[2], session, PHONE, PHONE[1:], "user-42"):
         assert secret not in everything
@@ -71,8 +80,8 @@ def test_sampling_writes_about_the_configured_share(sidecar_factory, emulator, t
     token = mint(emulator)
     for _ in range(200):
         verify(sc, token)
-    time.sleep(0.2)   # the lines are written before each answer; this only lets the file settle
-    assert 60 <= len(decisions(path)) <= 140   # binomial(200, 0.5): outside this is < 1e-8 likely
+    time.sleep(0.2)  # the lines are written before each answer; this only lets the file settle
+    assert 60 <= len(decisions(path)) <= 140  # binomial(200, 0.5): outside this is < 1e-8 likely
 
 
 def test_the_rate_limit_drops_and_counts_and_reports(sidecar_factory, emulator, tmp_path):
@@ -86,8 +95,7 @@ def test_the_rate_limit_drops_and_counts_and_reports(sidecar_factory, emulator, 
     assert len(written) <= 5 + 5 * elapsed + 1
     dropped = sc.metric("authsidecar_decision_log_dropped_total", cause="rate_limit")
     assert dropped == 60 - len(written)
-    wait_until(lambda: any("decisions_dropped" in d for d in decisions(path)), timeout=5,
-               what="the dropped-count line")
+    wait_until(lambda: any("decisions_dropped" in d for d in decisions(path)), timeout=5, what="the dropped-count line")
     reported = sum(d["decisions_dropped"] for d in decisions(path) if "decisions_dropped" in d)
     assert reported == dropped
     assert sc.metric("authsidecar_decision_log_lines_total") == len(written)
@@ -100,7 +108,6 @@ def test_off_by_default_and_switched_on_by_a_live_reload(sidecar_factory, emulat
     assert sc.metric("authsidecar_decision_log_lines_total") == 0
     path = tmp_path / "live.jsonl"
     sc.config_path.write_text(yaml.safe_dump({**sc.settings, "decision_log": {"enabled": True, "path": str(path)}}))
-    wait_until(lambda: sc.metric("authsidecar_config_reloads_total", result="ok") == 1, timeout=10,
-               what="reload")
+    wait_until(lambda: sc.metric("authsidecar_config_reloads_total", result="ok") == 1, timeout=10, what="reload")
     assert verify(sc, token).source == pb.SOURCE_CACHE
     assert [d["method"] for d in decisions(path)] == ["VerifyToken"]

@@ -35,8 +35,9 @@ def _nothing_listens(port: int) -> bool:
 def test_row5_non_loopback_emulator_listen_is_refused(tmp_path, listen):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"emulator": {"mode": "on", "listen": listen}}))
-    proc = subprocess.run([sys.executable, "-m", "sidecar", "serve", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2, proc.stderr
     assert "emulator.listen: must be a loopback host:port" in proc.stderr
     assert _nothing_listens(18900)
@@ -45,11 +46,13 @@ def test_row5_non_loopback_emulator_listen_is_refused(tmp_path, listen):
 def test_row6_serve_with_empty_platform_does_not_embed_the_emulator(sidecar_factory, emulator):
     """A JWT + Authsignal deployment without RAuth (`mode: auto`, the default, and platform unset)."""
     emulator_port = free_port()
-    sc = sidecar_factory({
-        "emulator": {"mode": "auto", "listen": f"127.0.0.1:{emulator_port}"},
-        "platform": {"base_url": "", "api_key": "", "app_id": ""},
-        "challenges": {"secret_key": LIVE_SECRET},  # its base_url: the test's emulator (a stand-in vendor)
-    })
+    sc = sidecar_factory(
+        {
+            "emulator": {"mode": "auto", "listen": f"127.0.0.1:{emulator_port}"},
+            "platform": {"base_url": "", "api_key": "", "app_id": ""},
+            "challenges": {"secret_key": LIVE_SECRET},  # its base_url: the test's emulator (a stand-in vendor)
+        }
+    )
     assert _nothing_listens(emulator_port)  # no emulator embedded
     # The session RPCs fail closed: nothing forged anywhere can make a session valid.
     session = emulator.http.post("/_control/platform/sessions", json={"phone": PHONE}).json()["session_token"]
@@ -72,10 +75,18 @@ def test_row6_serve_with_empty_platform_does_not_embed_the_emulator(sidecar_fact
 def test_row6_request_log_redacts_credentials(emulator):
     """Every credential an upstream request can carry — headers, query, JSON and form fields."""
     secret = "s3cr3t-" + uuid.uuid4().hex
-    emulator.http.post("/v2/approval/verify", params={"api_key": secret, "page": "2"},
-                       headers={"Authorization": f"Bearer {secret}", "X-API-Key": secret, "X-App-ID": "app-1",
-                                "X-Publishable-Key": secret, "Cookie": f"sid={secret}"},
-                       json={"approval_token": secret, "phone": PHONE, "nested": {"password": secret}})
+    emulator.http.post(
+        "/v2/approval/verify",
+        params={"api_key": secret, "page": "2"},
+        headers={
+            "Authorization": f"Bearer {secret}",
+            "X-API-Key": secret,
+            "X-App-ID": "app-1",
+            "X-Publishable-Key": secret,
+            "Cookie": f"sid={secret}",
+        },
+        json={"approval_token": secret, "phone": PHONE, "nested": {"password": secret}},
+    )
     emulator.http.post("/inai/api/v1/auth/login", data={"email": "a@example.com", "password": secret})
     logged = emulator.requests()
     assert secret not in json.dumps(logged)

@@ -28,8 +28,13 @@ AUDIENCE = "orders-api"
 
 RULES = [
     {"name": "health", "path_prefix": "/healthz", "methods": ["GET"], "checks": ["allow"]},
-    {"name": "transfer", "path_prefix": "/api/transfers", "methods": ["POST"], "checks": ["jwt", "approval"],
-     "action": "transfer"},
+    {
+        "name": "transfer",
+        "path_prefix": "/api/transfers",
+        "methods": ["POST"],
+        "checks": ["jwt", "approval"],
+        "action": "transfer",
+    },
     {"name": "wire", "path_prefix": "/api/wire", "checks": ["jwt", "challenge"], "action": "wire"},
     {"name": "api", "path_prefix": "/api", "checks": ["jwt"], "required_scopes": ["orders:read"]},
     {"name": "app", "path_prefix": "/app", "checks": ["session"]},
@@ -61,8 +66,16 @@ class Issuer:
 
     def token(self, **claims) -> str:
         now = int(time.time())
-        payload = {"iss": self.url, "sub": "user-1", "aud": AUDIENCE, "iat": now, "exp": now + 600,
-                   "scope": "orders:read orders:write", "email": "user-1@example.com", **claims}
+        payload = {
+            "iss": self.url,
+            "sub": "user-1",
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 600,
+            "scope": "orders:read orders:write",
+            "email": "user-1@example.com",
+            **claims,
+        }
         return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": "k1"})
 
     def close(self) -> None:
@@ -79,11 +92,19 @@ def issuer() -> Iterator[Issuer]:
 
 @pytest.fixture
 def authz(sidecar_factory, issuer):
-    sc = sidecar_factory({
-        "issuers": [{"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks.json", "audiences": [AUDIENCE],
-                     "algorithms": ["ES256"]}],
-        "ext_authz": {"rules": RULES, "claim_headers": [{"claim": "email", "header": "x-auth-email"}]},
-    })
+    sc = sidecar_factory(
+        {
+            "issuers": [
+                {
+                    "issuer": issuer.url,
+                    "jwks_uri": f"{issuer.url}/jwks.json",
+                    "audiences": [AUDIENCE],
+                    "algorithms": ["ES256"],
+                }
+            ],
+            "ext_authz": {"rules": RULES, "claim_headers": [{"claim": "email", "header": "x-auth-email"}]},
+        }
+    )
     check_rpc = sc.channel.unary_unary(CHECK_METHOD)  # bytes in, bytes out: no generated classes
 
     def check(method: str, path: str, **headers: str) -> Decision:
@@ -95,15 +116,20 @@ def authz(sidecar_factory, issuer):
 
 
 def test_valid_bearer_allowed_with_identity_headers_and_forged_subject_stripped(authz, issuer):
-    d = authz.check("GET", "/api/orders?page=2", authorization=f"Bearer {issuer.token()}",
-                    x_auth_subject="admin", x_auth_roles="root")
+    d = authz.check(
+        "GET",
+        "/api/orders?page=2",
+        authorization=f"Bearer {issuer.token()}",
+        x_auth_subject="admin",
+        x_auth_roles="root",
+    )
     assert d.allowed and d.grpc_code == 0
-    assert d.headers["x-auth-subject"] == "user-1"            # overwrites the forged value
+    assert d.headers["x-auth-subject"] == "user-1"  # overwrites the forged value
     assert d.headers["x-auth-issuer"] == issuer.url
     assert d.headers["x-auth-scopes"] == "orders:read orders:write"
     assert d.headers["x-auth-email"] == "user-1@example.com"
     assert d.headers["x-auth-rule"] == "api"
-    assert d.remove == ["x-auth-roles"]                       # forged headers we don't set are removed
+    assert d.remove == ["x-auth-roles"]  # forged headers we don't set are removed
     assert authz.metric("authsidecar_ext_authz_decisions_total", rule="api", result="allow") == 1
 
 
@@ -152,7 +178,7 @@ def test_revoked_session_is_401(authz, emulator):
     ok = authz.check("GET", "/app/home", x_session_token=token, x_user_phone=PHONE)
     assert ok.allowed and ok.headers["x-auth-phone"] == PHONE
     emulator.http.post("/_control/platform/sessions/revoke", json={"session_token": token}).raise_for_status()
-    deadline = time.monotonic() + 10      # the revocation reaches the sidecar's cache over the event stream
+    deadline = time.monotonic() + 10  # the revocation reaches the sidecar's cache over the event stream
     while (d := authz.check("GET", "/app/home", x_session_token=token, x_user_phone=PHONE)).allowed:
         assert time.monotonic() < deadline, "revoked session still allowed"
         time.sleep(0.05)
@@ -163,14 +189,16 @@ def test_approval_required_on_sensitive_path_and_used_once(authz, issuer, emulat
     bearer = f"Bearer {issuer.token()}"
     d = authz.check("POST", "/api/transfers", authorization=bearer, x_user_phone=PHONE)
     assert (d.allowed, d.http_status, json.loads(d.body)["reason"]) == (False, 403, "approval_required")
-    approval = emulator.http.post("/_control/platform/approvals",
-                                  json={"phone": PHONE, "action": "transfer"}).json()["approval_token"]
+    approval = emulator.http.post("/_control/platform/approvals", json={"phone": PHONE, "action": "transfer"}).json()[
+        "approval_token"
+    ]
     d = authz.check("POST", "/api/transfers", authorization=bearer, x_user_phone=PHONE, x_approval_token=approval)
     assert d.allowed and d.headers["x-auth-approved-action"] == "transfer" and d.headers["x-auth-subject"] == "user-1"
     again = authz.check("POST", "/api/transfers", authorization=bearer, x_user_phone=PHONE, x_approval_token=approval)
     assert (again.allowed, again.http_status) == (False, 403)
-    other = emulator.http.post("/_control/platform/approvals",
-                               json={"phone": PHONE, "action": "delete-account"}).json()["approval_token"]
+    other = emulator.http.post(
+        "/_control/platform/approvals", json={"phone": PHONE, "action": "delete-account"}
+    ).json()["approval_token"]
     d = authz.check("POST", "/api/transfers", authorization=bearer, x_user_phone=PHONE, x_approval_token=other)
     assert (d.allowed, json.loads(d.body)["reason"]) == (False, "action_mismatch")
 
@@ -179,8 +207,10 @@ def challenge_token(authz, emulator, user_id: str, action: str) -> str:
     """A step-up challenge the user completed: tracked through the sidecar, finished in the emulator."""
     emulator.http.post("/_control/challenges/users", json={"userId": user_id}).raise_for_status()
     tracked = authz.stub.Track(pb.TrackRequest(user_id=user_id, action=action), timeout=10)
-    done = emulator.http.post("/_control/challenges/complete", json={
-        "userId": user_id, "action": action, "idempotencyKey": tracked.idempotency_key})
+    done = emulator.http.post(
+        "/_control/challenges/complete",
+        json={"userId": user_id, "action": action, "idempotencyKey": tracked.idempotency_key},
+    )
     done.raise_for_status()
     return done.json()["token"]
 
@@ -212,8 +242,10 @@ def test_service_is_listed_in_reflection_and_health(authz):
     stub = reflection_pb2_grpc.ServerReflectionStub(authz.channel)
     replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
     assert "envoy.service.auth.v3.Authorization" in {s.name for r in replies for s in r.list_services_response.service}
-    replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
-        file_containing_symbol="envoy.service.auth.v3.Authorization")]), timeout=5)
+    replies = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol="envoy.service.auth.v3.Authorization")]),
+        timeout=5,
+    )
     files = [f for r in replies for f in r.file_descriptor_response.file_descriptor_proto]
     assert files  # grpcurl and other reflection clients can build the messages
     assert authz.health_status("envoy.service.auth.v3.Authorization") == "SERVING"
@@ -226,13 +258,16 @@ def test_disabled_ext_authz_is_unimplemented(sidecar_factory):
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-@pytest.mark.parametrize("method, path, rule, status", [
-    ("GET", "/healthz/..;/api/orders", "default", 400),       # `..;` climbs in Tomcat/Spring
-    ("GET", "/api/orders;x/1", "default", 400),               # `;` path parameters are dropped by some apps
-    ("POST", "/api/transfers/", "transfer", 401),             # a trailing slash reaches the same handler
-    ("POST", "/api/%74ransfers", "transfer", 401),            # %74 is "t" to every decoder
-    ("POST", "//api//transfers//", "transfer", 401),
-])
+@pytest.mark.parametrize(
+    "method, path, rule, status",
+    [
+        ("GET", "/healthz/..;/api/orders", "default", 400),  # `..;` climbs in Tomcat/Spring
+        ("GET", "/api/orders;x/1", "default", 400),  # `;` path parameters are dropped by some apps
+        ("POST", "/api/transfers/", "transfer", 401),  # a trailing slash reaches the same handler
+        ("POST", "/api/%74ransfers", "transfer", 401),  # %74 is "t" to every decoder
+        ("POST", "//api//transfers//", "transfer", 401),
+    ],
+)
 def test_path_spellings_of_a_protected_route_never_meet_a_weaker_rule(authz, method, path, rule, status):
     d = authz.check(method, path)
     assert (d.allowed, d.http_status) == (False, status), d.body
@@ -240,8 +275,11 @@ def test_path_spellings_of_a_protected_route_never_meet_a_weaker_rule(authz, met
 
 
 def test_forged_identity_headers_with_underscores_are_removed(authz, issuer):
-    raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {issuer.token()}",
-                                                "x_auth_subject": "admin", "x-auth_scopes": "admin:all"})
+    raw = check_request(
+        "GET",
+        "/api/orders",
+        {"authorization": f"Bearer {issuer.token()}", "x_auth_subject": "admin", "x-auth_scopes": "admin:all"},
+    )
     d = read_check_response(authz.channel.unary_unary(CHECK_METHOD)(raw, timeout=10))
     assert d.allowed and d.headers["x-auth-subject"] == "user-1"
     assert sorted(d.remove) == ["x-auth_scopes", "x_auth_subject"]

@@ -19,8 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.serial
 @pytest.mark.timeout(360)
 def test_twenty_thousand_distinct_hostile_calls_stay_bounded(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "soak.flood", "--calls", "20000", "--round", "10000",
-                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "soak.flood", "--calls", "20000", "--round", "10000", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     (path,) = tmp_path.glob("flood-*.json")
     r = json.loads(path.read_text())
     assert proc.returncode == 0 and r["within_bounds"], proc.stdout + proc.stderr

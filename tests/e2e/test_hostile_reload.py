@@ -16,15 +16,14 @@ from pathlib import Path
 import grpc
 import httpx
 import yaml
+from test_live_reload import POLL, log_lines, reloads, rewrite
+from test_verify_token import issuer_config, mint, new_issuer, verify
 
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.testing import wait_until
 
-from test_live_reload import POLL, log_lines, reloads, rewrite
-from test_verify_token import issuer_config, mint, new_issuer, verify
-
-ANSWER_WITHIN = 2.0        # seconds a probe call may take while a hostile reload is handled
-RSS_GROWTH_MB = 100        # the alias bomb took RSS from 72 to 403 MB; /dev/zero to 1.5 GB
+ANSWER_WITHIN = 2.0  # seconds a probe call may take while a hostile reload is handled
+RSS_GROWTH_MB = 100  # the alias bomb took RSS from 72 to 403 MB; /dev/zero to 1.5 GB
 
 
 def rss_mb(pid: int) -> float:
@@ -66,8 +65,10 @@ class Probe:
     def _run(self) -> None:
         with httpx.Client(timeout=ANSWER_WITHIN) as http:
             while not self._stop.is_set():
-                self._timed("grpc", lambda: self.sc.stub.VerifyToken(pb.VerifyTokenRequest(token=self.token),
-                                                                    timeout=ANSWER_WITHIN))
+                self._timed(
+                    "grpc",
+                    lambda: self.sc.stub.VerifyToken(pb.VerifyTokenRequest(token=self.token), timeout=ANSWER_WITHIN),
+                )
                 self._timed("metrics", lambda: http.get(f"{self.sc.ops_url}/metrics").raise_for_status())
                 self.peak_rss = max(self.peak_rss, rss_mb(self.sc.proc.pid))
                 self.rounds += 1
@@ -81,8 +82,11 @@ class Probe:
 
 
 def refusals(sc) -> list[str]:
-    return [e.get("error", "") + e.get("msg", "") for e in log_lines(sc)
-            if e.get("logger") == "authsidecar.reload" and e.get("level") == "error"]
+    return [
+        e.get("error", "") + e.get("msg", "")
+        for e in log_lines(sc)
+        if e.get("logger") == "authsidecar.reload" and e.get("level") == "error"
+    ]
 
 
 def replace_with(sc, make) -> None:
@@ -100,7 +104,7 @@ def hostile_reload(sc, token: str, swap, problem: str) -> Probe:
     with Probe(sc, token) as probe:
         swap()
         wait_until(lambda: reloads(sc, "error") > errors, timeout=60, step=0.1, what="the hostile file refused")
-        time.sleep(1)   # keep probing a little after the refusal (a poll or two of the same content)
+        time.sleep(1)  # keep probing a little after the refusal (a poll or two of the same content)
     print(f"probe: {probe.rounds} rounds, slowest {probe.slowest}, RSS {baseline:.0f} -> peak {probe.peak_rss:.0f} MB")
     probe.assert_answered(baseline)
     assert any(problem in line for line in refusals(sc)), refusals(sc)[-3:]
@@ -125,9 +129,9 @@ def test_row07_yaml_alias_bomb_reload_keeps_serving(sidecar_factory, emulator):
     token = mint(emulator)
     assert verify(sc, token).valid
     bomb = alias_bomb(8)
-    assert len(bomb) < 500   # the issue's 428-byte file: 9^8 = 43 million strings when expanded
+    assert len(bomb) < 500  # the issue's 428-byte file: 9^8 = 43 million strings when expanded
     hostile_reload(sc, token, lambda: replace_with(sc, lambda tmp: tmp.write_text(bomb)), "each alias counted")
-    assert "lol" not in sc.log_path.read_text()   # the value is never rendered
+    assert "lol" not in sc.log_path.read_text()  # the value is never rendered
 
 
 def test_row08_a_200k_item_list_reload_keeps_serving(sidecar_factory, emulator):
@@ -158,8 +162,7 @@ def test_row10_dev_zero_at_the_config_path_is_refused_and_a_later_good_config_ap
     sc = sidecar_factory(POLL)
     token = mint(emulator)
     assert verify(sc, token).valid
-    hostile_reload(sc, token, lambda: replace_with(sc, lambda tmp: tmp.symlink_to("/dev/zero")),
-                   "a character device")
+    hostile_reload(sc, token, lambda: replace_with(sc, lambda tmp: tmp.symlink_to("/dev/zero")), "a character device")
 
 
 def test_a_file_invalid_only_to_validation_is_refused_by_validation(sidecar_factory, emulator):
@@ -171,7 +174,7 @@ def test_a_file_invalid_only_to_validation_is_refused_by_validation(sidecar_fact
     rewrite(sc, limits={"max_in_flight": 0}, issuers=bad, decision_log={"sample_ratio": 2})
     wait_until(lambda: reloads(sc, "error") == 1, timeout=20, what="the refused reload")
     entries = [e for e in log_lines(sc) if e.get("logger") == "authsidecar.reload" and e["level"] == "error"]
-    assert [e["msg"].split(":")[0] for e in entries] == ["invalid configuration"]   # not "could not be applied"
+    assert [e["msg"].split(":")[0] for e in entries] == ["invalid configuration"]  # not "could not be applied"
     for field in ("limits.max_in_flight", "issuers[0].leeway_seconds", "decision_log.sample_ratio"):
         assert field in entries[-1]["error"]
     assert verify(sc, token).valid and reloads(sc) == 0
@@ -201,25 +204,30 @@ def test_row11_audiences_changed_mid_fetch_are_not_answered_or_cached_stale(side
     answer, token = _held_verification(sc, emulator, name)
     rewrite(sc, issuers=[issuer_config(emulator, name, audiences=["other-api"])])
     wait_until(lambda: reloads(sc) == 1, timeout=10, what="the reload during the held fetch")
-    assert not answer.done()      # the race under test: the reload landed while the fetch was held
+    assert not answer.done()  # the race under test: the reload landed while the fetch was held
     first = answer.result(timeout=30)
     emulator.faults(reset=True)
     assert not first.valid and first.reason == pb.REASON_BAD_AUDIENCE, first
-    for _ in range(3):            # was: valid x3 from CACHE for the dropped audience
+    for _ in range(3):  # was: valid x3 from CACHE for the dropped audience
         later = verify(sc, token)
         assert not later.valid and later.reason == pb.REASON_BAD_AUDIENCE and later.source != pb.SOURCE_CACHE
 
 
 def test_row11_an_issuer_removed_mid_fetch_is_untrusted_for_the_call_in_flight(sidecar_factory, emulator):
     name, other = new_issuer(emulator), new_issuer(emulator)
-    sc = sidecar_factory({**POLL, "jwks": {"timeout_seconds": 20},
-                          "issuers": [issuer_config(emulator, name), issuer_config(emulator, other)]})
+    sc = sidecar_factory(
+        {
+            **POLL,
+            "jwks": {"timeout_seconds": 20},
+            "issuers": [issuer_config(emulator, name), issuer_config(emulator, other)],
+        }
+    )
     answer, token = _held_verification(sc, emulator, name)
     rewrite(sc, issuers=[issuer_config(emulator, other)])
     wait_until(lambda: reloads(sc) == 1, timeout=10, what="the reload during the held fetch")
     assert not answer.done()
     first = answer.result(timeout=30)
     emulator.faults(reset=True)
-    assert not first.valid and first.reason == pb.REASON_UNTRUSTED_ISSUER, first   # README: "from that moment"
+    assert not first.valid and first.reason == pb.REASON_UNTRUSTED_ISSUER, first  # README: "from that moment"
     later = verify(sc, token)
     assert later.reason == pb.REASON_UNTRUSTED_ISSUER and later.source != pb.SOURCE_CACHE

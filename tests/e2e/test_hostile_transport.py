@@ -21,7 +21,7 @@ from bench import procstats
 from sidecar.core.memory_budget import TRANSPORT
 
 STREAM = "/authsidecar.v1.AuthService/VerifyStream"
-GARBAGE = "x" * 8000            # no credential needed: answered MALFORMED, as fast as anything
+GARBAGE = "x" * 8000  # no credential needed: answered MALFORMED, as fast as anything
 
 
 def _item(i: int) -> pb.VerifyStreamRequest:
@@ -35,7 +35,7 @@ async def _send_never_read(channel: grpc.aio.Channel, stop: asyncio.Event) -> in
     while not stop.is_set():
         try:
             await asyncio.wait_for(call.write(_item(sent + 1)), 1.0)
-        except (asyncio.TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
+        except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
             await stop.wait()
             break
         sent += 1
@@ -46,7 +46,9 @@ async def _send_never_read(channel: grpc.aio.Channel, stop: asyncio.Event) -> in
 async def _unary_ok(target: str) -> float:
     async with grpc.aio.insecure_channel(target) as channel:
         started = time.monotonic()
-        reply = await auth_pb2_grpc.AuthServiceStub(channel).VerifyToken(pb.VerifyTokenRequest(token="a.b.c"), timeout=10)
+        reply = await auth_pb2_grpc.AuthServiceStub(channel).VerifyToken(
+            pb.VerifyTokenRequest(token="a.b.c"), timeout=10
+        )
         assert not reply.valid
         return time.monotonic() - started
 
@@ -66,7 +68,7 @@ def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory):
         tasks = [asyncio.create_task(_send_never_read(channels[i % 4], stop)) for i in range(streams)]
         unary = []
         try:
-            for _ in range(6):                       # ~15 s of pressure, sampled
+            for _ in range(6):  # ~15 s of pressure, sampled
                 await asyncio.sleep(2.5)
                 unary.append(await _unary_ok(sc.target))
         finally:
@@ -78,9 +80,11 @@ def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory):
 
     sent, unary = asyncio.run(attack())
     peak = procstats.memory_mb(sc.proc.pid)["peak_rss_mb"]
-    print(f"{streams} non-reading streams, {sent} items sent: peak RSS {peak:.0f} MB of {budget_mb} MB; "
-          f"unary calls meanwhile {max(unary) * 1000:.0f} ms at most")
-    assert sent > streams * 50                       # they did push: this is not an idle sidecar
+    print(
+        f"{streams} non-reading streams, {sent} items sent: peak RSS {peak:.0f} MB of {budget_mb} MB; "
+        f"unary calls meanwhile {max(unary) * 1000:.0f} ms at most"
+    )
+    assert sent > streams * 50  # they did push: this is not an idle sidecar
     assert peak < budget_mb, peak
     assert max(unary) < 5.0
 
@@ -96,15 +100,17 @@ def test_row01_stream_whose_answers_are_not_read_is_ended_and_counted(sidecar_fa
             call = auth_pb2_grpc.AuthServiceStub(channel).VerifyStream()
             for i in range(4000):
                 try:
-                    await asyncio.wait_for(call.write(pb.VerifyStreamRequest(
-                        id=i + 1, verify_token=pb.VerifyTokenRequest(token="a.b.c"))), 1.0)
-                except (asyncio.TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
+                    await asyncio.wait_for(
+                        call.write(pb.VerifyStreamRequest(id=i + 1, verify_token=pb.VerifyTokenRequest(token="a.b.c"))),
+                        1.0,
+                    )
+                except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
                     break
             deadline = time.monotonic() + 30
             while sc.metric("authsidecar_verify_stream_stalled_total") < 1:
                 assert time.monotonic() < deadline, "the stalled stream was not ended"
                 await asyncio.sleep(0.2)
-            assert sc.metric("authsidecar_verify_streams_open") == 0      # its place is free again
+            assert sc.metric("authsidecar_verify_streams_open") == 0  # its place is free again
             answered = 0
             try:
                 async with asyncio.timeout(20):
@@ -134,12 +140,14 @@ def _padded(request: pb.VerifyTokenRequest, size: int) -> bytes:
 
 def test_row02_oversize_unary_requests_are_refused(sidecar):
     # Measured before the fix: 16 callers sending 4 MB requests, budget 100 MB: RSS 347 MB.
-    call = sidecar.channel.unary_unary("/authsidecar.v1.AuthService/VerifyToken",
-                                       request_serializer=lambda b: b,
-                                       response_deserializer=pb.VerifyTokenResponse.FromString)
+    call = sidecar.channel.unary_unary(
+        "/authsidecar.v1.AuthService/VerifyToken",
+        request_serializer=lambda b: b,
+        response_deserializer=pb.VerifyTokenResponse.FromString,
+    )
     request = pb.VerifyTokenRequest(token="a.b.c")
     with pytest.raises(grpc.RpcError) as refused:
-        call(_padded(request, 4 * 1024 * 1024 - 64), timeout=10)   # under gRPC's default 4 MiB
+        call(_padded(request, 4 * 1024 * 1024 - 64), timeout=10)  # under gRPC's default 4 MiB
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     with pytest.raises(grpc.RpcError) as just_over:
         call(_padded(request, TRANSPORT.max_request_bytes + 1), timeout=10)
@@ -150,17 +158,20 @@ def test_row02_oversize_unary_requests_are_refused(sidecar):
 
 def test_row12_undecodable_item_is_answered_on_its_id_and_the_stream_goes_on(sidecar):
     # Measured before the fix: 3 of 7 good items answered, then UNKNOWN: DecodeError ended the stream.
-    good = [pb.VerifyStreamRequest(id=i, verify_token=pb.VerifyTokenRequest(token="a.b.c")).SerializeToString()
-            for i in (1, 2, 3, 6, 7, 8, 9)]
+    good = [
+        pb.VerifyStreamRequest(id=i, verify_token=pb.VerifyTokenRequest(token="a.b.c")).SerializeToString()
+        for i in (1, 2, 3, 6, 7, 8, 9)
+    ]
     # id 4, then verify_token { token: b"\xff\xfe" } — invalid UTF-8 in a string field
     bad_utf8 = b"\x08\x04" + b"\x52\x04" + b"\x0a\x02\xff\xfe"
-    unreadable = b"\xff\xff\xff"                     # not even the id can be read: answered on id 0
+    unreadable = b"\xff\xff\xff"  # not even the id can be read: answered on id 0
     items = [*good[:3], bad_utf8, unreadable, *good[3:]]
 
     async def run() -> list[pb.VerifyStreamResponse]:
         async with grpc.aio.insecure_channel(sidecar.target) as channel:
-            call = channel.stream_stream(STREAM, request_serializer=lambda b: b,
-                                         response_deserializer=pb.VerifyStreamResponse.FromString)(iter(items))
+            call = channel.stream_stream(
+                STREAM, request_serializer=lambda b: b, response_deserializer=pb.VerifyStreamResponse.FromString
+            )(iter(items))
             async with asyncio.timeout(20):
                 return [answer async for answer in call]
 
@@ -171,4 +182,3 @@ def test_row12_undecodable_item_is_answered_on_its_id_and_the_stream_goes_on(sid
         assert answers[i].error.message.startswith("item:")
     for i in (1, 2, 3, 6, 7, 8, 9):
         assert answers[i].verify_token.reason == pb.REASON_MALFORMED
-

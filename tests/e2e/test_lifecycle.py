@@ -28,7 +28,7 @@ def verify(sc, token: str, timeout: float = 10):
 
 
 def test_not_serving_until_the_upstream_answers_then_serving(sidecar_factory, emulator):
-    emulator.faults(error_rate=1.0, path_prefix="/v2/")       # platform unreachable at start
+    emulator.faults(error_rate=1.0, path_prefix="/v2/")  # platform unreachable at start
     sc = sidecar_factory({"platform": {"sse": {"reconnect_max_seconds": 0.5}}}, wait_ready=False)
     # Up and answering first (a start can take seconds on a loaded machine), then 1.5 s of the
     # platform failing in which it must not turn SERVING.
@@ -50,22 +50,24 @@ def test_sigterm_lets_in_flight_calls_finish_and_refuses_new_ones(sidecar_factor
     emulator.faults(latency_seconds=1.5, path_prefix="/v2/backend/session")
     with ThreadPoolExecutor(4) as pool:
         slow = [pool.submit(verify, sc, f"{token}" if i == 0 else new_session(emulator)) for i in range(3)]
-        time.sleep(0.5)                                        # the calls are now waiting on the upstream
+        time.sleep(0.5)  # the calls are now waiting on the upstream
         sc.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
-        assert sc.health_status() in ("NOT_SERVING", None)     # draining (or already closed to new calls)
+        assert sc.health_status() in ("NOT_SERVING", None)  # draining (or already closed to new calls)
         with pytest.raises(grpc.RpcError) as err, grpc.insecure_channel(sc.target) as fresh:
             auth_pb2_grpc.AuthServiceStub(fresh).VerifySession(
-                pb.VerifySessionRequest(session_token=token, phone=PHONE), timeout=2)
+                pb.VerifySessionRequest(session_token=token, phone=PHONE), timeout=2
+            )
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         answers = [f.result(timeout=10) for f in slow]
-    assert all(a.valid for a in answers)                       # finished inside the grace period
+    assert all(a.valid for a in answers)  # finished inside the grace period
     assert sc.proc.wait(10) == 0
 
 
 def test_past_max_in_flight_calls_are_shed_at_once(sidecar_factory, emulator):
-    sc = sidecar_factory({"limits": {"max_in_flight": 2}, "platform": {"sse": {"enabled": False},
-                                                                     "timeout_seconds": 5}})
+    sc = sidecar_factory(
+        {"limits": {"max_in_flight": 2}, "platform": {"sse": {"enabled": False}, "timeout_seconds": 5}}
+    )
     tokens = [new_session(emulator) for _ in range(6)]
     emulator.faults(latency_seconds=1.0, path_prefix="/v2/backend/session")
     codes = []
@@ -82,5 +84,5 @@ def test_past_max_in_flight_calls_are_shed_at_once(sidecar_factory, emulator):
         list(pool.map(call, tokens))
     shed = [t for code, t in codes if code == "RESOURCE_EXHAUSTED"]
     assert len([c for c, _ in codes if c == "ok"]) == 2 and len(shed) == 4
-    assert max(shed) < 0.9                                     # refused at once, not after queueing
+    assert max(shed) < 0.9  # refused at once, not after queueing
     assert sc.metric("authsidecar_rpc_shed_total") == 4

@@ -57,7 +57,7 @@ def test_an_issuer_added_live_verifies_and_one_removed_is_refused_at_once(sideca
 
     rewrite(sc, issuers=[issuer_config(emulator, second)])
     wait_until(lambda: reloads(sc) == 2, timeout=10, what="second reload")
-    answer = verify(sc, old_token)   # cached as valid a moment ago: refused now
+    answer = verify(sc, old_token)  # cached as valid a moment ago: refused now
     assert not answer.valid and answer.reason == pb.REASON_UNTRUSTED_ISSUER
     assert verify(sc, new_token).valid
     assert sc.metric("authsidecar_jwks_keys", issuer=issuer_config(emulator, first)["issuer"]) == 0
@@ -74,7 +74,7 @@ def test_a_broken_config_is_refused_naming_every_bad_field_and_the_old_one_serve
     error = refused[-1]["error"]
     for bad in ("limits.max_in_flight", "limits.max_token_bytes", "log_level"):
         assert bad in error
-    assert verify(sc, token).valid               # the running configuration keeps serving
+    assert verify(sc, token).valid  # the running configuration keeps serving
     assert reloads(sc) == 0 and sc.health_status() == "SERVING"
     # The same broken content is not retried every poll; fixing it applies.
     rewrite(sc, limits={"max_token_bytes": 64})
@@ -89,9 +89,13 @@ def test_a_broken_config_is_refused_naming_every_bad_field_and_the_old_one_serve
 
 
 def test_sighup_reloads_and_restart_only_settings_are_named_and_kept(sidecar_factory, emulator):
-    sc = sidecar_factory({"config_poll_seconds": 0})   # no polling: only the signal reloads
-    settings = {**sc.settings, "ops_listen": "127.0.0.1:1", "log_level": "debug",
-                "platform": {**sc.settings["platform"], "timeout_seconds": 9}}
+    sc = sidecar_factory({"config_poll_seconds": 0})  # no polling: only the signal reloads
+    settings = {
+        **sc.settings,
+        "ops_listen": "127.0.0.1:1",
+        "log_level": "debug",
+        "platform": {**sc.settings["platform"], "timeout_seconds": 9},
+    }
     sc.config_path.write_text(yaml.safe_dump(settings))
     sc.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: reloads(sc) == 1, timeout=10, what="reload on SIGHUP")
@@ -115,14 +119,14 @@ def test_a_configmap_symlink_swap_reloads(sidecar_factory, emulator, tmp_path):
     (volume / "..data").symlink_to(version_one.name)
     link = sc.config_path.with_suffix(".link")
     link.symlink_to(volume / "..data" / "config.yaml")
-    os.replace(link, sc.config_path)      # same content, now behind the symlinks: nothing to reload
+    os.replace(link, sc.config_path)  # same content, now behind the symlinks: nothing to reload
     version_two = volume / "..2026_02"
     version_two.mkdir()
     settings = {**sc.settings, "issuers": [issuer_config(emulator, second)]}
     (version_two / "config.yaml").write_text(yaml.safe_dump(settings))
     swap = volume / "..data_tmp"
     swap.symlink_to(version_two.name)
-    os.replace(swap, volume / "..data")   # the kubelet's atomic swap
+    os.replace(swap, volume / "..data")  # the kubelet's atomic swap
     token = mint(emulator, second)
     wait_until(lambda: reloads(sc) == 1, timeout=10, what="reload after the symlink swap")
     wait_until(lambda: verify(sc, token).valid, timeout=10, what="the swapped-in issuer verifies")
@@ -139,13 +143,18 @@ def test_the_event_stream_and_caches_survive_a_reload(sidecar_factory, emulator)
     connections = emulator.counters().get(EVENTS_ROUTE, 0)
     reconnects = sc.metric("authsidecar_sse_reconnects_total")
     hits = sc.metric("authsidecar_token_cache_total", result="hit")
-    rewrite(sc, platform={**sc.settings["platform"], "session_cache_max_entries": 5000},
-            jwks={"verified_cache_max_entries": 5000}, circuit={"failure_threshold": 3}, log_level="warning")
+    rewrite(
+        sc,
+        platform={**sc.settings["platform"], "session_cache_max_entries": 5000},
+        jwks={"verified_cache_max_entries": 5000},
+        circuit={"failure_threshold": 3},
+        log_level="warning",
+    )
     wait_until(lambda: reloads(sc) == 1, timeout=10, what="reload")
     answer = verify_session(sc, session)
     assert answer.valid and answer.source == pb.SOURCE_CACHE
     assert verify(sc, token).source == pb.SOURCE_CACHE
     assert sc.metric("authsidecar_token_cache_total", result="hit") == hits + 1
-    assert emulator.counters().get(EVENTS_ROUTE, 0) == connections      # no new SSE connection
+    assert emulator.counters().get(EVENTS_ROUTE, 0) == connections  # no new SSE connection
     assert sc.metric("authsidecar_sse_reconnects_total") == reconnects
     assert stream_connected(sc)

@@ -12,28 +12,33 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from authsidecar.v1 import auth_pb2
+from authsidecar.v1 import auth_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from authsidecar.v1 import factors_pb2_grpc
 from sidecar.testing import emulator_config
 
 PASSWORD = "correct horse battery staple"
-CAP = 1000          # the smallest size a cache gets (memory_budget.MIN_ENTRIES)
-CYCLES = 1050       # more logouts than the cap
+CAP = 1000  # the smallest size a cache gets (memory_budget.MIN_ENTRIES)
+CYCLES = 1050  # more logouts than the cap
 
 
 def inai_issuer(url: str) -> dict:
-    return {"issuer": f"{url}/inai", "jwks_uri": f"{url}/inai/.well-known/jwks.json", "algorithms": ["ES256"],
-            "accept_missing_iss": True}
+    return {
+        "issuer": f"{url}/inai",
+        "jwks_uri": f"{url}/inai/.well-known/jwks.json",
+        "algorithms": ["ES256"],
+        "accept_missing_iss": True,
+    }
 
 
 def test_row15_logout_revocation_survives_cache_flood(sidecar_factory, emulator):
-    sc = sidecar_factory({
-        "issuers": emulator_config(emulator.url)["issuers"] + [inai_issuer(emulator.url)],
-        # the old LRU was sized by the session caches; the new store by its own field: both at the cap
-        "platform": {"session_cache_max_entries": CAP},
-        "identity": {"session_map_max_entries": CAP, "logout_revocations_max_entries": CAP},
-    })
+    sc = sidecar_factory(
+        {
+            "issuers": emulator_config(emulator.url)["issuers"] + [inai_issuer(emulator.url)],
+            # the old LRU was sized by the session caches; the new store by its own field: both at the cap
+            "platform": {"session_cache_max_entries": CAP},
+            "identity": {"session_map_max_entries": CAP, "logout_revocations_max_entries": CAP},
+        }
+    )
     accounts = factors_pb2_grpc.AccountServiceStub(sc.channel)
 
     def login() -> pb.AccountTokens:

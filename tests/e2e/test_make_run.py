@@ -19,11 +19,23 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_sidecar_run_shows_every_area_working(tmp_path):
     grpc_port, ops_port, emu_port = free_port(), free_port(), free_port()
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({"listen": [f"127.0.0.1:{grpc_port}"], "ops_listen": f"127.0.0.1:{ops_port}",
-                                      "emulator": {"listen": f"127.0.0.1:{emu_port}"}}))
-    proc = subprocess.Popen([sys.executable, "-m", "sidecar", "run", "--config", str(config)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "listen": [f"127.0.0.1:{grpc_port}"],
+                "ops_listen": f"127.0.0.1:{ops_port}",
+                "emulator": {"listen": f"127.0.0.1:{emu_port}"},
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidecar", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 60
     try:
@@ -44,8 +56,10 @@ def test_sidecar_run_shows_every_area_working(tmp_path):
         """The printed answer of the walkthrough step whose label is exactly `label`."""
         return next(ln.split("→", 1)[1].strip() for ln in lines if "→" in ln and ln.split("→")[0].strip() == label)
 
-    assert (answer("VerifySession, user has not confirmed yet")
-            == "valid=False status=PENDING reason=NOT_VERIFIED source=UPSTREAM")
+    assert (
+        answer("VerifySession, user has not confirmed yet")
+        == "valid=False status=PENDING reason=NOT_VERIFIED source=UPSTREAM"
+    )
     assert answer("VerifySession after the user confirmed") == "valid=True status=VERIFIED source=UPSTREAM"
     assert answer("VerifySession again") == "valid=True status=VERIFIED source=CACHE"
     assert answer("IsRevoked after the platform revoked it") == "revoked=True reason=REVOKED source=STREAM"
@@ -55,7 +69,9 @@ def test_sidecar_run_shows_every_area_working(tmp_path):
     assert answer("VerifyToken again") == "valid=True source=CACHE"
     assert answer("VerifyToken needing scope admin") == "valid=False reason=INSUFFICIENT_SCOPE source=LOCAL"
     assert answer("Track withdrawal") == "state=CHALLENGE_REQUIRED"
-    assert answer("ValidateChallenge after the user passed it") == \
-        "is_valid=True state=CHALLENGE_SUCCEEDED source=UPSTREAM"
+    assert (
+        answer("ValidateChallenge after the user passed it")
+        == "is_valid=True state=CHALLENGE_SUCCEEDED source=UPSTREAM"
+    )
     assert answer("ValidateChallenge replayed").startswith("is_valid=False reason=ALREADY_USED")
     assert "sidecar call" in out and code == 0

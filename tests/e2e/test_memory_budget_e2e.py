@@ -54,7 +54,7 @@ def test_budget_is_read_from_the_cgroup_the_sidecar_runs_in(emulator, sidecar, t
         inside.wait_for("SERVING")
         budget = int(LIMIT * 0.75)
         assert inside.metric("authsidecar_memory_budget_bytes") == budget
-        expected = plan(budget, "", {}, transport_bytes(1000, 100, 128)).sizes   # the default limits
+        expected = plan(budget, "", {}, transport_bytes(1000, 100, 128)).sizes  # the default limits
         for field in ("jwks.verified_cache_max_entries", "platform.session_cache_max_entries"):
             assert inside.metric("authsidecar_cache_capacity_entries", cache=field) == expected[field]
         assert "memory budget" in inside.log() and "cgroup v" in inside.log()
@@ -86,8 +86,10 @@ def test_a_small_budget_full_of_tokens_and_sessions_stays_under_it(sidecar_facto
     signer = BenchSigner()
     signer.publish(emulator)
     tokens = [pb.VerifyTokenRequest(token=t) for t in signer.mint(emulator, tokens_cap + tokens_cap // 5, "budget")]
-    sessions = [pb.VerifySessionRequest(session_token=t, phone=PHONE)
-                for t in _bulk_sessions(emulator, sessions_cap + sessions_cap // 5)]
+    sessions = [
+        pb.VerifySessionRequest(session_token=t, phone=PHONE)
+        for t in _bulk_sessions(emulator, sessions_cap + sessions_cap // 5)
+    ]
     assert asyncio.run(_drive(sc.target, "VerifyToken", tokens, concurrency=32)) == len(tokens)
     assert asyncio.run(_drive(sc.target, "VerifySession", sessions, concurrency=32)) == len(sessions)
     for cache, cap in (("verified_tokens", tokens_cap), ("sessions", sessions_cap)):

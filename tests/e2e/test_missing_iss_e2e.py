@@ -15,14 +15,16 @@ def inai_issuer(url: str, **extra) -> dict:
 
 
 def start(sidecar_factory, emulator, **inai_extra):
-    return sidecar_factory({"issuers": emulator_config(emulator.url)["issuers"]
-                            + [inai_issuer(emulator.url, **inai_extra)]})
+    return sidecar_factory(
+        {"issuers": emulator_config(emulator.url)["issuers"] + [inai_issuer(emulator.url, **inai_extra)]}
+    )
 
 
 def inai_token(proc) -> str:
     accounts = factors_pb2_grpc.AccountServiceStub(proc.channel)
-    return accounts.Login(factors_pb2.LoginRequest(email="alice@example.com", password=PASSWORD), timeout=5) \
-        .tokens.access_token
+    return accounts.Login(
+        factors_pb2.LoginRequest(email="alice@example.com", password=PASSWORD), timeout=5
+    ).tokens.access_token
 
 
 def verify(proc, token: str, audience: str = "") -> pb.VerifyTokenResponse:

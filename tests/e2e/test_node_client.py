@@ -32,9 +32,13 @@ def node_modules() -> Path:
 
 
 def run_node(node_modules: Path, target: str, rpc: str, request: dict) -> tuple[int, dict]:
-    done = subprocess.run(["node", str(EXAMPLE / "client.js"), target, rpc, json.dumps(request)],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "NODE_PATH": str(node_modules)})
+    done = subprocess.run(
+        ["node", str(EXAMPLE / "client.js"), target, rpc, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NODE_PATH": str(node_modules)},
+    )
     assert done.stdout.strip(), f"no output from node:\n{done.stderr[-2000:]}"
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -42,8 +46,9 @@ def run_node(node_modules: Path, target: str, rpc: str, request: dict) -> tuple[
 @pytest.mark.timeout(360)  # the first one pays the npm install
 def test_node_client_calls_the_sidecar(node_modules, sidecar, emulator):
     session = emulator.http.post("/_control/platform/sessions", json={"phone": PHONE}).json()
-    code, answer = run_node(node_modules, sidecar.target, "VerifySession",
-                            {"session_token": session["session_token"], "phone": PHONE})
+    code, answer = run_node(
+        node_modules, sidecar.target, "VerifySession", {"session_token": session["session_token"], "phone": PHONE}
+    )
     assert code == 0 and answer["valid"] is True and answer["status"] == "SESSION_STATUS_VERIFIED"
 
     code, answer = run_node(node_modules, sidecar.target, "VerifyToken", {"token": "not.a.jwt"})
@@ -78,15 +83,23 @@ const failure = (e) => ({ code: grpc.status[e.code], details: e.details });
 
 
 def test_node_client_multiplexes_calls_over_one_stream(node_modules, sidecar, emulator):
-    tokens = [emulator.http.post("/_control/jwks/issuers/main/mint", json={"claims": {"sub": f"user-{i}"}})
-              .json()["token"] for i in range(30)]
-    session, slow = (emulator.http.post("/_control/platform/sessions", json={"phone": PHONE}).json()["session_token"]
-                     for _ in range(2))
+    tokens = [
+        emulator.http.post("/_control/jwks/issuers/main/mint", json={"claims": {"sub": f"user-{i}"}}).json()["token"]
+        for i in range(30)
+    ]
+    session, slow = (
+        emulator.http.post("/_control/platform/sessions", json={"phone": PHONE}).json()["session_token"]
+        for _ in range(2)
+    )
     assert sidecar.stub.VerifySession(pb.VerifySessionRequest(session_token=session, phone=PHONE), timeout=5).valid
-    emulator.faults(latency_seconds=3.0, path_prefix="/v2/backend/session/status")      # `slow` is not cached
-    done = subprocess.run(["node", "-e", MULTIPLEXED, json.dumps([sidecar.target, session, slow, *tokens])],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "NODE_PATH": str(node_modules), "EXAMPLE": str(EXAMPLE / "client.js")})
+    emulator.faults(latency_seconds=3.0, path_prefix="/v2/backend/session/status")  # `slow` is not cached
+    done = subprocess.run(
+        ["node", "-e", MULTIPLEXED, json.dumps([sidecar.target, session, slow, *tokens])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NODE_PATH": str(node_modules), "EXAMPLE": str(EXAMPLE / "client.js")},
+    )
     out = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {"stderr": done.stderr[-2000:]}
     assert out.get("subjects") == [f"user-{i}" for i in range(30)], out
     assert out["verified"] is True
@@ -96,4 +109,4 @@ def test_node_client_multiplexes_calls_over_one_stream(node_modules, sidecar, em
     assert out["fast"] and out["fastMs"] < 300
     wait_until(lambda: sidecar.metric("authsidecar_verify_streams_open") == 0, what="close() ended the stream")
     assert sidecar.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 31
-    assert sidecar.metric("authsidecar_rpc_total", method="VerifyStream") == 1      # all of them on one stream
+    assert sidecar.metric("authsidecar_rpc_total", method="VerifyStream") == 1  # all of them on one stream

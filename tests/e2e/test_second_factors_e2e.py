@@ -20,16 +20,18 @@ WATCH_INTERVAL = 0.2
 
 @pytest.fixture
 def factors(sidecar_factory):
-    proc = sidecar_factory({"authy": {"approval_poll_interval_seconds": WATCH_INTERVAL,
-                                      "callback_nonce_window_seconds": 300}})
+    proc = sidecar_factory(
+        {"authy": {"approval_poll_interval_seconds": WATCH_INTERVAL, "callback_nonce_window_seconds": 300}}
+    )
     stub = factors_pb2_grpc.SecondFactorServiceStub(proc.channel)
     stub.proc = proc
     return stub
 
 
 def register(factors, phone="2015550123") -> str:
-    return factors.RegisterUser(pb.RegisterUserRequest(email="u@example.com", country="US", phone=phone),
-                                timeout=5).user_id
+    return factors.RegisterUser(
+        pb.RegisterUserRequest(email="u@example.com", country="US", phone=phone), timeout=5
+    ).user_id
 
 
 def invalid_argument(call, request) -> str:
@@ -48,8 +50,10 @@ def test_totp_success_replay_wrong_code_and_unknown_user(factors, emulator):
     code = emulator.http.get(f"/_control/authy/users/{user_id}/totp").json()["code"]
     wrong = str((int(code) + 1) % 10_000_000).zfill(7)
 
-    assert factors.VerifyTotp(pb.VerifyTotpRequest(user_id=user_id, code=wrong), timeout=5).reason == \
-        auth_pb2.REASON_CHALLENGE_FAILED
+    assert (
+        factors.VerifyTotp(pb.VerifyTotpRequest(user_id=user_id, code=wrong), timeout=5).reason
+        == auth_pb2.REASON_CHALLENGE_FAILED
+    )
     first = factors.VerifyTotp(pb.VerifyTotpRequest(user_id=user_id, code=code), timeout=5)
     assert first.valid and first.reason == auth_pb2.REASON_UNSPECIFIED
     hits = verify_hits(emulator)
@@ -102,19 +106,31 @@ def test_register_status_and_delete_user(factors, emulator):
 
 def test_push_approval_is_created_read_and_watched_until_approved(factors, emulator):
     user_id = register(factors)
-    approval_id = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(
-        user_id=user_id, message="Login to Bank?", visible_details={"Account": "981266321"},
-        hidden_details={"ip": "10.0.0.1"}, ttl_seconds=120), timeout=5).id
+    approval_id = factors.CreateApprovalRequest(
+        pb.CreateApprovalRequestRequest(
+            user_id=user_id,
+            message="Login to Bank?",
+            visible_details={"Account": "981266321"},
+            hidden_details={"ip": "10.0.0.1"},
+            ttl_seconds=120,
+        ),
+        timeout=5,
+    ).id
     created = emulator.http.get("/_control/authy/approvals/last").json()
     assert created["uuid"] == approval_id and created["details"] == {"Account": "981266321"}
     assert created["hidden_details"] == {"ip": "10.0.0.1"}
-    assert factors.GetApprovalRequest(pb.GetApprovalRequestRequest(id=approval_id), timeout=5).status == \
-        pb.APPROVAL_STATUS_PENDING
+    assert (
+        factors.GetApprovalRequest(pb.GetApprovalRequestRequest(id=approval_id), timeout=5).status
+        == pb.APPROVAL_STATUS_PENDING
+    )
 
     seen: list[int] = []
     started = time.monotonic()
-    watcher = threading.Thread(target=lambda: seen.extend(
-        m.status for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=approval_id), timeout=10)))
+    watcher = threading.Thread(
+        target=lambda: seen.extend(
+            m.status for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=approval_id), timeout=10)
+        )
+    )
     watcher.start()
     wait_until(lambda: seen, timeout=10, what="the watch's first message")
     time.sleep(1.0)
@@ -129,13 +145,13 @@ def test_push_approval_is_created_read_and_watched_until_approved(factors, emula
 
 def test_watch_ends_on_expiry_and_on_the_callers_deadline(factors, emulator):
     user_id = register(factors)
-    short = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(
-        user_id=user_id, message="quick", ttl_seconds=1), timeout=5).id
+    short = factors.CreateApprovalRequest(
+        pb.CreateApprovalRequestRequest(user_id=user_id, message="quick", ttl_seconds=1), timeout=5
+    ).id
     statuses = [m.status for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=short), timeout=10)]
     assert statuses == [pb.APPROVAL_STATUS_PENDING, pb.APPROVAL_STATUS_EXPIRED]
 
-    long = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(user_id=user_id, message="slow"),
-                                         timeout=5).id
+    long = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(user_id=user_id, message="slow"), timeout=5).id
     received = []
     with pytest.raises(grpc.RpcError) as err:
         for m in factors.WatchApprovalRequest(pb.WatchApprovalRequestRequest(id=long), timeout=0.8):
@@ -151,11 +167,18 @@ def test_watch_ends_on_expiry_and_on_the_callers_deadline(factors, emulator):
 
 
 URL = "https://app.example.com/authy/callback"
-PARAMS = {"approval_request": {"status": "approved", "uuid": "u-1", "transaction": {"details": {"x": "1"}}},
-          "callback_action": "approval_request_status", "authy_id": 1635}
-FLAT = {"approval_request[status]": "approved", "approval_request[uuid]": "u-1",
-        "approval_request[transaction][details][x]": "1", "callback_action": "approval_request_status",
-        "authy_id": "1635"}
+PARAMS = {
+    "approval_request": {"status": "approved", "uuid": "u-1", "transaction": {"details": {"x": "1"}}},
+    "callback_action": "approval_request_status",
+    "authy_id": 1635,
+}
+FLAT = {
+    "approval_request[status]": "approved",
+    "approval_request[uuid]": "u-1",
+    "approval_request[transaction][details][x]": "1",
+    "callback_action": "approval_request_status",
+    "authy_id": "1635",
+}
 
 
 def signed(emulator, **extra) -> dict:
@@ -163,8 +186,12 @@ def signed(emulator, **extra) -> dict:
 
 
 def check(factors, *, params=None, body=b"", nonce, signature, url=URL, method="POST"):
-    return factors.VerifyCallbackSignature(pb.VerifyCallbackSignatureRequest(
-        method=method, url=url, params=params or {}, body=body, nonce=nonce, signature=signature), timeout=5)
+    return factors.VerifyCallbackSignature(
+        pb.VerifyCallbackSignatureRequest(
+            method=method, url=url, params=params or {}, body=body, nonce=nonce, signature=signature
+        ),
+        timeout=5,
+    )
 
 
 def test_callback_signatures(factors, emulator):
@@ -177,37 +204,46 @@ def test_callback_signatures(factors, emulator):
 
     tampered = json.dumps({**PARAMS, "authy_id": 1636}).encode()
     assert check(factors, body=tampered, nonce=nonce, signature=sig).reason == auth_pb2.REASON_BAD_SIGNATURE
-    assert check(factors, params=FLAT, nonce=str(int(nonce) - 1), signature=sig).reason == \
-        auth_pb2.REASON_BAD_SIGNATURE
-    assert check(factors, params=FLAT, nonce=nonce, signature=sig, url=URL + "2").reason == \
-        auth_pb2.REASON_BAD_SIGNATURE
+    assert check(factors, params=FLAT, nonce=str(int(nonce) - 1), signature=sig).reason == auth_pb2.REASON_BAD_SIGNATURE
+    assert (
+        check(factors, params=FLAT, nonce=nonce, signature=sig, url=URL + "2").reason == auth_pb2.REASON_BAD_SIGNATURE
+    )
 
     stale = signed(emulator, nonce=str(int(time.time()) - 3600))
     answer = check(factors, params=FLAT, nonce=stale["nonce"], signature=stale["signature"])
     assert not answer.valid and answer.reason == auth_pb2.REASON_EXPIRED
-    assert "nonce" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-        method="POST", url=URL, signature=sig))
-    assert "body" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-        method="POST", url=URL, nonce=nonce, signature=sig, body=b"\xff\xfe"))
+    assert "nonce" in invalid_argument(
+        factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(method="POST", url=URL, signature=sig)
+    )
+    assert "body" in invalid_argument(
+        factors.VerifyCallbackSignature,
+        pb.VerifyCallbackSignatureRequest(method="POST", url=URL, nonce=nonce, signature=sig, body=b"\xff\xfe"),
+    )
 
 
 def test_phone_verification_start_check_and_replay(factors, emulator):
-    started = factors.StartPhoneVerification(pb.StartPhoneVerificationRequest(
-        country="US", phone="(201) 555-0123", via=pb.VERIFICATION_VIA_SMS, locale="en", code_length=6), timeout=5)
+    started = factors.StartPhoneVerification(
+        pb.StartPhoneVerificationRequest(
+            country="US", phone="(201) 555-0123", via=pb.VERIFICATION_VIA_SMS, locale="en", code_length=6
+        ),
+        timeout=5,
+    )
     assert started.seconds_to_expire > 0 and "+1 2015550123" in started.message
     sent = emulator.http.get("/_control/authy/phones/last").json()
     assert sent["country_code"] == "1" and sent["phone_number"] == "2015550123" and len(sent["code"]) == 6
     wrong = str((int(sent["code"]) + 1) % 1_000_000).zfill(6)
 
     def check_code(code: str, country: str = "1"):
-        return factors.CheckPhoneVerification(pb.CheckPhoneVerificationRequest(
-            country=country, phone="2015550123", code=code), timeout=5)
+        return factors.CheckPhoneVerification(
+            pb.CheckPhoneVerificationRequest(country=country, phone="2015550123", code=code), timeout=5
+        )
 
     assert check_code(wrong).reason == auth_pb2.REASON_CHALLENGE_FAILED
     assert check_code(sent["code"], country="+1").valid
     assert check_code(sent["code"], country="US").reason == auth_pb2.REASON_ALREADY_USED
-    none_pending = factors.CheckPhoneVerification(pb.CheckPhoneVerificationRequest(
-        country="PT", phone="911234567", code="1234"), timeout=5)
+    none_pending = factors.CheckPhoneVerification(
+        pb.CheckPhoneVerificationRequest(country="PT", phone="911234567", code="1234"), timeout=5
+    )
     assert none_pending.reason == auth_pb2.REASON_NOT_FOUND
 
 
@@ -227,10 +263,12 @@ def test_phone_validation_errors_never_reach_the_platform(factors, emulator):
     for fields, field in PHONE_PROBLEMS:
         detail = invalid_argument(factors.StartPhoneVerification, pb.StartPhoneVerificationRequest(**fields))
         assert detail.startswith(field), (fields, detail)
-    for fields, field in [({"country": "US", "phone": "12", "code": "1234"}, "phone"),
-                          ({"country": "US", "phone": "2015550123", "code": "12"}, "code"),
-                          ({"country": "US", "phone": "2015550123", "code": "12345678901"}, "code"),
-                          ({"country": "XX", "phone": "2015550123", "code": "1234"}, "country")]:
+    for fields, field in [
+        ({"country": "US", "phone": "12", "code": "1234"}, "phone"),
+        ({"country": "US", "phone": "2015550123", "code": "12"}, "code"),
+        ({"country": "US", "phone": "2015550123", "code": "12345678901"}, "code"),
+        ({"country": "XX", "phone": "2015550123", "code": "1234"}, "country"),
+    ]:
         detail = invalid_argument(factors.CheckPhoneVerification, pb.CheckPhoneVerificationRequest(**fields))
         assert detail.startswith(field), (fields, detail)
     assert not any("/phones/" in k for k in emulator.counters())
@@ -238,8 +276,9 @@ def test_phone_validation_errors_never_reach_the_platform(factors, emulator):
 
 def test_request_sms_and_call_send_the_current_code_unless_the_user_has_the_app(factors, emulator):
     user_id = register(factors)
-    sms = factors.RequestSms(pb.RequestSmsRequest(user_id=user_id, action="login", action_message="Your code"),
-                             timeout=5)
+    sms = factors.RequestSms(
+        pb.RequestSmsRequest(user_id=user_id, action="login", action_message="Your code"), timeout=5
+    )
     assert not sms.ignored and sms.message == "SMS token was sent" and sms.cellphone.endswith("23")
     sent = emulator.http.get("/_control/authy/tokens/last").json()
     assert (sent["via"], sent["action"], sent["action_message"], sent["force"]) == ("sms", "login", "Your code", False)
@@ -257,26 +296,43 @@ def test_request_sms_and_call_send_the_current_code_unless_the_user_has_the_app(
         factors.RequestSms(pb.RequestSmsRequest(user_id="424242"), timeout=5)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert invalid_argument(factors.RequestSms, pb.RequestSmsRequest(user_id=user_id, action="x" * 256)).startswith(
-        "action")
+        "action"
+    )
     assert invalid_argument(factors.RequestCall, pb.RequestCallRequest()).startswith("user_id")
 
 
 def test_callbacks_with_spaces_arrays_and_mixed_case_keys_verify(factors, emulator):
     """What core/callbacks.py wrote as %20 and [0] before: the platform signs `+` and `key[]`."""
-    params = {"approval_request": {"transaction": {"message": "Login to Bank of Example",
-                                                   "details": {"Account Number": "98 12", "Zone": "EU"},
-                                                   "logos": [{"res": "default", "url": "https://x/a b.png"}]}},
-              "authy_id": 1635, "callback_action": "approval_request_status", "devices": ["a", "b", "c"],
-              "status": "approved", "uuid": "u-1"}
+    params = {
+        "approval_request": {
+            "transaction": {
+                "message": "Login to Bank of Example",
+                "details": {"Account Number": "98 12", "Zone": "EU"},
+                "logos": [{"res": "default", "url": "https://x/a b.png"}],
+            }
+        },
+        "authy_id": 1635,
+        "callback_action": "approval_request_status",
+        "devices": ["a", "b", "c"],
+        "status": "approved",
+        "uuid": "u-1",
+    }
     cb = emulator.http.post("/_control/authy/callback", json={"url": URL, "params": params}).json()
     assert check(factors, body=json.dumps(params).encode(), nonce=cb["nonce"], signature=cb["signature"]).valid
-    flat = {"approval_request[transaction][message]": "Login to Bank of Example",
-            "approval_request[transaction][details][Account Number]": "98 12",
-            "approval_request[transaction][details][Zone]": "EU",
-            "approval_request[transaction][logos][0][res]": "default",
-            "approval_request[transaction][logos][0][url]": "https://x/a b.png",
-            "authy_id": "1635", "callback_action": "approval_request_status", "devices[0]": "a", "devices[1]": "b",
-            "devices[2]": "c", "status": "approved", "uuid": "u-1"}
+    flat = {
+        "approval_request[transaction][message]": "Login to Bank of Example",
+        "approval_request[transaction][details][Account Number]": "98 12",
+        "approval_request[transaction][details][Zone]": "EU",
+        "approval_request[transaction][logos][0][res]": "default",
+        "approval_request[transaction][logos][0][url]": "https://x/a b.png",
+        "authy_id": "1635",
+        "callback_action": "approval_request_status",
+        "devices[0]": "a",
+        "devices[1]": "b",
+        "devices[2]": "c",
+        "status": "approved",
+        "uuid": "u-1",
+    }
     assert check(factors, params=flat, nonce=cb["nonce"], signature=cb["signature"]).valid
 
 
@@ -284,50 +340,86 @@ def test_hostile_callback_input_is_invalid_argument_never_internal(factors, emul
     """Issue 16 #11: a body nested 1,000 deep and a params map of 290,000 entries."""
     cb = signed(emulator)
     deep = b'{"a":' + b"[" * 1000 + b"]" * 1000 + b"}"
-    assert "deeper" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-        method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], body=deep))
+    assert "deeper" in invalid_argument(
+        factors.VerifyCallbackSignature,
+        pb.VerifyCallbackSignatureRequest(
+            method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], body=deep
+        ),
+    )
     huge = {str(i): "v" for i in range(290_000)}
-    detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-        method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], params=huge))
+    detail = invalid_argument(
+        factors.VerifyCallbackSignature,
+        pb.VerifyCallbackSignatureRequest(
+            method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], params=huge
+        ),
+    )
     assert detail.startswith("params") and "1000 entries" in detail
-    for params, field in [({"k" * 257: "v"}, "params"), ({"k": "v" * 8193}, "params[k]"),
-                          ({"a" + "[b]" * 40: "v"}, "params")]:
-        detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-            method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], params=params))
+    for params, field in [
+        ({"k" * 257: "v"}, "params"),
+        ({"k": "v" * 8193}, "params[k]"),
+        ({"a" + "[b]" * 40: "v"}, "params"),
+    ]:
+        detail = invalid_argument(
+            factors.VerifyCallbackSignature,
+            pb.VerifyCallbackSignatureRequest(
+                method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], params=params
+            ),
+        )
         assert detail.startswith(field), detail
-    assert "body" in invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-        method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], body=b"x" * (64 * 1024 + 1)))
+    assert "body" in invalid_argument(
+        factors.VerifyCallbackSignature,
+        pb.VerifyCallbackSignatureRequest(
+            method="POST", url=URL, nonce=cb["nonce"], signature=cb["signature"], body=b"x" * (64 * 1024 + 1)
+        ),
+    )
     # The sidecar still answers genuine callbacks afterwards.
     assert check(factors, params=FLAT, nonce=cb["nonce"], signature=cb["signature"]).valid
 
 
-DENIED = {"callback_action": "approval_request_status", "status": "denied", "uuid": "u-1", "authy_id": "1635",
-          "approval_request": {"status": "denied"}}
+DENIED = {
+    "callback_action": "approval_request_status",
+    "status": "denied",
+    "uuid": "u-1",
+    "authy_id": "1635",
+    "approval_request": {"status": "denied"},
+}
 
 
-@pytest.mark.parametrize("body", [
-    # JSON: json.loads keeps the last member (denied, which is what was signed); a first-wins app reads approved.
-    lambda p: ('{"status":"approved",' + json.dumps(p)[1:]).encode(),
-    lambda p: ('{"approval_request":{"status":"approved"},' + json.dumps(p)[1:]).encode(),
-    # Form: the same with Go's FormValue, Werkzeug or parse_qs()[0] reading the first of two keys.
-    lambda p: ("status=approved&" + urllib.parse.urlencode(_flat(p))).encode(),
-    lambda p: ("approval_request%5Bstatus%5D=approved&" + urllib.parse.urlencode(_flat(p))).encode(),
-], ids=["json", "json-nested", "form", "form-bracketed"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        # JSON: json.loads keeps the last member (denied, which is what was signed); a first-wins app reads approved.
+        lambda p: ('{"status":"approved",' + json.dumps(p)[1:]).encode(),
+        lambda p: ('{"approval_request":{"status":"approved"},' + json.dumps(p)[1:]).encode(),
+        # Form: the same with Go's FormValue, Werkzeug or parse_qs()[0] reading the first of two keys.
+        lambda p: ("status=approved&" + urllib.parse.urlencode(_flat(p))).encode(),
+        lambda p: ("approval_request%5Bstatus%5D=approved&" + urllib.parse.urlencode(_flat(p))).encode(),
+    ],
+    ids=["json", "json-nested", "form", "form-bracketed"],
+)
 def test_row14_duplicate_keys_in_signed_callback_refused(factors, emulator, body):
     """A captured status=denied callback, signed with the real key, with status=approved prepended."""
     cb = emulator.http.post("/_control/authy/callback", json={"url": URL, "params": DENIED}).json()
     genuine = json.dumps(DENIED).encode()
     assert check(factors, body=genuine, nonce=cb["nonce"], signature=cb["signature"]).valid
-    assert check(factors, body=urllib.parse.urlencode(_flat(DENIED)).encode(), nonce=cb["nonce"],
-                 signature=cb["signature"]).valid
-    detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-        method="POST", url=URL, body=body(DENIED), nonce=cb["nonce"], signature=cb["signature"]))
+    assert check(
+        factors, body=urllib.parse.urlencode(_flat(DENIED)).encode(), nonce=cb["nonce"], signature=cb["signature"]
+    ).valid
+    detail = invalid_argument(
+        factors.VerifyCallbackSignature,
+        pb.VerifyCallbackSignatureRequest(
+            method="POST", url=URL, body=body(DENIED), nonce=cb["nonce"], signature=cb["signature"]
+        ),
+    )
     assert detail.startswith("body: repeats the key"), detail
 
 
 def _flat(params: dict) -> dict:
-    return {(f"{k}[{sub}]" if isinstance(v, dict) else k): (sv if isinstance(v, dict) else v)
-            for k, v in params.items() for sub, sv in (v.items() if isinstance(v, dict) else [(None, v)])}
+    return {
+        (f"{k}[{sub}]" if isinstance(v, dict) else k): (sv if isinstance(v, dict) else v)
+        for k, v in params.items()
+        for sub, sv in (v.items() if isinstance(v, dict) else [(None, v)])
+    }
 
 
 def test_row13_empty_containers_count_against_the_node_bound(factors, emulator):
@@ -336,8 +428,12 @@ def test_row13_empty_containers_count_against_the_node_bound(factors, emulator):
     cb = emulator.http.post("/_control/authy/callback", json={"url": URL, "params": params}, timeout=30).json()
     body = json.dumps(params, separators=(",", ":")).encode()
     assert 60_000 < len(body) <= 64 * 1024
-    detail = invalid_argument(factors.VerifyCallbackSignature, pb.VerifyCallbackSignatureRequest(
-        method="POST", url=URL, body=body, nonce=cb["nonce"], signature=cb["signature"]))
+    detail = invalid_argument(
+        factors.VerifyCallbackSignature,
+        pb.VerifyCallbackSignatureRequest(
+            method="POST", url=URL, body=body, nonce=cb["nonce"], signature=cb["signature"]
+        ),
+    )
     assert detail.startswith("body") and "4000 nodes" in detail
     # A body within the bound, signed the same way, still verifies.
     small = {"callback_action": "approval_request_status", "a": [[] for _ in range(100)]}

@@ -30,19 +30,22 @@ def test_reflection_lists_the_services(shared_sidecar):
     assert {"authsidecar.v1.AuthService", "grpc.health.v1.Health"} <= names
 
 
-@pytest.mark.parametrize("rpc,request_,field", [
-    ("VerifyToken", pb.VerifyTokenRequest(), "token"),
-    ("VerifyToken", pb.VerifyTokenRequest(token="a" * 9000), "token"),
-    ("VerifySession", pb.VerifySessionRequest(phone="+14155552671"), "session_token"),
-    ("VerifySession", pb.VerifySessionRequest(session_token="s", phone=""), "phone"),
-    ("VerifySession", pb.VerifySessionRequest(session_token="x" * 600, phone="+14155552671"), "session_token"),
-    ("VerifySession", pb.VerifySessionRequest(session_token="s", phone="not a phone"), "phone"),
-    ("GetSessionStatus", pb.GetSessionStatusRequest(session_token="s"), "phone"),
-    ("VerifyApproval", pb.VerifyApprovalRequest(phone="+14155552671"), "approval_token"),
-    ("IsRevoked", pb.IsRevokedRequest(session_token="s", phone="12"), "phone"),
-    ("ValidateChallenge", pb.ValidateChallengeRequest(), "token"),
-    ("ValidateChallenge", pb.ValidateChallengeRequest(token="t", user_id="u\x00"), "user_id"),
-])
+@pytest.mark.parametrize(
+    "rpc,request_,field",
+    [
+        ("VerifyToken", pb.VerifyTokenRequest(), "token"),
+        ("VerifyToken", pb.VerifyTokenRequest(token="a" * 9000), "token"),
+        ("VerifySession", pb.VerifySessionRequest(phone="+14155552671"), "session_token"),
+        ("VerifySession", pb.VerifySessionRequest(session_token="s", phone=""), "phone"),
+        ("VerifySession", pb.VerifySessionRequest(session_token="x" * 600, phone="+14155552671"), "session_token"),
+        ("VerifySession", pb.VerifySessionRequest(session_token="s", phone="not a phone"), "phone"),
+        ("GetSessionStatus", pb.GetSessionStatusRequest(session_token="s"), "phone"),
+        ("VerifyApproval", pb.VerifyApprovalRequest(phone="+14155552671"), "approval_token"),
+        ("IsRevoked", pb.IsRevokedRequest(session_token="s", phone="12"), "phone"),
+        ("ValidateChallenge", pb.ValidateChallengeRequest(), "token"),
+        ("ValidateChallenge", pb.ValidateChallengeRequest(token="t", user_id="u\x00"), "user_id"),
+    ],
+)
 def test_bad_input_is_invalid_argument_naming_the_field(shared_sidecar, rpc, request_, field):
     with pytest.raises(grpc.RpcError) as err:
         getattr(shared_sidecar.stub, rpc)(request_, timeout=5)

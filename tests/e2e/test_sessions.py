@@ -15,8 +15,9 @@ from sidecar.testing import wait_until
 
 PHONE = "+14155552671"
 STATUS_ROUTE = "POST /v2/backend/session/status"
-FAST_SSE = {"platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05,
-                                 "reconnect_max_seconds": 0.5}}}
+FAST_SSE = {
+    "platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.5}}
+}
 
 
 def new_session(emulator, phone: str = PHONE, **extra) -> str:
@@ -40,8 +41,9 @@ def stream_connected(sc) -> bool:
 
 
 def verify(sc, token: str, phone: str = PHONE, region: str = "") -> pb.VerifySessionResponse:
-    return sc.stub.VerifySession(pb.VerifySessionRequest(session_token=token, phone=phone, default_region=region),
-                                 timeout=5)
+    return sc.stub.VerifySession(
+        pb.VerifySessionRequest(session_token=token, phone=phone, default_region=region), timeout=5
+    )
 
 
 def revoked(sc, token: str, phone: str = PHONE) -> pb.IsRevokedResponse:
@@ -213,8 +215,10 @@ def test_ten_thousand_calls_over_100_sessions_stay_under_100_status_requests(liv
     stub = auth_pb2_grpc.AuthServiceStub(channel)
     valid = 0
     for batch in range(20):  # 500 in flight at a time: below the sidecar's in-flight limit
-        calls = [stub.VerifySession.future(pb.VerifySessionRequest(session_token=tokens[i % 100], phone=PHONE),
-                                           timeout=30) for i in range(batch * 500, batch * 500 + 500)]
+        calls = [
+            stub.VerifySession.future(pb.VerifySessionRequest(session_token=tokens[i % 100], phone=PHONE), timeout=30)
+            for i in range(batch * 500, batch * 500 + 500)
+        ]
         valid += sum(c.result().valid for c in calls)
     assert valid == 10_000
     channel.close()
@@ -253,8 +257,12 @@ def test_emulator_checks_the_app_credentials(emulator):
     wrong_app = {"Authorization": f"Bearer {EMULATOR_API_KEY}", "X-App-ID": "someone-else"}
     old_header = {"X-API-Key": EMULATOR_API_KEY, "X-App-ID": EMULATOR_APP_ID}  # no client sends this
     assert emulator.http.get("/v2/backend/health", headers=good).status_code == 200
-    for method, path in (("GET", "/v2/backend/health"), ("POST", "/v2/backend/session/status"),
-                         ("POST", "/v2/approval/verify"), ("GET", "/v2/backend/events")):
+    for method, path in (
+        ("GET", "/v2/backend/health"),
+        ("POST", "/v2/backend/session/status"),
+        ("POST", "/v2/approval/verify"),
+        ("GET", "/v2/backend/events"),
+    ):
         for bad in (wrong_key, wrong_app, old_header):
             assert emulator.http.request(method, path, headers=bad, json={}).status_code == 401
 
@@ -269,16 +277,17 @@ def test_wrong_credentials_fail_closed_and_keep_the_sidecar_unready(sidecar_fact
 
 
 def test_circuit_breaker_stops_hammering_a_failing_platform_and_recovers(sidecar_factory, emulator):
-    sc = sidecar_factory({"platform": {"sse": {"enabled": False}}, "circuit": {"failure_threshold": 3,
-                                                                                "open_seconds": 1.0}})
+    sc = sidecar_factory(
+        {"platform": {"sse": {"enabled": False}}, "circuit": {"failure_threshold": 3, "open_seconds": 1.0}}
+    )
     token = new_session(emulator)
     emulator.faults(error_rate=1.0, path_prefix="/v2/backend/session")
     before = status_calls(emulator)
     answers = [verify(sc, f"garbage-{i}") for i in range(40)]
     assert all(not a.valid and a.reason == pb.REASON_UPSTREAM_UNAVAILABLE for a in answers)
-    assert status_calls(emulator) - before == 3          # then the circuit opened: fail fast, no traffic
+    assert status_calls(emulator) - before == 3  # then the circuit opened: fail fast, no traffic
     assert "circuit open" in answers[-1].detail
     assert sc.metric("authsidecar_upstream_circuit_open", upstream="platform") == 1
     emulator.faults(reset=True)
-    wait_until(lambda: verify(sc, token).valid, timeout=5, step=0.1)   # one probe after open_seconds closes it
+    wait_until(lambda: verify(sc, token).valid, timeout=5, step=0.1)  # one probe after open_seconds closes it
     assert sc.metric("authsidecar_upstream_circuit_open", upstream="platform") == 0

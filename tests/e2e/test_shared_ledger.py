@@ -13,6 +13,7 @@ import signal
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 
 import httpx
 import pytest
@@ -51,8 +52,10 @@ def pods(sidecar_factory, emulator, redis, tmp_path):
     emulator.faults(one_time_enforced=False)
 
     def start(count: int = 2, backend: str = "redis", extra: dict | None = None) -> list:
-        config = {"circuit": CIRCUIT, "ledger": {"backend": backend, "url": f"redis://127.0.0.1:{redis.port}/0",
-                                                 "timeout_seconds": 0.5}}
+        config = {
+            "circuit": CIRCUIT,
+            "ledger": {"backend": backend, "url": f"redis://127.0.0.1:{redis.port}/0", "timeout_seconds": 0.5},
+        }
         config = deep_merge(config, extra or {})
         env = {"AUTHSIDECAR_LEDGER_PASSWORD_FILE": str(secret)}
         return [sidecar_factory(config, env=env) for _ in range(count)]
@@ -62,8 +65,9 @@ def pods(sidecar_factory, emulator, redis, tmp_path):
 
 def new_approval(emulator) -> str:
     session = emulator.http.post("/_control/platform/sessions", json={"phone": PHONE}).json()["session_token"]
-    reply = emulator.http.post("/_control/platform/approvals",
-                               json={"phone": PHONE, "action": "transfer", "session_token": session})
+    reply = emulator.http.post(
+        "/_control/platform/approvals", json={"phone": PHONE, "action": "transfer", "session_token": session}
+    )
     reply.raise_for_status()
     return reply.json()["approval_token"]
 
@@ -105,11 +109,14 @@ def test_racing_approval_over_two_pods_is_valid_once(pods, emulator, redis):
 
 def challenge_token(emulator, sc) -> str:
     user = f"usr_{uuid.uuid4().hex[:12]}"
-    emulator.http.post("/_control/challenges/users", json={"userId": user, "phoneNumber": "+64271234567"}
-                       ).raise_for_status()
+    emulator.http.post(
+        "/_control/challenges/users", json={"userId": user, "phoneNumber": "+64271234567"}
+    ).raise_for_status()
     tracked = sc.stub.Track(pb.TrackRequest(user_id=user, action="withdraw"), timeout=5)
-    reply = emulator.http.post("/_control/challenges/complete", json={
-        "userId": user, "action": "withdraw", "idempotencyKey": tracked.idempotency_key, "success": True})
+    reply = emulator.http.post(
+        "/_control/challenges/complete",
+        json={"userId": user, "action": "withdraw", "idempotencyKey": tracked.idempotency_key, "success": True},
+    )
     reply.raise_for_status()
     return reply.json()["token"]
 
@@ -124,8 +131,9 @@ def test_racing_challenge_token_over_two_pods_is_valid_once(pods, emulator):
 def totp_user(emulator, sc) -> tuple:
     """(a SecondFactorService stub on sc, a new user's id, that user's current TOTP code)."""
     stub = factors_pb2_grpc.SecondFactorServiceStub(sc.channel)
-    user_id = stub.RegisterUser(factors_pb2.RegisterUserRequest(email="u@example.com", country="US",
-                                                                phone="2015550123"), timeout=5).user_id
+    user_id = stub.RegisterUser(
+        factors_pb2.RegisterUserRequest(email="u@example.com", country="US", phone="2015550123"), timeout=5
+    ).user_id
     return stub, user_id, emulator.http.get(f"/_control/authy/users/{user_id}/totp").json()["code"]
 
 
@@ -168,10 +176,10 @@ def test_redis_killed_mid_run_fails_closed_and_recovers_without_restart(pods, em
     assert not replay.valid
     challenge = challenge_token(emulator, first)
     totp_stub, user_id, code = totp_user(emulator, second)
-    for answer, valid in ((first.stub.ValidateChallenge(pb.ValidateChallengeRequest(token=challenge), timeout=5),
-                           "is_valid"),
-                          (totp_stub.VerifyTotp(factors_pb2.VerifyTotpRequest(user_id=user_id, code=code), timeout=5),
-                           "valid")):
+    for answer, valid in (
+        (first.stub.ValidateChallenge(pb.ValidateChallengeRequest(token=challenge), timeout=5), "is_valid"),
+        (totp_stub.VerifyTotp(factors_pb2.VerifyTotpRequest(user_id=user_id, code=code), timeout=5), "valid"),
+    ):
         assert not getattr(answer, valid) and answer.reason == pb.REASON_UPSTREAM_UNAVAILABLE
         assert answer.detail == "ledger unavailable"
     # Read-only answers never wait on the ledger.
@@ -182,8 +190,11 @@ def test_redis_killed_mid_run_fails_closed_and_recovers_without_restart(pods, em
     ledger = [u for u in health.upstreams if u.name == "ledger"]
     assert len(ledger) == 1 and not ledger[0].healthy and not health.healthy
     assert PASSWORD not in ledger[0].detail
-    wait_until(lambda: first.metric("authsidecar_upstream_circuit_open", upstream="ledger") == 1,
-               timeout=5, what="the ledger circuit to open")
+    wait_until(
+        lambda: first.metric("authsidecar_upstream_circuit_open", upstream="ledger") == 1,
+        timeout=5,
+        what="the ledger circuit to open",
+    )
 
     redis.start()
     wait_until(lambda: approve(first, fresh).valid, timeout=5, step=0.1, what="a claim after Redis is back")
@@ -284,10 +295,13 @@ def test_row4_claim_outlives_session_ttl_when_expiry_is_not_a_number(pods, emula
     """A platform that does not enforce one-time use answers every verification valid; its
     `expires_at` is ISO-8601, absent or unreadable. The claim in Redis must last the approval's life
     (or longer), and pod 2 must refuse it after the session TTL has passed."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    expiry = {"iso": (datetime.now(timezone.utc) + timedelta(seconds=APPROVAL_LIFE)).isoformat(),
-              "missing": None, "garbage": "next tuesday"}[shape]
+    expiry = {
+        "iso": (datetime.now(UTC) + timedelta(seconds=APPROVAL_LIFE)).isoformat(),
+        "missing": None,
+        "garbage": "next tuesday",
+    }[shape]
     first, second = pods(extra={"platform": {"session_cache_ttl_seconds": SHORT_SESSION_TTL}})
     emulator.faults(path_prefix="/v2/approval/verify", answer_status=200, answer_body=_approval_answer(expiry))
     token = f"approval-{uuid.uuid4().hex}"
@@ -302,17 +316,22 @@ def test_row4_claim_outlives_session_ttl_when_expiry_is_not_a_number(pods, emula
 
 # -- row 15 (issue 24): a logout seen by one pod is honoured by all -----------------------------------
 
+
 def test_row15_logout_on_pod1_is_honoured_on_pod2(pods, emulator, redis):
     from authsidecar.v1 import factors_pb2 as fpb
-
     from sidecar.testing import emulator_config
 
-    inai = {"issuer": f"{emulator.url}/inai", "jwks_uri": f"{emulator.url}/inai/.well-known/jwks.json",
-            "algorithms": ["ES256"], "accept_missing_iss": True}
+    inai = {
+        "issuer": f"{emulator.url}/inai",
+        "jwks_uri": f"{emulator.url}/inai/.well-known/jwks.json",
+        "algorithms": ["ES256"],
+        "accept_missing_iss": True,
+    }
     first, second = pods(extra={"issuers": emulator_config(emulator.url)["issuers"] + [inai]})
     accounts = factors_pb2_grpc.AccountServiceStub(first.channel)
-    tokens = accounts.Login(fpb.LoginRequest(email="alice@example.com", password="correct horse battery staple"),
-                            timeout=10).tokens
+    tokens = accounts.Login(
+        fpb.LoginRequest(email="alice@example.com", password="correct horse battery staple"), timeout=10
+    ).tokens
     verify = lambda sc: sc.stub.VerifyToken(pb.VerifyTokenRequest(token=tokens.access_token), timeout=10)  # noqa: E731
     assert verify(second).valid and verify(second).source == pb.SOURCE_CACHE  # pod 2 holds it verified
 

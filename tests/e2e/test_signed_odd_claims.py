@@ -35,9 +35,18 @@ def _nested(depth: int) -> dict:
 @pytest.fixture(scope="module")
 def live(_emulator_process, tmp_path_factory):
     """One sidecar for the module (VerifyToken and ext_authz): each test mints its own tokens."""
-    config = deep_merge(emulator_config(_emulator_process.url), {"ext_authz": {
-        "rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}],
-        "claim_headers": [{"claim": "email", "header": "x-auth-email"}, {"claim": "team", "header": "x-auth-team"}]}})
+    config = deep_merge(
+        emulator_config(_emulator_process.url),
+        {
+            "ext_authz": {
+                "rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}],
+                "claim_headers": [
+                    {"claim": "email", "header": "x-auth-email"},
+                    {"claim": "team", "header": "x-auth-team"},
+                ],
+            }
+        },
+    )
     sc = SidecarProcess(config, tmp_path_factory.mktemp("odd-claims"))
     sc.wait_for("SERVING")
     yield sc
@@ -56,8 +65,11 @@ def sidecar(live):
 
 def mint(emulator, **claims) -> str:
     # ASCII-escaped JSON: a lone surrogate travels as "\ud800" (httpx's json= would fail to encode it)
-    reply = emulator.http.post("/_control/jwks/issuers/main/mint", content=json.dumps({"claims": claims}),
-                               headers={"content-type": "application/json"})
+    reply = emulator.http.post(
+        "/_control/jwks/issuers/main/mint",
+        content=json.dumps({"claims": claims}),
+        headers={"content-type": "application/json"},
+    )
     reply.raise_for_status()
     return reply.json()["token"]
 
@@ -71,16 +83,27 @@ def assert_no_crash(sidecar) -> None:
     assert sidecar.metric("authsidecar_rpc_total", outcome="error") == 0
 
 
-@pytest.mark.parametrize("claims, detail", [
-    ({"exp": YEAR_10000}, "claim exp is out of range"),
-    ({"exp": 10**30}, "claim exp is out of range"),
-    ({"iat": -10**12}, "claim iat is out of range"),
-    ({"nbf": -10**12}, "claim nbf is out of range"),
-    ({"sub": "\ud800"}, "claim sub is not UTF-8 text"),
-    ({"sid": "s-\udfff"}, "claim sid is not UTF-8 text"),
-    ({"aud": ["authsidecar-demo", "\ud800"]}, "claim aud is not UTF-8 text"),
-], ids=["exp-year-10000", "exp-1e30", "iat-before-year-1", "nbf-before-year-1", "sub-lone-surrogate",
-        "sid-lone-surrogate", "aud-lone-surrogate"])
+@pytest.mark.parametrize(
+    "claims, detail",
+    [
+        ({"exp": YEAR_10000}, "claim exp is out of range"),
+        ({"exp": 10**30}, "claim exp is out of range"),
+        ({"iat": -(10**12)}, "claim iat is out of range"),
+        ({"nbf": -(10**12)}, "claim nbf is out of range"),
+        ({"sub": "\ud800"}, "claim sub is not UTF-8 text"),
+        ({"sid": "s-\udfff"}, "claim sid is not UTF-8 text"),
+        ({"aud": ["authsidecar-demo", "\ud800"]}, "claim aud is not UTF-8 text"),
+    ],
+    ids=[
+        "exp-year-10000",
+        "exp-1e30",
+        "iat-before-year-1",
+        "nbf-before-year-1",
+        "sub-lone-surrogate",
+        "sid-lone-surrogate",
+        "aud-lone-surrogate",
+    ],
+)
 def test_claims_no_answer_can_hold_are_malformed(emulator, sidecar, claims, detail):
     reply = verify(sidecar, mint(emulator, **claims))
     assert not reply.valid
@@ -89,9 +112,19 @@ def test_claims_no_answer_can_hold_are_malformed(emulator, sidecar, claims, deta
     assert_no_crash(sidecar)
 
 
-@pytest.mark.parametrize("odd", [
-    _nested(60), _nested(17), [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]], 10**400, -(10**309), "\ud800", {"\udc00": 1},
-], ids=["nested-60", "nested-17", "lists-18", "int-1e400", "int-minus-1e309", "lone-surrogate", "surrogate-key"])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        _nested(60),
+        _nested(17),
+        [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]],
+        10**400,
+        -(10**309),
+        "\ud800",
+        {"\udc00": 1},
+    ],
+    ids=["nested-60", "nested-17", "lists-18", "int-1e400", "int-minus-1e309", "lone-surrogate", "surrogate-key"],
+)
 def test_custom_claims_no_answer_can_hold_are_left_out(emulator, sidecar, odd):
     token = mint(emulator, odd=odd, team="blue", fits=_nested(15))
     first, second = verify(sidecar, token), verify(sidecar, token)
@@ -118,10 +151,12 @@ def authz(live):
 
 
 def _check(stub, token: str) -> authz_pb.CheckResponse:
-    http = attr_pb.AttributeContext.HttpRequest(method="GET", path="/api/x",
-                                                headers={"authorization": f"Bearer {token}"})
-    request = authz_pb.CheckRequest(attributes=attr_pb.AttributeContext(
-        request=attr_pb.AttributeContext.Request(http=http)))
+    http = attr_pb.AttributeContext.HttpRequest(
+        method="GET", path="/api/x", headers={"authorization": f"Bearer {token}"}
+    )
+    request = authz_pb.CheckRequest(
+        attributes=attr_pb.AttributeContext(request=attr_pb.AttributeContext.Request(http=http))
+    )
     return stub.Check(request, timeout=10)
 
 

@@ -12,13 +12,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RPCS = {"VerifyToken", "VerifySession", "IsRevoked", "VerifyApproval", "ValidateChallenge"}
-FAULTS = {"platform_error_storm", "stream_drop", "latency_spike", "jwks_down", "stream_down",
-          "error_storm_everywhere", "stream_stall", "stream_restart_lost_ids"}
+FAULTS = {
+    "platform_error_storm",
+    "stream_drop",
+    "latency_spike",
+    "jwks_down",
+    "stream_down",
+    "error_storm_everywhere",
+    "stream_stall",
+    "stream_restart_lost_ids",
+}
 
 
 def _soak(tmp_path: Path, seconds: float, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
-    proc = subprocess.run([sys.executable, "-m", "soak", "--seconds", str(seconds), "--out", str(tmp_path), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "soak", "--seconds", str(seconds), "--out", str(tmp_path), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
     reports = list(tmp_path.glob("*.json"))
     assert len(reports) == 1, proc.stdout + proc.stderr
     return proc, json.loads(reports[0].read_text())
@@ -43,8 +56,15 @@ def test_a_minute_of_mixed_traffic_and_faults_gets_no_wrong_answer(tmp_path):
     rss = r["rss_mb"]
     assert 0 < rss["start"] <= rss["peak"] and 0 < rss["end"] <= rss["peak"] and rss["samples"]
     assert r["seconds"] >= 60 and r["sidecar_cpu_seconds"] > 0
-    for figure in ("fail_closed_answers", "unexpected_examples", "verdicts_by_rpc", "rejection_reasons_by_rpc",
-                   "settings", "upstream_requests", "cache_entries_at_end"):
+    for figure in (
+        "fail_closed_answers",
+        "unexpected_examples",
+        "verdicts_by_rpc",
+        "rejection_reasons_by_rpc",
+        "settings",
+        "upstream_requests",
+        "cache_entries_at_end",
+    ):
         assert figure in r, figure
     assert "wrong answers          0" in proc.stdout
     for example in r["unexpected_examples"] + r["wrong_examples"]:

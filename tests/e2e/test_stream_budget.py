@@ -15,17 +15,23 @@ UNARY_LIMIT, STREAM_LIMIT = 8, 30
 
 
 def test_idle_streams_never_starve_unary_calls_or_check(sidecar_factory, emulator):
-    sc = sidecar_factory({"limits": {"max_in_flight": UNARY_LIMIT, "max_streams": STREAM_LIMIT},
-                          "ext_authz": {"rules": [{"name": "open", "path_prefix": "/open", "checks": ["allow"]}]}})
+    sc = sidecar_factory(
+        {
+            "limits": {"max_in_flight": UNARY_LIMIT, "max_streams": STREAM_LIMIT},
+            "ext_authz": {"rules": [{"name": "open", "path_prefix": "/open", "checks": ["allow"]}]},
+        }
+    )
     factors = factors_pb2_grpc.SecondFactorServiceStub(sc.channel)
-    user = factors.RegisterUser(pb.RegisterUserRequest(email="u@example.com", country="US", phone="2015550123"),
-                                timeout=5).user_id
-    approval = factors.CreateApprovalRequest(pb.CreateApprovalRequestRequest(user_id=user, message="hold"),
-                                             timeout=5).id
+    user = factors.RegisterUser(
+        pb.RegisterUserRequest(email="u@example.com", country="US", phone="2015550123"), timeout=5
+    ).user_id
+    approval = factors.CreateApprovalRequest(
+        pb.CreateApprovalRequestRequest(user_id=user, message="hold"), timeout=5
+    ).id
     watch = pb.WatchApprovalRequestRequest(id=approval)
     streams = [factors.WatchApprovalRequest(watch, timeout=60) for _ in range(STREAM_LIMIT)]
     try:
-        for stream in streams:       # every stream is open and idle (pending, no news)
+        for stream in streams:  # every stream is open and idle (pending, no news)
             assert next(stream).status == pb.APPROVAL_STATUS_PENDING
         wait_until(lambda: sc.metric("authsidecar_approval_watches") == STREAM_LIMIT, what="streams held")
 

@@ -25,7 +25,7 @@ from sidecar.testing import free_port, wait_until
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
-SERVER, CLIENT = 2, 3   # Span.SpanKind numbers in the OTLP proto
+SERVER, CLIENT = 2, 3  # Span.SpanKind numbers in the OTLP proto
 
 
 class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -67,17 +67,25 @@ def receiver() -> Iterator[tuple[Receiver, int]]:
 
 
 def otel_env(endpoint: str, protocol: str = "grpc") -> dict[str, str]:
-    return {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_BSP_SCHEDULE_DELAY": "50",
-            "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }
 
 
 @pytest.fixture
 def traced(sidecar_factory, receiver, tmp_path):
     sink, port = receiver
-    sc = sidecar_factory({"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]},
-                          "decision_log": {"enabled": True, "path": str(tmp_path / "decisions.jsonl")}},
-                         env=otel_env(f"http://127.0.0.1:{port}"))
+    sc = sidecar_factory(
+        {
+            "ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]}]},
+            "decision_log": {"enabled": True, "path": str(tmp_path / "decisions.jsonl")},
+        },
+        env=otel_env(f"http://127.0.0.1:{port}"),
+    )
     sc.decisions = lambda: [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
     return sc, sink
 
@@ -91,8 +99,9 @@ def one(sink: Receiver, name: str, trace_id: str) -> object:
 def test_a_unary_call_is_a_server_span_under_the_callers_traceparent(traced, emulator):
     sc, sink = traced
     token = mint(emulator, claims={"sub": "user-77"})
-    answer = sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), metadata=[("traceparent", TRACEPARENT)],
-                                 timeout=10)
+    answer = sc.stub.VerifyToken(
+        pb.VerifyTokenRequest(token=token), metadata=[("traceparent", TRACEPARENT)], timeout=10
+    )
     assert answer.valid
     span = one(sink, "VerifyToken", TRACE_ID)
     assert span.parent_span_id.hex() == PARENT_ID and span.kind == SERVER
@@ -116,16 +125,20 @@ def test_an_upstream_call_is_a_child_span_and_carries_the_trace_on(traced, emula
     sc, sink = traced
     session = new_session(emulator)
     emulator.reset()
-    answer = sc.stub.VerifySession(pb.VerifySessionRequest(session_token=session, phone=PHONE),
-                                   metadata=[("traceparent", TRACEPARENT)], timeout=10)
+    answer = sc.stub.VerifySession(
+        pb.VerifySessionRequest(session_token=session, phone=PHONE), metadata=[("traceparent", TRACEPARENT)], timeout=10
+    )
     assert answer.valid
     server = one(sink, "VerifySession", TRACE_ID)
-    wait_until(lambda: [s for s in sink.named("POST platform", TRACE_ID) if s.parent_span_id == server.span_id],
-               timeout=10, what="the upstream span under the server span")
+    wait_until(
+        lambda: [s for s in sink.named("POST platform", TRACE_ID) if s.parent_span_id == server.span_id],
+        timeout=10,
+        what="the upstream span under the server span",
+    )
     (client,) = [s for s in sink.named("POST platform", TRACE_ID) if s.parent_span_id == server.span_id]
     attrs = _attrs(client.attributes)
     assert client.kind == CLIENT and attrs["authsidecar.upstream"] == "platform"
-    assert attrs.get("url.full", attrs.get("http.url")) == f"{emulator.url}/"   # the path is cut
+    assert attrs.get("url.full", attrs.get("http.url")) == f"{emulator.url}/"  # the path is cut
     assert _attrs(server.attributes)["authsidecar.source"] == "upstream"
     # The platform was told the same trace (W3C traceparent on the upstream request).
     sent = [r for r in emulator.requests() if r["path"].endswith("/session/status")]
@@ -140,12 +153,12 @@ def test_an_ext_authz_check_is_parented_by_the_checked_requests_traceparent(trac
     check = sc.channel.unary_unary(CHECK_METHOD)
     raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}", "traceparent": TRACEPARENT})
     answer = read_check_response(check(raw, timeout=10))
-    assert answer.allowed   # no traceparent in the gRPC metadata
+    assert answer.allowed  # no traceparent in the gRPC metadata
     span = one(sink, "Check", TRACE_ID)
     assert span.parent_span_id.hex() == PARENT_ID and span.kind == SERVER
     attrs = _attrs(span.attributes)
     assert (attrs["authsidecar.rule"], attrs["authsidecar.outcome"]) == ("api", "allow")
-    assert attrs["authsidecar.decision_id"] == answer.headers["x-authsidecar-decision-id"]   # the app's id
+    assert attrs["authsidecar.decision_id"] == answer.headers["x-authsidecar-decision-id"]  # the app's id
     assert attrs["authsidecar.issuer"] == f"{emulator.url}/issuers/main"
     assert token not in repr([s for _, s in sink.spans])
 
@@ -174,8 +187,9 @@ def test_http_protobuf_export_and_a_dead_collector_never_fails_a_call(sidecar_fa
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         sc = sidecar_factory(env=otel_env(f"http://127.0.0.1:{server.server_address[1]}", "http/protobuf"))
-        sc.stub.VerifyToken(pb.VerifyTokenRequest(token=mint(emulator)), metadata=[("traceparent", TRACEPARENT)],
-                            timeout=10)
+        sc.stub.VerifyToken(
+            pb.VerifyTokenRequest(token=mint(emulator)), metadata=[("traceparent", TRACEPARENT)], timeout=10
+        )
         one(sink, "VerifyToken", TRACE_ID)
     finally:
         server.shutdown()
@@ -184,14 +198,15 @@ def test_http_protobuf_export_and_a_dead_collector_never_fails_a_call(sidecar_fa
     token = mint(emulator)
     for _ in range(20):
         assert dead.stub.VerifyToken(pb.VerifyTokenRequest(token=token), timeout=5).valid
-    wait_until(lambda: dead.metric("authsidecar_trace_spans_dropped_total") >= 20, timeout=15,
-               what="spans counted as dropped")
+    wait_until(
+        lambda: dead.metric("authsidecar_trace_spans_dropped_total") >= 20, timeout=15, what="spans counted as dropped"
+    )
     assert dead.metric("authsidecar_trace_spans_exported_total") == 0
 
 
 def test_a_verify_stream_is_one_span_with_a_child_span_and_a_decision_line_per_item(traced, emulator):
     sc, sink = traced
-    trace = uuid.uuid4().hex          # its own trace: the receiver keeps the other tests' spans
+    trace = uuid.uuid4().hex  # its own trace: the receiver keeps the other tests' spans
     tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(3)]
     items = [pb.VerifyStreamRequest(id=i, verify_token=pb.VerifyTokenRequest(token=t)) for i, t in enumerate(tokens)]
     metadata = [("traceparent", f"00-{trace}-{PARENT_ID}-01")]
@@ -214,8 +229,10 @@ def test_each_event_stream_connection_is_one_span_with_its_get_under_it(sidecar_
     sc = sidecar_factory(env=otel_env(f"http://127.0.0.1:{port}"))
 
     def connects() -> list:
-        return sorted((s for s in sink.named("sse.connect") if s.start_time_unix_nano >= since),
-                      key=lambda s: s.start_time_unix_nano)
+        return sorted(
+            (s for s in sink.named("sse.connect") if s.start_time_unix_nano >= since),
+            key=lambda s: s.start_time_unix_nano,
+        )
 
     def children(parent) -> list:
         with sink.lock:
@@ -235,21 +252,35 @@ def test_each_event_stream_connection_is_one_span_with_its_get_under_it(sidecar_
     wait_until(lambda: sc.metric("authsidecar_sse_connected") == 0, what="the stream dropped")
     emulator.faults(sse_down=False)
     wait_until(lambda: sc.metric("authsidecar_sse_connected") == 1, timeout=10, what="the stream back")
-    wait_until(lambda: any(_attrs(s.attributes)["authsidecar.after"] != "start" and children(s) for s in connects()),
-               timeout=10, what="a reconnection's span")
+    wait_until(
+        lambda: any(_attrs(s.attributes)["authsidecar.after"] != "start" and children(s) for s in connects()),
+        timeout=10,
+        what="a reconnection's span",
+    )
     again = [s for s in connects() if _attrs(s.attributes)["authsidecar.after"] != "start"]
-    assert "internal" not in {_attrs(s.attributes)["authsidecar.after"] for s in again}   # the cause, named
+    assert "internal" not in {_attrs(s.attributes)["authsidecar.after"] for s in again}  # the cause, named
 
 
 @pytest.fixture
 def never_sampled(sidecar_factory, receiver):
     """Sampling at ratio 0 for new traces: only a sampled parent the sidecar trusts gets a span exported."""
     sink, port = receiver
-    env = {**otel_env(f"http://127.0.0.1:{port}"), "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-           "OTEL_TRACES_SAMPLER_ARG": "0"}
-    sc = sidecar_factory({"ext_authz": {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"]},
-                                                  {"name": "app", "path_prefix": "/app", "checks": ["session"]}]}},
-                         env=env)
+    env = {
+        **otel_env(f"http://127.0.0.1:{port}"),
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    }
+    sc = sidecar_factory(
+        {
+            "ext_authz": {
+                "rules": [
+                    {"name": "api", "path_prefix": "/api", "checks": ["jwt"]},
+                    {"name": "app", "path_prefix": "/app", "checks": ["session"]},
+                ]
+            }
+        },
+        env=env,
+    )
     return sc, sink
 
 
@@ -259,10 +290,11 @@ def test_row16_an_outsiders_traceparent_on_a_check_never_forces_sampling(never_s
     check = sc.channel.unary_unary(CHECK_METHOD)
     outsiders = {uuid.uuid4().hex for _ in range(50)}
     for trace in outsiders:
-        raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}",
-                                                   "traceparent": f"00-{trace}-{PARENT_ID}-01"})
+        raw = check_request(
+            "GET", "/api/orders", {"authorization": f"Bearer {token}", "traceparent": f"00-{trace}-{PARENT_ID}-01"}
+        )
         assert read_check_response(check(raw, timeout=10)).allowed
-    relayed = {uuid.uuid4().hex for _ in range(10)}     # Envoy relays its client's flag in the metadata
+    relayed = {uuid.uuid4().hex for _ in range(10)}  # Envoy relays its client's flag in the metadata
     for trace in relayed:
         raw = check_request("GET", "/api/orders", {"authorization": f"Bearer {token}"})
         answer = check(raw, metadata=[("traceparent", f"00-{trace}-{PARENT_ID}-01")], timeout=10)
@@ -271,8 +303,9 @@ def test_row16_an_outsiders_traceparent_on_a_check_never_forces_sampling(never_s
     # A gRPC caller (a service in the pod) is trusted: its sampled parent is honoured. Its span
     # is queued after any Check span would have been, so once it is in, none of theirs is coming.
     marker = uuid.uuid4().hex
-    sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), metadata=[("traceparent", f"00-{marker}-{PARENT_ID}-01")],
-                        timeout=10)
+    sc.stub.VerifyToken(
+        pb.VerifyTokenRequest(token=token), metadata=[("traceparent", f"00-{marker}-{PARENT_ID}-01")], timeout=10
+    )
     one(sink, "VerifyToken", marker)
     with sink.lock:
         forced = [s for _, s in sink.spans if s.trace_id.hex() in outsiders]
@@ -286,15 +319,29 @@ def test_row17_only_traceparent_reaches_an_upstream_never_tracestate_or_baggage(
     first, second = new_session(emulator), new_session(emulator)
     emulator.reset()
     # A gRPC caller's metadata …
-    answer = sc.stub.VerifySession(pb.VerifySessionRequest(session_token=first, phone=PHONE), timeout=10,
-                                   metadata=[("traceparent", f"00-{trace}-{PARENT_ID}-01"), *theirs.items()])
+    answer = sc.stub.VerifySession(
+        pb.VerifySessionRequest(session_token=first, phone=PHONE),
+        timeout=10,
+        metadata=[("traceparent", f"00-{trace}-{PARENT_ID}-01"), *theirs.items()],
+    )
     assert answer.valid
     # … and an ext_authz Check's HTTP headers (a session rule: the platform is asked).
-    raw = check_request("GET", "/app/home", {"x-session-token": second, "x-user-phone": PHONE,
-                                             "traceparent": f"00-{uuid.uuid4().hex}-{PARENT_ID}-01", **theirs})
+    raw = check_request(
+        "GET",
+        "/app/home",
+        {
+            "x-session-token": second,
+            "x-user-phone": PHONE,
+            "traceparent": f"00-{uuid.uuid4().hex}-{PARENT_ID}-01",
+            **theirs,
+        },
+    )
     assert read_check_response(sc.channel.unary_unary(CHECK_METHOD)(raw, timeout=10)).allowed
-    sent = [{k.lower(): v for k, v in r["headers"].items()} for r in emulator.requests()
-            if r["path"].endswith("/session/status")]
+    sent = [
+        {k.lower(): v for k, v in r["headers"].items()}
+        for r in emulator.requests()
+        if r["path"].endswith("/session/status")
+    ]
     assert len(sent) == 2
-    assert sent[0]["traceparent"].split("-")[1] == trace          # the trace still goes on
+    assert sent[0]["traceparent"].split("-")[1] == trace  # the trace still goes on
     assert [h for r in sent for h in r if h in theirs] == []

@@ -23,17 +23,26 @@ def _cert(name: str, issuer_key=None, issuer_name=None, ca: bool = False):
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name or subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name or subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
     cert = builder.sign(issuer_key or key, hashes.SHA256())
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return key, cert, pem, key_pem
 
 
@@ -64,9 +73,16 @@ def test_insecure_opt_in_logs_a_warning(sidecar_factory):
 def test_mtls_listener_requires_a_client_certificate(sidecar_factory, pki):
     files, ca_pem, client_pem, client_key = pki
     port = free_port()
-    sidecar_factory({"listen": [f"0.0.0.0:{port}"],
-                     "tls": {"cert_file": files["server.pem"], "key_file": files["server.key"],
-                             "client_ca_file": files["ca.pem"]}})
+    sidecar_factory(
+        {
+            "listen": [f"0.0.0.0:{port}"],
+            "tls": {
+                "cert_file": files["server.pem"],
+                "key_file": files["server.key"],
+                "client_ca_file": files["ca.pem"],
+            },
+        }
+    )
     good = grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=client_key, certificate_chain=client_pem)
     with grpc.secure_channel(f"127.0.0.1:{port}", good) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)

@@ -21,8 +21,9 @@ from sidecar.testing import wait_until
 
 PHONE = "+14155552671"
 STATUS_PATH = "/v2/backend/session/status"
-FAST_SSE = {"platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05,
-                                 "reconnect_max_seconds": 0.5}}}
+FAST_SSE = {
+    "platform": {"sse": {"heartbeat_timeout_seconds": 3.0, "reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.5}}
+}
 READ_TIMEOUT = 10.0
 
 
@@ -43,8 +44,9 @@ def token_item(item_id: int, token: str, **extra) -> pb.VerifyStreamRequest:
 
 
 def session_item(item_id: int, token: str, phone: str = PHONE, **extra) -> pb.VerifyStreamRequest:
-    return pb.VerifyStreamRequest(id=item_id, verify_session=pb.VerifySessionRequest(session_token=token, phone=phone),
-                                  **extra)
+    return pb.VerifyStreamRequest(
+        id=item_id, verify_session=pb.VerifySessionRequest(session_token=token, phone=phone), **extra
+    )
 
 
 def seconds(value: float) -> Duration:
@@ -77,11 +79,13 @@ async def test_each_answer_echoes_its_id_and_matches_the_unary_answer(channel, e
     token, session = mint(emulator), new_session(emulator)
     call = open_stream(channel)
     await call.write(token_item(7, token))
-    await call.write(session_item(7, session))                     # duplicate ids are answered each
-    await call.write(pb.VerifyStreamRequest(id=2**64 - 1, is_revoked=pb.IsRevokedRequest(session_token=session,
-                                                                                          phone=PHONE)))
-    await call.write(pb.VerifyStreamRequest(id=0, get_session_status=pb.GetSessionStatusRequest(
-        session_token=session, phone=PHONE)))
+    await call.write(session_item(7, session))  # duplicate ids are answered each
+    await call.write(
+        pb.VerifyStreamRequest(id=2**64 - 1, is_revoked=pb.IsRevokedRequest(session_token=session, phone=PHONE))
+    )
+    await call.write(
+        pb.VerifyStreamRequest(id=0, get_session_status=pb.GetSessionStatusRequest(session_token=session, phone=PHONE))
+    )
     await call.done_writing()
     answers = [await read(call) for _ in range(4)]
     assert await asyncio.wait_for(call.read(), READ_TIMEOUT) is grpc.aio.EOF
@@ -107,7 +111,7 @@ async def test_a_bad_item_gets_invalid_argument_naming_the_field_and_the_stream_
     token = mint(emulator)
     call = open_stream(channel)
     await call.write(session_item(1, new_session(emulator), phone="not a phone"))
-    await call.write(pb.VerifyStreamRequest(id=2))                                 # no question at all
+    await call.write(pb.VerifyStreamRequest(id=2))  # no question at all
     await call.write(token_item(3, ""))
     await call.write(token_item(4, token))
     await call.write(token_item(5, token, timeout=Duration(seconds=-1)))
@@ -126,10 +130,10 @@ async def test_a_cached_answer_is_not_held_behind_an_item_waiting_on_the_platfor
     token = mint(emulator)
     call = open_stream(channel)
     await call.write(token_item(1, token))
-    assert (await read(call)).verify_token.valid                        # now in the verified-token cache
+    assert (await read(call)).verify_token.valid  # now in the verified-token cache
     emulator.faults(latency_seconds=1.5, path_prefix=STATUS_PATH)
     started = time.monotonic()
-    await call.write(session_item(2, new_session(emulator)))            # unknown to the sidecar: asks the platform
+    await call.write(session_item(2, new_session(emulator)))  # unknown to the sidecar: asks the platform
     await call.write(token_item(3, token))
     first = await read(call)
     assert first.id == 3 and first.verify_token.source == pb.SOURCE_CACHE
@@ -141,16 +145,15 @@ async def test_a_cached_answer_is_not_held_behind_an_item_waiting_on_the_platfor
     assert await call.code() == grpc.StatusCode.OK
 
 
-async def test_per_item_timeout_answers_deadline_exceeded_and_abandons_the_upstream_request(sidecar_factory,
-                                                                                            emulator):
+async def test_per_item_timeout_answers_deadline_exceeded_and_abandons_the_upstream_request(sidecar_factory, emulator):
     sc = sidecar_factory({"limits": {"verify_stream_item_timeout_seconds": 0.8}})
     token = mint(emulator)
     emulator.faults(latency_seconds=3.0, path_prefix=STATUS_PATH)
     async with grpc.aio.insecure_channel(sc.target) as ch:
         call = open_stream(ch)
         started = time.monotonic()
-        await call.write(session_item(1, new_session(emulator), timeout=seconds(0.3)))   # its own, shorter
-        await call.write(session_item(2, new_session(emulator)))                         # the sidecar's 0.8 s
+        await call.write(session_item(1, new_session(emulator), timeout=seconds(0.3)))  # its own, shorter
+        await call.write(session_item(2, new_session(emulator)))  # the sidecar's 0.8 s
         await call.write(token_item(3, token))
         answers = {}
         for _ in range(3):
@@ -174,8 +177,9 @@ async def test_cancelling_the_stream_ends_its_pending_upstream_work(channel, emu
         await call.write(session_item(i, new_session(emulator)))
     wait_until(lambda: sc.metric("authsidecar_verify_stream_items_in_flight") == 5, what="5 items in flight")
     call.cancel()
-    wait_until(lambda: sc.metric("authsidecar_verify_stream_items_in_flight") == 0, timeout=2,
-               what="pending items abandoned")
+    wait_until(
+        lambda: sc.metric("authsidecar_verify_stream_items_in_flight") == 0, timeout=2, what="pending items abandoned"
+    )
     assert sc.metric("authsidecar_rpc_total", method="VerifySession", outcome="cancelled") == 5
     wait_until(lambda: sc.metric("authsidecar_rpc_total", method="VerifyStream", outcome="cancelled") == 1)
     assert sc.metric("authsidecar_verify_streams_open") == 0 and sc.metric("authsidecar_rpc_in_flight") == 0
@@ -193,7 +197,7 @@ async def test_the_streams_deadline_ends_it_and_its_pending_work(channel, emulat
 
 async def test_a_caller_that_never_reads_stalls_only_its_own_stream(sidecar_factory, emulator):
     sc = sidecar_factory({"limits": {"verify_stream_items_in_flight": 16}})
-    big = mint(emulator, claims={"blob": "x" * 4000})          # ~4 KB answers fill its window quickly
+    big = mint(emulator, claims={"blob": "x" * 4000})  # ~4 KB answers fill its window quickly
     small = mint(emulator)
     async with grpc.aio.insecure_channel(sc.target) as stalled_ch, grpc.aio.insecure_channel(sc.target) as other_ch:
         stalled = open_stream(stalled_ch)
@@ -201,7 +205,7 @@ async def test_a_caller_that_never_reads_stalls_only_its_own_stream(sidecar_fact
         while written < 20_000:
             write = asyncio.ensure_future(stalled.write(token_item(written, big)))
             written += 1
-            done, _ = await asyncio.wait({write}, timeout=1.0)      # not cancelled: that would end the call
+            done, _ = await asyncio.wait({write}, timeout=1.0)  # not cancelled: that would end the call
             if not done:
                 pending = write
                 break
@@ -215,7 +219,7 @@ async def test_a_caller_that_never_reads_stalls_only_its_own_stream(sidecar_fact
             await other.write(token_item(i, small))
             assert (await read(other, timeout=2.0)).verify_token.valid
         assert time.monotonic() - started < 5.0
-        assert sc.stub.VerifyToken(pb.VerifyTokenRequest(token=small), timeout=2).valid   # unary too
+        assert sc.stub.VerifyToken(pb.VerifyTokenRequest(token=small), timeout=2).valid  # unary too
         await other.done_writing()
         assert await other.code() == grpc.StatusCode.OK
         # The stalled caller reads again: its waiting write goes through, every item is answered exactly once.
@@ -294,7 +298,7 @@ async def test_items_in_flight_are_bounded_per_stream_and_count_against_max_in_f
         assert unary.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         answers = [await read(call) for _ in range(4)] + [await read(other)]
         assert all(a.verify_session.valid for a in answers)
-        await other.write(token_item(12, token))                                  # room again
+        await other.write(token_item(12, token))  # room again
         assert (await read(other)).verify_token.valid
         for c in (call, other):
             await c.done_writing()
@@ -319,7 +323,7 @@ async def test_sigterm_lets_pending_items_finish_then_ends_streams_with_unavaila
         assert await asyncio.wait_for(idle.code(), READ_TIMEOUT) == grpc.StatusCode.UNAVAILABLE
         assert time.monotonic() - started < 0.9, "an idle stream should end at once"
         answer = await read(busy)
-        assert answer.id == 2 and answer.verify_session.valid            # answered within the grace period
+        assert answer.id == 2 and answer.verify_session.valid  # answered within the grace period
         assert await asyncio.wait_for(busy.code(), READ_TIMEOUT) == grpc.StatusCode.UNAVAILABLE
         assert "shutting down" in await busy.details()
     assert sc.proc.wait(10) == 0

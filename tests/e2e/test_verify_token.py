@@ -46,8 +46,9 @@ def mint(emulator, name: str = "main", **req) -> str:
 
 
 def verify(sidecar, token: str, audience: str = "", scopes: list[str] | None = None) -> pb.VerifyTokenResponse:
-    return sidecar.stub.VerifyToken(pb.VerifyTokenRequest(token=token, audience=audience,
-                                                          required_scopes=scopes or []), timeout=10)
+    return sidecar.stub.VerifyToken(
+        pb.VerifyTokenRequest(token=token, audience=audience, required_scopes=scopes or []), timeout=10
+    )
 
 
 def reason(sidecar, token: str) -> str:
@@ -76,15 +77,28 @@ def private_jwk_of_new_key(emulator, alg: str = "ES256") -> tuple[dict, dict]:
     private = new_private_key(alg)
     algo = get_default_algorithms()[alg]
     kid = f"k{uuid.uuid4().hex[:8]}"
-    return ({**algo.to_jwk(private.public_key(), as_dict=True), "kid": kid},
-            {**algo.to_jwk(private, as_dict=True), "kid": kid})
+    return (
+        {**algo.to_jwk(private.public_key(), as_dict=True), "kid": kid},
+        {**algo.to_jwk(private, as_dict=True), "kid": kid},
+    )
 
 
 # --- valid tokens ---------------------------------------------------------------------------------
 def test_valid_tokens_from_both_default_issuers_carry_the_identity(sidecar, emulator):
     for name in ("main", "rsa"):
-        token = mint(emulator, name, claims={"sub": "u-42", "sid": "sess-1", "jti": "tok-1", "scope": "read write",
-                                             "roles": ["admin"], "org_id": "org-7", "permissions": ["pay"]})
+        token = mint(
+            emulator,
+            name,
+            claims={
+                "sub": "u-42",
+                "sid": "sess-1",
+                "jti": "tok-1",
+                "scope": "read write",
+                "roles": ["admin"],
+                "org_id": "org-7",
+                "permissions": ["pay"],
+            },
+        )
         reply = verify(sidecar, token, scopes=["read", "pay"])
         assert reply.valid, (name, pb.Reason.Name(reply.reason), reply.detail)
         a = reply.auth
@@ -120,20 +134,30 @@ def test_every_security_rule_over_the_wire(sidecar_factory, emulator):
     cases = {
         "alg none": (mint(emulator, name, alg="none"), "BAD_ALGORITHM"),
         "HMAC with the public key as secret": (mint(emulator, name, alg="HS256"), "BAD_ALGORITHM"),
-        "alg outside the allow-list (RS256 for an ES256 issuer)":
-            (mint(emulator, "rsa", claims={"iss": issuer_url(emulator, name)}), "BAD_ALGORITHM"),
+        "alg outside the allow-list (RS256 for an ES256 issuer)": (
+            mint(emulator, "rsa", claims={"iss": issuer_url(emulator, name)}),
+            "BAD_ALGORITHM",
+        ),
         "RSA key published as ES256": (mint(emulator, name, jwk=rsa_priv, alg="RS256"), "BAD_ALGORITHM"),
         "RSA key used with alg ES256": (with_header(good, kid=rsa_pub["kid"]), "BAD_ALGORITHM"),
         "use=enc key": (mint(emulator, name, jwk=enc_priv), "UNKNOWN_KEY"),
         "key_ops without verify": (mint(emulator, name, jwk=ops_priv), "UNKNOWN_KEY"),
-        "jku to an attacker JWKS": (mint(emulator, name, jwk=attacker_priv, kid=current_kid,
-                                         headers={"jku": "http://127.0.0.1:1/jwks.json"}), "BAD_SIGNATURE"),
-        "x5u to an attacker cert": (mint(emulator, name, jwk=attacker_priv, kid=current_kid,
-                                         headers={"x5u": "http://127.0.0.1:1/cert.pem"}), "BAD_SIGNATURE"),
-        "embedded attacker jwk": (mint(emulator, name, jwk=attacker_priv, kid=current_kid,
-                                       headers={"jwk": attacker_pub}), "BAD_SIGNATURE"),
-        "embedded jwk, attacker kid": (mint(emulator, name, jwk=attacker_priv, headers={"jwk": attacker_pub}),
-                                       "UNKNOWN_KEY"),
+        "jku to an attacker JWKS": (
+            mint(emulator, name, jwk=attacker_priv, kid=current_kid, headers={"jku": "http://127.0.0.1:1/jwks.json"}),
+            "BAD_SIGNATURE",
+        ),
+        "x5u to an attacker cert": (
+            mint(emulator, name, jwk=attacker_priv, kid=current_kid, headers={"x5u": "http://127.0.0.1:1/cert.pem"}),
+            "BAD_SIGNATURE",
+        ),
+        "embedded attacker jwk": (
+            mint(emulator, name, jwk=attacker_priv, kid=current_kid, headers={"jwk": attacker_pub}),
+            "BAD_SIGNATURE",
+        ),
+        "embedded jwk, attacker kid": (
+            mint(emulator, name, jwk=attacker_priv, headers={"jwk": attacker_pub}),
+            "UNKNOWN_KEY",
+        ),
         "unknown crit": (mint(emulator, name, headers={"crit": ["http://example.test/ext"]}), "UNSUPPORTED_HEADER"),
         "unpublished key, real kid": (mint(emulator, name, signer="unpublished"), "BAD_SIGNATURE"),
         "ECDSA DER signature": (mint(emulator, name, tamper="der"), "BAD_SIGNATURE"),
@@ -147,12 +171,14 @@ def test_every_security_rule_over_the_wire(sidecar_factory, emulator):
         "two parts": ("abc.def", "MALFORMED"),
         "genuine token (control)": (good, "UNSPECIFIED"),
     }
-    wrong = {case: got for case, (token, want) in cases.items()
-             if (got := pb.Reason.Name(verify(sidecar, token).reason)) != f"REASON_{want}"}
+    wrong = {
+        case: got
+        for case, (token, want) in cases.items()
+        if (got := pb.Reason.Name(verify(sidecar, token).reason)) != f"REASON_{want}"
+    }
     assert wrong == {}
     # untrusted issuers are labelled as such, never by the raw iss
-    assert sidecar.metric("authsidecar_token_verifications_total", issuer="untrusted",
-                          reason="untrusted_issuer") == 1
+    assert sidecar.metric("authsidecar_token_verifications_total", issuer="untrusted", reason="untrusted_issuer") == 1
     assert "evil.test" not in sidecar.metrics()
 
 
@@ -231,8 +257,9 @@ def test_random_kid_flood_costs_at_most_one_jwks_request(sidecar_factory, emulat
 def test_multiple_issuers_with_discovery_and_an_explicit_jwks_uri(sidecar_factory, emulator):
     ed = new_issuer(emulator, "EdDSA")
     explicit = issuer_config(emulator, ed, "EdDSA", jwks_uri=f"{issuer_url(emulator, ed)}/.well-known/jwks.json")
-    sidecar = sidecar_factory({"issuers": [issuer_config(emulator, "main"),
-                                           issuer_config(emulator, "rsa", "RS256"), explicit]})
+    sidecar = sidecar_factory(
+        {"issuers": [issuer_config(emulator, "main"), issuer_config(emulator, "rsa", "RS256"), explicit]}
+    )
     for name in ("main", "rsa", ed):
         assert verify(sidecar, mint(emulator, name)).valid, name
     # a token whose iss names one issuer but whose key belongs to another does not verify

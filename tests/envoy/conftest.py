@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from envoy_harness import EnvoyProcess, GrpcApp, Issuer, RecordingApp, overlay, rewrite, sidecar_settings
+
 from sidecar.testing import EmulatorProcess, SidecarProcess
+
 
 @dataclass
 class Stack:
@@ -54,14 +55,21 @@ def apps() -> Iterator[tuple[RecordingApp, GrpcApp]]:
 def stack(_emulator_process: EmulatorProcess, issuer: Issuer, apps, tmp_path_factory) -> Iterator[Stack]:
     tmp: Path = tmp_path_factory.mktemp("envoy")
     decision_log = tmp / "decisions.log"
-    sidecar = SidecarProcess(sidecar_settings(_emulator_process.url, issuer, {"decision_log": {
-        "enabled": True, "path": str(decision_log), "max_per_second": 100000}}), tmp)
+    sidecar = SidecarProcess(
+        sidecar_settings(
+            _emulator_process.url,
+            issuer,
+            {"decision_log": {"enabled": True, "path": str(decision_log), "max_per_second": 100000}},
+        ),
+        tmp,
+    )
     envoy = None
     try:
         sidecar.wait_for("SERVING")
         app, grpc_app = apps
-        envoy = EnvoyProcess(rewrite(overlay(), {"authsidecar": sidecar.grpc_port, "app": app.port,
-                                                 "app-grpc": grpc_app.port}), tmp)
+        envoy = EnvoyProcess(
+            rewrite(overlay(), {"authsidecar": sidecar.grpc_port, "app": app.port, "app-grpc": grpc_app.port}), tmp
+        )
         yield Stack(envoy, sidecar, app, grpc_app, issuer, decision_log)
     finally:
         if envoy is not None:

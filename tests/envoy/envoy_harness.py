@@ -40,8 +40,13 @@ START_TIMEOUT = 30.0
 RULES = [
     {"name": "health", "path_prefix": "/healthz", "methods": ["GET"], "checks": ["allow"]},
     {"name": "internal", "path_prefix": "/internal", "checks": ["deny"]},
-    {"name": "transfer", "path_prefix": "/api/transfers", "methods": ["POST"], "checks": ["jwt", "approval"],
-     "action": "transfer"},
+    {
+        "name": "transfer",
+        "path_prefix": "/api/transfers",
+        "methods": ["POST"],
+        "checks": ["jwt", "approval"],
+        "action": "transfer",
+    },
     {"name": "wire", "path_prefix": "/api/wire", "checks": ["jwt", "challenge"], "action": "wire"},
     {"name": "admin", "path_prefix": "/api/admin", "checks": ["jwt"], "required_scopes": ["admin"]},
     {"name": "api", "path_prefix": "/api", "checks": ["jwt"], "required_scopes": ["orders:read"]},
@@ -50,18 +55,36 @@ RULES = [
     {"name": "beta", "path_prefix": "/beta", "checks": ["jwt"], "required_scopes": ["beta"], "mode": "dry_run"},
 ]
 # The rule set the overlay's /payments route names in its context_extensions.
-POLICIES = [{"name": "payments", "rules": [
-    {"name": "payments-read", "path_prefix": "/payments", "methods": ["GET"], "checks": ["jwt"],
-     "required_scopes": ["payments:read"]},
-]}]
+POLICIES = [
+    {
+        "name": "payments",
+        "rules": [
+            {
+                "name": "payments-read",
+                "path_prefix": "/payments",
+                "methods": ["GET"],
+                "checks": ["jwt"],
+                "required_scopes": ["payments:read"],
+            },
+        ],
+    }
+]
 
 
 def sidecar_settings(emulator_url: str, issuer: Issuer, extra: dict | None = None) -> dict:
     base = emulator_config(emulator_url)
     base["issuers"].append(issuer.settings())
-    return deep_merge(base, {"ext_authz": {"rules": RULES, "policies": POLICIES,
-                                           "claim_headers": [{"claim": "email", "header": "x-auth-email"}]},
-                             **(extra or {})})
+    return deep_merge(
+        base,
+        {
+            "ext_authz": {
+                "rules": RULES,
+                "policies": POLICIES,
+                "claim_headers": [{"claim": "email", "header": "x-auth-email"}],
+            },
+            **(extra or {}),
+        },
+    )
 
 
 def overlay() -> dict:
@@ -80,12 +103,18 @@ def envoy_binary() -> str:
 def docs_envoy_configs() -> list[dict]:
     """Every Envoy config (a YAML block with static_resources) in docs/ext_authz.md."""
     blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.DOTALL)
-    return [doc for b in blocks if "static_resources:" in b
-            for doc in yaml.safe_load_all(b) if isinstance(doc, dict) and "static_resources" in doc]
+    return [
+        doc
+        for b in blocks
+        if "static_resources:" in b
+        for doc in yaml.safe_load_all(b)
+        if isinstance(doc, dict) and "static_resources" in doc
+    ]
 
 
-def rewrite(config: dict, clusters: dict[str, int], listeners: dict[str, int] | None = None,
-            files: dict[str, str] | None = None) -> dict:
+def rewrite(
+    config: dict, clusters: dict[str, int], listeners: dict[str, int] | None = None, files: dict[str, str] | None = None
+) -> dict:
     """Only addresses change: every listener and the admin on 127.0.0.1 and a free port (or the one
     given by name), each cluster's endpoints on 127.0.0.1 and its port in `clusters` (a dead port if
     absent); `files` maps file names in the config (TLS certificates) to local paths."""
@@ -93,14 +122,18 @@ def rewrite(config: dict, clusters: dict[str, int], listeners: dict[str, int] | 
     config = json.loads(json.dumps(config))
     config["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}}
     for listener in config["static_resources"]["listeners"]:
-        listener["address"]["socket_address"] = {"address": "127.0.0.1",
-                                                 "port_value": listeners.get(listener["name"]) or free_port()}
+        listener["address"]["socket_address"] = {
+            "address": "127.0.0.1",
+            "port_value": listeners.get(listener["name"]) or free_port(),
+        }
     for cluster in config["static_resources"]["clusters"]:
         cluster["type"] = "STATIC"
         for group in cluster["load_assignment"]["endpoints"]:
             for lb in group["lb_endpoints"]:
-                lb["endpoint"]["address"]["socket_address"] = {"address": "127.0.0.1",
-                                                               "port_value": clusters.get(cluster["name"], 1)}
+                lb["endpoint"]["address"]["socket_address"] = {
+                    "address": "127.0.0.1",
+                    "port_value": clusters.get(cluster["name"], 1),
+                }
     if files:
         text = json.dumps(config)
         for name, path in files.items():
@@ -119,12 +152,23 @@ class EnvoyProcess:
         self.path.write_text(yaml.safe_dump(config))
         self.log_path, self.access_log_path = tmp / f"{name}.log", tmp / f"{name}.access.log"
         self.admin = f"http://127.0.0.1:{config['admin']['address']['socket_address']['port_value']}"
-        self.ports = {l["name"]: l["address"]["socket_address"]["port_value"]
-                      for l in config["static_resources"]["listeners"]}
+        self.ports = {
+            l["name"]: l["address"]["socket_address"]["port_value"] for l in config["static_resources"]["listeners"]
+        }
         self.proc = subprocess.Popen(
-            [envoy_binary(), "-c", str(self.path), "--disable-hot-restart", "--concurrency", "1",
-             "--log-level", "warn"],
-            stdout=open(self.access_log_path, "wb"), stderr=open(self.log_path, "wb"))
+            [
+                envoy_binary(),
+                "-c",
+                str(self.path),
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "warn",
+            ],
+            stdout=open(self.access_log_path, "wb"),
+            stderr=open(self.log_path, "wb"),
+        )
         try:
             wait_until(self._ready, timeout=START_TIMEOUT, step=0.1, what="envoy to be LIVE")
         except BaseException:
@@ -155,8 +199,12 @@ class EnvoyProcess:
 
 
 def validate(config_path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(config_path), "--disable-hot-restart"],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(config_path), "--disable-hot-restart"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 class RecordingApp:
@@ -174,8 +222,13 @@ class RecordingApp:
                 length = int(self.headers.get("content-length") or 0)
                 if length:
                     self.rfile.read(length)
-                app.seen.append({"method": self.command, "path": self.path,
-                                 "headers": [(k.lower(), v) for k, v in self.headers.items()]})
+                app.seen.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": [(k.lower(), v) for k, v in self.headers.items()],
+                    }
+                )
                 body = b'{"ok":true}'
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -220,6 +273,7 @@ class GrpcApp:
                 def echo(request: bytes, context) -> bytes:
                     app.seen.append((details.method, dict(context.invocation_metadata())))
                     return request
+
                 return grpc.unary_unary_rpc_method_handler(echo)
 
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=[Any_()])
@@ -234,8 +288,9 @@ class GrpcApp:
         self.server.stop(0)
 
 
-def raw_http(port: int, method: str, target: str, headers: list[tuple[str, str]] = (),
-             timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+def raw_http(
+    port: int, method: str, target: str, headers: list[tuple[str, str]] = (), timeout: float = 10.0
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP/1.1 request sent byte for byte as written (no client-side path normalisation)."""
     head = f"{method} {target} HTTP/1.1\r\nhost: app.local\r\nconnection: close\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
@@ -282,19 +337,30 @@ class Issuer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def settings(self) -> dict:
-        return {"issuer": self.url, "jwks_uri": f"{self.url}/jwks.json", "audiences": [AUDIENCE],
-                "algorithms": ["ES256"]}
+        return {
+            "issuer": self.url,
+            "jwks_uri": f"{self.url}/jwks.json",
+            "audiences": [AUDIENCE],
+            "algorithms": ["ES256"],
+        }
 
     def token(self, **claims) -> str:
         now = int(time.time())
-        payload = {"iss": self.url, "sub": "user-1", "aud": AUDIENCE, "iat": now, "exp": now + 600,
-                   "scope": "orders:read orders:write", "email": "user-1@example.com", **claims}
+        payload = {
+            "iss": self.url,
+            "sub": "user-1",
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 600,
+            "scope": "orders:read orders:write",
+            "email": "user-1@example.com",
+            **claims,
+        }
         return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": "k1"})
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
 
 
 class Pki:
@@ -310,20 +376,34 @@ class Pki:
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authsidecar test CA")])
         self.ca_name = name
-        self.ca_cert = self._builder(name, self.ca_key.public_key()).add_extension(
-            x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(self.ca_key, _sha256())
+        self.ca_cert = (
+            self._builder(name, self.ca_key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.ca_key, _sha256())
+        )
         self.ca = self._write("ca.crt", self.ca_cert)
-        self.server_cert, self.server_key = self.client("server", san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-        self.files = {"/etc/envoy/tls/ca.crt": self.ca, "/etc/envoy/tls/server.crt": self.server_cert,
-                      "/etc/envoy/tls/server.key": self.server_key}
+        self.server_cert, self.server_key = self.client(
+            "server", san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        )
+        self.files = {
+            "/etc/envoy/tls/ca.crt": self.ca,
+            "/etc/envoy/tls/server.crt": self.server_cert,
+            "/etc/envoy/tls/server.key": self.server_key,
+        }
 
     def _builder(self, subject, public_key):
         import datetime
 
-        now = datetime.datetime.now(datetime.timezone.utc)
-        return (self.x509.CertificateBuilder().subject_name(subject).issuer_name(self.ca_name)
-                .public_key(public_key).serial_number(self.x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1)))
+        now = datetime.datetime.now(datetime.UTC)
+        return (
+            self.x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.ca_name)
+            .public_key(public_key)
+            .serial_number(self.x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+        )
 
     def _write(self, name: str, cert) -> str:
         from cryptography.hazmat.primitives.serialization import Encoding

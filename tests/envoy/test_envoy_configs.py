@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from envoy_harness import Pki, docs_envoy_configs, validate
+
 from sidecar.testing import ROOT
 
-DEPLOYED = sorted(p for p in (ROOT / "deploy").rglob("*.yaml")
-                  if "static_resources" in (yaml.safe_load(p.read_text()) or {}))
+DEPLOYED = sorted(
+    p for p in (ROOT / "deploy").rglob("*.yaml") if "static_resources" in (yaml.safe_load(p.read_text()) or {})
+)
 
 
 def test_the_envoy_configs_are_found():
@@ -29,7 +30,7 @@ def test_deployed_envoy_config_validates(path: Path):
 
 @pytest.mark.timeout(300)
 def test_docs_envoy_configs_validate(tmp_path: Path):
-    files = Pki(tmp_path / "pki").files   # the TLS example's certificate files must exist to load
+    files = Pki(tmp_path / "pki").files  # the TLS example's certificate files must exist to load
     for i, config in enumerate(docs_envoy_configs()):
         path = tmp_path / f"docs-{i}.yaml"
         text = yaml.safe_dump(config)

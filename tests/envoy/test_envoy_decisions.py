@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 
 import httpx
 import pytest
 import yaml
-
 from envoy_harness import headers_of, raw_http
+
 from sidecar.testing import wait_until
 
 ID = re.compile(r"[0-9a-f]{32}")
@@ -32,26 +31,35 @@ def _clean(stack):
 def access_line(stack, decision_id: str) -> dict:
     """Envoy writes the access log line once the response is done: wait (bounded) for it."""
     found: list[dict] = []
-    wait_until(lambda: found.extend(l for l in stack.envoy.access_log() if l.get("decision_id") == decision_id)
-               or bool(found), timeout=10, step=0.05, what="the access log line")
+    wait_until(
+        lambda: found.extend(l for l in stack.envoy.access_log() if l.get("decision_id") == decision_id) or bool(found),
+        timeout=10,
+        step=0.05,
+        what="the access log line",
+    )
     return found[0]
 
 
 def decision_line(stack, decision_id: str) -> dict:
     found: list[dict] = []
-    wait_until(lambda: found.extend(l for l in stack.decisions() if l.get("decision_id") == decision_id)
-               or bool(found), timeout=10, step=0.05, what="the decision log line")
+    wait_until(
+        lambda: found.extend(l for l in stack.decisions() if l.get("decision_id") == decision_id) or bool(found),
+        timeout=10,
+        step=0.05,
+        what="the decision log line",
+    )
     return found[0]
 
 
 # --- decision ids and access-log metadata ---------------------------------------------------------
+
 
 def test_allowed_request_carries_one_decision_id_to_the_app_the_logs_and_envoys_access_log(stack):
     r = call(stack, "/api/orders", authorization=f"Bearer {stack.issuer.token()}", **{HEADER: "forged"})
     assert r.status_code == 200
     (seen,) = stack.app.take()
     (decision_id,) = headers_of(seen)[HEADER]
-    assert ID.fullmatch(decision_id)                         # ours, not the client's "forged"
+    assert ID.fullmatch(decision_id)  # ours, not the client's "forged"
     line = decision_line(stack, decision_id)
     assert (line["rule"], line["outcome"]) == ("api", "allow")
     access = access_line(stack, decision_id)
@@ -80,20 +88,26 @@ def test_every_answer_has_its_own_id(stack):
 
 # --- dry run --------------------------------------------------------------------------------------
 
+
 def test_dry_run_rule_lets_a_would_be_denial_through_without_identity(stack):
-    before = stack.sidecar.metric("authsidecar_ext_authz_dry_run_total", rule="beta", would="deny",
-                                  reason="insufficient_scope")
+    before = stack.sidecar.metric(
+        "authsidecar_ext_authz_dry_run_total", rule="beta", would="deny", reason="insufficient_scope"
+    )
     r = call(stack, "/beta/feature", authorization=f"Bearer {stack.issuer.token()}", x_auth_subject="admin")
     assert r.status_code == 200
     (seen,) = stack.app.take()
     h = headers_of(seen)
     assert h["x-auth-dry-run"] == ["deny"] and h["x-auth-dry-run-reason"] == ["insufficient_scope"]
-    assert h["x-auth-rule"] == ["beta"] and "x-auth-subject" not in h   # a denial proves nobody
+    assert h["x-auth-rule"] == ["beta"] and "x-auth-subject" not in h  # a denial proves nobody
     line = decision_line(stack, h[HEADER][0])
     assert (line["outcome"], line["dry_run"], line["reason"]) == ("allow", "deny", "insufficient_scope")
     assert access_line(stack, h[HEADER][0])["dry_run"] == "deny"
-    assert stack.sidecar.metric("authsidecar_ext_authz_dry_run_total", rule="beta", would="deny",
-                                reason="insufficient_scope") == before + 1
+    assert (
+        stack.sidecar.metric(
+            "authsidecar_ext_authz_dry_run_total", rule="beta", would="deny", reason="insufficient_scope"
+        )
+        == before + 1
+    )
 
 
 def test_dry_run_rule_would_allow(stack):
@@ -113,8 +127,12 @@ def test_reload_flips_a_rule_between_dry_run_and_enforce(stack):
     try:
         stack.sidecar.config_path.write_text(yaml.safe_dump(settings))
         stack.sidecar.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: stack.sidecar.metric("authsidecar_config_reloads_total", result="ok") > reloads,
-                   timeout=15, step=0.1, what="the reload")
+        wait_until(
+            lambda: stack.sidecar.metric("authsidecar_config_reloads_total", result="ok") > reloads,
+            timeout=15,
+            step=0.1,
+            what="the reload",
+        )
         r = call(stack, "/beta/feature", authorization=f"Bearer {stack.issuer.token()}")
         assert (r.status_code, r.json()["reason"]) == (403, "insufficient_scope")
         assert stack.app.take() == []
@@ -122,12 +140,17 @@ def test_reload_flips_a_rule_between_dry_run_and_enforce(stack):
         reloads = stack.sidecar.metric("authsidecar_config_reloads_total", result="ok")
         stack.sidecar.config_path.write_text(original)
         stack.sidecar.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: stack.sidecar.metric("authsidecar_config_reloads_total", result="ok") > reloads,
-                   timeout=15, step=0.1, what="the reload back")
+        wait_until(
+            lambda: stack.sidecar.metric("authsidecar_config_reloads_total", result="ok") > reloads,
+            timeout=15,
+            step=0.1,
+            what="the reload back",
+        )
     assert call(stack, "/beta/feature", authorization=f"Bearer {stack.issuer.token()}").status_code == 200
 
 
 # --- per-route rule sets and routes without the check ---------------------------------------------
+
 
 def test_route_context_extension_selects_its_rule_set(stack):
     r = call(stack, "/payments/42", authorization=f"Bearer {stack.issuer.token(scope='payments:read')}")
@@ -146,8 +169,9 @@ def test_route_context_extension_selects_its_rule_set(stack):
 
 def test_disabled_route_never_reaches_the_sidecar_and_loses_forged_identity(stack):
     checks = stack.sidecar.metric("authsidecar_rpc_total", method="Check")
-    status, _, _ = raw_http(stack.port, "GET", "/static/app.js", [("x-auth-subject", "admin"), ("X-Auth-Rule", "api"),
-                                                                   (HEADER, "forged")])
+    status, _, _ = raw_http(
+        stack.port, "GET", "/static/app.js", [("x-auth-subject", "admin"), ("X-Auth-Rule", "api"), (HEADER, "forged")]
+    )
     assert status == 200
     h = headers_of(stack.app.take()[0])
     assert not {"x-auth-subject", "x-auth-rule", HEADER} & set(h)
@@ -165,9 +189,17 @@ def test_disabled_route_never_reaches_the_sidecar_and_loses_forged_identity(stac
 
 
 def test_forged_dry_run_and_peer_headers_never_reach_the_app(stack):
-    status, _, _ = raw_http(stack.port, "GET", "/api/orders", [
-        ("authorization", f"Bearer {stack.issuer.token()}"), ("x-auth-dry-run", "deny"),
-        ("x-auth-dry-run-reason", "expired"), ("x-auth-peer", "spiffe://example.org/ns/shop/sa/admin")])
+    status, _, _ = raw_http(
+        stack.port,
+        "GET",
+        "/api/orders",
+        [
+            ("authorization", f"Bearer {stack.issuer.token()}"),
+            ("x-auth-dry-run", "deny"),
+            ("x-auth-dry-run-reason", "expired"),
+            ("x-auth-peer", "spiffe://example.org/ns/shop/sa/admin"),
+        ],
+    )
     assert status == 200
     h = headers_of(stack.app.take()[0])
     assert not {"x-auth-dry-run", "x-auth-dry-run-reason", "x-auth-peer"} & set(h)

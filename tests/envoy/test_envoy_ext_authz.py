@@ -12,10 +12,9 @@ import time
 import grpc
 import httpx
 import pytest
+from envoy_harness import EnvoyProcess, headers_of, overlay, raw_http, rewrite
 
 from authsidecar.v1 import auth_pb2 as pb
-from envoy_harness import EnvoyProcess, headers_of, raw_http, rewrite
-from envoy_harness import overlay
 
 PHONE = "+14155552671"
 IDENTITY = {"x-auth-subject", "x-auth-issuer", "x-auth-scopes", "x-auth-email", "x-auth-rule"}
@@ -27,8 +26,9 @@ def client(http2: bool = False) -> httpx.Client:
 
 def get(stack, path: str, method: str = "GET", http2: bool = False, **headers: str) -> httpx.Response:
     with client(http2) as c:
-        return c.request(method, f"{stack.envoy.url()}{path}", headers={k.replace("_", "-"): v
-                                                                        for k, v in headers.items()})
+        return c.request(
+            method, f"{stack.envoy.url()}{path}", headers={k.replace("_", "-"): v for k, v in headers.items()}
+        )
 
 
 def reached(stack) -> list[dict]:
@@ -43,6 +43,7 @@ def _clean(stack):
 
 
 # --- every rule kind ------------------------------------------------------------------------------
+
 
 def test_allow_rule_reaches_the_app_without_identity(stack):
     r = get(stack, "/healthz")
@@ -72,7 +73,10 @@ def test_jwt_rule_passes_identity_and_claim_headers_to_the_app(stack):
 def test_jwt_rule_denials_are_401_with_www_authenticate_and_403_for_scope(stack):
     r = get(stack, "/api/orders")
     assert (r.status_code, r.headers["www-authenticate"], r.json()["reason"]) == (
-        401, 'Bearer realm="authsidecar"', "missing_credential")
+        401,
+        'Bearer realm="authsidecar"',
+        "missing_credential",
+    )
     old = int(time.time()) - 3600
     r = get(stack, "/api/orders", authorization=f"Bearer {stack.issuer.token(iat=old - 60, exp=old)}")
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
@@ -94,8 +98,9 @@ def test_approval_rule_spends_the_approval_once(stack, emulator):
     bearer = f"Bearer {stack.issuer.token()}"
     r = get(stack, "/api/transfers", method="POST", authorization=bearer, x_user_phone=PHONE)
     assert (r.status_code, r.json()["reason"]) == (403, "approval_required")
-    approval = emulator.http.post("/_control/platform/approvals",
-                                  json={"phone": PHONE, "action": "transfer"}).json()["approval_token"]
+    approval = emulator.http.post("/_control/platform/approvals", json={"phone": PHONE, "action": "transfer"}).json()[
+        "approval_token"
+    ]
     headers = dict(authorization=bearer, x_user_phone=PHONE, x_approval_token=approval)
     assert get(stack, "/api/transfers", method="POST", **headers).status_code == 200
     assert get(stack, "/api/transfers", method="POST", **headers).status_code == 403
@@ -106,8 +111,10 @@ def test_approval_rule_spends_the_approval_once(stack, emulator):
 def test_challenge_rule_is_bound_to_the_bearer_subject(stack, emulator):
     emulator.http.post("/_control/challenges/users", json={"userId": "user-1"}).raise_for_status()
     tracked = stack.sidecar.stub.Track(pb.TrackRequest(user_id="user-1", action="wire"), timeout=10)
-    token = emulator.http.post("/_control/challenges/complete", json={
-        "userId": "user-1", "action": "wire", "idempotencyKey": tracked.idempotency_key}).json()["token"]
+    token = emulator.http.post(
+        "/_control/challenges/complete",
+        json={"userId": "user-1", "action": "wire", "idempotencyKey": tracked.idempotency_key},
+    ).json()["token"]
     bearer = f"Bearer {stack.issuer.token()}"
     assert get(stack, "/api/wire", method="POST", authorization=bearer).status_code == 403
     assert get(stack, "/api/wire", method="POST", authorization=bearer, x_challenge_token=token).status_code == 200
@@ -118,19 +125,34 @@ def test_challenge_rule_is_bound_to_the_bearer_subject(stack, emulator):
 
 # --- forged identity headers ----------------------------------------------------------------------
 
+
 def test_forged_and_duplicated_identity_headers_never_reach_the_app(stack):
     token = stack.issuer.token()
-    status, _, _ = raw_http(stack.port, "GET", "/api/orders", [
-        ("authorization", f"Bearer {token}"), ("x-auth-subject", "admin"), ("X-Auth-Subject", "root"),
-        ("x-auth-roles", "admin"), ("x-auth-rule", "health"), ("x-auth-email", "ceo@example.com")])
+    status, _, _ = raw_http(
+        stack.port,
+        "GET",
+        "/api/orders",
+        [
+            ("authorization", f"Bearer {token}"),
+            ("x-auth-subject", "admin"),
+            ("X-Auth-Subject", "root"),
+            ("x-auth-roles", "admin"),
+            ("x-auth-rule", "health"),
+            ("x-auth-email", "ceo@example.com"),
+        ],
+    )
     assert status == 200
     (seen,) = reached(stack)
     h = headers_of(seen)
     assert h["x-auth-subject"] == ["user-1"] and h["x-auth-rule"] == ["api"]
     assert h["x-auth-email"] == ["user-1@example.com"] and "x-auth-roles" not in h
     # On a route whose rule sets no identity, every forged identity header is removed.
-    status, _, _ = raw_http(stack.port, "GET", "/healthz", [("x-auth-subject", "admin"), ("x-auth-subject", "b"),
-                                                            ("x-auth-scopes", "admin")])
+    status, _, _ = raw_http(
+        stack.port,
+        "GET",
+        "/healthz",
+        [("x-auth-subject", "admin"), ("x-auth-subject", "b"), ("x-auth-scopes", "admin")],
+    )
     assert status == 200
     (seen,) = reached(stack)
     assert set(headers_of(seen)) & IDENTITY == {"x-auth-rule"}
@@ -157,21 +179,25 @@ def test_large_headers(stack):
 
 # --- path spellings -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target, status", [
-    ("/healthz/../api/orders", 401),        # Envoy resolves the dot segment: the api rule decides
-    ("/healthz/./../api/orders", 401),
-    ("/healthz/%2e%2e/api/orders", 401),    # Envoy decodes and resolves %2e%2e as well
-    ("/healthz/..;/api/orders", 401),       # Envoy resolves `..;` as `..` too (the app gets /api/orders)
-    ("/api/orders;x", 400),
-    ("/healthz%2f..%2fapi/orders", 400),    # escaped slashes: Envoy rejects them
-    ("/healthz%5c..%5capi/orders", 400),
-    ("//api//orders//", 401),               # merged slashes: still the api rule
-    ("/api/%6frders", 401),                 # unreserved escape: still the api rule
-    ("/%61pi/admin", 401),
-    ("/API/orders", 403),                   # case-sensitive rules: /API is no rule's path
-    ("/Healthz", 403),
-    ("/api/\u00e4", 400),
-])
+
+@pytest.mark.parametrize(
+    "target, status",
+    [
+        ("/healthz/../api/orders", 401),  # Envoy resolves the dot segment: the api rule decides
+        ("/healthz/./../api/orders", 401),
+        ("/healthz/%2e%2e/api/orders", 401),  # Envoy decodes and resolves %2e%2e as well
+        ("/healthz/..;/api/orders", 401),  # Envoy resolves `..;` as `..` too (the app gets /api/orders)
+        ("/api/orders;x", 400),
+        ("/healthz%2f..%2fapi/orders", 400),  # escaped slashes: Envoy rejects them
+        ("/healthz%5c..%5capi/orders", 400),
+        ("//api//orders//", 401),  # merged slashes: still the api rule
+        ("/api/%6frders", 401),  # unreserved escape: still the api rule
+        ("/%61pi/admin", 401),
+        ("/API/orders", 403),  # case-sensitive rules: /API is no rule's path
+        ("/Healthz", 403),
+        ("/api/\u00e4", 400),
+    ],
+)
 def test_path_spellings_never_dodge_a_rule(stack, target, status):
     got, _, _ = raw_http(stack.port, "GET", target.encode("utf-8").decode("latin-1"))
     assert got == status
@@ -180,9 +206,9 @@ def test_path_spellings_never_dodge_a_rule(stack, target, status):
 
 # --- protocols ------------------------------------------------------------------------------------
 
+
 def test_http2_through_envoy(stack):
-    r = get(stack, "/api/orders", http2=True, authorization=f"Bearer {stack.issuer.token()}",
-            x_auth_subject="admin")
+    r = get(stack, "/api/orders", http2=True, authorization=f"Bearer {stack.issuer.token()}", x_auth_subject="admin")
     assert r.http_version == "HTTP/2" and r.status_code == 200
     assert headers_of(reached(stack)[0])["x-auth-subject"] == ["user-1"]
     r = get(stack, "/api/orders", http2=True)
@@ -193,17 +219,24 @@ def test_http2_through_envoy(stack):
 def test_grpc_through_envoy(stack):
     with grpc.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
         call = channel.unary_unary("/pkg.Svc/Method")
-        assert call(b"hello", timeout=10, metadata=[("authorization", f"Bearer {stack.issuer.token()}"),
-                                                    ("x-auth-subject", "admin")]) == b"hello"
+        assert (
+            call(
+                b"hello",
+                timeout=10,
+                metadata=[("authorization", f"Bearer {stack.issuer.token()}"), ("x-auth-subject", "admin")],
+            )
+            == b"hello"
+        )
         ((method, metadata),) = stack.grpc_app.take()
         assert method == "/pkg.Svc/Method" and metadata["x-auth-subject"] == "user-1"
         assert metadata["x-auth-rule"] == "grpc"
         with pytest.raises(grpc.RpcError) as err:
             call(b"hello", timeout=10)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        with pytest.raises(grpc.RpcError) as err:   # /pkg.Svc/ followed by a non-method: no rule
-            channel.unary_unary("/pkg.Svc/Method2")(b"x", timeout=10, metadata=[
-                ("authorization", f"Bearer {stack.issuer.token()}")])
+        with pytest.raises(grpc.RpcError) as err:  # /pkg.Svc/ followed by a non-method: no rule
+            channel.unary_unary("/pkg.Svc/Method2")(
+                b"x", timeout=10, metadata=[("authorization", f"Bearer {stack.issuer.token()}")]
+            )
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert stack.grpc_app.take() == []
 
@@ -218,6 +251,7 @@ def test_traceparent_reaches_the_app_in_the_same_trace(stack):
 
 
 # --- the sidecar down or slow: refused ------------------------------------------------------------
+
 
 def test_sidecar_slower_than_envoys_timeout_is_refused(stack):
     stack.sidecar.proc.send_signal(signal.SIGSTOP)

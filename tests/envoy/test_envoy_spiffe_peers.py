@@ -8,14 +8,18 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from envoy_harness import EnvoyProcess, Pki, docs_envoy_configs, headers_of, rewrite, sidecar_settings
 
-from envoy_harness import sidecar_settings
-from envoy_harness import EnvoyProcess, Pki, docs_envoy_configs, headers_of, rewrite
 from sidecar.testing import SidecarProcess
 
 SHOP_WEB = "spiffe://example.org/ns/shop/sa/web"
 PEER_RULES = [
-    {"name": "internal", "path_prefix": "/internal", "checks": ["peer"], "peers": ["spiffe://example.org/ns/shop/sa/*"]},
+    {
+        "name": "internal",
+        "path_prefix": "/internal",
+        "checks": ["peer"],
+        "peers": ["spiffe://example.org/ns/shop/sa/*"],
+    },
     {"name": "orders", "path_prefix": "/api/orders", "checks": ["peer", "jwt"], "peers": [SHOP_WEB]},
 ]
 
@@ -30,10 +34,10 @@ def mtls(_emulator_process, issuer, apps, tmp_path_factory) -> Iterator[dict]:
     envoy = None
     try:
         sidecar.wait_for("SERVING")
-        (config,) = [c for c in docs_envoy_configs()
-                     if c["static_resources"]["listeners"][0]["name"] == "ingress-mtls"]
-        envoy = EnvoyProcess(rewrite(config, {"authsidecar": sidecar.grpc_port, "app": apps[0].port},
-                                     files=pki.files), tmp, "envoy-mtls")
+        (config,) = [c for c in docs_envoy_configs() if c["static_resources"]["listeners"][0]["name"] == "ingress-mtls"]
+        envoy = EnvoyProcess(
+            rewrite(config, {"authsidecar": sidecar.grpc_port, "app": apps[0].port}, files=pki.files), tmp, "envoy-mtls"
+        )
         yield {"envoy": envoy, "pki": pki, "app": apps[0], "issuer": issuer}
     finally:
         if envoy is not None:
@@ -62,13 +66,16 @@ def test_an_allowed_workload_reaches_the_app_with_its_spiffe_id(mtls):
     assert h["x-auth-peer"] == [SHOP_WEB] and h["x-auth-rule"] == ["internal"]
 
 
-@pytest.mark.parametrize("spiffe_id", [
-    "spiffe://example.org/ns/billing/sa/web",       # another namespace
-    "spiffe://example.org/ns/shop/sa/web/extra",    # * is one segment
-    "spiffe://evil.org/ns/shop/sa/web",             # another trust domain (signed by the same CA)
-    "spiffe://example.org/ns/shop/sa/..",
-    "",                                             # a certificate without a URI SAN: Envoy sends the subject
-])
+@pytest.mark.parametrize(
+    "spiffe_id",
+    [
+        "spiffe://example.org/ns/billing/sa/web",  # another namespace
+        "spiffe://example.org/ns/shop/sa/web/extra",  # * is one segment
+        "spiffe://evil.org/ns/shop/sa/web",  # another trust domain (signed by the same CA)
+        "spiffe://example.org/ns/shop/sa/..",
+        "",  # a certificate without a URI SAN: Envoy sends the subject
+    ],
+)
 def test_other_workloads_are_refused(mtls, spiffe_id):
     r = call(mtls, "/internal/stock", "other", spiffe_id)
     assert (r.status_code, r.json()["reason"]) == (403, "peer_not_allowed")

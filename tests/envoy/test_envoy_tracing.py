@@ -10,10 +10,9 @@ from concurrent import futures
 import grpc
 import httpx
 import pytest
+from envoy_harness import EnvoyProcess, headers_of, overlay, rewrite, sidecar_settings
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from envoy_harness import overlay, sidecar_settings
-from envoy_harness import EnvoyProcess, headers_of, rewrite
 from sidecar.testing import SidecarProcess, wait_until
 
 TRACE_ID, CLIENT_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -44,14 +43,21 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
 def traced(_emulator_process, issuer, apps, tmp_path_factory) -> Iterator[tuple]:
     tmp = tmp_path_factory.mktemp("traced")
     sink = Receiver()
-    env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    env = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+    }
     sidecar = SidecarProcess(sidecar_settings(_emulator_process.url, issuer), tmp, env)
     envoy = None
     try:
         sidecar.wait_for("SERVING")
-        envoy = EnvoyProcess(rewrite(overlay(), {"authsidecar": sidecar.grpc_port, "app": apps[0].port,
-                                                 "otel-collector": sink.port}), tmp, "envoy-traced")
+        envoy = EnvoyProcess(
+            rewrite(overlay(), {"authsidecar": sidecar.grpc_port, "app": apps[0].port, "otel-collector": sink.port}),
+            tmp,
+            "envoy-traced",
+        )
         yield envoy, apps[0], issuer, sink
     finally:
         if envoy is not None:
@@ -64,8 +70,10 @@ def test_the_clients_trace_reaches_the_app_and_the_check_span_under_envoys(trace
     envoy, app, issuer, sink = traced
     app.take()
     with httpx.Client(timeout=10, trust_env=False) as c:
-        r = c.get(envoy.url() + "/api/orders", headers={"authorization": f"Bearer {issuer.token()}",
-                                                        "traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-01"})
+        r = c.get(
+            envoy.url() + "/api/orders",
+            headers={"authorization": f"Bearer {issuer.token()}", "traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-01"},
+        )
     assert r.status_code == 200
     h = headers_of(app.take()[0])
     assert h["traceparent"][0].split("-")[1] == TRACE_ID

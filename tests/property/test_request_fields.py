@@ -27,9 +27,12 @@ FIELDS = {
 }
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-texts = st.one_of(st.text(max_size=40), st.text(min_size=500, max_size=700), st.binary(max_size=64).map(
-    lambda b: b.decode("latin-1")), st.sampled_from(["", " ", "\x00", "+", "+1", "٣٤٥٦٧٨٩٠١٢", "+1\u202e234567890",
-                                                    "../..", "a" * 9000]))
+texts = st.one_of(
+    st.text(max_size=40),
+    st.text(min_size=500, max_size=700),
+    st.binary(max_size=64).map(lambda b: b.decode("latin-1")),
+    st.sampled_from(["", " ", "\x00", "+", "+1", "٣٤٥٦٧٨٩٠١٢", "+1\u202e234567890", "../..", "a" * 9000]),
+)
 
 
 def b64(data: bytes) -> str:
@@ -43,14 +46,35 @@ def nested(depth: int) -> str:
 
 payloads = st.one_of(
     st.integers(1, 3000).map(lambda d: '{"sub": "x", "deep": ' + nested(d) + "}"),
-    st.sampled_from(['{"exp": "9999999999"}', '{"exp": 1e400}', '{"exp": 99999999999999999999999999}',
-                     '{"exp": 1.5, "sub": 1}', '{"sub": "a", "sub": "b", "exp": 9999999999}', '[]', 'null', '"x"']),
+    st.sampled_from(
+        [
+            '{"exp": "9999999999"}',
+            '{"exp": 1e400}',
+            '{"exp": 99999999999999999999999999}',
+            '{"exp": 1.5, "sub": 1}',
+            '{"sub": "a", "sub": "b", "exp": 9999999999}',
+            "[]",
+            "null",
+            '"x"',
+        ]
+    ),
     st.text(max_size=50),
 )
-headers = st.sampled_from(['{"alg":"ES256","kid":"x"}', '{"alg":"none"}', '{"alg":"HS256"}', '{}', '[]',
-                           '{"alg":"ES256","alg":"none"}', '{"alg":"ES256","crit":["exp"]}', 'not json'])
-jwts = st.builds(lambda h, p, s: f"{b64(h.encode())}.{b64(p.encode())}.{b64(s)}", headers, payloads,
-                 st.binary(max_size=80))
+headers = st.sampled_from(
+    [
+        '{"alg":"ES256","kid":"x"}',
+        '{"alg":"none"}',
+        '{"alg":"HS256"}',
+        "{}",
+        "[]",
+        '{"alg":"ES256","alg":"none"}',
+        '{"alg":"ES256","crit":["exp"]}',
+        "not json",
+    ]
+)
+jwts = st.builds(
+    lambda h, p, s: f"{b64(h.encode())}.{b64(p.encode())}.{b64(s)}", headers, payloads, st.binary(max_size=80)
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +105,7 @@ def test_verify_token_never_accepts_garbage(live, token, audience, scopes):
 
 
 @SETTINGS
-@given(rpc=st.sampled_from(["VerifySession", "GetSessionStatus", "IsRevoked"]), token=texts, phone=texts,
-       region=texts)
+@given(rpc=st.sampled_from(["VerifySession", "GetSessionStatus", "IsRevoked"]), token=texts, phone=texts, region=texts)
 def test_session_questions_never_accept_garbage(live, rpc, token, phone, region):
     request = getattr(pb, f"{rpc}Request")(session_token=token, phone=phone, default_region=region)
     answer = call(live, rpc, request)
@@ -99,14 +122,16 @@ def test_session_questions_never_accept_garbage(live, rpc, token, phone, region)
 def test_one_time_tokens_never_accept_garbage(live, token, phone, user_id, action):
     approval = call(live, "VerifyApproval", pb.VerifyApprovalRequest(approval_token=token, phone=phone))
     assert approval is None or (not approval.valid and approval.reason != pb.REASON_UNSPECIFIED)
-    challenge = call(live, "ValidateChallenge", pb.ValidateChallengeRequest(token=token, user_id=user_id,
-                                                                             action=action))
+    challenge = call(
+        live, "ValidateChallenge", pb.ValidateChallengeRequest(token=token, user_id=user_id, action=action)
+    )
     assert challenge is None or (not challenge.is_valid and challenge.reason != pb.REASON_UNSPECIFIED)
 
 
 @pytest.mark.parametrize("depth", [100, 900, 1000, 5000])
 def test_deeply_nested_payloads_are_malformed_or_too_large(live, depth):
-    token = ".".join([b64(b'{"alg":"ES256","kid":"x"}'), b64(('{"deep": ' + nested(depth) + "}").encode()),
-                      b64(b"x" * 64)])
+    token = ".".join(
+        [b64(b'{"alg":"ES256","kid":"x"}'), b64(('{"deep": ' + nested(depth) + "}").encode()), b64(b"x" * 64)]
+    )
     answer = call(live, "VerifyToken", pb.VerifyTokenRequest(token=token))
     assert answer is None or (not answer.valid and answer.reason != pb.REASON_UNSPECIFIED)

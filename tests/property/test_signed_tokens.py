@@ -51,23 +51,38 @@ def test_corpus_entry_runs_cleanly(target, path):
 
 def _answer(target, name: str):
     key, payload = fuzz.signed_seeds()[name]
-    return target.loop.run_until_complete(target.verifier.verify(fuzz.token_of(fuzz.signed_input(key, {}, payload)),
-                                                                 None, []))
+    return target.loop.run_until_complete(
+        target.verifier.verify(fuzz.token_of(fuzz.signed_input(key, {}, payload)), None, [])
+    )
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("exp-year-10000", Reason.MALFORMED), ("exp-1e30", Reason.MALFORMED), ("iat-before-year-1", Reason.MALFORMED),
-    ("surrogate-sub", Reason.MALFORMED), ("exp-null", Reason.MISSING_CLAIM), ("no-exp", Reason.MISSING_CLAIM),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("exp-year-10000", Reason.MALFORMED),
+        ("exp-1e30", Reason.MALFORMED),
+        ("iat-before-year-1", Reason.MALFORMED),
+        ("surrogate-sub", Reason.MALFORMED),
+        ("exp-null", Reason.MISSING_CLAIM),
+        ("no-exp", Reason.MISSING_CLAIM),
+    ],
+)
 def test_regression_is_refused_with_its_reason(target, name, reason):
     answer = _answer(target, name)
     assert not answer.verdict.valid and answer.verdict.reason is reason, answer.verdict
 
 
-@pytest.mark.parametrize("name, left_out", [
-    ("nested-60", {"org"}), ("int-1e400", {"big"}), ("surrogate-claim", {"team", "\ud800"}),
-    ("crlf-subject", set()), ("control-claim-header", set()), ("valid-rs256", set()),
-])
+@pytest.mark.parametrize(
+    "name, left_out",
+    [
+        ("nested-60", {"org"}),
+        ("int-1e400", {"big"}),
+        ("surrogate-claim", {"team", "\ud800"}),
+        ("crlf-subject", set()),
+        ("control-claim-header", set()),
+        ("valid-rs256", set()),
+    ],
+)
 def test_regression_is_valid_with_odd_claims_left_out(target, name, left_out):
     answer = _answer(target, name)
     assert answer.verdict.valid, answer.verdict
@@ -76,12 +91,21 @@ def test_regression_is_valid_with_odd_claims_left_out(target, name, left_out):
 
 
 # --- against a real sidecar: the emulator's issuer signs ------------------------------------------
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=10), st.sampled_from([10**400, "\ud800", "a\r\nb", "\x00", 2**64]))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                          max_size=3), max_leaves=10)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=10),
+    st.sampled_from([10**400, "\ud800", "a\r\nb", "\x00", 2**64]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=10,
+)
 deep = st.integers(1, 70).map(lambda d: json.loads("[" * d + "]" * d))
-times = st.one_of(st.integers(-10**13, 10**13), st.sampled_from([253_402_300_800, 10**30, -62_135_596_801]))
+times = st.one_of(st.integers(-(10**13), 10**13), st.sampled_from([253_402_300_800, 10**30, -62_135_596_801]))
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +119,21 @@ def live(_emulator_process, tmp_path_factory):
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(claims=st.dictionaries(st.sampled_from(["org", "team", "x", "sub", "sid", "scope", "aud"]),
-                              st.one_of(values, deep), max_size=3),
-       exp=st.one_of(st.none(), times))
+@given(
+    claims=st.dictionaries(
+        st.sampled_from(["org", "team", "x", "sub", "sid", "scope", "aud"]), st.one_of(values, deep), max_size=3
+    ),
+    exp=st.one_of(st.none(), times),
+)
 def test_real_sidecar_answers_signed_odd_claims(live, claims, exp):
     sc, emulator = live
     if exp is not None:
         claims["exp"] = exp
-    reply = emulator.http.post("/_control/jwks/issuers/main/mint", content=json.dumps({"claims": claims}),
-                               headers={"content-type": "application/json"})
+    reply = emulator.http.post(
+        "/_control/jwks/issuers/main/mint",
+        content=json.dumps({"claims": claims}),
+        headers={"content-type": "application/json"},
+    )
     reply.raise_for_status()
     token = reply.json()["token"]
     try:

@@ -22,8 +22,8 @@ def test_ttl_lru_expires_and_evicts_least_recent():
     cache = TtlLru(2, clock, on_evict=lambda: evicted.append(1))
     cache.put("a", 1, ttl=10)
     cache.put("b", 2, ttl=10)
-    assert cache.get("a") == 1          # a is now most recent
-    cache.put("c", 3, ttl=10)           # evicts b
+    assert cache.get("a") == 1  # a is now most recent
+    cache.put("c", 3, ttl=10)  # evicts b
     assert cache.get("b") is None and cache.get("a") == 1 and len(evicted) == 1
     clock.now += 10
     assert cache.get("a") is None and len(cache) == 1
@@ -34,14 +34,14 @@ def test_ttl_lru_full_evicts_the_least_recently_used_first():
     cache = TtlLru(1000, clock, on_evict=lambda: evicted.append(1))
     for i in range(1000):
         cache.put(i, i, ttl=10)
-    for i in range(100):                 # the oldest hundred are used again
+    for i in range(100):  # the oldest hundred are used again
         assert cache.get(i) == i
     cache.put(1000, 1000, ttl=10)
-    assert 1000 - 1000 // TtlLru.EVICT_SHARE <= len(cache) <= 1000   # a small batch goes at once
+    assert 1000 - 1000 // TtlLru.EVICT_SHARE <= len(cache) <= 1000  # a small batch goes at once
     assert len(evicted) == 1001 - len(cache)
     assert all(cache.get(i) == i for i in range(100)) and cache.get(1000) == 1000
-    assert cache.get(100) is None                                   # the least recently used went first
-    assert cache.get(100 + len(evicted)) == 100 + len(evicted)      # and no more than the batch
+    assert cache.get(100) is None  # the least recently used went first
+    assert cache.get(100 + len(evicted)) == 100 + len(evicted)  # and no more than the batch
 
 
 def test_ttl_lru_put_replaces_and_a_non_positive_ttl_forgets():
@@ -51,7 +51,7 @@ def test_ttl_lru_put_replaces_and_a_non_positive_ttl_forgets():
     cache.put("a", 2, ttl=1)
     assert cache.get("a") == 2 and len(cache) == 1
     clock.now += 1
-    assert cache.get("a") is None and len(cache) == 0    # an expired entry is gone once looked up
+    assert cache.get("a") is None and len(cache) == 0  # an expired entry is gone once looked up
     cache.put("b", 1, ttl=10)
     cache.put("b", 1, ttl=0)
     assert "b" not in cache and len(cache) == 0
@@ -124,9 +124,9 @@ def test_one_time_ledger_remembers_used_without_claiming():
     ledger = OneTimeLedger(10, Clock())
     ledger.remember_used("h", ttl=30)
     assert ledger.is_used("h")
-    assert ledger.consume("h", ttl=30) is True   # the caller the upstream said "valid" to still wins
+    assert ledger.consume("h", ttl=30) is True  # the caller the upstream said "valid" to still wins
     assert ledger.consume("h", ttl=30) is False
-    ledger.remember_used("h", ttl=30)            # and a later "used" never un-claims it
+    ledger.remember_used("h", ttl=30)  # and a later "used" never un-claims it
     assert ledger.consume("h", ttl=30) is False
 
 
@@ -136,7 +136,7 @@ def test_one_time_ledger_release_takes_back_only_a_claim():
     ledger.release("h")
     assert not ledger.is_used("h") and ledger.consume("h", ttl=30) is True
     ledger.remember_used("u", ttl=30)
-    ledger.release("u")                          # "used elsewhere" is not this process's to take back
+    ledger.release("u")  # "used elsewhere" is not this process's to take back
     assert ledger.is_used("u")
 
 
@@ -155,7 +155,7 @@ async def test_single_flight_survives_the_leader_giving_up():
     await asyncio.sleep(0)
     follower = asyncio.create_task(flight.do("k", fetch))
     await asyncio.sleep(0)
-    leader.cancel()                     # the first caller's deadline passes
+    leader.cancel()  # the first caller's deadline passes
     await asyncio.sleep(0)
     gate.set()
     assert await follower == "v" and calls == 1

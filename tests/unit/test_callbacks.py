@@ -28,19 +28,35 @@ SDK_NONCE = "1455825429"
 SDK_URL = "https://foo.bar/"
 SDK_APPROVAL_BODY = {
     "approval_request": {
-        "expiration_timestamp": 1455911778, "logos": None,
+        "expiration_timestamp": 1455911778,
+        "logos": None,
         "transaction": {
-            "created_at_time": 1455825378, "customer_uuid": "2ccf0040-ed25-0132-5987-0e67b818e6fb", "details": {},
-            "device_details": None, "device_geolocation": None, "device_signing_time": 0, "encrypted": False,
-            "flagged": False, "hidden_details": {}, "message": ".", "reason": None, "requester_details": None,
-            "status": "approved", "uuid": "996201c0-b7a7-0133-7c06-0e67b818e6fb"}},
-    "authy_id": 1234567, "callback_action": "approval_request_status",
+            "created_at_time": 1455825378,
+            "customer_uuid": "2ccf0040-ed25-0132-5987-0e67b818e6fb",
+            "details": {},
+            "device_details": None,
+            "device_geolocation": None,
+            "device_signing_time": 0,
+            "encrypted": False,
+            "flagged": False,
+            "hidden_details": {},
+            "message": ".",
+            "reason": None,
+            "requester_details": None,
+            "status": "approved",
+            "uuid": "996201c0-b7a7-0133-7c06-0e67b818e6fb",
+        },
+    },
+    "authy_id": 1234567,
+    "callback_action": "approval_request_status",
     "device_uuid": "4d89c320-a9bb-0133-7c02-0e67b818e6fb",
     "signature": "BObhJgZwgU7O9r4Uo9VT6j6shAOe7y/IRGpW/N0Uq34/XHZU9E+aHOI5rcQzW1ZgNCECzVrqrsnjhYEK4Zq1naKWu0YNkuvILmMz8"
-                 "IxJEQH+c+6x186fjIjxvP4nu4p/pfUDomo/za24s1XOjtNlVsrDTDXClHUh5MjFQbyBjhFd8gOtmGVatN7K2Lx71I8YR2JDL"
-                 "bRX4DlJEMu++PLBn1nqQH9tbNYzX5jjX87CXPBtDfRwfWSs/imnfZ9zkDq4ZKuBcuwzQNsxKlby6782X0o78rYhCHrcDnHgRt"
-                 "yMGvX9ovK3XTt6M7p6i9SKaRgBWIOFVPygxv15iJesqt9cng==",
-    "status": "approved", "uuid": "996221c0-b7a7-0133-7c06-0e67b818e6fb"}
+    "IxJEQH+c+6x186fjIjxvP4nu4p/pfUDomo/za24s1XOjtNlVsrDTDXClHUh5MjFQbyBjhFd8gOtmGVatN7K2Lx71I8YR2JDL"
+    "bRX4DlJEMu++PLBn1nqQH9tbNYzX5jjX87CXPBtDfRwfWSs/imnfZ9zkDq4ZKuBcuwzQNsxKlby6782X0o78rYhCHrcDnHgRt"
+    "yMGvX9ovK3XTt6M7p6i9SKaRgBWIOFVPygxv15iJesqt9cng==",
+    "status": "approved",
+    "uuid": "996221c0-b7a7-0133-7c06-0e67b818e6fb",
+}
 SDK_VECTORS = [
     ("foo", {"foo": {"bar": {"biz": "foo"}}, "qux": "net"}, "uq/wB8AR1Acvn0wFcjm7mmBJyR11nuuMhMy6semsAO8="),
     ("foo", {"foo": {"bar": {"biz": "foo bar"}}, "qux": "net"}, "+fyGys+d5yNJx9SpeKZdf+N77od1t1cC/fVSWDW2+kY="),
@@ -52,8 +68,9 @@ NOW = float(SDK_NONCE)
 @pytest.mark.parametrize("key, body, signature", SDK_VECTORS, ids=["nested", "space-as-plus", "approval-request"])
 def test_the_sdks_own_signed_vectors_verify(key, body, signature):
     assert sign(key, SDK_NONCE, "POST", SDK_URL, body) == signature
-    verdict = verify_signature(key, nonce=SDK_NONCE, method="POST", url=SDK_URL, params=body, signature=signature,
-                               now=NOW, window_seconds=300)
+    verdict = verify_signature(
+        key, nonce=SDK_NONCE, method="POST", url=SDK_URL, params=body, signature=signature, now=NOW, window_seconds=300
+    )
     assert verdict.valid and verdict.reason is Reason.NONE
 
 
@@ -66,7 +83,8 @@ def test_the_sdk_vector_survives_a_round_trip_through_json_bytes():
 def test_canonical_string_brackets_nested_keys_writes_arrays_as_key_brackets_and_spaces_as_plus():
     body = {"b": ["x y", "z"], "a": {"c d": None, "e": True}, "empty": {}, "none": []}
     assert canonical_string("1", "post", "HTTPS://Host.example/cb?x=1", body) == (
-        "1|POST|https://host.example/cb|a%5Bc+d%5D=&a%5Be%5D=true&b%5B%5D=x+y&b%5B%5D=z")
+        "1|POST|https://host.example/cb|a%5Bc+d%5D=&a%5Be%5D=true&b%5B%5D=x+y&b%5B%5D=z"
+    )
 
 
 def test_keys_sort_as_javascript_localecompare_not_by_code_point():
@@ -79,13 +97,23 @@ def test_keys_sort_as_javascript_localecompare_not_by_code_point():
 
 def test_array_indices_sort_as_strings_like_qs():
     # qs sorts an array's indices with the same comparator: 0, 1, 10, 11, 2 …
-    assert encode_params({"a": list(range(12))}).split("&")[:4] == ["a%5B%5D=0", "a%5B%5D=1", "a%5B%5D=10",
-                                                                    "a%5B%5D=11"]
+    assert encode_params({"a": list(range(12))}).split("&")[:4] == [
+        "a%5B%5D=0",
+        "a%5B%5D=1",
+        "a%5B%5D=10",
+        "a%5B%5D=11",
+    ]
 
 
 def test_numbers_print_as_javascript_prints_them():
     assert [js_number(x) for x in (1.0, 0.1, 1e21, 1e-7, 2**53 + 1, -0.000001)] == [
-        "1", "0.1", "1e+21", "1e-7", "9007199254740992", "-0.000001"]
+        "1",
+        "0.1",
+        "1e+21",
+        "1e-7",
+        "9007199254740992",
+        "-0.000001",
+    ]
 
 
 def test_form_pairs_become_the_nested_object_a_body_parser_builds():
@@ -102,8 +130,9 @@ def test_body_json_and_form_give_the_same_params():
 def check(body, *, signature=None, nonce=SDK_NONCE, method="POST", url=SDK_URL, now=NOW, key="foo"):
     if signature is None:
         signature = sign(key, nonce, method, url, body)
-    return verify_signature("foo", nonce=nonce, method=method, url=url, params=body, signature=signature,
-                            now=now, window_seconds=300.0)
+    return verify_signature(
+        "foo", nonce=nonce, method=method, url=url, params=body, signature=signature, now=now, window_seconds=300.0
+    )
 
 
 def test_tampered_body_url_method_key_or_nonce_is_bad_signature():
@@ -131,16 +160,19 @@ def test_unreadable_nonce_or_signature_is_malformed():
     assert check({}, signature="not base64!!").reason is Reason.MALFORMED
 
 
-@pytest.mark.parametrize("body, field, words", [
-    (b"[" * 1000 + b"]" * 1000, "body", "deeper"),
-    (b'{"a":' * 40 + b"1" + b"}" * 40, "body", "deeper"),
-    (b"x" * (64 * 1024 + 1), "body", "larger"),
-    (b"\xff\xfe", "body", "UTF-8"),
-    (b'{"a": NaN}', "body", "JSON"),
-    (b"[1, 2]", "body", "object"),
-    ("&".join(f"k{i}=v" for i in range(1001)).encode(), "body", "1000"),
-    (json.dumps({"a": list(range(1001))}).encode(), "body", "1000 values"),
-])
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        (b"[" * 1000 + b"]" * 1000, "body", "deeper"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "body", "deeper"),
+        (b"x" * (64 * 1024 + 1), "body", "larger"),
+        (b"\xff\xfe", "body", "UTF-8"),
+        (b'{"a": NaN}', "body", "JSON"),
+        (b"[1, 2]", "body", "object"),
+        ("&".join(f"k{i}=v" for i in range(1001)).encode(), "body", "1000"),
+        (json.dumps({"a": list(range(1001))}).encode(), "body", "1000 values"),
+    ],
+)
 def test_hostile_bodies_are_invalid_arguments_naming_the_field(body, field, words):
     with pytest.raises(InvalidArgument) as caught:
         params_from_body(body)
@@ -164,15 +196,18 @@ def test_a_lone_surrogate_is_an_invalid_argument_not_a_crash():
         encode_params(params_from_body(b'{"a": "\\ud800"}'))
 
 
-@pytest.mark.parametrize("body, key", [
-    (b'{"status":"approved","status":"denied"}', "status"),
-    (b'{"approval_request":{"status":"approved","uuid":"u","status":"denied"}}', "status"),
-    (b"status=approved&status=denied", "status"),
-    (b"approval_request[status]=approved&approval_request[status]=denied", "approval_request[status]"),
-    (b"a[0]=x&a[0]=y", "a[0]"),
-    (b"a=1&a[b]=2", "a"),            # a value, then an object under the same key
-    (b"a[b]=2&a=1", "a"),            # an object, then a value
-])
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        (b'{"status":"approved","status":"denied"}', "status"),
+        (b'{"approval_request":{"status":"approved","uuid":"u","status":"denied"}}', "status"),
+        (b"status=approved&status=denied", "status"),
+        (b"approval_request[status]=approved&approval_request[status]=denied", "approval_request[status]"),
+        (b"a[0]=x&a[0]=y", "a[0]"),
+        (b"a=1&a[b]=2", "a"),  # a value, then an object under the same key
+        (b"a[b]=2&a=1", "a"),  # an object, then a value
+    ],
+)
 def test_row14_a_repeated_key_or_member_is_refused_whichever_parser_the_app_uses(body, key):
     with pytest.raises(InvalidArgument) as caught:
         params_from_body(body)
@@ -183,14 +218,17 @@ def test_row14_array_items_are_not_repeated_keys():
     assert params_from_body(b"a[]=1&a[]=2&b[0]=x&b[1]=y") == {"a": ["1", "2"], "b": ["x", "y"]}
     assert params_from_body(b'{"a":{"s":1},"b":{"s":2}}') == {"a": {"s": 1}, "b": {"s": 2}}
     with pytest.raises(InvalidArgument, match="repeats the key 'a'"):
-        tree_from_pairs([("a", "1"), ("a[b]", "2")])          # the params map: distinct strings, one key
+        tree_from_pairs([("a", "1"), ("a[b]", "2")])  # the params map: distinct strings, one key
 
 
-@pytest.mark.parametrize("body", [
-    b'{"a":[' + b",".join([b"[]"] * 4001) + b"]}",
-    b'{"a":[' + b",".join([b"{}"] * 4001) + b"]}",
-    b"{" + b",".join(b'"k%d":{}' % i for i in range(2001)) + b"}",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":[' + b",".join([b"[]"] * 4001) + b"]}",
+        b'{"a":[' + b",".join([b"{}"] * 4001) + b"]}",
+        b"{" + b",".join(b'"k%d":{}' % i for i in range(2001)) + b"}",
+    ],
+)
 def test_row13_empty_containers_and_keys_count_against_the_node_bound(body):
     with pytest.raises(InvalidArgument) as caught:
         params_from_body(body)
@@ -202,6 +240,6 @@ def test_row13_the_node_bound_leaves_room_for_a_thousand_values():
     assert params_from_body(json.dumps(flat).encode()) == flat
     nested = {f"k{i}": {"v": i} for i in range(999)}
     assert params_from_body(json.dumps(nested).encode()) == nested
-    deep_form = [(f"k{i}" + "[x]" * 31, "v") for i in range(200)]     # 200 pairs × 32 levels: 12,800 nodes
+    deep_form = [(f"k{i}" + "[x]" * 31, "v") for i in range(200)]  # 200 pairs × 32 levels: 12,800 nodes
     with pytest.raises(InvalidArgument, match="nodes"):
         tree_from_pairs(deep_form)

@@ -11,8 +11,14 @@ from sidecar.core.challenges import ChallengeVerifier
 from sidecar.core.circuit import CircuitState
 from sidecar.core.outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, UpstreamError
 
-SUCCEEDED = ValidationRecord(is_valid=True, state=ActionState.CHALLENGE_SUCCEEDED, user_id="usr_1",
-                             action="withdraw", idempotency_key="ik_1", verification_method="SMS")
+SUCCEEDED = ValidationRecord(
+    is_valid=True,
+    state=ActionState.CHALLENGE_SUCCEEDED,
+    user_id="usr_1",
+    action="withdraw",
+    idempotency_key="ik_1",
+    verification_method="SMS",
+)
 
 
 class FakePlatform:
@@ -70,7 +76,12 @@ async def test_succeeded_challenge_is_valid_once_then_already_used_without_askin
     first = await v.validate("tok", "usr_1", "withdraw")
     assert first.verdict.valid and first.verdict.source is Source.UPSTREAM
     assert (first.state, first.user_id, first.action, first.idempotency_key, first.verification_method) == (
-        ActionState.CHALLENGE_SUCCEEDED, "usr_1", "withdraw", "ik_1", "SMS")
+        ActionState.CHALLENGE_SUCCEEDED,
+        "usr_1",
+        "withdraw",
+        "ik_1",
+        "SMS",
+    )
     second = await v.validate("tok", "usr_1", "withdraw")
     assert not second.verdict.valid
     assert second.verdict.reason is Reason.ALREADY_USED and second.verdict.source is Source.CACHE
@@ -82,8 +93,13 @@ async def test_ledger_forgets_after_ttl_and_then_the_platform_decides():
     v, fake = verifier(clock=clock, ttl=60)
     assert (await v.validate("tok", None, None)).verdict.valid
     clock.now += 61
-    fake.record = ValidationRecord(is_valid=False, state=ActionState.CHALLENGE_SUCCEEDED, user_id="usr_1",
-                                   error="Token has already been used.", already_used=True)
+    fake.record = ValidationRecord(
+        is_valid=False,
+        state=ActionState.CHALLENGE_SUCCEEDED,
+        user_id="usr_1",
+        error="Token has already been used.",
+        already_used=True,
+    )
     again = await v.validate("tok", None, None)
     assert again.verdict.reason is Reason.ALREADY_USED and again.verdict.source is Source.UPSTREAM
     assert len(fake.validate_calls) == 2
@@ -110,8 +126,9 @@ async def test_concurrent_validations_of_one_token_yield_exactly_one_valid():
 async def test_racing_validations_when_the_platform_consumes_and_answers_out_of_order():
     """Found by the soak: the platform says valid to one racing call and "already used" to the other;
     when the "already used" answer was handled first, the valid one lost too — nobody got in."""
-    already = ValidationRecord(is_valid=False, state=ActionState.CHALLENGE_SUCCEEDED, user_id="usr_1",
-                               action="withdraw", already_used=True)
+    already = ValidationRecord(
+        is_valid=False, state=ActionState.CHALLENGE_SUCCEEDED, user_id="usr_1", action="withdraw", already_used=True
+    )
     v, fake = verifier()
     releases: list[asyncio.Event] = []
 
@@ -154,15 +171,18 @@ async def test_other_action_is_action_mismatch():
     assert answer.verdict.reason is Reason.ACTION_MISMATCH and not answer.verdict.valid
 
 
-@pytest.mark.parametrize(("state", "is_valid", "reason"), [
-    (ActionState.CHALLENGE_FAILED, False, Reason.CHALLENGE_FAILED),
-    (ActionState.BLOCK, False, Reason.BLOCKED),
-    (ActionState.CHALLENGE_REQUIRED, False, Reason.NOT_VERIFIED),
-    (ActionState.REVIEW, False, Reason.NOT_VERIFIED),
-    (ActionState.ALLOW, True, Reason.NOT_VERIFIED),             # no challenge was completed: not a step-up
-    (ActionState.CHALLENGE_REQUIRED, True, Reason.NOT_VERIFIED),  # the platform's yes alone is not enough
-    (ActionState.CHALLENGE_SUCCEEDED, False, Reason.NOT_VERIFIED),  # nor the state alone
-])
+@pytest.mark.parametrize(
+    ("state", "is_valid", "reason"),
+    [
+        (ActionState.CHALLENGE_FAILED, False, Reason.CHALLENGE_FAILED),
+        (ActionState.BLOCK, False, Reason.BLOCKED),
+        (ActionState.CHALLENGE_REQUIRED, False, Reason.NOT_VERIFIED),
+        (ActionState.REVIEW, False, Reason.NOT_VERIFIED),
+        (ActionState.ALLOW, True, Reason.NOT_VERIFIED),  # no challenge was completed: not a step-up
+        (ActionState.CHALLENGE_REQUIRED, True, Reason.NOT_VERIFIED),  # the platform's yes alone is not enough
+        (ActionState.CHALLENGE_SUCCEEDED, False, Reason.NOT_VERIFIED),  # nor the state alone
+    ],
+)
 async def test_only_a_succeeded_challenge_the_platform_calls_valid_is_valid(state, is_valid, reason):
     v, _ = verifier(ValidationRecord(is_valid=is_valid, state=state, user_id="usr_1", action="withdraw"))
     answer = await v.validate("tok", "usr_1", "withdraw")
@@ -257,7 +277,7 @@ async def test_a_cancelled_half_open_probe_does_not_wedge_the_circuit():
     with pytest.raises(UpstreamError, match="circuit open"):
         await v.validate("tok", None, None)
     fake.gate.set()
-    async with asyncio.timeout(5):                   # … and its answer closes the circuit.
+    async with asyncio.timeout(5):  # … and its answer closes the circuit.
         while v.circuit.state is not CircuitState.CLOSED:
             await asyncio.sleep(0.01)
     assert (await v.validate("tok", None, None)).verdict.valid

@@ -18,11 +18,14 @@ from sidecar.upstream.challenges import ChallengePlatform, base_url_for
 BASE = "http://emulator.test"
 
 
-@pytest.mark.parametrize(("region", "url"), [
-    ("us", "https://api.authsignal.com/v1"),
-    ("au", "https://au.api.authsignal.com/v1"),
-    ("eu", "https://eu.api.authsignal.com/v1"),
-])
+@pytest.mark.parametrize(
+    ("region", "url"),
+    [
+        ("us", "https://api.authsignal.com/v1"),
+        ("au", "https://au.api.authsignal.com/v1"),
+        ("eu", "https://eu.api.authsignal.com/v1"),
+    ],
+)
 def test_region_selects_the_documented_base_url(region, url):
     settings = cfg.load(env={"AUTHSIDECAR_CHALLENGES_REGION": region})
     assert base_url_for(settings.challenges) == url
@@ -30,8 +33,9 @@ def test_region_selects_the_documented_base_url(region, url):
 
 
 def test_custom_base_url_wins_over_region():
-    settings = cfg.load(env={"AUTHSIDECAR_CHALLENGES_REGION": "eu",
-                             "AUTHSIDECAR_CHALLENGES_BASE_URL": "https://auth.example.com/v1/"})
+    settings = cfg.load(
+        env={"AUTHSIDECAR_CHALLENGES_REGION": "eu", "AUTHSIDECAR_CHALLENGES_BASE_URL": "https://auth.example.com/v1/"}
+    )
     assert base_url_for(settings.challenges) == "https://auth.example.com/v1"
 
 
@@ -62,18 +66,32 @@ async def test_validate_sends_the_documented_body_and_reads_actionCode():
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
-        return httpx.Response(200, json={"isValid": True, "state": "CHALLENGE_SUCCEEDED", "userId": "u",
-                                         "actionCode": "pay", "idempotencyKey": "ik", "verificationMethod": "PASSKEY"})
+        return httpx.Response(
+            200,
+            json={
+                "isValid": True,
+                "state": "CHALLENGE_SUCCEEDED",
+                "userId": "u",
+                "actionCode": "pay",
+                "idempotencyKey": "ik",
+                "verificationMethod": "PASSKEY",
+            },
+        )
 
     platform = ChallengePlatform(cfg.ChallengeSettings(secret_key="k"), transport=httpx.MockTransport(handler))
     record = await platform.validate("tok", "u", None)
     assert seen == [{"token": "tok", "userId": "u"}]
     assert (record.is_valid, record.state, record.action, record.verification_method) == (
-        True, ActionState.CHALLENGE_SUCCEEDED, "pay", "PASSKEY")
+        True,
+        ActionState.CHALLENGE_SUCCEEDED,
+        "pay",
+        "PASSKEY",
+    )
 
 
-@pytest.mark.parametrize(("status", "unavailable"), [(400, False), (401, False), (404, False), (429, True),
-                                                       (500, True), (503, True)])
+@pytest.mark.parametrize(
+    ("status", "unavailable"), [(400, False), (401, False), (404, False), (429, True), (500, True), (503, True)]
+)
 async def test_http_errors_keep_status_and_description(status, unavailable):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json={"error": "some_code", "errorDescription": "Explained."})
@@ -99,14 +117,17 @@ async def test_no_answer_is_unavailable(exc):
 
 
 async def test_non_json_success_is_unavailable_not_a_guess():
-    platform = ChallengePlatform(cfg.ChallengeSettings(secret_key="k"),
-                                 transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>")))
+    platform = ChallengePlatform(
+        cfg.ChallengeSettings(secret_key="k"),
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>")),
+    )
     with pytest.raises(UpstreamError) as err:
         await platform.validate("tok", None, None)
     assert err.value.unavailable
 
 
 # --- against the emulator, in-process (ASGI transport: no sockets) ----------------------------------
+
 
 @pytest.fixture
 def emulator_app():
@@ -132,7 +153,8 @@ async def test_step_up_round_trip_through_adapter_and_emulator(emulator_app):
     assert unenrolled.state is ActionState.ALLOW and not unenrolled.is_enrolled
 
     enrolled = await platform.enroll_verified_authenticator(
-        EnrollInput(user_id="usr_1", verification_method="SMS", phone_number="+64271234567"))
+        EnrollInput(user_id="usr_1", verification_method="SMS", phone_number="+64271234567")
+    )
     assert enrolled.user_authenticator_id and enrolled.verification_method == "SMS"
     user = await platform.get_user("usr_1")
     assert user.is_enrolled and user.enrolled_verification_methods == ("SMS",)
@@ -141,8 +163,9 @@ async def test_step_up_round_trip_through_adapter_and_emulator(emulator_app):
     assert tracked.state is ActionState.CHALLENGE_REQUIRED and tracked.token and tracked.url
     assert (await verifier.validate(tracked.token, "usr_1", None)).verdict.reason is Reason.NOT_VERIFIED
 
-    done = await control(emulator_app, "complete", {"userId": "usr_1", "action": "withdraw",
-                                                    "idempotencyKey": tracked.idempotency_key})
+    done = await control(
+        emulator_app, "complete", {"userId": "usr_1", "action": "withdraw", "idempotencyKey": tracked.idempotency_key}
+    )
     action = await platform.get_action("usr_1", "withdraw", tracked.idempotency_key)
     assert action.state is ActionState.CHALLENGE_SUCCEEDED and action.created_at and action.verification_method
     assert (await verifier.validate(done["token"], "usr_2", None)).verdict.reason is Reason.SUBJECT_MISMATCH
@@ -163,8 +186,9 @@ async def test_emulator_rules_failed_challenges_and_errors(emulator_app):
     await control(emulator_app, "users", {"userId": "u"})
     tracked = await platform.track(TrackInput(user_id="u", action="pay", idempotency_key="ik-1"))
     assert tracked.idempotency_key == "ik-1"
-    failed = await control(emulator_app, "complete", {"userId": "u", "action": "pay", "idempotencyKey": "ik-1",
-                                                      "success": False})
+    failed = await control(
+        emulator_app, "complete", {"userId": "u", "action": "pay", "idempotencyKey": "ik-1", "success": False}
+    )
     answer = await ChallengeVerifier(platform).validate(failed["token"], None, None)
     assert answer.verdict.reason is Reason.CHALLENGE_FAILED and answer.state is ActionState.CHALLENGE_FAILED
     again = await platform.track(TrackInput(user_id="u", action="pay", idempotency_key="ik-1"))

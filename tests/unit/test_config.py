@@ -16,9 +16,15 @@ def test_defaults_never_embed_the_emulator_but_the_demo_does():
     assert not s.uses_emulator and s.listen == ["127.0.0.1:50051"] and s.ops_listen == "0.0.0.0:9464"
     assert load(env={}, demo=True).uses_emulator  # `sidecar run`
     assert load(env={"AUTHSIDECAR_EMULATOR_MODE": "on"}).uses_emulator
-    assert not load(env={"AUTHSIDECAR_EMULATOR_MODE": "off", "AUTHSIDECAR_PLATFORM_BASE_URL": "https://p.example/v2",
-                         "AUTHSIDECAR_PLATFORM_API_KEY": "k", "AUTHSIDECAR_PLATFORM_APP_ID": "a"},
-                    demo=True).uses_emulator
+    assert not load(
+        env={
+            "AUTHSIDECAR_EMULATOR_MODE": "off",
+            "AUTHSIDECAR_PLATFORM_BASE_URL": "https://p.example/v2",
+            "AUTHSIDECAR_PLATFORM_API_KEY": "k",
+            "AUTHSIDECAR_PLATFORM_APP_ID": "a",
+        },
+        demo=True,
+    ).uses_emulator
 
 
 def test_real_upstream_names_every_missing_field():
@@ -36,8 +42,14 @@ def test_every_bad_field_is_reported_together(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(path, env={})
     text = str(err.value)
-    for field in ("listen[0]", "log_level", "limits.max_in_flight", "issuers[0].issuer", "issuers[0].algorithms",
-                  "surprise: unknown field"):
+    for field in (
+        "listen[0]",
+        "log_level",
+        "limits.max_in_flight",
+        "issuers[0].issuer",
+        "issuers[0].algorithms",
+        "surprise: unknown field",
+    ):
         assert field in text, field
 
 
@@ -46,8 +58,14 @@ def test_environment_overrides_file_and_reads_secret_files(tmp_path):
     path.write_text("platform: {base_url: 'https://api.example/v2', api_key: from-file, app_id: app}\n")
     secret = tmp_path / "key"
     secret.write_text("from-secret-file\n")
-    s = load(path, env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret), "AUTHSIDECAR_LIMITS_MAX_IN_FLIGHT": "7",
-                        "AUTHSIDECAR_LISTEN": "127.0.0.1:1,unix:///tmp/a.sock"})
+    s = load(
+        path,
+        env={
+            "AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret),
+            "AUTHSIDECAR_LIMITS_MAX_IN_FLIGHT": "7",
+            "AUTHSIDECAR_LISTEN": "127.0.0.1:1,unix:///tmp/a.sock",
+        },
+    )
     assert s.platform.api_key == "from-secret-file"
     assert s.limits.max_in_flight == 7
     assert s.listen == ["127.0.0.1:1", "unix:///tmp/a.sock"]
@@ -65,8 +83,9 @@ def test_unreadable_and_invalid_yaml(tmp_path):
 
 def test_serve_exits_nonzero_naming_fields():
     env = {"AUTHSIDECAR_EMULATOR_MODE": "off", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "sidecar", "serve"], env=env, capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 2
     assert "Missing required fields: platform.base_url, platform.api_key, platform.app_id" in proc.stderr
 
@@ -77,13 +96,16 @@ def test_the_annotated_example_is_valid_and_matches_the_defaults():
     assert with_cache_sizes(Settings(), memory_plan(Settings()).sizes) == load(env={})
 
 
-@pytest.mark.parametrize("written, problem", [
-    ("0660", 'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number 432)'),
-    ("660", 'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number 660)'),
-    ("'0999'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
-    ("'rw-rw----'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
-    ("'01777'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
-])
+@pytest.mark.parametrize(
+    "written, problem",
+    [
+        ("0660", 'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number 432)'),
+        ("660", 'socket_mode: write it quoted, like "0660" (unquoted, YAML reads it as the number 660)'),
+        ("'0999'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
+        ("'rw-rw----'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
+        ("'01777'", 'socket_mode: must be octal permissions as a quoted string, like "0660"'),
+    ],
+)
 def test_socket_mode_written_unquoted_is_a_config_error_naming_the_field(tmp_path, written, problem):
     # Issue 16 case 10: an unquoted 0660 was YAML's octal 432, then read as the octal string "432": mode 0432.
     path = tmp_path / "c.yaml"
@@ -106,20 +128,29 @@ def test_a_secret_file_that_is_not_utf8_is_a_config_error_with_exit_code_2(tmp_p
     with pytest.raises(ConfigError) as err:
         load(env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret)})
     assert "platform.api_key: AUTHSIDECAR_PLATFORM_API_KEY_FILE is not UTF-8 text" in err.value.problems
-    proc = subprocess.run([sys.executable, "-m", "sidecar", "serve"], capture_output=True, text=True, timeout=30,
-                          env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(secret), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "not UTF-8 text" in proc.stderr
 
 
 def test_verify_stream_limits_are_checked_and_named(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("limits: {verify_streams_max: 0, verify_stream_items_in_flight: 0, "
-                    "verify_stream_item_timeout_seconds: -1}\n")
+    path.write_text(
+        "limits: {verify_streams_max: 0, verify_stream_items_in_flight: 0, verify_stream_item_timeout_seconds: -1}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load(path, env={})
-    for field in ("limits.verify_streams_max", "limits.verify_stream_items_in_flight",
-                  "limits.verify_stream_item_timeout_seconds"):
+    for field in (
+        "limits.verify_streams_max",
+        "limits.verify_stream_items_in_flight",
+        "limits.verify_stream_item_timeout_seconds",
+    ):
         assert field in str(err.value), field
     s = load(env={"AUTHSIDECAR_LIMITS_VERIFY_STREAM_ITEM_TIMEOUT_SECONDS": "0.25"})
     assert s.limits.verify_stream_item_timeout_seconds == 0.25 and s.limits.verify_streams_max == 100
@@ -128,8 +159,14 @@ def test_verify_stream_limits_are_checked_and_named(tmp_path):
 def test_row6_the_emulator_never_takes_over_a_configured_upstream():
     from sidecar.config import pointed_at_emulator
 
-    s = load(env={"AUTHSIDECAR_EMULATOR_MODE": "on", "AUTHSIDECAR_CHALLENGES_SECRET_KEY": "sk_live_real",
-                  "AUTHSIDECAR_AUTHY_BASE_URL": "https://api.authy.example", "AUTHSIDECAR_AUTHY_API_KEY": "ak"})
+    s = load(
+        env={
+            "AUTHSIDECAR_EMULATOR_MODE": "on",
+            "AUTHSIDECAR_CHALLENGES_SECRET_KEY": "sk_live_real",
+            "AUTHSIDECAR_AUTHY_BASE_URL": "https://api.authy.example",
+            "AUTHSIDECAR_AUTHY_API_KEY": "ak",
+        }
+    )
     out = pointed_at_emulator(s, "http://127.0.0.1:8900")
     assert (out.challenges.base_url, out.challenges.secret_key) == ("", "sk_live_real")  # its region's URL
     assert (out.authy.base_url, out.authy.api_key) == ("https://api.authy.example", "ak")

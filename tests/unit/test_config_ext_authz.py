@@ -17,8 +17,9 @@ def load_ext_authz(tmp_path, section: dict):
 
 
 def test_rules_load_with_defaults(tmp_path):
-    s = load_ext_authz(tmp_path, {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"],
-                                             "required_scopes": ["read"]}]})
+    s = load_ext_authz(
+        tmp_path, {"rules": [{"name": "api", "path_prefix": "/api", "checks": ["jwt"], "required_scopes": ["read"]}]}
+    )
     (rule,) = s.ext_authz.rules
     assert (rule.name, rule.checks, rule.required_scopes, rule.methods) == ("api", ["jwt"], ["read"], [])
     assert s.ext_authz.enabled and s.ext_authz.session_token_header == "x-session-token"
@@ -31,22 +32,25 @@ def test_example_config_is_valid():
 
 def test_every_bad_rule_field_is_named(tmp_path):
     with pytest.raises(ConfigError) as err:
-        load_ext_authz(tmp_path, {
-            "rules": [
-                {"name": "api", "path_prefix": "api", "checks": ["jwt", "jwt"], "methods": ["FETCH"]},
-                {"name": "api", "checks": ["allow", "jwt"], "path_regex": "("},
-                {"name": "Bad Name", "checks": ["magic"], "required_scopes": ["x"], "action": "y"},
-                {"name": "default", "checks": []},
-            ],
-            "claim_headers": [{"claim": "email", "header": "x-email"}, {"claim": "", "header": "x-auth-e"}],
-            "phone_header": "x-auth-phone",
-            "session_token_header": "Bad Header",
-        })
+        load_ext_authz(
+            tmp_path,
+            {
+                "rules": [
+                    {"name": "api", "path_prefix": "api", "checks": ["jwt", "jwt"], "methods": ["FETCH"]},
+                    {"name": "api", "checks": ["allow", "jwt"], "path_regex": "("},
+                    {"name": "Bad Name", "checks": ["magic"], "required_scopes": ["x"], "action": "y"},
+                    {"name": "default", "checks": []},
+                ],
+                "claim_headers": [{"claim": "email", "header": "x-email"}, {"claim": "", "header": "x-auth-e"}],
+                "phone_header": "x-auth-phone",
+                "session_token_header": "Bad Header",
+            },
+        )
     problems = err.value.problems
     for expected in [
         "ext_authz.rules[0].path_prefix: must start with /",
         "ext_authz.rules[0].checks: lists a check twice",
-        "ext_authz.rules[0].methods[0]: is not an HTTP method",   # by position: values are never echoed
+        "ext_authz.rules[0].methods[0]: is not an HTTP method",  # by position: values are never echoed
         "ext_authz.rules[1].name: duplicate rule name api",
         "ext_authz.rules[1].checks: allow and deny stand alone",
         "ext_authz.rules[2].checks[0]: is not one of",
@@ -68,10 +72,17 @@ def test_disabled_from_the_environment():
     assert load(env={"AUTHSIDECAR_EXT_AUTHZ_ENABLED": "false"}).ext_authz.enabled is False
 
 
-@pytest.mark.parametrize("checks, bad", [
-    (["challenge", "jwt"], "challenge"), (["approval", "session"], "approval"), (["challenge"], "challenge"),
-    (["approval"], "approval"), (["jwt", "approval", "challenge"], None), (["session", "challenge"], None),
-])
+@pytest.mark.parametrize(
+    "checks, bad",
+    [
+        (["challenge", "jwt"], "challenge"),
+        (["approval", "session"], "approval"),
+        (["challenge"], "challenge"),
+        (["approval"], "approval"),
+        (["jwt", "approval", "challenge"], None),
+        (["session", "challenge"], None),
+    ],
+)
 def test_a_one_time_token_check_needs_a_credential_check_before_it(tmp_path, checks, bad):
     # Issue 16 case 9: [challenge, jwt] let a stolen challenge token plus any bearer through as the victim.
     rule = {"name": "r", "path_prefix": "/r", "checks": checks}

@@ -28,15 +28,17 @@ def test_an_alias_bomb_is_refused_while_composing_without_echoing_it(tmp_path):
     started = time.monotonic()
     with pytest.raises(ConfigError) as err:
         load(path, env={})
-    assert time.monotonic() - started < 5   # was 7.7 s and 330 MB rendering the value
+    assert time.monotonic() - started < 5  # was 7.7 s and 330 MB rendering the value
     (problem,) = err.value.problems
     assert "alias" in problem and "lol" not in problem and len(problem) < 300
 
 
 def test_aliases_within_the_bound_are_fine(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("defaults: &d {algorithms: [ES256], audiences: [api]}\n"
-                    "issuers:\n  - {<<: *d, issuer: 'https://a.example'}\n  - {<<: *d, issuer: 'https://b.example'}\n")
+    path.write_text(
+        "defaults: &d {algorithms: [ES256], audiences: [api]}\n"
+        "issuers:\n  - {<<: *d, issuer: 'https://a.example'}\n  - {<<: *d, issuer: 'https://b.example'}\n"
+    )
     raw = parse_config_yaml(path.read_bytes(), path)
     assert [i["audiences"] for i in raw["issuers"]] == [["api"], ["api"]]
 
@@ -60,11 +62,14 @@ def test_a_yaml_syntax_error_names_the_line_not_its_text(tmp_path):
     assert "sk_live" not in str(err.value) and "line" in str(err.value)
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("a: &a [*a]\n", "recursive alias"),
-    ("a: " + "[" * 200 + "]" * 200 + "\n", "nesting deeper"),
-    ("a: [" + ",".join(["1"] * (MAX_NODES + 10)) + "]\n", f"more than {MAX_NODES} nodes"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("a: &a [*a]\n", "recursive alias"),
+        ("a: " + "[" * 200 + "]" * 200 + "\n", "nesting deeper"),
+        ("a: [" + ",".join(["1"] * (MAX_NODES + 10)) + "]\n", f"more than {MAX_NODES} nodes"),
+    ],
+)
 def test_recursive_deep_and_huge_documents_are_refused(tmp_path, text, problem):
     with pytest.raises(ConfigError) as err:
         parse_config_yaml(text.encode(), tmp_path / "c.yaml")
@@ -75,11 +80,11 @@ def test_only_a_regular_file_is_read(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     for path, kind in ((fifo, "a FIFO"), ("/dev/zero", "a character device"), (tmp_path, "a directory")):
-        with pytest.raises(ConfigError) as err:   # returns at once: the FIFO has no writer, the open is non-blocking
+        with pytest.raises(ConfigError) as err:  # returns at once: the FIFO has no writer, the open is non-blocking
             read_config_bytes(path)
         assert f"is not a regular file ({kind})" in str(err.value)
     link = tmp_path / "link.yaml"
-    link.symlink_to(fifo)                          # through a symlink (a ConfigMap's ..data) as well
+    link.symlink_to(fifo)  # through a symlink (a ConfigMap's ..data) as well
     with pytest.raises(ConfigError, match="a FIFO"):
         load(link, env={})
 
@@ -98,8 +103,10 @@ def test_a_secret_file_that_is_a_fifo_is_a_problem_not_a_hang(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ConfigError) as err:
         load(None, env={"AUTHSIDECAR_PLATFORM_API_KEY_FILE": str(fifo)})
-    assert any(p.startswith("platform.api_key: AUTHSIDECAR_PLATFORM_API_KEY_FILE:") and "a FIFO" in p
-               for p in err.value.problems)
+    assert any(
+        p.startswith("platform.api_key: AUTHSIDECAR_PLATFORM_API_KEY_FILE:") and "a FIFO" in p
+        for p in err.value.problems
+    )
 
 
 def test_thousands_of_bad_items_are_summarised(tmp_path):

@@ -37,9 +37,9 @@ def _refused(alg: str, signature: bytes) -> Rejected:
 @pytest.mark.parametrize("alg", sorted(EC_CURVES))
 def test_a_raw_signature_of_the_curve_size_passes(alg):
     r, s = decode_dss_signature(_der(alg))
-    check_ecdsa_shape(alg, _raw(alg, r, s))   # no exception
+    check_ecdsa_shape(alg, _raw(alg, r, s))  # no exception
     n, _ = EC_CURVES[alg]
-    check_ecdsa_shape(alg, _raw(alg, 1, n - 1))   # the edges of 0 < r, s < n
+    check_ecdsa_shape(alg, _raw(alg, 1, n - 1))  # the edges of 0 < r, s < n
 
 
 @pytest.mark.parametrize("alg", sorted(EC_CURVES))
@@ -61,11 +61,18 @@ def test_short_and_long_signatures_are_refused(alg, short):
 def test_values_outside_zero_to_n_are_refused(alg, which):
     n, size = EC_CURVES[alg]
     top = 2 ** (8 * size) - 1
-    r, s = {"r=0": (0, 1), "s=0": (1, 0), "both=0": (0, 0), "r=n": (n, 1), "s=n": (1, n), "r>n": (n + 1, 1),
-            "s=2^bits-1": (1, top)}[which]
+    r, s = {
+        "r=0": (0, 1),
+        "s=0": (1, 0),
+        "both=0": (0, 0),
+        "r=n": (n, 1),
+        "s=n": (1, n),
+        "r>n": (n + 1, 1),
+        "s=2^bits-1": (1, top),
+    }[which]
     assert _refused(alg, _raw(alg, r, s)).detail == f"{alg} signature values out of range"
 
 
 @pytest.mark.parametrize("alg", ["RS256", "PS256", "EdDSA", "HS256", "none", ""])
 def test_other_algorithms_are_not_its_business(alg):
-    check_ecdsa_shape(alg, b"")   # the shape rule is ECDSA's; the others' signatures are checked by verify
+    check_ecdsa_shape(alg, b"")  # the shape rule is ECDSA's; the others' signatures are checked by verify

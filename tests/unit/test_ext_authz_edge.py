@@ -12,7 +12,7 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from sidecar.api.ext_authz import check_response, http_request
 from sidecar.core.decisions import Allow, Deny
 
-OVERWRITE_IF_EXISTS_OR_ADD = 2   # envoy.config.core.v3.HeaderValueOption.HeaderAppendAction
+OVERWRITE_IF_EXISTS_OR_ADD = 2  # envoy.config.core.v3.HeaderValueOption.HeaderAppendAction
 
 
 def test_full_envoy_request_with_unknown_fields_parses():
@@ -24,9 +24,9 @@ def test_full_envoy_request_with_unknown_fields_parses():
     # The fields we left out of the subset are kept as unknown fields, not rejected or lost.
     assert request.attributes.request.http.host == "app.local"
     assert request.attributes.source.principal == "spiffe://cluster.local/ns/a/sa/b"
-    assert _unknown(request.attributes) == {12, 999}          # tls_session, a future field
-    assert _unknown(request.attributes.source) == {1}         # Peer.address
-    assert _unknown(request.attributes.request) == {1}        # Request.time
+    assert _unknown(request.attributes) == {12, 999}  # tls_session, a future field
+    assert _unknown(request.attributes.source) == {1}  # Peer.address
+    assert _unknown(request.attributes.request) == {1}  # Request.time
 
 
 def _unknown(message) -> set[int]:
@@ -37,8 +37,12 @@ def test_header_map_is_read_and_repeated_headers_are_joined():
     request = pb.CheckRequest()
     http = request.attributes.request.http
     http.method, http.path = "GET", "/"
-    http.header_map.headers.extend([base_pb2.HeaderValue(key="Authorization", value="Bearer a"),
-                                    base_pb2.HeaderValue(key="authorization", raw_value=b"Bearer b")])
+    http.header_map.headers.extend(
+        [
+            base_pb2.HeaderValue(key="Authorization", value="Bearer a"),
+            base_pb2.HeaderValue(key="authorization", raw_value=b"Bearer b"),
+        ]
+    )
     assert http_request(request).headers == {"authorization": "Bearer a,Bearer b"}
 
 
@@ -53,7 +57,7 @@ def test_allow_becomes_ok_response_bytes():
 def test_deny_becomes_denied_response_bytes():
     deny = Deny("api", 401, "expired", (("www-authenticate", 'Bearer error="invalid_token"'),))
     d = read_check_response(check_response(deny).SerializeToString())
-    assert not d.allowed and d.grpc_code == 16 and d.http_status == 401   # UNAUTHENTICATED
+    assert not d.allowed and d.grpc_code == 16 and d.http_status == 401  # UNAUTHENTICATED
     assert d.headers == {"www-authenticate": 'Bearer error="invalid_token"', "content-type": "application/json"}
     assert json.loads(d.body) == {"error": "unauthorized", "reason": "expired"}
     assert read_check_response(check_response(Deny("x", 403, "no_matching_rule")).SerializeToString()).grpc_code == 7

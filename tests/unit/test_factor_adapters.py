@@ -61,15 +61,22 @@ async def test_approval_request_json_body_and_status_mapping():
     draft = ApprovalDraft("1635", "Login?", {"Account Number": "9"}, {"ip": "10.0.0.1"}, 120)
     assert await client.create_approval(draft) == "u-1"
     # authy-client@1.1.4 createApprovalRequest: JSON, nested details, the TTL as a number.
-    assert forms == [{"message": "Login?", "details": {"Account Number": "9"}, "hidden_details": {"ip": "10.0.0.1"},
-                      "seconds_to_expire": 120}]
+    assert forms == [
+        {
+            "message": "Login?",
+            "details": {"Account Number": "9"},
+            "hidden_details": {"ip": "10.0.0.1"},
+            "seconds_to_expire": 120,
+        }
+    ]
     assert await client.approval_status("u-1") is ApprovalStatus.DENIED
 
 
 async def test_phone_check_wrong_code_is_false_and_no_pending_is_404():
     phone = PhoneNumber(1, "2015550123")
-    wrong = authy(lambda r: httpx.Response(401, json={"message": "Verification code is incorrect",
-                                                      "error_code": "60022"}))
+    wrong = authy(
+        lambda r: httpx.Response(401, json={"message": "Verification code is incorrect", "error_code": "60022"})
+    )
     assert await wrong.check_phone_verification(phone, "1234") is False
     none = authy(lambda r: httpx.Response(404, json={"message": "No pending verifications", "error_code": "60023"}))
     with pytest.raises(UpstreamError) as err:

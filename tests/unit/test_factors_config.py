@@ -15,12 +15,15 @@ def test_real_authy_needs_its_api_key():
     assert "authy.api_key: is required when authy.base_url is set" in err.value.problems
 
 
-@pytest.mark.parametrize("name, value, problem", [
-    ("AUTHY_APPROVAL_POLL_INTERVAL_SECONDS", "0.01", "authy.approval_poll_interval_seconds: must be at least 0.05"),
-    ("AUTHY_CALLBACK_NONCE_WINDOW_SECONDS", "0", "authy.callback_nonce_window_seconds: must be positive"),
-    ("AUTHY_CODE_REPLAY_WINDOW_SECONDS", "-1", "authy.code_replay_window_seconds: must be positive"),
-    ("IDENTITY_TIMEOUT_SECONDS", "0", "identity.timeout_seconds: must be positive"),
-])
+@pytest.mark.parametrize(
+    "name, value, problem",
+    [
+        ("AUTHY_APPROVAL_POLL_INTERVAL_SECONDS", "0.01", "authy.approval_poll_interval_seconds: must be at least 0.05"),
+        ("AUTHY_CALLBACK_NONCE_WINDOW_SECONDS", "0", "authy.callback_nonce_window_seconds: must be positive"),
+        ("AUTHY_CODE_REPLAY_WINDOW_SECONDS", "-1", "authy.code_replay_window_seconds: must be positive"),
+        ("IDENTITY_TIMEOUT_SECONDS", "0", "identity.timeout_seconds: must be positive"),
+    ],
+)
 def test_bad_values_are_named(name, value, problem):
     with pytest.raises(cfg.ConfigError) as err:
         cfg.load(env={**EMULATED, f"AUTHSIDECAR_{name}": value})

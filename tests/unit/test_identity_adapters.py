@@ -23,6 +23,7 @@ def inai(handler, seen: list | None = None) -> InaiClient:
         if seen is not None:
             seen.append(request)
         return handler(request)
+
     return InaiClient("https://auth.test", "pk_1", 2.0, transport=httpx.MockTransport(record))
 
 
@@ -57,26 +58,43 @@ async def test_inai_problem_json_becomes_an_upstream_error_with_its_detail():
 
 async def test_inai_user_calls_send_bearer_and_key_and_read_the_sdk_shapes():
     seen: list[httpx.Request] = []
-    session = {"id": "ses_1", "userId": "u", "userEmail": None, "userAgent": "curl/8", "ipAddress": "10.0.0.1",
-               "environmentId": "e", "expiresAt": "2030-01-01T00:00:00.000Z", "createdAt": "2024-01-01T00:00:00.000Z"}
+    session = {
+        "id": "ses_1",
+        "userId": "u",
+        "userEmail": None,
+        "userAgent": "curl/8",
+        "ipAddress": "10.0.0.1",
+        "environmentId": "e",
+        "expiresAt": "2030-01-01T00:00:00.000Z",
+        "createdAt": "2024-01-01T00:00:00.000Z",
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/sessions"):
             return httpx.Response(200, json={"data": [session]})
         if request.url.path.endswith("/me"):
-            return httpx.Response(200, json={"data": {"id": "u", "email": "a@b.c", "firstName": None,
-                                                      "lastName": "L", "mfaEnabled": True}})
+            return httpx.Response(
+                200,
+                json={"data": {"id": "u", "email": "a@b.c", "firstName": None, "lastName": "L", "mfaEnabled": True}},
+            )
         return httpx.Response(200, json={"message": "Session revoked"})
 
     client = inai(handler, seen)
     listed = await client.list_sessions("at-1")
-    assert (listed[0].session_id, listed[0].device, listed[0].ip, listed[0].created_at) == \
-        ("ses_1", "curl/8", "10.0.0.1", 1704067200)
+    assert (listed[0].session_id, listed[0].device, listed[0].ip, listed[0].created_at) == (
+        "ses_1",
+        "curl/8",
+        "10.0.0.1",
+        1704067200,
+    )
     me = await client.me("at-1")
     assert (me.user_id, me.email, me.first_name, me.last_name, me.mfa_enabled) == ("u", "a@b.c", "", "L", True)
     await client.logout_session("at-1", "ses/../x")
     assert [(r.method, r.url.raw_path.decode()) for r in seen] == [
-        ("GET", "/api/v1/sessions"), ("GET", "/api/v1/auth/me"), ("POST", "/api/v1/sessions/ses%2F..%2Fx/revoke")]
+        ("GET", "/api/v1/sessions"),
+        ("GET", "/api/v1/auth/me"),
+        ("POST", "/api/v1/sessions/ses%2F..%2Fx/revoke"),
+    ]
     assert all(r.headers["authorization"] == "Bearer at-1" and r.headers["x-publishable-key"] == "pk_1" for r in seen)
     assert seen[-1].content == b""
 
@@ -102,8 +120,10 @@ async def test_service_login_2fa_hands_back_the_email_to_confirm_with():
     assert first.mfa_required and first.mfa_token == "a@b.c"
     tokens = await client.complete_mfa(first.mfa_token, "123456")
     assert (tokens.access_token, tokens.refresh_token) == ("at", "rt")
-    assert bodies == [("/api/auth/login", {"email": "a@b.c", "password": "pw"}),
-                      ("/api/auth/2fa/confirm-login", {"email": "a@b.c", "code": "123456"})]
+    assert bodies == [
+        ("/api/auth/login", {"email": "a@b.c", "password": "pw"}),
+        ("/api/auth/2fa/confirm-login", {"email": "a@b.c", "code": "123456"}),
+    ]
 
 
 async def test_service_errors_keep_message_and_body_and_logout_is_not_offered():

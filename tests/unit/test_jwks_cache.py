@@ -70,7 +70,7 @@ async def test_refresh_ahead_schedule_honours_max_age_within_bounds(issuer):
     fake.max_age = 100
     await cache.refresh()
     assert cache.seconds_until_refresh() == pytest.approx(80)  # 80 % of max-age
-    fake.max_age = 0        # no-cache / max-age=0 must not turn every call into a fetch
+    fake.max_age = 0  # no-cache / max-age=0 must not turn every call into a fetch
     await cache.refresh()
     assert cache.seconds_until_refresh() == pytest.approx(48)  # 80 % of min_ttl
     fake.max_age = 10**9
@@ -104,7 +104,7 @@ async def test_unknown_kid_flood_costs_one_fetch_per_cooldown(issuer):
     assert fake.calls == 1
     for i in range(200, 400):
         await cache.get(f"random-{i}")
-    assert fake.calls == 1          # still inside the cooldown
+    assert fake.calls == 1  # still inside the cooldown
     clock.now += 30
     await cache.get("random-next")
     assert fake.calls == 2
@@ -194,8 +194,7 @@ async def test_removed_and_changed_keys_are_reported(issuer):
 def test_usable_keys_skips_keys_not_meant_for_verification(issuer):
     good = issuer.current.public_jwk()
     private = Issuer("x", "ES256")
-    private_jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(private.add_key().private, as_dict=True),
-                   "kid": "priv"}
+    private_jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(private.add_key().private, as_dict=True), "kid": "priv"}
     raw = [
         good,
         {**good, "kid": "enc", "use": "enc"},
@@ -250,11 +249,11 @@ async def test_a_document_of_only_unusable_keys_is_a_failed_fetch_not_an_empty_k
     issuer.keys, issuer.extra_jwks = [], list(BAD_KEYS)
     assert not await cache.refresh()
     assert "none usable" in cache.last_error
-    assert (await cache.get(good)).key is not None          # last good keys, until max staleness
+    assert (await cache.get(good)).key is not None  # last good keys, until max staleness
     clock.now += 101
     lookup = await cache.get(good)
     assert lookup.key is None and lookup.reason is Reason.UPSTREAM_UNAVAILABLE
-    assert "none usable" in lookup.detail                   # the caller learns why
+    assert "none usable" in lookup.detail  # the caller learns why
 
 
 async def test_usable_keys_next_to_garbage_are_installed(issuer):

@@ -24,17 +24,26 @@ def fetcher(handler, jwks_uri: str = "", **jwks) -> tuple[JwksFetcher, list[str]
     return JwksFetcher(IssuerSettings(issuer=ISS, jwks_uri=jwks_uri), JwksSettings(**jwks), client), seen
 
 
-@pytest.mark.parametrize("header, expected", [
-    (None, None), ("public, max-age=120", 120.0), ("max-age=\"30\", must-revalidate", 30.0),
-    ("no-store", 0.0), ("private", None), ("s-maxage=5", None),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (None, None),
+        ("public, max-age=120", 120.0),
+        ('max-age="30", must-revalidate', 30.0),
+        ("no-store", 0.0),
+        ("private", None),
+        ("s-maxage=5", None),
+    ],
+)
 def test_max_age_parsing(header, expected):
     assert max_age_of(header) == expected
 
 
 async def test_configured_uri_is_fetched_with_its_max_age():
-    f, seen = fetcher(lambda r: httpx.Response(200, json=KEYS, headers={"Cache-Control": "max-age=42"}),
-                      jwks_uri="https://keys.test/jwks")
+    f, seen = fetcher(
+        lambda r: httpx.Response(200, json=KEYS, headers={"Cache-Control": "max-age=42"}),
+        jwks_uri="https://keys.test/jwks",
+    )
     got = await f()
     assert got.keys == KEYS["keys"] and got.max_age == 42 and seen == ["https://keys.test/jwks"]
 
@@ -57,13 +66,16 @@ async def test_discovery_naming_another_issuer_is_refused():
         await f()
 
 
-@pytest.mark.parametrize("response, problem", [
-    (httpx.Response(503, text="down"), "503"),
-    (httpx.Response(200, text="<html>"), "not JSON"),
-    (httpx.Response(200, json=[1, 2]), "JSON object"),
-    (httpx.Response(200, json={"keys": "nope"}), "'keys'"),
-    (httpx.Response(200, content=b'{"keys": [' + b'{"kty": "EC"},' * 200 + b'{}]}'), "larger than"),
-])
+@pytest.mark.parametrize(
+    "response, problem",
+    [
+        (httpx.Response(503, text="down"), "503"),
+        (httpx.Response(200, text="<html>"), "not JSON"),
+        (httpx.Response(200, json=[1, 2]), "JSON object"),
+        (httpx.Response(200, json={"keys": "nope"}), "'keys'"),
+        (httpx.Response(200, content=b'{"keys": [' + b'{"kty": "EC"},' * 200 + b"{}]}"), "larger than"),
+    ],
+)
 async def test_every_failure_is_one_upstream_error(response, problem):
     f, _ = fetcher(lambda r: response, jwks_uri="https://keys.test/jwks", max_document_bytes=1000)
     with pytest.raises(UpstreamError, match=problem):

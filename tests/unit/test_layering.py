@@ -34,15 +34,21 @@ UPSTREAM = sorted(p.name for p in (SIDECAR / "upstream").glob("*.py"))
 
 @pytest.mark.parametrize("name", EMULATOR)
 def test_the_emulator_imports_no_sidecar_code(name):
-    outside = {m for m in imported_modules(SIDECAR / "emulator" / name)
-               if m.startswith("sidecar.") and not m.startswith("sidecar.emulator")}
+    outside = {
+        m
+        for m in imported_modules(SIDECAR / "emulator" / name)
+        if m.startswith("sidecar.") and not m.startswith("sidecar.emulator")
+    }
     assert not outside, f"emulator/{name} imports {sorted(outside)}"
 
 
 @pytest.mark.parametrize("name", CORE)
 def test_core_imports_no_adapter_and_no_edge(name):
-    wrong = {m for m in imported_modules(SIDECAR / "core" / name)
-             if m.startswith(("sidecar.upstream", "sidecar.api", "sidecar.emulator", "grpc"))}
+    wrong = {
+        m
+        for m in imported_modules(SIDECAR / "core" / name)
+        if m.startswith(("sidecar.upstream", "sidecar.api", "sidecar.emulator", "grpc"))
+    }
     assert not wrong, f"core/{name} imports {sorted(wrong)}"
 
 

@@ -154,16 +154,27 @@ async def test_health_and_readiness_report_the_ledger_without_credentials(store,
 def test_config_ledger_fields(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
-    s = load(env={"AUTHSIDECAR_LEDGER_BACKEND": "redis", "AUTHSIDECAR_LEDGER_URL": "rediss://cache:6380/2",
-                  "AUTHSIDECAR_LEDGER_PASSWORD_FILE": str(secret)})
+    s = load(
+        env={
+            "AUTHSIDECAR_LEDGER_BACKEND": "redis",
+            "AUTHSIDECAR_LEDGER_URL": "rediss://cache:6380/2",
+            "AUTHSIDECAR_LEDGER_PASSWORD_FILE": str(secret),
+        }
+    )
     assert (s.ledger.backend, s.ledger.url, s.ledger.password) == ("redis", "rediss://cache:6380/2", "s3cret")
     assert load(env={}).ledger.backend == "memory"
     with pytest.raises(ConfigError) as err:
         load(env={"AUTHSIDECAR_LEDGER_BACKEND": "redis"})
     assert "ledger.url: is required when ledger.backend is redis" in str(err.value)
     with pytest.raises(ConfigError) as err:
-        load(env={"AUTHSIDECAR_LEDGER_BACKEND": "etcd", "AUTHSIDECAR_LEDGER_URL": "http://u:hunter2@x",
-                  "AUTHSIDECAR_LEDGER_KEY_PREFIX": "bad prefix!", "AUTHSIDECAR_LEDGER_TIMEOUT_SECONDS": "0"})
+        load(
+            env={
+                "AUTHSIDECAR_LEDGER_BACKEND": "etcd",
+                "AUTHSIDECAR_LEDGER_URL": "http://u:hunter2@x",
+                "AUTHSIDECAR_LEDGER_KEY_PREFIX": "bad prefix!",
+                "AUTHSIDECAR_LEDGER_TIMEOUT_SECONDS": "0",
+            }
+        )
     text = str(err.value)
     for field in ("ledger.backend", "ledger.url", "ledger.key_prefix", "ledger.timeout_seconds"):
         assert field in text, field
@@ -187,13 +198,16 @@ async def test_every_one_time_verifier_fails_closed_when_the_ledger_is_down(stor
     assert [key.split(":")[1] for key in store.keys] == ["challenge", "totp"]
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("redis://cache:6379/x", "the database (the URL's path) must be a number"),
-    ("redis://cache:99999/0", "is not a valid Redis URL"),
-    ("redis://cache/0?timeout=soon", "is not a valid Redis URL"),
-    ("redis://:hunter2@:6379/0", "needs a host"),
-    ("unix://", "needs the socket's path"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("redis://cache:6379/x", "the database (the URL's path) must be a number"),
+        ("redis://cache:99999/0", "is not a valid Redis URL"),
+        ("redis://cache/0?timeout=soon", "is not a valid Redis URL"),
+        ("redis://:hunter2@:6379/0", "needs a host"),
+        ("unix://", "needs the socket's path"),
+    ],
+)
 def test_config_refuses_urls_redis_would_refuse_or_misread(url, problem):
     with pytest.raises(ConfigError) as err:
         load(env={"AUTHSIDECAR_LEDGER_BACKEND": "redis", "AUTHSIDECAR_LEDGER_URL": url})

@@ -25,8 +25,9 @@ def _tree(tmp: Path, files: dict[str, str], proc: str) -> tuple[Path, Path]:
 
 
 def test_cgroup_v2_limit_of_the_process_own_group(tmp_path):
-    root, proc = _tree(tmp_path, {"kubepods/pod1/c1/memory.max": "268435456\n", "memory.max": "max\n"},
-                       "0::/kubepods/pod1/c1\n")
+    root, proc = _tree(
+        tmp_path, {"kubepods/pod1/c1/memory.max": "268435456\n", "memory.max": "max\n"}, "0::/kubepods/pod1/c1\n"
+    )
     assert cgroup.memory_limit(root, proc) == (268435456, f"cgroup v2 {root}/kubepods/pod1/c1/memory.max")
 
 
@@ -42,8 +43,11 @@ def test_cgroup_v2_in_a_namespace_reads_the_mount_root(tmp_path):
 
 
 def test_cgroup_v1_limit_and_its_unlimited_value(tmp_path):
-    root, proc = _tree(tmp_path, {"memory/docker/abc/memory.limit_in_bytes": "536870912\n"},
-                       "5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n")
+    root, proc = _tree(
+        tmp_path,
+        {"memory/docker/abc/memory.limit_in_bytes": "536870912\n"},
+        "5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n",
+    )
     assert cgroup.memory_limit(root, proc)[0] == 536870912
     (root / "memory/docker/abc/memory.limit_in_bytes").write_text("9223372036854771712\n")
     assert cgroup.memory_limit(root, proc) == (None, f"cgroup v1 {root}/memory/docker/abc/memory.limit_in_bytes")
@@ -79,8 +83,11 @@ def test_explicit_sizes_win_and_the_rest_share_what_is_left():
 
 
 def test_explicit_sizes_that_cannot_fit_are_named():
-    p = plan(128 * MB, "config", {"jwks.verified_cache_max_entries": 1_000_000,
-                                  "platform.session_cache_max_entries": 100_000})
+    p = plan(
+        128 * MB,
+        "config",
+        {"jwks.verified_cache_max_entries": 1_000_000, "platform.session_cache_max_entries": 100_000},
+    )
     assert len(p.problems) == 1
     assert "jwks.verified_cache_max_entries=1000000" in p.problems[0]
     assert "platform.session_cache_max_entries=100000" in p.problems[0]
@@ -92,7 +99,7 @@ def test_a_budget_below_the_baseline_is_refused():
 
 def test_load_sizes_the_caches_from_the_budget():
     s = load(env={**EMULATED, "AUTHSIDECAR_LIMITS_MEMORY_BUDGET_MB": "256"})
-    expected = plan(256 * MB, "config", {}, memory_budget.transport_bytes(1000, 100, 128)).sizes   # the defaults
+    expected = plan(256 * MB, "config", {}, memory_budget.transport_bytes(1000, 100, 128)).sizes  # the defaults
     assert s.jwks.verified_cache_max_entries == expected["jwks.verified_cache_max_entries"]
     assert s.platform.session_cache_max_entries == expected["platform.session_cache_max_entries"]
     assert memory_plan(s).estimate_bytes <= 256 * MB  # reloaded with the sizes now explicit: same plan
@@ -141,7 +148,7 @@ def test_row01_transport_limits_that_cannot_fit_the_budget_are_refused_at_load()
     assert "limits.verify_streams_max=700" in message and "limits.max_in_flight=1000" in message
     with pytest.raises(ConfigError, match="limits.max_in_flight=2000"):
         load(env={**env, "AUTHSIDECAR_LIMITS_MAX_IN_FLIGHT": "2000"})
-    with pytest.raises(ConfigError, match="gRPC transport"):       # the defaults need ~204 MB
+    with pytest.raises(ConfigError, match="gRPC transport"):  # the defaults need ~204 MB
         load(env={**EMULATED, "AUTHSIDECAR_LIMITS_MEMORY_BUDGET_MB": "192"})
 
 
@@ -150,10 +157,13 @@ def test_row01_transport_cost_counts_streams_windows_and_requests():
     one_stream = memory_budget.stream_bytes(128)
     assert one_stream == max(t.window_bytes, t.max_request_bytes) + t.write_buffer_bytes + 128 * t.answer_bytes
     per_call = t.call_overhead_bytes
-    assert (memory_budget.transport_bytes(10, 3, 128) - memory_budget.transport_bytes(10, 2, 128)) == one_stream + per_call
-    assert (memory_budget.transport_bytes(11, 2, 128) - memory_budget.transport_bytes(10, 2, 128)) == \
-        t.max_request_bytes + per_call
-    assert memory_budget.transport_bytes(0, 0, 128) == t.window_bytes     # one connection window, no call
+    assert (
+        memory_budget.transport_bytes(10, 3, 128) - memory_budget.transport_bytes(10, 2, 128)
+    ) == one_stream + per_call
+    assert (
+        memory_budget.transport_bytes(11, 2, 128) - memory_budget.transport_bytes(10, 2, 128)
+    ) == t.max_request_bytes + per_call
+    assert memory_budget.transport_bytes(0, 0, 128) == t.window_bytes  # one connection window, no call
     # the cache share shrinks by exactly the transport's cost
     bare, counted = plan(512 * MB, "config", {}), plan(512 * MB, "config", {}, 64 * MB)
     assert counted.transport_bytes == 64 * MB

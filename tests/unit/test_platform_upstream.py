@@ -28,8 +28,16 @@ async def test_session_status_wire_shape_and_credentials():
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"session_token": "t", "session_id": "s1", "status": "verified",
-                                         "phone": "+14155552671", "expires_at": 1800000000})
+        return httpx.Response(
+            200,
+            json={
+                "session_token": "t",
+                "session_id": "s1",
+                "status": "verified",
+                "phone": "+14155552671",
+                "expires_at": 1800000000,
+            },
+        )
 
     record = await client(handler).session_status("t", "+14155552671")
     assert record.status is SessionStatus.VERIFIED and record.phone == "+14155552671"
@@ -47,13 +55,16 @@ async def test_unknown_session_and_odd_status():
     assert odd.status is SessionStatus.UNSPECIFIED
 
 
-@pytest.mark.parametrize("response,status,unavailable", [
-    (httpx.Response(503), 503, True),
-    (httpx.Response(429), 429, True),
-    (httpx.Response(401), 401, False),
-    (httpx.Response(200, text="<html>"), 502, True),   # a bad answer: fails closed like an outage (guard.py)
-    (httpx.Response(200, json=[1, 2]), 502, True),
-])
+@pytest.mark.parametrize(
+    "response,status,unavailable",
+    [
+        (httpx.Response(503), 503, True),
+        (httpx.Response(429), 429, True),
+        (httpx.Response(401), 401, False),
+        (httpx.Response(200, text="<html>"), 502, True),  # a bad answer: fails closed like an outage (guard.py)
+        (httpx.Response(200, json=[1, 2]), 502, True),
+    ],
+)
 async def test_failures_become_upstream_errors(response, status, unavailable):
     with pytest.raises(UpstreamError) as err:
         await client(lambda r: response).session_status("t", "")
@@ -74,12 +85,15 @@ async def test_timeouts_and_transport_errors_have_status_zero():
 
 
 async def test_approval_wire_shape():
-    ok = await client(lambda r: httpx.Response(200, json={
-        "valid": True, "action": "transfer", "session_token": "s", "phone": "+1",
-        "expires_at": 5})).verify_approval("a", "+1")
+    ok = await client(
+        lambda r: httpx.Response(
+            200, json={"valid": True, "action": "transfer", "session_token": "s", "phone": "+1", "expires_at": 5}
+        )
+    ).verify_approval("a", "+1")
     assert ok.valid and ok.action == "transfer" and ok.session_token == "s" and ok.expires_at == 5.0
-    used = await client(lambda r: httpx.Response(200, json={"valid": False,
-                                                            "reason": "already_used"})).verify_approval("a", "")
+    used = await client(lambda r: httpx.Response(200, json={"valid": False, "reason": "already_used"})).verify_approval(
+        "a", ""
+    )
     assert not used.valid and used.reason is Reason.ALREADY_USED
     # Only a literal true is a yes.
     sloppy = await client(lambda r: httpx.Response(200, json={"valid": "true"})).verify_approval("a", "")
@@ -98,8 +112,9 @@ def test_parse_event_understands_the_v1_revocation_vocabulary():
     assert parse_event("session_revoked", v1).kind is EventKind.SESSION_REVOKED
     unnamed = parse_event("message", v1)
     assert unnamed.kind is EventKind.SESSION_REVOKED and unnamed.token_hash == token_key("secret")
-    assert parse_event("message", json.dumps({"event": "session_created", "session_token": "t"})).kind \
-        is EventKind.OTHER  # says nothing about verification
+    assert (
+        parse_event("message", json.dumps({"event": "session_created", "session_token": "t"})).kind is EventKind.OTHER
+    )  # says nothing about verification
     assert parse_event("message", json.dumps({"event": ["session_revoked"]})).kind is EventKind.OTHER
 
 
@@ -130,7 +145,7 @@ def stream_for(listener, sse=None) -> EventStream:
 
 SSE_BODY = (
     "retry: 700\nid: e-3\nevent: heartbeat\ndata: {}\n\n"
-    "id: e-4\nevent: session.revoked\ndata: {\"session_token\": \"t\"}\n\n"
+    'id: e-4\nevent: session.revoked\ndata: {"session_token": "t"}\n\n'
     "event: stream.reset\ndata: {}\n\n"
 )
 
@@ -185,6 +200,7 @@ async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
         await asyncio.Event().wait()  # the platform goes quiet without closing the connection
 
     es = stream_for(Listener(), SseSettings(heartbeat_timeout_seconds=0.05))
+
     def handler(r: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stalled())
 
@@ -194,12 +210,17 @@ async def test_a_silent_stream_is_declared_dead_by_the_heartbeat_timeout():
     assert es.listener.calls == [("opened", False), ("heartbeat",)]
 
 
-@pytest.mark.parametrize("response, cause", [
-    (lambda: httpx.Response(204), "refused"),
-    (lambda: httpx.Response(200, json={"events": []}), "content_type"),
-    (lambda: httpx.Response(200, headers={"content-type": "text/plain"}, text="event: heartbeat\ndata: {}\n\n"),
-     "content_type"),
-])
+@pytest.mark.parametrize(
+    "response, cause",
+    [
+        (lambda: httpx.Response(204), "refused"),
+        (lambda: httpx.Response(200, json={"events": []}), "content_type"),
+        (
+            lambda: httpx.Response(200, headers={"content-type": "text/plain"}, text="event: heartbeat\ndata: {}\n\n"),
+            "content_type",
+        ),
+    ],
+)
 async def test_no_content_or_a_wrong_content_type_is_no_stream(response, cause):
     """Neither is ever reported to the listener as an open stream (which could make it trusted)."""
     listener = Listener()
@@ -214,6 +235,7 @@ async def test_no_content_or_a_wrong_content_type_is_no_stream(response, cause):
 async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
     """A connection that breaks halfway through an event's data line: the event is dropped whole, and
     the resume position stays before it (so the platform replays it on the next connection)."""
+
     async def cut():
         yield b"id: e-1\nevent: heartbeat\ndata: {}\n\n"
         yield b'id: e-2\nevent: session.revoked\ndata: {"session_tok'
@@ -221,6 +243,7 @@ async def test_an_event_cut_mid_line_is_not_applied_and_its_id_not_kept():
 
     listener = Listener()
     es = stream_for(listener)
+
     def handler(r: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=cut())
 

@@ -9,7 +9,6 @@ import io
 import logging
 
 import pytest
-
 from test_tokens import AUD, URL, Upstream, clocks, token, upstream  # noqa: F401 (fixtures)
 
 from sidecar import decision_log, metrics
@@ -23,16 +22,29 @@ from sidecar.reload import changed_paths, is_live, split_changes
 def test_live_and_restart_only_paths():
     assert is_live("issuers") and is_live("limits.max_in_flight") and is_live("ext_authz.rules")
     assert is_live("decision_log.path") and is_live("jwks.verified_cache_max_entries")
-    for path in ("listen", "tls.cert_file", "ops_listen", "ext_authz.enabled", "platform.base_url",
-                 "platform.sse.enabled", "jwks.timeout_seconds", "emulator.mode"):
+    for path in (
+        "listen",
+        "tls.cert_file",
+        "ops_listen",
+        "ext_authz.enabled",
+        "platform.base_url",
+        "platform.sse.enabled",
+        "jwks.timeout_seconds",
+        "emulator.mode",
+    ):
         assert not is_live(path), path
 
 
 def test_split_changes_keeps_the_running_value_of_restart_only_fields():
     running = Settings()
-    new = dataclasses.replace(running, listen=["127.0.0.1:1"], log_level="debug",
-                              limits=Limits(max_in_flight=5), tls=dataclasses.replace(running.tls, cert_file="/x"),
-                              circuit=CircuitSettings(failure_threshold=2))
+    new = dataclasses.replace(
+        running,
+        listen=["127.0.0.1:1"],
+        log_level="debug",
+        limits=Limits(max_in_flight=5),
+        tls=dataclasses.replace(running.tls, cert_file="/x"),
+        circuit=CircuitSettings(failure_threshold=2),
+    )
     applied, kept = split_changes(running, new)
     assert sorted(kept) == ["listen", "tls.cert_file"]
     assert applied.listen == running.listen and applied.tls == running.tls
@@ -44,7 +56,7 @@ def test_resize_drops_least_recently_used_first():
     cache: TtlLru[str, int] = TtlLru(4)
     for i, key in enumerate("abcd"):
         cache.put(key, i, 60)
-    cache.get("a")                      # a is now the most recently used
+    cache.get("a")  # a is now the most recently used
     cache.resize(2)
     assert [k for k in "abcd" if k in cache] == ["a", "d"]
     cache.resize(10)
@@ -54,15 +66,22 @@ def test_resize_drops_least_recently_used_first():
 
 def _verifier(upstream: Upstream, clocks, names: list[str]) -> TokenVerifier:  # noqa: F811 (the fixtures imported above)
     issuers = [IssuerSettings(issuer=f"{URL}/{n}", algorithms=["ES256"], audiences=[AUD]) for n in names]
-    return TokenVerifier(issuers, {i.issuer: upstream.fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers},
-                         JwksSettings(verified_cache_max_entries=1000), clock=clocks.mono, wall_clock=clocks.wall,
-                         make_fetch=lambda i: upstream.fetch(i.issuer.rsplit("/", 1)[1]))
+    return TokenVerifier(
+        issuers,
+        {i.issuer: upstream.fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers},
+        JwksSettings(verified_cache_max_entries=1000),
+        clock=clocks.mono,
+        wall_clock=clocks.wall,
+        make_fetch=lambda i: upstream.fetch(i.issuer.rsplit("/", 1)[1]),
+    )
 
 
 def _settings(names: list[str], **issuer_fields) -> Settings:
     fields = {"algorithms": ["ES256"], "audiences": [AUD], **issuer_fields}
-    return Settings(issuers=[IssuerSettings(issuer=f"{URL}/{n}", **fields) for n in names],
-                    jwks=JwksSettings(verified_cache_max_entries=1000))   # load() sizes it; Settings() leaves 0
+    return Settings(
+        issuers=[IssuerSettings(issuer=f"{URL}/{n}", **fields) for n in names],
+        jwks=JwksSettings(verified_cache_max_entries=1000),
+    )  # load() sizes it; Settings() leaves 0
 
 
 async def test_issuers_added_and_removed_live(upstream, clocks):  # noqa: F811 (the fixtures imported above)
@@ -72,11 +91,11 @@ async def test_issuers_added_and_removed_live(upstream, clocks):  # noqa: F811 (
     assert (await v.verify(first, None, [])).verdict.valid
     assert (await v.verify(second, None, [])).verdict.reason is Reason.UNTRUSTED_ISSUER
     v.reload(_settings(["main", "second"]))
-    assert (await v.verify(second, None, [])).verdict.valid          # fetched on first use
-    assert (await v.verify(first, None, [])).verdict.source is Source.CACHE   # main's cache untouched
+    assert (await v.verify(second, None, [])).verdict.valid  # fetched on first use
+    assert (await v.verify(first, None, [])).verdict.source is Source.CACHE  # main's cache untouched
     assert v.readiness()[0]
     v.reload(_settings(["second"]))
-    answer = await v.verify(first, None, [])                           # was in the verified cache
+    answer = await v.verify(first, None, [])  # was in the verified cache
     assert answer.verdict.reason is Reason.UNTRUSTED_ISSUER
     assert set(v.keys) == {f"{URL}/second"}
 
@@ -89,13 +108,13 @@ async def test_a_changed_issuer_keeps_its_keys_but_not_its_cached_verifications(
     v.reload(_settings(["main"], audiences=["someone-else"]))
     answer = await v.verify(tok, None, [])
     assert answer.verdict.reason is Reason.BAD_AUDIENCE and answer.verdict.source is not Source.CACHE
-    assert upstream.calls["main"] == fetches                           # no refetch: same JWKS
+    assert upstream.calls["main"] == fetches  # no refetch: same JWKS
 
 
 async def test_an_issuer_added_live_does_not_make_the_verifier_unready(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v = _verifier(upstream, clocks, ["main"])
     await v.keys[f"{URL}/main"].refresh()
-    v.reload(_settings(["main", "never"]))                             # its JWKS is never fetched here
+    v.reload(_settings(["main", "never"]))  # its JWKS is never fetched here
     assert v.readiness()[0]
 
 
@@ -118,6 +137,7 @@ def test_decision_log_samples_limits_and_reports(monkeypatch):
 
 # --- issue 24 row 11: a reload racing an in-flight verification ---------------------------------
 
+
 def _held_verifier(upstream: Upstream, clocks) -> tuple[TokenVerifier, asyncio.Event, asyncio.Event]:
     """A verifier whose first JWKS fetch waits for `gate` (set `entered` when it starts)."""
     gate, entered = asyncio.Event(), asyncio.Event()
@@ -129,9 +149,18 @@ def _held_verifier(upstream: Upstream, clocks) -> tuple[TokenVerifier, asyncio.E
         return await inner()
 
     name = f"{URL}/main"
-    return TokenVerifier([IssuerSettings(issuer=name, algorithms=["ES256"], audiences=[AUD])], {name: held},
-                         JwksSettings(verified_cache_max_entries=1000), clock=clocks.mono, wall_clock=clocks.wall,
-                         make_fetch=lambda i: upstream.fetch("main")), gate, entered
+    return (
+        TokenVerifier(
+            [IssuerSettings(issuer=name, algorithms=["ES256"], audiences=[AUD])],
+            {name: held},
+            JwksSettings(verified_cache_max_entries=1000),
+            clock=clocks.mono,
+            wall_clock=clocks.wall,
+            make_fetch=lambda i: upstream.fetch("main"),
+        ),
+        gate,
+        entered,
+    )
 
 
 async def test_row11_audiences_changed_during_a_jwks_fetch_are_not_answered_or_cached_stale(upstream, clocks):
@@ -139,21 +168,21 @@ async def test_row11_audiences_changed_during_a_jwks_fetch_are_not_answered_or_c
     tok = token(upstream, clocks, "main")
     call = asyncio.create_task(v.verify(tok, None, []))
     await asyncio.wait_for(entered.wait(), 10)
-    v.reload(_settings(["main"], audiences=["other-api"]))    # the token's audience is dropped mid-fetch
+    v.reload(_settings(["main"], audiences=["other-api"]))  # the token's audience is dropped mid-fetch
     gate.set()
     answer = await asyncio.wait_for(call, 10)
-    assert answer.verdict.reason is Reason.BAD_AUDIENCE       # was valid, and then valid x3 from CACHE
+    assert answer.verdict.reason is Reason.BAD_AUDIENCE  # was valid, and then valid x3 from CACHE
     for _ in range(3):
         later = await v.verify(tok, None, [])
         assert later.verdict.reason is Reason.BAD_AUDIENCE and later.verdict.source is not Source.CACHE
-    v.reload(_settings(["main"]))                              # and back: valid under the rules in force
+    v.reload(_settings(["main"]))  # and back: valid under the rules in force
     assert (await v.verify(tok, None, [])).verdict.valid
 
 
 async def test_row11_an_issuer_removed_during_a_jwks_fetch_is_untrusted_for_the_call_in_flight(upstream, clocks):
     v, gate, entered = _held_verifier(upstream, clocks)
     tok = token(upstream, clocks, "main")
-    calls = [asyncio.create_task(v.verify(tok, None, [])) for _ in range(3)]   # sharing one fetch
+    calls = [asyncio.create_task(v.verify(tok, None, [])) for _ in range(3)]  # sharing one fetch
     await asyncio.wait_for(entered.wait(), 10)
     v.reload(Settings(issuers=[], jwks=JwksSettings(verified_cache_max_entries=1000)))
     gate.set()
@@ -168,10 +197,11 @@ def test_an_issuer_removed_live_takes_accept_missing_iss_with_it(upstream, clock
     v.reload(_settings(["main"], accept_missing_iss=True))
     assert v._missing_iss is v.issuers[f"{URL}/main"]
     v.reload(_settings(["second"]))
-    assert v._missing_iss is None     # was the removed issuer: its keys gone, a KeyError for the next call
+    assert v._missing_iss is None  # was the removed issuer: its keys gone, a KeyError for the next call
 
 
 # --- applying a reload is all or nothing ------------------------------------------------------
+
 
 async def test_an_apply_that_fails_part_way_changes_nothing():
     from sidecar.api.rpc import InFlight
@@ -186,22 +216,26 @@ async def test_an_apply_that_fails_part_way_changes_nothing():
     server.inflight = InFlight(running.limits.max_in_flight, max_streams=running.limits.max_streams)
     level = logging.getLogger().level
     try:
-        new = dataclasses.replace(running, log_level="debug", issuers=running.issuers[:1],
-                                  limits=dataclasses.replace(running.limits, max_in_flight=7, max_token_bytes=64))
+        new = dataclasses.replace(
+            running,
+            log_level="debug",
+            issuers=running.issuers[:1],
+            limits=dataclasses.replace(running.limits, max_in_flight=7, max_token_bytes=64),
+        )
 
-        def broken(settings):   # a component late in the order that cannot take the new settings
+        def broken(settings):  # a component late in the order that cannot take the new settings
             raise RuntimeError("cannot take it")
 
         server.sidecar.components["accounts"].reload = broken
         with pytest.raises(RuntimeError):
             server.apply(new)
         tokens = server.sidecar.components["tokens"]
-        assert set(tokens.issuers) == {i.issuer for i in running.issuers}   # the removed issuer is back
+        assert set(tokens.issuers) == {i.issuer for i in running.issuers}  # the removed issuer is back
         assert server.inflight.limit == running.limits.max_in_flight
         assert server.sidecar.settings.limits.max_token_bytes == running.limits.max_token_bytes
         assert server.sidecar.settings.log_level == running.log_level
         assert logging.getLogger().level == logging.getLevelName(running.log_level.upper())
-        del server.sidecar.components["accounts"].reload                   # the component recovers
+        del server.sidecar.components["accounts"].reload  # the component recovers
         server.apply(new)
         assert server.inflight.limit == 7 and set(tokens.issuers) == {running.issuers[0].issuer}
     finally:
@@ -217,7 +251,7 @@ async def test_the_reload_task_survives_any_exception_and_applies_a_later_good_f
     applied: list[str] = []
     surprises = iter([RuntimeError("a bug"), None])
 
-    def adjust(settings: Settings) -> Settings:   # runs in the worker thread, as the emulator's URLs do
+    def adjust(settings: Settings) -> Settings:  # runs in the worker thread, as the emulator's URLs do
         surprise = next(surprises, None)
         if surprise is not None:
             raise surprise
@@ -226,15 +260,16 @@ async def test_the_reload_task_survives_any_exception_and_applies_a_later_good_f
     def errors() -> float:
         return metrics.CONFIG_RELOADS_TOTAL.labels("error")._value.get()
 
-    reloader = ConfigReloader(path, Settings(config_poll_seconds=0.1), lambda s: applied.append(s.log_level),
-                              adjust=adjust)
+    reloader = ConfigReloader(
+        path, Settings(config_poll_seconds=0.1), lambda s: applied.append(s.log_level), adjust=adjust
+    )
     task = asyncio.create_task(reloader.run())
     try:
         before = errors()
-        path.write_text("log_level: debug\n")          # the adjust step blows up: logged, counted
+        path.write_text("log_level: debug\n")  # the adjust step blows up: logged, counted
         await _until(lambda: errors() > before)
         assert not task.done() and applied == []
-        path.write_text("log_level: warning\n")        # the next change is still picked up
+        path.write_text("log_level: warning\n")  # the next change is still picked up
         await _until(lambda: applied == ["warning"])
     finally:
         task.cancel()
@@ -244,4 +279,5 @@ async def _until(predicate, timeout: float = 10.0) -> None:
     async def poll() -> None:
         while not predicate():
             await asyncio.sleep(0.02)
+
     await asyncio.wait_for(poll(), timeout)

@@ -147,12 +147,15 @@ async def test_wrong_code_is_challenge_failed_and_not_remembered():
     assert (await factors.verify_totp("42", "1234567")).valid
 
 
-@pytest.mark.parametrize("error, reason", [
-    (UpstreamError("authy", 0, "timed out"), Reason.UPSTREAM_UNAVAILABLE),
-    (UpstreamError("authy", 503, "down"), Reason.UPSTREAM_UNAVAILABLE),
-    (UpstreamError("authy", 404, "User not found."), Reason.NOT_FOUND),
-    (UpstreamError("authy", 400, "bad"), Reason.CHALLENGE_FAILED),
-])
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (UpstreamError("authy", 0, "timed out"), Reason.UPSTREAM_UNAVAILABLE),
+        (UpstreamError("authy", 503, "down"), Reason.UPSTREAM_UNAVAILABLE),
+        (UpstreamError("authy", 404, "User not found."), Reason.NOT_FOUND),
+        (UpstreamError("authy", 400, "bad"), Reason.CHALLENGE_FAILED),
+    ],
+)
 async def test_upstream_failures_fail_closed_with_a_reason(error, reason):
     factors, upstream, _, _ = make()
     upstream.error = error
@@ -172,22 +175,34 @@ async def test_phone_code_replay_is_already_used():
     assert upstream.calls == ["check", "check"]
 
 
-@pytest.mark.parametrize("country, phone, expected", [
-    ("US", "2015550123", PhoneNumber(1, "2015550123")),
-    ("us", "(201) 555-0123", PhoneNumber(1, "2015550123")),
-    ("1", "201-555-0123", PhoneNumber(1, "2015550123")),
-    ("+351", "911234567", PhoneNumber(351, "911234567")),
-    ("PT", "+351 911 234 567", PhoneNumber(351, "911234567")),
-])
+@pytest.mark.parametrize(
+    "country, phone, expected",
+    [
+        ("US", "2015550123", PhoneNumber(1, "2015550123")),
+        ("us", "(201) 555-0123", PhoneNumber(1, "2015550123")),
+        ("1", "201-555-0123", PhoneNumber(1, "2015550123")),
+        ("+351", "911234567", PhoneNumber(351, "911234567")),
+        ("PT", "+351 911 234 567", PhoneNumber(351, "911234567")),
+    ],
+)
 def test_country_as_alpha2_or_calling_code(country, phone, expected):
     assert parse_phone(country, phone) == expected
 
 
-@pytest.mark.parametrize("country, phone, field", [
-    ("", "2015550123", "country"), ("XX", "2015550123", "country"), ("999", "2015550123", "country"),
-    ("USA", "2015550123", "country"), ("US", "", "phone"), ("US", "12", "phone"),
-    ("US", "hello", "phone"), ("US", "+351 911 234 567", "phone"), ("US", "1" * 70, "phone"),
-])
+@pytest.mark.parametrize(
+    "country, phone, field",
+    [
+        ("", "2015550123", "country"),
+        ("XX", "2015550123", "country"),
+        ("999", "2015550123", "country"),
+        ("USA", "2015550123", "country"),
+        ("US", "", "phone"),
+        ("US", "12", "phone"),
+        ("US", "hello", "phone"),
+        ("US", "+351 911 234 567", "phone"),
+        ("US", "1" * 70, "phone"),
+    ],
+)
 def test_bad_countries_and_phones_name_the_field(country, phone, field):
     with pytest.raises(InvalidArgument) as err:
         parse_phone(country, phone)
@@ -270,10 +285,10 @@ async def test_the_authy_circuit_opens_on_repeated_unavailability_and_a_probe_cl
     for _ in range(threshold + 5):
         answer = await factors.verify_totp("42", "1234567")
         assert not answer.valid and answer.reason is Reason.UPSTREAM_UNAVAILABLE
-    assert upstream.calls.count("verify") == threshold     # then it failed fast, the platform spared
+    assert upstream.calls.count("verify") == threshold  # then it failed fast, the platform spared
     assert "circuit open" in answer.detail
     with pytest.raises(UpstreamError, match="circuit open"):
-        await factors.approval_status("uuid-1")             # every call shares the one breaker
+        await factors.approval_status("uuid-1")  # every call shares the one breaker
     assert upstream.calls.count("status") == 0
     upstream.error = None
     clock.now += factors.circuit.open_seconds
@@ -297,7 +312,7 @@ async def test_request_token_goes_to_the_platform_through_the_circuit_and_checks
     for _ in range(factors.circuit.failure_threshold + 3):
         with pytest.raises(UpstreamError):
             await factors.request_token(TokenRequest("42", "call"))
-    assert upstream.calls.count("token:call") == factors.circuit.failure_threshold   # then it failed fast
+    assert upstream.calls.count("token:call") == factors.circuit.failure_threshold  # then it failed fast
 
 
 def test_the_second_factor_core_never_imports_the_adapter_and_the_emulator_never_imports_the_sidecar():

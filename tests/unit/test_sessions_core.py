@@ -314,9 +314,11 @@ async def test_without_sse_positive_entries_live_by_ttl(platform, clock):
 
 
 def test_platform_settings_are_validated():
-    env = {"AUTHSIDECAR_PLATFORM_SESSION_CACHE_TTL_SECONDS": "0",
-           "AUTHSIDECAR_PLATFORM_SSE_RECONNECT_MIN_SECONDS": "60",
-           "AUTHSIDECAR_PLATFORM_SSE_PATH": "events"}
+    env = {
+        "AUTHSIDECAR_PLATFORM_SESSION_CACHE_TTL_SECONDS": "0",
+        "AUTHSIDECAR_PLATFORM_SSE_RECONNECT_MIN_SECONDS": "60",
+        "AUTHSIDECAR_PLATFORM_SSE_PATH": "events",
+    }
     with pytest.raises(ConfigError) as err:
         load(env=env)
     fields = {p.split(":")[0] for p in err.value.problems}
@@ -370,6 +372,7 @@ async def test_a_racing_caller_with_the_wrong_phone_does_not_spoil_the_right_one
 
 
 # --- a flood of distinct unknown tokens: the lookup budget ------------------------------------------
+
 
 async def test_distinct_unknown_sessions_cost_the_platform_a_bounded_rate(platform, clock):
     v = make(platform, clock, unknown_rate=2.0, unknown_burst=5)
@@ -427,8 +430,9 @@ async def test_cached_sessions_answer_as_fresh_ones_and_share_a_phone(platform, 
     fresh = [await v.get_status(t, PHONE) for t in ("good", "good2")]
     cached = [await v.get_status(t, PHONE) for t in ("good", "good2")]
     assert platform.status_calls == 2 and all(a.source is Source.CACHE for a in cached)
-    assert [(a.status, a.phone, a.expires_at, a.reason) for a in cached] == \
-        [(a.status, a.phone, a.expires_at, a.reason) for a in fresh]
+    assert [(a.status, a.phone, a.expires_at, a.reason) for a in cached] == [
+        (a.status, a.phone, a.expires_at, a.reason) for a in fresh
+    ]
     assert (await v.verify_session("good", PHONE)).verdict.valid
     one, two = v._positive.get(token_key("good")), v._positive.get(token_key("good2"))
-    assert one == ("+1 415-555-2671", NOW + 3600) and one[0] is two[0]   # no session id; one phone string
+    assert one == ("+1 415-555-2671", NOW + 3600) and one[0] is two[0]  # no session id; one phone string

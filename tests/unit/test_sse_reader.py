@@ -29,7 +29,7 @@ async def test_line_ends_of_every_kind_even_split_across_chunks():
 
 async def test_fields_comments_multiline_data_and_retry():
     got = await events([b": hi\nid: 7\nretry: 1500\ndata: x\ndata:y\nfoo: bar\n\ndata: z\n\n"])
-    assert got == [("message", "x\ny", "7", 1500), ("message", "z", "7", None)]   # the id carries over
+    assert got == [("message", "x\ny", "7", 1500), ("message", "z", "7", None)]  # the id carries over
 
 
 @pytest.mark.parametrize("bad", ["caf\u00e9", "a\x01b", "9" * (MAX_EVENT_ID_CHARS + 1)])

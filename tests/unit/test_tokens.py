@@ -63,6 +63,7 @@ class Upstream:
                 raise OSError("down")
             i = self.issuers[name]
             return FetchedKeys([k.public_jwk() for k in i.keys] + i.extra_jwks)
+
         return fetch
 
 
@@ -78,14 +79,17 @@ def clocks() -> Clocks:
     return Clocks(float(int(time.time())))
 
 
-def verifier(upstream: Upstream, clocks: Clocks, *, issuers: list[IssuerSettings] | None = None,
-             revoked=None, **jwks) -> TokenVerifier:
-    issuers = issuers or [IssuerSettings(issuer=f"{URL}/{n}", algorithms=[i.alg], audiences=[AUD])
-                          for n, i in upstream.issuers.items()]
+def verifier(
+    upstream: Upstream, clocks: Clocks, *, issuers: list[IssuerSettings] | None = None, revoked=None, **jwks
+) -> TokenVerifier:
+    issuers = issuers or [
+        IssuerSettings(issuer=f"{URL}/{n}", algorithms=[i.alg], audiences=[AUD]) for n, i in upstream.issuers.items()
+    ]
     fetchers = {i.issuer: upstream.fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers}
     jwks.setdefault("verified_cache_max_entries", 100_000)  # as the memory budget sizes it in `load`
-    return TokenVerifier(issuers, fetchers, JwksSettings(**jwks), revoked=revoked,
-                         clock=clocks.mono, wall_clock=clocks.wall)
+    return TokenVerifier(
+        issuers, fetchers, JwksSettings(**jwks), revoked=revoked, clock=clocks.mono, wall_clock=clocks.wall
+    )
 
 
 def token(upstream: Upstream, clocks: Clocks, name: str = "main", **req) -> str:
@@ -105,9 +109,20 @@ async def reason(v: TokenVerifier, tok: str, audience: str | None = None, scopes
 # --- a valid token and what it says ---------------------------------------------------------------
 async def test_valid_token_yields_auth_info(upstream, clocks):
     v = verifier(upstream, clocks)
-    tok = token(upstream, clocks, claims={"sub": "u-7", "sid": "s-1", "jti": "j-1", "scope": "read write",
-                                          "permissions": ["billing"], "roles": ["admin"], "org_id": "org-9",
-                                          "aud": [AUD, "other"]})
+    tok = token(
+        upstream,
+        clocks,
+        claims={
+            "sub": "u-7",
+            "sid": "s-1",
+            "jti": "j-1",
+            "scope": "read write",
+            "permissions": ["billing"],
+            "roles": ["admin"],
+            "org_id": "org-9",
+            "aud": [AUD, "other"],
+        },
+    )
     answer = await v.verify(tok, None, ["read", "billing"])
     assert answer.verdict.valid and answer.verdict.source is Source.LOCAL
     a = answer.auth
@@ -187,9 +202,16 @@ async def test_key_url_and_embedded_key_headers_are_never_trusted(upstream, cloc
     attacker = Issuer("attacker", "ES256")
     pair = attacker.add_key()
     values = {"jku": "https://evil.test/jwks.json", "x5u": "https://evil.test/cert.pem", "jwk": pair.public_jwk()}
-    tok = mint(f"{URL}/main", upstream.issuers["main"],
-               MintRequest(claims={}, jwk=_private_jwk(pair), kid=upstream.issuers["main"].current.kid,
-                           headers={header: values[header]}))["token"]
+    tok = mint(
+        f"{URL}/main",
+        upstream.issuers["main"],
+        MintRequest(
+            claims={},
+            jwk=_private_jwk(pair),
+            kid=upstream.issuers["main"].current.kid,
+            headers={header: values[header]},
+        ),
+    )["token"]
     assert await reason(verifier(upstream, clocks), tok) is Reason.BAD_SIGNATURE
 
 
@@ -226,17 +248,27 @@ async def test_bad_ecdsa_signatures_are_rejected(upstream, clocks, tamper):
 
 
 async def test_signature_from_an_unpublished_key_with_a_known_kid_is_rejected(upstream, clocks):
-    assert await reason(verifier(upstream, clocks), token(upstream, clocks, signer="unpublished")) \
-        is Reason.BAD_SIGNATURE
+    assert (
+        await reason(verifier(upstream, clocks), token(upstream, clocks, signer="unpublished")) is Reason.BAD_SIGNATURE
+    )
 
 
 # --- malformed input ------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", [
-    "abc", "a.b", "a.b.c.d", "!!!.e30.", f"{b64({'alg': 'ES256'})}.e30=.sig",
-    f"{b64(b'[1]')}.e30.", f"{b64(b'not json')}.e30.", f"{b64({'alg': 'ES256'})}.{b64(b'null')}.",
-    b64(b'{"alg":"ES256","alg":"none"}') + ".e30.",  # duplicate header member
-    b64({"alg": "ES256"}) + "." + b64(bytes([0xFF, 0xFE])) + ".",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "!!!.e30.",
+        f"{b64({'alg': 'ES256'})}.e30=.sig",
+        f"{b64(b'[1]')}.e30.",
+        f"{b64(b'not json')}.e30.",
+        f"{b64({'alg': 'ES256'})}.{b64(b'null')}.",
+        b64(b'{"alg":"ES256","alg":"none"}') + ".e30.",  # duplicate header member
+        b64({"alg": "ES256"}) + "." + b64(bytes([0xFF, 0xFE])) + ".",
+    ],
+)
 async def test_malformed_tokens(upstream, clocks, bad):
     assert await reason(verifier(upstream, clocks), bad) is Reason.MALFORMED
 
@@ -248,8 +280,11 @@ async def test_wrongly_typed_claims_are_malformed(upstream, clocks):
     assert await reason(v, token(upstream, clocks, claims={"sub": 12})) is Reason.MALFORMED
 
 
-@pytest.mark.parametrize("exp", [10**400, float("inf"), float("-inf"), float("nan"), 1e999],
-                         ids=["int-10^400", "Infinity", "-Infinity", "NaN", "1e999"])
+@pytest.mark.parametrize(
+    "exp",
+    [10**400, float("inf"), float("-inf"), float("nan"), 1e999],
+    ids=["int-10^400", "Infinity", "-Infinity", "NaN", "1e999"],
+)
 async def test_numeric_dates_out_of_float_range_or_not_finite_are_malformed(upstream, clocks, exp):
     """Signed by the issuer, still refused: 10**400 used to escape as OverflowError (INTERNAL), and
     `"exp": Infinity` (which Python's json accepts, JSON does not) made a token that never expires."""
@@ -287,8 +322,9 @@ async def test_clock_skew_edges(upstream, clocks):
 
 
 async def test_required_claims_and_max_lifetime(upstream, clocks):
-    issuers = [IssuerSettings(issuer=f"{URL}/main", audiences=[AUD], required_claims=["exp", "sub"],
-                              max_lifetime_seconds=600)]
+    issuers = [
+        IssuerSettings(issuer=f"{URL}/main", audiences=[AUD], required_claims=["exp", "sub"], max_lifetime_seconds=600)
+    ]
     v = verifier(upstream, clocks, issuers=issuers)
     now = int(clocks.wall_now)
     assert await reason(v, token(upstream, clocks, claims={"exp": None})) is Reason.MISSING_CLAIM
@@ -368,9 +404,22 @@ async def test_hits_past_the_recent_memo_read_the_same_identity_from_the_token(u
 
     monkeypatch.setattr(tokens, "RECENT_MAX", 2)
     v = verifier(upstream, clocks)
-    toks = [token(upstream, clocks, claims={"sub": f"u-{i}", "sid": f"s-{i}", "jti": f"j-{i}", "scope": "read",
-                                            "aud": [AUD, "api-a"], "roles": ["admin"], "org_id": "o"})
-            for i in range(5)]
+    toks = [
+        token(
+            upstream,
+            clocks,
+            claims={
+                "sub": f"u-{i}",
+                "sid": f"s-{i}",
+                "jti": f"j-{i}",
+                "scope": "read",
+                "aud": [AUD, "api-a"],
+                "roles": ["admin"],
+                "org_id": "o",
+            },
+        )
+        for i in range(5)
+    ]
     fresh = [(await v.verify(t, None, [])).auth for t in toks]
     for t, first in zip(toks, fresh, strict=True):
         again = await v.verify(t, "api-a", ["read"])
@@ -450,5 +499,5 @@ async def test_row03_parsed_token_memo_is_bounded_in_bytes(upstream, clocks):
         assert again.verdict.source is Source.CACHE and again.auth == first.auth
         assert convert.auth_info(again.auth) == convert.auth_info(first.auth)
     assert v.signature_checks == 21
-    assert len(v._recent) == 1                               # the small one only
+    assert len(v._recent) == 1  # the small one only
     assert convert._auth_info_bytes.cache_info().currsize == 1

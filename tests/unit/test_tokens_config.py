@@ -17,9 +17,15 @@ def test_bad_jwks_and_issuer_settings_are_all_named(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(path, env={})
     text = str(err.value)
-    for field in ("jwks.ttl_seconds", "jwks.unknown_kid_cooldown_seconds", "jwks.verified_cache_max_entries",
-                  "jwks.max_document_bytes", "jwks.max_stale_seconds", "issuers[0].jwks_uri",
-                  "issuers[0].max_lifetime_seconds"):
+    for field in (
+        "jwks.ttl_seconds",
+        "jwks.unknown_kid_cooldown_seconds",
+        "jwks.verified_cache_max_entries",
+        "jwks.max_document_bytes",
+        "jwks.max_stale_seconds",
+        "issuers[0].jwks_uri",
+        "issuers[0].max_lifetime_seconds",
+    ):
         assert field in text, field
 
 

@@ -32,19 +32,34 @@ def verifier(keys: dict[str, Issuer], *, accept: str | None = "inai", audiences:
     def fetch(name: str):
         async def fetched() -> FetchedKeys:
             return FetchedKeys([k.public_jwk() for k in keys[name].keys])
+
         return fetched
 
-    issuers = [IssuerSettings(issuer=f"{URL}/{name}", accept_missing_iss=(name == accept),
-                              audiences=(audiences or {}).get(name, [])) for name in keys]
-    return TokenVerifier(issuers, {i.issuer: fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers},
-                         JwksSettings(verified_cache_max_entries=1000))  # as `load` sizes it from the budget
+    issuers = [
+        IssuerSettings(
+            issuer=f"{URL}/{name}", accept_missing_iss=(name == accept), audiences=(audiences or {}).get(name, [])
+        )
+        for name in keys
+    ]
+    return TokenVerifier(
+        issuers,
+        {i.issuer: fetch(i.issuer.rsplit("/", 1)[1]) for i in issuers},
+        JwksSettings(verified_cache_max_entries=1000),
+    )  # as `load` sizes it from the budget
 
 
 def token(keys: dict[str, Issuer], signer: str, key: str = "", **claims) -> str:
     """InAI-shaped claims; iss and aud dropped unless given. `key="unpublished"`: a fresh key, the issuer's kid."""
     now = int(time.time())
-    base = {"iss": None, "aud": None, "sub": "usr_1", "type": "app_user", "tenant_id": "t", "iat": now,
-            "exp": now + 300}
+    base = {
+        "iss": None,
+        "aud": None,
+        "sub": "usr_1",
+        "type": "app_user",
+        "tenant_id": "t",
+        "iat": now,
+        "exp": now + 300,
+    }
     return mint(f"{URL}/{signer}", keys[signer], MintRequest(claims={**base, **claims}, signer=key))["token"]
 
 
@@ -85,10 +100,12 @@ async def test_audience_checks_still_apply(keys):
 
 def test_two_issuers_setting_it_is_refused_at_load(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("issuers:\n"
-                    "  - {issuer: https://a.test, accept_missing_iss: true}\n"
-                    "  - {issuer: https://b.test}\n"
-                    "  - {issuer: https://c.test, accept_missing_iss: true}\n")
+    path.write_text(
+        "issuers:\n"
+        "  - {issuer: https://a.test, accept_missing_iss: true}\n"
+        "  - {issuer: https://b.test}\n"
+        "  - {issuer: https://c.test, accept_missing_iss: true}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load(path, env={})
     assert "issuers[2].accept_missing_iss: only one issuer may accept tokens without iss" in str(err.value)

@@ -15,7 +15,7 @@ def detail_of(exc: UpstreamError) -> tuple[int, errors_pb2.UpstreamErrorDetail]:
     status = upstream_status(exc)
     # Round trip through the trailer a client receives.
     wire = rpc_status.to_status(status)
-    (key, value), = wire.trailing_metadata
+    ((key, value),) = wire.trailing_metadata
     assert key == "grpc-status-details-bin"
     decoded = type(status).FromString(value)
     detail = errors_pb2.UpstreamErrorDetail()

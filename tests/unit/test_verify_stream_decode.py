@@ -16,6 +16,5 @@ def test_row12_item_id_of_an_undecodable_item():
 
 
 def test_row12_item_id_is_zero_when_the_id_cannot_be_read():
-    for raw in (b"", b"\xff\xff\xff", b"\x08", b"\x08\xff", b"\x52\x7f", b"\x0b\x08\x05",
-                b"\x80" * 20 + b"\x01"):
+    for raw in (b"", b"\xff\xff\xff", b"\x08", b"\x08\xff", b"\x52\x7f", b"\x0b\x08\x05", b"\x80" * 20 + b"\x01"):
         assert item_id(raw) == 0, raw

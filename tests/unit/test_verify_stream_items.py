@@ -33,7 +33,7 @@ async def test_items_cancelled_before_their_first_step_give_back_their_in_flight
         stream.unanswered += 1
         stream.start(_item(n))
     assert inflight.current == 3 and stream.evaluating == 3
-    stream.close()                       # same loop turn: no item task has run yet
+    stream.close()  # same loop turn: no item task has run yet
     await asyncio.sleep(0.01)
     assert started == []
     assert (inflight.current, stream.evaluating, len(stream.tasks)) == (0, 0, 0)
@@ -50,18 +50,19 @@ async def test_items_cancelled_while_waiting_give_back_their_place_once():
     for n in (1, 2):
         stream.unanswered += 1
         stream.start(_item(n))
-    await asyncio.sleep(0.01)            # both items are now waiting on the gate
+    await asyncio.sleep(0.01)  # both items are now waiting on the gate
     stream.close()
     await asyncio.sleep(0.01)
     assert (inflight.current, stream.evaluating, len(stream.tasks)) == (0, 0, 0)
 
 
 async def test_with_tracing_on_an_item_cancelled_before_its_first_step_leaves_no_unawaited_coroutine(
-        monkeypatch, recwarn):
+    monkeypatch, recwarn
+):
     async def answer(request):
         await asyncio.sleep(30)
 
-    monkeypatch.setattr(tracing, "ENABLED", True)    # each item's task is then the span wrapper around it
+    monkeypatch.setattr(tracing, "ENABLED", True)  # each item's task is then the span wrapper around it
     inflight = InFlight(10)
     stream = _Stream({"verify_token": answer}, inflight, 16, 0.0)
     stream.unanswered += 1

@@ -28,16 +28,20 @@ def text(rng: random.Random, most: int = 8) -> str:
 
 
 def value(rng: random.Random, depth: int):
-    kind = rng.choice(["str", "str", "int", "float", "bool", "null", "dict", "list"] if depth < 3 else
-                      ["str", "int", "bool", "null"])
+    kind = rng.choice(
+        ["str", "str", "int", "float", "bool", "null", "dict", "list"] if depth < 3 else ["str", "int", "bool", "null"]
+    )
     if kind == "dict":
         return {text(rng).replace("[", "(").replace("]", ")"): value(rng, depth + 1) for _ in range(rng.randint(1, 4))}
     if kind == "list":
         return [value(rng, depth + 1) for _ in range(rng.randint(1, 13))]
-    return {"str": lambda: text(rng, 12), "int": lambda: rng.randint(-10**6, 10**12),
-            "float": lambda: rng.choice([0.5, 1.25, 3.0, 1e-7, 0.00001, 123.456, 1e21, 1.5e300, 2**60]),
-            "bool": lambda: rng.random() < 0.5,
-            "null": lambda: None}[kind]()
+    return {
+        "str": lambda: text(rng, 12),
+        "int": lambda: rng.randint(-(10**6), 10**12),
+        "float": lambda: rng.choice([0.5, 1.25, 3.0, 1e-7, 0.00001, 123.456, 1e21, 1.5e300, 2**60]),
+        "bool": lambda: rng.random() < 0.5,
+        "null": lambda: None,
+    }[kind]()
 
 
 def random_object(rng: random.Random) -> dict:
@@ -48,9 +52,19 @@ def random_object(rng: random.Random) -> dict:
 def bodies() -> list[dict]:
     """OneTouch callbacks (the fields verifyCallback requires) around generated content."""
     rng = random.Random(1455825429)
-    return [{**random_object(rng), "approval_request": random_object(rng), "authy_id": rng.randint(1, 10**7),
-             "callback_action": "approval_request_status", "device_uuid": text(rng), "signature": text(rng),
-             "status": rng.choice(["approved", "denied"]), "uuid": text(rng)} for _ in range(BODIES)]
+    return [
+        {
+            **random_object(rng),
+            "approval_request": random_object(rng),
+            "authy_id": rng.randint(1, 10**7),
+            "callback_action": "approval_request_status",
+            "device_uuid": text(rng),
+            "signature": text(rng),
+            "status": rng.choice(["approved", "denied"]),
+            "uuid": text(rng),
+        }
+        for _ in range(BODIES)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +74,17 @@ def sdk_verdicts(node_project, tmp_path_factory):
     callbacks = []
     for body in generated:
         callbacks.append({"body": body, "url": url, "nonce": NONCE, "signature": sign(KEY, NONCE, "POST", url, body)})
-        callbacks.append({"body": body, "url": url, "nonce": NONCE,
-                          "signature": emulator_signature(KEY, NONCE, "POST", url, body)})
+        callbacks.append(
+            {"body": body, "url": url, "nonce": NONCE, "signature": emulator_signature(KEY, NONCE, "POST", url, body)}
+        )
         tampered = {**body, "extra": "1"}
-        callbacks.append({"body": tampered, "url": url, "nonce": NONCE,
-                          "signature": sign(KEY, NONCE, "POST", url, body)})
-    keys = sorted({k for body in generated for k in [*body, *body["approval_request"]]} |
-                  {"a", "A", "a_", "a-b", "ab", "aB", "Ab", "é", "e", "E",
-                                                            "f", "10", "2", "a b", "a+b", "~", "$", "中"})
+        callbacks.append(
+            {"body": tampered, "url": url, "nonce": NONCE, "signature": sign(KEY, NONCE, "POST", url, body)}
+        )
+    keys = sorted(
+        {k for body in generated for k in [*body, *body["approval_request"]]}
+        | {"a", "A", "a_", "a-b", "ab", "aB", "Ab", "é", "e", "E", "f", "10", "2", "a b", "a+b", "~", "$", "中"}
+    )
     path = tmp_path_factory.mktemp("authy-callbacks") / "input.json"
     path.write_text(json.dumps({"key": KEY, "callbacks": callbacks, "keys": keys}))
     out = run_node(node_project("authy"), "callbacks.js", str(path))

@@ -96,15 +96,39 @@ def test_the_sdk_accepts_the_emulators_callback_signature_and_so_does_the_sideca
     signed = ok(results, "verifyCallback")
     tampered = results["verifyCallbackTampered"]
     assert not tampered["ok"] and "x-authy-signature" in tampered["error"]["errors"]["headers"]
-    body = {"approval_request": {"expiration_timestamp": 1455911778, "logos": None, "transaction": {
-        "created_at_time": 1455825378, "details": {"Account Number": "98 12", "Zone": "EU"}, "device_details": None,
-        "encrypted": False, "hidden_details": {}, "message": "Login to Bank of Example",
-        "logos": [{"res": "default", "url": "https://example.com/a b.png"}], "status": "approved", "uuid": "u-1"}},
-        "authy_id": 1635, "callback_action": "approval_request_status", "device_uuid": "d-1", "signature": "sig",
-        "status": "approved", "uuid": "u-1"}
-    verdict = verify_signature(AUTHY_API_KEY, nonce=signed["nonce"], method="POST",
-                               url="https://app.example.com/authy/callback?source=onetouch", params=body,
-                               signature=signed["signature"], now=float(signed["nonce"]), window_seconds=300)
+    body = {
+        "approval_request": {
+            "expiration_timestamp": 1455911778,
+            "logos": None,
+            "transaction": {
+                "created_at_time": 1455825378,
+                "details": {"Account Number": "98 12", "Zone": "EU"},
+                "device_details": None,
+                "encrypted": False,
+                "hidden_details": {},
+                "message": "Login to Bank of Example",
+                "logos": [{"res": "default", "url": "https://example.com/a b.png"}],
+                "status": "approved",
+                "uuid": "u-1",
+            },
+        },
+        "authy_id": 1635,
+        "callback_action": "approval_request_status",
+        "device_uuid": "d-1",
+        "signature": "sig",
+        "status": "approved",
+        "uuid": "u-1",
+    }
+    verdict = verify_signature(
+        AUTHY_API_KEY,
+        nonce=signed["nonce"],
+        method="POST",
+        url="https://app.example.com/authy/callback?source=onetouch",
+        params=body,
+        signature=signed["signature"],
+        now=float(signed["nonce"]),
+        window_seconds=300,
+    )
     assert verdict.valid, verdict
 
 
@@ -120,13 +144,18 @@ def shape(value):
 def wire(request: dict) -> str:
     """What must agree between the SDK's request and the adapter's for one operation."""
     headers = request["headers"]
-    return json.dumps({
-        "method": request["method"], "route": request["route"],
-        "auth": headers.get("x-authy-api-key"), "accepts_json": "application/json" in headers.get("accept", ""),
-        "content_type": headers.get("content-type", "").split(";")[0].strip() or None,
-        "body": shape(json.loads(request["body"])) if request["body"] else None,
-        "query": sorted(parse_qs(request["query"], keep_blank_values=True)),
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "method": request["method"],
+            "route": request["route"],
+            "auth": headers.get("x-authy-api-key"),
+            "accepts_json": "application/json" in headers.get("accept", ""),
+            "content_type": headers.get("content-type", "").split(";")[0].strip() or None,
+            "body": shape(json.loads(request["body"])) if request["body"] else None,
+            "query": sorted(parse_qs(request["query"], keep_blank_values=True)),
+        },
+        sort_keys=True,
+    )
 
 
 async def drive_adapter(base_url: str, http: httpx.Client) -> None:
@@ -141,8 +170,9 @@ async def drive_adapter(base_url: str, http: httpx.Client) -> None:
         await client.request_token(TokenRequest(user_id, "sms", action="login", action_message="Your code"))
         await client.request_token(TokenRequest(user_id, "call", force=True))
         await client.request_token(TokenRequest(user_id, "sms"))
-        approval = await client.create_approval(ApprovalDraft(user_id, "Login to Bank?", {"Account Number": "9"},
-                                                              {"ip": "10.0.0.1"}, 120))
+        approval = await client.create_approval(
+            ApprovalDraft(user_id, "Login to Bank?", {"Account Number": "9"}, {"ip": "10.0.0.1"}, 120)
+        )
         await client.approval_status(approval)
         await client.start_phone_verification(PHONE, "sms", "en", 0)
         sent = http.get("/_control/authy/phones/last").json()
@@ -166,12 +196,19 @@ async def test_the_adapter_sends_what_the_sdk_sends_for_every_operation(sdk_run,
     assert theirs - mine == set(), "the SDK sends requests the adapter never does:\n" + "\n".join(theirs - mine)
 
 
-@pytest.mark.parametrize("path", ["/authy/protected/json/users/new",
-                                  "/authy/protected/json/phones/verification/start"])
+@pytest.mark.parametrize("path", ["/authy/protected/json/users/new", "/authy/protected/json/phones/verification/start"])
 def test_the_emulator_refuses_form_bodies_the_sdk_never_sends(emulator, path):
-    answer = emulator.http.post(path, data={"via": "sms", "country_code": "1", "phone_number": "2015550123",
-                                            "user[email]": "a@b.c", "user[cellphone]": "2015550123",
-                                            "user[country_code]": "1"},
-                                headers={"X-Authy-API-Key": AUTHY_API_KEY})
+    answer = emulator.http.post(
+        path,
+        data={
+            "via": "sms",
+            "country_code": "1",
+            "phone_number": "2015550123",
+            "user[email]": "a@b.c",
+            "user[cellphone]": "2015550123",
+            "user[country_code]": "1",
+        },
+        headers={"X-Authy-API-Key": AUTHY_API_KEY},
+    )
     assert answer.status_code == 400 and answer.json()["success"] is False
     assert "application/json" in answer.json()["message"]
