@@ -22,6 +22,7 @@ from sidecar.core.accounts import ACCESS_TOKENS_PER_CHAIN, _Chain
 from sidecar.core.caches import OneTimeLedger, TtlLru
 from sidecar.core.hashing import token_key, token_revocation_id
 from sidecar.core.keys import SigningKey
+from sidecar.core.logout_revocations import LogoutRevocations
 from sidecar.core.outcomes import SessionStatus
 from sidecar.core.revocation import RevocationCache
 from sidecar.core.session_records import SessionRecord
@@ -107,8 +108,6 @@ def _session_map(n: int) -> object:
 
 def _logout_revocations(n: int) -> object:
     """What logouts revoked: one access token's revocation id (`token:` + 64 hex) and deadline each."""
-    from sidecar.core.logout_revocations import LogoutRevocations
-
     store = LogoutRevocations(n + 1)
     for i in range(n):
         store._hold([(token_revocation_id(token_key(f"access-{i}")), 900.0)])

@@ -73,7 +73,7 @@ def _start_envoy(config: dict, tmp: Path, name: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [envoy_binary(), "-c", str(path), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"],
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp / f"{name}.log", "wb"),
+        stderr=open(tmp / f"{name}.log", "wb"),  # noqa: SIM115 (Envoy writes it for its whole life)
     )
     admin = config["admin"]["address"]["socket_address"]["port_value"]
 

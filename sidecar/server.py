@@ -206,7 +206,7 @@ class Server:
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
     """The transport's bounds, which the memory plan counts (core/memory_budget.py `Transport`); fixed at
     start (a reload of `limits` does not change them)."""
-    t, lim = memory_budget.TRANSPORT, settings.limits
+    t = memory_budget.TRANSPORT
     return [
         # Off by default: a second process binding our port by mistake must fail, not share traffic.
         ("grpc.so_reuseport", 1 if settings.reuse_port else 0),

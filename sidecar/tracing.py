@@ -190,8 +190,8 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
 def _untrusted_parent(method: str, extracted: Any) -> Any:
     """An outsider's parent: its trace id kept, its sampled flag replaced by our sampler's decision
     for a new trace with that id (so parent-based samplers follow us, not the sender)."""
-    from opentelemetry.context import Context
-    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context
+    from opentelemetry.context import Context  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
     theirs = _otel[1].get_current_span(extracted).get_span_context()
     if not theirs.is_valid:
@@ -206,8 +206,8 @@ def _untrusted_parent(method: str, extracted: Any) -> Any:
 def _traceparent_only() -> Any:
     """W3C Trace Context without tracestate: reads and writes `traceparent` alone (and no baggage,
     which is a propagator of its own that we do not install)."""
-    from opentelemetry.propagators.textmap import default_setter
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.propagators.textmap import default_setter  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
     class TraceparentOnly(TraceContextTextMapPropagator):
         def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
@@ -215,7 +215,7 @@ def _traceparent_only() -> Any:
             return super().extract(only, context)
 
         def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
-            super().inject(carrier, context, _OnlyTraceparent(setter))
+            super().inject(carrier, context, _OnlyTraceparent(setter))  # type: ignore[arg-type]  # a duck-typed Setter
 
         @property
         def fields(self) -> set[str]:

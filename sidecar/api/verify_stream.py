@@ -16,11 +16,12 @@ gRPC's fixed window and write buffer (server.py); once an answer has waited
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -76,11 +77,11 @@ class StreamGate:
         for stream in self.open:
             stream.wake.set()
 
-    def watch(self, limits) -> None:
+    def watch(self, limits: Limits) -> None:
         if self.watchdog is None or self.watchdog.done():
             self.watchdog = asyncio.ensure_future(self._watch(limits))
 
-    async def _watch(self, limits) -> None:
+    async def _watch(self, limits: Limits) -> None:
         """End streams whose caller stopped reading: an answer handed to gRPC that has not gone out
         within limits.stream_write_stall_seconds (read each round: reloads change it)."""
         while True:
@@ -125,6 +126,7 @@ class _Stream:
         self.stalled = True
         metrics.VERIFY_STREAM_STALLED_TOTAL.inc()
         message = f"the caller did not read its answers for {stall:g}s (limits.stream_write_stall_seconds)"
+        assert self.context is not None and self.handler is not None  # both set before the stream is watched
         task = asyncio.ensure_future(_abort_quietly(self.context, message))
         _ABORTS.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(_ABORTS.discard)
@@ -132,7 +134,7 @@ class _Stream:
 
     async def read(self, requests: AsyncIterator[pb.VerifyStreamRequest]) -> None:
         try:
-            iterator = requests.__aiter__()
+            iterator = cast("AsyncIterator[bytes]", requests).__aiter__()  # raw_handler: items come undecoded
             while True:
                 while self.unanswered >= self.max_items:
                     self.room.clear()
@@ -297,10 +299,8 @@ def _varint(raw: bytes, pos: int) -> tuple[int | None, int]:
 
 async def _abort_quietly(context: grpc.aio.ServicerContext, message: str) -> None:
     """Hand the stream's status to gRPC; it completes when the caller reads (or leaves), maybe never."""
-    try:
+    with contextlib.suppress(Exception):  # AbortError (expected), or the call already ended
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
-    except Exception:  # AbortError (expected), or the call already ended
-        pass
 
 
 def raw_handler(serve: Callable) -> grpc.RpcMethodHandler:

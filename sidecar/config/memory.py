@@ -22,10 +22,14 @@ def memory_plan(s: Settings) -> memory_budget.Plan:
     transport = memory_budget.transport_bytes(
         lim.max_in_flight, lim.verify_streams_max, lim.verify_stream_items_in_flight
     )
+    call_kib = (memory_budget.TRANSPORT.max_request_bytes + memory_budget.TRANSPORT.call_overhead_bytes) // 1024
+    stream_kib = (
+        memory_budget.stream_bytes(lim.verify_stream_items_in_flight) + memory_budget.TRANSPORT.call_overhead_bytes
+    ) // 1024
     detail = (
-        f"limits.max_in_flight={lim.max_in_flight} × {(memory_budget.TRANSPORT.max_request_bytes + memory_budget.TRANSPORT.call_overhead_bytes) // 1024} KiB "
+        f"limits.max_in_flight={lim.max_in_flight} × {call_kib} KiB "
         f"calls, limits.verify_streams_max={lim.verify_streams_max} × "
-        f"{(memory_budget.stream_bytes(lim.verify_stream_items_in_flight) + memory_budget.TRANSPORT.call_overhead_bytes) // 1024} KiB per stream"
+        f"{stream_kib} KiB per stream"
     )
     return memory_budget.plan(budget, source, explicit, transport, detail)
 

@@ -95,11 +95,11 @@ def _check_expansion(text: str) -> None:
     sizes: dict[str, int] = {}  # anchor → its node's expanded size, once complete
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
-            size = sizes.get(event.anchor)
+            size = sizes.get(event.anchor)  # type: ignore[arg-type]  # an alias always names an anchor
             if size is None:
                 recursive = any(anchor == event.anchor for _, anchor in open_nodes)
                 problem = "found a recursive alias" if recursive else "found an undefined alias"
-                raise ComposerError(None, None, problem, event.start_mark)
+                raise ComposerError(None, None, problem, event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark, typed apart
             count += size
         elif isinstance(event, yaml.ScalarEvent):
             count += 1
@@ -109,14 +109,17 @@ def _check_expansion(text: str) -> None:
             count += 1
             open_nodes.append((count - 1, event.anchor))
             if len(open_nodes) > MAX_DEPTH:
-                raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
+                raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark, typed apart
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             start, anchor = open_nodes.pop()
             if anchor:
                 sizes[anchor] = count - start
         if count > MAX_NODES:
             raise ComposerError(
-                None, None, f"more than {MAX_NODES} nodes, each alias counted as the node it repeats", event.start_mark
+                None,
+                None,
+                f"more than {MAX_NODES} nodes, each alias counted as the node it repeats",
+                event.start_mark,  # type: ignore[arg-type]  # libyaml's Mark, typed apart
             )
 
 

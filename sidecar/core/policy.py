@@ -113,9 +113,10 @@ class Policy:
         rules = self.rules
         if POLICY_KEY in request.context:
             # A route naming a rule set we don't have is a config mismatch: refuse, whatever the mode.
-            rules = self.rule_sets.get(request.context[POLICY_KEY])
-            if rules is None:
+            named = self.rule_sets.get(request.context[POLICY_KEY])
+            if named is None:
                 return Deny(DEFAULT_RULE, 403, UNKNOWN_POLICY)
+            rules = named
         rule = next((r for r in rules if r.matches(request.method, path)), None)
         mode = rule.mode if rule is not None else self.default_mode
         decision = await self._decide(rule, request, verifiers)

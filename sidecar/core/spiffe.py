@@ -57,7 +57,7 @@ class PeerPattern:
         return (
             peer.trust_domain == self.trust_domain
             and len(peer.segments) == len(self.segments)
-            and all(p == WILDCARD or p == s for p, s in zip(self.segments, peer.segments))
+            and all(p in (WILDCARD, s) for p, s in zip(self.segments, peer.segments, strict=False))
         )
 
 

@@ -9,18 +9,20 @@ the shared ledger each pod says "valid" once.
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2, factors_pb2_grpc
-from sidecar.testing import RedisProcess, deep_merge, redis_server_binary, wait_until
+from authsidecar.v1 import factors_pb2 as fpb
+from sidecar.testing import RedisProcess, deep_merge, emulator_config, redis_server_binary, wait_until
 from tests.e2e.test_transport_security import _cert
 
 PHONE = "+14155552671"
@@ -282,8 +284,6 @@ SHORT_SESSION_TTL = 1.0  # the old fallback: the claim lasted only this long
 
 
 def _approval_answer(expires_at) -> str:
-    import json
-
     body = {"valid": True, "action": "transfer", "session_token": "", "phone": PHONE}
     if expires_at is not None:
         body["expires_at"] = expires_at
@@ -295,8 +295,6 @@ def test_row4_claim_outlives_session_ttl_when_expiry_is_not_a_number(pods, emula
     """A platform that does not enforce one-time use answers every verification valid; its
     `expires_at` is ISO-8601, absent or unreadable. The claim in Redis must last the approval's life
     (or longer), and pod 2 must refuse it after the session TTL has passed."""
-    from datetime import datetime, timedelta
-
     expiry = {
         "iso": (datetime.now(UTC) + timedelta(seconds=APPROVAL_LIFE)).isoformat(),
         "missing": None,
@@ -318,9 +316,6 @@ def test_row4_claim_outlives_session_ttl_when_expiry_is_not_a_number(pods, emula
 
 
 def test_row15_logout_on_pod1_is_honoured_on_pod2(pods, emulator, redis):
-    from authsidecar.v1 import factors_pb2 as fpb
-    from sidecar.testing import emulator_config
-
     inai = {
         "issuer": f"{emulator.url}/inai",
         "jwks_uri": f"{emulator.url}/inai/.well-known/jwks.json",

@@ -8,6 +8,7 @@ what users deploy. The apps record what reached them; raw HTTP/1.1 requests go o
 
 from __future__ import annotations
 
+import datetime
 import http.server
 import ipaddress
 import json
@@ -26,7 +27,11 @@ import grpc
 import httpx
 import jwt
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 
 from sidecar.testing import ROOT, deep_merge, emulator_config, free_port, stop_process, wait_until
 
@@ -153,7 +158,7 @@ class EnvoyProcess:
         self.log_path, self.access_log_path = tmp / f"{name}.log", tmp / f"{name}.access.log"
         self.admin = f"http://127.0.0.1:{config['admin']['address']['socket_address']['port_value']}"
         self.ports = {
-            l["name"]: l["address"]["socket_address"]["port_value"] for l in config["static_resources"]["listeners"]
+            li["name"]: li["address"]["socket_address"]["port_value"] for li in config["static_resources"]["listeners"]
         }
         self.proc = subprocess.Popen(
             [
@@ -166,8 +171,8 @@ class EnvoyProcess:
                 "--log-level",
                 "warn",
             ],
-            stdout=open(self.access_log_path, "wb"),
-            stderr=open(self.log_path, "wb"),
+            stdout=open(self.access_log_path, "wb"),  # noqa: SIM115 (Envoy writes it for its whole life)
+            stderr=open(self.log_path, "wb"),  # noqa: SIM115 (Envoy writes it for its whole life)
         )
         try:
             wait_until(self._ready, timeout=START_TIMEOUT, step=0.1, what="envoy to be LIVE")
@@ -368,9 +373,6 @@ class Pki:
     SPIFFE id as URI SAN, or none). Files under `tmp`; `files` maps the docs' paths to them."""
 
     def __init__(self, tmp: Path) -> None:
-        from cryptography import x509
-        from cryptography.x509.oid import NameOID
-
         self.x509, self.NameOID, self.tmp = x509, NameOID, tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -392,8 +394,6 @@ class Pki:
         }
 
     def _builder(self, subject, public_key):
-        import datetime
-
         now = datetime.datetime.now(datetime.UTC)
         return (
             self.x509.CertificateBuilder()
@@ -406,16 +406,12 @@ class Pki:
         )
 
     def _write(self, name: str, cert) -> str:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         path = self.tmp / name
         path.write_bytes(cert.public_bytes(Encoding.PEM))
         return str(path)
 
     def client(self, name: str, spiffe_id: str = "", san: list | None = None) -> tuple[str, str]:
         """(certificate file, key file) for `name`, signed by the CA."""
-        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
         key = ec.generate_private_key(ec.SECP256R1())
         subject = self.x509.Name([self.x509.NameAttribute(self.NameOID.COMMON_NAME, name)])
         builder = self._builder(subject, key.public_key())
@@ -429,6 +425,4 @@ class Pki:
 
 
 def _sha256():
-    from cryptography.hazmat.primitives import hashes
-
     return hashes.SHA256()

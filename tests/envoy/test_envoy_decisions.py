@@ -32,7 +32,7 @@ def access_line(stack, decision_id: str) -> dict:
     """Envoy writes the access log line once the response is done: wait (bounded) for it."""
     found: list[dict] = []
     wait_until(
-        lambda: found.extend(l for l in stack.envoy.access_log() if l.get("decision_id") == decision_id) or bool(found),
+        lambda: found.extend(e for e in stack.envoy.access_log() if e.get("decision_id") == decision_id) or bool(found),
         timeout=10,
         step=0.05,
         what="the access log line",
@@ -43,7 +43,7 @@ def access_line(stack, decision_id: str) -> dict:
 def decision_line(stack, decision_id: str) -> dict:
     found: list[dict] = []
     wait_until(
-        lambda: found.extend(l for l in stack.decisions() if l.get("decision_id") == decision_id) or bool(found),
+        lambda: found.extend(e for e in stack.decisions() if e.get("decision_id") == decision_id) or bool(found),
         timeout=10,
         step=0.05,
         what="the decision log line",

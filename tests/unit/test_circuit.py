@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sidecar.core import circuit
 from sidecar.core.circuit import CircuitBreaker, CircuitState
 from sidecar.core.outcomes import UpstreamError
 
@@ -107,8 +108,6 @@ async def test_row18_an_abandoned_probe_that_fails_reopens_the_circuit():
 
 
 async def test_row18_a_probe_that_ends_without_an_answer_lets_the_next_call_probe(monkeypatch):
-    from sidecar.core import circuit
-
     monkeypatch.setattr(circuit, "PROBE_MAX_SECONDS", 0.05)  # the backstop for a probe that never ends
     clock = Clock()
     cb = CircuitBreaker("c", failure_threshold=1, open_seconds=1, clock=clock)

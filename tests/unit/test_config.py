@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import ConfigError, Settings, load, memory_plan, with_cache_sizes
+from sidecar.config import ConfigError, Settings, load, memory_plan, pointed_at_emulator, with_cache_sizes
 
 
 def test_defaults_never_embed_the_emulator_but_the_demo_does():
@@ -157,8 +157,6 @@ def test_verify_stream_limits_are_checked_and_named(tmp_path):
 
 
 def test_row6_the_emulator_never_takes_over_a_configured_upstream():
-    from sidecar.config import pointed_at_emulator
-
     s = load(
         env={
             "AUTHSIDECAR_EMULATOR_MODE": "on",

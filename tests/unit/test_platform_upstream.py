@@ -16,7 +16,7 @@ from sidecar.core.outcomes import Reason, SessionStatus, UpstreamError
 from sidecar.core.session_records import EventKind
 from sidecar.emulator.platform import PlatformState, _backlog
 from sidecar.upstream.events import EventStream, StreamRefused, disconnect_cause
-from sidecar.upstream.platform import PlatformClient, parse_event
+from sidecar.upstream.platform import PlatformClient, _expiry, parse_event
 
 
 def client(handler) -> PlatformClient:
@@ -266,8 +266,6 @@ def test_disconnect_causes_are_bounded_labels():
 
 
 def test_row4_expires_at_is_read_as_epoch_seconds_or_iso_8601():
-    from sidecar.upstream.platform import _expiry
-
     assert _expiry(1_800_000_000) == 1_800_000_000.0
     assert _expiry("2027-01-15T08:00:00Z") == 1_800_000_000.0
     assert _expiry("2027-01-15T10:00:00+02:00") == 1_800_000_000.0

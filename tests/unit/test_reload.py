@@ -12,11 +12,23 @@ import pytest
 from test_tokens import AUD, URL, Upstream, clocks, token, upstream  # noqa: F401 (fixtures)
 
 from sidecar import decision_log, metrics
-from sidecar.config import CircuitSettings, DecisionLogSettings, IssuerSettings, JwksSettings, Limits, Settings
+from sidecar.api.rpc import InFlight
+from sidecar.app import Sidecar
+from sidecar.config import (
+    CircuitSettings,
+    DecisionLogSettings,
+    IssuerSettings,
+    JwksSettings,
+    Limits,
+    Settings,
+    load,
+    pointed_at_emulator,
+)
 from sidecar.core.caches import TtlLru
 from sidecar.core.outcomes import Reason, Source
 from sidecar.core.tokens import TokenVerifier
-from sidecar.reload import changed_paths, is_live, split_changes
+from sidecar.reload import ConfigReloader, changed_paths, is_live, split_changes
+from sidecar.server import Server
 
 
 def test_live_and_restart_only_paths():
@@ -138,7 +150,7 @@ def test_decision_log_samples_limits_and_reports(monkeypatch):
 # --- issue 24 row 11: a reload racing an in-flight verification ---------------------------------
 
 
-def _held_verifier(upstream: Upstream, clocks) -> tuple[TokenVerifier, asyncio.Event, asyncio.Event]:
+def _held_verifier(upstream: Upstream, clocks) -> tuple[TokenVerifier, asyncio.Event, asyncio.Event]:  # noqa: F811 (the fixtures imported above)
     """A verifier whose first JWKS fetch waits for `gate` (set `entered` when it starts)."""
     gate, entered = asyncio.Event(), asyncio.Event()
     inner = upstream.fetch("main")
@@ -163,7 +175,7 @@ def _held_verifier(upstream: Upstream, clocks) -> tuple[TokenVerifier, asyncio.E
     )
 
 
-async def test_row11_audiences_changed_during_a_jwks_fetch_are_not_answered_or_cached_stale(upstream, clocks):
+async def test_row11_audiences_changed_during_a_jwks_fetch_are_not_answered_or_cached_stale(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v, gate, entered = _held_verifier(upstream, clocks)
     tok = token(upstream, clocks, "main")
     call = asyncio.create_task(v.verify(tok, None, []))
@@ -179,7 +191,7 @@ async def test_row11_audiences_changed_during_a_jwks_fetch_are_not_answered_or_c
     assert (await v.verify(tok, None, [])).verdict.valid
 
 
-async def test_row11_an_issuer_removed_during_a_jwks_fetch_is_untrusted_for_the_call_in_flight(upstream, clocks):
+async def test_row11_an_issuer_removed_during_a_jwks_fetch_is_untrusted_for_the_call_in_flight(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v, gate, entered = _held_verifier(upstream, clocks)
     tok = token(upstream, clocks, "main")
     calls = [asyncio.create_task(v.verify(tok, None, [])) for _ in range(3)]  # sharing one fetch
@@ -192,7 +204,7 @@ async def test_row11_an_issuer_removed_during_a_jwks_fetch_is_untrusted_for_the_
     assert len(v._verified) == 0
 
 
-def test_an_issuer_removed_live_takes_accept_missing_iss_with_it(upstream, clocks):
+def test_an_issuer_removed_live_takes_accept_missing_iss_with_it(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v = _verifier(upstream, clocks, ["main"])
     v.reload(_settings(["main"], accept_missing_iss=True))
     assert v._missing_iss is v.issuers[f"{URL}/main"]
@@ -204,11 +216,6 @@ def test_an_issuer_removed_live_takes_accept_missing_iss_with_it(upstream, clock
 
 
 async def test_an_apply_that_fails_part_way_changes_nothing():
-    from sidecar.api.rpc import InFlight
-    from sidecar.app import Sidecar
-    from sidecar.config import load, pointed_at_emulator
-    from sidecar.server import Server
-
     running = pointed_at_emulator(load(env={}), "http://127.0.0.1:1")
     server = Server(running)
     server.sidecar = Sidecar(running)
@@ -244,8 +251,6 @@ async def test_an_apply_that_fails_part_way_changes_nothing():
 
 
 async def test_the_reload_task_survives_any_exception_and_applies_a_later_good_file(tmp_path):
-    from sidecar.reload import ConfigReloader
-
     path = tmp_path / "c.yaml"
     path.write_text("log_level: info\n")
     applied: list[str] = []

@@ -14,6 +14,7 @@ import time
 import pytest
 from jwt.algorithms import get_default_algorithms
 
+from sidecar.api import convert
 from sidecar.config import IssuerSettings, JwksSettings
 from sidecar.core import tokens
 from sidecar.core.keys import FetchedKeys
@@ -487,7 +488,6 @@ async def test_row03_parsed_token_memo_is_bounded_in_bytes(upstream, clocks):
     # Issue 24 row 3: the memo of recent parsed identities (2,048) is budgeted at ~1.3 kB each, but a
     # token's claims may be up to max_token_bytes (+39 MB measured with 7.6 kB tokens). Identities over
     # RECENT_CLAIMS_MAX_BYTES are kept neither parsed nor encoded: a hit parses again, same answer.
-    from sidecar.api import convert
 
     v = verifier(upstream, clocks)
     convert._auth_info_bytes.cache_clear()
