@@ -9,6 +9,7 @@ import contextlib
 import copy
 import fcntl
 import os
+import random
 import shutil
 import signal
 import socket
@@ -40,10 +41,30 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# Ports come from below the kernel's ephemeral range (32768-60999), one slice per xdist worker: a port
+# the kernel hands out for `bind(0)` can be taken by another worker's process, or by any outgoing
+# connection, between the check here and the child's own bind (seen: "Address already in use").
+_PORT_BASE, _PORT_SLICE = 20000, 3000
+_issued: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = _PORT_BASE + (int(worker) % 4 if worker.isdigit() else 0) * _PORT_SLICE
+    if len(_issued) > _PORT_SLICE // 2:
+        _issued.clear()
+    for _ in range(_PORT_SLICE):
+        port = random.randrange(low, low + _PORT_SLICE)
+        if port in _issued:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _issued.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}-{low + _PORT_SLICE}")
 
 
 def _spawn(
