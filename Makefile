@@ -37,11 +37,11 @@ test: install
 
 # Sort imports and format the Python trees as tests/unit/test_static_checks.py checks them.
 format: install
-	$(VENV)/bin/ruff check --fix --exit-zero --quiet sidecar tests bench soak fuzz
-	$(VENV)/bin/ruff format sidecar tests bench soak fuzz
+	$(VENV)/bin/ruff check --fix --exit-zero --quiet sidecar harness tools tests bench soak fuzz
+	$(VENV)/bin/ruff format sidecar harness tools tests bench soak fuzz
 
 proto: install
-	$(PY) -m sidecar.protogen generated
+	$(PY) -m tools.protogen generated
 
 bench: install
 	$(PY) -m bench

@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
+from harness.processes import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
 
 from . import envoy as envoy_bench
 from . import harness, plot, scenarios

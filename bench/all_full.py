@@ -22,8 +22,8 @@ import httpx
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc, factors_pb2, factors_pb2_grpc
-from sidecar.core.memory_budget import CACHES, MB, plan, transport_bytes
-from sidecar.emulator.identity import PASSWORD as IDENTITY_PASSWORD
+from sidecar.config.memory_budget import CACHES, MB, plan, transport_bytes
+from sidecar.emulator.identity_service import PASSWORD as IDENTITY_PASSWORD
 
 from . import procstats
 from .drive import drive
@@ -33,7 +33,7 @@ BUDGET_MB = 96
 # do not fit, so this run uses limits that do; the hostile variant (bench/hostile.py) runs the defaults.
 LIMITS = {"max_in_flight": 40, "verify_streams_max": 4}
 OVERFILL = 1.1  # entries sent per entry held: past full, so evictions must happen
-UNKNOWN_KIDS_FULL = 10_000  # core/keys.py NEGATIVE_MAX_ENTRIES: fixed, not budgeted
+UNKNOWN_KIDS_FULL = 10_000  # core/tokens/jwks_cache.py NEGATIVE_MAX_ENTRIES: fixed, not budgeted
 QUICK_ENTRIES = 200  # every cache's size in quick mode: the smoke proves the fill, not the figure
 PHONE = "+14155552671"
 AUTH = "/authsidecar.v1.AuthService/"

@@ -3,7 +3,7 @@
 Each cache is filled with N distinct entries shaped as the sidecar stores them (a realistic JWT
 payload for verified tokens, a verified session with a phone and an expiry, hashed keys everywhere),
 and the growth of traced memory is divided by N. Python objects only: RSS adds the allocator's
-slack on top (the `memory` scenarios measure that). `core/memory_budget.py` sizes the caches
+slack on top (the `memory` scenarios measure that). `config/memory_budget.py` sizes the caches
 from these figures; `python -m bench.entry_sizes` prints them so the constants can be checked.
 """
 
@@ -16,18 +16,18 @@ import tracemalloc
 from collections.abc import Callable
 
 from sidecar.config import IssuerSettings, JwksSettings
-from sidecar.core import claims
-from sidecar.core.account_records import Tokens
-from sidecar.core.accounts import ACCESS_TOKENS_PER_CHAIN, _Chain
-from sidecar.core.caches import OneTimeLedger, TtlLru
-from sidecar.core.hashing import token_key, token_revocation_id
-from sidecar.core.keys import SigningKey
-from sidecar.core.logout_revocations import LogoutRevocations
-from sidecar.core.outcomes import SessionStatus
-from sidecar.core.revocation import RevocationCache
-from sidecar.core.session_records import SessionRecord
-from sidecar.core.sessions import SessionVerifier
-from sidecar.core.tokens import TokenVerifier, _Verified
+from sidecar.core.accounts.flows import ACCESS_TOKENS_PER_CHAIN, _Chain
+from sidecar.core.accounts.logout_revocations import LogoutRevocations
+from sidecar.core.accounts.records import Tokens
+from sidecar.core.sessions.records import SessionRecord
+from sidecar.core.sessions.revocation import RevocationCache
+from sidecar.core.sessions.verifier import SessionVerifier
+from sidecar.core.shared.caches import OneTimeLedger, TtlLru
+from sidecar.core.shared.hashing import token_key, token_revocation_id
+from sidecar.core.shared.outcomes import SessionStatus
+from sidecar.core.tokens import claims
+from sidecar.core.tokens.jwks_cache import SigningKey
+from sidecar.core.tokens.verifier import TokenVerifier, _Verified
 
 HOUR = 3600.0
 

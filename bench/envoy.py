@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from sidecar.testing import ROOT, apt_install, free_port, stop_process, wait_until
+from harness.processes import ROOT, apt_install, free_port, stop_process, wait_until
 
 OVERLAY = ROOT / "deploy" / "k8s" / "overlays" / "envoy-ext-authz" / "envoy.yaml"
 CONNECTIONS = 16

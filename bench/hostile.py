@@ -17,7 +17,7 @@ import grpc
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
-from sidecar.core.memory_budget import MB, TRANSPORT
+from sidecar.config.memory_budget import MB, TRANSPORT
 
 from . import all_full, procstats
 

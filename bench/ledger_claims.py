@@ -1,7 +1,7 @@
 """The cost of one one-time claim: this process's ledger (`ledger.backend: memory`) next to the fleet's
 Redis (`ledger.backend: redis`, a real redis-server on loopback, AOF synced every second as advised).
 
-Measured in-process on core/ledger.py — the claim alone, without the gRPC call and the platform's
+Measured in-process on core/onetime/ledger.py — the claim alone, without the gRPC call and the platform's
 answer around it (what a VerifyApproval adds on top): one caller (latency) and 32 concurrent callers
 (throughput). Every claim is of a fresh token, so every one is a write.
 """
@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from sidecar.core.ledger import Claim, OneTimeClaims, SharedLedger
-from sidecar.testing import RedisProcess, redis_server_binary
-from sidecar.upstream.ledger_redis import RedisLedgerStore
+from harness.processes import RedisProcess, redis_server_binary
+from sidecar.core.onetime.ledger import Claim, OneTimeClaims, SharedLedger
+from sidecar.upstream.redis_ledger import RedisLedgerStore
 
 CONCURRENCY = 32
 

@@ -22,7 +22,7 @@ from authsidecar.v1 import auth_pb2 as pb
 from envoy.service.auth.v3 import attribute_context_pb2 as ctx_pb
 from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
 from sidecar import config as cfg
-from sidecar.upstream.platform import PlatformClient
+from sidecar.upstream.rauth import PlatformClient
 
 from . import all_full, hostile, ledger_claims, procstats
 from . import envoy as envoy_bench

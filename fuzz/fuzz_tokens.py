@@ -49,17 +49,18 @@ except ImportError:  # the fallback below needs only hypothesis (a dev dependenc
 WITH_ATHERIS = atheris is not None and not {"--hypothesis", "--write-corpus"} & set(sys.argv)
 
 with atheris.instrument_imports(include=["sidecar"]) if WITH_ATHERIS else contextlib.nullcontext():
-    from sidecar.api import convert, validation
+    from sidecar.api import convert
+    from sidecar.api import fields as validation
     from sidecar.api.ext_authz import check_response
     from sidecar.config import ClaimHeader, ExtAuthzRule, ExtAuthzSettings, IssuerSettings, JwksSettings, Limits
-    from sidecar.core import claims, jws
-    from sidecar.core.decisions import Allow, sendable
-    from sidecar.core.http_request import HttpRequest
-    from sidecar.core.keys import FetchedKeys
-    from sidecar.core.outcomes import InvalidArgument, Reason, Source
-    from sidecar.core.policy import Policy, Verifiers
-    from sidecar.core.tokens import TokenVerifier
-    from sidecar.emulator.jwks import Issuer, MintRequest, SigningKeyPair, mint
+    from sidecar.core.ext_authz.decisions import Allow, sendable
+    from sidecar.core.ext_authz.http_request import HttpRequest
+    from sidecar.core.ext_authz.policy import Policy, Verifiers
+    from sidecar.core.shared.outcomes import InvalidArgument, Reason, Source
+    from sidecar.core.tokens import claims, jws
+    from sidecar.core.tokens.jwks_cache import FetchedKeys
+    from sidecar.core.tokens.verifier import TokenVerifier
+    from sidecar.emulator.issuers import Issuer, MintRequest, SigningKeyPair, mint
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 ISSUER = "https://fuzz.example/issuers/fuzz"

@@ -17,7 +17,8 @@ import os
 import signal
 import sys
 
-from . import config, logs
+from sidecar import config
+from sidecar.observability import logs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "emulator":
         return _emulator(args.listen)
     if args.command == "call":
-        from .client_cli import call  # noqa: PLC0415 (each subcommand loads only what it runs)
+        from sidecar.client.cli import call  # noqa: PLC0415 (each subcommand loads only what it runs)
 
         return call(args.target, args.rpc, args.fields, args.json, args.timeout)
     if args.command == "health":
-        from .client_cli import check_health  # noqa: PLC0415 (each subcommand loads only what it runs)
+        from sidecar.client.cli import check_health  # noqa: PLC0415 (each subcommand loads only what it runs)
 
         return check_health(args.target, args.service)
     return 2
@@ -64,14 +65,14 @@ def _serve(config_path: str | None, demo: bool) -> int:
         # Reloads read the file again without `demo`: keep the emulator they'd otherwise find removed.
         os.environ.setdefault("AUTHSIDECAR_EMULATOR_MODE", "on")
     logs.setup(settings.log_level)
-    from . import tracing  # noqa: PLC0415 (each subcommand loads only what it runs)
+    from sidecar.observability import tracing  # noqa: PLC0415 (each subcommand loads only what it runs)
 
     tracing.setup()  # off unless OTEL_TRACES_EXPORTER=otlp
-    from .server import serve  # noqa: PLC0415 (each subcommand loads only what it runs)
+    from sidecar.runtime.server import serve  # noqa: PLC0415 (each subcommand loads only what it runs)
 
     after = None
     if demo:
-        from .demo import show  # noqa: PLC0415 (each subcommand loads only what it runs)
+        from sidecar.runtime.demo import show  # noqa: PLC0415 (each subcommand loads only what it runs)
 
         after = show
     return asyncio.run(serve(settings, after, config_path))
@@ -79,8 +80,8 @@ def _serve(config_path: str | None, demo: bool) -> int:
 
 def _emulator(listen: str) -> int:
     logs.setup("info")
-    from .emulator.app import build_app  # noqa: PLC0415 (each subcommand loads only what it runs)
-    from .httpserve import AsgiServer  # noqa: PLC0415 (each subcommand loads only what it runs)
+    from sidecar.emulator.asgi import build_app  # noqa: PLC0415 (each subcommand loads only what it runs)
+    from sidecar.runtime.httpserve import AsgiServer  # noqa: PLC0415 (each subcommand loads only what it runs)
 
     async def run() -> int:
         stop = asyncio.Event()

@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 
 from bench import procstats
-from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
+from harness.processes import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
 
 from . import runs
 from .events import JWKS_MAX_AGE, Events

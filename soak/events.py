@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from sidecar.config import EMULATOR_SECRET_KEY
-from sidecar.upstream.challenges import SDK_WIRE_VERSION, VERSION_HEADER
+from sidecar.upstream.authsignal import SDK_WIRE_VERSION, VERSION_HEADER
 
 from .traffic import PHONE, Challenge, Pools
 from .world import Key, OneTime, Session, SignedToken, World

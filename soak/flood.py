@@ -23,9 +23,9 @@ from authsidecar.v1 import auth_pb2 as pb
 from bench import procstats
 from bench.harness import Scenario
 from bench.harness import run as run_scenario
+from harness.processes import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
 from sidecar.config import EMULATOR_ISSUERS
-from sidecar.core.keys import NEGATIVE_MAX_ENTRIES
-from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
+from sidecar.core.tokens.jwks_cache import NEGATIVE_MAX_ENTRIES
 
 from . import runs
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sidecar.testing import ROOT, EmulatorProcess, SidecarProcess
+from harness.processes import ROOT, EmulatorProcess, SidecarProcess
 
 DEFAULT_OUT = ROOT / "soak" / "results"
 # The authsidecar_cache_entries gauges both reports read (README "## Metrics").

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sidecar.core.hashing import fingerprint
+from sidecar.core.shared.hashing import fingerprint
 
 
 class Judgement(enum.Enum):

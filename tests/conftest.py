@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
+from harness.processes import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks

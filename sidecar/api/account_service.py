@@ -9,11 +9,12 @@ import grpc
 
 from authsidecar.v1 import factors_pb2 as pb
 from authsidecar.v1 import factors_pb2_grpc
+from sidecar.api import convert
+from sidecar.api import fields as validation
+from sidecar.core.accounts.flows import Tokens
+from sidecar.core.shared.outcomes import InvalidArgument
+from sidecar.runtime.assembly import Sidecar
 
-from ..app import Sidecar
-from ..core.accounts import Tokens
-from ..core.outcomes import InvalidArgument
-from . import convert, validation
 from .rpc import InFlight, rpc
 
 MAX_PASSWORD_CHARS = 1024

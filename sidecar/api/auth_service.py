@@ -11,12 +11,13 @@ from google.protobuf.json_format import MessageToDict
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
+from sidecar.api import convert
+from sidecar.api import fields as validation
+from sidecar.core.challenges.records import EnrollInput, TrackInput
+from sidecar.core.shared.outcomes import InvalidArgument
+from sidecar.core.shared.phones import to_e164
+from sidecar.runtime.assembly import Sidecar
 
-from ..app import Sidecar
-from ..core.challenge_records import EnrollInput, TrackInput
-from ..core.outcomes import InvalidArgument
-from ..core.phones import to_e164
-from . import convert, validation
 from .rpc import InFlight, rpc
 from .verify_stream import StreamGate, VerifyStreams
 

@@ -11,10 +11,9 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsidecar.v1 import auth_pb2 as pb
-
-from ..core.answers import AuthInfo
-from ..core.outcomes import ActionState, Reason, SessionStatus, Source
-from ..core.tokens import RECENT_MAX, memoised
+from sidecar.core.shared.answers import AuthInfo
+from sidecar.core.shared.outcomes import ActionState, Reason, SessionStatus, Source
+from sidecar.core.tokens.verifier import RECENT_MAX, memoised
 
 # Enum members map by name (so the core's and the contract's vocabularies can't drift apart);
 # the tables are built once, at import, and fail loudly there if a member has no proto twin.

@@ -1,6 +1,6 @@
 """envoy.service.auth.v3.Authorization/Check: Envoy's request ⇄ core HttpRequest, Decision ⇄ Envoy's response.
 
-The decision itself is made by core.policy; this module only translates. Denials are answers
+The decision itself is made by core.ext_authz.policy; this module only translates. Denials are answers
 (status PERMISSION_DENIED/UNAUTHENTICATED with a DeniedHttpResponse), not gRPC errors, so the proxy
 sends our status, headers and body to the client.
 """
@@ -19,15 +19,15 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from envoy.type.v3 import http_status_pb2
+from sidecar.core.ext_authz.decisions import Allow, Decision, Deny
+from sidecar.core.ext_authz.http_request import HttpRequest, folded
+from sidecar.core.ext_authz.policy import Policy, Verifiers
+from sidecar.observability import logs, metrics, tracing
+from sidecar.observability.decision_log import subject_hash
+from sidecar.runtime.assembly import Sidecar
 
-from .. import logs, metrics, tracing
-from ..app import Sidecar
 from ..config import Settings
-from ..core.decision_ids import DECISION_ID_HEADER, new_decision_id
-from ..core.decisions import Allow, Decision, Deny
-from ..core.http_request import HttpRequest, folded
-from ..core.policy import Policy, Verifiers
-from ..decision_log import subject_hash
+from ..core.ext_authz.decision_ids import DECISION_ID_HEADER, new_decision_id
 from . import observe
 from .rpc import InFlight, rpc
 

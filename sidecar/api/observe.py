@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .. import tracing
-from ..decision_log import DECISIONS
+from sidecar.observability import tracing
+from sidecar.observability.decision_log import DECISIONS
 
 SELF_RECORDED = {"Check"}  # ext_authz records its decisions itself, with the rule
 

@@ -24,9 +24,9 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
+from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, UpstreamError
+from sidecar.observability import logs, metrics, tracing
 
-from .. import logs, metrics, tracing
-from ..core.outcomes import InvalidArgument, NotConfigured, UpstreamError
 from . import observe
 
 log = logs.get("api")

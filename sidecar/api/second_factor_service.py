@@ -9,14 +9,15 @@ import grpc
 
 from authsidecar.v1 import factors_pb2 as pb
 from authsidecar.v1 import factors_pb2_grpc
+from sidecar.api import convert
+from sidecar.api import fields as validation
+from sidecar.core.factors.callbacks import CallbackLimits, params_from_body, tree_from_pairs
+from sidecar.core.factors.records import ApprovalDraft, ApprovalStatus, TokenRequest
+from sidecar.core.factors.second_factors import parse_phone
+from sidecar.core.shared.outcomes import InvalidArgument, Verdict
+from sidecar.observability import metrics
+from sidecar.runtime.assembly import Sidecar
 
-from .. import metrics
-from ..app import Sidecar
-from ..core.callbacks import CallbackLimits, params_from_body, tree_from_pairs
-from ..core.outcomes import InvalidArgument, Verdict
-from ..core.second_factor_records import ApprovalDraft, ApprovalStatus, TokenRequest
-from ..core.second_factors import parse_phone
-from . import convert, validation
 from .rpc import InFlight, rpc, rpc_stream
 
 MAX_DETAILS = 32

@@ -28,8 +28,8 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
 
 from authsidecar.v1 import auth_pb2 as pb
+from sidecar.observability import metrics, tracing
 
-from .. import metrics, tracing
 from ..config import Limits
 from . import observe
 from .rpc import InFlight, error_outcome, outcome_of, status_for

@@ -7,8 +7,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from .. import cgroup
-from ..core import memory_budget
+from sidecar.config import cgroup, memory_budget
+
 from .settings import Settings
 
 

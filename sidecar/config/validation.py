@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..core import memory_budget
+from sidecar.config import memory_budget
+
 from .memory import _dotted
 from .settings import (
     CHALLENGE_REGIONS,

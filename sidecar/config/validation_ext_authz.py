@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ..core.spiffe import pattern_problem
+from ..core.ext_authz.spiffe import pattern_problem
 from .settings import ExtAuthzRule, ExtAuthzSettings
 
 EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge", "peer"}

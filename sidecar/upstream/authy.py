@@ -14,9 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..core.answers import UpstreamHealth
-from ..core.outcomes import UpstreamError
-from ..core.second_factor_records import (
+from sidecar.core.factors.records import (
     ApprovalDraft,
     ApprovalStatus,
     PhoneNumber,
@@ -25,8 +23,11 @@ from ..core.second_factor_records import (
     TokenSent,
     UserStatus,
 )
+from sidecar.core.shared.answers import UpstreamHealth
+from sidecar.core.shared.outcomes import UpstreamError
+from sidecar.upstream.transport import DEFAULT_MAX_RESPONSE_BYTES
+
 from .guard import reads_answers
-from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "authy"

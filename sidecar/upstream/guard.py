@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any, TypeVar
 
-from .. import logs, metrics
-from ..core.outcomes import InvalidArgument, UpstreamError
-from ..core.text import is_utf8
+from sidecar.core.shared.outcomes import InvalidArgument, UpstreamError
+from sidecar.core.shared.text import is_utf8
+from sidecar.observability import logs, metrics
 
 log = logs.get("upstream.guard")
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import httpx
 
-from ..core.account_records import AccountSession, LoginResult, Me, Tokens
-from ..core.answers import UpstreamHealth
-from ..core.outcomes import NotConfigured, UpstreamError
+from sidecar.core.accounts.records import AccountSession, LoginResult, Me, Tokens
+from sidecar.core.shared.answers import UpstreamHealth
+from sidecar.core.shared.outcomes import NotConfigured, UpstreamError
+from sidecar.upstream.transport import DEFAULT_MAX_RESPONSE_BYTES
+
 from .guard import reads_answers
-from .http import DEFAULT_MAX_RESPONSE_BYTES
 from .json_http import JsonHttp, Reply
 
 UPSTREAM = "identity"

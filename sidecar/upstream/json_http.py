@@ -1,6 +1,6 @@
 """A small JSON-over-HTTP client shared by the second-factor and identity adapters.
 
-Sent through upstream/http.py (metrics; no answer → UpstreamError(status 0)); a success whose body
+Sent through upstream/transport.py (metrics; no answer → UpstreamError(status 0)); a success whose body
 is not JSON is UpstreamError(that 2xx status), which the adapters' guard reports as a bad answer.
 Each adapter maps its vendor's error bodies in its own `_error` function. Endpoint labels are path
 templates — never URLs, which may hold ids or codes.
@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from ..core.outcomes import UpstreamError
-from . import http
+from sidecar.core.shared.outcomes import UpstreamError
+from sidecar.upstream import transport as http
 
 MAX_ERROR_BODY_CHARS = 2048
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import httpx
 from httpx_sse import ServerSentEvent
 
-from .. import metrics
+from sidecar.observability import metrics
 
 MAX_EVENT_ID_CHARS = 256
 # A lone CR at the end of a chunk waits for the next one (it may be the first half of CRLF).

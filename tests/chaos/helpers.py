@@ -1,6 +1,6 @@
 """What the chaos tests share: polling, the platform's control calls, and a verifier that keeps asking.
 
-Everything runs against real processes on loopback (see tests/conftest.py and sidecar/testing.py).
+Everything runs against real processes on loopback (see tests/conftest.py and harness/processes.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import wait_until  # noqa: F401  (the chaos tests import it from here)
+from harness.processes import wait_until  # noqa: F401  (the chaos tests import it from here)
 
 PHONE = "+14155552671"
 STATUS_ROUTE = "POST /v2/backend/session/status"

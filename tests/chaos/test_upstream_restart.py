@@ -17,7 +17,7 @@ import pytest
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2 as fpb
 from authsidecar.v1 import factors_pb2_grpc
-from sidecar.testing import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
+from harness.processes import EmulatorProcess, SidecarProcess, deep_merge, emulator_config
 
 from .helpers import FAST_SSE, new_session, stream_connected, verify, wait_until
 

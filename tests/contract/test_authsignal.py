@@ -2,7 +2,7 @@
 
 1. drive.js runs every call the sidecar relies on plus those seed README 001 shows through the real
    SDK (base URL via its own `apiUrl` option); each parsed result is asserted here.
-2. For each operation upstream/challenges.py performs, the SDK's request and the adapter's request for
+2. For each operation upstream/authsignal.py performs, the SDK's request and the adapter's request for
    the same inputs (both recorded whole by the emulator) must agree on method, path, auth, the
    X-Authsignal-Version header, content type and body.
 3. The emulator refuses what the SDK never sends (no version header, a form body, an unknown field).
@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from sidecar.config import ChallengeSettings
-from sidecar.core.challenge_records import EnrollInput, TrackInput
+from sidecar.core.challenges.records import EnrollInput, TrackInput
 from sidecar.emulator.credentials import SECRET_KEY
-from sidecar.upstream.challenges import ChallengePlatform
+from sidecar.upstream.authsignal import ChallengePlatform
 
 from .conftest import run_node
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
+from harness.processes import wait_until
 from sidecar.emulator.credentials import API_KEY, APP_ID
-from sidecar.testing import wait_until
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "upstreams.md"
 PHONE = "+14155552671"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sidecar.testing import apt_install
+from harness.processes import apt_install
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -1,4 +1,4 @@
-"""Labels: the Metrics catalog states each metric's labels as sidecar/metrics.py defines them, and the
+"""Labels: the Metrics catalog states each metric's labels as sidecar/observability/metrics.py defines them, and the
 dashboard and alert rules select and group only by labels their metrics carry (or that the scrape
 adds). A query grouping by a label that does not exist returns one flat series and hides the problem."""
 
@@ -9,7 +9,7 @@ import re
 import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
-import sidecar.metrics
+import sidecar.observability.metrics
 
 from .sources import alert_queries, catalog, dashboard_queries
 
@@ -36,11 +36,11 @@ def _labels_of(sample_name: str) -> set[str]:
 
 def test_catalog_labels_are_the_defined_labels() -> None:
     documented = catalog()
-    for collector in vars(sidecar.metrics).values():
+    for collector in vars(sidecar.observability.metrics).values():
         if not isinstance(collector, MetricWrapperBase):
             continue
         name = collector._name + {"counter": "_total", "info": "_info"}.get(collector._type, "")
-        assert name in documented, f"{name} is defined in sidecar/metrics.py but not in the catalog"
+        assert name in documented, f"{name} is defined in sidecar/observability/metrics.py but not in the catalog"
         if collector._type != "info":  # an Info's labels are the keys it is given at run time
             assert documented[name] == set(collector._labelnames), name
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import RedisProcess, free_port, redis_server_binary, stop_process
+from harness.processes import RedisProcess, free_port, redis_server_binary, stop_process
 
 from .conftest import ALERTS, run_tool
 from .sources import alert_queries, catalog, dashboard_queries, names_in

@@ -12,7 +12,7 @@ from grpc_status import rpc_status
 
 from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from sidecar.testing import emulator_config
+from harness.processes import emulator_config
 
 PASSWORD = "correct horse battery staple"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.core.caches import TtlLru
+from sidecar.core.shared.caches import TtlLru
 
 ROOT = Path(__file__).resolve().parents[2]
 

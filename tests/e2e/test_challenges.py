@@ -9,7 +9,7 @@ import pytest
 from google.protobuf.struct_pb2 import Struct
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import SidecarProcess
+from harness.processes import SidecarProcess
 
 
 @pytest.fixture

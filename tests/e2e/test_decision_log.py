@@ -14,7 +14,7 @@ from test_sessions import verify as verify_session
 from test_verify_token import mint, verify
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 
 RULES = [
     {"name": "api", "path_prefix": "/api", "checks": ["jwt"]},

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import free_port
+from harness.processes import free_port
 
 LIVE_SECRET = "sk_live_" + "9" * 8 + uuid.uuid4().hex  # what a real Authsignal secret looks like
 PHONE = "+14155552671"

@@ -137,7 +137,7 @@ def test_repeat_bearer_costs_a_cache_hit_not_a_signature_check(authz, issuer):
     bearer = f"Bearer {issuer.token()}"
     for _ in range(3):
         assert authz.check("GET", "/api/orders", authorization=bearer).allowed
-    # the token component's verified-token cache (sidecar/core/tokens.py) answers the repeats
+    # the token component's verified-token cache (sidecar/core/tokens/verifier.py) answers the repeats
     assert authz.metric("authsidecar_token_signature_checks_total", issuer=issuer.url) == 1
     assert authz.metric("authsidecar_ext_authz_decisions_total", rule="api", result="allow") == 3
 

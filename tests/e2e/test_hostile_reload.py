@@ -20,7 +20,7 @@ from test_live_reload import POLL, log_lines, reloads, rewrite
 from test_verify_token import issuer_config, mint, new_issuer, verify
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 
 ANSWER_WITHIN = 2.0  # seconds a probe call may take while a hostile reload is handled
 RSS_GROWTH_MB = 100  # the alias bomb took RSS from 72 to 403 MB; /dev/zero to 1.5 GB

@@ -18,7 +18,7 @@ from google.rpc import code_pb2
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
 from bench import procstats
-from sidecar.core.memory_budget import TRANSPORT
+from sidecar.config.memory_budget import TRANSPORT
 
 STREAM = "/authsidecar.v1.AuthService/VerifyStream"
 GARBAGE = "x" * 8000  # no credential needed: answered MALFORMED, as fast as anything

@@ -12,7 +12,7 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
-from sidecar.testing import START_TIMEOUT, wait_until
+from harness.processes import START_TIMEOUT, wait_until
 
 PHONE = "+14155552671"
 

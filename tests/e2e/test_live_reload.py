@@ -17,7 +17,7 @@ from test_sessions import verify as verify_session
 from test_verify_token import issuer_config, mint, new_issuer, verify
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 
 EVENTS_ROUTE = "GET /v2/backend/events"
 POLL = {"config_poll_seconds": 0.2}

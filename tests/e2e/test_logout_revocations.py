@@ -14,7 +14,7 @@ import grpc
 
 from authsidecar.v1 import auth_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from sidecar.testing import emulator_config
+from harness.processes import emulator_config
 
 PASSWORD = "correct horse battery staple"
 CAP = 1000  # the smallest size a cache gets (memory_budget.MIN_ENTRIES)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from sidecar.testing import free_port
+from harness.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ import pytest
 from authsidecar.v1 import auth_pb2 as pb
 from bench import procstats
 from bench.scenarios import PHONE, BenchSigner, _bulk_sessions, _drive
-from sidecar.core.caches import TtlLru
-from sidecar.core.memory_budget import MB, plan, transport_bytes
-from sidecar.testing import SidecarProcess, emulator_config, wait_until
+from harness.processes import SidecarProcess, emulator_config, wait_until
+from sidecar.config.memory_budget import MB, plan, transport_bytes
+from sidecar.core.shared.caches import TtlLru
 
 LIMIT = 300 * 1024 * 1024
 

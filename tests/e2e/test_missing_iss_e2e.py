@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2, factors_pb2_grpc
-from sidecar.testing import emulator_config
+from harness.processes import emulator_config
 
 PASSWORD = "correct horse battery staple"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 from tests.npm_projects import RUN, npm_install
 
 ROOT = Path(__file__).resolve().parents[2]

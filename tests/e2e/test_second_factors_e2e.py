@@ -13,7 +13,7 @@ from grpc_status import rpc_status
 
 from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 
 WATCH_INTERVAL = 0.2
 
@@ -302,7 +302,7 @@ def test_request_sms_and_call_send_the_current_code_unless_the_user_has_the_app(
 
 
 def test_callbacks_with_spaces_arrays_and_mixed_case_keys_verify(factors, emulator):
-    """What core/callbacks.py wrote as %20 and [0] before: the platform signs `+` and `key[]`."""
+    """What core/factors/callbacks.py wrote as %20 and [0] before: the platform signs `+` and `key[]`."""
     params = {
         "approval_request": {
             "transaction": {

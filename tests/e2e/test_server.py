@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
-from sidecar.testing import free_port
+from harness.processes import free_port
 
 
 def test_health_serving_and_ops_port(shared_sidecar):

@@ -10,8 +10,8 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
+from harness.processes import wait_until
 from sidecar.config import EMULATOR_API_KEY, EMULATOR_APP_ID
-from sidecar.testing import wait_until
 
 PHONE = "+14155552671"
 STATUS_ROUTE = "POST /v2/backend/session/status"

@@ -22,7 +22,7 @@ import pytest
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as fpb
-from sidecar.testing import RedisProcess, deep_merge, emulator_config, redis_server_binary, wait_until
+from harness.processes import RedisProcess, deep_merge, emulator_config, redis_server_binary, wait_until
 from tests.e2e.test_transport_security import _cert
 
 PHONE = "+14155552671"

@@ -20,7 +20,7 @@ from authsidecar.v1 import auth_pb2 as pb
 from envoy.service.auth.v3 import attribute_context_pb2 as attr_pb
 from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc
-from sidecar.testing import SidecarProcess, deep_merge, emulator_config
+from harness.processes import SidecarProcess, deep_merge, emulator_config
 
 YEAR_10000 = 253_402_300_800
 

@@ -9,7 +9,7 @@ from envoy_wire import CHECK_METHOD, check_request, read_check_response
 
 from authsidecar.v1 import auth_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 
 UNARY_LIMIT, STREAM_LIMIT = 8, 30
 

@@ -20,7 +20,7 @@ from test_sessions import PHONE, control, new_session
 from test_verify_token import mint
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import free_port, wait_until
+from harness.processes import free_port, wait_until
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

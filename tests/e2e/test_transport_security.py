@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness.processes import free_port
 from sidecar.config import ConfigError, load
-from sidecar.testing import free_port
 
 
 def _cert(name: str, issuer_key=None, issuer_name=None, ca: bool = False):

@@ -17,7 +17,7 @@ from google.rpc import code_pb2
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 
 PHONE = "+14155552671"
 STATUS_PATH = "/v2/backend/session/status"

@@ -17,7 +17,7 @@ import pytest
 from jwt.algorithms import get_default_algorithms
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.emulator.jwks import new_private_key
+from sidecar.emulator.issuers import new_private_key
 
 JWKS_ROUTE = "GET /issuers/{name}/.well-known/jwks.json"
 DISCOVERY_ROUTE = "GET /issuers/{name}/.well-known/openid-configuration"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from envoy_harness import EnvoyProcess, GrpcApp, Issuer, RecordingApp, overlay, rewrite, sidecar_settings
 
-from sidecar.testing import EmulatorProcess, SidecarProcess
+from harness.processes import EmulatorProcess, SidecarProcess
 
 
 @dataclass

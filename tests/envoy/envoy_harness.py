@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
 
-from sidecar.testing import ROOT, deep_merge, emulator_config, free_port, stop_process, wait_until
+from harness.processes import ROOT, deep_merge, emulator_config, free_port, stop_process, wait_until
 
 OVERLAY = ROOT / "deploy" / "k8s" / "overlays" / "envoy-ext-authz" / "envoy.yaml"
 DOCS = ROOT / "docs" / "ext_authz.md"

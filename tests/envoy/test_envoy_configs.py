@@ -8,7 +8,7 @@ import pytest
 import yaml
 from envoy_harness import Pki, docs_envoy_configs, validate
 
-from sidecar.testing import ROOT
+from harness.processes import ROOT
 
 DEPLOYED = sorted(
     p for p in (ROOT / "deploy").rglob("*.yaml") if "static_resources" in (yaml.safe_load(p.read_text()) or {})

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from envoy_harness import headers_of, raw_http
 
-from sidecar.testing import wait_until
+from harness.processes import wait_until
 
 ID = re.compile(r"[0-9a-f]{32}")
 HEADER = "x-authsidecar-decision-id"

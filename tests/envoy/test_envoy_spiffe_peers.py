@@ -10,7 +10,7 @@ import httpx
 import pytest
 from envoy_harness import EnvoyProcess, Pki, docs_envoy_configs, headers_of, rewrite, sidecar_settings
 
-from sidecar.testing import SidecarProcess
+from harness.processes import SidecarProcess
 
 SHOP_WEB = "spiffe://example.org/ns/shop/sa/web"
 PEER_RULES = [

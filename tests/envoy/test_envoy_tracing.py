@@ -13,7 +13,7 @@ import pytest
 from envoy_harness import EnvoyProcess, headers_of, overlay, rewrite, sidecar_settings
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from sidecar.testing import SidecarProcess, wait_until
+from harness.processes import SidecarProcess, wait_until
 
 TRACE_ID, CLIENT_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 

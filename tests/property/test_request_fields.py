@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.testing import SidecarProcess, emulator_config
+from harness.processes import SidecarProcess, emulator_config
 
 ALLOWED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNAVAILABLE}
 FIELDS = {

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.core.outcomes import Reason, Source
-from sidecar.testing import SidecarProcess, emulator_config
+from harness.processes import SidecarProcess, emulator_config
+from sidecar.core.shared.outcomes import Reason, Source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fuzz"))
 import fuzz_tokens as fuzz  # noqa: E402  (the fuzz target lives outside the package)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import factors_pb2 as fpb
 from authsidecar.v1 import factors_pb2_grpc
-from sidecar.testing import SidecarProcess, deep_merge, emulator_config
+from harness.processes import SidecarProcess, deep_merge, emulator_config
 
 PHONE = "+14155552671"
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}

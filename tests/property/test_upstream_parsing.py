@@ -23,14 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authsidecar.v1 import auth_pb2 as pb
+from harness.processes import SidecarProcess, deep_merge, emulator_config, wait_until
 from sidecar.config import IssuerSettings, JwksSettings
-from sidecar.core.keys import usable_keys
-from sidecar.core.revocation import RevocationCache
-from sidecar.core.session_records import StreamEvent
-from sidecar.core.tokens import TokenVerifier
-from sidecar.testing import SidecarProcess, deep_merge, emulator_config, wait_until
-from sidecar.upstream.jwks import JwksFetcher
-from sidecar.upstream.platform import EVENT_KINDS, parse_event
+from sidecar.core.sessions.records import StreamEvent
+from sidecar.core.sessions.revocation import RevocationCache
+from sidecar.core.tokens.jwks_cache import usable_keys
+from sidecar.core.tokens.verifier import TokenVerifier
+from sidecar.upstream.jwks_fetch import JwksFetcher
+from sidecar.upstream.rauth import EVENT_KINDS, parse_event
 
 odd_text = st.one_of(st.text(max_size=12), st.sampled_from(["", "\ud800", "\x00", "a\r\nb", "\U0001f600", "x" * 3000]))
 scalars = st.one_of(

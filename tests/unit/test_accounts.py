@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from sidecar import config as cfg
-from sidecar.app import Sidecar
-from sidecar.core.account_records import AccountSession, LoginResult, Me, Tokens
-from sidecar.core.accounts import AccountFlows
-from sidecar.core.answers import UpstreamHealth
-from sidecar.core.hashing import token_key, token_revocation_id
-from sidecar.core.logout_revocations import LogoutRevocations
-from sidecar.core.outcomes import UpstreamError
+from sidecar.core.accounts.flows import AccountFlows
+from sidecar.core.accounts.logout_revocations import LogoutRevocations
+from sidecar.core.accounts.records import AccountSession, LoginResult, Me, Tokens
+from sidecar.core.shared.answers import UpstreamHealth
+from sidecar.core.shared.hashing import token_key, token_revocation_id
+from sidecar.core.shared.outcomes import UpstreamError
+from sidecar.runtime.assembly import Sidecar
 
 
 class FakeIdentity:

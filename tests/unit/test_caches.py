@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from sidecar.core.caches import SHARED_VALUES_MAX, OneTimeLedger, SingleFlight, TtlLru, TtlRecords, TtlShared
+from sidecar.core.shared.caches import (
+    SHARED_VALUES_MAX,
+    OneTimeLedger,
+    SingleFlight,
+    TtlLru,
+    TtlRecords,
+    TtlShared,
+)
 
 
 class Clock:

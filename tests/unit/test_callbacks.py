@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from sidecar.core.callbacks import (
+from sidecar.core.factors.callbacks import (
     CallbackLimits,
     canonical_string,
     encode_params,
@@ -21,8 +21,8 @@ from sidecar.core.callbacks import (
     tree_from_pairs,
     verify_signature,
 )
-from sidecar.core.collation import sort_key
-from sidecar.core.outcomes import InvalidArgument, Reason
+from sidecar.core.factors.collation import sort_key
+from sidecar.core.shared.outcomes import InvalidArgument, Reason
 
 SDK_NONCE = "1455825429"
 SDK_URL = "https://foo.bar/"

@@ -12,9 +12,9 @@ import asyncio
 import pytest
 
 from sidecar.config import ExtAuthzRule, ExtAuthzSettings, Limits
-from sidecar.core.decisions import Allow, Deny
-from sidecar.core.http_request import HttpRequest
-from sidecar.core.policy import Policy, Verifiers
+from sidecar.core.ext_authz.decisions import Allow, Deny
+from sidecar.core.ext_authz.http_request import HttpRequest
+from sidecar.core.ext_authz.policy import Policy, Verifiers
 
 RULES = [
     ExtAuthzRule(name="public", path_prefix="/public", checks=["allow"]),  # prefix, allow

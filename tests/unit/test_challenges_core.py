@@ -6,10 +6,17 @@ import asyncio
 
 import pytest
 
-from sidecar.core.challenge_records import EnrollInput, TrackInput, TrackResult, ValidationRecord
-from sidecar.core.challenges import ChallengeVerifier
-from sidecar.core.circuit import CircuitState
-from sidecar.core.outcomes import ActionState, InvalidArgument, NotConfigured, Reason, Source, UpstreamError
+from sidecar.core.challenges.records import EnrollInput, TrackInput, TrackResult, ValidationRecord
+from sidecar.core.challenges.verifier import ChallengeVerifier
+from sidecar.core.shared.circuit import CircuitState
+from sidecar.core.shared.outcomes import (
+    ActionState,
+    InvalidArgument,
+    NotConfigured,
+    Reason,
+    Source,
+    UpstreamError,
+)
 
 SUCCEEDED = ValidationRecord(
     is_valid=True,

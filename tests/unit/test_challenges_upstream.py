@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from sidecar import config as cfg
-from sidecar.core.challenge_records import EnrollInput, TrackInput
-from sidecar.core.challenges import ChallengeVerifier
-from sidecar.core.outcomes import ActionState, Reason, UpstreamError
-from sidecar.emulator.app import build_app
-from sidecar.upstream.challenges import ChallengePlatform, base_url_for
+from sidecar.core.challenges.records import EnrollInput, TrackInput
+from sidecar.core.challenges.verifier import ChallengeVerifier
+from sidecar.core.shared.outcomes import ActionState, Reason, UpstreamError
+from sidecar.emulator.asgi import build_app
+from sidecar.upstream.authsignal import ChallengePlatform, base_url_for
 
 BASE = "http://emulator.test"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from sidecar.core import circuit
-from sidecar.core.circuit import CircuitBreaker, CircuitState
-from sidecar.core.outcomes import UpstreamError
+from sidecar.core.shared import circuit
+from sidecar.core.shared.circuit import CircuitBreaker, CircuitState
+from sidecar.core.shared.outcomes import UpstreamError
 
 
 class Clock:

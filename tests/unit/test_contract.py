@@ -7,8 +7,8 @@ from pathlib import Path
 
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.api import convert
-from sidecar.core.outcomes import ActionState, Reason, SessionStatus, Source
-from sidecar.protogen import generate
+from sidecar.core.shared.outcomes import ActionState, Reason, SessionStatus, Source
+from tools.protogen import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""core.jws.check_ecdsa_shape on its own: defence in depth before the signature check (RFC 7518 §3.4).
+"""core.tokens.jws.check_ecdsa_shape on its own: defence in depth before the signature check (RFC 7518 §3.4).
 
 verify_signature calls it first, so a regression in it would be hidden by cryptography refusing
 most such signatures anyway; these tests pin its own answers and their details.
@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from sidecar.core.jws import EC_CURVES, Rejected, check_ecdsa_shape
-from sidecar.core.outcomes import Reason
+from sidecar.core.shared.outcomes import Reason
+from sidecar.core.tokens.jws import EC_CURVES, Rejected, check_ecdsa_shape
 
 CURVES = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}
 HASHES = {"ES256": hashes.SHA256(), "ES384": hashes.SHA384(), "ES512": hashes.SHA512()}

@@ -10,7 +10,7 @@ from google.protobuf import unknown_fields
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from sidecar.api.ext_authz import check_response, http_request
-from sidecar.core.decisions import Allow, Deny
+from sidecar.core.ext_authz.decisions import Allow, Deny
 
 OVERWRITE_IF_EXISTS_OR_ADD = 2  # envoy.config.core.v3.HeaderValueOption.HeaderAppendAction
 

@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from sidecar.core.outcomes import UpstreamError
-from sidecar.core.second_factors import ApprovalDraft, ApprovalStatus, PhoneNumber
+from sidecar.core.factors.second_factors import ApprovalDraft, ApprovalStatus, PhoneNumber
+from sidecar.core.shared.outcomes import UpstreamError
 from sidecar.upstream.authy import AuthyClient
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.core.http_request import BadPath, bearer_token, normalised_path, prefix_matches
+from sidecar.core.ext_authz.http_request import BadPath, bearer_token, normalised_path, prefix_matches
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import json
 import httpx
 import pytest
 
-from sidecar.core.outcomes import NotConfigured, UpstreamError
+from sidecar.core.shared.outcomes import NotConfigured, UpstreamError
 from sidecar.upstream.identity_service import IdentityServiceClient
 from sidecar.upstream.inai import InaiClient
 

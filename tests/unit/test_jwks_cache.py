@@ -11,9 +11,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sidecar.core.keys import FetchedKeys, JwksCache, usable_keys
-from sidecar.core.outcomes import Reason, UpstreamError
-from sidecar.emulator.jwks import BAD_KEYS, Issuer
+from sidecar.core.shared.outcomes import Reason, UpstreamError
+from sidecar.core.tokens.jwks_cache import FetchedKeys, JwksCache, usable_keys
+from sidecar.emulator.issuers import BAD_KEYS, Issuer
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""upstream/jwks.py over httpx.MockTransport: discovery, max-age, size limit, every failure → UpstreamError."""
+"""upstream/jwks_fetch.py over httpx.MockTransport: discovery, max-age, size limit, every failure → UpstreamError."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from sidecar.config import IssuerSettings, JwksSettings
-from sidecar.core.outcomes import UpstreamError
-from sidecar.upstream.jwks import JwksFetcher, max_age_of
+from sidecar.core.shared.outcomes import UpstreamError
+from sidecar.upstream.jwks_fetch import JwksFetcher, max_age_of
 
 ISS = "https://id.test/tenant"
 KEYS = {"keys": [{"kty": "EC", "kid": "k1"}]}

@@ -1,4 +1,4 @@
-"""One-time claims (core/ledger.py): the local ledger in front, the shared one deciding, failing closed.
+"""One-time claims (core/onetime/ledger.py): the local ledger in front, the shared one deciding, failing closed.
 
 The shared store here is a small in-process stand-in with Redis's SET NX PX semantics, to pin the
 ordering and the failure rules; tests/e2e/test_shared_ledger.py runs the same code against a real
@@ -12,11 +12,11 @@ import asyncio
 import pytest
 
 from sidecar.config import ConfigError, load
-from sidecar.core.challenges import ChallengeVerifier
-from sidecar.core.hashing import token_key
-from sidecar.core.ledger import MAX_TTL, Claim, OneTimeClaims, SharedLedger
-from sidecar.core.outcomes import Reason, UpstreamError
-from sidecar.core.second_factors import SecondFactors
+from sidecar.core.challenges.verifier import ChallengeVerifier
+from sidecar.core.factors.second_factors import SecondFactors
+from sidecar.core.onetime.ledger import MAX_TTL, Claim, OneTimeClaims, SharedLedger
+from sidecar.core.shared.hashing import token_key
+from sidecar.core.shared.outcomes import Reason, UpstreamError
 from tests.unit.test_challenges_core import FakePlatform
 from tests.unit.test_second_factors import FakeAuthy
 

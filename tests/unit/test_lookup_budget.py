@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.core.budget import LookupBudget
+from sidecar.core.sessions.lookup_rate import LookupBudget
 
 
 class Clock:

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.entry_sizes import bytes_per_entry
-from sidecar import cgroup
-from sidecar.config import ConfigError, Settings, load, memory_plan
-from sidecar.core import memory_budget
-from sidecar.core.memory_budget import BASELINE_MB, CACHES, MB, MIN_ENTRIES, plan
+from sidecar.config import ConfigError, Settings, cgroup, load, memory_budget, memory_plan
+from sidecar.config.memory_budget import BASELINE_MB, CACHES, MB, MIN_ENTRIES, plan
 
 EMULATED = {"AUTHSIDECAR_EMULATOR_MODE": "on"}
 

@@ -11,12 +11,12 @@ import pytest
 from httpx_sse import SSEError
 
 from sidecar.config import SseSettings
-from sidecar.core.hashing import token_key
-from sidecar.core.outcomes import Reason, SessionStatus, UpstreamError
-from sidecar.core.session_records import EventKind
-from sidecar.emulator.platform import PlatformState, _backlog
-from sidecar.upstream.events import EventStream, StreamRefused, disconnect_cause
-from sidecar.upstream.platform import PlatformClient, _expiry, parse_event
+from sidecar.core.sessions.records import EventKind
+from sidecar.core.shared.hashing import token_key
+from sidecar.core.shared.outcomes import Reason, SessionStatus, UpstreamError
+from sidecar.emulator.rauth import PlatformState, _backlog
+from sidecar.upstream.rauth import PlatformClient, _expiry, parse_event
+from sidecar.upstream.rauth_events import EventStream, StreamRefused, disconnect_cause
 
 
 def client(handler) -> PlatformClient:

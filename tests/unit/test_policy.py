@@ -7,11 +7,18 @@ import json
 import pytest
 
 from sidecar.config import ClaimHeader, ExtAuthzRule, ExtAuthzSettings, Limits
-from sidecar.core.answers import ApprovalAnswer, AuthInfo, ChallengeAnswer, SessionAnswer, TokenAnswer
-from sidecar.core.decisions import Allow, Deny
-from sidecar.core.http_request import HttpRequest
-from sidecar.core.outcomes import InvalidArgument, Reason, SessionStatus, Source, UpstreamError, Verdict
-from sidecar.core.policy import Policy, Verifiers
+from sidecar.core.ext_authz.decisions import Allow, Deny
+from sidecar.core.ext_authz.http_request import HttpRequest
+from sidecar.core.ext_authz.policy import Policy, Verifiers
+from sidecar.core.shared.answers import ApprovalAnswer, AuthInfo, ChallengeAnswer, SessionAnswer, TokenAnswer
+from sidecar.core.shared.outcomes import (
+    InvalidArgument,
+    Reason,
+    SessionStatus,
+    Source,
+    UpstreamError,
+    Verdict,
+)
 
 PHONE = "+14155552671"
 GOOD = TokenAnswer(

@@ -11,9 +11,7 @@ import logging
 import pytest
 from test_tokens import AUD, URL, Upstream, clocks, token, upstream  # noqa: F401 (fixtures)
 
-from sidecar import decision_log, metrics
 from sidecar.api.rpc import InFlight
-from sidecar.app import Sidecar
 from sidecar.config import (
     CircuitSettings,
     DecisionLogSettings,
@@ -24,11 +22,13 @@ from sidecar.config import (
     load,
     pointed_at_emulator,
 )
-from sidecar.core.caches import TtlLru
-from sidecar.core.outcomes import Reason, Source
-from sidecar.core.tokens import TokenVerifier
-from sidecar.reload import ConfigReloader, changed_paths, is_live, split_changes
-from sidecar.server import Server
+from sidecar.core.shared.caches import TtlLru
+from sidecar.core.shared.outcomes import Reason, Source
+from sidecar.core.tokens.verifier import TokenVerifier
+from sidecar.observability import decision_log, metrics
+from sidecar.runtime.assembly import Sidecar
+from sidecar.runtime.reload import ConfigReloader, changed_paths, is_live, split_changes
+from sidecar.runtime.server import Server
 
 
 def test_live_and_restart_only_paths():

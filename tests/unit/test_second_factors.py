@@ -9,12 +9,9 @@ from pathlib import Path
 import pytest
 
 from sidecar import config as cfg
-from sidecar.app import second_factors_from_settings
-from sidecar.core.answers import UpstreamHealth
-from sidecar.core.callbacks import sign
-from sidecar.core.outcomes import InvalidArgument, NotConfigured, Reason, UpstreamError
-from sidecar.core.second_factor_records import TokenRequest, TokenSent
-from sidecar.core.second_factors import (
+from sidecar.core.factors.callbacks import sign
+from sidecar.core.factors.records import TokenRequest, TokenSent
+from sidecar.core.factors.second_factors import (
     ApprovalDraft,
     ApprovalStatus,
     PhoneNumber,
@@ -24,6 +21,9 @@ from sidecar.core.second_factors import (
     UserStatus,
     parse_phone,
 )
+from sidecar.core.shared.answers import UpstreamHealth
+from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, Reason, UpstreamError
+from sidecar.runtime.assembly import second_factors_from_settings
 
 
 class FakeClock:

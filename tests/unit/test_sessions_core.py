@@ -8,11 +8,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from sidecar.config import ConfigError, load
-from sidecar.core.hashing import token_key
-from sidecar.core.outcomes import Reason, SessionStatus, Source, UpstreamError
-from sidecar.core.revocation import StreamState
-from sidecar.core.session_records import ApprovalRecord, EventKind, SessionRecord, StreamEvent
-from sidecar.core.sessions import SessionVerifier
+from sidecar.core.sessions.records import ApprovalRecord, EventKind, SessionRecord, StreamEvent
+from sidecar.core.sessions.revocation import StreamState
+from sidecar.core.sessions.verifier import SessionVerifier
+from sidecar.core.shared.hashing import token_key
+from sidecar.core.shared.outcomes import Reason, SessionStatus, Source, UpstreamError
 
 PHONE = "+14155552671"
 NOW = 1_800_000_000.0

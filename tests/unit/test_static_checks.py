@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TREES = ["sidecar", "tests", "bench", "soak", "fuzz"]
+TREES = ["sidecar", "harness", "tools", "tests", "bench", "soak", "fuzz"]
 BOUND = 300  # seconds; a cold mypy run takes ~15 s on one free core, far more on a loaded machine
 
 

@@ -16,11 +16,11 @@ from jwt.algorithms import get_default_algorithms
 
 from sidecar.api import convert
 from sidecar.config import IssuerSettings, JwksSettings
-from sidecar.core import tokens
-from sidecar.core.keys import FetchedKeys
-from sidecar.core.outcomes import Reason, Source
-from sidecar.core.tokens import TokenVerifier
-from sidecar.emulator.jwks import Issuer, MintRequest, mint
+from sidecar.core.shared.outcomes import Reason, Source
+from sidecar.core.tokens import verifier as tokens
+from sidecar.core.tokens.jwks_cache import FetchedKeys
+from sidecar.core.tokens.verifier import TokenVerifier
+from sidecar.emulator.issuers import Issuer, MintRequest, mint
 
 URL = "https://issuer.test/issuers"
 AUD = "authsidecar-demo"

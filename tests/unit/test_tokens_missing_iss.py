@@ -12,10 +12,10 @@ import time
 import pytest
 
 from sidecar.config import ConfigError, IssuerSettings, JwksSettings, load
-from sidecar.core.keys import FetchedKeys
-from sidecar.core.outcomes import Reason
-from sidecar.core.tokens import TokenVerifier
-from sidecar.emulator.jwks import Issuer, MintRequest, mint
+from sidecar.core.shared.outcomes import Reason
+from sidecar.core.tokens.jwks_cache import FetchedKeys
+from sidecar.core.tokens.verifier import TokenVerifier
+from sidecar.emulator.issuers import Issuer, MintRequest, mint
 
 URL = "https://issuer.test"
 

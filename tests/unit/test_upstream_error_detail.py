@@ -7,8 +7,8 @@ from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
 from sidecar.api.rpc import upstream_status
-from sidecar.client_cli import build_request
-from sidecar.core.outcomes import UpstreamError
+from sidecar.client.cli import build_request
+from sidecar.core.shared.outcomes import UpstreamError
 
 
 def detail_of(exc: UpstreamError) -> tuple[int, errors_pb2.UpstreamErrorDetail]:

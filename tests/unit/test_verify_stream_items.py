@@ -11,9 +11,9 @@ import asyncio
 import gc
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar import tracing
 from sidecar.api.rpc import InFlight
 from sidecar.api.verify_stream import _Stream
+from sidecar.observability import tracing
 
 
 def _item(n: int) -> pb.VerifyStreamRequest:

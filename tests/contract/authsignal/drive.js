@@ -1,7 +1,7 @@
 // Drives the published @authsignal/node SDK against the emulator through the SDK's own base-URL
 // option (`apiUrl`) and prints one JSON line: every call's parsed result (or the AuthsignalError's
 // statusCode / errorCode). Usage: node drive.js <emulator url> <secret key> <run id>
-// The calls are those the sidecar relies on (upstream/challenges.py) plus those seed README 001 shows,
+// The calls are those the sidecar relies on (upstream/authsignal.py) plus those seed README 001 shows,
 // written as @authsignal/node 2.21.0 takes them (apiSecretKey / apiUrl / attributes, per its types).
 "use strict";
 const { Authsignal } = require("@authsignal/node");

@@ -1,6 +1,6 @@
 """Callback signatures against authy-client@1.1.4's own verifyCallback, on many generated bodies.
 
-Each body is signed twice: by the sidecar's core (core/callbacks.py, what VerifyCallbackSignature checks
+Each body is signed twice: by the sidecar's core (core/factors/callbacks.py, what VerifyCallbackSignature checks
 against) and by the emulator's independent signer (emulator/authy_signing.py). The SDK must accept both
 and refuse a tampered copy; our localeCompare order must equal Node's on tricky keys.
 """
@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-from sidecar.core.callbacks import sign
-from sidecar.core.collation import sort_key
+from sidecar.core.factors.callbacks import sign
+from sidecar.core.factors.collation import sort_key
 from sidecar.emulator.authy_signing import signature as emulator_signature
 from tests.contract.conftest import run_node
 

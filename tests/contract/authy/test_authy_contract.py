@@ -17,8 +17,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from sidecar.core.callbacks import verify_signature
-from sidecar.core.second_factor_records import ApprovalDraft, PhoneNumber, TokenRequest
+from sidecar.core.factors.callbacks import verify_signature
+from sidecar.core.factors.records import ApprovalDraft, PhoneNumber, TokenRequest
 from sidecar.emulator.credentials import AUTHY_API_KEY
 from sidecar.upstream.authy import AuthyClient
 from tests.contract.conftest import run_node
@@ -91,7 +91,8 @@ def test_the_sdk_verifies_phones_and_reads_app_and_phone_information(sdk_run):
 
 
 def test_the_sdk_accepts_the_emulators_callback_signature_and_so_does_the_sidecar(sdk_run):
-    """Signed by emulator/authy_signing.py; checked by the SDK's own Signature assert and by core/callbacks.py."""
+    """Signed by emulator/authy_signing.py; checked by the SDK's own Signature assert and by
+    core/factors/callbacks.py."""
     results, _ = sdk_run
     signed = ok(results, "verifyCallback")
     tampered = results["verifyCallbackTampered"]

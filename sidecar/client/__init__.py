@@ -1,0 +1,1 @@
+"""Python clients of the sidecar: typed calls, the stream multiplexer, `sidecar call`."""

@@ -1,0 +1,1 @@
+"""Accounts: login, MFA, refresh, logout and session management against an identity service."""

@@ -1,0 +1,160 @@
+"""Logout revocations: what a Logout/LogoutSession through the sidecar ended, kept until the tokens die.
+
+A logged-out access token stays cryptographically valid until its `exp`, so VerifyToken's only reason
+to refuse it is this store. It therefore never forgets an entry before its deadline: no LRU, no
+eviction. When full (after dropping what has expired) it **refuses** the new revocation and the logout
+fails (UNAVAILABLE, "not logged out; retry") before the identity service is asked — a flood of logouts
+can make later logouts fail, never make an earlier one valid again.
+
+With `ledger.backend: redis` every revocation is also appended to one Redis stream that each pod tails
+(`SharedRevocations`), so a logout seen by one pod is honoured by all (within one poll). A logout
+whose revocation cannot be written to Redis fails the same way (fail closed: not logged out). A
+revocation learnt from another pod that this pod cannot hold makes this pod answer every token
+revoked until that revocation's deadline (fail closed: it can no longer tell which one it forgot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+from sidecar.core.shared.caches import Clock
+from sidecar.core.shared.outcomes import UpstreamError
+from sidecar.observability import logs, metrics
+
+log = logs.get("logout_revocations")
+
+MAX_TTL_SECONDS = 24 * 3600.0  # a revocation whose token's expiry is unknown (a session id) lasts a day
+POLL_SECONDS = 0.25  # how often a pod reads the fleet's new revocations
+POLL_MAX_SECONDS = 5.0  # backoff while Redis does not answer
+READ_BATCH = 500
+FULL_DETAIL = "logout revocation store is full; not logged out (retry later)"
+
+
+class RevocationStream(Protocol):
+    """The fleet's revocation log (upstream/redis_ledger.py); failures raise UpstreamError("ledger", …)."""
+
+    async def revocation_append(self, key: str, items: list[tuple[str, int]], min_id_ms: int) -> None: ...
+
+    async def revocation_read(self, key: str, after: str, count: int) -> tuple[list[tuple[str, int]], str]: ...
+
+
+class LogoutRevocations:
+    """id (a session id, or `token:<hash>` for one token) → monotonic deadline; never evicted early."""
+
+    def __init__(self, max_entries: int, clock: Clock = time.monotonic, wall: Clock = time.time) -> None:
+        self.max_entries = max(1, max_entries)
+        self._until: dict[str, float] = {}
+        self._clock = clock
+        self._wall = wall
+        self._overflow_until = 0.0  # > now: a fleet revocation could not be held; everything is revoked
+        self.shared: SharedRevocations | None = None
+
+    def resize(self, max_entries: int) -> None:
+        if max_entries > 0:  # shrinking never drops a live entry; it only refuses more
+            self.max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def is_revoked(self, revocation_id: str) -> bool:
+        now = self._clock()
+        if self._overflow_until > now:
+            return True
+        until = self._until.get(revocation_id)
+        if until is None:
+            return False
+        if until <= now:
+            del self._until[revocation_id]
+            return False
+        return True
+
+    def has_room(self, count: int) -> bool:
+        if len(self._until) + count <= self.max_entries:
+            return True
+        now = self._clock()  # only when full: one pass dropping what has expired
+        for key in [k for k, until in self._until.items() if until <= now]:
+            del self._until[key]
+        return len(self._until) + count <= self.max_entries
+
+    def _hold(self, entries: list[tuple[str, float]]) -> bool:
+        """All of `entries` (id, seconds to keep) or none; False when they don't fit."""
+        new = {i for i, _ in entries if i not in self._until}
+        if not self.has_room(len(new)):
+            metrics.LOGOUT_REVOCATIONS_REFUSED_TOTAL.inc()
+            return False
+        now = self._clock()
+        for revocation_id, ttl in entries:
+            self._until[revocation_id] = max(self._until.get(revocation_id, 0.0), now + min(ttl, MAX_TTL_SECONDS))
+        metrics.CACHE_ENTRIES.labels("logout_revocations").set(len(self._until))
+        return True
+
+    async def revoke(self, entries: list[tuple[str, float]]) -> None:
+        """Record a logout's revocations here (and in the fleet's log); UpstreamError if it can't."""
+        if not entries:
+            return
+        if not self._hold(entries):
+            raise UpstreamError("revocations", 0, FULL_DETAIL)
+        if self.shared is not None:
+            await self.shared.publish(entries)  # its UpstreamError fails the logout; the local entry stays
+
+    def learn(self, revocation_id: str, expires_at_wall: float) -> None:
+        """A revocation another pod recorded."""
+        ttl = expires_at_wall - self._wall()
+        if ttl <= 0 or self._hold([(revocation_id, ttl)]):
+            return
+        self._overflow_until = max(self._overflow_until, self._clock() + min(ttl, MAX_TTL_SECONDS))
+        log.error(
+            "a fleet logout revocation does not fit; every token answers revoked until it expires",
+            extra={"seconds": round(ttl)},
+        )
+
+
+class SharedRevocations:
+    """The fleet's logout revocations on one Redis stream: appended on logout, tailed by every pod."""
+
+    def __init__(
+        self, stream: RevocationStream, key_prefix: str, local: LogoutRevocations, wall: Clock = time.time
+    ) -> None:
+        self.stream = stream
+        self.key = f"{key_prefix}logout_revocations"
+        self.local = local
+        self._wall = wall
+        self._after = "0"  # the last stream id read: a new pod reads every live revocation first
+        self._task: asyncio.Task | None = None
+        local.shared = self
+
+    async def publish(self, entries: list[tuple[str, float]]) -> None:
+        now_ms = int(self._wall() * 1000)
+        items = [(i, now_ms + int(min(ttl, MAX_TTL_SECONDS) * 1000)) for i, ttl in entries]
+        # Entries older than the longest revocation can't matter any more: trimmed as we append.
+        await self.stream.revocation_append(self.key, items, now_ms - int(MAX_TTL_SECONDS * 1000))
+
+    async def poll_once(self) -> int:
+        items, self._after = await self.stream.revocation_read(self.key, self._after, READ_BATCH)
+        for revocation_id, expires_ms in items:
+            self.local.learn(revocation_id, expires_ms / 1000)
+        return len(items)
+
+    async def _tail(self) -> None:
+        delay = POLL_SECONDS
+        while True:
+            try:
+                while await self.poll_once() >= READ_BATCH:
+                    pass
+                delay = POLL_SECONDS
+            except UpstreamError:
+                delay = min(delay * 2, POLL_MAX_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - the tail must outlive any one bad poll
+                log.error("logout revocation poll failed", extra={"error": type(exc).__name__})
+                delay = min(delay * 2, POLL_MAX_SECONDS)
+            await asyncio.sleep(delay)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._tail(), name="logout-revocations-tail")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

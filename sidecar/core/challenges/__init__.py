@@ -1,0 +1,1 @@
+"""Step-up challenges: did the user complete this challenge, for this user and action, once."""

@@ -1,0 +1,216 @@
+"""The ext_authz policy: which checks a proxied HTTP request must pass, and what the proxy does next.
+
+Rules are tried in order and the first whose path and method match decides; no match is a deny.
+A rule's checks all have to pass (e.g. `[jwt, approval]` for a sensitive route). The answers come
+from the same verifiers the AuthService uses (so a bearer token costs one verified-token cache hit);
+this module only turns answers into Allow (headers for the app) or Deny (status, headers, body).
+Fail closed: a missing verifier, an upstream error or an unexpected answer is a deny.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from sidecar.config import ExtAuthzRule, ExtAuthzSettings, Limits
+from sidecar.core.ext_authz import dry_run, spiffe
+from sidecar.core.ext_authz.checks.registry import CHECKS
+from sidecar.core.ext_authz.decisions import (
+    DEFAULT_RULE,
+    DENIED_BY_RULE,
+    NO_MATCHING_RULE,
+    Allow,
+    Decision,
+    Deny,
+    Passed,
+)
+from sidecar.core.ext_authz.http_request import (
+    BadPath,
+    HttpRequest,
+    bearer_token,
+    normalised_path,
+    prefix_matches,
+)
+from sidecar.core.shared.answers import ApprovalAnswer, ChallengeAnswer, SessionAnswer, TokenAnswer
+from sidecar.core.shared.outcomes import InvalidArgument, Reason, UpstreamError
+from sidecar.core.shared.phones import to_e164
+
+REALM = 'realm="authsidecar"'
+POLICY_KEY = "authsidecar_policy"  # the route's context_extensions key naming a rule set
+UNKNOWN_POLICY = "unknown_policy"
+
+
+class Tokens(Protocol):
+    async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer: ...
+
+
+class Sessions(Protocol):
+    async def verify_session(self, token: str, phone_e164: str) -> SessionAnswer: ...
+
+    async def verify_approval(self, token: str, phone_e164: str) -> ApprovalAnswer: ...
+
+
+class Challenges(Protocol):
+    async def validate(self, token: str, user_id: str | None, action: str | None) -> ChallengeAnswer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verifiers:
+    """What the checks ask; None when that component is not built (its checks then deny)."""
+
+    tokens: Tokens | None = None
+    sessions: Sessions | None = None
+    challenges: Challenges | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    prefix: str
+    regex: re.Pattern | None
+    methods: frozenset[str]
+    checks: tuple[str, ...]
+    issuers: frozenset[str]
+    audience: str
+    scopes: tuple[str, ...]
+    action: str
+    peers: tuple[spiffe.PeerPattern, ...] = ()
+    mode: str = dry_run.ENFORCE
+
+    @classmethod
+    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True, default_mode: str = dry_run.ENFORCE) -> Rule:
+        # Case-insensitive: the canonical path is lower case, so the prefix is too and the regex ignores case.
+        prefix = r.path_prefix if case_sensitive else r.path_prefix.lower()
+        flags = 0 if case_sensitive else re.IGNORECASE
+        return cls(
+            r.name,
+            prefix,
+            re.compile(r.path_regex, flags) if r.path_regex else None,
+            frozenset(m.upper() for m in r.methods),
+            tuple(r.checks),
+            frozenset(r.issuers),
+            r.audience,
+            tuple(r.required_scopes),
+            r.action,
+            tuple(spiffe.compile_pattern(p) for p in r.peers),
+            r.mode or default_mode,
+        )
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.methods and method.upper() not in self.methods:
+            return False
+        if self.prefix and not prefix_matches(self.prefix, path):
+            return False
+        return self.regex is None or self.regex.fullmatch(path) is not None
+
+
+class Policy:
+    def __init__(self, settings: ExtAuthzSettings, limits: Limits, default_region: str = "") -> None:
+        self.settings = settings
+        self.limits = limits
+        self.default_region = default_region
+        self.case_sensitive = settings.case_sensitive_paths
+        self.default_mode = settings.default_mode
+        self.rules = self._rules(settings.rules)
+        self.rule_sets = {p.name: self._rules(p.rules) for p in settings.policies}
+        self.prefix = settings.identity_header_prefix
+
+    def _rules(self, rules: list[ExtAuthzRule]) -> list[Rule]:
+        return [Rule.from_settings(r, self.case_sensitive, self.default_mode) for r in rules]
+
+    async def decide(self, request: HttpRequest, verifiers: Verifiers) -> Decision:
+        try:
+            path = normalised_path(request.path, self.case_sensitive)
+        except BadPath:
+            return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)  # enforced in any mode: no rule can judge it
+        rules = self.rules
+        if POLICY_KEY in request.context:
+            # A route naming a rule set we don't have is a config mismatch: refuse, whatever the mode.
+            named = self.rule_sets.get(request.context[POLICY_KEY])
+            if named is None:
+                return Deny(DEFAULT_RULE, 403, UNKNOWN_POLICY)
+            rules = named
+        rule = next((r for r in rules if r.matches(request.method, path)), None)
+        mode = rule.mode if rule is not None else self.default_mode
+        decision = await self._decide(rule, request, verifiers)
+        return dry_run.shadow(decision, request, self.prefix) if mode == dry_run.DRY_RUN else decision
+
+    async def _decide(self, rule: Rule | None, request: HttpRequest, verifiers: Verifiers) -> Decision:
+        if rule is None:
+            return Deny(DEFAULT_RULE, 403, NO_MATCHING_RULE)
+        if rule.checks == ("deny",):
+            return Deny(rule.name, 403, DENIED_BY_RULE)
+        passed = Passed()
+        for check in rule.checks:
+            if check == "allow":
+                continue
+            denial = await self._run(check, rule, request, verifiers, passed)
+            if denial is not None:
+                return denial
+        return self._allow(rule, request, passed)
+
+    async def _run(self, check: str, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed) -> Deny | None:
+        # The one place where verifier failures become HTTP outcomes.
+        try:
+            return await CHECKS[check](self, rule, request, v, passed)
+        except InvalidArgument:
+            return Deny(rule.name, 401, Reason.MALFORMED.label, self.challenge_header(check, "invalid_request"))
+        except UpstreamError:
+            return Deny(rule.name, 503, Reason.UPSTREAM_UNAVAILABLE.label)
+
+    def _allow(self, rule: Rule, request: HttpRequest, passed: Passed) -> Allow:
+        passed.put(self.prefix + "rule", rule.name)
+        sent = set(passed.headers)
+        # Incoming identity headers are forged by definition: ours overwrite, the rest are removed —
+        # compared as a backend may read them (x_auth_subject, X-Auth_Subject are x-auth-subject too).
+        remove = [h for h in request.headers_with_prefix(self.prefix) if h not in sent]
+        if self.settings.strip_credentials:
+            remove.extend(h for h in passed.consumed if h in request.headers and h not in remove)
+        return Allow(rule.name, tuple(sorted(passed.headers.items())), tuple(remove))
+
+    def deny_for(self, rule: Rule, check: str, reason: Reason) -> Deny:
+        """The denial for a verifier's negative answer."""
+        if reason is Reason.UPSTREAM_UNAVAILABLE:
+            return Deny(rule.name, 503, reason.label)
+        if reason is Reason.INSUFFICIENT_SCOPE:
+            scope = " ".join(rule.scopes)
+            return Deny(
+                rule.name,
+                403,
+                reason.label,
+                (("www-authenticate", f'Bearer {REALM}, error="insufficient_scope", scope="{scope}"'),),
+            )
+        if check in ("approval", "challenge"):
+            return Deny(rule.name, 403, reason.label)  # authenticated, but the step-up is not good
+        return Deny(rule.name, 401, reason.label, self.challenge_header(check, "invalid_token"))
+
+    @staticmethod
+    def challenge_header(check: str, error: str | None) -> tuple[tuple[str, str], ...]:
+        """WWW-Authenticate for a 401 (RFC 6750 §3: no error code when credentials were absent)."""
+        scheme = "Bearer" if check == "jwt" else "Session"
+        value = f"{scheme} {REALM}" + (f', error="{error}"' if error else "")
+        return (("www-authenticate", value),)
+
+    def phone(self, request: HttpRequest) -> str:
+        return to_e164(
+            request.header(self.settings.phone_header), self.default_region, field=self.settings.phone_header
+        )
+
+    def credential(self, request: HttpRequest, name: str) -> str | None:
+        """A credential header's value if present and sane; raises InvalidArgument if oversized."""
+        value = request.header(name)
+        if not value:
+            return None
+        if len(value) > self.limits.max_token_bytes or not value.isascii() or not value.isprintable():
+            raise InvalidArgument(name, "is not a usable credential")
+        return value
+
+    def bearer(self, request: HttpRequest) -> str | None:
+        header = self.credential(request, "authorization")
+        if header is None:
+            return None
+        token = bearer_token(header)
+        if token is None:
+            raise InvalidArgument("authorization", "is not a Bearer token")
+        return token

@@ -1,0 +1,1 @@
+"""Second factors (Authy): TOTP and phone codes, push approvals, callback signatures."""

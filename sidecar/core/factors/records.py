@@ -1,0 +1,102 @@
+"""What the Authy platform tells the second-factor core, in the core's words, and the interface it is asked through.
+
+The wire shapes (paths, JSON bodies, field names) live in upstream/authy.py, which implements
+`AuthyUpstream`; these types are what decisions are made from. The core never imports the adapter:
+the two are joined where the sidecar is assembled (app.py).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sidecar.core.shared.answers import UpstreamHealth
+
+
+class ApprovalStatus(enum.Enum):
+    """A push approval request's state (mirrors authsidecar.v1.ApprovalStatus)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def final(self) -> bool:
+        return self in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED, ApprovalStatus.EXPIRED)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A phone as the platform wants it: numeric calling code + national number."""
+
+    country_code: int
+    national: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneVerificationStarted:
+    message: str = ""
+    seconds_to_expire: int = 0
+    is_cellphone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatus:
+    user_id: str
+    registered: bool = False
+    confirmed: bool = False
+    country_code: str = ""
+    phone_number: str = ""
+    devices: tuple[str, ...] = ()
+    has_hard_token: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDraft:
+    user_id: str
+    message: str
+    visible: dict[str, str] = field(default_factory=dict)
+    hidden: dict[str, str] = field(default_factory=dict)
+    ttl_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """Ask the platform to send a user's TOTP code by SMS or voice call (users without the app)."""
+
+    user_id: str
+    via: str  # "sms" | "call"
+    force: bool = False  # send even when the user has the app
+    action: str = ""  # optional: binds the code to one action (the platform's `action`)
+    action_message: str = ""  # optional: text shown with the code
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSent:
+    """The platform's answer: where it went (masked), and whether it was skipped because the user has the app."""
+
+    message: str = ""
+    cellphone: str = ""  # masked by the platform, e.g. "+1-XXX-XXX-XX85"
+    device: str = ""  # the app's device when the user has one
+    ignored: bool = False
+
+
+class AuthyUpstream(Protocol):
+    """What the core needs from the platform; upstream/authy.py speaks its wire format."""
+
+    async def verify_token(self, user_id: str, code: str, force: bool) -> bool: ...
+    async def request_token(self, request: TokenRequest) -> TokenSent: ...
+    async def create_approval(self, draft: ApprovalDraft) -> str: ...
+    async def approval_status(self, approval_id: str) -> ApprovalStatus: ...
+    async def start_phone_verification(
+        self, phone: PhoneNumber, via: str, locale: str, code_length: int
+    ) -> PhoneVerificationStarted: ...
+    async def check_phone_verification(self, phone: PhoneNumber, code: str) -> bool: ...
+    async def register_user(self, email: str, phone: PhoneNumber) -> str: ...
+    async def delete_user(self, user_id: str) -> None: ...
+    async def user_status(self, user_id: str) -> UserStatus: ...
+    async def health(self) -> UpstreamHealth: ...
+    async def aclose(self) -> None: ...

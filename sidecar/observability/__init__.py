@@ -1,0 +1,1 @@
+"""What the sidecar tells its operators: metrics, logs, traces, the decision log."""

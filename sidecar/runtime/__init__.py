@@ -1,0 +1,1 @@
+"""The process: gRPC server, assembly of components from settings, live reload, ops port, demo."""

@@ -1,0 +1,1 @@
+"""Development tooling run from the checkout (not shipped with the sidecar)."""
