@@ -11,9 +11,9 @@ from authsidecar.v1 import factors_pb2 as pb
 from authsidecar.v1 import factors_pb2_grpc
 from sidecar.api import convert
 from sidecar.api import fields as validation
+from sidecar.api.services import Services
 from sidecar.core.accounts.flows import Tokens
 from sidecar.core.shared.outcomes import InvalidArgument
-from sidecar.runtime.assembly import Sidecar
 
 from .rpc import InFlight, rpc
 
@@ -31,7 +31,7 @@ def tokens_message(t: Tokens) -> pb.AccountTokens:
 
 
 class AccountService(factors_pb2_grpc.AccountServiceServicer):
-    def __init__(self, sidecar: Sidecar, inflight: InFlight) -> None:
+    def __init__(self, sidecar: Services, inflight: InFlight) -> None:
         self.accounts = sidecar.accounts
         self.inflight = inflight
         self.limits = sidecar.settings.limits

@@ -13,10 +13,10 @@ from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
 from sidecar.api import convert
 from sidecar.api import fields as validation
+from sidecar.api.services import Services
 from sidecar.core.challenges.records import EnrollInput, TrackInput
 from sidecar.core.shared.outcomes import InvalidArgument
 from sidecar.core.shared.phones import to_e164
-from sidecar.runtime.assembly import Sidecar
 
 from .rpc import InFlight, rpc
 from .verify_stream import StreamGate, VerifyStreams
@@ -37,7 +37,7 @@ async def within_deadline(context: grpc.aio.ServicerContext, call: Awaitable[T])
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, sidecar: Sidecar, inflight: InFlight, gate: StreamGate | None = None) -> None:
+    def __init__(self, sidecar: Services, inflight: InFlight, gate: StreamGate | None = None) -> None:
         self.sidecar = sidecar
         self.inflight = inflight
         self.limits = sidecar.settings.limits

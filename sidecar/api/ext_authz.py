@@ -19,12 +19,12 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from envoy.type.v3 import http_status_pb2
+from sidecar.api.services import Services
 from sidecar.core.ext_authz.decisions import Allow, Decision, Deny
 from sidecar.core.ext_authz.http_request import HttpRequest, folded
 from sidecar.core.ext_authz.policy import Policy, Verifiers
 from sidecar.observability import logs, metrics, tracing
 from sidecar.observability.decision_log import subject_hash
-from sidecar.runtime.assembly import Sidecar
 
 from ..config import Settings
 from ..core.ext_authz.decision_ids import DECISION_ID_HEADER, new_decision_id
@@ -38,7 +38,7 @@ GRPC_CODE = {401: code_pb2.UNAUTHENTICATED, 503: code_pb2.UNAVAILABLE}
 
 
 class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
-    def __init__(self, sidecar: Sidecar, inflight: InFlight) -> None:
+    def __init__(self, sidecar: Services, inflight: InFlight) -> None:
         self.sidecar = sidecar
         self.inflight = inflight
         s = sidecar.settings

@@ -11,12 +11,12 @@ from authsidecar.v1 import factors_pb2 as pb
 from authsidecar.v1 import factors_pb2_grpc
 from sidecar.api import convert
 from sidecar.api import fields as validation
+from sidecar.api.services import Services
 from sidecar.core.factors.callbacks import CallbackLimits, params_from_body, tree_from_pairs
 from sidecar.core.factors.records import ApprovalDraft, ApprovalStatus, TokenRequest
 from sidecar.core.factors.second_factors import parse_phone
 from sidecar.core.shared.outcomes import InvalidArgument, Verdict
 from sidecar.observability import metrics
-from sidecar.runtime.assembly import Sidecar
 
 from .rpc import InFlight, rpc, rpc_stream
 
@@ -34,7 +34,7 @@ def approval_status(s: ApprovalStatus) -> pb.ApprovalStatus:
 
 
 class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
-    def __init__(self, sidecar: Sidecar, inflight: InFlight) -> None:
+    def __init__(self, sidecar: Services, inflight: InFlight) -> None:
         self.sidecar = sidecar
         self.factors = sidecar.second_factors
         self.inflight = inflight

@@ -1,6 +1,15 @@
-"""The house's arrows, for every module: the emulator imports no sidecar code (it is the other side of
-the wire), core imports no adapter (upstream/) and no gRPC edge (api/); the adapters never import the
-edge. Wiring a core component to its adapter happens in app.py."""
+"""The house's arrows, checked for every module of every subpackage (recursively):
+
+- the emulator imports no sidecar code: it is the other side of the wire;
+- core imports no adapter (upstream/), no gRPC edge (api/), no runtime or assembly, no grpc, and of
+  observability only the two leaves (metrics, logs: they import nothing of the sidecar); of config it
+  may read only the typed settings sections (config/settings.py), never loading, validation or the
+  memory plan;
+- config imports no core;
+- the adapters (upstream/) never import the edge, the runtime or the assembly;
+- the edge (api/) never imports the runtime or the assembly: it talks to a services protocol;
+- nothing in the shipped package imports the test harness or the dev tooling.
+Wiring a core component to its adapter happens in runtime/assembly.py."""
 
 from __future__ import annotations
 
@@ -9,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-SIDECAR = Path(__file__).resolve().parents[2] / "sidecar"
+ROOT = Path(__file__).resolve().parents[2]
+SIDECAR = ROOT / "sidecar"
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, relative ones resolved against the sidecar package."""
-    package = ".".join(path.relative_to(SIDECAR.parent).with_suffix("").parts[:-1])
+def imported_modules(path: Path, source: str | None = None) -> set[str]:
+    """Every module a file imports (and every `from m import name` as m.name), relative ones resolved."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text() if source is None else source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -27,36 +37,67 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
-EMULATOR = sorted(p.name for p in (SIDECAR / "emulator").glob("*.py"))
-CORE = sorted(p.name for p in (SIDECAR / "core").glob("*.py"))
-UPSTREAM = sorted(p.name for p in (SIDECAR / "upstream").glob("*.py"))
+def modules(folder: str) -> list[str]:
+    if folder.endswith(".py"):
+        return [folder]
+    return sorted(p.relative_to(SIDECAR).as_posix() for p in (SIDECAR / folder).rglob("*.py"))
 
 
-@pytest.mark.parametrize("name", EMULATOR)
-def test_the_emulator_imports_no_sidecar_code(name):
-    outside = {
-        m
-        for m in imported_modules(SIDECAR / "emulator" / name)
-        if m.startswith("sidecar.") and not m.startswith("sidecar.emulator")
-    }
-    assert not outside, f"emulator/{name} imports {sorted(outside)}"
+def under(*prefixes: str):
+    return lambda m: any(m == p or m.startswith(p + ".") for p in prefixes)
 
 
-@pytest.mark.parametrize("name", CORE)
-def test_core_imports_no_adapter_and_no_edge(name):
-    wrong = {
-        m
-        for m in imported_modules(SIDECAR / "core" / name)
-        if m.startswith(("sidecar.upstream", "sidecar.api", "sidecar.emulator", "grpc"))
-    }
-    assert not wrong, f"core/{name} imports {sorted(wrong)}"
+FORBIDDEN = {
+    "emulator": lambda m: m.startswith("sidecar.") and not under("sidecar.emulator")(m) or m == "sidecar",
+    # metrics and logs are leaves (they import nothing of the sidecar, checked below); tracing and
+    # the decision log are the edge's.
+    "core": lambda m: (
+        under(
+            "sidecar.upstream",
+            "sidecar.api",
+            "sidecar.emulator",
+            "sidecar.runtime",
+            "sidecar.observability.tracing",
+            "sidecar.observability.decision_log",
+            "sidecar.client",
+            "grpc",
+        )(m)
+        or (under("sidecar.config")(m) and not under("sidecar.config.settings")(m))
+    ),
+    "config": under("sidecar.core"),
+    "upstream": under("sidecar.api", "sidecar.runtime", "grpc"),
+    "api": under("sidecar.runtime"),
+    "observability/metrics.py": lambda m: m.startswith("sidecar"),
+    "observability/logs.py": lambda m: m.startswith("sidecar"),
+}
+RULES = [(folder, name) for folder in FORBIDDEN for name in modules(folder)]
 
 
-@pytest.mark.parametrize("name", UPSTREAM)
-def test_adapters_never_import_the_edge(name):
-    wrong = {m for m in imported_modules(SIDECAR / "upstream" / name) if m.startswith(("sidecar.api", "grpc"))}
-    assert not wrong, f"upstream/{name} imports {sorted(wrong)}"
+@pytest.mark.parametrize(("folder", "name"), RULES, ids=[n for _, n in RULES])
+def test_arrows_point_down(folder, name):
+    wrong = {m for m in imported_modules(SIDECAR / name) if FORBIDDEN[folder](m)}
+    assert not wrong, f"{name} imports {sorted(wrong)}"
 
 
-def test_the_lists_are_not_empty():
-    assert "accounts.py" in CORE and "inai.py" in UPSTREAM and "jwks.py" in EMULATOR
+SHIPPED = sorted(p.relative_to(SIDECAR).as_posix() for p in SIDECAR.rglob("*.py"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_package_never_imports_the_harness_or_the_tooling(name):
+    wrong = {m for m in imported_modules(SIDECAR / name) if under("harness", "tools")(m)}
+    assert not wrong, f"{name} imports {sorted(wrong)}"
+
+
+def test_the_walk_reaches_into_subpackages():
+    # A glob that stops at the top of a folder would let a subpackage escape every rule above.
+    assert "core/accounts/flows.py" in modules("core") and "core/ext_authz/checks/registry.py" in modules("core")
+    assert "upstream/inai.py" in modules("upstream") and "emulator/issuers.py" in modules("emulator")
+    assert not (SIDECAR / "testing.py").exists() and (ROOT / "harness" / "processes.py").exists()
+
+
+def test_the_rules_catch_a_wrong_arrow():
+    # The checker itself: a core module importing the assembly or config's loader is caught.
+    probe = SIDECAR / "core" / "shared" / "probe.py"
+    source = "from ...runtime import assembly\nfrom sidecar.config import loading\n"
+    found = {m for m in imported_modules(probe, source) if FORBIDDEN["core"](m)}
+    assert {"sidecar.runtime", "sidecar.runtime.assembly", "sidecar.config.loading"} <= found

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -313,22 +311,3 @@ async def test_request_token_goes_to_the_platform_through_the_circuit_and_checks
         with pytest.raises(UpstreamError):
             await factors.request_token(TokenRequest("42", "call"))
     assert upstream.calls.count("token:call") == factors.circuit.failure_threshold  # then it failed fast
-
-
-def test_the_second_factor_core_never_imports_the_adapter_and_the_emulator_never_imports_the_sidecar():
-    root = Path(__file__).resolve().parents[2] / "sidecar"
-
-    def imports(path: Path) -> set[str]:
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                found.add("." * node.level + (node.module or ""))
-            elif isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-        return found
-
-    for name in ("second_factors.py", "second_factor_records.py", "callbacks.py", "collation.py"):
-        assert not any("upstream" in m or m.startswith("..") for m in imports(root / "core" / name)), name
-    for name in ("authy.py", "authy_control.py", "authy_signing.py"):
-        found = imports(root / "emulator" / name)
-        assert not any(m.startswith("..") or m.startswith("sidecar") for m in found), (name, found)

@@ -24,7 +24,7 @@ from collections.abc import Awaitable
 from dataclasses import replace
 from typing import TypeVar
 
-from sidecar.config import Settings
+from sidecar.config.settings import Settings
 from sidecar.core.challenges.records import (
     ActionRecord,
     ChallengeUpstream,

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from sidecar.config import ExtAuthzRule, ExtAuthzSettings, Limits
+from sidecar.config.settings import ExtAuthzRule, ExtAuthzSettings, Limits
 from sidecar.core.ext_authz import dry_run, spiffe
 from sidecar.core.ext_authz.checks.registry import CHECKS
 from sidecar.core.ext_authz.decisions import (

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sidecar.config import CircuitSettings
+from sidecar.config.settings import CircuitSettings
 from sidecar.core.shared.outcomes import UpstreamError
 from sidecar.observability import logs, metrics
 

@@ -15,7 +15,7 @@ import json
 import math
 from typing import Any
 
-from sidecar.config import IssuerSettings
+from sidecar.config.settings import IssuerSettings
 from sidecar.core.shared.answers import AuthInfo
 from sidecar.core.shared.outcomes import Reason
 from sidecar.core.shared.text import is_utf8

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sidecar.config import IssuerSettings, JwksSettings, Settings
+from sidecar.config.settings import IssuerSettings, JwksSettings, Settings
 from sidecar.core.shared.answers import AuthInfo, TokenAnswer, UpstreamHealth
 from sidecar.core.shared.caches import Clock, SingleFlight, TtlLru, TtlShared
 from sidecar.core.shared.hashing import TokenKey, token_key, token_revocation_id
