@@ -19,10 +19,11 @@ from sidecar.config import IssuerSettings, JwksSettings
 from sidecar.core.accounts.flows import ACCESS_TOKENS_PER_CHAIN, _Chain
 from sidecar.core.accounts.logout_revocations import LogoutRevocations
 from sidecar.core.accounts.records import Tokens
+from sidecar.core.onetime.consumed import OneTimeLedger
 from sidecar.core.sessions.records import SessionRecord
 from sidecar.core.sessions.revocation import RevocationCache
 from sidecar.core.sessions.verifier import SessionVerifier
-from sidecar.core.shared.caches import OneTimeLedger, TtlLru
+from sidecar.core.shared.caches import TtlLru
 from sidecar.core.shared.hashing import token_key, token_revocation_id
 from sidecar.core.shared.outcomes import SessionStatus
 from sidecar.core.tokens import claims

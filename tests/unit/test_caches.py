@@ -6,14 +6,8 @@ import asyncio
 
 import pytest
 
-from sidecar.core.shared.caches import (
-    SHARED_VALUES_MAX,
-    OneTimeLedger,
-    SingleFlight,
-    TtlLru,
-    TtlRecords,
-    TtlShared,
-)
+from sidecar.core.onetime.consumed import OneTimeLedger
+from sidecar.core.shared.caches import SHARED_VALUES_MAX, SingleFlight, TtlLru, TtlRecords, TtlShared
 
 
 class Clock:

@@ -22,8 +22,9 @@ import time
 from typing import Protocol
 
 from sidecar.config import Settings
+from sidecar.core.onetime.consumed import OneTimeLedger
 from sidecar.core.shared.answers import UpstreamHealth
-from sidecar.core.shared.caches import Clock, OneTimeLedger
+from sidecar.core.shared.caches import Clock
 from sidecar.core.shared.circuit import CircuitBreaker, log_circuit_change
 from sidecar.core.shared.hashing import TokenKey
 from sidecar.core.shared.outcomes import UpstreamError
