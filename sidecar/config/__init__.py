@@ -30,6 +30,7 @@ from .loading import ENV_PREFIX, load
 from .memory import memory_plan, with_cache_sizes
 from .settings import (
     CHALLENGE_REGIONS,
+    EXT_AUTHZ_CHECKS,
     IDENTITY_APIS,
     AuthySettings,
     ChallengeSettings,
@@ -51,7 +52,7 @@ from .settings import (
     TlsSettings,
 )
 from .validation import ALGORITHMS, LEDGER_BACKENDS, LOG_LEVELS, is_local_address
-from .validation_ext_authz import EXT_AUTHZ_CHECKS, EXT_AUTHZ_TERMINAL, HTTP_METHODS
+from .validation_ext_authz import EXT_AUTHZ_TERMINAL, HTTP_METHODS
 
 __all__ = [
     "ALGORITHMS",

@@ -109,6 +109,8 @@ class AuthySettings:
 
 
 IDENTITY_APIS = ("inai", "identity-service")
+# The checks an ext_authz rule may list; core/ext_authz/checks/registry.py has one check per name.
+EXT_AUTHZ_CHECKS = frozenset({"jwt", "session", "approval", "challenge", "peer"})
 
 
 @dataclass

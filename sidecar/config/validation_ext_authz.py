@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
-from ..core.ext_authz.spiffe import pattern_problem
-from .settings import ExtAuthzRule, ExtAuthzSettings
+from .settings import EXT_AUTHZ_CHECKS, ExtAuthzRule, ExtAuthzSettings
+from .spiffe import pattern_problem
 
-EXT_AUTHZ_CHECKS = {"jwt", "session", "approval", "challenge", "peer"}
 MODES = ("enforce", "dry_run")
 MAX_PEERS = 256
 EXT_AUTHZ_TERMINAL = {"allow", "deny"}

@@ -9,8 +9,7 @@ import yaml
 from envoy.service.auth.v3 import attribute_context_pb2
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from sidecar.api.ext_authz import check_response, http_request
-from sidecar.config import ConfigError, ExtAuthzPolicySet, ExtAuthzRule, ExtAuthzSettings, Limits, load
-from sidecar.core.ext_authz import spiffe
+from sidecar.config import ConfigError, ExtAuthzPolicySet, ExtAuthzRule, ExtAuthzSettings, Limits, load, spiffe
 from sidecar.core.ext_authz.decisions import Allow, Deny
 from sidecar.core.ext_authz.http_request import HttpRequest
 from sidecar.core.ext_authz.policy import Policy, Verifiers

@@ -3,7 +3,8 @@
 - the emulator imports no sidecar code: it is the other side of the wire;
 - core imports no adapter (upstream/), no gRPC edge (api/), no runtime or assembly, no grpc, and of
   observability only the two leaves (metrics, logs: they import nothing of the sidecar); of config it
-  may read only the typed settings sections (config/settings.py), never loading, validation or the
+  may read only the typed settings sections (config/settings.py) and the SPIFFE-id grammar a `peers`
+  setting is written in (config/spiffe.py), never loading, validation or the
   memory plan;
 - config imports no core;
 - the adapters (upstream/) never import the edge, the runtime or the assembly;
@@ -62,7 +63,7 @@ FORBIDDEN = {
             "sidecar.client",
             "grpc",
         )(m)
-        or (under("sidecar.config")(m) and not under("sidecar.config.settings")(m))
+        or (under("sidecar.config")(m) and not under("sidecar.config.settings", "sidecar.config.spiffe")(m))
     ),
     "config": under("sidecar.core"),
     "upstream": under("sidecar.api", "sidecar.runtime", "grpc"),

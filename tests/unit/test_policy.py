@@ -372,3 +372,17 @@ async def test_identity_headers_never_come_from_a_one_time_token():
     )
     assert isinstance(d, Allow) and dict(d.headers)["x-auth-phone"] == PHONE  # from the session check
     assert "x-auth-subject" not in dict(d.headers)  # not the challenge's "victim"
+
+
+def test_each_check_a_rule_may_name_is_one_file_in_the_registry():
+    # One vocabulary: the names config validation accepts are exactly the checks policy.py can run,
+    # each in its own module under core/ext_authz/checks/ (named after it).
+    import importlib
+
+    from sidecar.config import EXT_AUTHZ_CHECKS
+    from sidecar.core.ext_authz.checks.registry import CHECKS
+
+    assert set(CHECKS) == set(EXT_AUTHZ_CHECKS) == {"jwt", "session", "approval", "challenge"}
+    for name, check in CHECKS.items():
+        assert check.__module__ == f"sidecar.core.ext_authz.checks.{name}"
+        assert importlib.import_module(check.__module__).__name__.endswith(name)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
 
 from sidecar.config.settings import ExtAuthzRule, ExtAuthzSettings, Limits
-from sidecar.core.ext_authz import dry_run, spiffe
+from sidecar.config.spiffe import PeerPattern, compile_pattern
+from sidecar.core.ext_authz import dry_run
+from sidecar.core.ext_authz.checks.base import Verifiers
 from sidecar.core.ext_authz.checks.registry import CHECKS
 from sidecar.core.ext_authz.decisions import (
     DEFAULT_RULE,
@@ -32,36 +33,12 @@ from sidecar.core.ext_authz.http_request import (
     normalised_path,
     prefix_matches,
 )
-from sidecar.core.shared.answers import ApprovalAnswer, ChallengeAnswer, SessionAnswer, TokenAnswer
 from sidecar.core.shared.outcomes import InvalidArgument, Reason, UpstreamError
 from sidecar.core.shared.phones import to_e164
 
 REALM = 'realm="authsidecar"'
 POLICY_KEY = "authsidecar_policy"  # the route's context_extensions key naming a rule set
 UNKNOWN_POLICY = "unknown_policy"
-
-
-class Tokens(Protocol):
-    async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer: ...
-
-
-class Sessions(Protocol):
-    async def verify_session(self, token: str, phone_e164: str) -> SessionAnswer: ...
-
-    async def verify_approval(self, token: str, phone_e164: str) -> ApprovalAnswer: ...
-
-
-class Challenges(Protocol):
-    async def validate(self, token: str, user_id: str | None, action: str | None) -> ChallengeAnswer: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Verifiers:
-    """What the checks ask; None when that component is not built (its checks then deny)."""
-
-    tokens: Tokens | None = None
-    sessions: Sessions | None = None
-    challenges: Challenges | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +52,7 @@ class Rule:
     audience: str
     scopes: tuple[str, ...]
     action: str
-    peers: tuple[spiffe.PeerPattern, ...] = ()
+    peers: tuple[PeerPattern, ...] = ()
     mode: str = dry_run.ENFORCE
 
     @classmethod
@@ -93,7 +70,7 @@ class Rule:
             r.audience,
             tuple(r.required_scopes),
             r.action,
-            tuple(spiffe.compile_pattern(p) for p in r.peers),
+            tuple(compile_pattern(p) for p in r.peers),
             r.mode or default_mode,
         )
 

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sidecar.core.ext_authz import spiffe
+from sidecar.config.spiffe import parse
+from sidecar.core.ext_authz.checks.base import CheckContext, Verifiers
 from sidecar.core.ext_authz.decisions import Deny, Passed
 from sidecar.core.ext_authz.http_request import HttpRequest
 
 if TYPE_CHECKING:
-    from sidecar.core.ext_authz.policy import Policy, Rule, Verifiers
+    from sidecar.core.ext_authz.policy import Rule
 
 PEER_REQUIRED = "peer_required"
 PEER_NOT_ALLOWED = "peer_not_allowed"
 
 
-async def check_peer(policy: Policy, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed) -> Deny | None:
+async def check_peer(
+    policy: CheckContext, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed
+) -> Deny | None:
     if not request.principal:
         return Deny(rule.name, 403, PEER_REQUIRED)
-    peer = spiffe.parse(request.principal)
+    peer = parse(request.principal)
     if peer is None or not any(pattern.matches(peer) for pattern in rule.peers):
         return Deny(rule.name, 403, PEER_NOT_ALLOWED)
     # A workload identity, not a user's: the app may log and authorise on it.
