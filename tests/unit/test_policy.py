@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
 
-from sidecar.config import ClaimHeader, ExtAuthzRule, ExtAuthzSettings, Limits
+from sidecar.config import EXT_AUTHZ_CHECKS, ClaimHeader, ExtAuthzRule, ExtAuthzSettings, Limits
+from sidecar.core.ext_authz.checks.registry import CHECKS
 from sidecar.core.ext_authz.decisions import Allow, Deny
 from sidecar.core.ext_authz.http_request import HttpRequest
 from sidecar.core.ext_authz.policy import Policy, Verifiers
@@ -377,12 +379,7 @@ async def test_identity_headers_never_come_from_a_one_time_token():
 def test_each_check_a_rule_may_name_is_one_file_in_the_registry():
     # One vocabulary: the names config validation accepts are exactly the checks policy.py can run,
     # each in its own module under core/ext_authz/checks/ (named after it).
-    import importlib
-
-    from sidecar.config import EXT_AUTHZ_CHECKS
-    from sidecar.core.ext_authz.checks.registry import CHECKS
-
-    assert set(CHECKS) == set(EXT_AUTHZ_CHECKS) == {"jwt", "session", "approval", "challenge"}
+    assert set(CHECKS) == set(EXT_AUTHZ_CHECKS) == {"jwt", "session", "approval", "challenge", "peer"}
     for name, check in CHECKS.items():
         assert check.__module__ == f"sidecar.core.ext_authz.checks.{name}"
         assert importlib.import_module(check.__module__).__name__.endswith(name)

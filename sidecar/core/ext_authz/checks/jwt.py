@@ -1,4 +1,5 @@
-"""The `jwt` check: a Bearer token verified against the configured issuers; its subject, issuer, scopes and mapped claims become identity headers."""
+"""The `jwt` check: a Bearer token verified against the configured issuers; its subject, issuer,
+scopes and mapped claims become identity headers."""
 
 from __future__ import annotations
 
