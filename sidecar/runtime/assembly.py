@@ -16,9 +16,10 @@ from sidecar.config import Settings
 from sidecar.core.accounts.flows import AccountFlows
 from sidecar.core.accounts.logout_revocations import LogoutRevocations, SharedRevocations
 from sidecar.core.challenges.verifier import ChallengeVerifier
-from sidecar.core.factors.second_factors import SecondFactorPolicy, SecondFactors, UnconfiguredUpstream
+from sidecar.core.factors.second_factors import SecondFactors
 from sidecar.core.sessions.verifier import SessionVerifier, UnconfiguredPlatform
 from sidecar.core.shared.answers import UpstreamHealth
+from sidecar.core.shared.lifecycle import UnconfiguredUpstream
 from sidecar.core.tokens.verifier import Fetch, TokenVerifier
 from sidecar.observability import logs
 from sidecar.upstream.authsignal import ChallengePlatform
@@ -69,7 +70,7 @@ class Sidecar:
         self.tokens = tokens_from_settings(settings, revoked=self._revoked)
         self.challenges = challenges_from_settings(settings, self.ledger)
         self.second_factors = second_factors_from_settings(settings, self.ledger)
-        self.accounts = AccountFlows.from_settings(settings, identity_adapter(settings))
+        self.accounts = accounts_from_settings(settings)
         # A logout through AccountService records its tokens revoked at once (or fails: logout_revocations.py).
         self.accounts.revocations = self.logout_revocations
         self.components: dict[str, Component] = {
@@ -198,18 +199,22 @@ def second_factors_from_settings(settings: Settings, ledger=None):
     a = settings.authy
     if not a.base_url:
         return SecondFactors(UnconfiguredUpstream("authy"), configured=False)
-    policy = SecondFactorPolicy(
-        a.code_replay_window_seconds,
-        a.approval_poll_interval_seconds,
-        a.approval_watch_max_seconds,
-        a.consumed_codes_max_entries,
-    )
     authy = AuthyClient(a.base_url, a.api_key, a.timeout_seconds, max_response_bytes=a.max_response_bytes)
     factors = SecondFactors(
-        authy, policy, api_key=a.api_key, callback_window_seconds=a.callback_nonce_window_seconds, ledger=ledger
+        authy, a, api_key=a.api_key, callback_window_seconds=a.callback_nonce_window_seconds, ledger=ledger
     )
     factors.circuit.configure(settings.circuit)
     return factors
+
+
+def accounts_from_settings(settings: Settings):
+    """Account flows over the identity adapter `identity.api` names (the RPCs are off without identity.base_url)."""
+    upstream = identity_adapter(settings)
+    if upstream is None:
+        return AccountFlows(UnconfiguredUpstream("identity"), configured=False)
+    flows = AccountFlows(upstream, session_map_max_entries=settings.identity.session_map_max_entries)
+    flows.circuit.configure(settings.circuit)
+    return flows
 
 
 def _shared_ledger(settings: Settings):
@@ -220,4 +225,7 @@ def _shared_ledger(settings: Settings):
     from sidecar.core.onetime.ledger import SharedLedger  # noqa: PLC0415
     from sidecar.upstream.redis_ledger import RedisLedgerStore  # noqa: PLC0415
 
-    return SharedLedger.from_settings(settings, RedisLedgerStore.from_settings(settings))
+    led = settings.ledger
+    ledger = SharedLedger(RedisLedgerStore(led.url, led.password, led.timeout_seconds), led.key_prefix)
+    ledger.circuit.configure(settings.circuit)
+    return ledger

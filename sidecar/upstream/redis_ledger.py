@@ -49,11 +49,6 @@ class RedisLedgerStore:
         pool = aioredis.BlockingConnectionPool.from_url(url, **options)
         self._redis = aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
 
-    @classmethod
-    def from_settings(cls, settings) -> RedisLedgerStore:
-        led = settings.ledger
-        return cls(led.url, led.password, led.timeout_seconds)
-
     async def set_if_absent(self, key: str, ttl_ms: int) -> bool:
         return bool(await self._command("set", self._redis.set(key, b"1", nx=True, px=ttl_ms)))
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from sidecar import config as cfg
+from sidecar.config.settings import AuthySettings
 from sidecar.core.factors.callbacks import sign
 from sidecar.core.factors.records import TokenRequest, TokenSent
 from sidecar.core.factors.second_factors import (
@@ -14,7 +15,6 @@ from sidecar.core.factors.second_factors import (
     ApprovalStatus,
     PhoneNumber,
     PhoneVerificationStarted,
-    SecondFactorPolicy,
     SecondFactors,
     UserStatus,
     parse_phone,
@@ -97,7 +97,9 @@ def make(**policy):
         sleeps.append(seconds)
         clock.now += seconds
 
-    factors = SecondFactors(upstream, SecondFactorPolicy(**policy), clock=clock, sleep=sleep)
+    factors = SecondFactors(
+        upstream, AuthySettings(**{"consumed_codes_max_entries": 100_000, **policy}), clock=clock, sleep=sleep
+    )
     return factors, upstream, clock, sleeps
 
 

@@ -13,18 +13,15 @@ Every call but the health probe goes through a circuit breaker ("identity"), as 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sidecar.config import Settings
+from sidecar.config.settings import Settings
 from sidecar.core.accounts.logout_revocations import FULL_DETAIL, MAX_TTL_SECONDS, LogoutRevocations
 from sidecar.core.accounts.records import AccountSession, IdentityApi, LoginResult, Me, Tokens
-from sidecar.core.factors.second_factors import UnconfiguredUpstream
-from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.caches import Clock, TtlLru
-from sidecar.core.shared.circuit import CircuitBreaker, log_circuit_change
 from sidecar.core.shared.hashing import TokenKey, fingerprint, token_key, token_revocation_id
+from sidecar.core.shared.lifecycle import UpstreamComponent
 from sidecar.core.shared.outcomes import UpstreamError
 from sidecar.observability import logs, metrics
 
@@ -69,7 +66,7 @@ class _Chain:
 EXP_LEEWAY_SECONDS = 300.0
 
 
-class AccountFlows:
+class AccountFlows(UpstreamComponent):
     """The account component. `revocations` is wired by the Sidecar (the logout revocation store
     VerifyToken consults)."""
 
@@ -82,21 +79,10 @@ class AccountFlows:
         session_map_max_entries: int = 100_000,
         configured: bool = True,
     ) -> None:
-        self.upstream = upstream
+        super().__init__(upstream, "identity", clock=clock, configured=configured)
         self.revocations = revocations
         self._clock = clock
-        self.configured = configured
         self._chains: TtlLru[TokenKey, _Chain] = TtlLru(session_map_max_entries, clock)
-        self.circuit = CircuitBreaker("identity", clock=clock, on_change=log_circuit_change)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, upstream: IdentityApi | None) -> AccountFlows:
-        """`upstream` is the identity adapter the assembly built (None: identity not configured)."""
-        if upstream is None:
-            return cls(UnconfiguredUpstream("identity"), configured=False)
-        flows = cls(upstream, session_map_max_entries=settings.identity.session_map_max_entries)
-        flows.circuit.configure(settings.circuit)
-        return flows
 
     def reload(self, settings: Settings) -> None:
         """Live reload: the refresh-token chain map's size, the circuit."""
@@ -104,23 +90,6 @@ class AccountFlows:
         if self.revocations is not None:
             self.revocations.resize(settings.identity.logout_revocations_max_entries)
         self.circuit.configure(settings.circuit)
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        await self.upstream.aclose()
-
-    def readiness(self) -> tuple[bool, str]:
-        return True, "ready"
-
-    async def health(self) -> list[UpstreamHealth]:
-        # Not through the breaker: the probe reports the truth even while calls fail fast.
-        return [await self.upstream.health()] if self.configured else []
-
-    async def _call(self, call: Awaitable[T]) -> T:
-        """One service call through the circuit breaker (only "unavailable" failures count)."""
-        return await self.circuit.call(call)
 
     def _remember(self, tokens: Tokens, chain: _Chain | None = None) -> Tokens:
         if tokens.refresh_token:

@@ -56,7 +56,7 @@ class Rule:
     mode: str = dry_run.ENFORCE
 
     @classmethod
-    def from_settings(cls, r: ExtAuthzRule, case_sensitive: bool = True, default_mode: str = dry_run.ENFORCE) -> Rule:
+    def compile(cls, r: ExtAuthzRule, case_sensitive: bool = True, default_mode: str = dry_run.ENFORCE) -> Rule:
         # Case-insensitive: the canonical path is lower case, so the prefix is too and the regex ignores case.
         prefix = r.path_prefix if case_sensitive else r.path_prefix.lower()
         flags = 0 if case_sensitive else re.IGNORECASE
@@ -94,7 +94,7 @@ class Policy:
         self.prefix = settings.identity_header_prefix
 
     def _rules(self, rules: list[ExtAuthzRule]) -> list[Rule]:
-        return [Rule.from_settings(r, self.case_sensitive, self.default_mode) for r in rules]
+        return [Rule.compile(r, self.case_sensitive, self.default_mode) for r in rules]
 
     async def decide(self, request: HttpRequest, verifiers: Verifiers) -> Decision:
         try:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import phonenumbers
 
+from sidecar.config.settings import AuthySettings
 from sidecar.core.factors.callbacks import verify_signature
 from sidecar.core.factors.records import (
     ApprovalDraft,
@@ -32,10 +32,9 @@ from sidecar.core.factors.records import (
     UserStatus,
 )
 from sidecar.core.onetime.ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
-from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.caches import Clock, SingleFlight, TtlLru
-from sidecar.core.shared.circuit import CircuitBreaker, log_circuit_change
 from sidecar.core.shared.hashing import TokenKey, token_key
+from sidecar.core.shared.lifecycle import UpstreamComponent
 from sidecar.core.shared.outcomes import (
     InvalidArgument,
     NotConfigured,
@@ -111,38 +110,13 @@ def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
     return Verdict.deny(Reason.CHALLENGE_FAILED, exc.message, Source.UPSTREAM)
 
 
-class UnconfiguredUpstream:
-    """Stands in for an upstream that has no base_url: every call raises NotConfigured
-    (FAILED_PRECONDITION at the edge), so the RPCs are off and everything else keeps working."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, NoReturn]]:
-        async def refuse(*args: Any, **kwargs: Any) -> NoReturn:
-            raise NotConfigured(f"{self.name} is not configured (set {self.name}.base_url)")
-
-        return refuse
-
-    async def aclose(self) -> None:
-        return None
-
-
-@dataclass
-class SecondFactorPolicy:
-    code_replay_window_seconds: float = 900.0
-    approval_poll_interval_seconds: float = 1.0
-    approval_watch_max_seconds: float = 600.0
-    consumed_codes_max_entries: int = 100_000
-
-
-class SecondFactors:
+class SecondFactors(UpstreamComponent):
     """The second-factor component: decisions over an AuthyUpstream."""
 
     def __init__(
         self,
         upstream: AuthyUpstream,
-        policy: SecondFactorPolicy | None = None,
+        settings: AuthySettings | None = None,
         *,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -152,43 +126,24 @@ class SecondFactors:
         configured: bool = True,
         ledger: SharedLedger | None = None,
     ) -> None:
-        self.upstream = upstream
-        self.configured = configured
-        self.policy = policy or SecondFactorPolicy()
+        super().__init__(upstream, "authy", clock=clock, configured=configured)
+        # The `authy` section as the assembly handed it (a code's replay window, the watch's pacing).
+        self.settings = settings or AuthySettings(consumed_codes_max_entries=100_000)
         self.api_key = api_key
         self.callback_window_seconds = callback_window_seconds
         self._clock, self._sleep, self._wall_clock = clock, sleep, wall_clock
-        max_entries = self.policy.consumed_codes_max_entries
+        max_entries = self.settings.consumed_codes_max_entries
         self._used = {kind: OneTimeClaims(kind, max_entries, clock, ledger) for kind in ("totp", "phone_code")}
         self._status_flight: SingleFlight[str, ApprovalStatus] = SingleFlight()
         # Pending statuses seen by watchers, kept one poll interval: N watchers, one poll per interval.
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
-        self.circuit = CircuitBreaker("authy", clock=clock, on_change=log_circuit_change)
 
-    def reload(self, settings: Any) -> None:  # the Settings: this module imports nothing outside core
-        """Live reload: the used-code ledger's size, the circuit."""
-        self.policy.consumed_codes_max_entries = settings.authy.consumed_codes_max_entries
+    def reload(self, settings: Any) -> None:  # the Settings: this module reads only its sections
+        """Live reload: the used-code ledger's size, the circuit (restart-only fields arrive reverted)."""
+        self.settings = settings.authy
         for claims in self._used.values():
             claims.resize(settings.authy.consumed_codes_max_entries)
         self.circuit.configure(settings.circuit)
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        await self.upstream.aclose()
-
-    def readiness(self) -> tuple[bool, str]:
-        # Nothing to preload; an outage answers UPSTREAM_UNAVAILABLE per call rather than failing readiness.
-        return True, "ready"
-
-    async def health(self) -> list[UpstreamHealth]:
-        # Not through the breaker: the probe reports the truth even while calls fail fast.
-        return [await self.upstream.health()] if self.configured else []
-
-    async def _call(self, call: Awaitable[T]) -> T:
-        """One platform call through the circuit breaker (only "unavailable" failures count)."""
-        return await self.circuit.call(call)
 
     async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
@@ -217,7 +172,7 @@ class SecondFactors:
         if not ok:
             return Verdict.deny(Reason.CHALLENGE_FAILED, f"{what} is not correct", Source.UPSTREAM)
         # Of two racing calls that both got a yes, only the first to consume wins.
-        claim = await used.claim(key, self.policy.code_replay_window_seconds)
+        claim = await used.claim(key, self.settings.code_replay_window_seconds)
         if claim is Claim.UNAVAILABLE:
             return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, UNAVAILABLE_DETAIL, Source.UPSTREAM)
         if claim is Claim.ALREADY_USED:
@@ -242,7 +197,7 @@ class SecondFactors:
         The platform is asked at most once per poll interval per request id, however many watch.
         A platform outage is waited out (nothing is yielded); a 404 ends the watch with the error.
         """
-        give_up_at = self._clock() + self.policy.approval_watch_max_seconds
+        give_up_at = self._clock() + self.settings.approval_watch_max_seconds
         last: ApprovalStatus | None = None
         while True:
             status = self._recent.get(approval_id)
@@ -254,13 +209,13 @@ class SecondFactors:
                         raise
                     status = None
                 else:
-                    self._recent.put(approval_id, status, self.policy.approval_poll_interval_seconds)
+                    self._recent.put(approval_id, status, self.settings.approval_poll_interval_seconds)
             if status is not None and status != last:
                 last = status
                 yield status
             if (status is not None and status.final) or self._clock() >= give_up_at:
                 return
-            await self._sleep(self.policy.approval_poll_interval_seconds)
+            await self._sleep(self.settings.approval_poll_interval_seconds)
 
     async def start_phone_verification(
         self, phone: PhoneNumber, via: str, locale: str, code_length: int

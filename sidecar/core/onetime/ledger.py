@@ -21,7 +21,7 @@ import enum
 import time
 from typing import Protocol
 
-from sidecar.config import Settings
+from sidecar.config.settings import Settings
 from sidecar.core.onetime.consumed import OneTimeLedger
 from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.caches import Clock
@@ -69,12 +69,6 @@ class SharedLedger:
         self.circuit = CircuitBreaker("ledger", clock=clock, on_change=log_circuit_change)
         self.answered = False
         self._probe: asyncio.Task | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, store: LedgerStore) -> SharedLedger:
-        ledger = cls(store, settings.ledger.key_prefix)
-        ledger.circuit.configure(settings.circuit)
-        return ledger
 
     def reload(self, settings: Settings) -> None:
         """Live reload: the circuit (`ledger.*` itself needs a restart: a new store, a new key space)."""

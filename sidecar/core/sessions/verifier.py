@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sidecar.config import Settings
+from sidecar.config.settings import Settings
 from sidecar.core.onetime.ledger import MAX_TTL, UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from sidecar.core.sessions.lookup_rate import LookupBudget
 from sidecar.core.sessions.records import (
