@@ -6,18 +6,16 @@ UpstreamError("jwks", status, message); core/tokens/jwks_cache.py treats any of 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 
 import httpx
 
-from sidecar.config import IssuerSettings, JwksSettings
+from sidecar.config.settings import IssuerSettings, JwksSettings
 from sidecar.core.shared.outcomes import UpstreamError
 from sidecar.core.tokens.jwks_cache import FetchedKeys
-from sidecar.observability import metrics, tracing
-from sidecar.upstream.transport import AnswerTooLarge, read_limited
+from sidecar.observability import tracing
+from sidecar.upstream import transport
 
 UPSTREAM = "jwks"
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
@@ -74,30 +72,20 @@ class JwksFetcher:
         return uri
 
     async def _get(self, url: str, endpoint: str) -> tuple[dict, httpx.Headers]:
-        started = time.perf_counter()
-        status = "error"
-        named = tracing.UPSTREAM_ENDPOINT.set((UPSTREAM, endpoint)) if tracing.ENABLED else None
-        try:
-            async with asyncio.timeout(self.deadline):
-                async with self.client.stream("GET", url, headers={"Accept": "application/json"}) as resp:
-                    status = str(resp.status_code)
-                    if resp.status_code != 200:
-                        raise UpstreamError(UPSTREAM, resp.status_code, f"{endpoint} answered {resp.status_code}")
-                    body = await read_limited(resp, self.max_bytes)
-                    headers = resp.headers
-        except AnswerTooLarge:
-            status = "too_large"
-            raise UpstreamError(UPSTREAM, 200, f"document larger than {self.max_bytes} bytes") from None
-        except (TimeoutError, httpx.TimeoutException):
-            status = "timeout"
-            raise UpstreamError(UPSTREAM, 0, f"{endpoint} request timed out after {self.deadline:g}s") from None
-        except httpx.HTTPError as exc:
-            raise UpstreamError(UPSTREAM, 0, f"{endpoint} request failed: {type(exc).__name__}") from None
-        finally:
-            if named is not None:
-                tracing.UPSTREAM_ENDPOINT.reset(named)
-            metrics.UPSTREAM_REQUESTS_TOTAL.labels(UPSTREAM, endpoint, status).inc()
-            metrics.UPSTREAM_SECONDS.labels(UPSTREAM, endpoint).observe(time.perf_counter() - started)
+        # Bounds, deadline, metrics and httpx errors → UpstreamError: the one transport every adapter uses.
+        resp = await transport.request(
+            self.client,
+            UPSTREAM,
+            endpoint,
+            "GET",
+            url,
+            deadline=self.deadline,
+            max_response_bytes=self.max_bytes,
+            headers={"Accept": "application/json"},
+        )
+        if resp.status_code != 200:
+            raise UpstreamError(UPSTREAM, resp.status_code, f"{endpoint} answered {resp.status_code}")
+        body, headers = resp.content, resp.headers
         try:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past the parser

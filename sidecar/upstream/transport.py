@@ -1,7 +1,7 @@
 """One HTTP request to an upstream: bounded, observed in metrics, and "no answer" mapped to UpstreamError.
 
-Every adapter sends through `request()`, so the bounds, timeouts and transport errors are handled in
-one place; each adapter then maps the HTTP answers of its own vendor. Upstreams can be hostile too:
+Every adapter sends through `request()` (the JWKS fetcher too), so the bounds, timeouts and transport
+errors are handled in one place; each adapter then maps the HTTP answers of its own vendor. Upstreams can be hostile too:
 an answer is read as a stream that stops at the client's `max_response_bytes`, and the whole request
 (connect to last byte) runs under one deadline — httpx's own timeout only bounds each read, so a
 peer trickling a few bytes at a time could otherwise hold a call for ever. Both count as "no answer"
@@ -70,15 +70,24 @@ async def read_limited(response: httpx.Response, max_bytes: int) -> bytes:
 
 
 async def request(
-    client: httpx.AsyncClient, upstream: str, endpoint: str, method: str, path: str, **kwargs: Any
+    client: httpx.AsyncClient,
+    upstream: str,
+    endpoint: str,
+    method: str,
+    path: str,
+    *,
+    deadline: float | None = None,
+    max_response_bytes: int | None = None,
+    **kwargs: Any,
 ) -> httpx.Response:
     """Send and read the whole answer; any HTTP status comes back as a (fully read) response.
 
-    No answer, a too-slow or an oversized one raise UpstreamError(status=0). `endpoint` is a fixed
-    name (a metric label), never a URL with ids in it.
+    No answer, a too-slow or an oversized one raise UpstreamError(status=0): this is the one place
+    httpx's errors become ours. `endpoint` is a fixed name (a metric label), never a URL with ids in
+    it. `deadline`/`max_response_bytes` override the client's (a client shared by several callers).
     """
-    deadline = getattr(client, "deadline", None) or _overall(client.timeout)
-    max_bytes = getattr(client, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+    deadline = deadline or getattr(client, "deadline", None) or _overall(client.timeout)
+    max_bytes = max_response_bytes or getattr(client, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
     started = time.perf_counter()
     status = "error"
     named = tracing.UPSTREAM_ENDPOINT.set((upstream, endpoint)) if tracing.ENABLED else None  # the span's name
