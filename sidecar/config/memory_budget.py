@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sidecar.config.settings import budgeted_caches
+
 MB = 1024 * 1024
 CONTAINER_SHARE = 0.75  # of a container limit: the rest is headroom for GC churn, fragmentation, bursts
 DEFAULT_BUDGET_MB = 512  # with no limit anywhere (a bare process): generous, still bounded
@@ -85,22 +87,11 @@ class CacheCost:
     bytes_per_entry: int  # everything one `max_entries` unit holds, summed over its structures
 
 
-# Each figure is the largest `bench/entry_sizes.py` measured between 5k and 100k entries (a dict's table
-# grows in steps, so bytes per entry swing by ~20 % with the count). A verified token is 160 B: the cache
-# keeps only which key vouched for it (tokens.py). A session's `max_entries` sizes four structures:
-# verified sessions (315 B, each with its own phone), negative answers (205 B), and the revocation
-# cache's terminal states and revoked session ids (300 B together).
-CACHES: tuple[CacheCost, ...] = (
-    CacheCost("jwks.verified_cache_max_entries", 0.35, 160),
-    CacheCost("platform.session_cache_max_entries", 0.35, 820),
-    CacheCost("platform.consumed_tokens_max_entries", 0.08, 205),
-    CacheCost("challenges.consumed_tokens_max_entries", 0.08, 205),
-    CacheCost("authy.consumed_codes_max_entries", 0.08, 205),
-    # a refresh token's chain: its hash and the hashes of the last 4 access tokens issued with it
-    CacheCost("identity.session_map_max_entries", 0.06, 594),
-    # a logout's revocation: its id (`token:` + 64 hex, or a session id) and deadline in a dict, never
-    # evicted (core/accounts/logout_revocations.py); weights are relative, so the others' shares shrink by ~4 %
-    CacheCost("identity.logout_revocations_max_entries", 0.04, 240),
+# Each cache's weight and bytes per entry are declared on its settings field (config/settings.py
+# `budgeted`). A dict's table grows in steps, so bytes per entry swing by ~20 % with the count: each
+# figure is the largest `bench/entry_sizes.py` measured between 5k and 100k entries.
+CACHES: tuple[CacheCost, ...] = tuple(
+    CacheCost(path, weight, size) for path, (weight, size) in budgeted_caches().items()
 )
 
 

@@ -7,7 +7,31 @@ Sections are plain dataclasses, frozen only by convention: nothing changes a loa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Any, get_type_hints
+
+# What a field declares about itself, read by live reload (runtime/reload.py) and the memory plan
+# (config/memory_budget.py), so neither keeps its own list of paths.
+LIVE = "live"  # True: a reload applies it at once (a section: everything in it); False: restart only
+BUDGET = "budget"  # (share weight, bytes per entry): a cache's `*_max_entries`, 0 = sized from the budget
+
+
+def live(default: Any = MISSING, **kwargs: Any) -> Any:
+    """A setting a reload applies at once."""
+    return field(default=default, metadata={LIVE: True}, **kwargs)
+
+
+def restart_only(default: Any = MISSING, **kwargs: Any) -> Any:
+    """A setting inside a live section that still needs a restart."""
+    return field(default=default, metadata={LIVE: False}, **kwargs)
+
+
+def budgeted(weight: float, bytes_per_entry: int, *, live: bool = True) -> Any:
+    """A cache's `*_max_entries` (live unless said); 0 (the default) takes `weight` of the cache budget,
+    each entry costing `bytes_per_entry` (the largest bench/entry_sizes.py measured between 5k and 100k
+    entries)."""
+    return field(default=0, metadata={LIVE: live, BUDGET: (weight, bytes_per_entry)})
 
 
 @dataclass
@@ -65,10 +89,12 @@ class PlatformSettings:
     app_id: str = ""
     timeout_seconds: float = 2.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
-    session_cache_ttl_seconds: float = 30.0
-    negative_cache_ttl_seconds: float = 2.0
-    session_cache_max_entries: int = 0  # 0: sized from the memory budget
-    consumed_tokens_max_entries: int = 0  # 0: sized from the memory budget
+    session_cache_ttl_seconds: float = live(30.0)
+    negative_cache_ttl_seconds: float = live(2.0)
+    # sizes four structures: verified sessions (315 B, each with its own phone), negative answers
+    # (205 B), and the revocation cache's terminal states and revoked session ids (300 B together)
+    session_cache_max_entries: int = budgeted(0.35, 820)
+    consumed_tokens_max_entries: int = budgeted(0.08, 205)
     # Lookups of tokens no cache knows stop going upstream (fail closed) once NOT_FOUND answers pass
     # this rate (after a burst): a flood of distinct random tokens can't become one request each.
     unknown_lookups_per_second: float = 20.0
@@ -87,8 +113,8 @@ class ChallengeSettings:
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # Challenge tokens this sidecar accepted, remembered so a replay is ALREADY_USED even if the
     # platform forgot; keep it at least as long as the platform's token lifetime.
-    consumed_tokens_ttl_seconds: float = 900.0
-    consumed_tokens_max_entries: int = 0  # 0: sized from the memory budget
+    consumed_tokens_ttl_seconds: float = live(900.0)
+    consumed_tokens_max_entries: int = budgeted(0.08, 205)
 
 
 @dataclass
@@ -105,7 +131,7 @@ class AuthySettings:
     callback_nonce_window_seconds: float = 300.0  # callbacks whose nonce is older/newer are refused
     approval_poll_interval_seconds: float = 1.0  # WatchApprovalRequest asks the platform no faster
     approval_watch_max_seconds: float = 600.0  # a watch ends after this even without a deadline
-    consumed_codes_max_entries: int = 0  # 0: sized from the memory budget
+    consumed_codes_max_entries: int = budgeted(0.08, 205)
 
 
 IDENTITY_APIS = ("inai", "identity-service")
@@ -122,10 +148,12 @@ class IdentitySettings:
     api_key: str = ""  # inai: the publishable key, sent as X-Publishable-Key
     timeout_seconds: float = 5.0
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
-    # refresh token → the access tokens issued with it (revoked on Logout); 0: from the budget
-    session_map_max_entries: int = 0
-    # What Logout/LogoutSession revoked, kept until the tokens expire (never evicted; full → logouts fail)
-    logout_revocations_max_entries: int = 0  # 0: from the budget
+    # refresh token → the access tokens issued with it (revoked on Logout): its hash and the last 4 access
+    # tokens' hashes
+    session_map_max_entries: int = budgeted(0.06, 594)
+    # What Logout/LogoutSession revoked, kept until the tokens expire (never evicted; full → logouts fail):
+    # an id (`token:` + 64 hex, or a session id) and its deadline in a dict (core/accounts/logout_revocations.py)
+    logout_revocations_max_entries: int = budgeted(0.04, 240, live=False)
 
 
 @dataclass
@@ -159,14 +187,15 @@ class IssuerSettings:
 
 @dataclass
 class JwksSettings:
-    ttl_seconds: float = 300.0
-    min_ttl_seconds: float = 60.0
-    max_ttl_seconds: float = 3600.0
-    unknown_kid_cooldown_seconds: float = 30.0
-    max_stale_seconds: float = 86400.0
+    ttl_seconds: float = live(300.0)
+    min_ttl_seconds: float = live(60.0)
+    max_ttl_seconds: float = live(3600.0)
+    unknown_kid_cooldown_seconds: float = live(30.0)
+    max_stale_seconds: float = live(86400.0)
     timeout_seconds: float = 5.0
     max_document_bytes: int = 1_048_576
-    verified_cache_max_entries: int = 0  # 0: sized from the memory budget
+    # a verified token is 160 B: the cache keeps only which key vouched for it (core/tokens/verifier.py)
+    verified_cache_max_entries: int = budgeted(0.35, 160)
 
 
 @dataclass
@@ -213,7 +242,7 @@ class ExtAuthzPolicySet:
 class ExtAuthzSettings:
     """Envoy/Istio external authorization (envoy.service.auth.v3.Authorization/Check)."""
 
-    enabled: bool = True
+    enabled: bool = restart_only(True)  # it decides which gRPC services exist
     rules: list[ExtAuthzRule] = field(default_factory=list)  # first match wins; no match: deny
     policies: list[ExtAuthzPolicySet] = field(default_factory=list)  # named rule sets for per-route policies
     default_mode: str = "enforce"  # rules without `mode`, and "no rule matched": enforce | dry_run
@@ -248,11 +277,11 @@ class Settings:
     reuse_port: bool = False
     tls: TlsSettings = field(default_factory=TlsSettings)
     ops_listen: str = "0.0.0.0:9464"  # /metrics, /healthz, /readyz (kubelet probes the pod IP)
-    shutdown_grace_seconds: float = 10.0
-    log_level: str = "info"
-    default_region: str = ""  # ISO 3166 alpha-2 for phones written without +
-    limits: Limits = field(default_factory=Limits)
-    circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    shutdown_grace_seconds: float = live(10.0)
+    log_level: str = live("info")
+    default_region: str = live("")  # ISO 3166 alpha-2 for phones written without +
+    limits: Limits = live(default_factory=Limits)
+    circuit: CircuitSettings = live(default_factory=CircuitSettings)
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
@@ -260,11 +289,11 @@ class Settings:
     authy: AuthySettings = field(default_factory=AuthySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
-    issuers: list[IssuerSettings] = field(default_factory=list)
-    ext_authz: ExtAuthzSettings = field(default_factory=ExtAuthzSettings)
-    decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings)
+    issuers: list[IssuerSettings] = live(default_factory=list)
+    ext_authz: ExtAuthzSettings = live(default_factory=ExtAuthzSettings)
+    decision_log: DecisionLogSettings = live(default_factory=DecisionLogSettings)
     # How often the config file is checked for changes (live reload; SIGHUP reloads at once). 0: never.
-    config_poll_seconds: float = 2.0
+    config_poll_seconds: float = live(2.0)
 
     @property
     def uses_emulator(self) -> bool:
@@ -277,3 +306,24 @@ CHALLENGE_REGIONS = {
     "au": "https://au.api.authsignal.com/v1",
     "eu": "https://eu.api.authsignal.com/v1",
 }
+
+
+def declared(cls: type = Settings, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """(dotted path, metadata) of every field that declares something, sections walked into."""
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        path = f"{prefix}.{f.name}" if prefix else f.name
+        if f.metadata:
+            yield path, dict(f.metadata)
+        if is_dataclass(hints[f.name]):
+            yield from declared(hints[f.name], path)
+
+
+def live_paths() -> dict[str, bool]:
+    """path → live, for every field that says (a path not listed takes its closest listed parent's)."""
+    return {path: meta[LIVE] for path, meta in declared() if LIVE in meta}
+
+
+def budgeted_caches() -> dict[str, tuple[float, int]]:
+    """`*_max_entries` path → (share weight, bytes per entry), for every budgeted cache."""
+    return {path: meta[BUDGET] for path, meta in declared() if BUDGET in meta}

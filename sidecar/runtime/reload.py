@@ -28,44 +28,24 @@ from typing import Any
 from sidecar import config
 from sidecar.config import Settings
 from sidecar.config.reading import read_config_bytes
+from sidecar.config.settings import live_paths
 from sidecar.observability import logs, metrics
 
 log = logs.get("reload")
 
-# Settings paths that take effect live ("a" covers "a.b"); every other changed path needs a restart.
-LIVE = (
-    "log_level",
-    "default_region",
-    "shutdown_grace_seconds",
-    "config_poll_seconds",
-    "limits",
-    "circuit",
-    "issuers",
-    "ext_authz",
-    "decision_log",
-    "jwks.ttl_seconds",
-    "jwks.min_ttl_seconds",
-    "jwks.max_ttl_seconds",
-    "jwks.unknown_kid_cooldown_seconds",
-    "jwks.max_stale_seconds",
-    "jwks.verified_cache_max_entries",
-    "platform.session_cache_ttl_seconds",
-    "platform.negative_cache_ttl_seconds",
-    "platform.session_cache_max_entries",
-    "platform.consumed_tokens_max_entries",
-    "challenges.consumed_tokens_ttl_seconds",
-    "challenges.consumed_tokens_max_entries",
-    "authy.consumed_codes_max_entries",
-    "identity.session_map_max_entries",
-)
-NOT_LIVE = ("ext_authz.enabled",)  # inside a live section, but it decides which gRPC services exist
+
+# Which settings take effect live is declared on the fields themselves (config/settings.py `live`,
+# `budgeted`, `restart_only`); a path takes the declaration of its closest declared parent, else restart.
+LIVE = live_paths()
 
 
 def is_live(path: str) -> bool:
-    def under(prefixes: tuple[str, ...]) -> bool:
-        return any(path == p or path.startswith(p + ".") for p in prefixes)
-
-    return under(LIVE) and not under(NOT_LIVE)
+    parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        declared = LIVE.get(".".join(parts[:n]))
+        if declared is not None:
+            return declared
+    return False
 
 
 def leaves(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """One HTTP request to an upstream: bounded, observed in metrics, and "no answer" mapped to UpstreamError.
 
 Every adapter sends through `request()` (the JWKS fetcher too), so the bounds, timeouts and transport
-errors are handled in one place; each adapter then maps the HTTP answers of its own vendor. Upstreams can be hostile too:
-an answer is read as a stream that stops at the client's `max_response_bytes`, and the whole request
+errors are handled in one place; each adapter then maps the HTTP answers of its own vendor.
+Upstreams can be hostile too: an answer is read as a stream that stops at the client's `max_response_bytes`, and the whole request
 (connect to last byte) runs under one deadline — httpx's own timeout only bounds each read, so a
 peer trickling a few bytes at a time could otherwise hold a call for ever. Both count as "no answer"
 (status 0: fail closed, and the circuit breaker sees them).
@@ -87,7 +87,7 @@ async def request(
     it. `deadline`/`max_response_bytes` override the client's (a client shared by several callers).
     """
     deadline = deadline or getattr(client, "deadline", None) or _overall(client.timeout)
-    max_bytes = max_response_bytes or getattr(client, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+    max_bytes: int = max_response_bytes or getattr(client, "max_response_bytes", None) or DEFAULT_MAX_RESPONSE_BYTES
     started = time.perf_counter()
     status = "error"
     named = tracing.UPSTREAM_ENDPOINT.set((upstream, endpoint)) if tracing.ENABLED else None  # the span's name

@@ -22,6 +22,8 @@ from sidecar.config import (
     load,
     pointed_at_emulator,
 )
+from sidecar.config.memory_budget import CACHES
+from sidecar.config.settings import budgeted_caches, declared
 from sidecar.core.shared.caches import TtlLru
 from sidecar.core.shared.outcomes import Reason, Source
 from sidecar.core.tokens.verifier import TokenVerifier
@@ -45,6 +47,47 @@ def test_live_and_restart_only_paths():
         "emulator.mode",
     ):
         assert not is_live(path), path
+
+
+def test_live_and_budget_cost_come_from_the_settings_fields():
+    # Declared once, on the field: reload's live set and the memory plan's caches both read it, so a
+    # new cache field can't be budgeted without also being live, or be forgotten by either.
+    budgeted = budgeted_caches()
+    assert (
+        {c.field for c in CACHES}
+        == set(budgeted)
+        == {
+            "jwks.verified_cache_max_entries",
+            "platform.session_cache_max_entries",
+            "platform.consumed_tokens_max_entries",
+            "challenges.consumed_tokens_max_entries",
+            "authy.consumed_codes_max_entries",
+            "identity.session_map_max_entries",
+            "identity.logout_revocations_max_entries",
+        }
+    )
+    # a logout revocation is never evicted: resizing the store under held revocations needs a restart
+    assert {p for p in budgeted if not is_live(p)} == {"identity.logout_revocations_max_entries"}
+    max_entries = {path for path in _leaf_paths(Settings()) if path.endswith("_max_entries")}
+    zero_default = {p for p in max_entries if _get(Settings(), p) == 0}
+    assert zero_default == set(budgeted), "a *_max_entries sized from the budget must declare its cost"
+    assert dict(declared())["ext_authz.enabled"] == {"live": False}
+
+
+def _leaf_paths(obj, prefix=""):
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from _leaf_paths(value, path + ".")
+        else:
+            yield path
+
+
+def _get(obj, path):
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def test_split_changes_keeps_the_running_value_of_restart_only_fields():
