@@ -2,7 +2,7 @@
 
 The negative cache only helps when the same unknown token comes again; a flood of *distinct*
 random session ids or approval tokens would otherwise cost the platform one request each.
-`LookupBudget` is a token bucket spent by every NOT_FOUND answer and checked before every lookup
+`LookupRate` is a token bucket spent by every NOT_FOUND answer and checked before every lookup
 no cache can answer: after `burst` unknown tokens, lookups go out at most `rate` per second and
 the rest are answered fail-closed without asking. Sessions the sidecar already knows (cached, or
 pushed by the stream) are unaffected; a real session's *first* lookup during a flood is refused
@@ -18,11 +18,11 @@ import time
 from sidecar.core.shared.caches import Clock
 
 
-class LookupBudget:
+class LookupRate:
     """`allows()` before a lookup, `spend()` after each NOT_FOUND answer.
 
     Over any window of T seconds at most `burst + rate * T` unknown-token lookups are started, plus
-    those already in flight when the budget ran out (bounded by the in-flight RPC limit). A debt
+    those already in flight when the allowance ran out (bounded by the in-flight RPC limit). A debt
     (lookups that were in flight) is paid back before new ones go, down to at most `-burst`.
     """
 

@@ -21,7 +21,7 @@ Policy, in one place:
   unavailable"). The upstream consumes the token on its side too, where it enforces that.
 - Unknown tokens are bounded twice: each NOT_FOUND is negatively cached, and lookups of tokens
   no cache knows stop going upstream once NOT_FOUND answers exceed `unknown_lookups_per_second`
-  (budget.py) — those answer fail-closed (UPSTREAM_UNAVAILABLE) without asking, so a flood of
+  (lookup_rate.py) — those answer fail-closed (UPSTREAM_UNAVAILABLE) without asking, so a flood of
   distinct random tokens costs the platform a bounded rate, not one request each.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 
 from sidecar.config.settings import Settings
 from sidecar.core.onetime.ledger import MAX_TTL, UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
-from sidecar.core.sessions.lookup_rate import LookupBudget
+from sidecar.core.sessions.lookup_rate import LookupRate
 from sidecar.core.sessions.records import (
     ApprovalRecord,
     EventKind,
@@ -128,7 +128,7 @@ class SessionVerifier:
         self._flight: SingleFlight[TokenKey, SessionRecord] = SingleFlight()
         self._approval_flight: SingleFlight[tuple[TokenKey, str], ApprovalRecord] = SingleFlight()
         self._ledger = OneTimeClaims("approval", consumed_max_entries, clock, ledger)
-        self._unknown = LookupBudget(unknown_rate, unknown_burst, clock)  # spent by NOT_FOUND answers
+        self._unknown = LookupRate(unknown_rate, unknown_burst, clock)  # spent by NOT_FOUND answers
         self._generation = 0  # bumped by every flush; a lookup that straddles one is not cached
         self.revocations = RevocationCache(
             max_entries,
@@ -272,7 +272,7 @@ class SessionVerifier:
         if self._ledger.is_used(key):
             return ApprovalAnswer(Verdict.deny(Reason.ALREADY_USED, "approval already used", Source.LOCAL))
         try:
-            self._check_budget("approval")
+            self._check_lookup_rate("approval")
             # Racing callers share one upstream call; the ledger below still lets only one of them win.
             # Keyed by phone too, so a caller with the wrong phone can't spoil a racing right one.
             record = await self._approval_flight.do(
@@ -322,7 +322,7 @@ class SessionVerifier:
         cached = self._cached(key)
         if cached is not None:
             return cached, Source.CACHE
-        self._check_budget("session")
+        self._check_lookup_rate("session")
         generation = self._generation
         record = await self._flight.do(key, lambda: self._fetch(token, phone_e164, key, generation))
         terminal = self.revocations.terminal(key)  # an event may have landed while we waited
@@ -330,8 +330,8 @@ class SessionVerifier:
             return SessionRecord(terminal, record.phone, record.expires_at, record.session_id), Source.STREAM
         return record, Source.UPSTREAM
 
-    def _check_budget(self, lookup: str) -> None:
-        """Refuse (fail closed, no upstream call) while unknown tokens have spent the lookup budget."""
+    def _check_lookup_rate(self, lookup: str) -> None:
+        """Refuse (fail closed, no upstream call) while unknown tokens have spent the lookup allowance."""
         if not self._unknown.allows():
             metrics.LOOKUPS_REFUSED_TOTAL.labels(lookup).inc()
             raise UpstreamError("platform", 0, "too many lookups of unknown tokens; not asked")

@@ -1,10 +1,10 @@
-"""LookupBudget: a token bucket spent after the fact, so its bound holds over any window."""
+"""LookupRate: a token bucket spent after the fact, so its bound holds over any window."""
 
 from __future__ import annotations
 
 import pytest
 
-from sidecar.core.sessions.lookup_rate import LookupBudget
+from sidecar.core.sessions.lookup_rate import LookupRate
 
 
 class Clock:
@@ -14,18 +14,18 @@ class Clock:
         return self.t
 
 
-def spend_all(b: LookupBudget, most: int = 1000) -> int:
-    """Spend while allowed; a budget that never runs out fails here instead of hanging the suite."""
+def spend_all(b: LookupRate, most: int = 1000) -> int:
+    """Spend while allowed; a rate that never runs out fails here instead of hanging the suite."""
     for spent in range(most):
         if not b.allows():
             return spent
         b.spend()
-    raise AssertionError(f"the budget still allows after {most} lookups")
+    raise AssertionError(f"the rate still allows after {most} lookups")
 
 
 def test_burst_then_rate_then_refill_capped_at_burst():
     clock = Clock()
-    b = LookupBudget(rate=2.0, burst=3, clock=clock)
+    b = LookupRate(rate=2.0, burst=3, clock=clock)
     assert spend_all(b) == 3
     clock.t = 1.0
     assert b.allows()
@@ -38,7 +38,7 @@ def test_burst_then_rate_then_refill_capped_at_burst():
 
 def test_in_flight_overshoot_is_paid_back_but_debt_is_capped():
     clock = Clock()
-    b = LookupBudget(rate=1.0, burst=2, clock=clock)
+    b = LookupRate(rate=1.0, burst=2, clock=clock)
     for _ in range(10):  # ten lookups that were already in flight all come back NOT_FOUND
         b.spend()
     assert not b.allows()
@@ -49,6 +49,6 @@ def test_in_flight_overshoot_is_paid_back_but_debt_is_capped():
 
 
 @pytest.mark.parametrize("rate, burst", [(0, 1), (-1, 1), (1, 0)])
-def test_refuses_a_budget_that_allows_nothing(rate, burst):
+def test_refuses_a_rate_that_allows_nothing(rate, burst):
     with pytest.raises(ValueError):
-        LookupBudget(rate, burst)
+        LookupRate(rate, burst)
