@@ -22,7 +22,7 @@ from authsidecar.v1 import auth_pb2 as pb
 from envoy.service.auth.v3 import attribute_context_pb2 as ctx_pb
 from envoy.service.auth.v3 import external_auth_pb2 as authz_pb
 from sidecar import config as cfg
-from sidecar.upstream.rauth import PlatformClient
+from sidecar.upstream.rauth import RauthClient
 
 from . import all_full, hostile, ledger_claims, procstats
 from . import envoy as envoy_bench
@@ -557,7 +557,7 @@ def _alt_upstream_per_call(emulator, sizes: Sizes) -> dict:
     latencies: list[int] = []
 
     async def run() -> None:
-        client = PlatformClient(f"{emulator.url}/v2", cfg.EMULATOR_API_KEY, cfg.EMULATOR_APP_ID, 5.0)
+        client = RauthClient(f"{emulator.url}/v2", cfg.EMULATOR_API_KEY, cfg.EMULATOR_APP_ID, 5.0)
         deadline = time.perf_counter() + sizes.alternative_seconds
 
         async def worker(k: int) -> None:

@@ -16,7 +16,7 @@ Errors are grpc.RpcError as raised by grpcio (INVALID_ARGUMENT names the bad fie
 
 With `multiplex=True` the read-only calls (VerifyToken, VerifySession, IsRevoked, GetSessionStatus)
 travel as items of one AuthService.VerifyStream per client instead of one RPC each: same methods, same
-answers and errors, a fraction of the per-call cost when many calls are in flight (client_mux.py;
+answers and errors, a fraction of the per-call cost when many calls are in flight (client/mux.py;
 trade-offs in docs/clients.md).
 """
 

@@ -22,12 +22,12 @@ from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.lifecycle import UnconfiguredUpstream
 from sidecar.core.tokens.verifier import Fetch, TokenVerifier
 from sidecar.observability import logs
-from sidecar.upstream.authsignal import ChallengePlatform
+from sidecar.upstream.authsignal import AuthsignalClient
 from sidecar.upstream.authy import AuthyClient
 from sidecar.upstream.identity_service import IdentityServiceClient
 from sidecar.upstream.inai import InaiClient
 from sidecar.upstream.jwks_fetch import JwksFetcher
-from sidecar.upstream.rauth import PlatformClient
+from sidecar.upstream.rauth import RauthClient
 from sidecar.upstream.rauth_events import EventStream
 
 
@@ -139,7 +139,7 @@ def sessions_from_settings(settings: Settings, ledger=None):
         )
         verifier.circuit.configure(settings.circuit)
         return verifier
-    client = PlatformClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds, max_response_bytes=p.max_response_bytes)
+    client = RauthClient(p.base_url, p.api_key, p.app_id, p.timeout_seconds, max_response_bytes=p.max_response_bytes)
     verifier = SessionVerifier(
         client,
         session_ttl=p.session_cache_ttl_seconds,
@@ -183,7 +183,7 @@ def challenges_from_settings(settings: Settings, ledger=None):
     """Authsignal step-up challenges (the RPCs answer "not configured" without a secret key)."""
     ch = settings.challenges
     verifier = ChallengeVerifier(
-        ChallengePlatform(ch),
+        AuthsignalClient(ch),
         consumed_ttl_seconds=ch.consumed_tokens_ttl_seconds,
         consumed_max_entries=ch.consumed_tokens_max_entries,
         disabled="" if ch.secret_key else "challenges.secret_key is not set",

@@ -98,7 +98,7 @@ def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
-class ChallengePlatform:
+class AuthsignalClient:
     """The challenge platform over HTTP; implements core.challenges.records.ChallengeUpstream."""
 
     def __init__(self, settings: ChallengeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:

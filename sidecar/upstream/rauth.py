@@ -72,7 +72,7 @@ def auth_headers(api_key: str, app_id: str) -> dict[str, str]:
 
 
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
-class PlatformClient:
+class RauthClient:
     """Implements core.sessions.records.PlatformApi against the RAuth v2 HTTP API."""
 
     def __init__(

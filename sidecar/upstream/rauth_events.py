@@ -21,7 +21,7 @@ from httpx_sse import SSEError, aconnect_sse
 
 from sidecar.core.sessions.records import EventKind
 from sidecar.observability import logs, metrics, tracing
-from sidecar.upstream.rauth import HEARTBEAT_EVENT, RESET_EVENT, PlatformClient, parse_event
+from sidecar.upstream.rauth import HEARTBEAT_EVENT, RESET_EVENT, RauthClient, parse_event
 from sidecar.upstream.sse_reader import StreamTooLarge, bounded_sse, usable_id
 
 log = logs.get("events")
@@ -54,7 +54,7 @@ def disconnect_cause(exc: BaseException) -> str:
 
 
 class EventStream:
-    def __init__(self, client: PlatformClient, sse, listener) -> None:
+    def __init__(self, client: RauthClient, sse, listener) -> None:
         self.url = client.base_url + "/" + sse.path.lstrip("/")
         self.headers = client.headers
         self.connect_timeout = client.timeout

@@ -3,9 +3,10 @@
 Every adapter sends through `request()` (the JWKS fetcher too), so the bounds, timeouts and transport
 errors are handled in one place; each adapter then maps the HTTP answers of its own vendor.
 Upstreams can be hostile too: an answer is read as a stream that stops at the client's
-`max_response_bytes`, and the whole request (connect to last byte) runs under one deadline — httpx's
-own timeout only bounds each read, so a peer trickling a few bytes at a time could otherwise hold a call for ever. Both count as "no answer"
-(status 0: fail closed, and the circuit breaker sees them).
+`max_response_bytes`, and the whole request (connect to last byte) runs under one deadline —
+httpx's own timeout only bounds each read, so a peer trickling a few bytes at a time could otherwise
+hold a call for ever. Both count as "no answer" (status 0: fail closed, and the circuit breaker sees
+them).
 """
 
 from __future__ import annotations

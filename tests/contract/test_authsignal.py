@@ -20,7 +20,7 @@ import pytest
 from sidecar.config import ChallengeSettings
 from sidecar.core.challenges.records import EnrollInput, TrackInput
 from sidecar.emulator.credentials import SECRET_KEY
-from sidecar.upstream.authsignal import ChallengePlatform
+from sidecar.upstream.authsignal import AuthsignalClient
 
 from .conftest import run_node
 
@@ -182,7 +182,7 @@ async def test_adapter_sends_what_the_sdk_sends(operation, sdk, emulator):
     sdk_request = _shape(_only_request(emulator))
 
     emulator.reset()
-    platform = ChallengePlatform(ChallengeSettings(base_url=f"{emulator.url}/v1", secret_key=SECRET_KEY))
+    platform = AuthsignalClient(ChallengeSettings(base_url=f"{emulator.url}/v1", secret_key=SECRET_KEY))
     try:
         await adapter_call(platform)
     except Exception:  # noqa: BLE001 - only the request matters here (e.g. a 404 for an unknown action)

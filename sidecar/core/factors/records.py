@@ -2,7 +2,7 @@
 
 The wire shapes (paths, JSON bodies, field names) live in upstream/authy.py, which implements
 `AuthyUpstream`; these types are what decisions are made from. The core never imports the adapter:
-the two are joined where the sidecar is assembled (app.py).
+the two are joined where the sidecar is assembled (runtime/assembly.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Second-factor decisions for an Authy-style platform: TOTP codes, push approvals, phone verification.
 
 The platform is reached only through `AuthyUpstream` (core/factors/records.py; upstream/authy.py
-implements it and app.py joins the two), so tests need no sockets,
+implements it and runtime/assembly.py joins the two), so tests need no sockets,
 and every call but the health probe goes through a circuit breaker ("authy"): while the platform
 keeps failing, calls fail closed at once and it sees one probe per `circuit.open_seconds`.
 One-time codes are never answered valid from a cache: every success comes from the platform, and

@@ -15,12 +15,12 @@ from sidecar.core.sessions.records import EventKind
 from sidecar.core.shared.hashing import token_key
 from sidecar.core.shared.outcomes import Reason, SessionStatus, UpstreamError
 from sidecar.emulator.rauth import PlatformState, _backlog
-from sidecar.upstream.rauth import PlatformClient, _expiry, parse_event
+from sidecar.upstream.rauth import RauthClient, _expiry, parse_event
 from sidecar.upstream.rauth_events import EventStream, StreamRefused, disconnect_cause
 
 
-def client(handler) -> PlatformClient:
-    return PlatformClient("https://api.example/v2", "key-1", "app-1", 1.0, transport=httpx.MockTransport(handler))
+def client(handler) -> RauthClient:
+    return RauthClient("https://api.example/v2", "key-1", "app-1", 1.0, transport=httpx.MockTransport(handler))
 
 
 async def test_session_status_wire_shape_and_credentials():

@@ -13,7 +13,7 @@ from sidecar.core.challenges.records import EnrollInput, TrackInput
 from sidecar.core.challenges.verifier import ChallengeVerifier
 from sidecar.core.shared.outcomes import ActionState, Reason, UpstreamError
 from sidecar.emulator.asgi import build_app
-from sidecar.upstream.authsignal import ChallengePlatform, base_url_for
+from sidecar.upstream.authsignal import AuthsignalClient, base_url_for
 
 BASE = "http://emulator.test"
 
@@ -29,7 +29,7 @@ BASE = "http://emulator.test"
 def test_region_selects_the_documented_base_url(region, url):
     settings = cfg.load(env={"AUTHSIDECAR_CHALLENGES_REGION": region})
     assert base_url_for(settings.challenges) == url
-    assert ChallengePlatform(settings.challenges).base_url == url
+    assert AuthsignalClient(settings.challenges).base_url == url
 
 
 def test_custom_base_url_wins_over_region():
@@ -53,7 +53,7 @@ async def test_requests_use_basic_auth_with_the_secret_and_region_url():
         return httpx.Response(200, json={"isEnrolled": False})
 
     settings = cfg.ChallengeSettings(region="au", secret_key="s3cret")
-    platform = ChallengePlatform(settings, transport=httpx.MockTransport(handler))
+    platform = AuthsignalClient(settings, transport=httpx.MockTransport(handler))
     await platform.get_user("usr/../admin")
     (req,) = seen
     assert str(req.url) == "https://au.api.authsignal.com/v1/users/usr%2F..%2Fadmin"
@@ -78,7 +78,7 @@ async def test_validate_sends_the_documented_body_and_reads_actionCode():
             },
         )
 
-    platform = ChallengePlatform(cfg.ChallengeSettings(secret_key="k"), transport=httpx.MockTransport(handler))
+    platform = AuthsignalClient(cfg.ChallengeSettings(secret_key="k"), transport=httpx.MockTransport(handler))
     record = await platform.validate("tok", "u", None)
     assert seen == [{"token": "tok", "userId": "u"}]
     assert (record.is_valid, record.state, record.action, record.verification_method) == (
@@ -96,7 +96,7 @@ async def test_http_errors_keep_status_and_description(status, unavailable):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json={"error": "some_code", "errorDescription": "Explained."})
 
-    platform = ChallengePlatform(cfg.ChallengeSettings(secret_key="k"), transport=httpx.MockTransport(handler))
+    platform = AuthsignalClient(cfg.ChallengeSettings(secret_key="k"), transport=httpx.MockTransport(handler))
     with pytest.raises(UpstreamError) as err:
         await platform.get_action("u", "a", "ik")
     e = err.value
@@ -109,7 +109,7 @@ async def test_no_answer_is_unavailable(exc):
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc
 
-    platform = ChallengePlatform(cfg.ChallengeSettings(secret_key="k"), transport=httpx.MockTransport(handler))
+    platform = AuthsignalClient(cfg.ChallengeSettings(secret_key="k"), transport=httpx.MockTransport(handler))
     with pytest.raises(UpstreamError) as err:
         await platform.validate("tok", None, None)
     assert err.value.status == 0 and err.value.unavailable
@@ -117,7 +117,7 @@ async def test_no_answer_is_unavailable(exc):
 
 
 async def test_non_json_success_is_unavailable_not_a_guess():
-    platform = ChallengePlatform(
+    platform = AuthsignalClient(
         cfg.ChallengeSettings(secret_key="k"),
         transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>")),
     )
@@ -134,9 +134,9 @@ def emulator_app():
     return build_app(BASE)
 
 
-def platform_for(app, secret: str = cfg.EMULATOR_SECRET_KEY) -> ChallengePlatform:
+def platform_for(app, secret: str = cfg.EMULATOR_SECRET_KEY) -> AuthsignalClient:
     settings = cfg.ChallengeSettings(base_url=f"{BASE}/v1", secret_key=secret)
-    return ChallengePlatform(settings, transport=httpx.ASGITransport(app=app))
+    return AuthsignalClient(settings, transport=httpx.ASGITransport(app=app))
 
 
 async def control(app, path: str, body: dict) -> dict:
