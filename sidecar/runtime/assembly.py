@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Protocol
 
 import httpx
@@ -37,9 +38,8 @@ class Component(Protocol):
 
     async def close(self) -> None: ...
 
-    def reload(self, settings: Settings) -> None:
-        """Take the live-reloadable settings (sidecar/runtime/reload.py: LIVE) now, keeping still-valid caches.
-        Synchronous: no call sees half of a reload."""
+    # reload(<its sections>): take the live-reloadable settings now, keeping still-valid caches.
+    # Synchronous: no call sees half of a reload. Which sections each gets is SECTIONS below.
 
     def readiness(self) -> tuple[bool, str]:
         """(ready, short detail) — e.g. first JWKS load done, upstream reachable."""
@@ -105,7 +105,7 @@ class Sidecar:
                     "component cannot reload; its settings need a restart", extra={"component": name}
                 )
                 continue
-            reload(settings)
+            reload(*SECTIONS[name](settings))
         self.settings = settings
 
     async def close(self) -> None:
@@ -120,6 +120,17 @@ class Sidecar:
     async def upstream_health(self) -> list[UpstreamHealth]:
         results = await asyncio.gather(*(c.health() for c in self.components.values()))
         return [h for group in results for h in group]
+
+
+# The settings sections each component's reload takes (the assembly hands out sections, never the tree).
+SECTIONS: dict[str, Callable[[Settings], tuple]] = {
+    "tokens": lambda s: (s.issuers, s.jwks),
+    "sessions": lambda s: (s.platform, s.circuit),
+    "challenges": lambda s: (s.challenges, s.circuit),
+    "second_factors": lambda s: (s.authy, s.circuit),
+    "accounts": lambda s: (s.identity, s.circuit),
+    "ledger": lambda s: (s.circuit,),
+}
 
 
 # Each core component joined to its adapter here: core owns its records and the small interface it

@@ -4,8 +4,8 @@
 - core imports no adapter (upstream/), no gRPC edge (api/), no runtime or assembly, no grpc, and of
   observability only the two leaves (metrics, logs: they import nothing of the sidecar); of config it
   may read only the typed settings sections (config/settings.py) and the SPIFFE-id grammar a `peers`
-  setting is written in (config/spiffe.py), never loading, validation or the
-  memory plan;
+  setting is written in (config/spiffe.py), never loading, validation or the memory plan, and never
+  the whole Settings tree;
 - config imports no core;
 - the adapters (upstream/) never import the edge, the runtime or the assembly;
 - the edge (api/) never imports the runtime or the assembly: it talks to a services protocol;
@@ -64,6 +64,8 @@ FORBIDDEN = {
             "grpc",
         )(m)
         or (under("sidecar.config")(m) and not under("sidecar.config.settings", "sidecar.config.spiffe")(m))
+        # sections, never the whole tree: the assembly hands each component its own
+        or m == "sidecar.config.settings.Settings"
     ),
     "config": under("sidecar.core"),
     "upstream": under("sidecar.api", "sidecar.runtime", "grpc"),
@@ -99,6 +101,15 @@ def test_the_walk_reaches_into_subpackages():
 def test_the_rules_catch_a_wrong_arrow():
     # The checker itself: a core module importing the assembly or config's loader is caught.
     probe = SIDECAR / "core" / "shared" / "probe.py"
-    source = "from ...runtime import assembly\nfrom sidecar.config import loading\n"
+    source = (
+        "from ...runtime import assembly\n"
+        "from sidecar.config import loading\n"
+        "from sidecar.config.settings import Settings\n"
+    )
     found = {m for m in imported_modules(probe, source) if FORBIDDEN["core"](m)}
-    assert {"sidecar.runtime", "sidecar.runtime.assembly", "sidecar.config.loading"} <= found
+    assert {
+        "sidecar.runtime",
+        "sidecar.runtime.assembly",
+        "sidecar.config.loading",
+        "sidecar.config.settings.Settings",
+    } <= found

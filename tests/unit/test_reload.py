@@ -131,11 +131,12 @@ def _verifier(upstream: Upstream, clocks, names: list[str]) -> TokenVerifier:  #
     )
 
 
-def _settings(names: list[str], **issuer_fields) -> Settings:
+def _sections(names: list[str], **issuer_fields) -> tuple[list[IssuerSettings], JwksSettings]:
+    """What the assembly hands TokenVerifier.reload: the issuers and the jwks section."""
     fields = {"algorithms": ["ES256"], "audiences": [AUD], **issuer_fields}
-    return Settings(
-        issuers=[IssuerSettings(issuer=f"{URL}/{n}", **fields) for n in names],
-        jwks=JwksSettings(verified_cache_max_entries=1000),
+    return (
+        [IssuerSettings(issuer=f"{URL}/{n}", **fields) for n in names],
+        JwksSettings(verified_cache_max_entries=1000),
     )  # load() sizes it; Settings() leaves 0
 
 
@@ -145,11 +146,11 @@ async def test_issuers_added_and_removed_live(upstream, clocks):  # noqa: F811 (
     first, second = token(upstream, clocks, "main"), token(upstream, clocks, "second")
     assert (await v.verify(first, None, [])).verdict.valid
     assert (await v.verify(second, None, [])).verdict.reason is Reason.UNTRUSTED_ISSUER
-    v.reload(_settings(["main", "second"]))
+    v.reload(*_sections(["main", "second"]))
     assert (await v.verify(second, None, [])).verdict.valid  # fetched on first use
     assert (await v.verify(first, None, [])).verdict.source is Source.CACHE  # main's cache untouched
     assert v.readiness()[0]
-    v.reload(_settings(["second"]))
+    v.reload(*_sections(["second"]))
     answer = await v.verify(first, None, [])  # was in the verified cache
     assert answer.verdict.reason is Reason.UNTRUSTED_ISSUER
     assert set(v.keys) == {f"{URL}/second"}
@@ -160,7 +161,7 @@ async def test_a_changed_issuer_keeps_its_keys_but_not_its_cached_verifications(
     tok = token(upstream, clocks, "main")
     assert (await v.verify(tok, None, [])).verdict.valid
     fetches = upstream.calls["main"]
-    v.reload(_settings(["main"], audiences=["someone-else"]))
+    v.reload(*_sections(["main"], audiences=["someone-else"]))
     answer = await v.verify(tok, None, [])
     assert answer.verdict.reason is Reason.BAD_AUDIENCE and answer.verdict.source is not Source.CACHE
     assert upstream.calls["main"] == fetches  # no refetch: same JWKS
@@ -169,7 +170,7 @@ async def test_a_changed_issuer_keeps_its_keys_but_not_its_cached_verifications(
 async def test_an_issuer_added_live_does_not_make_the_verifier_unready(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v = _verifier(upstream, clocks, ["main"])
     await v.keys[f"{URL}/main"].refresh()
-    v.reload(_settings(["main", "never"]))  # its JWKS is never fetched here
+    v.reload(*_sections(["main", "never"]))  # its JWKS is never fetched here
     assert v.readiness()[0]
 
 
@@ -223,14 +224,14 @@ async def test_row11_audiences_changed_during_a_jwks_fetch_are_not_answered_or_c
     tok = token(upstream, clocks, "main")
     call = asyncio.create_task(v.verify(tok, None, []))
     await asyncio.wait_for(entered.wait(), 10)
-    v.reload(_settings(["main"], audiences=["other-api"]))  # the token's audience is dropped mid-fetch
+    v.reload(*_sections(["main"], audiences=["other-api"]))  # the token's audience is dropped mid-fetch
     gate.set()
     answer = await asyncio.wait_for(call, 10)
     assert answer.verdict.reason is Reason.BAD_AUDIENCE  # was valid, and then valid x3 from CACHE
     for _ in range(3):
         later = await v.verify(tok, None, [])
         assert later.verdict.reason is Reason.BAD_AUDIENCE and later.verdict.source is not Source.CACHE
-    v.reload(_settings(["main"]))  # and back: valid under the rules in force
+    v.reload(*_sections(["main"]))  # and back: valid under the rules in force
     assert (await v.verify(tok, None, [])).verdict.valid
 
 
@@ -239,7 +240,7 @@ async def test_row11_an_issuer_removed_during_a_jwks_fetch_is_untrusted_for_the_
     tok = token(upstream, clocks, "main")
     calls = [asyncio.create_task(v.verify(tok, None, [])) for _ in range(3)]  # sharing one fetch
     await asyncio.wait_for(entered.wait(), 10)
-    v.reload(Settings(issuers=[], jwks=JwksSettings(verified_cache_max_entries=1000)))
+    v.reload([], JwksSettings(verified_cache_max_entries=1000))
     gate.set()
     for answer in await asyncio.wait_for(asyncio.gather(*calls), 10):
         assert answer.verdict.reason is Reason.UNTRUSTED_ISSUER
@@ -249,9 +250,9 @@ async def test_row11_an_issuer_removed_during_a_jwks_fetch_is_untrusted_for_the_
 
 def test_an_issuer_removed_live_takes_accept_missing_iss_with_it(upstream, clocks):  # noqa: F811 (the fixtures imported above)
     v = _verifier(upstream, clocks, ["main"])
-    v.reload(_settings(["main"], accept_missing_iss=True))
+    v.reload(*_sections(["main"], accept_missing_iss=True))
     assert v._missing_iss is v.issuers[f"{URL}/main"]
-    v.reload(_settings(["second"]))
+    v.reload(*_sections(["second"]))
     assert v._missing_iss is None  # was the removed issuer: its keys gone, a KeyError for the next call
 
 
@@ -273,7 +274,7 @@ async def test_an_apply_that_fails_part_way_changes_nothing():
             limits=dataclasses.replace(running.limits, max_in_flight=7, max_token_bytes=64),
         )
 
-        def broken(settings):  # a component late in the order that cannot take the new settings
+        def broken(*sections):  # a component late in the order that cannot take the new settings
             raise RuntimeError("cannot take it")
 
         server.sidecar.components["accounts"].reload = broken

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sidecar.config.settings import Settings
+from sidecar.config.settings import CircuitSettings, IdentitySettings
 from sidecar.core.accounts.logout_revocations import FULL_DETAIL, MAX_TTL_SECONDS, LogoutRevocations
 from sidecar.core.accounts.records import AccountSession, IdentityApi, LoginResult, Me, Tokens
 from sidecar.core.shared.caches import Clock, TtlLru
@@ -84,12 +84,12 @@ class AccountFlows(UpstreamComponent):
         self._clock = clock
         self._chains: TtlLru[TokenKey, _Chain] = TtlLru(session_map_max_entries, clock)
 
-    def reload(self, settings: Settings) -> None:
+    def reload(self, identity: IdentitySettings, circuit: CircuitSettings) -> None:
         """Live reload: the refresh-token chain map's size, the circuit."""
-        self._chains.resize(settings.identity.session_map_max_entries)
+        self._chains.resize(identity.session_map_max_entries)
         if self.revocations is not None:
-            self.revocations.resize(settings.identity.logout_revocations_max_entries)
-        self.circuit.configure(settings.circuit)
+            self.revocations.resize(identity.logout_revocations_max_entries)
+        self.circuit.configure(circuit)
 
     def _remember(self, tokens: Tokens, chain: _Chain | None = None) -> Tokens:
         if tokens.refresh_token:

@@ -24,7 +24,7 @@ from collections.abc import Awaitable
 from dataclasses import replace
 from typing import TypeVar
 
-from sidecar.config.settings import Settings
+from sidecar.config.settings import ChallengeSettings, CircuitSettings
 from sidecar.core.challenges.records import (
     ActionRecord,
     ChallengeUpstream,
@@ -71,11 +71,11 @@ class ChallengeVerifier:
         self.disabled = disabled  # why the challenge RPCs are off (no secret key), or ""
         self.circuit = CircuitBreaker("challenges", clock=clock, on_change=log_circuit_change)
 
-    def reload(self, settings: Settings) -> None:
+    def reload(self, challenges: ChallengeSettings, circuit: CircuitSettings) -> None:
         """Live reload: the consumed-token ledger's lifetime and size, the circuit."""
-        self.consumed_ttl_seconds = settings.challenges.consumed_tokens_ttl_seconds
-        self.ledger.resize(settings.challenges.consumed_tokens_max_entries)
-        self.circuit.configure(settings.circuit)
+        self.consumed_ttl_seconds = challenges.consumed_tokens_ttl_seconds
+        self.ledger.resize(challenges.consumed_tokens_max_entries)
+        self.circuit.configure(circuit)
 
     # --- Component -------------------------------------------------------------------------------
 

@@ -15,11 +15,11 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import phonenumbers
 
-from sidecar.config.settings import AuthySettings
+from sidecar.config.settings import AuthySettings, CircuitSettings
 from sidecar.core.factors.callbacks import verify_signature
 from sidecar.core.factors.records import (
     ApprovalDraft,
@@ -138,12 +138,12 @@ class SecondFactors(UpstreamComponent):
         # Pending statuses seen by watchers, kept one poll interval: N watchers, one poll per interval.
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
 
-    def reload(self, settings: Any) -> None:  # the Settings: this module reads only its sections
+    def reload(self, authy: AuthySettings, circuit: CircuitSettings) -> None:
         """Live reload: the used-code ledger's size, the circuit (restart-only fields arrive reverted)."""
-        self.settings = settings.authy
+        self.settings = authy
         for claims in self._used.values():
-            claims.resize(settings.authy.consumed_codes_max_entries)
-        self.circuit.configure(settings.circuit)
+            claims.resize(authy.consumed_codes_max_entries)
+        self.circuit.configure(circuit)
 
     async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")

@@ -21,7 +21,7 @@ import enum
 import time
 from typing import Protocol
 
-from sidecar.config.settings import Settings
+from sidecar.config.settings import CircuitSettings
 from sidecar.core.onetime.consumed import OneTimeLedger
 from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.caches import Clock
@@ -70,9 +70,9 @@ class SharedLedger:
         self.answered = False
         self._probe: asyncio.Task | None = None
 
-    def reload(self, settings: Settings) -> None:
+    def reload(self, circuit: CircuitSettings) -> None:
         """Live reload: the circuit (`ledger.*` itself needs a restart: a new store, a new key space)."""
-        self.circuit.configure(settings.circuit)
+        self.circuit.configure(circuit)
 
     def key(self, kind: str, key: TokenKey) -> str:
         return f"{self.key_prefix}{kind}:{key.hex()}"

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sidecar.config.settings import Settings
+from sidecar.config.settings import CircuitSettings, PlatformSettings
 from sidecar.core.onetime.ledger import MAX_TTL, UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
 from sidecar.core.sessions.lookup_rate import LookupRate
 from sidecar.core.sessions.records import (
@@ -144,14 +144,14 @@ class SessionVerifier:
         # Lookups and approvals go through the breaker; health probes don't (they report the truth).
         self.circuit = CircuitBreaker("platform", clock=clock, on_change=log_circuit_change)
 
-    def reload(self, settings: Settings) -> None:
+    def reload(self, platform: PlatformSettings, circuit: CircuitSettings) -> None:
         """Live reload: cache TTLs and sizes, the circuit. Entries in hand and the event stream stay."""
-        p = settings.platform
+        p = platform
         self.session_ttl, self.negative_ttl = p.session_cache_ttl_seconds, p.negative_cache_ttl_seconds
         for cache in (self._positive, self._negative, self.revocations):
             cache.resize(p.session_cache_max_entries)
         self._ledger.resize(p.consumed_tokens_max_entries)
-        self.circuit.configure(settings.circuit)
+        self.circuit.configure(circuit)
 
     # -- Component ----------------------------------------------------------------------------
     @property

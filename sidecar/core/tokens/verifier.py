@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sidecar.config.settings import IssuerSettings, JwksSettings, Settings
+from sidecar.config.settings import IssuerSettings, JwksSettings
 from sidecar.core.shared.answers import AuthInfo, TokenAnswer, UpstreamHealth
 from sidecar.core.shared.caches import Clock, SingleFlight, TtlLru, TtlShared
 from sidecar.core.shared.hashing import TokenKey, token_key, token_revocation_id
@@ -190,16 +190,15 @@ class TokenVerifier:
         return UpstreamHealth(f"jwks:{issuer}", True, f"{len(fetched.keys)} keys published, {usable} usable")
 
     # --- live reload ------------------------------------------------------------------------
-    def reload(self, settings: Settings) -> None:
+    def reload(self, issuers: list[IssuerSettings], jwks: JwksSettings) -> None:
         """Issuers added, changed or removed, JWKS timings and the verified cache's size — at once.
 
         A removed issuer's tokens are untrusted from this moment (its keys and cached verifications
         go); an unchanged issuer keeps its keys and cache; a changed one keeps its keys (unless its
         jwks_uri changed) but its cached verifications go, as they were checked under the old rules.
         """
-        jwks = settings.jwks
         self._verified.resize(jwks.verified_cache_max_entries)
-        wanted = {i.issuer: i for i in settings.issuers}
+        wanted = {i.issuer: i for i in issuers}
         for name in [n for n in self.issuers if n not in wanted]:
             self._remove_issuer(name)
         for name, issuer in wanted.items():
