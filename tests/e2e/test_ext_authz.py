@@ -8,23 +8,19 @@ owns its issuer; sessions and approvals come from the emulator's /_control/platf
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 
 import grpc
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from envoy_wire import CHECK_METHOD, Decision, check_request, read_check_response
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from authsidecar.v1 import auth_pb2 as pb
+from harness.issuer import AUDIENCE, Issuer
 
 PHONE = "+14155552671"
-AUDIENCE = "orders-api"
 
 RULES = [
     {"name": "health", "path_prefix": "/healthz", "methods": ["GET"], "checks": ["allow"]},
@@ -39,48 +35,6 @@ RULES = [
     {"name": "api", "path_prefix": "/api", "checks": ["jwt"], "required_scopes": ["orders:read"]},
     {"name": "app", "path_prefix": "/app", "checks": ["session"]},
 ]
-
-
-class Issuer:
-    """An ES256 issuer of our own: signs tokens and serves its JWKS on loopback."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "ES256", "use": "sig"}]}).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/test-issuer"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(self, **claims) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": self.url,
-            "sub": "user-1",
-            "aud": AUDIENCE,
-            "iat": now,
-            "exp": now + 600,
-            "scope": "orders:read orders:write",
-            "email": "user-1@example.com",
-            **claims,
-        }
-        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": "k1"})
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from envoy_harness import EnvoyProcess, GrpcApp, Issuer, RecordingApp, overlay, rewrite, sidecar_settings
+from envoy_harness import EnvoyProcess, GrpcApp, RecordingApp, overlay, rewrite, sidecar_settings
 
+from harness.issuer import Issuer
 from harness.processes import EmulatorProcess, SidecarProcess
 
 
@@ -38,7 +39,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[Issuer]:
-    own = Issuer()
+    own = Issuer("envoy-issuer")
     yield own
     own.close()
 

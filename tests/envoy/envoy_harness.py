@@ -25,7 +25,6 @@ from typing import Any
 
 import grpc
 import httpx
-import jwt
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -33,11 +32,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
 
+from harness.issuer import Issuer
 from harness.processes import ROOT, deep_merge, emulator_config, free_port, stop_process, wait_until
 
 OVERLAY = ROOT / "deploy" / "k8s" / "overlays" / "envoy-ext-authz" / "envoy.yaml"
 DOCS = ROOT / "docs" / "ext_authz.md"
-AUDIENCE = "orders-api"
 START_TIMEOUT = 30.0
 
 
@@ -316,56 +315,6 @@ def raw_http(
             k, v = line.split(":", 1)
             parsed[k.strip().lower()] = v.strip()
     return int(status_line.split()[1]), parsed, body
-
-
-class Issuer:
-    """An ES256 issuer of the test's own: signs tokens, serves its JWKS on loopback."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "ES256", "use": "sig"}]}).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/envoy-issuer"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def settings(self) -> dict:
-        return {
-            "issuer": self.url,
-            "jwks_uri": f"{self.url}/jwks.json",
-            "audiences": [AUDIENCE],
-            "algorithms": ["ES256"],
-        }
-
-    def token(self, **claims) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": self.url,
-            "sub": "user-1",
-            "aud": AUDIENCE,
-            "iat": now,
-            "exp": now + 600,
-            "scope": "orders:read orders:write",
-            "email": "user-1@example.com",
-            **claims,
-        }
-        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": "k1"})
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Pki:
