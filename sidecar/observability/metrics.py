@@ -185,6 +185,11 @@ LOGOUT_REVOCATIONS_REFUSED_TOTAL = Counter(
     "authsidecar_logout_revocations_refused_total",
     "Logouts refused because the logout revocation store was full (they fail; nothing already revoked is forgotten).",
 )
+LOGOUT_REVOCATIONS_SYNC_AGE = Gauge(
+    "authsidecar_logout_revocations_seconds_since_sync",
+    "Seconds since this pod last read the fleet's logout revocations from Redis (ledger.backend: redis only); "
+    "past the staleness bound every token answers UPSTREAM_UNAVAILABLE.",
+)
 
 # --- ext_authz (envoy.service.auth.v3.Authorization/Check) ---
 # rule: a rule name from the config or "default" (no rule matched) — a bounded set.

@@ -22,7 +22,7 @@ from sidecar.core.sessions.verifier import SessionVerifier, UnconfiguredPlatform
 from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.lifecycle import UnconfiguredUpstream
 from sidecar.core.tokens.verifier import Fetch, TokenVerifier
-from sidecar.observability import logs
+from sidecar.observability import logs, metrics
 from sidecar.upstream.authsignal import AuthsignalClient
 from sidecar.upstream.authy import AuthyClient
 from sidecar.upstream.identity_service import IdentityServiceClient
@@ -90,6 +90,7 @@ class Sidecar:
         for component in self.components.values():
             await component.start()
         if self.logout_revocations.shared is not None:
+            metrics.LOGOUT_REVOCATIONS_SYNC_AGE.set_function(self.logout_revocations.shared.seconds_since_sync)
             self.logout_revocations.shared.start()
 
     def reload(self, settings: Settings) -> None:
@@ -115,6 +116,8 @@ class Sidecar:
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
         states = {name: c.readiness() for name, c in self.components.items()}
+        if self.logout_revocations.shared is not None:  # stale: every token answers UPSTREAM_UNAVAILABLE
+            states["logout_revocations"] = self.logout_revocations.shared.readiness()
         return all(ok for ok, _ in states.values()), {name: detail for name, (_, detail) in states.items()}
 
     async def upstream_health(self) -> list[UpstreamHealth]:

@@ -337,3 +337,29 @@ def test_row15_logout_on_pod1_is_honoured_on_pod2(pods, emulator, redis):
     # A pod started after the logout learns it too (it reads the fleet's log from the start).
     (third,) = pods(count=1, extra={"issuers": emulator_config(emulator.url)["issuers"] + [inai]})
     wait_until(lambda: verify(third).reason == pb.REASON_REVOKED, timeout=10, what="a new pod honours it")
+
+
+@pytest.mark.long
+def test_a_pod_that_cannot_read_the_fleets_logouts_answers_no_token_valid(pods, emulator, redis):
+    # Another pod's logout is only known here through Redis: while the log can't be read, a token this
+    # pod still holds verified may have been logged out elsewhere, so none is answered valid.
+    (pod,) = pods(count=1)
+    token = emulator.http.post("/_control/jwks/issuers/main/mint", json={}).json()["token"]
+    verify = lambda: pod.stub.VerifyToken(pb.VerifyTokenRequest(token=token), timeout=10)  # noqa: E731
+    wait_until(lambda: verify().valid, timeout=10, what="valid while the fleet's log is read")
+    assert httpx.get(f"{pod.ops_url}/readyz", timeout=5).status_code == 200
+
+    redis.kill()
+    stale = 15.0  # core/accounts/logout_revocations.py STALE_SECONDS
+    wait_until(
+        lambda: verify().reason == pb.REASON_UPSTREAM_UNAVAILABLE, timeout=stale + 20, what="stale log fails closed"
+    )
+    answer = verify()
+    assert not answer.valid and "logout revocations" in answer.detail
+    ready = httpx.get(f"{pod.ops_url}/readyz", timeout=5)
+    assert ready.status_code == 503 and "logout_revocations" in ready.text
+    assert pod.metric("authsidecar_logout_revocations_seconds_since_sync") > stale
+
+    redis.start()
+    wait_until(lambda: verify().valid, timeout=30, what="valid again once the log is read")
+    assert httpx.get(f"{pod.ops_url}/readyz", timeout=5).status_code == 200

@@ -11,6 +11,10 @@ With `ledger.backend: redis` every revocation is also appended to one Redis stre
 whose revocation cannot be written to Redis fails the same way (fail closed: not logged out). A
 revocation learnt from another pod that this pod cannot hold makes this pod answer every token
 revoked until that revocation's deadline (fail closed: it can no longer tell which one it forgot).
+While this pod has not read the fleet's log for STALE_SECONDS (Redis unreachable, or not yet read
+once since start), it cannot know what other pods revoked: every token check raises
+RevocationsUnknown (VerifyToken answers UPSTREAM_UNAVAILABLE, never a stale "valid") and readiness
+says so, until a read succeeds again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from typing import Protocol
 
 from sidecar.core.shared.caches import Clock
-from sidecar.core.shared.outcomes import UpstreamError
+from sidecar.core.shared.outcomes import RevocationsUnknown, UpstreamError
 from sidecar.observability import logs, metrics
 
 log = logs.get("logout_revocations")
@@ -29,6 +33,7 @@ MAX_TTL_SECONDS = 24 * 3600.0  # a revocation whose token's expiry is unknown (a
 POLL_SECONDS = 0.25  # how often a pod reads the fleet's new revocations
 POLL_MAX_SECONDS = 5.0  # backoff while Redis does not answer
 READ_BATCH = 500
+STALE_SECONDS = 15.0  # three backoff steps at the longest: past it, another pod's logout may be unknown here
 FULL_DETAIL = "logout revocation store is full; not logged out (retry later)"
 
 
@@ -51,6 +56,9 @@ class LogoutRevocations:
         self._overflow_until = 0.0  # > now: a fleet revocation could not be held; everything is revoked
         self.shared: SharedRevocations | None = None
 
+    def now(self) -> float:
+        return self._clock()
+
     def resize(self, max_entries: int) -> None:
         if max_entries > 0:  # shrinking never drops a live entry; it only refuses more
             self.max_entries = max_entries
@@ -59,7 +67,10 @@ class LogoutRevocations:
         return len(self._until)
 
     def is_revoked(self, revocation_id: str) -> bool:
+        """Whether a logout revoked this id; RevocationsUnknown when the fleet's log is stale."""
         now = self._clock()
+        if self.shared is not None and not self.shared.fresh(now):
+            raise RevocationsUnknown("the fleet's logout revocations could not be read recently")
         if self._overflow_until > now:
             return True
         until = self._until.get(revocation_id)
@@ -123,7 +134,20 @@ class SharedRevocations:
         self._wall = wall
         self._after = "0"  # the last stream id read: a new pod reads every live revocation first
         self._task: asyncio.Task | None = None
+        self._synced_at: float | None = None  # local clock of the last complete read; None: never
         local.shared = self
+
+    def fresh(self, now: float) -> bool:
+        """Whether the whole log was read within STALE_SECONDS (never read: not fresh)."""
+        return self._synced_at is not None and now - self._synced_at <= STALE_SECONDS
+
+    def seconds_since_sync(self) -> float:
+        return float("inf") if self._synced_at is None else self.local.now() - self._synced_at
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.fresh(self.local.now()):
+            return True, "ready"
+        return False, "logout revocations not read from the ledger recently"
 
     async def publish(self, entries: list[tuple[str, float]]) -> None:
         now_ms = int(self._wall() * 1000)
@@ -141,8 +165,10 @@ class SharedRevocations:
         delay = POLL_SECONDS
         while True:
             try:
+                started = self.local.now()
                 while await self.poll_once() >= READ_BATCH:
                     pass
+                self._synced_at = started  # everything appended before `started` is now known here
                 delay = POLL_SECONDS
             except UpstreamError:
                 delay = min(delay * 2, POLL_MAX_SECONDS)

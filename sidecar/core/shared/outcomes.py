@@ -104,6 +104,11 @@ class InvalidArgument(ValueError):
         self.problem = problem
 
 
+class RevocationsUnknown(Exception):
+    """Whether a token was revoked can't be told now (e.g. the fleet's revocation log is stale): no
+    token may be answered valid until it can."""
+
+
 class UpstreamError(Exception):
     """An upstream call failed; `status` is the HTTP status (0 when none was received)."""
 

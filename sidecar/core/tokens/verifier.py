@@ -25,7 +25,7 @@ from sidecar.config.settings import IssuerSettings, JwksSettings
 from sidecar.core.shared.answers import AuthInfo, TokenAnswer, UpstreamHealth
 from sidecar.core.shared.caches import Clock, SingleFlight, TtlLru, TtlShared
 from sidecar.core.shared.hashing import TokenKey, token_key, token_revocation_id
-from sidecar.core.shared.outcomes import Reason, Source, Verdict
+from sidecar.core.shared.outcomes import Reason, RevocationsUnknown, Source, Verdict
 from sidecar.core.tokens import claims as claim_rules
 from sidecar.core.tokens import jws
 from sidecar.core.tokens.jwks_cache import FetchedKeys, JwksCache, SigningKey, usable_keys
@@ -90,7 +90,7 @@ class TokenVerifier:
         fetchers: dict[str, Fetch],
         jwks: JwksSettings,
         *,
-        revoked: Callable[[str], bool] | None = None,
+        revoked: Callable[[str], bool] | None = None,  # may raise RevocationsUnknown
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
@@ -426,12 +426,15 @@ class TokenVerifier:
     def _check_not_revoked(self, auth: AuthInfo, key: TokenKey) -> None:
         if self.revoked is None:
             return
-        for what, value in (("session", auth.session_id), ("token", auth.token_id)):
-            if value and self.revoked(value):
-                raise jws.Rejected(Reason.REVOKED, f"the token's {what} has been revoked")
-        # A token without sid/jti, ended by a logout through this sidecar (core/accounts/flows.py).
-        if self.revoked(token_revocation_id(key)):
-            raise jws.Rejected(Reason.REVOKED, "the token was revoked by a logout")
+        try:
+            for what, value in (("session", auth.session_id), ("token", auth.token_id)):
+                if value and self.revoked(value):
+                    raise jws.Rejected(Reason.REVOKED, f"the token's {what} has been revoked")
+            # A token without sid/jti, ended by a logout through this sidecar (core/accounts/flows.py).
+            if self.revoked(token_revocation_id(key)):
+                raise jws.Rejected(Reason.REVOKED, "the token was revoked by a logout")
+        except RevocationsUnknown as exc:  # e.g. the fleet's revocation log is stale: fail closed
+            raise jws.Rejected(Reason.UPSTREAM_UNAVAILABLE, str(exc)) from None
 
     def _forget_keys(self, issuer: str, kids: set[str]) -> None:
         """A key left (or changed in) the JWKS: tokens it vouched for must be verified again."""
