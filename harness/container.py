@@ -160,6 +160,7 @@ class ContainerSidecar(SidecarProcess):
             "run",
             "--rm",
             f"--name={self.name}",
+            "--pull=never",  # the image under test, never a registry's
             "--network=host",
             *engine()[1],
             *pod_run_flags(),
