@@ -9,7 +9,7 @@ SOAK_SECONDS ?= 600
 FLOOD_CALLS  ?= 1000000
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test install format proto bench soak flood fuzz clean
+.PHONY: run test install format proto bench soak flood fuzz clean image image-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,17 @@ fuzz: install
 	mkdir -p fuzz/crashes
 	work=$$(mktemp -d) && $(PY) fuzz/fuzz_tokens.py -max_total_time=$(FUZZ_SECONDS) \
 		-artifact_prefix=fuzz/crashes/ $$work fuzz/corpus
+
+# The container image (podman, else docker): deploy/image/build.sh. IMAGE names the tag.
+IMAGE ?= localhost/authsidecar:dev
+image:
+	IMAGE=$(IMAGE) deploy/image/build.sh
+
+# Not part of `make test` (it needs a container engine and the built image): the image run as the pod
+# runs it (tests/image), then the Envoy suite with every sidecar a container of it (tests/envoy).
+image-test: install
+	AUTHSIDECAR_TEST_IMAGE=$(IMAGE) $(PY) -m pytest -q tests/image
+	AUTHSIDECAR_TEST_IMAGE=$(IMAGE) $(PY) -m pytest -q -n 2 --dist loadgroup tests/envoy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """One Envoy (the shipped overlay config), one sidecar and the recording apps per test module.
 
 Envoy takes seconds to start, so the stack is module-scoped; tests that stop or pause the sidecar
-start their own.
+start their own. With AUTHSIDECAR_TEST_IMAGE set (`make image-test`) every sidecar here is a
+container of that image (harness/container.py), run as the pod manifest runs it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from envoy_harness import EnvoyProcess, GrpcApp, RecordingApp, overlay, rewrite, sidecar_settings
 
+from harness.container import start_sidecar
 from harness.issuer import Issuer
 from harness.processes import EmulatorProcess, SidecarProcess
 
@@ -56,7 +58,7 @@ def apps() -> Iterator[tuple[RecordingApp, GrpcApp]]:
 def stack(_emulator_process: EmulatorProcess, issuer: Issuer, apps, tmp_path_factory) -> Iterator[Stack]:
     tmp: Path = tmp_path_factory.mktemp("envoy")
     decision_log = tmp / "decisions.log"
-    sidecar = SidecarProcess(
+    sidecar = start_sidecar(
         sidecar_settings(
             _emulator_process.url,
             issuer,

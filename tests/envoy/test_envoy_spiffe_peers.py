@@ -10,7 +10,7 @@ import httpx
 import pytest
 from envoy_harness import EnvoyProcess, Pki, docs_envoy_configs, headers_of, rewrite, sidecar_settings
 
-from harness.processes import SidecarProcess
+from harness.container import start_sidecar
 
 SHOP_WEB = "spiffe://example.org/ns/shop/sa/web"
 PEER_RULES = [
@@ -30,7 +30,7 @@ def mtls(_emulator_process, issuer, apps, tmp_path_factory) -> Iterator[dict]:
     pki = Pki(tmp / "pki")
     settings = sidecar_settings(_emulator_process.url, issuer)
     settings["ext_authz"]["rules"] = PEER_RULES
-    sidecar = SidecarProcess(settings, tmp)
+    sidecar = start_sidecar(settings, tmp)
     envoy = None
     try:
         sidecar.wait_for("SERVING")

@@ -13,7 +13,8 @@ import pytest
 from envoy_harness import EnvoyProcess, headers_of, overlay, rewrite, sidecar_settings
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from harness.processes import SidecarProcess, wait_until
+from harness.container import start_sidecar
+from harness.processes import wait_until
 
 TRACE_ID, CLIENT_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
@@ -49,7 +50,7 @@ def traced(_emulator_process, issuer, apps, tmp_path_factory) -> Iterator[tuple]
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}",
         "OTEL_BSP_SCHEDULE_DELAY": "50",
     }
-    sidecar = SidecarProcess(sidecar_settings(_emulator_process.url, issuer), tmp, env)
+    sidecar = start_sidecar(sidecar_settings(_emulator_process.url, issuer), tmp, env)
     envoy = None
     try:
         sidecar.wait_for("SERVING")
