@@ -236,16 +236,20 @@ class GetUserStatusResponse(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., registered: _Optional[bool] = ..., confirmed: _Optional[bool] = ..., country_code: _Optional[str] = ..., phone_number: _Optional[str] = ..., devices: _Optional[_Iterable[str]] = ..., has_hard_token: _Optional[bool] = ...) -> None: ...
 
 class RequestSmsRequest(_message.Message):
-    __slots__ = ("user_id", "force", "action", "action_message")
+    __slots__ = ("user_id", "force", "action", "action_message", "country", "phone")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     ACTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     force: bool
     action: str
     action_message: str
-    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ...) -> None: ...
+    country: str
+    phone: str
+    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ..., country: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
 
 class RequestSmsResponse(_message.Message):
     __slots__ = ("message", "cellphone", "device", "ignored")
@@ -260,16 +264,20 @@ class RequestSmsResponse(_message.Message):
     def __init__(self, message: _Optional[str] = ..., cellphone: _Optional[str] = ..., device: _Optional[str] = ..., ignored: _Optional[bool] = ...) -> None: ...
 
 class RequestCallRequest(_message.Message):
-    __slots__ = ("user_id", "force", "action", "action_message")
+    __slots__ = ("user_id", "force", "action", "action_message", "country", "phone")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     ACTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     force: bool
     action: str
     action_message: str
-    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ...) -> None: ...
+    country: str
+    phone: str
+    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ..., country: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
 
 class RequestCallResponse(_message.Message):
     __slots__ = ("message", "cellphone", "device", "ignored")
@@ -282,6 +290,44 @@ class RequestCallResponse(_message.Message):
     device: str
     ignored: bool
     def __init__(self, message: _Optional[str] = ..., cellphone: _Optional[str] = ..., device: _Optional[str] = ..., ignored: _Optional[bool] = ...) -> None: ...
+
+class EnrollTotpRequest(_message.Message):
+    __slots__ = ("user_id", "friendly_name")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FRIENDLY_NAME_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    friendly_name: str
+    def __init__(self, user_id: _Optional[str] = ..., friendly_name: _Optional[str] = ...) -> None: ...
+
+class EnrollTotpResponse(_message.Message):
+    __slots__ = ("factor_id", "binding_uri", "secret")
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    BINDING_URI_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    factor_id: str
+    binding_uri: str
+    secret: str
+    def __init__(self, factor_id: _Optional[str] = ..., binding_uri: _Optional[str] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpRequest(_message.Message):
+    __slots__ = ("user_id", "factor_id", "code")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    factor_id: str
+    code: str
+    def __init__(self, user_id: _Optional[str] = ..., factor_id: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpResponse(_message.Message):
+    __slots__ = ("valid", "reason", "detail")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    reason: _auth_pb2.Reason
+    detail: str
+    def __init__(self, valid: _Optional[bool] = ..., reason: _Optional[_Union[_auth_pb2.Reason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class AccountTokens(_message.Message):
     __slots__ = ("access_token", "refresh_token", "expires_in", "session_id")
