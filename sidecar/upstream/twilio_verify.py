@@ -197,9 +197,10 @@ class TwilioVerifyClient:
     # TOTP and push: factors and challenges of the user's entity.
 
     async def _factor(self, identity: str, factor_type: str) -> str:
-        """The entity's verified factor of this type (GET /Entities/{identity}/Factors, factor.py FactorList)."""
+        """The entity's verified factor of this type: GET /Entities/{identity}/Factors as `factors.list()`
+        sends it (no PageSize: the first page, 50 factors by default)."""
         data = await self._send(
-            "GET", f"/Entities/{identity}/Factors?PageSize=50", "/v2/Services/{sid}/Entities/{identity}/Factors"
+            "GET", f"/Entities/{identity}/Factors", "/v2/Services/{sid}/Entities/{identity}/Factors"
         )
         for factor in data.get("factors") or ():
             if factor.get("factor_type") == factor_type and factor.get("status") == "verified":
@@ -289,7 +290,7 @@ class TwilioVerifyClient:
         identity = identity_for(user_id)
         try:
             data = await self._send(
-                "GET", f"/Entities/{identity}/Factors?PageSize=50", "/v2/Services/{sid}/Entities/{identity}/Factors"
+                "GET", f"/Entities/{identity}/Factors", "/v2/Services/{sid}/Entities/{identity}/Factors"
             )
         except UpstreamError as exc:
             if exc.status != 404:
