@@ -61,7 +61,8 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
         self, request: pb.VerifyTotpRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyTotpResponse:
         user_id = self._field("user_id", request.user_id)
-        v = await self.factors.verify_totp(user_id, request.code, request.force)
+        factor_id = validation.optional("factor_id", request.factor_id, self.limits.max_field_chars)
+        v = await self.factors.verify_totp(user_id, request.code, request.force, factor_id)
         return self._verdict(pb.VerifyTotpResponse, v)
 
     @rpc("CreateApprovalRequest")
@@ -76,6 +77,7 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
             self._details("visible_details", request.visible_details),
             self._details("hidden_details", request.hidden_details),
             request.ttl_seconds,
+            validation.optional("factor_id", request.factor_id, self.limits.max_field_chars),
         )
         return pb.CreateApprovalRequestResponse(id=await self.factors.create_approval(draft))
 

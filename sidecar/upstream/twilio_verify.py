@@ -82,6 +82,12 @@ def _masked(phone: PhoneNumber) -> str:
     return f"+{phone.country_code}-XXX-XX{phone.national[-2:]}"
 
 
+def _factor_sid(factor_id: str) -> str:
+    if not SID["factor"].fullmatch(factor_id):
+        raise InvalidArgument("factor_id", "must be YF followed by 32 hex digits")
+    return factor_id
+
+
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class TwilioVerifyClient:
     def __init__(
@@ -213,9 +219,9 @@ class TwilioVerifyClient:
             "POST", f"/Entities/{identity}/Challenges", "/v2/Services/{sid}/Entities/{identity}/Challenges", form
         )
 
-    async def verify_token(self, user_id: str, code: str, force: bool) -> bool:
+    async def verify_token(self, user_id: str, code: str, force: bool, factor_id: str = "") -> bool:
         identity = identity_for(user_id)
-        factor = await self._factor(identity, "totp")
+        factor = _factor_sid(factor_id) if factor_id else await self._factor(identity, "totp")
         data = await self._challenge(identity, {"FactorSid": factor, "AuthPayload": code})
         return data.get("status") == "approved"
 
@@ -236,11 +242,9 @@ class TwilioVerifyClient:
 
     async def confirm_totp(self, user_id: str, factor_id: str, code: str) -> bool:
         """POST /Entities/{identity}/Factors/{sid} AuthPayload (factor.py FactorContext.update)."""
-        if not SID["factor"].fullmatch(factor_id):
-            raise InvalidArgument("factor_id", "must be YF followed by 32 hex digits")
         data = await self._send(
             "POST",
-            f"/Entities/{identity_for(user_id)}/Factors/{factor_id}",
+            f"/Entities/{identity_for(user_id)}/Factors/{_factor_sid(factor_id)}",
             "/v2/Services/{sid}/Entities/{identity}/Factors/{factor_sid}",
             {"AuthPayload": code},
         )
@@ -248,7 +252,7 @@ class TwilioVerifyClient:
 
     async def create_approval(self, draft: ApprovalDraft) -> str:
         identity = identity_for(draft.user_id)
-        factor = await self._factor(identity, "push")
+        factor = _factor_sid(draft.factor_id) if draft.factor_id else await self._factor(identity, "push")
         expires = None
         if draft.ttl_seconds:
             expires = (datetime.now(UTC) + timedelta(seconds=draft.ttl_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")

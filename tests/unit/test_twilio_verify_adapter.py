@@ -275,3 +275,17 @@ async def test_the_core_turns_limits_into_blocked_and_outages_into_unavailable()
     _, missing = recorder((404, {"code": 20404}))
     v = await SecondFactors(client(missing), breaker="verify").check_phone(PHONE, "123456")
     assert not v.valid and v.reason is Reason.NOT_FOUND
+
+
+async def test_a_given_factor_id_skips_the_lookup_and_is_checked_first():
+    seen, handler = recorder((201, {"sid": CHALLENGE, "status": "approved"}))
+    c = client(handler)
+    assert await c.verify_token("u1", "123456", False, FACTOR)
+    assert len(seen) == 1 and form(seen[0]) == [("FactorSid", FACTOR), ("AuthPayload", "123456")]
+    assert (await c.create_approval(ApprovalDraft("u1", "Log in?", factor_id=FACTOR))).startswith(CHALLENGE)
+    assert len(seen) == 2
+    for bad in ("YF../../Entities", "YC" + "e" * 32, "yf" + "d" * 32):
+        with pytest.raises(InvalidArgument) as err:
+            await c.verify_token("u1", "123456", False, bad)
+        assert err.value.field == "factor_id"
+    assert len(seen) == 2

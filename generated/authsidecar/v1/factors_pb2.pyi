@@ -31,14 +31,16 @@ VERIFICATION_VIA_SMS: VerificationVia
 VERIFICATION_VIA_CALL: VerificationVia
 
 class VerifyTotpRequest(_message.Message):
-    __slots__ = ("user_id", "code", "force")
+    __slots__ = ("user_id", "code", "force", "factor_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     code: str
     force: bool
-    def __init__(self, user_id: _Optional[str] = ..., code: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+    factor_id: str
+    def __init__(self, user_id: _Optional[str] = ..., code: _Optional[str] = ..., force: _Optional[bool] = ..., factor_id: _Optional[str] = ...) -> None: ...
 
 class VerifyTotpResponse(_message.Message):
     __slots__ = ("valid", "reason", "detail")
@@ -51,7 +53,7 @@ class VerifyTotpResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ..., reason: _Optional[_Union[_auth_pb2.Reason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class CreateApprovalRequestRequest(_message.Message):
-    __slots__ = ("user_id", "message", "visible_details", "hidden_details", "ttl_seconds")
+    __slots__ = ("user_id", "message", "visible_details", "hidden_details", "ttl_seconds", "factor_id")
     class VisibleDetailsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -71,12 +73,14 @@ class CreateApprovalRequestRequest(_message.Message):
     VISIBLE_DETAILS_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_DETAILS_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     message: str
     visible_details: _containers.ScalarMap[str, str]
     hidden_details: _containers.ScalarMap[str, str]
     ttl_seconds: int
-    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., visible_details: _Optional[_Mapping[str, str]] = ..., hidden_details: _Optional[_Mapping[str, str]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    factor_id: str
+    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., visible_details: _Optional[_Mapping[str, str]] = ..., hidden_details: _Optional[_Mapping[str, str]] = ..., ttl_seconds: _Optional[int] = ..., factor_id: _Optional[str] = ...) -> None: ...
 
 class CreateApprovalRequestResponse(_message.Message):
     __slots__ = ("id",)

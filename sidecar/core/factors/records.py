@@ -61,6 +61,7 @@ class ApprovalDraft:
     visible: dict[str, str] = field(default_factory=dict)
     hidden: dict[str, str] = field(default_factory=dict)
     ttl_seconds: int = 0
+    factor_id: str = ""  # Twilio Verify: the push factor; empty: the user's verified one, looked up
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class TokenSent:
 class AuthyUpstream(Protocol):
     """What the core needs from the platform; upstream/authy.py speaks its wire format."""
 
-    async def verify_token(self, user_id: str, code: str, force: bool) -> bool: ...
+    async def verify_token(self, user_id: str, code: str, force: bool, factor_id: str = "") -> bool: ...
     async def request_token(self, request: TokenRequest) -> TokenSent: ...
     async def create_approval(self, draft: ApprovalDraft) -> str: ...
     async def approval_status(self, approval_id: str) -> ApprovalStatus: ...

@@ -159,10 +159,13 @@ class SecondFactors(UpstreamComponent):
             claims.resize(authy.consumed_codes_max_entries)
         self.circuit.configure(circuit)
 
-    async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
+    async def verify_totp(self, user_id: str, code: str, force: bool = False, factor_id: str = "") -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
         return await self._one_time(
-            self._used["totp"], key, lambda: self._call(self.upstream.verify_token(user_id, code, force)), "code"
+            self._used["totp"],
+            key,
+            lambda: self._call(self.upstream.verify_token(user_id, code, force, factor_id)),
+            "code",
         )
 
     async def check_phone(self, phone: PhoneNumber, code: str) -> Verdict:
