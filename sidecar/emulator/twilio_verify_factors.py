@@ -7,8 +7,8 @@ entity/new_factor.py, entity/factor.py, entity/challenge/__init__.py, access_tok
 - A TOTP factor's `binding` ({secret, uri}) is answered once, on create; it becomes verified when
   AuthPayload carries a right RFC 6238 code. A push factor (Binding.Alg ES256, Binding.PublicKey,
   Config.*) is verified through the control API: the emulator holds no device key.
-- A challenge needs a verified factor. TOTP: AuthPayload right → approved, wrong → pending (not an
-  error). A TOTP code is good once per factor (a later code step only), unless the global fault
+- A challenge needs a verified factor. TOTP: AuthPayload right → approved, wrong or none → pending (not
+  an error; the spec's createTotpWithoutAuthPayload), then POST Challenges/{Sid} with AuthPayload. A TOTP code is good once per factor (a later code step only), unless the global fault
   `one_time_enforced` is false. Push: Details.Message (≤256), Details.Fields (JSON {label ≤36, value ≤128},
   the key repeated), HiddenDetails (JSON object of strings, ≤1024), ExpirationDate (≤1 h, default 5 min);
   answered through the control API; pending past its expiration reads `expired`.
@@ -334,8 +334,6 @@ class FactorsApi:
         payload = text(values, "AuthPayload", min_len=3, max_len=8)
         if f.factor_type == "push" and (message is None or payload is not None):
             raise invalid("Details.Message", "a push challenge needs Details.Message and takes no AuthPayload")
-        if f.factor_type == "totp" and payload is None:
-            raise invalid("AuthPayload", "a totp challenge needs the code")
         details = {"message": message, "date": iso(now), "fields": fields}
         c = Challenge(sid("YC"), f, expires, details, hidden, created=now)
         if payload is not None and f.accept(payload, self.state.faults.one_time_enforced):
