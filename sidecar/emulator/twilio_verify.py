@@ -88,6 +88,7 @@ class Verification:
 class VerifyArea:
     verifications: dict[str, Verification] = field(default_factory=dict)
     pending_by_to: dict[str, str] = field(default_factory=dict)
+    latest_by_to: dict[str, str] = field(default_factory=dict)  # a check by To names the latest one
     last_verification: str = ""
     entities: dict[str, dict] = field(default_factory=dict)
     factors: dict[str, twilio_verify_factors.Factor] = field(default_factory=dict)
@@ -224,7 +225,7 @@ class VerificationsApi:
         code = custom or "".join(secrets.choice("0123456789") for _ in range(6))
         v = Verification(sid("VE"), to, channel, code, created=now, sends=[send], locale=locale or "en")
         self.area.verifications[v.sid] = v
-        self.area.pending_by_to[to] = v.sid
+        self.area.pending_by_to[to] = self.area.latest_by_to[to] = v.sid
         self.area.last_verification = v.sid
         return self.answer(v, 201)
 
@@ -253,7 +254,7 @@ class VerificationsApi:
         if (to is None) == (verification_sid is None):
             raise TwilioError(400, 60200, "Invalid parameter: either To or VerificationSid must be specified")
         gone = not_found(f"/Services/{TWILIO_VERIFY_SERVICE_SID}/VerificationCheck")
-        found = verification_sid if verification_sid is not None else self.area.pending_by_to.get(to or "", "")
+        found = verification_sid if verification_sid is not None else self.area.latest_by_to.get(to or "", "")
         v = self.area.verifications.get(found)
         if v is None or (to is not None and v.to != to):
             raise gone

@@ -8,10 +8,11 @@ entity/new_factor.py, entity/factor.py, entity/challenge/__init__.py, access_tok
   AuthPayload carries a right RFC 6238 code. A push factor (Binding.Alg ES256, Binding.PublicKey,
   Config.*) is verified through the control API: the emulator holds no device key.
 - A challenge needs a verified factor. TOTP: AuthPayload right → approved, wrong or none → pending (not
-  an error; the spec's createTotpWithoutAuthPayload), then POST Challenges/{Sid} with AuthPayload. A TOTP code is good once per factor (a later code step only), unless the global fault
-  `one_time_enforced` is false. Push: Details.Message (≤256), Details.Fields (JSON {label ≤36, value ≤128},
-  the key repeated), HiddenDetails (JSON object of strings, ≤1024), ExpirationDate (≤1 h, default 5 min);
-  answered through the control API; pending past its expiration reads `expired`.
+  an error; the spec's createTotpWithoutAuthPayload), then POST Challenges/{Sid} with AuthPayload. A TOTP
+  code is good once per factor (a later code step only), unless the global fault `one_time_enforced` is
+  false. Push: Details.Message (≤256), Details.Fields (JSON {label ≤36, value ≤128}, the key repeated),
+  HiddenDetails (JSON object of strings, ≤1024), ExpirationDate (≤1 h, default 5 min); answered through
+  the control API; pending past its expiration reads `expired`.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ CREDENTIALS = (
 )
 AGENTS = {"node": "twilio-node/6.3.1", "python": "twilio-python/9.13.0"}
 NO_REGION = {"TWILIO_REGION": "", "TWILIO_EDGE": ""}
+# One run of both drivers serves every test here: keep them on one worker, and start it early.
+pytestmark = [pytest.mark.long, pytest.mark.xdist_group("twilio_verify_sdks")]
 
 
 def _fresh(emulator) -> None:

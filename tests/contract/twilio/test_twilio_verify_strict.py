@@ -154,7 +154,10 @@ def test_the_not_one_time_fault_is_cleared_by_the_global_reset(api, emulator):
     assert api.post(f"{SERVICE}/VerificationCheck", data=check).json()["status"] == "approved"
     emulator.http.post("/_control/twilio-verify/faults", json={"not_one_time": True}).raise_for_status()
     assert api.post(f"{SERVICE}/VerificationCheck", data=check).json()["status"] == "approved"
+    by_to = {"Code": code, "To": v["to"]}
+    assert api.post(f"{SERVICE}/VerificationCheck", data=by_to).json()["status"] == "approved"
     emulator.reset()
+    error(api.post(f"{SERVICE}/VerificationCheck", data=by_to), 404, 20404)
     error(api.post(f"{SERVICE}/VerificationCheck", data=check), 404, 20404)
 
 
