@@ -349,3 +349,19 @@ def test_one_time_across_two_sidecars_on_one_redis(sidecar_factory, twilio, redi
     assert not second.valid and second.reason == auth_pb2.REASON_ALREADY_USED
     assert verify_requests(twilio, "/Challenges") == 2  # both pods asked the platform ...
     assert twilio.http.get(f"{CONTROL}/challenges/last").json()["status"] == "approved"  # ... and it said yes twice
+
+
+def test_an_approved_phone_verification_is_valid_once_across_the_fleet(sidecar_factory, twilio, redis):
+    """The platform answers "approved" again for an approved verification here; the fleet's ledger says once."""
+    twilio.http.post(f"{CONTROL}/faults", json={"not_one_time": True}).raise_for_status()
+    ledger = {"ledger": {"backend": "redis", "url": f"redis://127.0.0.1:{redis.port}/0"}}
+    pods = [
+        factors_pb2_grpc.SecondFactorServiceStub(sidecar_factory({**verify_config(twilio.url), **ledger}).channel)
+        for _ in range(2)
+    ]
+    start(pods[0])
+    code = sent_code(twilio)["code"]
+    first, second = check(pods[0], code), check(pods[1], code)
+    assert first.valid
+    assert not second.valid and second.reason == auth_pb2.REASON_ALREADY_USED
+    assert verify_requests(twilio, "/VerificationCheck") == 2  # both pods asked; the platform approved both
