@@ -2,6 +2,7 @@
 
 Handlers raise core exceptions; this is the one place they become status codes:
   InvalidArgument            → INVALID_ARGUMENT (message names the field)
+  UpstreamLimited            → RESOURCE_EXHAUSTED (a vendor limit on this caller: attempts, rate)
   UpstreamError unavailable  → UNAVAILABLE (upstream status in the message)
   UpstreamError 4xx          → the code of that HTTP status (404 NOT_FOUND, 401/403 PERMISSION_DENIED…)
   (every UpstreamError also carries an authsidecar.v1.UpstreamErrorDetail in the rich status details)
@@ -24,7 +25,7 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
-from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, UpstreamError
+from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, UpstreamError, UpstreamLimited
 from sidecar.observability import logs, metrics, tracing
 
 from . import observe
@@ -104,7 +105,9 @@ def _outcome_fields(descriptor: Any) -> tuple[str | None, str, str, dict[int, st
 def upstream_status(exc: UpstreamError) -> status_pb2.Status:
     """The rich status for a failed upstream call: the mapped code plus an UpstreamErrorDetail."""
     code = (
-        grpc.StatusCode.UNAVAILABLE
+        grpc.StatusCode.RESOURCE_EXHAUSTED  # a limit on this caller (attempts, rate), not an outage
+        if isinstance(exc, UpstreamLimited)
+        else grpc.StatusCode.UNAVAILABLE
         if exc.unavailable
         else HTTP_TO_GRPC.get(exc.status, grpc.StatusCode.FAILED_PRECONDITION)
     )

@@ -12,7 +12,7 @@ from authsidecar.v1 import factors_pb2_grpc
 from sidecar.api import convert
 from sidecar.api import fields as validation
 from sidecar.api.services import Services
-from sidecar.core.factors.callbacks import CallbackLimits, params_from_body, tree_from_pairs
+from sidecar.core.factors.callbacks import CallbackLimits
 from sidecar.core.factors.records import ApprovalDraft, ApprovalStatus, TokenRequest
 from sidecar.core.factors.second_factors import parse_phone
 from sidecar.core.shared.outcomes import InvalidArgument, Verdict
@@ -23,6 +23,7 @@ from .rpc import InFlight, rpc, rpc_stream
 MAX_DETAILS = 32
 CALLBACK_LIMITS = CallbackLimits()  # body size and depth, params entries, key and value sizes
 MAX_TTL_SECONDS = 30 * 86400
+MAX_FRIENDLY_NAME_CHARS = 64
 MAX_ACTION_CHARS = 255  # authy-client asserts action and action_message at 1–255 characters
 VIA = {pb.VERIFICATION_VIA_UNSPECIFIED: "sms", pb.VERIFICATION_VIA_SMS: "sms", pb.VERIFICATION_VIA_CALL: "call"}
 
@@ -60,7 +61,8 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
         self, request: pb.VerifyTotpRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyTotpResponse:
         user_id = self._field("user_id", request.user_id)
-        v = await self.factors.verify_totp(user_id, request.code, request.force)
+        factor_id = validation.optional("factor_id", request.factor_id, self.limits.max_field_chars)
+        v = await self.factors.verify_totp(user_id, request.code, request.force, factor_id)
         return self._verdict(pb.VerifyTotpResponse, v)
 
     @rpc("CreateApprovalRequest")
@@ -75,6 +77,7 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
             self._details("visible_details", request.visible_details),
             self._details("hidden_details", request.hidden_details),
             request.ttl_seconds,
+            validation.optional("factor_id", request.factor_id, self.limits.max_field_chars),
         )
         return pb.CreateApprovalRequestResponse(id=await self.factors.create_approval(draft))
 
@@ -104,17 +107,41 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
     ) -> pb.VerifyCallbackSignatureResponse:
         method = self._field("method", request.method)
         url = self._field("url", request.url)
-        nonce = self._field("nonce", request.nonce)
+        nonce = validation.optional("nonce", request.nonce, self.limits.max_field_chars)  # Authy's; required there
         signature = self._field("signature", request.signature)
-        if request.params:
-            # Bounded before it is walked: a huge map is refused in O(1), never parsed key by key.
-            if len(request.params) > CALLBACK_LIMITS.max_entries:
-                raise InvalidArgument("params", f"has more than {CALLBACK_LIMITS.max_entries} entries")
-            params = tree_from_pairs(request.params.items(), CALLBACK_LIMITS, "params")
-        else:
-            params = params_from_body(request.body, CALLBACK_LIMITS)
-        v = self.factors.verify_callback(nonce=nonce, method=method, url=url, params=params, signature=signature)
+        # Bounded before it is walked: a huge map is refused in O(1), never parsed key by key.
+        if len(request.params) > CALLBACK_LIMITS.max_entries:
+            raise InvalidArgument("params", f"has more than {CALLBACK_LIMITS.max_entries} entries")
+        v = self.factors.verify_callback_request(
+            nonce=nonce,
+            method=method,
+            url=url,
+            pairs=list(request.params.items()),
+            body=request.body,
+            signature=signature,
+            limits=CALLBACK_LIMITS,
+        )
         return self._verdict(pb.VerifyCallbackSignatureResponse, v)
+
+    @rpc("EnrollTotp")
+    async def EnrollTotp(
+        self, request: pb.EnrollTotpRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EnrollTotpResponse:
+        user_id = self._field("user_id", request.user_id)
+        friendly_name = validation.required("friendly_name", request.friendly_name, MAX_FRIENDLY_NAME_CHARS)
+        enrolled = await self.factors.enrol_totp(user_id, friendly_name)
+        return pb.EnrollTotpResponse(
+            factor_id=enrolled.factor_id, binding_uri=enrolled.binding_uri, secret=enrolled.secret
+        )
+
+    @rpc("ConfirmTotp")
+    async def ConfirmTotp(
+        self, request: pb.ConfirmTotpRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConfirmTotpResponse:
+        user_id = self._field("user_id", request.user_id)
+        factor_id = self._field("factor_id", request.factor_id)
+        v = await self.factors.confirm_totp(user_id, factor_id, request.code)
+        return self._verdict(pb.ConfirmTotpResponse, v)
 
     @rpc("StartPhoneVerification")
     async def StartPhoneVerification(
@@ -178,6 +205,8 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
             request.force,
             validation.optional("action", request.action, MAX_ACTION_CHARS),
             validation.optional("action_message", request.action_message, MAX_ACTION_CHARS),
+            # Twilio Verify sends to a phone; Authy to its user (the phone is then not read).
+            parse_phone(request.country, request.phone) if request.country or request.phone else None,
         )
 
     @rpc("RequestSms")

@@ -134,6 +134,36 @@ class AuthySettings:
     consumed_codes_max_entries: int = budgeted(0.08, 205)
 
 
+SECOND_FACTOR_PROVIDERS = ("authy", "verify")
+
+
+@dataclass
+class SecondFactorSettings:
+    """Which platform SecondFactorService speaks: `authy` (the Authy API) or `verify` (Twilio Verify v2)."""
+
+    provider: str = "authy"  # authy | verify
+
+
+@dataclass
+class VerifySettings:
+    """Twilio Verify v2 (second_factors.provider: verify): HTTP Basic with the account SID + auth token,
+    or an API key SID (SK…) + secret. Webhooks are signed with the auth token, so callbacks need it."""
+
+    base_url: str = "https://verify.twilio.com"  # /v2/Services/… below it
+    account_sid: str = ""  # AC…
+    auth_token: str = ""  # Basic password with account_sid; the key X-Twilio-Signature is made with
+    api_key_sid: str = ""  # SK…: Basic user instead of account_sid (with api_key_secret)
+    api_key_secret: str = ""
+    service_sid: str = ""  # VA…: the Verify service every call names
+    timeout_seconds: float = 5.0
+    max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
+    # As in `authy:` (the second-factor component's pacing and replay window, whichever provider).
+    code_replay_window_seconds: float = 900.0
+    approval_poll_interval_seconds: float = 1.0
+    approval_watch_max_seconds: float = 600.0
+    max_retry_after_seconds: float = 60.0  # a 20429's Retry-After is honoured up to this
+
+
 IDENTITY_APIS = ("inai", "identity-service")
 # The checks an ext_authz rule may list; core/ext_authz/checks/registry.py has one check per name.
 EXT_AUTHZ_CHECKS = frozenset({"jwt", "session", "approval", "challenge", "peer"})
@@ -287,6 +317,8 @@ class Settings:
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
     jwks: JwksSettings = field(default_factory=JwksSettings)
     authy: AuthySettings = field(default_factory=AuthySettings)
+    second_factors: SecondFactorSettings = field(default_factory=SecondFactorSettings)
+    verify: VerifySettings = field(default_factory=VerifySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     issuers: list[IssuerSettings] = live(default_factory=list)

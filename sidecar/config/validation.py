@@ -14,11 +14,13 @@ from .memory import _dotted
 from .settings import (
     CHALLENGE_REGIONS,
     IDENTITY_APIS,
+    SECOND_FACTOR_PROVIDERS,
     IssuerSettings,
     JwksSettings,
     LedgerSettings,
     PlatformSettings,
     Settings,
+    VerifySettings,
 )
 from .validation_ext_authz import _validate_ext_authz
 
@@ -48,7 +50,8 @@ def _validate(s: Settings) -> list[str]:
     p.extend(_validate_upstreams(s))
     p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
-    for section in ("platform", "challenges", "authy", "identity"):
+    p.extend(_validate_verify(s.second_factors.provider, s.verify))
+    for section in ("platform", "challenges", "authy", "identity", "verify"):
         if getattr(s, section).max_response_bytes < 1:
             p.append(f"{section}.max_response_bytes: must be at least 1")
     p.extend(_validate_ledger(s.ledger))
@@ -224,6 +227,42 @@ def _validate_factors(s: Settings) -> list[str]:
         p.append(f"identity.api: must be one of {', '.join(IDENTITY_APIS)}")
     if s.identity.timeout_seconds <= 0:
         p.append("identity.timeout_seconds: must be positive")
+    return p
+
+
+_SID = {"account_sid": "AC", "api_key_sid": "SK", "service_sid": "VA"}
+
+
+def _validate_verify(provider: str, v: VerifySettings) -> list[str]:
+    """second_factors.provider and, when it is verify, the verify section (names fields, never values)."""
+    if provider not in SECOND_FACTOR_PROVIDERS:
+        return [f"second_factors.provider: must be one of {', '.join(SECOND_FACTOR_PROVIDERS)}"]
+    if provider != "verify":
+        return []
+    p: list[str] = []
+    if not v.base_url.startswith(("http://", "https://")):
+        p.append("verify.base_url: must start with http:// or https://")
+    for name in ("account_sid", "service_sid"):
+        if not getattr(v, name):
+            p.append(f"verify.{name}: is required when second_factors.provider is verify")
+    for name, prefix in _SID.items():
+        value = getattr(v, name)
+        if value and not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
+            p.append(f"verify.{name}: must be {prefix} followed by 32 hex digits")
+    if bool(v.api_key_sid) != bool(v.api_key_secret):
+        p.append("verify.api_key_secret: verify.api_key_sid and verify.api_key_secret go together")
+    if not v.auth_token and not v.api_key_sid:
+        p.append("verify.auth_token: is required (or verify.api_key_sid + verify.api_key_secret)")
+    for name in (
+        "timeout_seconds",
+        "code_replay_window_seconds",
+        "approval_watch_max_seconds",
+        "max_retry_after_seconds",
+    ):
+        if getattr(v, name) <= 0:
+            p.append(f"verify.{name}: must be positive")
+    if v.approval_poll_interval_seconds < 0.05:
+        p.append("verify.approval_poll_interval_seconds: must be at least 0.05")
     return p
 
 

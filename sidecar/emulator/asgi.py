@@ -7,6 +7,7 @@ Routes by area (each in its own module, each with its own control endpoints unde
   inai.py        InAI Auth API v1 (@inai-dev/backend): accounts, JWKS  under /inai
   identity.py    identity microservice (seed 004): login, 2FA, sessions  under /identity/api
   jwks.py        issuers' JWKS + OIDC discovery, key rotation, minting   under /issuers/{name}
+  twilio_verify.py  Twilio Verify v2 (verifications, factors, challenges)  under /twilio-verify/v2
   control.py     faults and request counters                          under /_control
 """
 
@@ -24,6 +25,7 @@ from sidecar.emulator import (
     authy,
     control,
     inai,
+    twilio_verify,
 )
 from sidecar.emulator import (
     identity_service as identity,
@@ -50,7 +52,7 @@ class EmulatorState:
 def build_app(base_url: str = "http://127.0.0.1:8900") -> Starlette:
     state = EmulatorState(base_url=base_url.rstrip("/"))
     routes = []
-    for area in (control, platform, challenges, jwks, authy, identity, inai):
+    for area in (control, platform, challenges, jwks, authy, identity, inai, twilio_verify):
         routes.extend(area.routes(state))
     app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, log=state.requests)])
     app.state.emulator = state

@@ -14,6 +14,7 @@ from typing import Protocol
 import httpx
 
 from sidecar.config import Settings
+from sidecar.config.settings import AuthySettings
 from sidecar.core.accounts.flows import AccountFlows
 from sidecar.core.accounts.logout_revocations import LogoutRevocations, SharedRevocations
 from sidecar.core.challenges.verifier import ChallengeVerifier
@@ -30,6 +31,7 @@ from sidecar.upstream.inai import InaiClient
 from sidecar.upstream.jwks_fetch import JwksFetcher
 from sidecar.upstream.rauth import RauthClient
 from sidecar.upstream.rauth_events import EventStream
+from sidecar.upstream.twilio_verify import TwilioVerifyClient
 
 
 class Component(Protocol):
@@ -130,7 +132,7 @@ SECTIONS: dict[str, Callable[[Settings], tuple]] = {
     "tokens": lambda s: (s.issuers, s.jwks),
     "sessions": lambda s: (s.platform, s.circuit),
     "challenges": lambda s: (s.challenges, s.circuit),
-    "second_factors": lambda s: (s.authy, s.circuit),
+    "second_factors": lambda s: (factor_settings(s), s.circuit),
     "accounts": lambda s: (s.identity, s.circuit),
     "ledger": lambda s: (s.circuit,),
 }
@@ -210,12 +212,43 @@ def challenges_from_settings(settings: Settings, ledger=None):
 def second_factors_from_settings(settings: Settings, ledger=None):
     """The second-factor core joined to its Authy adapter here, so neither imports the other's module
     the wrong way (core owns the records and the AuthyUpstream interface; the adapter imports core)."""
+    if settings.second_factors.provider == "verify":
+        return verify_second_factors(settings, ledger)
     a = settings.authy
     if not a.base_url:
         return SecondFactors(UnconfiguredUpstream("authy"), configured=False)
     authy = AuthyClient(a.base_url, a.api_key, a.timeout_seconds, max_response_bytes=a.max_response_bytes)
     factors = SecondFactors(
         authy, a, api_key=a.api_key, callback_window_seconds=a.callback_nonce_window_seconds, ledger=ledger
+    )
+    factors.circuit.configure(settings.circuit)
+    return factors
+
+
+def factor_settings(settings: Settings) -> AuthySettings:
+    """The second-factor component's pacing and replay window: `authy:`'s, or `verify:`'s with provider
+    verify (the used-code ledger's size stays `authy.consumed_codes_max_entries`, sized by the memory plan)."""
+    if settings.second_factors.provider != "verify":
+        return settings.authy
+    v = settings.verify
+    return dataclasses.replace(
+        settings.authy,
+        code_replay_window_seconds=v.code_replay_window_seconds,
+        approval_poll_interval_seconds=v.approval_poll_interval_seconds,
+        approval_watch_max_seconds=v.approval_watch_max_seconds,
+    )
+
+
+def verify_second_factors(settings: Settings, ledger=None):
+    """The second-factor core on Twilio Verify v2 (second_factors.provider: verify)."""
+    client = TwilioVerifyClient(settings.verify)
+    factors = SecondFactors(
+        client,
+        factor_settings(settings),
+        ledger=ledger,
+        breaker="verify",
+        totp_factors=client,
+        twilio_auth_token=settings.verify.auth_token,
     )
     factors.circuit.configure(settings.circuit)
     return factors

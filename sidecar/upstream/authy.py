@@ -85,8 +85,8 @@ class AuthyClient:
             raise UpstreamError(UPSTREAM, 0, f"{endpoint} answered without success")
         return data
 
-    async def verify_token(self, user_id: str, code: str, force: bool) -> bool:
-        """GET /protected/json/verify/{token}/{authy_id}[?force=true] (client.js verifyToken)."""
+    async def verify_token(self, user_id: str, code: str, force: bool, factor_id: str = "") -> bool:
+        """GET /protected/json/verify/{token}/{authy_id}[?force=true] (client.js verifyToken); Authy has no factors."""
         endpoint = "/protected/json/verify/{token}/{authy_id}"
         params = {"force": "true"} if force else {}
         reply = await self.http.request(

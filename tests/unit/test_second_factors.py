@@ -41,7 +41,7 @@ class FakeAuthy:
         self.phone_codes: dict[PhoneNumber, str] = {}
         self.gate: asyncio.Event | None = None
 
-    async def verify_token(self, user_id, code, force):
+    async def verify_token(self, user_id, code, force, factor_id=""):
         self.calls.append("verify")
         if self.gate:
             await self.gate.wait()

@@ -31,14 +31,16 @@ VERIFICATION_VIA_SMS: VerificationVia
 VERIFICATION_VIA_CALL: VerificationVia
 
 class VerifyTotpRequest(_message.Message):
-    __slots__ = ("user_id", "code", "force")
+    __slots__ = ("user_id", "code", "force", "factor_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     code: str
     force: bool
-    def __init__(self, user_id: _Optional[str] = ..., code: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+    factor_id: str
+    def __init__(self, user_id: _Optional[str] = ..., code: _Optional[str] = ..., force: _Optional[bool] = ..., factor_id: _Optional[str] = ...) -> None: ...
 
 class VerifyTotpResponse(_message.Message):
     __slots__ = ("valid", "reason", "detail")
@@ -51,7 +53,7 @@ class VerifyTotpResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ..., reason: _Optional[_Union[_auth_pb2.Reason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class CreateApprovalRequestRequest(_message.Message):
-    __slots__ = ("user_id", "message", "visible_details", "hidden_details", "ttl_seconds")
+    __slots__ = ("user_id", "message", "visible_details", "hidden_details", "ttl_seconds", "factor_id")
     class VisibleDetailsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -71,12 +73,14 @@ class CreateApprovalRequestRequest(_message.Message):
     VISIBLE_DETAILS_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_DETAILS_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     message: str
     visible_details: _containers.ScalarMap[str, str]
     hidden_details: _containers.ScalarMap[str, str]
     ttl_seconds: int
-    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., visible_details: _Optional[_Mapping[str, str]] = ..., hidden_details: _Optional[_Mapping[str, str]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    factor_id: str
+    def __init__(self, user_id: _Optional[str] = ..., message: _Optional[str] = ..., visible_details: _Optional[_Mapping[str, str]] = ..., hidden_details: _Optional[_Mapping[str, str]] = ..., ttl_seconds: _Optional[int] = ..., factor_id: _Optional[str] = ...) -> None: ...
 
 class CreateApprovalRequestResponse(_message.Message):
     __slots__ = ("id",)
@@ -236,16 +240,20 @@ class GetUserStatusResponse(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., registered: _Optional[bool] = ..., confirmed: _Optional[bool] = ..., country_code: _Optional[str] = ..., phone_number: _Optional[str] = ..., devices: _Optional[_Iterable[str]] = ..., has_hard_token: _Optional[bool] = ...) -> None: ...
 
 class RequestSmsRequest(_message.Message):
-    __slots__ = ("user_id", "force", "action", "action_message")
+    __slots__ = ("user_id", "force", "action", "action_message", "country", "phone")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     ACTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     force: bool
     action: str
     action_message: str
-    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ...) -> None: ...
+    country: str
+    phone: str
+    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ..., country: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
 
 class RequestSmsResponse(_message.Message):
     __slots__ = ("message", "cellphone", "device", "ignored")
@@ -260,16 +268,20 @@ class RequestSmsResponse(_message.Message):
     def __init__(self, message: _Optional[str] = ..., cellphone: _Optional[str] = ..., device: _Optional[str] = ..., ignored: _Optional[bool] = ...) -> None: ...
 
 class RequestCallRequest(_message.Message):
-    __slots__ = ("user_id", "force", "action", "action_message")
+    __slots__ = ("user_id", "force", "action", "action_message", "country", "phone")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     ACTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     force: bool
     action: str
     action_message: str
-    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ...) -> None: ...
+    country: str
+    phone: str
+    def __init__(self, user_id: _Optional[str] = ..., force: _Optional[bool] = ..., action: _Optional[str] = ..., action_message: _Optional[str] = ..., country: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
 
 class RequestCallResponse(_message.Message):
     __slots__ = ("message", "cellphone", "device", "ignored")
@@ -282,6 +294,44 @@ class RequestCallResponse(_message.Message):
     device: str
     ignored: bool
     def __init__(self, message: _Optional[str] = ..., cellphone: _Optional[str] = ..., device: _Optional[str] = ..., ignored: _Optional[bool] = ...) -> None: ...
+
+class EnrollTotpRequest(_message.Message):
+    __slots__ = ("user_id", "friendly_name")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FRIENDLY_NAME_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    friendly_name: str
+    def __init__(self, user_id: _Optional[str] = ..., friendly_name: _Optional[str] = ...) -> None: ...
+
+class EnrollTotpResponse(_message.Message):
+    __slots__ = ("factor_id", "binding_uri", "secret")
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    BINDING_URI_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    factor_id: str
+    binding_uri: str
+    secret: str
+    def __init__(self, factor_id: _Optional[str] = ..., binding_uri: _Optional[str] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpRequest(_message.Message):
+    __slots__ = ("user_id", "factor_id", "code")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    factor_id: str
+    code: str
+    def __init__(self, user_id: _Optional[str] = ..., factor_id: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpResponse(_message.Message):
+    __slots__ = ("valid", "reason", "detail")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    reason: _auth_pb2.Reason
+    detail: str
+    def __init__(self, valid: _Optional[bool] = ..., reason: _Optional[_Union[_auth_pb2.Reason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class AccountTokens(_message.Message):
     __slots__ = ("access_token", "refresh_token", "expires_in", "session_id")

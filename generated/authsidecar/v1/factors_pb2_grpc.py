@@ -96,6 +96,16 @@ class SecondFactorServiceStub:
                 request_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallRequest.SerializeToString,
                 response_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallResponse.FromString,
                 _registered_method=True)
+        self.EnrollTotp = channel.unary_unary(
+                '/authsidecar.v1.SecondFactorService/EnrollTotp',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.EnrollTotpRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.EnrollTotpResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotp = channel.unary_unary(
+                '/authsidecar.v1.SecondFactorService/ConfirmTotp',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpResponse.FromString,
+                _registered_method=True)
 
 
 class SecondFactorServiceServicer:
@@ -194,6 +204,23 @@ class SecondFactorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnrollTotp(self, request, context):
+        """Twilio Verify only (second_factors.provider: verify): create a TOTP factor for the user. The
+        answer carries the binding (otpauth URI and secret) for the authenticator app — this once; the
+        sidecar keeps neither. The factor is unverified until ConfirmTotp. With Authy: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotp(self, request, context):
+        """Twilio Verify only: confirm a new TOTP factor with the first code the app shows; VerifyTotp
+        checks codes against the user's verified TOTP factor from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SecondFactorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -256,6 +283,16 @@ def add_SecondFactorServiceServicer_to_server(servicer, server):
                     servicer.RequestCall,
                     request_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallRequest.FromString,
                     response_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestCallResponse.SerializeToString,
+            ),
+            'EnrollTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrollTotp,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.EnrollTotpRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.EnrollTotpResponse.SerializeToString,
+            ),
+            'ConfirmTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotp,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -584,6 +621,60 @@ class SecondFactorService:
             '/authsidecar.v1.SecondFactorService/RequestCall',
             authsidecar_dot_v1_dot_factors__pb2.RequestCallRequest.SerializeToString,
             authsidecar_dot_v1_dot_factors__pb2.RequestCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrollTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.SecondFactorService/EnrollTotp',
+            authsidecar_dot_v1_dot_factors__pb2.EnrollTotpRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.EnrollTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.SecondFactorService/ConfirmTotp',
+            authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,7 @@ class ApprovalDraft:
     visible: dict[str, str] = field(default_factory=dict)
     hidden: dict[str, str] = field(default_factory=dict)
     ttl_seconds: int = 0
+    factor_id: str = ""  # Twilio Verify: the push factor; empty: the user's verified one, looked up
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class TokenRequest:
     force: bool = False  # send even when the user has the app
     action: str = ""  # optional: binds the code to one action (the platform's `action`)
     action_message: str = ""  # optional: text shown with the code
+    phone: PhoneNumber | None = None  # Twilio Verify: where the code goes (it sends to phones, not users)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class TokenSent:
 class AuthyUpstream(Protocol):
     """What the core needs from the platform; upstream/authy.py speaks its wire format."""
 
-    async def verify_token(self, user_id: str, code: str, force: bool) -> bool: ...
+    async def verify_token(self, user_id: str, code: str, force: bool, factor_id: str = "") -> bool: ...
     async def request_token(self, request: TokenRequest) -> TokenSent: ...
     async def create_approval(self, draft: ApprovalDraft) -> str: ...
     async def approval_status(self, approval_id: str) -> ApprovalStatus: ...
@@ -100,3 +102,19 @@ class AuthyUpstream(Protocol):
     async def user_status(self, user_id: str) -> UserStatus: ...
     async def health(self) -> UpstreamHealth: ...
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    """A new TOTP factor: its id, and the binding the authenticator app needs — shown once, never stored."""
+
+    factor_id: str
+    binding_uri: str  # otpauth://totp/…
+    secret: str
+
+
+class TotpFactors(Protocol):
+    """Enrolling TOTP factors (Twilio Verify: Entities/{identity}/Factors); the Authy API has no such call."""
+
+    async def enrol_totp(self, user_id: str, friendly_name: str) -> TotpEnrolment: ...
+    async def confirm_totp(self, user_id: str, factor_id: str, code: str) -> bool: ...

@@ -20,7 +20,8 @@ from typing import TypeVar
 import phonenumbers
 
 from sidecar.config.settings import AuthySettings, CircuitSettings
-from sidecar.core.factors.callbacks import verify_signature
+from sidecar.core.factors import twilio_signature
+from sidecar.core.factors.callbacks import CallbackLimits, params_from_body, tree_from_pairs, verify_signature
 from sidecar.core.factors.records import (
     ApprovalDraft,
     ApprovalStatus,
@@ -29,6 +30,8 @@ from sidecar.core.factors.records import (
     PhoneVerificationStarted,
     TokenRequest,
     TokenSent,
+    TotpEnrolment,
+    TotpFactors,
     UserStatus,
 )
 from sidecar.core.onetime.ledger import UNAVAILABLE_DETAIL, Claim, OneTimeClaims, SharedLedger
@@ -41,6 +44,7 @@ from sidecar.core.shared.outcomes import (
     Reason,
     Source,
     UpstreamError,
+    UpstreamLimited,
     Verdict,
 )
 
@@ -100,6 +104,9 @@ def parse_phone(country: str, phone: str) -> PhoneNumber:
 
 def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
     """A verification the platform could not answer is not valid (fail closed), with the why."""
+    if isinstance(exc, UpstreamLimited):
+        # A limit on this user or account (attempts, rate): the platform's answer, said as it is.
+        return Verdict.deny(Reason.BLOCKED, exc.message, Source.UPSTREAM)
     if exc.unavailable:
         # The status or our own message (timeout, "circuit open…"); never the vendor's body.
         return Verdict.deny(
@@ -125,8 +132,15 @@ class SecondFactors(UpstreamComponent):
         wall_clock: Clock = time.time,
         configured: bool = True,
         ledger: SharedLedger | None = None,
+        breaker: str = "authy",
+        totp_factors: TotpFactors | None = None,
+        twilio_auth_token: str | None = None,
     ) -> None:
-        super().__init__(upstream, "authy", clock=clock, configured=configured)
+        super().__init__(upstream, breaker, clock=clock, configured=configured)
+        # Twilio Verify: factor enrolment, and callbacks signed X-Twilio-Signature with the auth token
+        # (None: Authy's X-Authy-Signature with api_key; "" : Verify without an auth token, refused).
+        self.totp_factors = totp_factors
+        self.twilio_auth_token = twilio_auth_token
         # The `authy` section as the assembly handed it (a code's replay window, the watch's pacing).
         self.settings = settings or AuthySettings(consumed_codes_max_entries=100_000)
         self.api_key = api_key
@@ -138,17 +152,20 @@ class SecondFactors(UpstreamComponent):
         # Pending statuses seen by watchers, kept one poll interval: N watchers, one poll per interval.
         self._recent: TtlLru[str, ApprovalStatus] = TtlLru(10_000, clock)
 
-    def reload(self, authy: AuthySettings, circuit: CircuitSettings) -> None:
+    def reload(self, authy: AuthySettings, circuit: CircuitSettings) -> None:  # the assembly's merged section
         """Live reload: the used-code ledger's size, the circuit (restart-only fields arrive reverted)."""
         self.settings = authy
         for claims in self._used.values():
             claims.resize(authy.consumed_codes_max_entries)
         self.circuit.configure(circuit)
 
-    async def verify_totp(self, user_id: str, code: str, force: bool = False) -> Verdict:
+    async def verify_totp(self, user_id: str, code: str, force: bool = False, factor_id: str = "") -> Verdict:
         key = token_key(f"totp\x00{user_id}\x00{totp_code(code)}")
         return await self._one_time(
-            self._used["totp"], key, lambda: self._call(self.upstream.verify_token(user_id, code, force)), "code"
+            self._used["totp"],
+            key,
+            lambda: self._call(self.upstream.verify_token(user_id, code, force, factor_id)),
+            "code",
         )
 
     async def check_phone(self, phone: PhoneNumber, code: str) -> Verdict:
@@ -226,6 +243,37 @@ class SecondFactors(UpstreamComponent):
             raise InvalidArgument("code_length", "must be between 4 and 10")
         return await self._call(self.upstream.start_phone_verification(phone, via, locale, code_length))
 
+    def verify_callback_request(
+        self,
+        *,
+        nonce: str,
+        method: str,
+        url: str,
+        pairs: list[tuple[str, str]],
+        body: bytes,
+        signature: str,
+        limits: CallbackLimits,
+    ) -> Verdict:
+        """A callback as it arrived (form pairs, or the raw body), checked by the provider's scheme."""
+        if self.twilio_auth_token is None:
+            if not nonce:
+                raise InvalidArgument("nonce", "is required")
+            params = tree_from_pairs(pairs, limits, "params") if pairs else params_from_body(body, limits)
+            return self.verify_callback(nonce=nonce, method=method, url=url, params=params, signature=signature)
+        if not self.twilio_auth_token:
+            raise NotConfigured("verify.auth_token is not set: X-Twilio-Signature cannot be checked")
+        json_body: bytes | None = None
+        if pairs:
+            form = twilio_signature.form_params(pairs, limits, "params")
+        elif body.lstrip().startswith((b"{", b"[")):
+            params_from_body(body, limits)  # bounded, and a repeated member refused, as for Authy
+            form, json_body = {}, body
+        else:
+            form = twilio_signature.body_params(body, limits)
+        return twilio_signature.verify_twilio_signature(
+            self.twilio_auth_token, url=url, params=form, body=json_body, signature=signature
+        )
+
     def verify_callback(self, *, nonce: str, method: str, url: str, params: Mapping, signature: str) -> Verdict:
         if not self.api_key:
             # An empty HMAC key is one anybody can sign with: never answer valid without a real key.
@@ -240,6 +288,25 @@ class SecondFactors(UpstreamComponent):
             now=self._wall_clock(),
             window_seconds=self.callback_window_seconds,
         )
+
+    async def enrol_totp(self, user_id: str, friendly_name: str) -> TotpEnrolment:
+        """A new TOTP factor for the user (Twilio Verify); its binding is answered once, never kept here."""
+        if self.totp_factors is None:
+            raise NotConfigured("EnrollTotp needs second_factors.provider: verify (the Authy API has no such call)")
+        return await self._call(self.totp_factors.enrol_totp(user_id, friendly_name))
+
+    async def confirm_totp(self, user_id: str, factor_id: str, code: str) -> Verdict:
+        """The first code from the app makes the factor verified; VerifyTotp works from then on."""
+        if self.totp_factors is None:
+            raise NotConfigured("ConfirmTotp needs second_factors.provider: verify (the Authy API has no such call)")
+        enrolment = self.totp_factors
+        try:
+            ok = await self._call(enrolment.confirm_totp(user_id, factor_id, totp_code(code)))
+        except UpstreamError as exc:
+            return verdict_for_upstream_error(exc)
+        if not ok:
+            return Verdict.deny(Reason.CHALLENGE_FAILED, "code is not correct", Source.UPSTREAM)
+        return Verdict.ok(Source.UPSTREAM)
 
     async def register_user(self, email: str, phone: PhoneNumber) -> str:
         return await self._call(self.upstream.register_user(email, phone))

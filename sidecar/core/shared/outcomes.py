@@ -127,3 +127,17 @@ class UpstreamError(Exception):
 
 class NotConfigured(Exception):
     """The RPC needs a platform this sidecar has no settings for; maps to gRPC FAILED_PRECONDITION."""
+
+
+class UpstreamLimited(UpstreamError):
+    """The platform refused because a limit was reached (too many requests, check or send attempts): an
+    answer about this caller, not an outage — verifications are not valid with Reason.BLOCKED, pass-through
+    calls end RESOURCE_EXHAUSTED, and it never counts against the circuit. `retry_after`: seconds, 0 unknown."""
+
+    def __init__(self, upstream: str, status: int, message: str, body: str = "", retry_after: float = 0.0) -> None:
+        super().__init__(upstream, status, message, body)
+        self.retry_after = retry_after
+
+    @property
+    def unavailable(self) -> bool:
+        return False
