@@ -40,6 +40,8 @@ class IdentityArea:
     access: dict[str, str] = field(default_factory=dict)  # access token → sid
     refresh: dict[str, str] = field(default_factory=dict)  # refresh token → sid
     pending_2fa: dict[str, str] = field(default_factory=dict)  # email → code of the last 2FA login
+    pending_enable: dict[str, str] = field(default_factory=dict)  # email → code of a toggle2FA {enable: true}
+    email_changes: dict[str, tuple[str, str]] = field(default_factory=dict)  # token → (old email, new email)
 
 
 def _fail(status: int, message: str, code: str) -> JSONResponse:
@@ -68,12 +70,14 @@ def _checked(api: IdentityApi, handler, members: tuple[str, ...] | None, user: b
                     body = json.loads(raw)
                 except ValueError:
                     raise Refused(_fail(400, "Body is not JSON", "BAD_REQUEST")) from None
+                # A member is "name" (a string) or "name:bool" (a JSON boolean).
+                kinds = {m.split(":")[0]: (bool if m.endswith(":bool") else str) for m in members}
                 if (
                     not isinstance(body, dict)
-                    or set(body) != set(members)
-                    or not all(isinstance(v, str) for v in body.values())
+                    or set(body) != set(kinds)
+                    or not all(type(v) is kinds[k] for k, v in body.items())
                 ):
-                    raise Refused(_fail(400, f"Body must have exactly {sorted(members)}", "BAD_REQUEST"))
+                    raise Refused(_fail(400, f"Body must have exactly {sorted(kinds)}", "BAD_REQUEST"))
             session = api.session_of(request) if user else None
             return await handler(request, body, session)
         except Refused as refused:
@@ -169,6 +173,50 @@ class IdentityApi:
         target["active"] = False
         return JSONResponse({"success": True})
 
+    async def toggle_2fa(self, request: Request, body: dict, session: dict):
+        email = session["email"]
+        if not body["enable"]:
+            self.area.users[email]["mfa"] = False
+            self.area.pending_enable.pop(email, None)
+            return JSONResponse({"message": "2FA disabled"})
+        code = f"{secrets.randbelow(10**6):06d}"
+        self.area.pending_enable[email] = code
+        return JSONResponse({"code": "2FA_CONFIRMATION_REQUIRED", "twoFACode": code, "message": "Confirm 2FA"})
+
+    async def confirm_enable_2fa(self, request: Request, body: dict, session: dict):
+        email = session["email"]
+        code = self.area.pending_enable.get(email)
+        if body["email"].lower() != email or code is None or not secrets.compare_digest(body["code"], code):
+            return _fail(400, "Invalid 2FA code", "INVALID_2FA_CODE")
+        del self.area.pending_enable[email]  # one code, one confirmation
+        self.area.users[email]["mfa"] = True
+        return JSONResponse({"message": "2FA enabled"})
+
+    async def request_email_change(self, request: Request, body: dict, session: dict):
+        new = body["newEmail"].lower()
+        if "@" not in new or len(new) > 254:
+            return _fail(400, "Invalid email", "INVALID_EMAIL")
+        if new in self.area.users:
+            return _fail(409, "Email already in use", "EMAIL_IN_USE")
+        token = "ec_" + secrets.token_urlsafe(24)
+        self.area.email_changes[token] = (session["email"], new)
+        return JSONResponse({"emailChangeToken": token})
+
+    async def confirm_email_change(self, request: Request, body: dict, session: dict):
+        change = self.area.email_changes.get(body["token"])
+        if change is None or change[0] != session["email"] or change[1] != body["email"].lower():
+            return _fail(400, "Invalid or expired email change token", "INVALID_EMAIL_CHANGE_TOKEN")
+        del self.area.email_changes[body["token"]]  # a token works once
+        old, new = change
+        if new in self.area.users:
+            return _fail(409, "Email already in use", "EMAIL_IN_USE")
+        self.area.users[new] = self.area.users.pop(old)
+        for s in self.area.sessions.values():  # every session of the user ends
+            if s["email"] == old:
+                s["active"] = False
+                s["email"] = new
+        return JSONResponse({"message": "Email changed"})
+
     async def health(self, request: Request):
         return JSONResponse({"status": "ok"})
 
@@ -196,6 +244,24 @@ def routes(state) -> list[Route]:
         Route(
             f"{PREFIX}/auth/sessions/logout",
             _checked(api, api.logout_session, ("sessionId",), user=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{PREFIX}/auth/2fa/toggle", _checked(api, api.toggle_2fa, ("enable:bool",), user=True), methods=["POST"]
+        ),
+        Route(
+            f"{PREFIX}/auth/2fa/confirm-enable",
+            _checked(api, api.confirm_enable_2fa, ("email", "code"), user=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{PREFIX}/auth/email/change-request",
+            _checked(api, api.request_email_change, ("newEmail",), user=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{PREFIX}/auth/email/change-confirm",
+            _checked(api, api.confirm_email_change, ("email", "token"), user=True),
             methods=["POST"],
         ),
         Route(f"{PREFIX}/health", api.health, methods=["GET"]),

@@ -122,3 +122,8 @@ class UpstreamError(Exception):
 
 class NotConfigured(Exception):
     """The RPC needs a platform this sidecar has no settings for; maps to gRPC FAILED_PRECONDITION."""
+
+
+class Unsupported(Exception):
+    """The configured platform has no such call (the other identity flavour serves it); maps to gRPC
+    UNIMPLEMENTED with the reason."""
