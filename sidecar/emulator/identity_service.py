@@ -11,6 +11,8 @@ Seeded users (password "correct horse battery staple"): alice@example.com (no 2F
 Control endpoints, under /_control/identity:
   GET  /_control/identity/mfa-code?email=…     the code the service "sent" for the last 2FA login
   GET  /_control/identity/sessions?email=…     every session of a user (active or not)
+  POST /_control/identity/users {email}         add a user (the seeded password, no 2FA), for tests
+                                                 that change a user's 2FA or email
 """
 
 from __future__ import annotations
@@ -203,10 +205,9 @@ class IdentityApi:
         return JSONResponse({"emailChangeToken": token})
 
     async def confirm_email_change(self, request: Request, body: dict, session: dict):
-        change = self.area.email_changes.get(body["token"])
+        change = self.area.email_changes.pop(body["token"], None)  # a token is answered once, right or wrong
         if change is None or change[0] != session["email"] or change[1] != body["email"].lower():
             return _fail(400, "Invalid or expired email change token", "INVALID_EMAIL_CHANGE_TOKEN")
-        del self.area.email_changes[body["token"]]  # a token works once
         old, new = change
         if new in self.area.users:
             return _fail(409, "Email already in use", "EMAIL_IN_USE")
@@ -223,6 +224,13 @@ class IdentityApi:
     async def control_mfa_code(self, request: Request):
         code = self.area.pending_2fa.get(request.query_params.get("email", ""))
         return JSONResponse({"code": code}) if code else JSONResponse({"error": "none"}, 404)
+
+    async def control_add_user(self, request: Request):
+        email = str((await request.json()).get("email", "")).lower()
+        if "@" not in email or email in self.area.users:
+            return _fail(400, "email missing or taken", "BAD_REQUEST")
+        self.area.users[email] = {"id": "usr_" + secrets.token_hex(6), "firstName": "", "lastName": "", "mfa": False}
+        return JSONResponse({"id": self.area.users[email]["id"]})
 
     async def control_sessions(self, request: Request):
         email = request.query_params.get("email", "")
@@ -267,4 +275,5 @@ def routes(state) -> list[Route]:
         Route(f"{PREFIX}/health", api.health, methods=["GET"]),
         Route("/_control/identity/mfa-code", api.control_mfa_code, methods=["GET"]),
         Route("/_control/identity/sessions", api.control_sessions, methods=["GET"]),
+        Route("/_control/identity/users", api.control_add_user, methods=["POST"]),
     ]
