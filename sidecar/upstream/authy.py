@@ -49,6 +49,11 @@ def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else 0
 
 
+def _text(value: object, cap: int) -> str:
+    """A string field, cut at `cap`; any other JSON type reads as empty (never its repr)."""
+    return value[:cap] if isinstance(value, str) else ""
+
+
 def _seg(value: str) -> str:
     return quote(value, safe="")
 
@@ -248,7 +253,7 @@ class AuthyClient:
             tuple(
                 MonthlyStatistics(
                     year=_count(m.get("year")),
-                    month=str(m.get("month") or "")[:32],
+                    month=_text(m.get("month"), 32),
                     api_calls_count=_count(m.get("api_calls_count")),
                     auths_count=_count(m.get("auths_count")),
                     calls_count=_count(m.get("calls_count")),
@@ -268,10 +273,10 @@ class AuthyClient:
         endpoint = "/protected/json/phones/info"
         data = await self._ok("GET", endpoint, endpoint, params=params)
         return PhoneInformation(
-            str(data.get("type") or "")[:64],
-            str(data.get("provider") or "")[:256],
+            _text(data.get("type"), 64),
+            _text(data.get("provider"), 256),
             data.get("ported") is True,
-            str(data.get("message") or "")[:200],
+            _text(data.get("message"), 200),
         )
 
     async def health(self) -> UpstreamHealth:

@@ -227,8 +227,10 @@ class AccountFlows(UpstreamComponent):
 
     def _require(self, flow: str) -> None:
         """Refuse, before anything is sent, a flow the configured flavour has no call for."""
-        flavour = getattr(type(self.upstream), "flavour", "")
-        if self.configured and FLOW_FLAVOUR[flow] != flavour:
+        if not self.configured:
+            return  # the call itself answers FAILED_PRECONDITION (identity not configured)
+        flavour = getattr(self.upstream, "flavour", "")
+        if FLOW_FLAVOUR[flow] != flavour:
             raise Unsupported(f"{flow} is served by identity.api {FLOW_FLAVOUR[flow]}; this sidecar speaks {flavour}")
 
     async def register(self, registration: Registration) -> Registered:
