@@ -46,7 +46,7 @@ SESSION_MAP_TTL_SECONDS = 30 * 86400.0
 # Access tokens kept per chain: older ones have expired by the time a client refreshes again.
 ACCESS_TOKENS_PER_CHAIN = 4
 # Per account (all its chains): what a password reset or email change revokes here.
-ACCESS_TOKENS_PER_ACCOUNT = 16
+ACCESS_TOKENS_PER_ACCOUNT = 8
 # An MFA login's pending account (until CompleteMfa), and an access token's owner when expiry is unknown.
 MFA_PENDING_TTL_SECONDS = 600.0
 OWNER_TTL_SECONDS = 86400.0
