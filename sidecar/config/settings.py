@@ -154,6 +154,8 @@ class IdentitySettings:
     # What Logout/LogoutSession revoked, kept until the tokens expire (never evicted; full → logouts fail):
     # an id (`token:` + 64 hex, or a session id) and its deadline in a dict (core/accounts/logout_revocations.py)
     logout_revocations_max_entries: int = budgeted(0.04, 240, live=False)
+    # AdminService (InAI's platform administration) for a provisioning job; off: not registered at all
+    admin_api: bool = restart_only(False)
 
 
 @dataclass

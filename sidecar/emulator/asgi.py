@@ -24,6 +24,7 @@ from sidecar.emulator import (
     authy,
     control,
     inai,
+    inai_platform,
 )
 from sidecar.emulator import (
     identity_service as identity,
@@ -50,7 +51,7 @@ class EmulatorState:
 def build_app(base_url: str = "http://127.0.0.1:8900") -> Starlette:
     state = EmulatorState(base_url=base_url.rstrip("/"))
     routes = []
-    for area in (control, platform, challenges, jwks, authy, identity, inai):
+    for area in (control, platform, challenges, jwks, authy, identity, inai, inai_platform):
         routes.extend(area.routes(state))
     app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, log=state.requests)])
     app.state.emulator = state
