@@ -137,6 +137,8 @@ def test_inai_password_reset_ends_the_sessions_and_revokes_what_the_sidecar_hand
     code, _ = refused(inai.Login, pb.LoginRequest(email=email, password="first pass 1"))
     assert code == grpc.StatusCode.PERMISSION_DENIED
     assert inai.Login(pb.LoginRequest(email=email, password="second pass 2"), timeout=5).tokens.access_token
+    log = inai.proc.log()  # mail tokens and passwords never reach the log
+    assert token not in log and "second pass 2" not in log and registered.access_token not in log
 
 
 def test_a_refused_reset_revokes_nothing(inai, emulator):
@@ -214,6 +216,8 @@ def test_service_email_change_is_answered_once_and_ends_the_sessions(service, em
         code, _ = refused(service.GetMe, pb.GetMeRequest(access_token=ended.access_token))
         assert code == grpc.StatusCode.PERMISSION_DENIED
     assert service.Login(pb.LoginRequest(email=new, password=PASSWORD), timeout=5).tokens.access_token
+    log = service.proc.log()
+    assert change.email_change_token not in log and first.access_token not in log
 
 
 # --- the other flavour, and bad input ----------------------------------------------------------------------
