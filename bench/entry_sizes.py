@@ -16,7 +16,7 @@ import tracemalloc
 from collections.abc import Callable
 
 from sidecar.config import IssuerSettings, JwksSettings
-from sidecar.core.accounts.flows import ACCESS_TOKENS_PER_CHAIN, _Chain
+from sidecar.core.accounts.flows import ACCESS_TOKENS_PER_CHAIN, _Chain, account_key
 from sidecar.core.accounts.logout_revocations import LogoutRevocations
 from sidecar.core.accounts.records import Tokens
 from sidecar.core.onetime.consumed import OneTimeLedger
@@ -97,10 +97,11 @@ def _ledger(n: int) -> object:
 
 
 def _session_map(n: int) -> object:
-    """Refresh token → its chain, full: the last ACCESS_TOKENS_PER_CHAIN access tokens' keys."""
+    """Refresh token → its chain, full: the last ACCESS_TOKENS_PER_CHAIN access tokens' keys and its
+    account's key (the map's largest common entry; owner and account entries average below it)."""
     cache: TtlLru = TtlLru(n + 1)
     for i in range(n):
-        chain = _Chain()
+        chain = _Chain(account=account_key(f"user-{i}@example.com"))
         for j in range(ACCESS_TOKENS_PER_CHAIN):
             chain = chain.then(Tokens(f"access-{i}-{j}", f"refresh-{i}", expires_in=900), float(j))
         cache.put(token_key(f"refresh-{i}"), chain, HOUR)

@@ -7,6 +7,7 @@ Handlers raise core exceptions; this is the one place they become status codes:
   UpstreamError 4xx          → the code of that HTTP status (404 NOT_FOUND, 401/403 PERMISSION_DENIED…)
   (every UpstreamError also carries an authsidecar.v1.UpstreamErrorDetail in the rich status details)
   NotConfigured              → FAILED_PRECONDITION (the platform this RPC needs is not configured)
+  Unsupported                → UNIMPLEMENTED (the configured platform has no such call; the reason names who has)
   asyncio.TimeoutError       → DEADLINE_EXCEEDED
   anything else              → INTERNAL, logged with its trace (the caller learns nothing more)
 """
@@ -25,7 +26,7 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
-from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, UpstreamError, UpstreamLimited
+from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, Unsupported, UpstreamError, UpstreamLimited
 from sidecar.observability import logs, metrics, tracing
 
 from . import observe
@@ -129,6 +130,8 @@ def error_outcome(exc: Exception) -> str:
         return "upstream_error"
     if isinstance(exc, NotConfigured):
         return "not_configured"
+    if isinstance(exc, Unsupported):
+        return "unimplemented"
     if isinstance(exc, asyncio.TimeoutError):
         return "deadline_exceeded"
     return "error"
@@ -142,6 +145,8 @@ def status_for(method: str, exc: Exception) -> status_pb2.Status:
         return upstream_status(exc)
     if isinstance(exc, NotConfigured):
         return status_pb2.Status(code=grpc.StatusCode.FAILED_PRECONDITION.value[0], message=str(exc))
+    if isinstance(exc, Unsupported):
+        return status_pb2.Status(code=grpc.StatusCode.UNIMPLEMENTED.value[0], message=str(exc))
     if isinstance(exc, asyncio.TimeoutError):
         return status_pb2.Status(code=grpc.StatusCode.DEADLINE_EXCEEDED.value[0], message=f"{method} ran out of time")
     log.error("unhandled error in %s", method, exc_info=exc, extra={"method": method})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TypeVar, cast
 
@@ -13,7 +14,7 @@ from sidecar.api import convert
 from sidecar.api import fields as validation
 from sidecar.api.services import Services
 from sidecar.core.factors.callbacks import CallbackLimits
-from sidecar.core.factors.records import ApprovalDraft, ApprovalStatus, TokenRequest
+from sidecar.core.factors.records import ACTIVITY_TYPES, Activity, ApprovalDraft, ApprovalStatus, TokenRequest
 from sidecar.core.factors.second_factors import parse_phone
 from sidecar.core.shared.outcomes import InvalidArgument, Verdict
 from sidecar.observability import metrics
@@ -21,6 +22,8 @@ from sidecar.observability import metrics
 from .rpc import InFlight, rpc, rpc_stream
 
 MAX_DETAILS = 32
+MAX_ACTIVITY_KEY_CHARS, MAX_ACTIVITY_VALUE_CHARS = 64, 1024
+INT32_MAX = 2**31 - 1
 CALLBACK_LIMITS = CallbackLimits()  # body size and depth, params entries, key and value sizes
 MAX_TTL_SECONDS = 30 * 86400
 MAX_FRIENDLY_NAME_CHARS = 64
@@ -225,4 +228,68 @@ class SecondFactorService(factors_pb2_grpc.SecondFactorServiceServicer):
         sent = await self.factors.request_token(self._token_request(request, "call"))
         return pb.RequestCallResponse(
             message=sent.message, cellphone=sent.cellphone, device=sent.device, ignored=sent.ignored
+        )
+
+    # -- registerActivity, getApplicationStatistics, getPhoneInformation (authy-client) ------------------
+
+    def _ip(self, value: str) -> str:
+        """An optional IP address (the SDK's Assert.ip): v4 or v6, nothing else."""
+        if not value:
+            return ""
+        validation.optional("ip", value, 64)
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise InvalidArgument("ip", "is not an IP address") from None
+
+    @rpc("RegisterActivity")
+    async def RegisterActivity(
+        self, request: pb.RegisterActivityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterActivityResponse:
+        user_id = self._field("user_id", request.user_id)
+        if not user_id.isascii() or not user_id.isdigit():
+            raise InvalidArgument("user_id", "must be the platform's numeric user id")
+        if request.type not in ACTIVITY_TYPES:
+            raise InvalidArgument("type", f"must be one of {', '.join(sorted(ACTIVITY_TYPES))}")
+        if len(request.data) > MAX_DETAILS:
+            raise InvalidArgument("data", f"has more than {MAX_DETAILS} entries")
+        data = {
+            validation.required("data key", k, MAX_ACTIVITY_KEY_CHARS): validation.optional(
+                f"data[{k}]", v, MAX_ACTIVITY_VALUE_CHARS
+            )
+            for k, v in request.data.items()
+        }
+        message = await self.factors.register_activity(Activity(user_id, request.type, data, self._ip(request.ip)))
+        return pb.RegisterActivityResponse(message=message)
+
+    @rpc("GetApplicationStatistics")
+    async def GetApplicationStatistics(
+        self, request: pb.GetApplicationStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetApplicationStatisticsResponse:
+        stats = await self.factors.application_statistics()
+        return pb.GetApplicationStatisticsResponse(
+            app_id=stats.app_id,
+            total_users=stats.total_users,
+            months=[
+                pb.MonthlyStatistics(
+                    year=min(m.year, INT32_MAX),
+                    month=m.month,
+                    api_calls_count=m.api_calls_count,
+                    auths_count=m.auths_count,
+                    calls_count=m.calls_count,
+                    sms_count=m.sms_count,
+                    users_count=m.users_count,
+                )
+                for m in stats.months
+            ],
+        )
+
+    @rpc("GetPhoneInformation")
+    async def GetPhoneInformation(
+        self, request: pb.GetPhoneInformationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetPhoneInformationResponse:
+        phone = parse_phone(request.country, request.phone)
+        info = await self.factors.phone_information(phone, self._ip(request.ip))
+        return pb.GetPhoneInformationResponse(
+            type=info.type, provider=info.provider, ported=info.ported, message=info.message
         )

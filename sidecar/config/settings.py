@@ -180,10 +180,12 @@ class IdentitySettings:
     max_response_bytes: int = 1_048_576  # a longer answer is an upstream failure (fail closed)
     # refresh token → the access tokens issued with it (revoked on Logout): its hash and the last 4 access
     # tokens' hashes
-    session_map_max_entries: int = budgeted(0.06, 594)
+    session_map_max_entries: int = budgeted(0.06, 700)  # a chain with its account key: 654 B measured
     # What Logout/LogoutSession revoked, kept until the tokens expire (never evicted; full → logouts fail):
     # an id (`token:` + 64 hex, or a session id) and its deadline in a dict (core/accounts/logout_revocations.py)
     logout_revocations_max_entries: int = budgeted(0.04, 240, live=False)
+    # AdminService (InAI's platform administration) for a provisioning job; off: not registered at all
+    admin_api: bool = restart_only(False)
 
 
 @dataclass

@@ -227,6 +227,8 @@ def _validate_factors(s: Settings) -> list[str]:
         p.append(f"identity.api: must be one of {', '.join(IDENTITY_APIS)}")
     if s.identity.timeout_seconds <= 0:
         p.append("identity.timeout_seconds: must be positive")
+    if s.identity.admin_api and s.identity.api != "inai":
+        p.append("identity.admin_api: InAI's platform administration needs identity.api inai")
     return p
 
 

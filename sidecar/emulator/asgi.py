@@ -25,6 +25,7 @@ from sidecar.emulator import (
     authy,
     control,
     inai,
+    inai_platform,
     twilio_verify,
 )
 from sidecar.emulator import (
@@ -52,7 +53,7 @@ class EmulatorState:
 def build_app(base_url: str = "http://127.0.0.1:8900") -> Starlette:
     state = EmulatorState(base_url=base_url.rstrip("/"))
     routes = []
-    for area in (control, platform, challenges, jwks, authy, identity, inai, twilio_verify):
+    for area in (control, platform, challenges, jwks, authy, identity, inai, inai_platform, twilio_verify):
         routes.extend(area.routes(state))
     app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, log=state.requests)])
     app.state.emulator = state

@@ -8,6 +8,7 @@ asserts (`success`, the fixed `message` texts, the approval request's `_app_name
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 import uuid as uuidlib
@@ -74,6 +75,14 @@ def _fail(status: int, message: str, code: str) -> JSONResponse:
 
 def _masked(cc: str, national: str) -> str:
     return f"+{cc}-XXX-XXX-XX{national[-2:]}"
+
+
+def _is_ip(value: object) -> bool:
+    try:
+        ipaddress.ip_address(value if isinstance(value, str) else "")
+    except ValueError:
+        return False
+    return True
 
 
 def _flag(value: str | None) -> bool:
@@ -265,6 +274,8 @@ class AuthyApi:
 
     async def phone_info(self, request: Request):
         q = request.query_params
+        if not set(q) <= {"country_code", "phone_number", "user_ip"} or not _is_ip(q.get("user_ip", "127.0.0.1")):
+            return _fail(400, "Query must be country_code, phone_number and an optional user_ip", "60000")
         try:
             number = phonenumbers.parse(f"+{q.get('country_code', '')}{q.get('phone_number', '')}")
         except phonenumbers.NumberParseException:
@@ -326,17 +337,24 @@ class AuthyApi:
         )
 
     async def register_activity(self, request: Request):
-        body = await json_object(request, empty_is_object=True)
+        # registerActivity's body: {data, type, user_ip}; data a plain object, user_ip an IP (Assert.ip).
+        body = await json_object(request, {"data", "type", "user_ip"})
         if request.path_params["authy_id"] not in self.area.users:
             return _fail(404, "User not found.", "60026")
         if body.get("type") not in ACTIVITIES:
             return _fail(400, "Activity type is invalid", "60000")
+        if "data" in body and not isinstance(body["data"], dict):
+            return _fail(400, "Activity data must be an object", "60000")
+        if "user_ip" in body and not _is_ip(body["user_ip"]):
+            return _fail(400, "User IP is invalid", "60000")
         return JSONResponse({"message": "Activity was created.", "success": True})
 
     async def app_details(self, request: Request):
         return JSONResponse({"app": APP, "message": "Application information.", "success": True})
 
     async def app_stats(self, request: Request):
+        if not set(request.query_params) <= {"user_ip"} or await request.body():
+            return _fail(400, "getApplicationStatistics takes only user_ip, in the query", "60000")
         now = time.gmtime()
         stats = [
             {

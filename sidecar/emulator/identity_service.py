@@ -11,6 +11,8 @@ Seeded users (password "correct horse battery staple"): alice@example.com (no 2F
 Control endpoints, under /_control/identity:
   GET  /_control/identity/mfa-code?email=…     the code the service "sent" for the last 2FA login
   GET  /_control/identity/sessions?email=…     every session of a user (active or not)
+  POST /_control/identity/users {email}         add a user (the seeded password, no 2FA), for tests
+                                                 that change a user's 2FA or email
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class IdentityArea:
     access: dict[str, str] = field(default_factory=dict)  # access token → sid
     refresh: dict[str, str] = field(default_factory=dict)  # refresh token → sid
     pending_2fa: dict[str, str] = field(default_factory=dict)  # email → code of the last 2FA login
+    pending_enable: dict[str, str] = field(default_factory=dict)  # email → code of a toggle2FA {enable: true}
+    email_changes: dict[str, tuple[str, str]] = field(default_factory=dict)  # token → (old email, new email)
 
 
 def _fail(status: int, message: str, code: str) -> JSONResponse:
@@ -68,12 +72,14 @@ def _checked(api: IdentityApi, handler, members: tuple[str, ...] | None, user: b
                     body = json.loads(raw)
                 except ValueError:
                     raise Refused(_fail(400, "Body is not JSON", "BAD_REQUEST")) from None
+                # A member is "name" (a string) or "name:bool" (a JSON boolean).
+                kinds = {m.split(":")[0]: (bool if m.endswith(":bool") else str) for m in members}
                 if (
                     not isinstance(body, dict)
-                    or set(body) != set(members)
-                    or not all(isinstance(v, str) for v in body.values())
+                    or set(body) != set(kinds)
+                    or not all(type(v) is kinds[k] for k, v in body.items())
                 ):
-                    raise Refused(_fail(400, f"Body must have exactly {sorted(members)}", "BAD_REQUEST"))
+                    raise Refused(_fail(400, f"Body must have exactly {sorted(kinds)}", "BAD_REQUEST"))
             session = api.session_of(request) if user else None
             return await handler(request, body, session)
         except Refused as refused:
@@ -169,12 +175,62 @@ class IdentityApi:
         target["active"] = False
         return JSONResponse({"success": True})
 
+    async def toggle_2fa(self, request: Request, body: dict, session: dict):
+        email = session["email"]
+        if not body["enable"]:
+            self.area.users[email]["mfa"] = False
+            self.area.pending_enable.pop(email, None)
+            return JSONResponse({"message": "2FA disabled"})
+        code = f"{secrets.randbelow(10**6):06d}"
+        self.area.pending_enable[email] = code
+        return JSONResponse({"code": "2FA_CONFIRMATION_REQUIRED", "twoFACode": code, "message": "Confirm 2FA"})
+
+    async def confirm_enable_2fa(self, request: Request, body: dict, session: dict):
+        email = session["email"]
+        code = self.area.pending_enable.get(email)
+        if body["email"].lower() != email or code is None or not secrets.compare_digest(body["code"], code):
+            return _fail(400, "Invalid 2FA code", "INVALID_2FA_CODE")
+        del self.area.pending_enable[email]  # one code, one confirmation
+        self.area.users[email]["mfa"] = True
+        return JSONResponse({"message": "2FA enabled"})
+
+    async def request_email_change(self, request: Request, body: dict, session: dict):
+        new = body["newEmail"].lower()
+        if "@" not in new or len(new) > 254:
+            return _fail(400, "Invalid email", "INVALID_EMAIL")
+        if new in self.area.users:
+            return _fail(409, "Email already in use", "EMAIL_IN_USE")
+        token = "ec_" + secrets.token_urlsafe(24)
+        self.area.email_changes[token] = (session["email"], new)
+        return JSONResponse({"emailChangeToken": token})
+
+    async def confirm_email_change(self, request: Request, body: dict, session: dict):
+        change = self.area.email_changes.pop(body["token"], None)  # a token is answered once, right or wrong
+        if change is None or change[0] != session["email"] or change[1] != body["email"].lower():
+            return _fail(400, "Invalid or expired email change token", "INVALID_EMAIL_CHANGE_TOKEN")
+        old, new = change
+        if new in self.area.users:
+            return _fail(409, "Email already in use", "EMAIL_IN_USE")
+        self.area.users[new] = self.area.users.pop(old)
+        for s in self.area.sessions.values():  # every session of the user ends
+            if s["email"] == old:
+                s["active"] = False
+                s["email"] = new
+        return JSONResponse({"message": "Email changed"})
+
     async def health(self, request: Request):
         return JSONResponse({"status": "ok"})
 
     async def control_mfa_code(self, request: Request):
         code = self.area.pending_2fa.get(request.query_params.get("email", ""))
         return JSONResponse({"code": code}) if code else JSONResponse({"error": "none"}, 404)
+
+    async def control_add_user(self, request: Request):
+        email = str((await request.json()).get("email", "")).lower()
+        if "@" not in email or email in self.area.users:
+            return _fail(400, "email missing or taken", "BAD_REQUEST")
+        self.area.users[email] = {"id": "usr_" + secrets.token_hex(6), "firstName": "", "lastName": "", "mfa": False}
+        return JSONResponse({"id": self.area.users[email]["id"]})
 
     async def control_sessions(self, request: Request):
         email = request.query_params.get("email", "")
@@ -198,7 +254,26 @@ def routes(state) -> list[Route]:
             _checked(api, api.logout_session, ("sessionId",), user=True),
             methods=["POST"],
         ),
+        Route(
+            f"{PREFIX}/auth/2fa/toggle", _checked(api, api.toggle_2fa, ("enable:bool",), user=True), methods=["POST"]
+        ),
+        Route(
+            f"{PREFIX}/auth/2fa/confirm-enable",
+            _checked(api, api.confirm_enable_2fa, ("email", "code"), user=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{PREFIX}/auth/email/change-request",
+            _checked(api, api.request_email_change, ("newEmail",), user=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{PREFIX}/auth/email/change-confirm",
+            _checked(api, api.confirm_email_change, ("email", "token"), user=True),
+            methods=["POST"],
+        ),
         Route(f"{PREFIX}/health", api.health, methods=["GET"]),
         Route("/_control/identity/mfa-code", api.control_mfa_code, methods=["GET"]),
         Route("/_control/identity/sessions", api.control_sessions, methods=["GET"]),
+        Route("/_control/identity/users", api.control_add_user, methods=["POST"]),
     ]

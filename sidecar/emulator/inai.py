@@ -7,6 +7,8 @@ sends and nothing else, so an adapter that drifts from the SDK fails here.
   - POST bodies are JSON objects with exactly the SDK's members; revoke has no body;
   - user calls carry `Authorization: Bearer <access token>`;
   - errors are RFC 7807 problem+json `{type, title, status, detail}` (the SDK reads `detail`).
+A password reset ends every session of the user and a reset or verification token works once
+(the SDK only shows `{message}` answers: both are inferred, as the platform would).
 Access tokens are ES256 JWTs of the JWTClaims type: no iss, aud, sid or jti (JWKS at /.well-known/jwks.json).
 
 Seeded users (password "correct horse battery staple"): alice@example.com (no MFA), bob@example.com (MFA).
@@ -286,8 +288,10 @@ class InaiApi:
         email = self._mailed("reset", body["token"])
         if email is None:
             return problem(400, "Bad Request", "Invalid or expired reset token")
-        del self.area.mail[email]["reset"]
+        del self.area.mail[email]["reset"]  # a reset token works once
         self.area.passwords[email] = body["password"]
+        for sid in [i for i, x in self.area.sessions.items() if x["userEmail"] == email and x["revokedAt"] is None]:
+            self.revoke(sid)  # a new password ends every session (inferred: the SDK shows no answer but a message)
         return JSONResponse({"message": "Password has been reset"})
 
     async def verify_email(self, request: Request, body: dict, _session) -> Response:

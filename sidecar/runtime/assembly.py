@@ -15,6 +15,7 @@ import httpx
 
 from sidecar.config import Settings
 from sidecar.config.settings import AuthySettings
+from sidecar.core.accounts.admin import PlatformAdmin
 from sidecar.core.accounts.flows import AccountFlows
 from sidecar.core.accounts.logout_revocations import LogoutRevocations, SharedRevocations
 from sidecar.core.challenges.verifier import ChallengeVerifier
@@ -28,6 +29,7 @@ from sidecar.upstream.authsignal import AuthsignalClient
 from sidecar.upstream.authy import AuthyClient
 from sidecar.upstream.identity_service import IdentityServiceClient
 from sidecar.upstream.inai import InaiClient
+from sidecar.upstream.inai_platform import InaiPlatformClient
 from sidecar.upstream.jwks_fetch import JwksFetcher
 from sidecar.upstream.rauth import RauthClient
 from sidecar.upstream.rauth_events import EventStream
@@ -84,6 +86,9 @@ class Sidecar:
         }
         if self.ledger is not None:
             self.components["ledger"] = self.ledger
+        self.admin = admin_from_settings(settings)
+        if self.admin is not None:
+            self.components["admin"] = self.admin
 
     def _revoked(self, revocation_id: str) -> bool:
         return self.sessions.is_known_revoked(revocation_id) or self.logout_revocations.is_revoked(revocation_id)
@@ -135,6 +140,7 @@ SECTIONS: dict[str, Callable[[Settings], tuple]] = {
     "second_factors": lambda s: (factor_settings(s), s.circuit),
     "accounts": lambda s: (s.identity, s.circuit),
     "ledger": lambda s: (s.circuit,),
+    "admin": lambda s: (s.circuit,),
 }
 
 
@@ -276,3 +282,13 @@ def _shared_ledger(settings: Settings):
     ledger = SharedLedger(RedisLedgerStore(led.url, led.password, led.timeout_seconds), led.key_prefix)
     ledger.circuit.configure(settings.circuit)
     return ledger
+
+
+def admin_from_settings(settings: Settings):
+    """InAI's platform administration, only with identity.admin_api on (and InAI configured); else None."""
+    i = settings.identity
+    if not i.admin_api or i.api != "inai" or not i.base_url:
+        return None
+    admin = PlatformAdmin(InaiPlatformClient(i.base_url, i.timeout_seconds, max_response_bytes=i.max_response_bytes))
+    admin.circuit.configure(settings.circuit)
+    return admin

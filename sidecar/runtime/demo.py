@@ -153,3 +153,45 @@ async def _factors_walkthrough(emu: httpx.AsyncClient, ch) -> None:
     print(f"  {'Login alice@example.com':<58} → access token expires_in={login.tokens.expires_in}", flush=True)
     await accounts.Logout(fpb.LogoutRequest(refresh_token=login.tokens.refresh_token))
     print(f"  {'Logout':<58} → done (VerifyToken now answers REVOKED for that token)", flush=True)
+
+    print("\nApp-user flows (registration, email verification, a password reset, an email change):", flush=True)
+    await _account_flows_walkthrough(emu, accounts)
+
+
+def _said(label: str, text: str) -> None:
+    print(f"  {label:<58} → {text}", flush=True)
+
+
+async def _refused(label: str, call) -> None:
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        _said(label, f"{exc.code().name}: {exc.details()}")
+    else:
+        _said(label, "answered (unexpected)")
+
+
+async def _account_flows_walkthrough(emu: httpx.AsyncClient, accounts) -> None:
+    """InAI's register, verifyEmail, forgotPassword and resetPassword through the sidecar; the email
+    change is the identity microservice's call, so this InAI-speaking sidecar answers UNIMPLEMENTED."""
+    email = f"demo-{uuid.uuid4().hex[:8]}@example.com"
+    registered = await accounts.Register(fpb.RegisterRequest(email=email, password="first pass 1", first_name="Demo"))
+    _said(f"Register {email}", f"user_id={registered.user_id} expires_in={registered.tokens.expires_in}")
+
+    async def mailed(kind: str) -> str:
+        return (await emu.get("/_control/inai/mail", params={"email": email})).json()[kind]
+
+    verify = fpb.VerifyEmailRequest(token=await mailed("verify"))
+    _said("VerifyEmail with the mailed token", (await accounts.VerifyEmail(verify)).message)
+    await _refused("VerifyEmail replayed", accounts.VerifyEmail(verify))
+    await accounts.ForgotPassword(fpb.ForgotPasswordRequest(email=email))
+    reset = fpb.ResetPasswordRequest(token=await mailed("reset"), new_password="second pass 2", email=email)
+    done = await accounts.ResetPassword(reset)
+    _said("ResetPassword with the mailed token", f"{done.message}; revoked_tokens={done.revoked_tokens}")
+    await _refused("ResetPassword replayed", accounts.ResetPassword(reset))
+    await _refused(
+        "ConfirmEmailChange (an identity-service call)",
+        accounts.ConfirmEmailChange(
+            fpb.ConfirmEmailChangeRequest(access_token=registered.tokens.access_token, email=email, token="ec_demo")
+        ),
+    )

@@ -21,10 +21,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from authsidecar.v1 import auth_pb2, auth_pb2_grpc, factors_pb2, factors_pb2_grpc
+from authsidecar.v1 import admin_pb2, admin_pb2_grpc, auth_pb2, auth_pb2_grpc, factors_pb2, factors_pb2_grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from sidecar import __version__
 from sidecar.api.account_service import AccountService
+from sidecar.api.admin_service import AdminService
 from sidecar.api.auth_service import AuthService
 from sidecar.api.ext_authz import ExtAuthzService
 from sidecar.api.rpc import InFlight
@@ -237,6 +238,15 @@ def _add_factor_services(sidecar: Sidecar, server: grpc.aio.Server, limit: InFli
     if "accounts" in sidecar.components:
         factors_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(sidecar, limit), server)
         names.append(factors_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name)
+    if sidecar.admin is not None:  # identity.admin_api: off by default, and then not registered at all
+        lim = sidecar.settings.limits
+        admin = AdminService(sidecar.admin, lim.max_token_bytes, lim.max_field_chars, limit)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+        names.append(admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name)
+        log.warning(
+            "identity.admin_api is on: AdminService forwards InAI platform-administration calls "
+            "(any local caller holding an administrator's token can use them)"
+        )
     return names
 
 

@@ -15,8 +15,12 @@ from urllib.parse import quote
 import httpx
 
 from sidecar.core.factors.records import (
+    Activity,
+    ApplicationStatistics,
     ApprovalDraft,
     ApprovalStatus,
+    MonthlyStatistics,
+    PhoneInformation,
     PhoneNumber,
     PhoneVerificationStarted,
     TokenRequest,
@@ -35,6 +39,19 @@ UPSTREAM = "authy"
 WRONG_TOKEN_CODES = {"60020"}  # Token is invalid
 WRONG_PHONE_CODES = {"60022"}  # Verification code is incorrect
 STATUSES = {s.value.lower(): s for s in ApprovalStatus if s is not ApprovalStatus.UNSPECIFIED}
+
+
+MAX_MONTHS = 120  # statistics months kept from one answer (ten years); the rest is dropped
+
+
+def _count(value: object) -> int:
+    """A non-negative integer the platform reports; anything else reads as 0 (bools are not counts)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else 0
+
+
+def _text(value: object, cap: int) -> str:
+    """A string field, cut at `cap`; any other JSON type reads as empty (never its repr)."""
+    return value[:cap] if isinstance(value, str) else ""
 
 
 def _seg(value: str) -> str:
@@ -207,6 +224,59 @@ class AuthyClient:
             str(s.get("phone_number", "")),
             tuple(str(d) for d in s.get("devices") or ()),
             bool(s.get("has_hard_token")),
+        )
+
+    async def register_activity(self, activity: Activity) -> str:
+        """POST /protected/json/users/{authy_id}/register_activity, JSON {data?, type, user_ip?}
+        (registerActivity: unset data and ip are `undefined`, so JSON leaves them out)."""
+        body: dict = {"type": activity.type}
+        if activity.data:
+            body["data"] = activity.data
+        if activity.ip:
+            body["user_ip"] = activity.ip
+        data = await self._ok(
+            "POST",
+            f"/protected/json/users/{_seg(activity.user_id)}/register_activity",
+            "/protected/json/users/{authy_id}/register_activity",
+            json=body,
+        )
+        return str(data.get("message") or "")[:200]
+
+    async def application_statistics(self) -> ApplicationStatistics:
+        """GET /protected/json/app/stats (getApplicationStatistics without `ip`)."""
+        data = await self._ok("GET", "/protected/json/app/stats", "/protected/json/app/stats")
+        found = data.get("stats")
+        months: list = found if isinstance(found, list) else []
+        return ApplicationStatistics(
+            _count(data.get("app_id")),
+            _count(data.get("total_users")),
+            tuple(
+                MonthlyStatistics(
+                    year=_count(m.get("year")),
+                    month=_text(m.get("month"), 32),
+                    api_calls_count=_count(m.get("api_calls_count")),
+                    auths_count=_count(m.get("auths_count")),
+                    calls_count=_count(m.get("calls_count")),
+                    sms_count=_count(m.get("sms_count")),
+                    users_count=_count(m.get("users_count")),
+                )
+                for m in months[:MAX_MONTHS]
+                if isinstance(m, dict)
+            ),
+        )
+
+    async def phone_information(self, phone: PhoneNumber, ip: str) -> PhoneInformation:
+        """GET /protected/json/phones/info?country_code&phone_number[&user_ip] (getPhoneInformation)."""
+        params = {"country_code": str(phone.country_code), "phone_number": phone.national}
+        if ip:
+            params["user_ip"] = ip
+        endpoint = "/protected/json/phones/info"
+        data = await self._ok("GET", endpoint, endpoint, params=params)
+        return PhoneInformation(
+            _text(data.get("type"), 64),
+            _text(data.get("provider"), 256),
+            data.get("ported") is True,
+            _text(data.get("message"), 200),
         )
 
     async def health(self) -> UpstreamHealth:

@@ -7,15 +7,27 @@ login {email, password} → {token, refreshToken} or {code: "LOGIN_2FA_REQUIRED"
 User calls carry `Authorization: Bearer <access token>`; no API key is sent (the README shows none).
 The service has no MFA token: the adapter hands back the email as `mfa_token`, and CompleteMfa sends
 it as confirmLogin2FA's `email`. It has no refresh-token logout either: Logout is FAILED_PRECONDITION.
+The README's 2FA and email-change calls, with the bearer like every user call: toggle2FA {enable}
+→ {twoFACode?}; confirmEnable2FA {email, code}; requestEmailChange {newEmail} → {emailChangeToken};
+confirmEmailChange {email, token} (paths inferred, docs/upstreams.md). InAI's app-user flows
+(register, organization, password reset, email verification) are Unsupported here.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from sidecar.core.accounts.records import AccountSession, LoginResult, Me, Tokens
+from sidecar.core.accounts.records import (
+    AccountSession,
+    LoginResult,
+    Me,
+    Registered,
+    Registration,
+    Tokens,
+    TwoFactorToggled,
+)
 from sidecar.core.shared.answers import UpstreamHealth
-from sidecar.core.shared.outcomes import NotConfigured, UpstreamError
+from sidecar.core.shared.outcomes import NotConfigured, Unsupported, UpstreamError
 from sidecar.upstream.transport import DEFAULT_MAX_RESPONSE_BYTES
 
 from .guard import reads_answers
@@ -38,12 +50,23 @@ def _tokens(data: dict) -> Tokens:
     return Tokens(access, str(data.get("refreshToken") or ""))
 
 
+def _not_here(flow: str) -> Unsupported:
+    return Unsupported(f"{flow} is an InAI call; identity.api identity-service has none")
+
+
+def _text(data: dict, name: str) -> str:
+    value = data.get(name)
+    return value[:200] if isinstance(value, str) else ""
+
+
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class IdentityServiceClient:
+    flavour = "identity-service"
+
     def __init__(
         self,
         base_url: str,
@@ -106,6 +129,44 @@ class IdentityServiceClient:
 
     async def logout_session(self, access_token: str, session_id: str) -> None:
         await self._call("POST", "/auth/sessions/logout", access_token, body={"sessionId": session_id})
+
+    async def toggle_two_factor(self, access_token: str, enable: bool) -> TwoFactorToggled:
+        data = await self._call("POST", "/auth/2fa/toggle", access_token, body={"enable": enable})
+        code = data.get("twoFACode")
+        code = code if isinstance(code, str) else ""
+        return TwoFactorToggled(
+            enable and (bool(code) or data.get("code") == "2FA_CONFIRMATION_REQUIRED"), code, _text(data, "message")
+        )
+
+    async def confirm_enable_two_factor(self, access_token: str, email: str, code: str) -> str:
+        body = {"email": email, "code": code}
+        return _text(await self._call("POST", "/auth/2fa/confirm-enable", access_token, body=body), "message")
+
+    async def request_email_change(self, access_token: str, new_email: str) -> str:
+        data = await self._call("POST", "/auth/email/change-request", access_token, body={"newEmail": new_email})
+        token = data.get("emailChangeToken")
+        if not isinstance(token, str) or not token:
+            raise UpstreamError(UPSTREAM, 0, "answer without an emailChangeToken")
+        return token
+
+    async def confirm_email_change(self, access_token: str, email: str, token: str) -> str:
+        body = {"email": email, "token": token}
+        return _text(await self._call("POST", "/auth/email/change-confirm", access_token, body=body), "message")
+
+    async def register(self, registration: Registration) -> Registered:
+        raise _not_here("register")
+
+    async def set_active_organization(self, access_token: str, organization_id: str) -> Tokens:
+        raise _not_here("set_active_organization")
+
+    async def forgot_password(self, email: str) -> str:
+        raise _not_here("forgot_password")
+
+    async def reset_password(self, token: str, password: str) -> str:
+        raise _not_here("reset_password")
+
+    async def verify_email(self, token: str) -> str:
+        raise _not_here("verify_email")
 
     async def health(self) -> UpstreamHealth:
         try:

@@ -7,6 +7,9 @@ Evidence: the SDK's dist/index.js (InAIAuthClient.request and the app-user metho
     (the SDK adds the key on /api/v1/ paths only); user calls add `Authorization: Bearer <access token>`;
   - errors are RFC 7807 problem+json `{type, title, status, detail}`; the SDK's message is `detail`.
 Token answers carry no session id (TokenPair has none), so none is read here.
+The app-user flows (register, setActiveOrganization, forgotPassword, resetPassword, verifyEmail) are
+the SDK's methods of the same names; the identity microservice's (2FA toggle, email change) are
+Unsupported here (UNIMPLEMENTED at the edge).
 """
 
 from __future__ import annotations
@@ -16,9 +19,17 @@ from urllib.parse import quote
 
 import httpx
 
-from sidecar.core.accounts.records import AccountSession, LoginResult, Me, Tokens
+from sidecar.core.accounts.records import (
+    AccountSession,
+    LoginResult,
+    Me,
+    Registered,
+    Registration,
+    Tokens,
+    TwoFactorToggled,
+)
 from sidecar.core.shared.answers import UpstreamHealth
-from sidecar.core.shared.outcomes import UpstreamError
+from sidecar.core.shared.outcomes import Unsupported, UpstreamError
 from sidecar.upstream.transport import DEFAULT_MAX_RESPONSE_BYTES
 
 from .guard import reads_answers
@@ -47,6 +58,14 @@ def _tokens(data: dict) -> Tokens:
     )
 
 
+def _message(data: dict) -> str:
+    return str(data.get("message") or "")[:200]
+
+
+def _not_here(flow: str) -> Unsupported:
+    return Unsupported(f"{flow} is an identity-service call; identity.api inai (InAI) has none")
+
+
 def _seconds(iso: object) -> int:
     """An ISO 8601 time (createdAt) as Unix seconds; 0 when absent or unreadable."""
     if not isinstance(iso, str):
@@ -59,6 +78,8 @@ def _seconds(iso: object) -> int:
 
 @reads_answers(UPSTREAM)  # an answer it cannot read is a bad answer, failed closed
 class InaiClient:
+    flavour = "inai"
+
     def __init__(
         self,
         base_url: str,
@@ -133,6 +154,50 @@ class InaiClient:
         await self._call(
             "POST", f"/sessions/{quote(session_id, safe='')}/revoke", "/sessions/{id}/revoke", access_token
         )
+
+    async def register(self, registration: Registration) -> Registered:
+        """register({email, password, firstName?, lastName?}): the SDK leaves unset names out (undefined)."""
+        body = {"email": registration.email, "password": registration.password}
+        if registration.first_name:
+            body["firstName"] = registration.first_name
+        if registration.last_name:
+            body["lastName"] = registration.last_name
+        data = await self._call("POST", "/auth/register", "/auth/register", body=body)
+        user = found if isinstance(found := data.get("user"), dict) else {}
+        return Registered(_tokens(data), str(user.get("id") or ""))
+
+    async def set_active_organization(self, access_token: str, organization_id: str) -> Tokens:
+        """setActiveOrganization(accessToken, organizationId | null): empty clears it (null)."""
+        body = {"organizationId": organization_id or None}
+        return _tokens(
+            await self._call(
+                "POST", "/auth/set-active-organization", "/auth/set-active-organization", access_token, body
+            )
+        )
+
+    async def forgot_password(self, email: str) -> str:
+        return _message(
+            await self._call("POST", "/auth/forgot-password", "/auth/forgot-password", body={"email": email})
+        )
+
+    async def reset_password(self, token: str, password: str) -> str:
+        body = {"token": token, "password": password}
+        return _message(await self._call("POST", "/auth/reset-password", "/auth/reset-password", body=body))
+
+    async def verify_email(self, token: str) -> str:
+        return _message(await self._call("POST", "/auth/verify-email", "/auth/verify-email", body={"token": token}))
+
+    async def toggle_two_factor(self, access_token: str, enable: bool) -> TwoFactorToggled:
+        raise _not_here("toggle_two_factor")
+
+    async def confirm_enable_two_factor(self, access_token: str, email: str, code: str) -> str:
+        raise _not_here("confirm_enable_two_factor")
+
+    async def request_email_change(self, access_token: str, new_email: str) -> str:
+        raise _not_here("request_email_change")
+
+    async def confirm_email_change(self, access_token: str, email: str, token: str) -> str:
+        raise _not_here("confirm_email_change")
 
     async def health(self) -> UpstreamHealth:
         """The JWKS URL (apiUrl/.well-known/jwks.json, @inai-dev/shared DEFAULT_JWKS_URL): public, no key."""

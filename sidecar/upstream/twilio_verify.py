@@ -34,8 +34,11 @@ import httpx
 
 from sidecar.config.settings import VerifySettings
 from sidecar.core.factors.records import (
+    Activity,
+    ApplicationStatistics,
     ApprovalDraft,
     ApprovalStatus,
+    PhoneInformation,
     PhoneNumber,
     PhoneVerificationStarted,
     TokenRequest,
@@ -45,7 +48,7 @@ from sidecar.core.factors.records import (
 )
 from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.caches import Clock
-from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, UpstreamError, UpstreamLimited
+from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, Unsupported, UpstreamError, UpstreamLimited
 from sidecar.upstream import transport as http
 
 from .guard import reads_answers
@@ -279,6 +282,17 @@ class TwilioVerifyClient:
             "GET", f"/Entities/{identity}/Challenges/{sid}", "/v2/Services/{sid}/Entities/{identity}/Challenges/{sid}"
         )
         return STATUSES.get(str(data.get("status") or ""), ApprovalStatus.UNSPECIFIED)
+
+    # Authy's reports have no Verify v2 counterpart (phone carrier data is Twilio's separate Lookup API).
+
+    async def register_activity(self, activity: Activity) -> str:
+        raise Unsupported("RegisterActivity is Authy's: Twilio Verify v2 has no activity reports")
+
+    async def application_statistics(self) -> ApplicationStatistics:
+        raise Unsupported("GetApplicationStatistics is Authy's: Twilio Verify v2 has no application statistics")
+
+    async def phone_information(self, phone: PhoneNumber, ip: str) -> PhoneInformation:
+        raise Unsupported("GetPhoneInformation is Authy's: with Twilio Verify use Twilio's Lookup API")
 
     # Users: entities.
 

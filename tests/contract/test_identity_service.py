@@ -9,6 +9,7 @@ real sidecar process does every account operation and each request must be one o
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import grpc
@@ -29,6 +30,10 @@ WIRE = {
     ("GET", "/auth/sessions"): (True, None),
     ("POST", "/auth/sessions/logout"): (True, {"sessionId"}),
     ("GET", "/health"): (False, None),
+    ("POST", "/auth/2fa/toggle"): (True, {"enable"}),
+    ("POST", "/auth/2fa/confirm-enable"): (True, {"email", "code"}),
+    ("POST", "/auth/email/change-request"): (True, {"newEmail"}),
+    ("POST", "/auth/email/change-confirm"): (True, {"email", "token"}),
 }
 
 
@@ -64,6 +69,19 @@ def _every_operation(accounts, emulator) -> None:
     with pytest.raises(grpc.RpcError):  # no such call on this service: nothing may be sent for it
         accounts.Logout(pb.LogoutRequest(refresh_token=rotated.refresh_token), timeout=5)
     accounts.proc.stub.CheckUpstreamHealth(auth_pb2.CheckUpstreamHealthRequest(), timeout=10)
+
+    email = f"gina-{secrets.token_hex(4)}@example.com"  # a fresh user: these calls change the account
+    emulator.http.post("/_control/identity/users", json={"email": email}).raise_for_status()
+    access = login(email).tokens.access_token
+    toggled = accounts.ToggleTwoFactor(pb.ToggleTwoFactorRequest(access_token=access, enable=True), timeout=5)
+    accounts.ConfirmEnableTwoFactor(
+        pb.ConfirmEnableTwoFactorRequest(access_token=access, email=email, code=toggled.code), timeout=5
+    )
+    new = f"gina-new-{secrets.token_hex(4)}@example.com"
+    token = accounts.RequestEmailChange(
+        pb.RequestEmailChangeRequest(access_token=access, new_email=new), timeout=5
+    ).email_change_token
+    accounts.ConfirmEmailChange(pb.ConfirmEmailChangeRequest(access_token=access, email=new, token=token), timeout=5)
 
 
 def test_every_request_is_a_row_of_the_table(service, emulator):

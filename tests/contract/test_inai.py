@@ -11,6 +11,7 @@ our stand-ins (the header name and the JWKS client come from there; see inai/shi
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 
 import pytest
@@ -117,6 +118,8 @@ def test_the_sdk_parses_the_other_calls_the_readme_shows(project, emulator):
     assert out["clearOrganization"]["ok"]
     assert out["forgotPassword"]["value"] == out["forgotUnknown"]["value"]  # no account enumeration
     assert out["resetPassword"]["value"] == {"message": "Password has been reset"}
+    problem(out["resetReplayed"], 400, "Invalid or expired reset token")  # a reset token works once
+    problem(out["meAfterReset"], 401, "Invalid or expired access token")  # and the reset ended the sessions
     problem(out["loginOldPassword"], 401, "Invalid email or password")
     assert out["loginNewPassword"]["value"]["user"]["email"] == registered["user"]["email"]
 
@@ -130,6 +133,11 @@ OPERATIONS_THE_SIDECAR_USES = {
     ("GET", "/inai/api/v1/sessions"),
     ("POST", "/inai/api/v1/sessions/{session_id}/revoke"),
     ("GET", "/inai/.well-known/jwks.json"),
+    ("POST", "/inai/api/v1/auth/register"),
+    ("POST", "/inai/api/v1/auth/set-active-organization"),
+    ("POST", "/inai/api/v1/auth/forgot-password"),
+    ("POST", "/inai/api/v1/auth/reset-password"),
+    ("POST", "/inai/api/v1/auth/verify-email"),
 }
 
 
@@ -154,6 +162,21 @@ def _sidecar_operations(proc, emulator) -> None:
     accounts.Logout(pb.LogoutRequest(refresh_token=rotated.refresh_token), timeout=5)
     proc.stub.CheckUpstreamHealth(auth_pb2.CheckUpstreamHealthRequest(), timeout=10)  # the JWKS probe
 
+    # the app-user flows, in drive.js's order (the first request of each route is compared)
+    email = f"carol-{secrets.token_hex(4)}@example.com"
+    mailed = lambda: emulator.http.get("/_control/inai/mail", params={"email": email}).json()  # noqa: E731
+    carol = accounts.Register(pb.RegisterRequest(email=email, password="first pass 1", first_name="Carol"), timeout=5)
+    accounts.VerifyEmail(pb.VerifyEmailRequest(token=mailed()["verify"]), timeout=5)
+    accounts.SetActiveOrganization(
+        pb.SetActiveOrganizationRequest(access_token=carol.tokens.access_token, organization_id="org_emulator"),
+        timeout=5,
+    )
+    accounts.SetActiveOrganization(  # empty clears it: the SDK's null
+        pb.SetActiveOrganizationRequest(access_token=carol.tokens.access_token), timeout=5
+    )
+    accounts.ForgotPassword(pb.ForgotPasswordRequest(email=email), timeout=5)
+    accounts.ResetPassword(pb.ResetPasswordRequest(token=mailed()["reset"], new_password="second pass 2"), timeout=5)
+
 
 def _shape(request: dict) -> dict:
     """What must agree between the SDK's request and ours for one operation."""
@@ -167,13 +190,28 @@ def _shape(request: dict) -> dict:
     }
 
 
+def _organization_bodies(emulator) -> list[dict]:
+    """The bodies of the accepted setActiveOrganization calls (a known organization, then null)."""
+    return [
+        json.loads(r["body"])
+        for r in emulator.requests()
+        if r["route"] == "/inai/api/v1/auth/set-active-organization" and "org_nope" not in r["body"]
+    ]
+
+
 def test_the_adapter_sends_what_the_sdk_sends(project, sidecar, emulator):
     emulator.reset()
     drive(project, emulator)
     sdk = {op: _shape(r) for op, r in first_requests(emulator).items()}
+    sdk_organizations = _organization_bodies(emulator)
     emulator.reset()
     _sidecar_operations(sidecar, emulator)
     ours = {op: _shape(r) for op, r in first_requests(emulator).items()}
+    assert (
+        _organization_bodies(emulator)
+        == sdk_organizations[:2]
+        == [{"organizationId": "org_emulator"}] + [{"organizationId": None}]
+    )
 
     sdk = {op: shape for op, shape in sdk.items() if op in OPERATIONS_THE_SIDECAR_USES}
     expected = OPERATIONS_THE_SIDECAR_USES
@@ -187,3 +225,10 @@ def test_the_adapter_sends_what_the_sdk_sends(project, sidecar, emulator):
     assert login == {"bearer": None, "content_type": "application/json", "body": {"email": "str", "password": "str"}}
     assert sdk[("POST", "/inai/api/v1/sessions/{session_id}/revoke")]["body"] is None
     assert sdk[("GET", "/inai/.well-known/jwks.json")]["publishable_key"] is None
+    assert sdk[("POST", "/inai/api/v1/auth/register")]["body"] == {
+        "email": "str",
+        "password": "str",
+        "firstName": "str",
+    }
+    assert sdk[("POST", "/inai/api/v1/auth/set-active-organization")]["bearer"] is True
+    assert sdk[("POST", "/inai/api/v1/auth/reset-password")]["body"] == {"token": "str", "password": "str"}

@@ -74,4 +74,11 @@ def test_sidecar_run_shows_every_area_working(tmp_path):
         == "is_valid=True state=CHALLENGE_SUCCEEDED source=UPSTREAM"
     )
     assert answer("ValidateChallenge replayed").startswith("is_valid=False reason=ALREADY_USED")
+    assert answer("VerifyEmail with the mailed token") == "Email verified"
+    assert answer("VerifyEmail replayed").startswith("INVALID_ARGUMENT: identity 400: Invalid or expired verification")
+    assert answer("ResetPassword with the mailed token") == "Password has been reset; revoked_tokens=1"
+    assert answer("ResetPassword replayed").startswith("INVALID_ARGUMENT: identity 400: Invalid or expired reset token")
+    assert answer("ConfirmEmailChange (an identity-service call)").startswith(
+        "UNIMPLEMENTED: confirm_email_change is served by identity.api identity-service"
+    )
     assert "sidecar call" in out and code == 0

@@ -460,3 +460,224 @@ class LogoutSessionRequest(_message.Message):
 class LogoutSessionResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RegisterRequest(_message.Message):
+    __slots__ = ("email", "password", "first_name", "last_name")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ...) -> None: ...
+
+class RegisterResponse(_message.Message):
+    __slots__ = ("tokens", "user_id")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    tokens: AccountTokens
+    user_id: str
+    def __init__(self, tokens: _Optional[_Union[AccountTokens, _Mapping]] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class SetActiveOrganizationRequest(_message.Message):
+    __slots__ = ("access_token", "organization_id")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    organization_id: str
+    def __init__(self, access_token: _Optional[str] = ..., organization_id: _Optional[str] = ...) -> None: ...
+
+class SetActiveOrganizationResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: AccountTokens
+    def __init__(self, tokens: _Optional[_Union[AccountTokens, _Mapping]] = ...) -> None: ...
+
+class ForgotPasswordRequest(_message.Message):
+    __slots__ = ("email",)
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    def __init__(self, email: _Optional[str] = ...) -> None: ...
+
+class ForgotPasswordResponse(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class ResetPasswordRequest(_message.Message):
+    __slots__ = ("token", "new_password", "email")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NEW_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    new_password: str
+    email: str
+    def __init__(self, token: _Optional[str] = ..., new_password: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
+
+class ResetPasswordResponse(_message.Message):
+    __slots__ = ("message", "revoked_tokens")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    revoked_tokens: int
+    def __init__(self, message: _Optional[str] = ..., revoked_tokens: _Optional[int] = ...) -> None: ...
+
+class VerifyEmailRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class VerifyEmailResponse(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class ToggleTwoFactorRequest(_message.Message):
+    __slots__ = ("access_token", "enable")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    enable: bool
+    def __init__(self, access_token: _Optional[str] = ..., enable: _Optional[bool] = ...) -> None: ...
+
+class ToggleTwoFactorResponse(_message.Message):
+    __slots__ = ("confirmation_required", "code", "message")
+    CONFIRMATION_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    confirmation_required: bool
+    code: str
+    message: str
+    def __init__(self, confirmation_required: _Optional[bool] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ConfirmEnableTwoFactorRequest(_message.Message):
+    __slots__ = ("access_token", "email", "code")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    email: str
+    code: str
+    def __init__(self, access_token: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class ConfirmEnableTwoFactorResponse(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class RequestEmailChangeRequest(_message.Message):
+    __slots__ = ("access_token", "new_email")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NEW_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    new_email: str
+    def __init__(self, access_token: _Optional[str] = ..., new_email: _Optional[str] = ...) -> None: ...
+
+class RequestEmailChangeResponse(_message.Message):
+    __slots__ = ("email_change_token",)
+    EMAIL_CHANGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    email_change_token: str
+    def __init__(self, email_change_token: _Optional[str] = ...) -> None: ...
+
+class ConfirmEmailChangeRequest(_message.Message):
+    __slots__ = ("access_token", "email", "token")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    email: str
+    token: str
+    def __init__(self, access_token: _Optional[str] = ..., email: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class ConfirmEmailChangeResponse(_message.Message):
+    __slots__ = ("message", "revoked_tokens")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    revoked_tokens: int
+    def __init__(self, message: _Optional[str] = ..., revoked_tokens: _Optional[int] = ...) -> None: ...
+
+class RegisterActivityRequest(_message.Message):
+    __slots__ = ("user_id", "type", "data", "ip")
+    class DataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    type: str
+    data: _containers.ScalarMap[str, str]
+    ip: str
+    def __init__(self, user_id: _Optional[str] = ..., type: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ..., ip: _Optional[str] = ...) -> None: ...
+
+class RegisterActivityResponse(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class GetApplicationStatisticsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MonthlyStatistics(_message.Message):
+    __slots__ = ("year", "month", "api_calls_count", "auths_count", "calls_count", "sms_count", "users_count")
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    API_CALLS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    AUTHS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CALLS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SMS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    USERS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    year: int
+    month: str
+    api_calls_count: int
+    auths_count: int
+    calls_count: int
+    sms_count: int
+    users_count: int
+    def __init__(self, year: _Optional[int] = ..., month: _Optional[str] = ..., api_calls_count: _Optional[int] = ..., auths_count: _Optional[int] = ..., calls_count: _Optional[int] = ..., sms_count: _Optional[int] = ..., users_count: _Optional[int] = ...) -> None: ...
+
+class GetApplicationStatisticsResponse(_message.Message):
+    __slots__ = ("app_id", "total_users", "months")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_USERS_FIELD_NUMBER: _ClassVar[int]
+    MONTHS_FIELD_NUMBER: _ClassVar[int]
+    app_id: int
+    total_users: int
+    months: _containers.RepeatedCompositeFieldContainer[MonthlyStatistics]
+    def __init__(self, app_id: _Optional[int] = ..., total_users: _Optional[int] = ..., months: _Optional[_Iterable[_Union[MonthlyStatistics, _Mapping]]] = ...) -> None: ...
+
+class GetPhoneInformationRequest(_message.Message):
+    __slots__ = ("phone", "country", "ip")
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    phone: str
+    country: str
+    ip: str
+    def __init__(self, phone: _Optional[str] = ..., country: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
+
+class GetPhoneInformationResponse(_message.Message):
+    __slots__ = ("type", "provider", "ported", "message")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PORTED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    provider: str
+    ported: bool
+    message: str
+    def __init__(self, type: _Optional[str] = ..., provider: _Optional[str] = ..., ported: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...

@@ -106,6 +106,21 @@ class SecondFactorServiceStub:
                 request_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpRequest.SerializeToString,
                 response_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpResponse.FromString,
                 _registered_method=True)
+        self.RegisterActivity = channel.unary_unary(
+                '/authsidecar.v1.SecondFactorService/RegisterActivity',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.RegisterActivityRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.RegisterActivityResponse.FromString,
+                _registered_method=True)
+        self.GetApplicationStatistics = channel.unary_unary(
+                '/authsidecar.v1.SecondFactorService/GetApplicationStatistics',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.GetApplicationStatisticsRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.GetApplicationStatisticsResponse.FromString,
+                _registered_method=True)
+        self.GetPhoneInformation = channel.unary_unary(
+                '/authsidecar.v1.SecondFactorService/GetPhoneInformation',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.GetPhoneInformationRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.GetPhoneInformationResponse.FromString,
+                _registered_method=True)
 
 
 class SecondFactorServiceServicer:
@@ -221,6 +236,28 @@ class SecondFactorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterActivity(self, request, context):
+        """Report a user activity to the platform (authy-client registerActivity): banned, unbanned,
+        cookie_login or password_reset, with optional string data and the user's IP. Pass-through.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApplicationStatistics(self, request, context):
+        """The application's usage statistics by month and its user count (getApplicationStatistics).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPhoneInformation(self, request, context):
+        """Carrier and line type of a phone number (getPhoneInformation, Phone Intelligence). Pass-through.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SecondFactorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -293,6 +330,21 @@ def add_SecondFactorServiceServicer_to_server(servicer, server):
                     servicer.ConfirmTotp,
                     request_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpRequest.FromString,
                     response_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmTotpResponse.SerializeToString,
+            ),
+            'RegisterActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterActivity,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.RegisterActivityRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.RegisterActivityResponse.SerializeToString,
+            ),
+            'GetApplicationStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplicationStatistics,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.GetApplicationStatisticsRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.GetApplicationStatisticsResponse.SerializeToString,
+            ),
+            'GetPhoneInformation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPhoneInformation,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.GetPhoneInformationRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.GetPhoneInformationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -685,6 +737,87 @@ class SecondFactorService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def RegisterActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.SecondFactorService/RegisterActivity',
+            authsidecar_dot_v1_dot_factors__pb2.RegisterActivityRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.RegisterActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplicationStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.SecondFactorService/GetApplicationStatistics',
+            authsidecar_dot_v1_dot_factors__pb2.GetApplicationStatisticsRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.GetApplicationStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPhoneInformation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.SecondFactorService/GetPhoneInformation',
+            authsidecar_dot_v1_dot_factors__pb2.GetPhoneInformationRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.GetPhoneInformationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class AccountServiceStub:
     """AccountService: login, MFA, refresh, logout and session management against an identity
@@ -732,6 +865,51 @@ class AccountServiceStub:
                 '/authsidecar.v1.AccountService/LogoutSession',
                 request_serializer=authsidecar_dot_v1_dot_factors__pb2.LogoutSessionRequest.SerializeToString,
                 response_deserializer=authsidecar_dot_v1_dot_factors__pb2.LogoutSessionResponse.FromString,
+                _registered_method=True)
+        self.Register = channel.unary_unary(
+                '/authsidecar.v1.AccountService/Register',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.RegisterResponse.FromString,
+                _registered_method=True)
+        self.SetActiveOrganization = channel.unary_unary(
+                '/authsidecar.v1.AccountService/SetActiveOrganization',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.SetActiveOrganizationRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.SetActiveOrganizationResponse.FromString,
+                _registered_method=True)
+        self.ForgotPassword = channel.unary_unary(
+                '/authsidecar.v1.AccountService/ForgotPassword',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.ForgotPasswordRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.ForgotPasswordResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/authsidecar.v1.AccountService/ResetPassword',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/authsidecar.v1.AccountService/VerifyEmail',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.ToggleTwoFactor = channel.unary_unary(
+                '/authsidecar.v1.AccountService/ToggleTwoFactor',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.ToggleTwoFactorRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.ToggleTwoFactorResponse.FromString,
+                _registered_method=True)
+        self.ConfirmEnableTwoFactor = channel.unary_unary(
+                '/authsidecar.v1.AccountService/ConfirmEnableTwoFactor',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEnableTwoFactorRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEnableTwoFactorResponse.FromString,
+                _registered_method=True)
+        self.RequestEmailChange = channel.unary_unary(
+                '/authsidecar.v1.AccountService/RequestEmailChange',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestEmailChangeRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestEmailChangeResponse.FromString,
+                _registered_method=True)
+        self.ConfirmEmailChange = channel.unary_unary(
+                '/authsidecar.v1.AccountService/ConfirmEmailChange',
+                request_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEmailChangeRequest.SerializeToString,
+                response_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEmailChangeResponse.FromString,
                 _registered_method=True)
 
 
@@ -790,6 +968,79 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Register(self, request, context):
+        """The app-user flows each flavour offers (identity.api). A call the configured flavour has no
+        counterpart for answers UNIMPLEMENTED, naming the flavour that serves it.
+
+        [inai] Register a new user (@inai-dev/backend register): tokens, as a login gives.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetActiveOrganization(self, request, context):
+        """[inai] Switch the user's active organization (setActiveOrganization): new tokens carrying
+        org_id. An empty organization_id clears it (the SDK's null).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgotPassword(self, request, context):
+        """[inai] Have the platform mail a password-reset token (forgotPassword). The answer is the same
+        whether the account exists or not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """[inai] Set a new password with the mailed token (resetPassword). The platform ends the
+        account's sessions; with `email` set, the sidecar also revokes at once the access tokens it
+        handed out to that account, so VerifyToken answers REVOKED for them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """[inai] Confirm an email address with the mailed token (verifyEmail).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ToggleTwoFactor(self, request, context):
+        """[identity-service] Start enabling, or disable, 2FA for the user of access_token (toggle2FA).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmEnableTwoFactor(self, request, context):
+        """[identity-service] Confirm enabling 2FA with the code sent to the user (confirmEnable2FA).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestEmailChange(self, request, context):
+        """[identity-service] Ask to change the user's email (requestEmailChange): the token to mail to
+        the new address.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmEmailChange(self, request, context):
+        """[identity-service] Confirm an email change with that token (confirmEmailChange). The service
+        ends the user's sessions; the sidecar revokes at once the access tokens it handed out to the
+        account (learnt from GetMe before the change), so VerifyToken answers REVOKED for them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -827,6 +1078,51 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.LogoutSession,
                     request_deserializer=authsidecar_dot_v1_dot_factors__pb2.LogoutSessionRequest.FromString,
                     response_serializer=authsidecar_dot_v1_dot_factors__pb2.LogoutSessionResponse.SerializeToString,
+            ),
+            'Register': grpc.unary_unary_rpc_method_handler(
+                    servicer.Register,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.RegisterRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.RegisterResponse.SerializeToString,
+            ),
+            'SetActiveOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetActiveOrganization,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.SetActiveOrganizationRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.SetActiveOrganizationResponse.SerializeToString,
+            ),
+            'ForgotPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgotPassword,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.ForgotPasswordRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.ForgotPasswordResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'ToggleTwoFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.ToggleTwoFactor,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.ToggleTwoFactorRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.ToggleTwoFactorResponse.SerializeToString,
+            ),
+            'ConfirmEnableTwoFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmEnableTwoFactor,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEnableTwoFactorRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEnableTwoFactorResponse.SerializeToString,
+            ),
+            'RequestEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestEmailChange,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.RequestEmailChangeRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.RequestEmailChangeResponse.SerializeToString,
+            ),
+            'ConfirmEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmEmailChange,
+                    request_deserializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEmailChangeRequest.FromString,
+                    response_serializer=authsidecar_dot_v1_dot_factors__pb2.ConfirmEmailChangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1021,6 +1317,249 @@ class AccountService:
             '/authsidecar.v1.AccountService/LogoutSession',
             authsidecar_dot_v1_dot_factors__pb2.LogoutSessionRequest.SerializeToString,
             authsidecar_dot_v1_dot_factors__pb2.LogoutSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Register(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/Register',
+            authsidecar_dot_v1_dot_factors__pb2.RegisterRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.RegisterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetActiveOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/SetActiveOrganization',
+            authsidecar_dot_v1_dot_factors__pb2.SetActiveOrganizationRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.SetActiveOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgotPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/ForgotPassword',
+            authsidecar_dot_v1_dot_factors__pb2.ForgotPasswordRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.ForgotPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/ResetPassword',
+            authsidecar_dot_v1_dot_factors__pb2.ResetPasswordRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/VerifyEmail',
+            authsidecar_dot_v1_dot_factors__pb2.VerifyEmailRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ToggleTwoFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/ToggleTwoFactor',
+            authsidecar_dot_v1_dot_factors__pb2.ToggleTwoFactorRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.ToggleTwoFactorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmEnableTwoFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/ConfirmEnableTwoFactor',
+            authsidecar_dot_v1_dot_factors__pb2.ConfirmEnableTwoFactorRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.ConfirmEnableTwoFactorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/RequestEmailChange',
+            authsidecar_dot_v1_dot_factors__pb2.RequestEmailChangeRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.RequestEmailChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authsidecar.v1.AccountService/ConfirmEmailChange',
+            authsidecar_dot_v1_dot_factors__pb2.ConfirmEmailChangeRequest.SerializeToString,
+            authsidecar_dot_v1_dot_factors__pb2.ConfirmEmailChangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,8 +46,44 @@ class AccountSession:
     current: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    tokens: Tokens
+    user_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorToggled:
+    confirmation_required: bool = False
+    code: str = ""  # the service's twoFACode, when it hands one back (seed 004)
+    message: str = ""
+
+
+# Which `identity.api` flavour serves each app-user flow (the other answers UNIMPLEMENTED).
+FLOW_FLAVOUR = {
+    "register": "inai",
+    "set_active_organization": "inai",
+    "forgot_password": "inai",
+    "reset_password": "inai",
+    "verify_email": "inai",
+    "toggle_two_factor": "identity-service",
+    "confirm_enable_two_factor": "identity-service",
+    "request_email_change": "identity-service",
+    "confirm_email_change": "identity-service",
+}
+
+
 class IdentityApi(Protocol):
-    """One identity service's wire, as the account core calls it."""
+    """One identity service's wire, as the account core calls it. An adapter names its flavour in a
+    class attribute `flavour` (its identity.api name), which FLOW_FLAVOUR is matched against."""
 
     async def login(self, email: str, password: str) -> LoginResult: ...
     async def complete_mfa(self, mfa_token: str, code: str) -> Tokens: ...
@@ -58,3 +94,13 @@ class IdentityApi(Protocol):
     async def logout_session(self, access_token: str, session_id: str) -> None: ...
     async def health(self) -> UpstreamHealth: ...
     async def aclose(self) -> None: ...
+    # The app-user flows: each wire serves its own and raises Unsupported for the other's.
+    async def register(self, registration: Registration) -> Registered: ...
+    async def set_active_organization(self, access_token: str, organization_id: str) -> Tokens: ...
+    async def forgot_password(self, email: str) -> str: ...
+    async def reset_password(self, token: str, password: str) -> str: ...
+    async def verify_email(self, token: str) -> str: ...
+    async def toggle_two_factor(self, access_token: str, enable: bool) -> TwoFactorToggled: ...
+    async def confirm_enable_two_factor(self, access_token: str, email: str, code: str) -> str: ...
+    async def request_email_change(self, access_token: str, new_email: str) -> str: ...
+    async def confirm_email_change(self, access_token: str, email: str, token: str) -> str: ...

@@ -86,6 +86,46 @@ class TokenSent:
     ignored: bool = False
 
 
+# authy-client's activity enum (src/enums/activity-enum.js): the only types registerActivity sends.
+ACTIVITY_TYPES = frozenset({"banned", "cookie_login", "password_reset", "unbanned"})
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """A user activity reported to the platform (registerActivity)."""
+
+    user_id: str
+    type: str  # one of ACTIVITY_TYPES
+    data: dict[str, str] = field(default_factory=dict)
+    ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyStatistics:
+    year: int
+    month: str
+    api_calls_count: int = 0
+    auths_count: int = 0
+    calls_count: int = 0
+    sms_count: int = 0
+    users_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationStatistics:
+    app_id: int
+    total_users: int
+    months: tuple[MonthlyStatistics, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInformation:
+    type: str
+    provider: str
+    ported: bool
+    message: str = ""
+
+
 class AuthyUpstream(Protocol):
     """What the core needs from the platform; upstream/authy.py speaks its wire format."""
 
@@ -100,6 +140,9 @@ class AuthyUpstream(Protocol):
     async def register_user(self, email: str, phone: PhoneNumber) -> str: ...
     async def delete_user(self, user_id: str) -> None: ...
     async def user_status(self, user_id: str) -> UserStatus: ...
+    async def register_activity(self, activity: Activity) -> str: ...
+    async def application_statistics(self) -> ApplicationStatistics: ...
+    async def phone_information(self, phone: PhoneNumber, ip: str) -> PhoneInformation: ...
     async def health(self) -> UpstreamHealth: ...
     async def aclose(self) -> None: ...
 

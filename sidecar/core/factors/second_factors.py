@@ -23,9 +23,12 @@ from sidecar.config.settings import AuthySettings, CircuitSettings
 from sidecar.core.factors import twilio_signature
 from sidecar.core.factors.callbacks import CallbackLimits, params_from_body, tree_from_pairs, verify_signature
 from sidecar.core.factors.records import (
+    Activity,
+    ApplicationStatistics,
     ApprovalDraft,
     ApprovalStatus,
     AuthyUpstream,
+    PhoneInformation,
     PhoneNumber,
     PhoneVerificationStarted,
     TokenRequest,
@@ -316,3 +319,12 @@ class SecondFactors(UpstreamComponent):
 
     async def user_status(self, user_id: str) -> UserStatus:
         return await self._call(self.upstream.user_status(user_id))
+
+    async def register_activity(self, activity: Activity) -> str:
+        return await self._call(self.upstream.register_activity(activity))
+
+    async def application_statistics(self) -> ApplicationStatistics:
+        return await self._call(self.upstream.application_statistics())
+
+    async def phone_information(self, phone: PhoneNumber, ip: str = "") -> PhoneInformation:
+        return await self._call(self.upstream.phone_information(phone, ip))

@@ -141,3 +141,8 @@ class UpstreamLimited(UpstreamError):
     @property
     def unavailable(self) -> bool:
         return False
+
+
+class Unsupported(Exception):
+    """The configured platform has no such call (the other identity flavour serves it); maps to gRPC
+    UNIMPLEMENTED with the reason."""

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from sidecar.core.factors.callbacks import verify_signature
-from sidecar.core.factors.records import ApprovalDraft, PhoneNumber, TokenRequest
+from sidecar.core.factors.records import Activity, ApprovalDraft, PhoneNumber, TokenRequest
 from sidecar.emulator.credentials import AUTHY_API_KEY
 from sidecar.upstream.authy import AuthyClient
 from tests.contract.conftest import run_node
@@ -179,6 +179,10 @@ async def drive_adapter(base_url: str, http: httpx.Client) -> None:
         sent = http.get("/_control/authy/phones/last").json()
         await client.check_phone_verification(PHONE, sent["code"])
         assert (await client.health()).healthy
+        assert (await client.application_statistics()).total_users >= 1
+        assert (await client.phone_information(PHONE, "")).provider
+        activity = Activity(user_id, "banned", {"reason": "Too many logins"}, "86.112.56.34")
+        assert await client.register_activity(activity) == "Activity was created."
         await client.delete_user(user_id)
     finally:
         await client.aclose()
@@ -190,7 +194,7 @@ async def test_the_adapter_sends_what_the_sdk_sends_for_every_operation(sdk_run,
     ours = [r for r in emulator.requests() if r["path"].startswith("/authy/")]
     assert ours and not any(r["headers"].get("user-agent", "").startswith(SDK_AGENT) for r in ours)
     used_routes = {(r["method"], r["route"]) for r in ours}
-    assert len(used_routes) == 11, sorted(used_routes)
+    assert len(used_routes) == 14, sorted(used_routes)
     theirs = {wire(r) for r in sdk_requests if (r["method"], r["route"]) in used_routes}
     mine = {wire(r) for r in ours}
     assert mine - theirs == set(), "the adapter sends requests the SDK never sends:\n" + "\n".join(mine - theirs)
@@ -213,3 +217,29 @@ def test_the_emulator_refuses_form_bodies_the_sdk_never_sends(emulator, path):
     )
     assert answer.status_code == 400 and answer.json()["success"] is False
     assert "application/json" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        # registerActivity sends {data, type, user_ip} only; data an object, user_ip an IP (Assert.ip)
+        ("POST", "/register_activity", {"json": {"type": "banned", "reason": "x"}}),
+        ("POST", "/register_activity", {"json": {"type": "banned", "data": "x"}}),
+        ("POST", "/register_activity", {"json": {"type": "banned", "user_ip": "localhost"}}),
+        ("POST", "/register_activity", {"data": {"type": "banned"}}),
+        # getPhoneInformation: country_code, phone_number, user_ip in the query and nothing else
+        ("GET", "/protected/json/phones/info?country_code=1&phone_number=2015550123&via=sms", {}),
+        # getApplicationStatistics: at most user_ip
+        ("GET", "/protected/json/app/stats?app_id=1", {}),
+    ],
+)
+def test_the_emulator_refuses_what_the_sdk_never_sends_for_the_report_calls(emulator, method, path, kwargs):
+    if path == "/register_activity":
+        user = emulator.http.post(
+            "/authy/protected/json/users/new",
+            json={"user": {"email": "r@example.com", "cellphone": "2015550123", "country_code": "1"}},
+            headers={"X-Authy-API-Key": AUTHY_API_KEY},
+        ).json()["user"]["id"]
+        path = f"/protected/json/users/{user}/register_activity"
+    answer = emulator.http.request(method, "/authy" + path, headers={"X-Authy-API-Key": AUTHY_API_KEY}, **kwargs)
+    assert answer.status_code == 400 and answer.json()["success"] is False, answer.text

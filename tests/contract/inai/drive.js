@@ -92,6 +92,8 @@ async function main() {
   out.forgotUnknown = await outcome(() => client.forgotPassword("nobody@example.com"));
   const { reset } = await mailed();
   out.resetPassword = await outcome(() => client.resetPassword(reset, "second pass 2"));
+  out.resetReplayed = await outcome(() => client.resetPassword(reset, "third pass 3"));
+  out.meAfterReset = await outcome(() => client.getMe(out.clearOrganization.value.access_token));
   out.loginOldPassword = await outcome(() => client.login({ email, password: "first pass 1" }));
   out.loginNewPassword = await outcome(() => client.login({ email, password: "second pass 2" }));
   console.log(JSON.stringify(out));
