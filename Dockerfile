@@ -15,7 +15,8 @@ ENV PATH=/opt/authsidecar/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
 COPY generated ./generated
-RUN pip install --no-cache-dir .
+COPY clients/python ./clients/python
+RUN pip install --no-cache-dir ./clients/python .
 
 FROM python:3.11-slim-bookworm AS runtime
 # A fixed numeric uid so `runAsNonRoot` can be verified by the kubelet without a passwd lookup.

@@ -8,20 +8,34 @@ from pathlib import Path
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.api import convert
 from sidecar.core.shared.outcomes import ActionState, Reason, SessionStatus, Source
-from tools.protogen import generate
+from tools.protogen import generate, split
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def files(folder: Path) -> list[Path]:
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
 def test_committed_stubs_are_current(tmp_path):
-    generate(tmp_path)
-    committed = ROOT / "generated"
-    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    assert fresh == sorted(
-        p.relative_to(committed) for p in committed.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-    )
-    stale = [str(p) for p in fresh if not filecmp.cmp(tmp_path / p, committed / p, shallow=False)]
-    assert not stale, f"run `make proto` and commit: {stale}"
+    generate(tmp_path / "out")
+    split(tmp_path / "out", tmp_path / "generated", tmp_path / "client")
+    # the client's stubs and the server's Envoy ones, each compared with its committed folder
+    for fresh_dir, committed in (
+        (tmp_path / "generated", ROOT / "generated"),
+        (tmp_path / "client" / "authsidecar", ROOT / "clients" / "python" / "authsidecar"),
+    ):
+        fresh = files(fresh_dir)
+        assert fresh == files(committed), f"run `make proto` and commit ({committed})"
+        stale = [str(p) for p in fresh if not filecmp.cmp(fresh_dir / p, committed / p, shallow=False)]
+        assert not stale, f"run `make proto` and commit: {stale}"
+
+
+def test_the_server_uses_the_client_distributions_stubs_not_a_copy():
+    import authsidecar.v1.auth_pb2  # noqa: PLC0415 (the module whose file is the point)
+
+    assert Path(authsidecar.v1.auth_pb2.__file__).resolve().parent == ROOT / "clients" / "python" / "authsidecar" / "v1"
+    assert not (ROOT / "generated" / "authsidecar").exists()
 
 
 def test_core_enums_and_proto_enums_match_both_ways():
