@@ -63,6 +63,11 @@ def write(root: Path = ROOT) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp))
         split(Path(tmp), root / "generated", root / "clients" / "python")
+    # The Node package loads the .proto files at run time (no generation): it ships a copy.
+    node = root / "clients" / "node" / "protos" / CLIENT_STUBS
+    if node.exists():
+        shutil.rmtree(node)
+    shutil.copytree(PROTOS / CLIENT_STUBS, node)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,18 @@ def test_messages_round_trip_through_bytes():
 def test_proto_options_let_other_languages_generate():
     opts = pb.DESCRIPTOR.GetOptions()
     assert opts.go_package and opts.java_package and pb.DESCRIPTOR.package == "authsidecar.v1"
+
+
+def test_the_node_package_ships_the_protos_as_they_are():
+    shipped = ROOT / "clients" / "node" / "protos"
+    for proto in sorted((ROOT / "protos" / "authsidecar").rglob("*.proto")):
+        copy = shipped / proto.relative_to(ROOT / "protos")
+        assert copy.is_file() and filecmp.cmp(proto, copy, shallow=False), (
+            f"run `make proto`: {copy} differs from {proto}"
+        )
+    extra = {p.relative_to(shipped) for p in (shipped / "authsidecar").rglob("*.proto")} - {
+        p.relative_to(ROOT / "protos") for p in (ROOT / "protos" / "authsidecar").rglob("*.proto")
+    }
+    assert not extra, f"clients/node/protos has protos the repo does not: {sorted(map(str, extra))}"
+    status = "google/rpc/status.proto"
+    assert filecmp.cmp(shipped / status, ROOT / "examples" / "node" / "protos" / status, shallow=False)
