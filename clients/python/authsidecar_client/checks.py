@@ -136,7 +136,7 @@ def from_headers(kind: str, get: Callable[[str], str | None], names: HeaderNames
 def from_json(body: bytes, token_field: str, phone_field: str | None) -> Credentials:
     """Credentials from a JSON body, as the seed SDKs' examples read them (`req.body.session_token`)."""
     try:
-        data = json.loads(body) if body else {}
+        data = json.loads(body, object_pairs_hook=_unique) if body else {}
     except (ValueError, RecursionError):
         raise Denial(401, "malformed", challenge_header("session", "invalid_request")) from None
     if not isinstance(data, dict):
@@ -145,6 +145,14 @@ def from_json(body: bytes, token_field: str, phone_field: str | None) -> Credent
     if not isinstance(token, str | None) or not isinstance(phone, str | None):
         raise Denial(401, "malformed", challenge_header("session", "invalid_request"))
     return Credentials(usable(token_field, token), usable(phone_field or "", phone))
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice is refused, never resolved: the app's parser might pick the other value."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("duplicate key")
+    return data
 
 
 @dataclass(frozen=True, slots=True)

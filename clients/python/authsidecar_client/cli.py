@@ -8,6 +8,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format, message_factory
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
 
 from authsidecar.v1 import auth_pb2, factors_pb2
 from authsidecar_client.errors import upstream_error
@@ -21,7 +23,7 @@ METHODS = {
 }
 
 
-def build_request(rpc: str, fields: list[str], raw_json: str | None):
+def build_request(rpc: str, fields: list[str], raw_json: str | None) -> tuple[MethodDescriptor, Any]:
     method = METHODS.get(rpc)
     if method is None:
         raise SystemExit(f"unknown RPC {rpc!r}; choose from: {', '.join(sorted(METHODS))}")
@@ -40,7 +42,7 @@ def build_request(rpc: str, fields: list[str], raw_json: str | None):
     return method, json_format.ParseDict(body, request_class())
 
 
-def _print(message) -> None:
+def _print(message: Message) -> None:
     print(
         json_format.MessageToJson(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     )

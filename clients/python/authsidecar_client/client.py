@@ -189,7 +189,7 @@ class AsyncClient:
     async def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:
         return await self._call("CheckUpstreamHealth", pb.CheckUpstreamHealthRequest(), timeout)
 
-    def verify_stream(self, requests: Any = None, *, timeout: float | None = None):
+    def verify_stream(self, requests: Any = None, *, timeout: float | None = None) -> Any:
         """The raw VerifyStream call (VerifyStreamRequest in, VerifyStreamResponse out; no retries, and no
         deadline unless `timeout` is given): for callers that pipeline their own ids."""
         return self._stub.VerifyStream(requests, timeout=timeout)
@@ -314,7 +314,7 @@ class Client:
     def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:
         return self._call("CheckUpstreamHealth", pb.CheckUpstreamHealthRequest(), timeout)
 
-    def verify_stream(self, requests: Any, *, timeout: float | None = None):
+    def verify_stream(self, requests: Any, *, timeout: float | None = None) -> Any:
         """The raw VerifyStream call: an iterator of VerifyStreamRequest in, of VerifyStreamResponse out."""
         return self._stub.VerifyStream(requests, timeout=timeout)
 
