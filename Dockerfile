@@ -20,10 +20,11 @@ ENV PATH=/opt/authsidecar/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
 COPY generated ./generated
+COPY clients/python ./clients/python
 # The pip configuration (a private index, a proxy's CA) is mounted for this step only; without
 # build.sh the secrets are absent and pip uses its defaults. pip itself is not shipped.
 RUN --mount=type=secret,id=pip.conf --mount=type=secret,id=ca.crt \
-    PIP_CONFIG_FILE=/run/secrets/pip.conf pip install --no-cache-dir . \
+    PIP_CONFIG_FILE=/run/secrets/pip.conf pip install --no-cache-dir ./clients/python . \
  && pip uninstall --yes --quiet pip setuptools
 
 FROM ${BASE} AS rootfs

@@ -11,10 +11,10 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: run test install format proto bench soak flood fuzz clean image image-test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,fuzz]'
+	$(PY) -m pip install --quiet -e './clients/python[starlette,flask]' -e '.[dev,fuzz]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,11 +37,11 @@ test: install
 
 # Sort imports and format the Python trees as tests/unit/test_static_checks.py checks them.
 format: install
-	$(VENV)/bin/ruff check --fix --exit-zero --quiet sidecar harness tools tests bench soak fuzz
-	$(VENV)/bin/ruff format sidecar harness tools tests bench soak fuzz
+	$(VENV)/bin/ruff check --fix --exit-zero --quiet sidecar clients/python harness tools tests bench soak fuzz
+	$(VENV)/bin/ruff format sidecar clients/python harness tools tests bench soak fuzz
 
 proto: install
-	$(PY) -m tools.protogen generated
+	$(PY) -m tools.protogen
 
 bench: install
 	$(PY) -m bench

@@ -45,13 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "emulator":
         return _emulator(args.listen)
     if args.command == "call":
-        from sidecar.client.cli import call  # noqa: PLC0415 (each subcommand loads only what it runs)
+        from authsidecar_client.cli import call  # noqa: PLC0415 (each subcommand loads only what it runs)
 
         return call(args.target, args.rpc, args.fields, args.json, args.timeout)
     if args.command == "health":
-        from sidecar.client.cli import check_health  # noqa: PLC0415 (each subcommand loads only what it runs)
-
-        return check_health(args.target, args.service)
+        return _health(args.target, args.service)
     return 2
 
 
@@ -96,3 +94,21 @@ def _emulator(listen: str) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _health(target: str, service: str) -> int:
+    """grpc.health.v1 Check (an operator's command: grpcio-health-checking is the server's, not the client's)."""
+    import grpc  # noqa: PLC0415 (each subcommand loads only what it runs)
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415 (same)
+
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]  # types-grpcio-health-checking: HealthStub lists no methods
+                health_pb2.HealthCheckRequest(service=service), timeout=3
+            )
+        except grpc.RpcError as err:
+            print(json.dumps({"code": err.code().name, "details": err.details()}), file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(status)
+    return 0 if status == "SERVING" else 1

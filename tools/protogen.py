@@ -1,17 +1,23 @@
 """Generate the Python stubs for every .proto under protos/ (run by `make proto`).
 
 Kept as a module, not a Makefile line, so the drift test regenerates with exactly the same flags.
+The `authsidecar` stubs ship in the client distribution (clients/python/authsidecar, which the server
+depends on); the rest (Envoy's) stay in generated/ with the server. One copy of each, never two.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import google.rpc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+CLIENT_STUBS = "authsidecar"  # the top-level package that goes to the client distribution
+TYPED = "py.typed"  # PEP 561: the client's stubs carry their .pyi to the services that import them
 
 
 def generate(out_dir: Path) -> None:
@@ -43,5 +49,26 @@ def generate(out_dir: Path) -> None:
             folder = folder.parent
 
 
+def split(fresh: Path, server_dir: Path, client_dir: Path) -> None:
+    """Place a generate() output: `authsidecar/` under client_dir (with py.typed), the rest under server_dir."""
+    (fresh / CLIENT_STUBS / TYPED).touch()
+    for top in sorted(fresh.iterdir()):
+        dest = (client_dir if top.name == CLIENT_STUBS else server_dir) / top.name
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(top, dest)
+
+
+def write(root: Path = ROOT) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(Path(tmp))
+        split(Path(tmp), root / "generated", root / "clients" / "python")
+    # The Node package loads the .proto files at run time (no generation): it ships a copy.
+    node = root / "clients" / "node" / "protos" / CLIENT_STUBS
+    if node.exists():
+        shutil.rmtree(node)
+    shutil.copytree(PROTOS / CLIENT_STUBS, node)
+
+
 if __name__ == "__main__":
-    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "generated")
+    write(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)

@@ -1,4 +1,4 @@
-"""sidecar.client.client: deadlines, retries only for UNAVAILABLE on idempotent calls, and calls to a real sidecar.
+"""authsidecar_client.client: deadlines, retries only for UNAVAILABLE on idempotent calls, and calls to a real sidecar.
 
 Retry behaviour is counted on an in-process AuthService fake that fails on purpose; the last tests
 talk to a real `sidecar serve` process.
@@ -15,7 +15,7 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
-from sidecar.client.client import AsyncClient, Client
+from authsidecar_client.client import AsyncClient, Client
 
 
 class Flaky(auth_pb2_grpc.AuthServiceServicer):

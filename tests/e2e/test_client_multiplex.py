@@ -1,4 +1,4 @@
-"""sidecar.client.client's `multiplex` option against a real sidecar: calls ride one VerifyStream per client,
+"""authsidecar_client.client's `multiplex` option against a real sidecar: calls ride one VerifyStream per client,
 with the unary calls' answers, errors and deadlines."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import grpc
 import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
+from authsidecar_client.client import AsyncClient, Client
 from harness.processes import wait_until
-from sidecar.client.client import AsyncClient, Client
 
 PHONE = "+14155552671"
 STATUS_PATH = "/v2/backend/session/status"

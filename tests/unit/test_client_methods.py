@@ -1,11 +1,11 @@
-"""sidecar.client.client covers the whole AuthService contract, and its retry list names only real read-only RPCs."""
+"""authsidecar_client.client covers the whole AuthService contract; its retry list names only real read-only RPCs."""
 
 from __future__ import annotations
 
 import re
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.client import client
+from authsidecar_client import client
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AuthService"]
 

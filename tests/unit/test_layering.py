@@ -9,7 +9,9 @@
 - config imports no core;
 - the adapters (upstream/) never import the edge, the runtime or the assembly;
 - the edge (api/) never imports the runtime or the assembly: it talks to a services protocol;
-- nothing in the shipped package imports the test harness or the dev tooling.
+- nothing in the shipped package imports the test harness or the dev tooling;
+- the client distribution (clients/python) imports nothing of the server, the harness or the tooling:
+  the server depends on it, never the other way round.
 Wiring a core component to its adapter happens in runtime/assembly.py."""
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ FORBIDDEN = {
             "sidecar.runtime",
             "sidecar.observability.tracing",
             "sidecar.observability.decision_log",
-            "sidecar.client",
+            "authsidecar_client",
             "grpc",
         )(m)
         or (under("sidecar.config")(m) and not under("sidecar.config.settings", "sidecar.config.spiffe")(m))
@@ -113,3 +115,13 @@ def test_the_rules_catch_a_wrong_arrow():
         "sidecar.config.loading",
         "sidecar.config.settings.Settings",
     } <= found
+
+
+CLIENT = ROOT / "clients" / "python" / "authsidecar_client"
+CLIENT_MODULES = sorted(p.name for p in CLIENT.rglob("*.py"))
+
+
+@pytest.mark.parametrize("name", CLIENT_MODULES)
+def test_the_client_never_imports_the_server(name):
+    wrong = {m for m in imported_modules(CLIENT / name) if under("sidecar", "harness", "tools", "tests")(m)}
+    assert not wrong, f"authsidecar_client/{name} imports {sorted(wrong)}"

@@ -1,5 +1,5 @@
 """The static checks run inside `make test`: ruff (lint and format) over the Python trees and mypy over
-sidecar/, each as a real subprocess with the configuration in pyproject.toml. A finding fails the test
+sidecar/ and the client, each as a real subprocess with the configuration in pyproject.toml. A finding fails the test
 and is printed in full, so the fix is one read away."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TREES = ["sidecar", "harness", "tools", "tests", "bench", "soak", "fuzz"]
+TREES = ["sidecar", "clients/python", "harness", "tools", "tests", "bench", "soak", "fuzz"]
 BOUND = 300  # seconds; a cold mypy run takes ~15 s on one free core, far more on a loaded machine
 
 
@@ -36,6 +36,6 @@ def test_the_code_is_formatted_as_ruff_format_would():
 
 
 @pytest.mark.timeout(BOUND + 30)
-def test_mypy_finds_nothing_in_sidecar():
-    done = run("mypy", "--cache-dir", str(ROOT / ".mypy_cache"), "sidecar")
+def test_mypy_finds_nothing_in_sidecar_and_the_client():
+    done = run("mypy", "--cache-dir", str(ROOT / ".mypy_cache"), "sidecar", "clients/python/authsidecar_client")
     assert done.returncode == 0, explain(done)

@@ -6,8 +6,8 @@ import grpc
 from grpc_status import rpc_status
 
 from authsidecar.v1 import errors_pb2
+from authsidecar_client.cli import build_request
 from sidecar.api.rpc import upstream_status
-from sidecar.client.cli import build_request
 from sidecar.core.shared.outcomes import UpstreamError
 
 

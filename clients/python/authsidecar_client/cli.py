@@ -1,18 +1,18 @@
-"""`sidecar call` and `sidecar health`: a tiny grpcurl for the sidecar's services, driven by the proto descriptors."""
+"""`sidecar call`: a tiny grpcurl for the sidecar's services, driven by the proto descriptors."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, message_factory
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
 
-from authsidecar.v1 import auth_pb2, errors_pb2, factors_pb2
+from authsidecar.v1 import auth_pb2, factors_pb2
+from authsidecar_client.errors import upstream_error
 
 # Every RPC by name (names are unique across the sidecar's services).
 METHODS = {
@@ -23,7 +23,7 @@ METHODS = {
 }
 
 
-def build_request(rpc: str, fields: list[str], raw_json: str | None):
+def build_request(rpc: str, fields: list[str], raw_json: str | None) -> tuple[MethodDescriptor, Any]:
     method = METHODS.get(rpc)
     if method is None:
         raise SystemExit(f"unknown RPC {rpc!r}; choose from: {', '.join(sorted(METHODS))}")
@@ -42,7 +42,7 @@ def build_request(rpc: str, fields: list[str], raw_json: str | None):
     return method, json_format.ParseDict(body, request_class())
 
 
-def _print(message) -> None:
+def _print(message: Message) -> None:
     print(
         json_format.MessageToJson(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     )
@@ -51,13 +51,9 @@ def _print(message) -> None:
 def _error_json(err: grpc.RpcError) -> str:
     """Code and message, plus the UpstreamErrorDetail when the status carries one."""
     out: dict[str, Any] = {"code": err.code().name, "details": err.details()}
-
-    status = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
-    details: Sequence[Any] = status.details if status else ()
-    for any_detail in details:
-        detail = errors_pb2.UpstreamErrorDetail()
-        if any_detail.Unpack(detail):
-            out["upstream_error"] = json_format.MessageToDict(detail, preserving_proto_field_name=True)
+    detail = upstream_error(err)
+    if detail is not None:
+        out["upstream_error"] = json_format.MessageToDict(detail, preserving_proto_field_name=True)
     return json.dumps(out)
 
 
@@ -80,17 +76,3 @@ def call(target: str, rpc: str, fields: list[str], raw_json: str | None, timeout
             print(_error_json(err), file=sys.stderr)
             return 1
     return 0
-
-
-def check_health(target: str, service: str) -> int:
-    with grpc.insecure_channel(target) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]  # types-grpcio-health-checking: HealthStub lists no methods
-                health_pb2.HealthCheckRequest(service=service), timeout=3
-            )
-        except grpc.RpcError as err:
-            print(json.dumps({"code": err.code().name, "details": err.details()}), file=sys.stderr)
-            return 1
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    print(status)
-    return 0 if status == "SERVING" else 1

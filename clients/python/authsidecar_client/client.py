@@ -1,4 +1,4 @@
-"""`sidecar.client.client`: a typed Python client for authsidecar.v1.AuthService, async and sync.
+"""`authsidecar_client.client`: a typed Python client for authsidecar.v1.AuthService, async and sync.
 
     async with AsyncClient("127.0.0.1:50051") as auth:
         answer = await auth.verify_token(token, required_scopes=["orders:read"])
@@ -16,7 +16,7 @@ Errors are grpc.RpcError as raised by grpcio (INVALID_ARGUMENT names the bad fie
 
 With `multiplex=True` the read-only calls (VerifyToken, VerifySession, IsRevoked, GetSessionStatus)
 travel as items of one AuthService.VerifyStream per client instead of one RPC each: same methods, same
-answers and errors, a fraction of the per-call cost when many calls are in flight (client/mux.py;
+answers and errors, a fraction of the per-call cost when many calls are in flight (mux.py;
 trade-offs in docs/clients.md).
 """
 
@@ -33,7 +33,7 @@ from google.protobuf import struct_pb2
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
-from sidecar.client.mux import KINDS, AsyncMultiplexer, Fallback, SyncMultiplexer
+from authsidecar_client.mux import KINDS, AsyncMultiplexer, Fallback, SyncMultiplexer
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 1.0
@@ -189,7 +189,7 @@ class AsyncClient:
     async def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:
         return await self._call("CheckUpstreamHealth", pb.CheckUpstreamHealthRequest(), timeout)
 
-    def verify_stream(self, requests: Any = None, *, timeout: float | None = None):
+    def verify_stream(self, requests: Any = None, *, timeout: float | None = None) -> Any:
         """The raw VerifyStream call (VerifyStreamRequest in, VerifyStreamResponse out; no retries, and no
         deadline unless `timeout` is given): for callers that pipeline their own ids."""
         return self._stub.VerifyStream(requests, timeout=timeout)
@@ -314,7 +314,7 @@ class Client:
     def check_upstream_health(self, *, timeout: float | None = None) -> pb.CheckUpstreamHealthResponse:
         return self._call("CheckUpstreamHealth", pb.CheckUpstreamHealthRequest(), timeout)
 
-    def verify_stream(self, requests: Any, *, timeout: float | None = None):
+    def verify_stream(self, requests: Any, *, timeout: float | None = None) -> Any:
         """The raw VerifyStream call: an iterator of VerifyStreamRequest in, of VerifyStreamResponse out."""
         return self._stub.VerifyStream(requests, timeout=timeout)
 

@@ -1,0 +1,241 @@
+// @authsidecar/client: call the authsidecar (authsidecar.v1.AuthService) from Node.
+//
+//   const { AuthsidecarClient } = require("@authsidecar/client");
+//   const auth = new AuthsidecarClient("127.0.0.1:50051", { timeoutMs: 500 });   // one per process
+//   const answer = await auth.verifyToken(token, { requiredScopes: ["orders:read"] });
+//   if (!answer.valid) ...                  // answer.reason: "REASON_EXPIRED", ...
+//   auth.close();                           // at shutdown: the open stream keeps the event loop alive
+//
+// Responses are plain objects with the .proto's field names (session_token, required_scopes) and
+// enums as strings. Errors are gRPC errors (err.code, err.details; INVALID_ARGUMENT names the field).
+// Every call has a deadline (timeoutMs) that covers its retries; only idempotent calls are retried,
+// only on UNAVAILABLE. VerifyApproval and ValidateChallenge spend a one-time token and are never
+// retried (the first attempt may have spent it), nor are Track and EnrollVerifiedAuthenticator.
+// The read-only calls ride one AuthService.VerifyStream per client (multiplex: false turns it off);
+// trade-offs in docs/clients.md.
+"use strict";
+
+const path = require("path");
+const grpc = require("@grpc/grpc-js");
+const protoLoader = require("@grpc/proto-loader");
+
+// The .proto files ship in the package (protos/, checked equal to the repo's by a test) with
+// google/rpc/status.proto: proto-loader resolves imports only from includeDirs.
+const PROTOS = path.join(__dirname, "protos");
+const DEFAULT_TARGET = "127.0.0.1:50051";
+const DEFAULT_TIMEOUT_MS = 1000;
+const DEFAULT_RETRIES = 2;
+const BACKOFF_MS = 50; // first retry delay; doubles, with jitter
+const IDEMPOTENT = new Set([
+  "VerifyToken", "VerifySession", "GetSessionStatus", "IsRevoked", "GetAction", "GetUser", "CheckUpstreamHealth",
+]);
+// The calls that may ride the stream, and the VerifyStreamRequest field carrying each.
+const STREAM_KINDS = {
+  VerifyToken: "verify_token", VerifySession: "verify_session", IsRevoked: "is_revoked",
+  GetSessionStatus: "get_session_status",
+};
+const FULL_COOLDOWN_MS = 5000; // after the sidecar refused a stream (RESOURCE_EXHAUSTED): unary for this long
+
+let definition = null;
+function serviceClass() {
+  definition = definition || protoLoader.loadSync("authsidecar/v1/auth.proto", {
+    includeDirs: [PROTOS],
+    keepCase: true, // field names exactly as in the .proto: session_token, required_scopes
+    enums: String, // "REASON_EXPIRED" rather than 1
+    longs: String,
+    defaults: true, // unset fields come back with their default (valid: false, reason: ...UNSPECIFIED)
+    oneofs: true,
+  });
+  return grpc.loadPackageDefinition(definition).authsidecar.v1.AuthService;
+}
+
+function rpcError(code, details) {
+  const err = new Error(`${code} ${grpc.status[code]}: ${details}`);
+  return Object.assign(err, { code, details, metadata: new grpc.Metadata() });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+class AuthsidecarClient {
+  constructor(target = DEFAULT_TARGET, options = {}) {
+    const { timeoutMs = DEFAULT_TIMEOUT_MS, retries = DEFAULT_RETRIES, backoffMs = BACKOFF_MS, multiplex = true,
+      credentials = grpc.credentials.createInsecure(), channelOptions = {} } = options;
+    if (!(timeoutMs > 0) || retries < 0 || backoffMs < 0) {
+      throw new RangeError("timeoutMs must be positive; retries and backoffMs must not be negative");
+    }
+    this.timeoutMs = timeoutMs;
+    this.retries = retries;
+    this.backoffMs = backoffMs;
+    const Service = serviceClass();
+    this.grpc = new Service(target, credentials, channelOptions);
+    this.mux = multiplex ? new VerifyStreamMux(this.grpc) : null;
+  }
+
+  // Any AuthService RPC by name, with the retry rules above.
+  async call(rpc, request = {}, { timeoutMs } = {}) {
+    if (typeof this.grpc[rpc] !== "function") throw new Error(`unknown RPC ${rpc}`);
+    const deadline = Date.now() + (timeoutMs || this.timeoutMs);
+    const attempts = 1 + (IDEMPOTENT.has(rpc) ? this.retries : 0);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.send(rpc, request, deadline);
+      } catch (err) {
+        const delay = this.backoffMs * 2 ** attempt * (0.5 + Math.random() / 2);
+        if (attempt + 1 >= attempts || err.code !== grpc.status.UNAVAILABLE || Date.now() + delay >= deadline) {
+          throw err;
+        }
+        await sleep(delay);
+      }
+    }
+  }
+
+  send(rpc, request, deadline) {
+    const left = () => Math.max(deadline - Date.now(), 1);
+    const mux = this.mux;
+    if (mux && STREAM_KINDS[rpc] && mux.usable()) {
+      return mux.call(rpc, request, left()).catch((err) => {
+        if (!err.fallback) throw err;
+        return this.unary(rpc, request, left());
+      });
+    }
+    return this.unary(rpc, request, left());
+  }
+
+  unary(rpc, request, ms) {
+    const deadline = new Date(Date.now() + ms);
+    return new Promise((resolve, reject) => {
+      this.grpc[rpc](request, { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
+    });
+  }
+
+  verifyToken(token, { audience = "", requiredScopes = [], timeoutMs } = {}) {
+    return this.call("VerifyToken", { token, audience, required_scopes: requiredScopes }, { timeoutMs });
+  }
+
+  verifySession(sessionToken, phone, { defaultRegion = "", timeoutMs } = {}) {
+    const request = { session_token: sessionToken, phone, default_region: defaultRegion };
+    return this.call("VerifySession", request, { timeoutMs });
+  }
+
+  getSessionStatus(sessionToken, phone, { defaultRegion = "", timeoutMs } = {}) {
+    const request = { session_token: sessionToken, phone, default_region: defaultRegion };
+    return this.call("GetSessionStatus", request, { timeoutMs });
+  }
+
+  isRevoked(sessionToken, phone, { defaultRegion = "", timeoutMs } = {}) {
+    const request = { session_token: sessionToken, phone, default_region: defaultRegion };
+    return this.call("IsRevoked", request, { timeoutMs });
+  }
+
+  verifyApproval(approvalToken, phone, { defaultRegion = "", timeoutMs } = {}) {
+    const request = { approval_token: approvalToken, phone, default_region: defaultRegion };
+    return this.call("VerifyApproval", request, { timeoutMs });
+  }
+
+  validateChallenge(token, { userId = "", action = "", timeoutMs } = {}) {
+    return this.call("ValidateChallenge", { token, user_id: userId, action }, { timeoutMs });
+  }
+
+  track(userId, action, fields = {}, { timeoutMs } = {}) {
+    return this.call("Track", { ...fields, user_id: userId, action }, { timeoutMs });
+  }
+
+  getAction(userId, action, idempotencyKey, { timeoutMs } = {}) {
+    return this.call("GetAction", { user_id: userId, action, idempotency_key: idempotencyKey }, { timeoutMs });
+  }
+
+  getUser(userId, { timeoutMs } = {}) {
+    return this.call("GetUser", { user_id: userId }, { timeoutMs });
+  }
+
+  enrollVerifiedAuthenticator(userId, verificationMethod, fields = {}, { timeoutMs } = {}) {
+    const request = { ...fields, user_id: userId, verification_method: verificationMethod };
+    return this.call("EnrollVerifiedAuthenticator", request, { timeoutMs });
+  }
+
+  checkUpstreamHealth({ timeoutMs } = {}) {
+    return this.call("CheckUpstreamHealth", {}, { timeoutMs });
+  }
+
+  // Stop the stream (if any) and the channel.
+  close() {
+    if (this.mux) this.mux.close();
+    this.grpc.close();
+  }
+}
+
+// Concurrent calls over one VerifyStream: each gets a fresh id and waits for the answer with that id
+// (answers arrive in completion order). The call's deadline travels as the item's timeout, so the
+// sidecar drops the item when the caller stops waiting. When the stream breaks, every waiting call
+// fails with its status (UNAVAILABLE while the sidecar restarts); UNIMPLEMENTED or RESOURCE_EXHAUSTED
+// send calls back to unary RPCs (err.fallback).
+class VerifyStreamMux {
+  constructor(client) {
+    this.client = client;
+    this.nextId = 1;
+    this.pending = new Map(); // id (string: longs are strings) → { resolve, reject, timer }
+    this.stream = null;
+    this.closedUntil = 0;
+  }
+
+  usable() {
+    return Date.now() >= this.closedUntil;
+  }
+
+  call(rpc, request, deadlineMs) {
+    if (!this.stream) this.open();
+    const id = String(this.nextId++);
+    const ms = Math.max(1, Math.round(deadlineMs));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(rpcError(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"));
+      }, ms);
+      this.pending.set(id, { resolve, reject, timer });
+      this.stream.write({
+        id, timeout: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, [STREAM_KINDS[rpc]]: request,
+      });
+    });
+  }
+
+  open() {
+    const stream = this.client.VerifyStream();
+    stream.on("data", (answer) => {
+      const waiting = this.pending.get(answer.id);
+      if (!waiting) return; // its caller stopped waiting
+      this.pending.delete(answer.id);
+      clearTimeout(waiting.timer);
+      if (answer.result === "error") {
+        waiting.reject(rpcError(answer.error.code, answer.error.message));
+      } else {
+        waiting.resolve(answer[answer.result]);
+      }
+    });
+    stream.on("error", (err) => this.ended(stream, err));
+    stream.on("end", () => this.ended(stream, rpcError(grpc.status.UNAVAILABLE, "VerifyStream ended")));
+    this.stream = stream;
+  }
+
+  ended(stream, err) {
+    if (this.stream !== stream) return;
+    this.stream = null;
+    let failure = err;
+    if (err.code === grpc.status.UNIMPLEMENTED || err.code === grpc.status.RESOURCE_EXHAUSTED) {
+      this.closedUntil = err.code === grpc.status.UNIMPLEMENTED ? Infinity : Date.now() + FULL_COOLDOWN_MS;
+      failure = Object.assign(new Error("VerifyStream unavailable: use unary calls"), { fallback: true });
+    }
+    for (const [id, waiting] of this.pending) {
+      clearTimeout(waiting.timer);
+      waiting.reject(failure);
+      this.pending.delete(id);
+    }
+  }
+
+  close() {
+    const stream = this.stream;
+    this.stream = null;
+    if (stream) stream.cancel();
+  }
+}
+
+module.exports = { AuthsidecarClient, IDEMPOTENT, status: grpc.status };

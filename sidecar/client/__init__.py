@@ -1,1 +1,0 @@
-"""Python clients of the sidecar: typed calls, the stream multiplexer, `sidecar call`."""

@@ -1,0 +1,260 @@
+"""@authsidecar/client (clients/node) as a service installs it: `npm pack`, then `npm install` of the
+tarball into a temp project with Express and TypeScript (in .run/, reused while the package is
+unchanged). Its types check with `tsc --noEmit --strict`; an Express app with the middleware runs the
+seed README flows (rauth-provider verifySession / verifyApproval / isSessionRevoked, InAI's token check,
+an Authsignal step-up) against a live sidecar. Skips only when node or npm is not on the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from authsidecar_client import Client
+from harness.processes import free_port, stop_process, wait_until
+from tests.npm_projects import RUN, npm_install
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "clients" / "node"
+PHONE = "+14155552671"
+
+pytestmark = [pytest.mark.long, pytest.mark.xdist_group("node_package")]
+
+APP_TS = """
+import express from "express";
+import { AuthsidecarClient, VerifyTokenResponse } from "@authsidecar/client";
+import { authsidecar, fromBody, Identity } from "@authsidecar/client/express";
+
+const client = new AuthsidecarClient("127.0.0.1:50051", { timeoutMs: 500, multiplex: true });
+const auth = authsidecar(client, { headers: { phone: "x-phone" } });
+const app = express();
+app.post("/t", auth.approval({ from: fromBody("approval_token", "phone"), action: "transfer" }), (req, res) => {
+  const action: string | undefined = req.approval?.action;
+  const who: Identity | undefined = req.auth;
+  res.json({ action, who: who?.subject });
+});
+async function check(token: string): Promise<boolean> {
+  const answer: VerifyTokenResponse = await client.verifyToken(token, { requiredScopes: ["a"] });
+  return answer.valid && answer.reason === "REASON_UNSPECIFIED" && (answer.auth?.subject ?? "") !== "";
+}
+void check;
+"""
+
+APP_JS = """
+const express = require("express");
+const { AuthsidecarClient } = require("@authsidecar/client");
+const { authsidecar, fromBody } = require("@authsidecar/client/express");
+const [port, target, deadTarget] = process.argv.slice(2);
+const client = new AuthsidecarClient(target, { timeoutMs: 5000 });
+const auth = authsidecar(client);
+const down = authsidecar(new AuthsidecarClient(deadTarget, { timeoutMs: 1000 }));
+const app = express();
+app.use(express.json());
+// rauth-provider README 1) login: exchange a verified session
+app.post("/auth/login", auth.session({ from: fromBody("session_token", "phone") }),
+  (req, res) => res.json({ phone: req.auth.phone }));
+// 2) a sensitive action with a one-time approval
+app.post("/actions/transfer", auth.approval({ from: fromBody("approval_token", "phone"), action: "transfer" }),
+  (req, res) => res.json({ success: true, action: req.approval.action, amount: req.body.amount }));
+// 3) a protected route with the revocation check
+app.get("/secure", auth.revocation(), (req, res) => res.json({ ok: true }));
+// InAI: buildAuthObjectFromToken
+app.get("/me", auth.jwt(), (req, res) =>
+  res.json({ subject: req.auth.subject,
+             forged: req.headers["x-auth-subject"] || req.headers["x_auth_subject"] || null }));
+app.get("/orders", auth.jwt({ scopes: ["orders:read"] }), (req, res) => res.json({ subject: req.auth.subject }));
+app.post("/step-up", auth.jwt(), auth.challenge({ action: "withdraw" }),
+  (req, res) => res.json({ subject: req.auth.subject }));
+app.get("/down", down.jwt(), (req, res) => res.json({ passed: true }));
+app.post("/down-approval", down.approval({ from: fromBody("approval_token", "phone") }), (req, res) => res.json({}));
+const server = app.listen(Number(port), "127.0.0.1", () => console.log("listening"));
+process.on("SIGTERM", () => { client.close(); server.close(); process.exit(0); });
+"""
+
+
+def package_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in PACKAGE.rglob("*") if p.is_file() and "node_modules" not in p.parts):
+        digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@pytest.fixture(scope="module")
+def project() -> Path:
+    npm = shutil.which("npm")
+    if not shutil.which("node") or not npm:
+        pytest.skip("node and npm are needed for the Node package test (not found on PATH)")
+    packs = RUN / "node-package-tarballs"
+    packs.mkdir(parents=True, exist_ok=True)
+    tarball = packs / f"authsidecar-client-{package_digest()}.tgz"
+    if not tarball.exists():
+        done = subprocess.run(
+            [npm, "pack", "--silent", "--pack-destination", str(packs)],
+            cwd=PACKAGE,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        (packs / done.stdout.strip().splitlines()[-1]).rename(tarball)
+    source = RUN / "node-package-src"
+    source.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "name": "authsidecar-node-package-test",
+        "private": True,
+        "dependencies": {
+            "@authsidecar/client": f"file:{tarball}",
+            "express": "^4.21.0",
+            "@types/express": "^4.17.21",
+            "@types/node": "^20.0.0",
+            "typescript": "^5.6.0",
+        },
+    }
+    (source / "package.json").write_text(json.dumps(manifest, indent=2))
+    return npm_install(source, RUN / "node-package", timeout=300)
+
+
+def tsc(project: Path, source: str) -> subprocess.CompletedProcess[str]:
+    flags = ["--noEmit", "--strict", "--esModuleInterop", "--module", "node16", "--moduleResolution", "node16"]
+    binary = str(project / "node_modules" / ".bin" / "tsc")
+    return subprocess.run([binary, *flags, source], cwd=project, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.timeout(420)
+def test_the_packed_package_type_checks_with_tsc(project):
+    (project / "app.ts").write_text(APP_TS)
+    done = tsc(project, "app.ts")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    # the check can fail: a wrong type is reported
+    (project / "wrong.ts").write_text(
+        'import { AuthsidecarClient } from "@authsidecar/client";\n'
+        'const n: number = new AuthsidecarClient().verifySession("t", "p");\nvoid n;\n'
+    )
+    wrong = tsc(project, "wrong.ts")
+    assert wrong.returncode != 0 and "wrong.ts" in wrong.stdout, wrong.stdout
+
+
+@pytest.fixture(scope="module")
+def express_app(project, shared_sidecar) -> Iterator[httpx.Client]:
+    port = free_port()
+    (project / "app.js").write_text(APP_JS)
+    log = (project / "app.log").open("w")
+    proc = subprocess.Popen(
+        ["node", "app.js", str(port), shared_sidecar.target, f"127.0.0.1:{free_port()}"],
+        cwd=project,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+
+            def up() -> bool:
+                assert proc.poll() is None, (project / "app.log").read_text()[-2000:]
+                try:
+                    http.get("/nothing")
+                except httpx.TransportError:
+                    return False
+                return True
+
+            wait_until(up, timeout=60, step=0.1, what="the Express app to listen")
+            yield http
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+def control(emulator, path: str, **body) -> dict:
+    reply = emulator.http.post(f"/_control/platform/{path}", json=body)
+    reply.raise_for_status()
+    return reply.json()
+
+
+def mint(emulator, **claims) -> str:
+    reply = emulator.http.post("/_control/jwks/issuers/main/mint", json={"claims": claims})
+    reply.raise_for_status()
+    return reply.json()["token"]
+
+
+@pytest.mark.timeout(420)
+def test_express_seed_flows_against_a_live_sidecar(express_app, emulator):
+    http = express_app
+    token = control(emulator, "sessions", phone=PHONE)["session_token"]
+    login = http.post("/auth/login", json={"session_token": token, "phone": PHONE})
+    assert login.status_code == 200 and login.json() == {"phone": PHONE}
+    bad = http.post("/auth/login", json={"session_token": "nope", "phone": PHONE})
+    assert (
+        bad.status_code == 401
+        and bad.headers["www-authenticate"] == 'Session realm="authsidecar", error="invalid_token"'
+    )
+    missing = http.post("/auth/login", json={"phone": PHONE})
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == 'Session realm="authsidecar"'
+    wrong_type = http.post("/auth/login", json={"session_token": {"$ne": ""}, "phone": PHONE})
+    assert wrong_type.status_code == 401 and 'error="invalid_request"' in wrong_type.headers["www-authenticate"]
+
+    approval = control(emulator, "approvals", phone=PHONE, action="transfer", session_token=token)["approval_token"]
+    body = {"approval_token": approval, "phone": PHONE, "amount": 100}
+    first = http.post("/actions/transfer", json=body)
+    assert first.status_code == 200 and first.json() == {"success": True, "action": "transfer", "amount": 100}
+    replay = http.post("/actions/transfer", json=body)  # one-time: answered once
+    assert replay.status_code == 403 and replay.json() == {"error": "already_used"}
+    other = control(emulator, "approvals", phone=PHONE, action="pay", session_token=token)["approval_token"]
+    assert http.post("/actions/transfer", json={**body, "approval_token": other}).json() == {"error": "action_mismatch"}
+
+    secure = {"x-session-token": token, "x-user-phone": PHONE}
+    assert http.get("/secure", headers=secure).status_code == 200
+    control(emulator, "sessions/revoke", session_token=token)
+    wait_until(lambda: http.get("/secure", headers=secure).status_code == 401, timeout=15, what="the revocation")
+    assert http.get("/secure", headers=secure).json() == {"error": "revoked"}
+
+
+@pytest.mark.timeout(420)
+def test_express_jwt_check_forged_headers_and_fail_closed(express_app, emulator):
+    http = express_app
+    forged = {"x-auth-subject": "admin", "x_auth_subject": "admin"}
+    me = http.get("/me", headers={**forged, "authorization": f"Bearer {mint(emulator, sub='user-4')}"})
+    assert me.status_code == 200 and me.json() == {"subject": "user-4", "forged": None}
+    none = http.get("/me", headers=forged)
+    assert none.status_code == 401 and none.headers["www-authenticate"] == 'Bearer realm="authsidecar"'
+    garbage = http.get("/me", headers={"authorization": "Bearer not.a.jwt"})
+    assert garbage.status_code == 401 and garbage.json() == {"error": "malformed"}
+    assert 'error="invalid_token"' in garbage.headers["www-authenticate"]
+    # an over-long credential is refused before any call (Node's own 16 KiB header cap comes first
+    # for headers, so through the body)
+    huge = http.post("/auth/login", json={"session_token": "a" * 20_000, "phone": PHONE})
+    assert huge.status_code == 401 and 'error="invalid_request"' in huge.headers["www-authenticate"]
+    scoped = http.get("/orders", headers={"authorization": f"Bearer {mint(emulator, scope='profile')}"})
+    assert scoped.status_code == 403
+    assert (
+        scoped.headers["www-authenticate"]
+        == 'Bearer realm="authsidecar", error="insufficient_scope", scope="orders:read"'
+    )
+
+    # the sidecar unreachable: 503, never the route
+    assert http.get("/down", headers={"authorization": "Bearer a.b.c"}).status_code == 503
+    assert http.post("/down-approval", json={"approval_token": "t", "phone": PHONE}).status_code == 503
+
+
+@pytest.mark.timeout(420)
+def test_express_step_up_challenge_bound_to_the_subject_and_spent_once(express_app, emulator, shared_sidecar):
+    user = f"usr_{uuid.uuid4().hex[:12]}"
+    emulator.http.post("/_control/challenges/users", json={"userId": user, "phoneNumber": "+64271234567"})
+    with Client(shared_sidecar.target, timeout=5) as client:
+        key = client.track(user, "withdraw").idempotency_key
+    completed = emulator.http.post(
+        "/_control/challenges/complete",
+        json={"userId": user, "action": "withdraw", "idempotencyKey": key, "success": True},
+    )
+    headers = {"authorization": f"Bearer {mint(emulator, sub=user)}", "x-challenge-token": completed.json()["token"]}
+    first = express_app.post("/step-up", headers=headers)
+    assert first.status_code == 200 and first.json() == {"subject": user}
+    assert express_app.post("/step-up", headers=headers).json() == {"error": "already_used"}
