@@ -429,7 +429,7 @@ class VerifyStreams:
 
     def serve(
         self, requests: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.VerifyStreamResponse]:
+    ) -> AsyncIterator[bytes]:
         """The stream's answers: in one span (each item's span under it) when tracing is on; off, no
         wrapper generator, as every layer costs each answer a resumption."""
         if tracing.ENABLED:
@@ -438,7 +438,7 @@ class VerifyStreams:
 
     async def _serve(
         self, requests: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.VerifyStreamResponse]:
+    ) -> AsyncIterator[bytes]:
         gate = self.gate
         if gate.draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
