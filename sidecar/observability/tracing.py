@@ -32,6 +32,7 @@ import functools
 import logging
 import os
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -123,7 +124,19 @@ def traced(method: str, run: Callable) -> Callable:
         with _server_span(method, request, context):
             return await run(self, request, context)
 
+    wrapper.untraced = run  # type: ignore[attr-defined]
     return wrapper
+
+
+def when_off(servicer: Any) -> Any:
+    """With tracing off, `servicer`'s RPC methods bound without their span wrapper, so a call pays one
+    coroutine layer fewer. Tracing is decided at start (cli), before the server builds its servicers."""
+    if not ENABLED:
+        for name in dir(type(servicer)):
+            bare = getattr(getattr(type(servicer), name, None), "untraced", None)
+            if bare is not None:
+                setattr(servicer, name, types.MethodType(bare, servicer))
+    return servicer
 
 
 def traced_stream(method: str, run: Callable) -> Callable:
