@@ -132,6 +132,15 @@ def _add_ratios(results: list[dict]) -> None:
         if floor and floor.get("rps") and r.get("rps") is not None:
             r["rps_ratio_to_floor"] = round(r["rps"] / floor["rps"], 3)
             r["floor_scenario"] = floor["scenario"]
+    # Tracing and the decision log: throughput against the same hot tokens with both off.
+    untraced = next((r for r in results if r["scenario"] == "verify_token_hot"), None)
+    for r in results:
+        if (
+            untraced
+            and untraced.get("rps")
+            and r["scenario"].startswith(("verify_token_hot_traced", "verify_token_hot_decision"))
+        ):
+            r["rps_ratio_to_verify_token_hot"] = round(r["rps"] / untraced["rps"], 3)
     # Open loops: p99 against the floor's p99 at the same fraction of the floor's rate.
     open_floors = {r.get("floor_fraction"): r for r in results if r["scenario"].startswith("floor_open_loop")}
     for r in results:

@@ -139,6 +139,17 @@ def groups(quick: bool, ctx: RunContext) -> list[Group]:
             prepare=signer.publish,
             env=_otlp_env,
         ),
+        # Tracing on as it is usually run: 1 % of traces sampled. An unsampled call must cost almost nothing.
+        Group(
+            ["verify_token_hot_traced_1pct"],
+            lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_traced_1pct"),
+            prepare=signer.publish,
+            env=lambda: {
+                **_otlp_env(),
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": "0.01",
+            },
+        ),
         Group(
             ["verify_token_hot_decision_log"],
             lambda e, s: _hot_variant(e, signer, sizes, "verify_token_hot_decision_log"),
@@ -265,6 +276,8 @@ def _hot_variant(emulator, signer: BenchSigner, sizes: Sizes, name: str) -> list
     notes = {
         "verify_token_hot_traced": "the hot tokens with tracing on: every call a server span, exported over "
         "OTLP/gRPC to a real receiver",
+        "verify_token_hot_traced_1pct": "the hot tokens with tracing on at a 1% sampling ratio (parent-based): "
+        "most calls unsampled, 1 in 100 a span exported over OTLP/gRPC",
         "verify_token_hot_decision_log": "the hot tokens with the decision log on: one JSON line per call to a file",
     }[name]
     return [Scenario(name, AUTH + "VerifyToken", hot, notes=notes)]
