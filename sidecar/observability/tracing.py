@@ -299,6 +299,11 @@ def _traceparent_only() -> Any:
     return TraceparentOnly()
 
 
+def recording() -> bool:
+    """Whether the current span records (tracing on and this call sampled)."""
+    return ENABLED and _otel[1].get_current_span().is_recording()
+
+
 def annotate(**labels: str) -> str:
     """Set bounded labels on the current span (empty ones skipped); its trace id in hex, or "" when
     there is no sampled trace to look up."""
