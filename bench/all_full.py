@@ -121,7 +121,9 @@ def run(emulator, sidecar, signer, quick: bool, budget_mb: int = BUDGET_MB, limi
 
 
 def _fill(sidecar, method: str, requests: list, flag: str = "valid", expect: int | None = None) -> int:
-    answered = asyncio.run(drive(sidecar.target, method, requests, concurrency=32, flag=flag))
+    answered = asyncio.run(
+        drive(sidecar.target, method, requests, concurrency=32, flag=flag, progress="memory_all_full")
+    )
     _check(method, answered, len(requests) if expect is None else expect)
     return len(requests)
 

@@ -27,6 +27,7 @@ class Scenario:
     calls: int | None = None  # each payload once, then stop (see load.py); duration is the cap
     streams: int = 0  # >0: VerifyStream mode, payloads are VerifyStreamRequests without id
     window: int = 0  # VerifyStream closed loop: items in flight per stream
+    pack: bool = False  # VerifyStream closed loop: several items per message (issue 30)
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -51,6 +52,7 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
         "warmup": warmup,
         "streams": scenario.streams,
         "window": scenario.window,
+        "pack": scenario.pack,
         "payloads": [base64.b64encode(p).decode() for p in scenario.payloads],
     }
     before_counts = emulator.counters()
@@ -85,7 +87,9 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
         "connections": scenario.connections,
         "sidecar_processes": len(sidecar_pids),
         **({"streams": scenario.streams, "items_in_flight_per_stream": scenario.window} if scenario.streams else {}),
+        **({"packed": True} if scenario.pack else {}),
         "calls": calls,
+        "answered": answered,
         "errors": sum(o["errors"] for o in outputs),
         "seconds": round(seconds, 3),
         "rps": calls / seconds if seconds else 0.0,

@@ -108,7 +108,14 @@ async def run(spec: dict) -> dict:
                     channels, spec["method"], payloads, spec["streams"], spec["rate"], spec["duration"], spec["warmup"]
                 )
             return await load_stream.closed_loop(
-                channels, spec["method"], payloads, spec["streams"], spec["window"], spec["duration"], spec["warmup"]
+                channels,
+                spec["method"],
+                payloads,
+                spec["streams"],
+                spec["window"],
+                spec["duration"],
+                spec["warmup"],
+                spec.get("pack", False),
             )
         # bytes in, bytes out: no client-side (de)serialisation
         stubs = [channel.unary_unary(spec["method"]) for channel in channels]

@@ -4,7 +4,9 @@ sending items on a fixed schedule (open loop); raw bytes both ways, latency per 
 Payloads are pre-serialised VerifyStreamRequests without an id; each item is sent as the id field
 (`0x08` + varint) followed by those bytes — concatenated protobuf fields parse as one message — and
 its answer's id is read back from the answer's first field (the sidecar writes fields in number
-order, and ids start at 1 so the id is never omitted as a default).
+order, and ids start at 1 so the id is never omitted as a default). Packed (`pack`): items go out as
+field 30 of one message (tag 0xF2 0x01, length, item), and a packed answer message is the same framing
+around each answer.
 """
 
 from __future__ import annotations
@@ -38,6 +40,29 @@ def parse(raw: bytes) -> tuple[int, bool]:
         shift += 7
 
 
+PACKED = b"\xf2\x01"
+
+
+def answers(raw: bytes) -> list[tuple[int, bool]]:
+    """Each answer in a message, packed or not."""
+    if not raw.startswith(PACKED):
+        return [parse(raw)]
+    out, pos = [], 0
+    while pos < len(raw):
+        pos += 2  # the tag
+        size = shift = 0
+        while True:
+            b = raw[pos]
+            pos += 1
+            size |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        out.append(parse(raw[pos : pos + size]))
+        pos += size
+    return out
+
+
 class _Stats:
     def __init__(self, measure_from: float) -> None:
         self.latencies: list[int] = []
@@ -56,7 +81,14 @@ class _Stats:
 
 
 async def closed_loop(
-    channels: list, method: str, payloads: list[bytes], streams: int, window: int, duration: float, warmup: float
+    channels: list,
+    method: str,
+    payloads: list[bytes],
+    streams: int,
+    window: int,
+    duration: float,
+    warmup: float,
+    pack: bool = False,
 ) -> dict:
     start = time.perf_counter()
     stats = _Stats(start + warmup)
@@ -75,13 +107,34 @@ async def closed_loop(
             next_id += 1
             i += streams
 
-        for _ in range(window):
-            await send()
+        def item() -> bytes:
+            nonlocal next_id, i
+            sent[next_id] = time.perf_counter()
+            data = b"\x08" + varint(next_id) + payloads[i % len(payloads)]
+            next_id += 1
+            i += streams
+            return PACKED + varint(len(data)) + data
+
+        async def send_packed(count: int) -> None:
+            await call.write(b"".join(item() for _ in range(count)))
+
+        if pack:
+            await send_packed(window)
+        else:
+            for _ in range(window):
+                await send()
         while sent:
             raw = await call.read()
             if raw is grpc.aio.EOF:
                 break
             now = time.perf_counter()
+            if pack:
+                got = answers(raw)
+                for item_id, error in got:
+                    stats.record(sent.pop(item_id), error, now)
+                if now < stop_at:
+                    await send_packed(len(got))
+                continue
             item_id, error = parse(raw)
             stats.record(sent.pop(item_id), error, now)
             if now < stop_at:

@@ -31,6 +31,19 @@ def render(report: dict) -> str:
             f"{s['sidecar_cpu_seconds_per_1k_calls']:.3f} | {s['peak_rss_mb']:.0f} | "
             f"{s['upstream_requests_total']} |"
         )
+    ratios = [
+        f"{s['scenario']} {s['p99_ratio_to_floor_open_loop']:.2f}×"
+        for s in report["scenarios"]
+        if "p99_ratio_to_floor_open_loop" in s
+    ]
+    if ratios:
+        lines += [
+            "",
+            "Open-loop p99 against the floor's p99 at the same fraction of its rate: " + ", ".join(ratios) + ".",
+        ]
+    for s in report["scenarios"]:
+        if "invalid" in s:
+            lines += ["", f"**INVALID** {s['invalid']}"]
     lines += ["", "| measurement | figures |", "|---|---|"]
     for s in others:
         figures = ", ".join(f"{k}: {v}" for k, v in s.items() if k not in ("scenario", "notes", "points"))

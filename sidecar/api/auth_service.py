@@ -133,7 +133,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
 
     async def VerifyStream(
         self, request_iterator: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.VerifyStreamResponse]:
+    ) -> AsyncIterator[bytes]:
         """Bidirectional: counted per item under the item's method (see verify_stream.py)."""
         async for response in self.streams.serve(request_iterator, context):
             yield response

@@ -35,6 +35,7 @@ log = logs.get("ext_authz")
 
 OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 GRPC_CODE = {401: code_pb2.UNAUTHENTICATED, 503: code_pb2.UNAVAILABLE}
+ID_HEADER_LENGTH = len(DECISION_ID_HEADER)
 
 
 class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
@@ -60,10 +61,11 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         checked = http_request(request)
         decision = await self.policy.decide(checked, self.verifiers)
         result = "allow" if isinstance(decision, Allow) else "deny"
-        metrics.EXT_AUTHZ_DECISIONS_TOTAL.labels(decision.rule, result, decision.reason).inc()
+        # Rules come from the config and reasons from a fixed set: bounded labels, so memoised children.
+        metrics.child(metrics.EXT_AUTHZ_DECISIONS_TOTAL, decision.rule, result, decision.reason).inc()
         if isinstance(decision, Allow) and decision.dry_run:
-            metrics.EXT_AUTHZ_DRY_RUN_TOTAL.labels(
-                decision.rule, decision.dry_run, decision.would_reason or "none"
+            metrics.child(
+                metrics.EXT_AUTHZ_DRY_RUN_TOTAL, decision.rule, decision.dry_run, decision.would_reason or "none"
             ).inc()
         if observe.on():
             observe.check_decision(decision, result, self.policy.prefix, started, decision_id)
@@ -110,7 +112,13 @@ def check_response(
     if isinstance(decision, Allow):
         remove = list(decision.remove)
         if checked is not None:  # other spellings of our id header (x_authsidecar_decision_id) are forged
-            remove += [h for h in checked.headers if folded(h) == DECISION_ID_HEADER and h != DECISION_ID_HEADER]
+            # Folding keeps a name's length (only U+0130 lowers to two characters, not both ASCII), so only
+            # names of our header's length need folding, not every header of every call.
+            remove += [
+                h
+                for h in checked.headers
+                if len(h) == ID_HEADER_LENGTH and h != DECISION_ID_HEADER and folded(h) == DECISION_ID_HEADER
+            ]
         return pb.CheckResponse(
             status=status_pb2.Status(code=code_pb2.OK),
             dynamic_metadata=metadata,

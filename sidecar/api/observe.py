@@ -24,6 +24,8 @@ def finished(method: str, outcome: str, reason: str, response: Any, started: flo
     """An RPC answered (or failed with `outcome`): record it where recording is on."""
     if not (DECISIONS.active or tracing.ENABLED) or method in SELF_RECORDED:
         return
+    if not DECISIONS.active and not tracing.recording():
+        return  # tracing on, this call not sampled: nothing to label
     source, issuer, subject = _details(response)
     record(method, outcome, reason, started, source=source, issuer=issuer, subject=subject)
 

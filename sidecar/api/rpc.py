@@ -61,12 +61,21 @@ class InFlight:
 
     async def admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Count the call in, or refuse it with RESOURCE_EXHAUSTED at once."""
+        if not self.take():
+            await self.shed(method, context)
+
+    def take(self) -> bool:
+        """Count the call in if there is room (no coroutine: the unary hot path calls this)."""
         if self.current >= self.limit:
-            metrics.RPC_SHED_TOTAL.inc()
-            metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many {self.what} in flight")
+            return False
         self.current += 1
         metrics.RPC_IN_FLIGHT.inc()
+        return True
+
+    async def shed(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        metrics.RPC_SHED_TOTAL.inc()
+        metrics.RPC_TOTAL.labels(method, "shed", "none").inc()
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many {self.what} in flight")
 
     def release(self, method: str, started: float) -> None:
         self.current -= 1
@@ -169,7 +178,8 @@ def rpc(method: str) -> Callable:
         @functools.wraps(handler)
         async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             inflight: InFlight = self.inflight
-            await inflight.admit(method, context)
+            if not inflight.take():
+                await inflight.shed(method, context)
             started = time.perf_counter()
             outcome, reason, response = "error", "none", None
             try:

@@ -8,7 +8,12 @@ Items count against `limits.max_in_flight` while they are being evaluated (over 
 RESOURCE_EXHAUSTED) and in the per-method RPC metrics, exactly as the unary calls do.
 
 Items arrive as bytes and are decoded one by one (`raw_handler`): one that does not decode is answered
-INVALID_ARGUMENT on its own id and the stream goes on. A stream whose caller stops reading holds only
+INVALID_ARGUMENT on its own id and the stream goes on. A packed message (`items`, field 30) is split
+on the wire and each item decoded and answered as if it came alone; it is read whole (within the 80 KiB
+receive cap the memory plan counts per stream) and its items start one by one as room frees, so
+`limits.verify_stream_items_in_flight` still bounds the unanswered items, and the answers waiting.
+A stream whose caller has packed gets its answers packed: whatever is ready when gRPC takes the next
+message, up to PACK_BYTES. A stream whose caller stops reading holds only
 gRPC's fixed window and write buffer (server.py); once an answer has waited
 `limits.stream_write_stall_seconds` to go out, the stream is ended (RESOURCE_EXHAUSTED) and counted.
 """
@@ -45,6 +50,10 @@ METHODS = {
 CHECK_REQUIRED = "check: one of " + ", ".join(METHODS) + " is required"
 DRAIN_MARGIN_SECONDS = 0.25  # end streams this long before gRPC's own grace ends, so our status wins
 STALL_CHECKS = 4  # the watchdog looks this many times per limits.stream_write_stall_seconds
+PACKING_HEADER = "authsidecar-stream-packing"  # initial metadata: the most items one message may carry
+PACKED_TAG = b"\xf2\x01"  # field 30 (items / answers), length-delimited: (30 << 3) | 2 as a varint
+# A packed answer message stays within gRPC's write buffer (server.py): one message at a time waits there.
+PACK_BYTES = 64 * 1024
 
 Answerer = Callable[[Any], Awaitable[Any]]
 _ABORTS: set[asyncio.Task] = set()  # stalled streams' status sends, until the caller reads or leaves
@@ -111,6 +120,7 @@ class _Stream:
         self.unanswered = 0
         self.evaluating = 0  # items whose answer is being worked out (read at scrape time)
         self.reading = True
+        self.packing = False  # the caller has sent a packed message: pack its answers
         # The stall watchdog's view: an answer is with gRPC (`writing`), answers gone out (`writes`),
         # and the count and time it saw last; `handler`/`context`: what ending the stream needs.
         self.writing = self.stalled = False
@@ -143,24 +153,52 @@ class _Stream:
                     raw = await iterator.__anext__()
                 except StopAsyncIteration:
                     return
-                self.unanswered += 1
-                try:
-                    item = pb.VerifyStreamRequest.FromString(raw)
-                except DecodeError:  # e.g. invalid UTF-8 in a string: this item only
-                    metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
-                    self.answer(
-                        pb.VerifyStreamResponse(
-                            id=item_id(raw),
-                            error=status_pb2.Status(
-                                code=code_pb2.INVALID_ARGUMENT, message="item: is not a valid VerifyStreamRequest"
-                            ),
-                        )
-                    )
+                # The tag's bytes may also occur inside a field: only the wire walk says it is packed.
+                if PACKED_TAG in raw and (packed := split_items(raw)) is not None:
+                    self.packing = True
+                    await self.read_packed(raw, *packed)
                     continue
-                self.start(item)
+                self.unanswered += 1
+                self.take(raw, False)
         finally:
             self.reading = False
             self.wake.set()
+
+    async def read_packed(self, raw: bytes, spans: list[tuple[int, int]], wrong: bool) -> None:
+        """A packed message's items, each admitted when there is room, as if each had come alone."""
+        for n, (begin, end) in enumerate(spans):
+            while self.unanswered >= self.max_items:
+                self.room.clear()
+                await self.room.wait()
+            self.unanswered += 1
+            if n >= self.max_items:  # one message may not carry more than a stream may hold
+                metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "shed", "none").inc()
+                self.answer(_error(item_id(raw[begin:end]), code_pb2.RESOURCE_EXHAUSTED, self.too_many))
+                continue
+            self.take(raw[begin:end], True)
+        if wrong:  # fields beside the items, or a malformed tail: answered once, on the message's own id
+            while self.unanswered >= self.max_items:
+                self.room.clear()
+                await self.room.wait()
+            self.unanswered += 1
+            metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
+            self.answer(_error(item_id(raw), code_pb2.INVALID_ARGUMENT, PACKED_ALONE))
+
+    @property
+    def too_many(self) -> str:
+        return f"items: more than {self.max_items} in one message (limits.verify_stream_items_in_flight)"
+
+    def take(self, raw: bytes, packed: bool) -> None:
+        """One item's bytes, already counted as unanswered: decoded on its own, then started."""
+        try:
+            item = pb.VerifyStreamRequest.FromString(raw)
+        except DecodeError:  # e.g. invalid UTF-8 in a string: this item only
+            metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
+            return self.answer(_error(item_id(raw), code_pb2.INVALID_ARGUMENT, NOT_AN_ITEM))
+        if packed and item.items:
+            metrics.child(metrics.RPC_TOTAL, STREAM_METHOD, "invalid_argument", "none").inc()
+            return self.answer(_error(item.id, code_pb2.INVALID_ARGUMENT, NESTED_ITEMS))
+        self.start(item)
 
     def start(self, item: pb.VerifyStreamRequest) -> None:
         kind = item.WhichOneof("check")
@@ -238,10 +276,10 @@ class _Stream:
         self.ready.append(response)
         self.wake.set()
 
-    def sent(self) -> None:
+    def sent(self, answers: int) -> None:
         self.writing = False
         self.writes += 1
-        self.unanswered -= 1
+        self.unanswered -= answers
         if self.unanswered < self.max_items:
             self.room.set()
 
@@ -256,6 +294,78 @@ class _Stream:
                 if work is not task.get_coro():
                     work.close()  # under the tracing wrapper: never awaited now, and no warning
                 self.release(method, "cancelled", "none", started)
+
+
+def _error(item: int, code: int, message: str) -> pb.VerifyStreamResponse:
+    return pb.VerifyStreamResponse(id=item, error=status_pb2.Status(code=code, message=message))
+
+
+NOT_AN_ITEM = "item: is not a valid VerifyStreamRequest"
+NESTED_ITEMS = "items: a packed item cannot carry items"
+PACKED_ALONE = "items: a message that carries items has no other field (or it is malformed)"
+
+
+def split_items(raw: bytes) -> tuple[list[tuple[int, int]], bool] | None:
+    """The spans of a packed message's items (field 30), and whether anything else is there (another
+    field, or a malformed tail: the items before it still count). None when it carries no items."""
+    spans: list[tuple[int, int]] = []
+    wrong, pos, size = False, 0, len(raw)
+    while pos < size:
+        key, pos = _varint(raw, pos)
+        if key is None:
+            wrong = True
+            break
+        field, wire = key >> 3, key & 7
+        if wire == 2:
+            length, pos = _varint(raw, pos)
+            if length is None or pos + length > size:
+                wrong = True
+                break
+            if field == 30:
+                spans.append((pos, pos + length))
+            else:
+                wrong = True
+            pos += length
+        elif wire == 0:
+            value, pos = _varint(raw, pos)
+            wrong = True
+            if value is None:
+                break
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            wrong = True
+        else:
+            wrong = True
+            break
+    return (spans, wrong) if spans else None
+
+
+def pack(ready: deque[pb.VerifyStreamResponse]) -> tuple[bytes, int]:
+    """Answers from the front of `ready` as one packed message of at most PACK_BYTES (or one answer
+    alone, whatever its size), and how many it holds."""
+    first = ready.popleft().SerializeToString()
+    parts = [PACKED_TAG, _encode_varint(len(first)), first]
+    size, count = len(first) + 5, 1
+    while ready:
+        data = ready[0].SerializeToString()
+        size += len(data) + 5
+        if size > PACK_BYTES:
+            break
+        ready.popleft()
+        parts += (PACKED_TAG, _encode_varint(len(data)), data)
+        count += 1
+    return b"".join(parts), count
+
+
+def _encode_varint(value: int) -> bytes:
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def item_id(raw: bytes) -> int:
@@ -304,11 +414,10 @@ async def _abort_quietly(context: grpc.aio.ServicerContext, message: str) -> Non
 
 
 def raw_handler(serve: Callable) -> grpc.RpcMethodHandler:
-    """VerifyStream's handler with items as bytes: `_Stream.read` decodes each, so one that does not
-    decode is answered on its own id and the stream goes on (gRPC's own decoding would end it)."""
-    return grpc.stream_stream_rpc_method_handler(
-        serve, request_deserializer=None, response_serializer=pb.VerifyStreamResponse.SerializeToString
-    )
+    """VerifyStream's handler with items and answers as bytes: `_Stream.read` decodes each item, so one
+    that does not decode is answered on its own id and the stream goes on (gRPC's own decoding would end
+    it); the writer serializes answers itself, to pack them."""
+    return grpc.stream_stream_rpc_method_handler(serve, request_deserializer=None, response_serializer=None)
 
 
 class VerifyStreams:
@@ -320,7 +429,7 @@ class VerifyStreams:
 
     def serve(
         self, requests: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.VerifyStreamResponse]:
+    ) -> AsyncIterator[bytes]:
         """The stream's answers: in one span (each item's span under it) when tracing is on; off, no
         wrapper generator, as every layer costs each answer a resumption."""
         if tracing.ENABLED:
@@ -329,7 +438,7 @@ class VerifyStreams:
 
     async def _serve(
         self, requests: AsyncIterator[pb.VerifyStreamRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.VerifyStreamResponse]:
+    ) -> AsyncIterator[bytes]:
         gate = self.gate
         if gate.draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
@@ -347,6 +456,8 @@ class VerifyStreams:
             limits.verify_stream_item_timeout_seconds,
         )
         stream.handler, stream.context = asyncio.current_task(), context
+        # Sent at once (not with the first answer): a caller waiting for it knows the stream was admitted.
+        await context.send_initial_metadata(((PACKING_HEADER, str(stream.max_items)),))
         gate.open.add(stream)
         gate.watch(limits)
         reader = asyncio.ensure_future(stream.read(requests))
@@ -358,8 +469,13 @@ class VerifyStreams:
                 ready = stream.ready
                 while ready:
                     stream.writing = True
-                    yield ready.popleft()
-                    stream.sent()
+                    if stream.packing and len(ready) > 1:
+                        data, count = pack(ready)
+                        yield data
+                        stream.sent(count)
+                    else:
+                        yield ready.popleft().SerializeToString()
+                        stream.sent(1)
                 if reader.done() and not reader.cancelled() and (error := reader.exception()) is not None:
                     raise error
                 if gate.expired or (gate.draining and stream.unanswered == 0):

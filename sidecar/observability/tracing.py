@@ -32,6 +32,7 @@ import functools
 import logging
 import os
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -51,6 +52,9 @@ UPSTREAM_ENDPOINT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.
 _tracer: Any = None
 _provider: Any = None
 _otel: Any = None  # (propagator, trace module), imported once tracing is on
+_otel_context: Any = None  # opentelemetry.context, once tracing is on
+_ids: Any = None  # the provider's id generator (_DecidedIds), once tracing is on
+_drop: Any = None  # what `_dropped_root` builds with, imported once tracing is on
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -81,13 +85,21 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
             "tracing off: OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf", extra={"protocol": protocol[:40]}
         )
         return False
+    from opentelemetry import context as otel_context  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
     from opentelemetry import propagate, trace  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
 
+    global _otel_context, _ids, _drop
     named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
-    _provider = TracerProvider(resource=Resource.create({} if named else {"service.name": "authsidecar"}))
+    _ids = _decided_ids()
+    _provider = TracerProvider(
+        resource=Resource.create({} if named else {"service.name": "authsidecar"}), id_generator=_ids
+    )
+    _otel_context = otel_context
+    _drop = (NonRecordingSpan, SpanContext, SpanKind.SERVER, TraceFlags(TraceFlags.DEFAULT), set_span_in_context)
     _provider.add_span_processor(_counting_processor(_CountingExporter(exporter_class())))
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("authsidecar")
@@ -120,10 +132,30 @@ def traced(method: str, run: Callable) -> Callable:
     async def wrapper(self: Any, request: Any, context: Any) -> Any:
         if not ENABLED:
             return await run(self, request, context)
+        if method not in CARRIERS and not _has_traceparent(context):
+            dropped = _dropped_root(method)
+            if dropped is not None:  # most calls at a low ratio: no span machinery, only its context
+                token = _otel_context.attach(dropped)
+                try:
+                    return await run(self, request, context)
+                finally:
+                    _otel_context.detach(token)
         with _server_span(method, request, context):
             return await run(self, request, context)
 
+    wrapper.untraced = run  # type: ignore[attr-defined]
     return wrapper
+
+
+def when_off(servicer: Any) -> Any:
+    """With tracing off, `servicer`'s RPC methods bound without their span wrapper, so a call pays one
+    coroutine layer fewer. Tracing is decided at start (cli), before the server builds its servicers."""
+    if not ENABLED:
+        for name in dir(type(servicer)):
+            bare = getattr(getattr(type(servicer), name, None), "untraced", None)
+            if bare is not None:
+                setattr(servicer, name, types.MethodType(bare, servicer))
+    return servicer
 
 
 def traced_stream(method: str, run: Callable) -> Callable:
@@ -187,6 +219,41 @@ def _server_span(method: str, request: Any, context: Any) -> Iterator[Any]:
         yield span
 
 
+def _has_traceparent(context: Any) -> bool:
+    return any(key == "traceparent" for key, _ in context.invocation_metadata() or ())
+
+
+def _dropped_root(method: str) -> Any:
+    """A call with no parent: our sampler's decision on a new trace id, made here once. Dropped: the
+    context of a non-recording span with that id (what the SDK would make, without its span machinery,
+    so upstream spans stay unsampled children). Sampled: None, and the SDK's span takes that same trace
+    id (`_DecidedIds`), so its sampler, asked again, says the same (the built-in samplers decide by
+    trace id alone): the ratio is unchanged."""
+    non_recording, span_context, server, unsampled, in_context = _drop
+    trace_id = _ids.generate_trace_id()
+    if _provider.sampler.should_sample(None, trace_id, method, server).decision.is_sampled():
+        _ids.decided = trace_id
+        return None
+    span = span_context(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=unsampled)
+    return in_context(non_recording(span))
+
+
+def _decided_ids() -> Any:
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator  # noqa: PLC0415 (OpenTelemetry loads only when tracing is on)
+
+    class _DecidedIds(RandomIdGenerator):
+        """Random ids, except the next trace id once `_dropped_root` has decided to sample it (the
+        span is started right after, on the same thread: nothing can take it in between)."""
+
+        decided: int | None = None
+
+        def generate_trace_id(self) -> int:
+            trace_id, self.decided = self.decided, None
+            return trace_id if trace_id is not None else super().generate_trace_id()
+
+    return _DecidedIds()
+
+
 def _untrusted_parent(method: str, extracted: Any) -> Any:
     """An outsider's parent: its trace id kept, its sampled flag replaced by our sampler's decision
     for a new trace with that id (so parent-based samplers follow us, not the sender)."""
@@ -230,6 +297,11 @@ def _traceparent_only() -> Any:
                 self.inner.set(carrier, key, value)
 
     return TraceparentOnly()
+
+
+def recording() -> bool:
+    """Whether the current span records (tracing on and this call sampled)."""
+    return ENABLED and _otel[1].get_current_span().is_recording()
 
 
 def annotate(**labels: str) -> str:

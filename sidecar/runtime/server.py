@@ -84,12 +84,12 @@ class Server:
         self.grpc = grpc.aio.server(options=grpc_options(settings), maximum_concurrent_rpcs=max_rpcs(settings))
         # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
         inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
-        auth = AuthService(self.sidecar, inflight, self.streams)
+        auth = tracing.when_off(AuthService(self.sidecar, inflight, self.streams))
         auth_pb2_grpc.add_AuthServiceServicer_to_server(auth, self.grpc)
         # VerifyStream items arrive as bytes, each decoded on its own (verify_stream.py)
         self.grpc.add_registered_method_handlers(AUTH_SERVICE, {"VerifyStream": raw_handler(auth.VerifyStream)})
         if settings.ext_authz.enabled:
-            self.ext_authz = ExtAuthzService(self.sidecar, inflight)
+            self.ext_authz = tracing.when_off(ExtAuthzService(self.sidecar, inflight))
             external_auth_pb2_grpc.add_AuthorizationServicer_to_server(self.ext_authz, self.grpc)
             self.services = (AUTH_SERVICE, EXT_AUTHZ_SERVICE)
         extra_services = _add_factor_services(self.sidecar, self.grpc, inflight)

@@ -345,3 +345,38 @@ def test_row17_only_traceparent_reaches_an_upstream_never_tracestate_or_baggage(
     assert len(sent) == 2
     assert sent[0]["traceparent"].split("-")[1] == trace  # the trace still goes on
     assert [h for r in sent for h in r if h in theirs] == []
+
+
+def test_a_root_call_sampled_is_one_server_span_with_its_upstream_span_under_it(traced, emulator):
+    # No traceparent: the sidecar decides (always on here) once, on the trace id the span then carries.
+    sc, sink = traced
+    session = new_session(emulator)
+    emulator.reset()
+    earlier = len(sink.named("VerifySession"))  # the receiver serves the whole module
+    assert sc.stub.VerifySession(pb.VerifySessionRequest(session_token=session, phone=PHONE), timeout=10).valid
+    wait_until(lambda: len(sink.named("VerifySession")) > earlier, timeout=10, what="the root server span")
+    (server,) = sink.named("VerifySession")[earlier:]
+    assert not server.parent_span_id and server.kind == SERVER
+    trace_id = server.trace_id.hex()
+    wait_until(lambda: sink.named("POST platform", trace_id), timeout=10, what="the upstream span")
+    assert [s.parent_span_id for s in sink.named("POST platform", trace_id)] == [server.span_id]
+    assert [d["trace_id"] for d in sc.decisions() if d.get("method") == "VerifySession"] == [trace_id]
+    sent = [r for r in emulator.requests() if r["path"].endswith("/session/status")]
+    assert sent[-1]["headers"]["traceparent"].split("-")[1] == trace_id
+
+
+def test_a_root_call_not_sampled_exports_nothing_and_its_upstream_request_says_so(never_sampled, emulator):
+    # Ratio 0: the unsampled fast path (no SDK span). Its upstream request still carries a traceparent,
+    # unsampled (-00), so the platform's own tracing does not start a trace of its own for it.
+    sc, sink = never_sampled
+    session = new_session(emulator)
+    emulator.reset()
+    earlier = len(sink.spans)  # the receiver serves the whole module
+    for _ in range(3):
+        assert sc.stub.VerifySession(pb.VerifySessionRequest(session_token=session, phone=PHONE), timeout=10).valid
+    sent = [r for r in emulator.requests() if r["path"].endswith("/session/status")]
+    assert sent, "the first call asks the platform"
+    version, trace_id, span_id, flags = sent[0]["headers"]["traceparent"].split("-")
+    assert flags == "00" and len(trace_id) == 32 and int(trace_id, 16) != 0
+    time.sleep(0.5)  # the batch processor exports every 50 ms here: nothing must arrive
+    assert [s.name for _, s in sink.spans[earlier:] if s.name in ("VerifySession", "POST platform")] == []

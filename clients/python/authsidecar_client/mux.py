@@ -7,6 +7,12 @@ unary call would have raised (same code and message, rich details in the trailin
 stream breaks, every call waiting on it fails with the stream's status (UNAVAILABLE when the sidecar
 restarts: the client's retry policy then retries it, on a new stream); a sidecar without VerifyStream
 (UNIMPLEMENTED) or with its streams full (RESOURCE_EXHAUSTED) sends the calls back to unary RPCs.
+
+The async multiplexer writes nothing until the sidecar has admitted the stream (its initial metadata):
+a write racing a refusal at open makes grpc.aio end the call INTERNAL ("execute_batch") instead of with
+the sidecar's RESOURCE_EXHAUSTED, and the calls could not go back to unary RPCs. Once the stream is
+open it packs what is queued into one message each time it can write (up to the sidecar's announced
+items per message), with no added wait: one message per item is what a stream item costs most.
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ FULL_COOLDOWN_SECONDS = 5.0  # after RESOURCE_EXHAUSTED at open: unary calls for
 CLOSE_GRACE_SECONDS = 1.0  # close(): how long answers still owed may take before the stream is cancelled
 CODES = {code.value[0]: code for code in grpc.StatusCode}
 _EMPTY = grpc.aio.Metadata()
+PACKING_HEADER = "authsidecar-stream-packing"  # the sidecar's initial metadata: items per message
+# A sidecar older than packing sends its initial metadata only with its first answer: after this
+# long without it, items go out one per message, as they used to.
+OPEN_WAIT_SECONDS = 1.0
+PACK_BYTES = 60 * 1024  # under the sidecar's 80 KiB receive cap
 
 
 class Fallback(Exception):
@@ -100,6 +111,8 @@ class AsyncMultiplexer(_Routing):
         self._outbox: asyncio.Queue | None = None
         self._call = None
         self._reader: asyncio.Task | None = None
+        self._writer: asyncio.Task | None = None
+        self.items_sent = self.messages_sent = 0  # how well packing does (read by tests and the curious)
 
     async def call(self, method: str, request: Any, timeout: float) -> Any:
         if self._call is None:
@@ -118,23 +131,35 @@ class AsyncMultiplexer(_Routing):
 
     def _open(self) -> None:
         self._outbox = asyncio.Queue()
-        self._call = self._stub.VerifyStream(self._requests(self._outbox))
+        self._call = self._stub.VerifyStream()  # written by _write, not from an iterator
         self._reader = asyncio.ensure_future(self._read(self._call))
+        self._writer = asyncio.ensure_future(self._write(self._call, self._outbox))
 
-    @staticmethod
-    async def _requests(outbox: asyncio.Queue):
-        while (item := await outbox.get()) is not None:
-            yield item
+    async def _write(self, call, outbox: asyncio.Queue) -> None:
+        per_message = await _admitted(call)
+        if per_message is None:
+            return  # refused at open (or gone): nothing was sent, the reader reports how it ended
+        carried: list = []  # taken from the queue, not yet written (did not fit the last message)
+        try:
+            while (item := carried.pop() if carried else await outbox.get()) is not None:
+                if per_message > 1 and not outbox.empty():
+                    item, carried = _pack(item, outbox, per_message)
+                await call.write(item)
+                self.messages_sent += 1
+                self.items_sent += len(item.items) or 1
+            await call.done_writing()
+        except (grpc.RpcError, asyncio.InvalidStateError):
+            return  # the stream ended: the reader fails what was waiting on it with its status
 
     async def _read(self, call) -> None:
         error: BaseException = rpc_error(grpc.StatusCode.UNAVAILABLE, "VerifyStream ended")
         try:
             async for answer in call:
-                future = self._pending.get(answer.id)
-                if future is None or future.done():
-                    continue  # its caller stopped waiting (deadline, cancelled)
-                result, failure = _answer(answer)
-                future.set_exception(failure) if failure else future.set_result(result)
+                if answer.answers:
+                    for each in answer.answers:
+                        self._deliver(each)
+                else:
+                    self._deliver(answer)
         except grpc.RpcError as exc:
             error = exc
         finally:
@@ -147,8 +172,15 @@ class AsyncMultiplexer(_Routing):
                 if not future.done():
                     future.set_exception(failure)
 
+    def _deliver(self, answer: pb.VerifyStreamResponse) -> None:
+        future = self._pending.get(answer.id)
+        if future is None or future.done():
+            return  # its caller stopped waiting (deadline, cancelled)
+        result, failure = _answer(answer)
+        future.set_exception(failure) if failure else future.set_result(result)
+
     async def close(self) -> None:
-        call, reader, outbox = self._call, self._reader, self._outbox
+        call, reader, writer, outbox = self._call, self._reader, self._writer, self._outbox
         self._call = None
         if call is not None:
             # Half-close: the sidecar answers what it holds and ends the stream OK; cancel only
@@ -159,6 +191,46 @@ class AsyncMultiplexer(_Routing):
             call.cancel()
         if reader is not None:
             await asyncio.gather(reader, return_exceptions=True)
+        if writer is not None:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+
+
+async def _admitted(call) -> int | None:
+    """Items per message the sidecar takes once it has admitted the stream (1: an older sidecar that
+    does not say), or None when the stream ended before that."""
+    try:
+        metadata = await asyncio.wait_for(asyncio.shield(call.initial_metadata()), OPEN_WAIT_SECONDS)
+    except TimeoutError:
+        return 1  # an older sidecar sends its initial metadata with its first answer
+    except (grpc.RpcError, asyncio.InvalidStateError):
+        return None
+    announced = dict(metadata).get(PACKING_HEADER)
+    if announced is not None:
+        return int(announced) if str(announced).isdigit() and int(announced) > 0 else 1
+    # Metadata before any item without the header: a refusal at open (trailers only) is the one case
+    # this sidecar or an older one sends it; a stream that still goes on after all takes single items.
+    try:
+        await asyncio.wait_for(asyncio.shield(call.code()), OPEN_WAIT_SECONDS)
+        return None
+    except TimeoutError:
+        return 1
+
+
+def _pack(first: pb.VerifyStreamRequest, outbox: asyncio.Queue, per_message: int) -> tuple[Any, list]:
+    """`first` and what else is queued now as one message (at most `per_message` items and PACK_BYTES),
+    and the one item taken but left for the next message (the end marker, None, included)."""
+    items, size = [first], first.ByteSize()
+    while len(items) < per_message and not outbox.empty():
+        item = outbox.get_nowait()
+        if item is None or (size := size + item.ByteSize() + 5) > PACK_BYTES:
+            return _packed(items), [item]
+        items.append(item)
+    return _packed(items), []
+
+
+def _packed(items: list[pb.VerifyStreamRequest]) -> pb.VerifyStreamRequest:
+    return items[0] if len(items) == 1 else pb.VerifyStreamRequest(items=items)
 
 
 _STOP = object()
@@ -203,12 +275,13 @@ class SyncMultiplexer(_Routing):
     def _read(self, call, outbox: queue.SimpleQueue) -> None:
         error: BaseException = rpc_error(grpc.StatusCode.UNAVAILABLE, "VerifyStream ended")
         try:
-            for answer in call:
-                future = self._pending.get(answer.id)
-                if future is None or future.done():
-                    continue
-                result, failure = _answer(answer)
-                future.set_exception(failure) if failure else future.set_result(result)
+            for message in call:
+                for answer in message.answers or (message,):  # packed or not
+                    future = self._pending.get(answer.id)
+                    if future is None or future.done():
+                        continue
+                    result, failure = _answer(answer)
+                    future.set_exception(failure) if failure else future.set_result(result)
         except grpc.RpcError as exc:
             error = exc
         finally:

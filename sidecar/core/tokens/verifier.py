@@ -282,7 +282,7 @@ class TokenVerifier:
             self._check_not_revoked(verified.auth, cache_key)
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
         except jws.Rejected as rejected:
-            metrics.TOKEN_VERIFICATIONS_TOTAL.labels(label, "invalid", rejected.reason.label).inc()
+            metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "invalid", rejected.reason.label).inc()
             return TokenAnswer(Verdict.deny(rejected.reason, rejected.detail, Source.LOCAL))
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
         return TokenAnswer(Verdict.ok(source), verified.auth)

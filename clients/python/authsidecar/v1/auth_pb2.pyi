@@ -442,33 +442,37 @@ class CheckUpstreamHealthResponse(_message.Message):
     def __init__(self, healthy: _Optional[bool] = ..., upstreams: _Optional[_Iterable[_Union[UpstreamHealth, _Mapping]]] = ...) -> None: ...
 
 class VerifyStreamRequest(_message.Message):
-    __slots__ = ("id", "timeout", "verify_token", "verify_session", "is_revoked", "get_session_status")
+    __slots__ = ("id", "timeout", "verify_token", "verify_session", "is_revoked", "get_session_status", "items")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     VERIFY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     VERIFY_SESSION_FIELD_NUMBER: _ClassVar[int]
     IS_REVOKED_FIELD_NUMBER: _ClassVar[int]
     GET_SESSION_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     id: int
     timeout: _duration_pb2.Duration
     verify_token: VerifyTokenRequest
     verify_session: VerifySessionRequest
     is_revoked: IsRevokedRequest
     get_session_status: GetSessionStatusRequest
-    def __init__(self, id: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., verify_token: _Optional[_Union[VerifyTokenRequest, _Mapping]] = ..., verify_session: _Optional[_Union[VerifySessionRequest, _Mapping]] = ..., is_revoked: _Optional[_Union[IsRevokedRequest, _Mapping]] = ..., get_session_status: _Optional[_Union[GetSessionStatusRequest, _Mapping]] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[VerifyStreamRequest]
+    def __init__(self, id: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., verify_token: _Optional[_Union[VerifyTokenRequest, _Mapping]] = ..., verify_session: _Optional[_Union[VerifySessionRequest, _Mapping]] = ..., is_revoked: _Optional[_Union[IsRevokedRequest, _Mapping]] = ..., get_session_status: _Optional[_Union[GetSessionStatusRequest, _Mapping]] = ..., items: _Optional[_Iterable[_Union[VerifyStreamRequest, _Mapping]]] = ...) -> None: ...
 
 class VerifyStreamResponse(_message.Message):
-    __slots__ = ("id", "verify_token", "verify_session", "is_revoked", "get_session_status", "error")
+    __slots__ = ("id", "verify_token", "verify_session", "is_revoked", "get_session_status", "error", "answers")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERIFY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     VERIFY_SESSION_FIELD_NUMBER: _ClassVar[int]
     IS_REVOKED_FIELD_NUMBER: _ClassVar[int]
     GET_SESSION_STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
     id: int
     verify_token: VerifyTokenResponse
     verify_session: VerifySessionResponse
     is_revoked: IsRevokedResponse
     get_session_status: GetSessionStatusResponse
     error: _status_pb2.Status
-    def __init__(self, id: _Optional[int] = ..., verify_token: _Optional[_Union[VerifyTokenResponse, _Mapping]] = ..., verify_session: _Optional[_Union[VerifySessionResponse, _Mapping]] = ..., is_revoked: _Optional[_Union[IsRevokedResponse, _Mapping]] = ..., get_session_status: _Optional[_Union[GetSessionStatusResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+    answers: _containers.RepeatedCompositeFieldContainer[VerifyStreamResponse]
+    def __init__(self, id: _Optional[int] = ..., verify_token: _Optional[_Union[VerifyTokenResponse, _Mapping]] = ..., verify_session: _Optional[_Union[VerifySessionResponse, _Mapping]] = ..., is_revoked: _Optional[_Union[IsRevokedResponse, _Mapping]] = ..., get_session_status: _Optional[_Union[GetSessionStatusResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., answers: _Optional[_Iterable[_Union[VerifyStreamResponse, _Mapping]]] = ...) -> None: ...

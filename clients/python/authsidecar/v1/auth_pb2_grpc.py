@@ -194,6 +194,14 @@ class AuthServiceServicer:
         answered; past that the sidecar stops reading this stream (gRPC flow control then holds the
         caller's writes), so a caller that stops reading answers slows only its own stream.
         One-time tokens (VerifyApproval, ValidateChallenge) are not offered here: use the unary calls.
+
+        Packing: a request message may carry several items (`items`) and an answer message several
+        answers (`answers`); each item keeps its own id, timeout, limits, answer and error. The sidecar
+        announces packing in the stream's initial metadata, sent as soon as the stream is admitted:
+        `authsidecar-stream-packing: N`, N the most items one message may carry (items past N get a
+        per-item RESOURCE_EXHAUSTED). It packs answers only on a stream whose caller has sent a packed
+        message, so a caller that never packs gets one answer per message, as before. A caller may wait
+        for that initial metadata before writing: a stream refused at open (RESOURCE_EXHAUSTED) sends none.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
