@@ -129,6 +129,7 @@ def main() -> None:
         ),
     )
     control("POST", f"/challenges/{challenge['sid']}", {"status": "approved"})
+    step("pushChallengeMessageOnly", lambda: entity.challenges.create(factor_sid=push["sid"], details_message="Pay?"))
     step("fetchPushApproved", lambda: entity.challenges(challenge["sid"]).fetch())
     token = step(
         "createAccessToken",

@@ -178,6 +178,9 @@ def test_a_push_challenge_carries_its_details_and_the_users_answer(runs, sdk):
     assert field(challenge, "expiration_date") and challenge["links"]["notifications"].endswith("/Notifications")
     approved = ok(results, "fetchPushApproved")
     assert approved["status"] == "approved" and field(approved, "date_responded")
+    if sdk == "python":
+        bare = ok(results, "pushChallengeMessageOnly")
+        assert bare["status"] == "pending" and bare["details"]["fields"] == [] and field(bare, "hidden_details") is None
     if sdk == "node":
         failed(results, "pushChallengeUnverified", 400, 60200)
         assert ok(results, "fetchPushFactor")["status"] == "verified"
