@@ -292,6 +292,11 @@ def test_wrong_credentials_are_an_outage_not_an_answer(sidecar_factory, twilio):
     stub = factors_pb2_grpc.SecondFactorServiceStub(proc.channel)
     answer = check(stub, "123456")
     assert not answer.valid and answer.reason == auth_pb2.REASON_UPSTREAM_UNAVAILABLE
+    assert answer.detail.startswith("verify: authentication failed (20003)"), (
+        answer.detail
+    )  # not "platform unavailable"
+    totp = stub.VerifyTotp(pb.VerifyTotpRequest(user_id="u", code="123456", factor_id="YF" + "0" * 32), timeout=10)
+    assert not totp.valid and totp.detail.startswith("verify: authentication failed (20003)"), totp.detail
     code, detail = status_of(stub.StartPhoneVerification, pb.StartPhoneVerificationRequest(country="US", phone=PHONE))
     assert code == grpc.StatusCode.UNAVAILABLE and "authentication failed (20003)" in detail
 
