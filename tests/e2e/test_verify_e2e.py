@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import socket
 import threading
+from urllib.parse import parse_qsl
 
 import grpc
 import pytest
@@ -455,3 +457,42 @@ def test_upstream_health_probes_the_verify_service(factors, twilio, sidecar_fact
     wrong = sidecar_factory(verify_config(twilio.url, auth_token="wrong-token"))
     refused = verify_health(wrong.stub)
     assert not refused.healthy and "authentication failed (20003)" in refused.detail
+
+
+def test_the_emulators_request_log_keeps_no_verify_secret(factors, twilio):
+    """Codes (Code, AuthPayload, CustomCode), the Basic credentials and a TOTP binding secret are kept in
+    the emulator's request log (readable by anyone on loopback) only as fingerprints."""
+    start(factors)
+    code = sent_code(twilio)["code"]
+    assert check(factors, code).valid
+    enrolled = factors.EnrollTotp(pb.EnrollTotpRequest(user_id="frank", friendly_name="Acme"), timeout=10)
+    totp = twilio.http.get(f"{CONTROL}/factors/{enrolled.factor_id}/code").json()["code"]
+    confirm = pb.ConfirmTotpRequest(user_id="frank", factor_id=enrolled.factor_id, code=totp)
+    assert factors.ConfirmTotp(confirm, timeout=10).valid
+    identity = hashlib.sha256(b"authsidecar/verify/entity\x00frank").hexdigest()
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    base = f"/twilio-verify/v2/Services/{TWILIO_VERIFY_SERVICE_SID}"
+    made = twilio.http.post(
+        f"{base}/Entities/{identity}/Factors",
+        auth=(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN),
+        data={"FriendlyName": "x", "FactorType": "totp", "Binding.Secret": secret},
+    )
+    assert made.status_code == 201, made.text
+    twilio.http.post(
+        f"{base}/Verifications",
+        auth=(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN),
+        data={"To": "+14155550999", "Channel": "sms", "CustomCode": "975310"},
+    ).raise_for_status()
+
+    logged = [r for r in twilio.requests() if r["path"].startswith("/twilio-verify/")]
+    forms = [dict(parse_qsl(r["body"] or "", keep_blank_values=True)) for r in logged]
+    secrets_seen = [
+        v for f in forms for k, v in f.items() if k in ("Code", "AuthPayload", "CustomCode", "Binding.Secret")
+    ]
+    assert len(secrets_seen) >= 4 and all(v.startswith("[redacted ") for v in secrets_seen), secrets_seen
+    assert all(r["headers"]["authorization"].startswith("Basic [redacted ") for r in logged)
+    text = json.dumps(logged)
+    basic = base64.b64encode(f"{TWILIO_ACCOUNT_SID}:{TWILIO_AUTH_TOKEN}".encode()).decode()
+    for value in (TWILIO_AUTH_TOKEN, basic, secret, "975310", f"Code={code}", f"AuthPayload={totp}"):
+        assert value not in text, value
+    assert any(f.get("To") == E164 for f in forms)  # what is not a secret stays readable for the tests
