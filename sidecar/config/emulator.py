@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..emulator import credentials as emulator_credentials
-from .settings import IssuerSettings, Settings
+from .settings import IssuerSettings, Settings, VerifySettings
 
 # The embedded emulator's fixed credentials and issuers: what `make run` and the tests use.
 EMULATOR_API_KEY = emulator_credentials.API_KEY
@@ -16,6 +16,17 @@ EMULATOR_AUTHY_API_KEY = emulator_credentials.AUTHY_API_KEY
 EMULATOR_ISSUERS = emulator_credentials.ISSUERS
 EMULATOR_INAI_PUBLISHABLE_KEY = emulator_credentials.INAI_PUBLISHABLE_KEY
 EMULATOR_IDENTITY_PATHS = {"inai": "/inai", "identity-service": "/identity/api"}
+EMULATOR_TWILIO_ACCOUNT_SID = emulator_credentials.TWILIO_ACCOUNT_SID
+EMULATOR_TWILIO_AUTH_TOKEN = emulator_credentials.TWILIO_AUTH_TOKEN
+EMULATOR_TWILIO_VERIFY_SERVICE_SID = emulator_credentials.TWILIO_VERIFY_SERVICE_SID
+# Verify's base_url has a default (Twilio's own host): left at it with no credentials, it counts as unset.
+VERIFY_DEFAULT_BASE_URL = VerifySettings.base_url
+
+
+def verify_unset(v: VerifySettings) -> bool:
+    """No credential, no service and Twilio's own URL: the emulator may stand in (emulator.mode: on)."""
+    secrets = (v.account_sid, v.auth_token, v.api_key_sid, v.api_key_secret, v.service_sid)
+    return not any(secrets) and v.base_url in ("", VERIFY_DEFAULT_BASE_URL)
 
 
 def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
@@ -38,10 +49,19 @@ def pointed_at_emulator(s: Settings, base_url: str) -> Settings:
             base_url=f"{base}{EMULATOR_IDENTITY_PATHS.get(identity.api, '')}",
             api_key=EMULATOR_INAI_PUBLISHABLE_KEY if identity.api == "inai" else "",
         )
+    verify = s.verify
+    if verify_unset(verify):
+        verify = dataclasses.replace(
+            verify,
+            base_url=f"{base}/twilio-verify",
+            account_sid=EMULATOR_TWILIO_ACCOUNT_SID,
+            auth_token=EMULATOR_TWILIO_AUTH_TOKEN,
+            service_sid=EMULATOR_TWILIO_VERIFY_SERVICE_SID,
+        )
     issuers = s.issuers or [
         IssuerSettings(issuer=f"{base}/issuers/{name}", algorithms=list(algs), audiences=["authsidecar-demo"])
         for name, algs in EMULATOR_ISSUERS.items()
     ]
     return dataclasses.replace(
-        s, platform=platform, challenges=challenges, authy=authy, identity=identity, issuers=issuers
+        s, platform=platform, challenges=challenges, authy=authy, identity=identity, verify=verify, issuers=issuers
     )

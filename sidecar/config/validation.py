@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sidecar.config import memory_budget
 
+from .emulator import verify_unset
 from .memory import _dotted
 from .settings import (
     CHALLENGE_REGIONS,
@@ -50,7 +51,7 @@ def _validate(s: Settings) -> list[str]:
     p.extend(_validate_upstreams(s))
     p.extend(_validate_platform(s.platform))
     p.extend(_validate_factors(s))
-    p.extend(_validate_verify(s.second_factors.provider, s.verify))
+    p.extend(_validate_verify(s.second_factors.provider, s.verify, s.uses_emulator))
     for section in ("platform", "challenges", "authy", "identity", "verify"):
         if getattr(s, section).max_response_bytes < 1:
             p.append(f"{section}.max_response_bytes: must be at least 1")
@@ -235,11 +236,11 @@ def _validate_factors(s: Settings) -> list[str]:
 _SID = {"account_sid": "AC", "api_key_sid": "SK", "service_sid": "VA"}
 
 
-def _validate_verify(provider: str, v: VerifySettings) -> list[str]:
+def _validate_verify(provider: str, v: VerifySettings, emulated: bool) -> list[str]:
     """second_factors.provider and, when it is verify, the verify section (names fields, never values)."""
     if provider not in SECOND_FACTOR_PROVIDERS:
         return [f"second_factors.provider: must be one of {', '.join(SECOND_FACTOR_PROVIDERS)}"]
-    if provider != "verify":
+    if provider != "verify" or (emulated and verify_unset(v)):  # emulated: the emulator's (pointed_at_emulator)
         return []
     p: list[str] = []
     if not v.base_url.startswith(("http://", "https://")):

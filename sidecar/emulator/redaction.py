@@ -20,6 +20,9 @@ _KEY = secrets.token_bytes(32)
 # x-authy-api-key, x-authy-signature, cookie …).
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 CREDENTIAL_PARTS = ("key", "secret", "token", "password", "passwd", "signature", "credential", "otp")
+# Whole names (case, "_", "-" and "." ignored) that carry a one-time code: Twilio Verify's Code (a check),
+# AuthPayload (a TOTP code) and CustomCode (the code to send).
+CREDENTIAL_NAMES = frozenset({"code", "authpayload", "customcode"})
 SCHEMES = ("bearer ", "basic ", "digest ")
 MAX_DEPTH = 32
 
@@ -31,6 +34,8 @@ def fingerprint(value: str) -> str:
 
 def is_credential_name(name: str) -> bool:
     lowered = name.lower().replace("-", "_")
+    if lowered.replace("_", "").replace(".", "") in CREDENTIAL_NAMES:
+        return True
     return lowered in CREDENTIAL_HEADERS or any(part in lowered for part in CREDENTIAL_PARTS)
 
 

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import twilio_verify_control, twilio_verify_factors
+from . import twilio_verify_control, twilio_verify_entities, twilio_verify_factors
 from .credentials import (
     TWILIO_ACCOUNT_SID,
     TWILIO_API_KEY_SECRET,
@@ -113,6 +113,7 @@ def routes(state) -> list[Route]:
         Route(f"{s}/Verifications/{{sid}}", g(api.update), methods=["POST"]),
         Route(f"{s}/VerificationCheck", g(api.check), methods=["POST"]),
         *twilio_verify_factors.routes(area, state, s, g),
+        *twilio_verify_entities.routes(area, state, s, g),
         *twilio_verify_control.routes(area, state),
     ]
 
@@ -122,8 +123,9 @@ class VerificationsApi:
         self.area = area
         self.state = state
 
-    def guarded(self, handler):
-        """Auth, the one service, the rate faults, then the handler; every failure in Twilio's shape."""
+    def guarded(self, handler, query: frozenset[str] = frozenset()):
+        """Auth, the one service, the rate faults, then the handler; every failure in Twilio's shape.
+        A GET takes only the `query` keys its SDK operation sends (a list's paging), each once."""
 
         async def run(request: Request) -> Response:
             try:
@@ -132,7 +134,7 @@ class VerificationsApi:
                     raise not_found(request.url.path.removeprefix(PREFIX + "/v2"))
                 self._rate_faults()
                 if request.method == "GET":
-                    no_query(request)
+                    no_query(request, query)
                 return await handler(request)
             except TwilioError as exc:
                 return exc.response()

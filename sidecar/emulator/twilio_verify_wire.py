@@ -141,10 +141,16 @@ def integer(values: dict, name: str, low: int, high: int, default: int) -> int:
     return int(value)
 
 
-def no_query(request: Request) -> None:
-    """The SDKs' fetches send no query; a parameter there is one no client sends."""
-    if request.url.query:
+def no_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
+    """The SDKs' fetches send no query, their lists only paging keys; anything else is one no client sends."""
+    try:
+        keys = [key for key, _ in parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=MAX_FIELDS)]
+    except ValueError:
+        keys = [""]  # too many fields: none of them one an SDK sends
+    if any(key not in allowed for key in keys) or (request.url.query and not keys):
         raise TwilioError(400, 20001, "Unknown parameter in the query string")
+    if len(keys) != len(set(keys)):
+        raise TwilioError(400, 60200, "Invalid parameter: a query key given more than once")
 
 
 # --- TOTP (RFC 6238 over RFC 4226), from the factor's base32 secret ---------------------------------

@@ -14,8 +14,9 @@ AuthPayload; push approval → a challenge on the user's verified push factor (t
 identity is never the caller's user id (it may be an email): it is `identity_for(user_id)`, a
 SHA-256. Twilio's error codes become UpstreamError in `_error`, the one place: 20404 not found (also a
 verification already approved or expired), 60202/60203/60212/20429 UpstreamLimited (20429's
-Retry-After is honoured: no request is sent until it passes), 20003 (our credentials) a 502 — an
-outage for the caller, failed closed. Messages are the sidecar's own: Twilio's may echo a phone number.
+Retry-After is honoured: no request is sent until it passes), 20003/401 (our credentials)
+UpstreamAuthFailed, a 502 — an outage for the caller, failed closed, its verdict detail "verify:
+authentication failed (20003)". Messages are the sidecar's own: Twilio's may echo a phone number.
 """
 
 from __future__ import annotations
@@ -48,7 +49,14 @@ from sidecar.core.factors.records import (
 )
 from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.caches import Clock
-from sidecar.core.shared.outcomes import InvalidArgument, NotConfigured, Unsupported, UpstreamError, UpstreamLimited
+from sidecar.core.shared.outcomes import (
+    InvalidArgument,
+    NotConfigured,
+    Unsupported,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamLimited,
+)
 from sidecar.upstream import transport as http
 
 from .guard import reads_answers
@@ -153,7 +161,10 @@ class TwilioVerifyClient:
             return UpstreamLimited(UPSTREAM, status, message, body, retry_after=retry_after)
         if status == 401 or code == 20003:
             # Our credentials, not the caller's request: an outage of this upstream (fail closed).
-            return UpstreamError(UPSTREAM, 502, "authentication failed (20003): check verify credentials", body)
+            shown = code if isinstance(code, int) else 20003
+            return UpstreamAuthFailed(
+                UPSTREAM, 502, f"authentication failed ({shown}): check the verify credentials", body
+            )
         if status == 404 or code == 20404:
             return UpstreamError(UPSTREAM, 404, f"{endpoint}: not found, expired or already approved (20404)", body)
         if code == 60200:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import socket
 import threading
+from urllib.parse import parse_qsl
 
 import grpc
 import pytest
@@ -291,6 +294,11 @@ def test_wrong_credentials_are_an_outage_not_an_answer(sidecar_factory, twilio):
     stub = factors_pb2_grpc.SecondFactorServiceStub(proc.channel)
     answer = check(stub, "123456")
     assert not answer.valid and answer.reason == auth_pb2.REASON_UPSTREAM_UNAVAILABLE
+    assert answer.detail.startswith("verify: authentication failed (20003)"), (
+        answer.detail
+    )  # not "platform unavailable"
+    totp = stub.VerifyTotp(pb.VerifyTotpRequest(user_id="u", code="123456", factor_id="YF" + "0" * 32), timeout=10)
+    assert not totp.valid and totp.detail.startswith("verify: authentication failed (20003)"), totp.detail
     code, detail = status_of(stub.StartPhoneVerification, pb.StartPhoneVerificationRequest(country="US", phone=PHONE))
     assert code == grpc.StatusCode.UNAVAILABLE and "authentication failed (20003)" in detail
 
@@ -365,3 +373,126 @@ def test_an_approved_phone_verification_is_valid_once_across_the_fleet(sidecar_f
     assert first.valid
     assert not second.valid and second.reason == auth_pb2.REASON_ALREADY_USED
     assert verify_requests(twilio, "/VerificationCheck") == 2  # both pods asked; the platform approved both
+
+
+def test_user_status_and_deletion_read_the_users_entity(factors, twilio):
+    """GetUserStatus lists the entity's factors; DeleteUser removes the entity, its factors with it."""
+    fresh = factors.GetUserStatus(pb.GetUserStatusRequest(user_id="dave@example.com"), timeout=10)
+    assert (fresh.registered, fresh.confirmed, list(fresh.devices)) == (False, False, [])  # no entity yet: 20404
+    enrolled = factors.EnrollTotp(pb.EnrollTotpRequest(user_id="dave@example.com", friendly_name="Acme"), timeout=10)
+    pending = factors.GetUserStatus(pb.GetUserStatusRequest(user_id="dave@example.com"), timeout=10)
+    assert (pending.registered, pending.confirmed, pending.user_id) == (True, False, "dave@example.com")
+    code = twilio.http.get(f"{CONTROL}/factors/{enrolled.factor_id}/code").json()["code"]
+    confirm = pb.ConfirmTotpRequest(user_id="dave@example.com", factor_id=enrolled.factor_id, code=code)
+    assert factors.ConfirmTotp(confirm, timeout=10).valid
+    status = factors.GetUserStatus(pb.GetUserStatusRequest(user_id="dave@example.com"), timeout=10)
+    assert (status.registered, status.confirmed) == (True, True)
+    assert list(status.devices) == [f"totp {enrolled.factor_id}"]
+    assert not any("dave" in str(r) for r in twilio.requests())  # Twilio sees the identity hash only
+
+    factors.DeleteUser(pb.DeleteUserRequest(user_id="dave@example.com"), timeout=10)
+    assert (
+        verify_requests(
+            twilio, "/Entities/" + hashlib.sha256(b"authsidecar/verify/entity\x00dave@example.com").hexdigest()
+        )
+        == 1
+    )
+    gone = factors.GetUserStatus(pb.GetUserStatusRequest(user_id="dave@example.com"), timeout=10)
+    assert (gone.registered, gone.confirmed) == (False, False)
+    # The factor went with the entity: a code for it is no longer anything the platform approves.
+    totp = pb.VerifyTotpRequest(user_id="dave@example.com", code=code, factor_id=enrolled.factor_id)
+    assert not factors.VerifyTotp(totp, timeout=10).valid
+    code_, detail = status_of(factors.DeleteUser, pb.DeleteUserRequest(user_id="dave@example.com"))
+    assert code_ == grpc.StatusCode.NOT_FOUND, detail
+
+
+def test_verify_totp_and_push_without_factor_id_find_the_verified_factor(factors, twilio):
+    """Without factor_id the adapter lists the user's factors and challenges the verified one of the kind."""
+    enrolled = factors.EnrollTotp(pb.EnrollTotpRequest(user_id="erin", friendly_name="Acme"), timeout=10)
+    code = twilio.http.get(f"{CONTROL}/factors/{enrolled.factor_id}/code").json()["code"]
+    # Unconfirmed: there is no verified TOTP factor to challenge.
+    unconfirmed = factors.VerifyTotp(pb.VerifyTotpRequest(user_id="erin", code=code), timeout=10)
+    assert not unconfirmed.valid and unconfirmed.reason == auth_pb2.REASON_NOT_FOUND
+    assert "no verified totp factor" in unconfirmed.detail
+    confirm = pb.ConfirmTotpRequest(user_id="erin", factor_id=enrolled.factor_id, code=code)
+    assert factors.ConfirmTotp(confirm, timeout=10).valid
+    twilio.http.post(f"{CONTROL}/faults", json={"not_one_time": True}).raise_for_status()
+    assert factors.VerifyTotp(pb.VerifyTotpRequest(user_id="erin", code=code), timeout=10).valid
+    last = twilio.http.get(f"{CONTROL}/challenges/last").json()
+    assert last["factor_sid"] == enrolled.factor_id
+    replay = factors.VerifyTotp(pb.VerifyTotpRequest(user_id="erin", code=code), timeout=10)
+    assert not replay.valid and replay.reason == auth_pb2.REASON_ALREADY_USED
+
+    no_push = status_of(
+        factors.CreateApprovalRequest, pb.CreateApprovalRequestRequest(user_id="erin", message="Log in?")
+    )
+    assert no_push[0] == grpc.StatusCode.NOT_FOUND and "no verified push factor" in no_push[1]
+    push = push_factor(twilio, "erin")
+    created = factors.CreateApprovalRequest(
+        pb.CreateApprovalRequestRequest(user_id="erin", message="Log in?", ttl_seconds=120), timeout=10
+    )
+    last = twilio.http.get(f"{CONTROL}/challenges/last").json()
+    assert created.id.startswith(last["sid"] + ".") and last["factor_sid"] == push
+
+
+def test_upstream_health_probes_the_verify_service(factors, twilio, sidecar_factory):
+    def verify_health(stub) -> auth_pb2.UpstreamHealth:
+        reply = stub.CheckUpstreamHealth(auth_pb2.CheckUpstreamHealthRequest(), timeout=15)
+        return next(u for u in reply.upstreams if u.name == "verify")
+
+    healthy = verify_health(factors.proc.stub)
+    assert healthy.healthy and healthy.detail == "ok"
+    assert verify_requests(twilio, f"/v2/Services/{TWILIO_VERIFY_SERVICE_SID}") >= 1  # GET the service
+    twilio.faults(error_rate=1.0, error_status=503, path_prefix="/twilio-verify")
+    down = verify_health(factors.proc.stub)
+    assert not down.healthy and "503" in down.detail
+    twilio.reset()
+    # Nothing listening at all (a port just closed): unhealthy, said, never an error.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    gone = sidecar_factory(verify_config(f"http://127.0.0.1:{closed}"))
+    unreachable = verify_health(gone.stub)
+    assert not unreachable.healthy and unreachable.detail
+    wrong = sidecar_factory(verify_config(twilio.url, auth_token="wrong-token"))
+    refused = verify_health(wrong.stub)
+    assert not refused.healthy and "authentication failed (20003)" in refused.detail
+
+
+def test_the_emulators_request_log_keeps_no_verify_secret(factors, twilio):
+    """Codes (Code, AuthPayload, CustomCode), the Basic credentials and a TOTP binding secret are kept in
+    the emulator's request log (readable by anyone on loopback) only as fingerprints."""
+    start(factors)
+    code = sent_code(twilio)["code"]
+    assert check(factors, code).valid
+    enrolled = factors.EnrollTotp(pb.EnrollTotpRequest(user_id="frank", friendly_name="Acme"), timeout=10)
+    totp = twilio.http.get(f"{CONTROL}/factors/{enrolled.factor_id}/code").json()["code"]
+    confirm = pb.ConfirmTotpRequest(user_id="frank", factor_id=enrolled.factor_id, code=totp)
+    assert factors.ConfirmTotp(confirm, timeout=10).valid
+    identity = hashlib.sha256(b"authsidecar/verify/entity\x00frank").hexdigest()
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    base = f"/twilio-verify/v2/Services/{TWILIO_VERIFY_SERVICE_SID}"
+    made = twilio.http.post(
+        f"{base}/Entities/{identity}/Factors",
+        auth=(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN),
+        data={"FriendlyName": "x", "FactorType": "totp", "Binding.Secret": secret},
+    )
+    assert made.status_code == 201, made.text
+    twilio.http.post(
+        f"{base}/Verifications",
+        auth=(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN),
+        data={"To": "+14155550999", "Channel": "sms", "CustomCode": "975310"},
+    ).raise_for_status()
+
+    logged = [r for r in twilio.requests() if r["path"].startswith("/twilio-verify/")]
+    forms = [dict(parse_qsl(r["body"] or "", keep_blank_values=True)) for r in logged]
+    secrets_seen = [
+        v for f in forms for k, v in f.items() if k in ("Code", "AuthPayload", "CustomCode", "Binding.Secret")
+    ]
+    assert len(secrets_seen) >= 4 and all(v.startswith("[redacted ") for v in secrets_seen), secrets_seen
+    assert all(r["headers"]["authorization"].startswith("Basic [redacted ") for r in logged)
+    text = json.dumps(logged)
+    basic = base64.b64encode(f"{TWILIO_ACCOUNT_SID}:{TWILIO_AUTH_TOKEN}".encode()).decode()
+    for value in (TWILIO_AUTH_TOKEN, basic, secret, "975310", f"Code={code}", f"AuthPayload={totp}"):
+        assert value not in text, value
+    assert any(f.get("To") == E164 for f in forms)  # what is not a secret stays readable for the tests

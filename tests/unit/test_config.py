@@ -182,3 +182,31 @@ def test_row5_emulator_listen_must_be_loopback():
     with pytest.raises(ConfigError, match="emulator.listen: must be a loopback host:port"):
         load(env={"AUTHSIDECAR_EMULATOR_LISTEN": "0.0.0.0:8900"})
     assert load(env={"AUTHSIDECAR_EMULATOR_LISTEN": "[::1]:8900"}).emulator.listen == "[::1]:8900"
+
+
+def test_emulator_mode_on_points_a_wholly_unset_verify_section_at_the_emulator():
+    s = load(env={"AUTHSIDECAR_EMULATOR_MODE": "on", "AUTHSIDECAR_SECOND_FACTORS_PROVIDER": "verify"})
+    out = pointed_at_emulator(s, "http://127.0.0.1:8900")
+    assert out.verify.base_url == "http://127.0.0.1:8900/twilio-verify"
+    assert out.verify.account_sid.startswith("AC") and out.verify.service_sid.startswith("VA") and out.verify.auth_token
+    # Any credential set: a real Verify account, never redirected, and its required fields still required.
+    with pytest.raises(ConfigError, match="verify.service_sid: is required"):
+        load(
+            env={
+                "AUTHSIDECAR_EMULATOR_MODE": "on",
+                "AUTHSIDECAR_SECOND_FACTORS_PROVIDER": "verify",
+                "AUTHSIDECAR_VERIFY_ACCOUNT_SID": "AC" + "1" * 32,
+                "AUTHSIDECAR_VERIFY_AUTH_TOKEN": "t",
+            }
+        )
+    # Without the emulator the section is required as before.
+    with pytest.raises(ConfigError, match="verify.account_sid: is required"):
+        load(
+            env={
+                "AUTHSIDECAR_EMULATOR_MODE": "off",
+                "AUTHSIDECAR_SECOND_FACTORS_PROVIDER": "verify",
+                "AUTHSIDECAR_PLATFORM_BASE_URL": "https://p.example",
+                "AUTHSIDECAR_PLATFORM_API_KEY": "k",
+                "AUTHSIDECAR_PLATFORM_APP_ID": "a",
+            }
+        )

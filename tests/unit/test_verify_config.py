@@ -37,7 +37,8 @@ def test_provider_must_be_known():
 
 
 def test_verify_names_every_missing_field_and_never_a_secret():
-    found = problems({**EMULATED, "AUTHSIDECAR_SECOND_FACTORS_PROVIDER": "verify"})
+    # (emulator.mode on would point the wholly unset section at the emulator instead: test_config.py)
+    found = problems({"AUTHSIDECAR_EMULATOR_MODE": "auto", "AUTHSIDECAR_SECOND_FACTORS_PROVIDER": "verify"})
     assert "verify.account_sid: is required when second_factors.provider is verify" in found
     assert "verify.service_sid: is required when second_factors.provider is verify" in found
     assert "verify.auth_token: is required (or verify.api_key_sid + verify.api_key_secret)" in found

@@ -46,6 +46,7 @@ from sidecar.core.shared.outcomes import (
     NotConfigured,
     Reason,
     Source,
+    UpstreamAuthFailed,
     UpstreamError,
     UpstreamLimited,
     Verdict,
@@ -110,6 +111,9 @@ def verdict_for_upstream_error(exc: UpstreamError) -> Verdict:
     if isinstance(exc, UpstreamLimited):
         # A limit on this user or account (attempts, rate): the platform's answer, said as it is.
         return Verdict.deny(Reason.BLOCKED, exc.message, Source.UPSTREAM)
+    if isinstance(exc, UpstreamAuthFailed):
+        # Our credentials: still not valid (fail closed), but named, e.g. "verify: authentication failed (20003)".
+        return Verdict.deny(Reason.UPSTREAM_UNAVAILABLE, f"{exc.upstream}: {exc.message}", Source.UPSTREAM)
     if exc.unavailable:
         # The status or our own message (timeout, "circuit open…"); never the vendor's body.
         return Verdict.deny(

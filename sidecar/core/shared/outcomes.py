@@ -143,6 +143,12 @@ class UpstreamLimited(UpstreamError):
         return False
 
 
+class UpstreamAuthFailed(UpstreamError):
+    """The platform refused the sidecar's own credentials (Twilio 20003/401): nothing the caller can fix, so
+    an outage of that upstream for it (status 502: unavailable, fail closed, counted by the circuit) — but
+    said as what it is, so an operator reading a verdict sees "authentication failed", not an outage."""
+
+
 class Unsupported(Exception):
     """The configured platform has no such call (the other identity flavour serves it); maps to gRPC
     UNIMPLEMENTED with the reason."""

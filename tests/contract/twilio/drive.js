@@ -153,10 +153,21 @@ async function main() {
   await step('deleteFactor', () => entity.factors(push.sid).remove());
   await step('fetchDeletedFactor', () => entity.factors(push.sid).fetch());
 
+  // What the sidecar reads and removes: the entity's factors (a page at a time), the entity, the service.
+  await step('listFactors', () => entity.factors.list());
+  await step('listFactorsPaged', () => entity.factors.list({ pageSize: 1 }));
+  await step('fetchEntity', () => entity.fetch());
+  await step('fetchService', () => verify.fetch());
+  await step('deleteEntity', () => entity.remove());
+  await step('fetchDeletedEntity', () => entity.fetch());
+  await step('listDeletedEntity', () => entity.factors.list());
+  await step('deleteDeletedEntity', () => entity.remove());
+
   // Credentials and service
   await step('apiKeyAuth', () => client(keySid, keySecret, { accountSid }).verify.v2.services(serviceSid).verifications(started.sid).fetch());
   await step('wrongToken', () => client(accountSid, 'wrong-token').verify.v2.services(serviceSid).verifications(started.sid).fetch());
   await step('unknownService', () => client(accountSid, authToken).verify.v2.services('VA' + '0'.repeat(32)).verifications(started.sid).fetch());
+  await step('fetchUnknownService', () => client(accountSid, authToken).verify.v2.services('VA' + '0'.repeat(32)).fetch());
 }
 
 main()

@@ -13,7 +13,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pyotp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 emulator, account_sid, auth_token, key_sid, key_secret, service_sid = sys.argv[1:7]
@@ -36,13 +36,23 @@ def plain(value):
     return value
 
 
+def public(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list):  # a list() call: its instances
+        return [public(v) for v in value]
+    return {k: v for k, v in vars(value).items() if not k.startswith("_")}
+
+
 def step(name, call):
     try:
-        value = call()
-        fields = value if isinstance(value, bool) else {k: v for k, v in vars(value).items() if not k.startswith("_")}
-        results[name] = {"ok": True, "result": plain(fields)}
+        results[name] = {"ok": True, "result": plain(public(call()))}
     except TwilioRestException as e:
         results[name] = {"ok": False, "error": {"status": e.status, "code": e.code, "message": e.msg}}
+    except TwilioException as e:  # a list's page that is not 200 (base/page.py: "Unable to fetch page")
+        answer = e.args[1] if len(e.args) > 1 else None
+        status, body = getattr(answer, "status_code", None), json.loads(getattr(answer, "text", "") or "{}")
+        results[name] = {"ok": False, "error": {"status": status, "code": body.get("code"), "message": e.args[0]}}
     return results[name].get("result")
 
 
@@ -119,6 +129,7 @@ def main() -> None:
         ),
     )
     control("POST", f"/challenges/{challenge['sid']}", {"status": "approved"})
+    step("pushChallengeMessageOnly", lambda: entity.challenges.create(factor_sid=push["sid"], details_message="Pay?"))
     step("fetchPushApproved", lambda: entity.challenges(challenge["sid"]).fetch())
     token = step(
         "createAccessToken",
@@ -127,6 +138,19 @@ def main() -> None:
     step("fetchAccessToken", lambda: verify.access_tokens(token["sid"]).fetch())
     step("deleteFactor", lambda: entity.factors(push["sid"]).delete())
     step("fetchDeletedFactor", lambda: entity.factors(push["sid"]).fetch())
+
+    # What the sidecar reads and removes: the entity's factors (a page at a time), the entity, the service.
+    step("createTotpFactorForList", lambda: entity.new_factors.create(friendly_name="Py tablet", factor_type="totp"))
+    step("listFactors", lambda: entity.factors.list())
+    step("listFactorsPaged", lambda: entity.factors.list(page_size=1))
+    step("fetchEntity", lambda: entity.fetch())
+    step("fetchService", lambda: verify.fetch())
+    step("deleteEntity", lambda: entity.delete())
+    step("fetchDeletedEntity", lambda: entity.fetch())
+    step("listDeletedEntity", lambda: entity.factors.list())
+    step("deleteDeletedEntity", lambda: entity.delete())
+    unknown = client(account_sid, auth_token).verify.v2.services("VA" + "0" * 32)
+    step("fetchUnknownService", lambda: unknown.fetch())
 
     keyed = client(key_sid, key_secret, account_sid=account_sid).verify.v2.services(service_sid)
     step("apiKeyAuth", lambda: keyed.verifications(started["sid"]).fetch())

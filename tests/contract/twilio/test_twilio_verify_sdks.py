@@ -178,6 +178,9 @@ def test_a_push_challenge_carries_its_details_and_the_users_answer(runs, sdk):
     assert field(challenge, "expiration_date") and challenge["links"]["notifications"].endswith("/Notifications")
     approved = ok(results, "fetchPushApproved")
     assert approved["status"] == "approved" and field(approved, "date_responded")
+    if sdk == "python":
+        bare = ok(results, "pushChallengeMessageOnly")
+        assert bare["status"] == "pending" and bare["details"]["fields"] == [] and field(bare, "hidden_details") is None
     if sdk == "node":
         failed(results, "pushChallengeUnverified", 400, 60200)
         assert ok(results, "fetchPushFactor")["status"] == "verified"
@@ -203,6 +206,30 @@ def test_access_tokens_factor_removal_and_credentials(runs, sdk):
 
 
 @SDKS
+def test_factors_are_listed_page_by_page_and_an_entity_is_fetched_and_deleted(runs, sdk):
+    """What GetUserStatus, DeleteUser, CheckUpstreamHealth and a factor-less VerifyTotp read: the SDK's list
+    follows meta.next_page_url (absolute) page by page; an entity's deletion takes its factors with it."""
+    results, sent = runs[sdk]
+    listed = ok(results, "listFactors")
+    assert len(listed) == 2 and all(f.get("binding") is None for f in listed)  # the secret was answered once
+    assert {field(f, "factor_type") for f in listed} == {"totp"} and {f["status"] for f in listed} >= {"verified"}
+    assert [f["sid"] for f in ok(results, "listFactorsPaged")] == [f["sid"] for f in listed]
+    paged = [r["query"] for r in sent if r["method"] == "GET" and r["route"].endswith("/Factors")]
+    assert "" in paged and "PageSize=1" in paged and any("Page=1" in q and "PageToken=" in q for q in paged)
+    entity = ok(results, "fetchEntity")
+    assert re.fullmatch(r"YE[0-9a-f]{32}", entity["sid"]) and entity["identity"].endswith("-sdk-user-0001")
+    assert entity["links"]["factors"].endswith(f"/Entities/{entity['identity']}/Factors")
+    service = ok(results, "fetchService")
+    assert service["sid"] == TWILIO_VERIFY_SERVICE_SID and field(service, "code_length") == 6
+    assert service["totp"]["time_step"] == 30 and service["links"]["entities"].endswith("/Entities")
+    assert ok(results, "deleteEntity") is True
+    failed(results, "fetchDeletedEntity", 404, 20404)
+    failed(results, "listDeletedEntity", 404, 20404)
+    failed(results, "deleteDeletedEntity", 404, 20404)
+    failed(results, "fetchUnknownService", 404, 20404)
+
+
+@SDKS
 def test_every_request_is_basic_auth_and_form_encoded_with_pascal_case_keys(runs, sdk):
     _, sent = runs[sdk]
     assert len(sent) >= 30
@@ -213,6 +240,8 @@ def test_every_request_is_basic_auth_and_form_encoded_with_pascal_case_keys(runs
             assert request["headers"]["content-type"].startswith("application/x-www-form-urlencoded"), request
             keys = [k for k, _ in parse_qsl(request["body"], keep_blank_values=True)]
             assert all(re.fullmatch(r"[A-Z][A-Za-z]*(\.[A-Z][A-Za-z]*)?", k) for k in keys), request
+        elif request["route"].endswith("/Factors"):  # a list: only the paging keys
+            assert {k for k, _ in parse_qsl(request["query"])} <= {"PageSize", "Page", "PageToken"}, request
         else:
             assert request["query"] == "", request
 

@@ -1,9 +1,11 @@
-"""The sidecar's Twilio Verify adapter sends what the PyPI twilio SDK (9.13.0) sends for each operation it uses:
-both drive the emulator, which records every request, and for each of the adapter's requests an SDK request of
-the same operation (method, route) must have the same Basic credentials, encoding and form keys —
-repeated keys (Details.Fields, one JSON object each) repeated, not indexed. Operations the SDK drive does
-not cover (listing factors, deleting an entity, fetching the service) are pinned by
-tests/unit/test_twilio_verify_adapter.py instead.
+"""The sidecar's Twilio Verify adapter sends what each twilio SDK (npm twilio@6.3.1 and PyPI twilio==9.13.0)
+sends for each operation it uses: the SDKs and a real sidecar drive the emulator, which records every request,
+and for each of the adapter's requests each SDK must have sent a request of the same operation (method, route)
+with the same Basic credentials, encoding and form keys — repeated keys (Details.Fields, one JSON object each)
+repeated, not indexed. Listing factors, fetching and deleting an entity and fetching the service are driven by
+both SDKs too (drive.js, drive.py). Details.Fields' JSON is spaced as Python's json.dumps writes it (the Python
+SDK's serialize.object); the Node SDK's JSON.stringify writes it without spaces: JSON either way, the key set
+is what is compared.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from urllib.parse import parse_qsl
 import grpc
 import pytest
 
+from authsidecar.v1 import auth_pb2, factors_pb2_grpc
 from authsidecar.v1 import factors_pb2 as pb
-from authsidecar.v1 import factors_pb2_grpc
 from harness.processes import SidecarProcess, emulator_config
 from sidecar.emulator.credentials import (
     TWILIO_ACCOUNT_SID,
@@ -23,6 +25,7 @@ from sidecar.emulator.credentials import (
     TWILIO_AUTH_TOKEN,
     TWILIO_VERIFY_SERVICE_SID,
 )
+from tests.contract.conftest import run_node
 from tests.contract.twilio.python_sdk import run_python
 from tests.e2e.test_verify_e2e import push_factor, verify_config
 
@@ -54,15 +57,26 @@ def fresh(emulator) -> None:
     emulator.http.post(f"{CONTROL}/reset").raise_for_status()
 
 
+AGENTS = {"node": "twilio-node/", "python": "twilio-python/"}
+
+
 @pytest.fixture
-def sdk_shapes(emulator) -> set[tuple]:
+def sdk_shapes(emulator, node_project) -> dict[str, set[tuple]]:
+    """{sdk: the shapes of every request its drive sent}."""
+    shapes = {}
+    for sdk in ("node", "python"):
+        fresh(emulator)
+        if sdk == "node":
+            env = {"TWILIO_REGION": "", "TWILIO_EDGE": ""}
+            results = run_node(node_project("twilio"), "drive.js", emulator.url, *CREDENTIALS, env=env)
+        else:
+            results = run_python("drive.py", emulator.url, *CREDENTIALS)
+        assert "crashed" not in results, results["crashed"]
+        sent = [r for r in upstream(emulator) if r["headers"].get("user-agent", "").startswith(AGENTS[sdk])]
+        assert len(sent) >= 30
+        shapes[sdk] = {shape(r) for r in sent}
     fresh(emulator)
-    results = run_python("drive.py", emulator.url, *CREDENTIALS)
-    assert "crashed" not in results, results["crashed"]
-    sent = [r for r in upstream(emulator) if r["headers"].get("user-agent", "").startswith("twilio-python/")]
-    assert len(sent) >= 30
-    fresh(emulator)
-    return {shape(r) for r in sent}
+    return shapes
 
 
 def sidecar_operations(emulator, tmp_path) -> list[dict]:
@@ -99,6 +113,13 @@ def sidecar_operations(emulator, tmp_path) -> list[dict]:
             timeout=10,
         )
         stub.GetApprovalRequest(pb.GetApprovalRequestRequest(id=created.id), timeout=10)
+        # Without factor_id: the user's factors are listed first.
+        stub.VerifyTotp(pb.VerifyTotpRequest(user_id=user, code="123456"), timeout=10)
+        stub.CreateApprovalRequest(pb.CreateApprovalRequestRequest(user_id=user, message="Pay?"), timeout=10)
+        stub.GetUserStatus(pb.GetUserStatusRequest(user_id=user), timeout=10)
+        health = proc.stub.CheckUpstreamHealth(auth_pb2.CheckUpstreamHealthRequest(), timeout=10)
+        assert next(u for u in health.upstreams if u.name == "verify").healthy
+        stub.DeleteUser(pb.DeleteUserRequest(user_id=user), timeout=10)
         return upstream(emulator)
     except grpc.RpcError as exc:
         raise AssertionError(f"{exc.code()}: {exc.details()}") from None
@@ -106,15 +127,17 @@ def sidecar_operations(emulator, tmp_path) -> list[dict]:
         proc.stop()
 
 
-def test_the_adapter_sends_what_the_python_sdk_sends(sdk_shapes, emulator, tmp_path):
+@pytest.mark.parametrize("sdk", ["node", "python"])
+def test_the_adapter_sends_what_the_sdk_sends(sdk_shapes, emulator, tmp_path, sdk):
     ours = sidecar_operations(emulator, tmp_path)
     routes = {(r["method"], r["route"]) for r in ours}
-    assert len(routes) == 6, (
-        routes
-    )  # POST Verifications, VerificationCheck, Factors, Factors/{sid}, Challenges; GET Challenges/{sid}
+    # POST Verifications, VerificationCheck, Factors, Factors/{sid}, Challenges; GET Challenges/{sid},
+    # Factors (the list), the entity's service; DELETE the entity
+    assert len(routes) == 9, routes
     for request in ours:
-        assert shape(request) in sdk_shapes, (shape(request), sorted(s for s in sdk_shapes if s[1] == request["route"]))
+        same_route = sorted((s for s in sdk_shapes[sdk] if s[1] == request["route"]), key=repr)
+        assert shape(request) in sdk_shapes[sdk], (shape(request), same_route)
     push = next(r for r in ours if r["route"].endswith("/Challenges") and "Details.Message" in r["body"])
     fields = [v for k, v in parse_qsl(push["body"]) if k == "Details.Fields"]
-    # json.dumps as the SDK's serialize.object writes it; a proto map has no order
+    # json.dumps as the Python SDK's serialize.object writes it; a proto map has no order
     assert sorted(fields) == ['{"label": "City", "value": "Lisbon"}', '{"label": "IP", "value": "10.0.0.1"}']
