@@ -7,7 +7,9 @@ prints the answer — then it prints commands to try by hand.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+import socket
 import uuid
 
 import grpc
@@ -49,6 +51,7 @@ async def show(server) -> None:
         async with httpx.AsyncClient(base_url=base, timeout=5) as emu, grpc.aio.insecure_channel(target) as ch:
             hints = await _walkthrough(emu, auth_pb2_grpc.AuthServiceStub(ch))
             await _factors_walkthrough(emu, ch)
+            await _verify_walkthrough(server, emu)
     except (httpx.HTTPError, grpc.aio.AioRpcError) as exc:
         print(f"(demo stopped: {type(exc).__name__}: {exc})", flush=True)
         return
@@ -156,6 +159,45 @@ async def _factors_walkthrough(emu: httpx.AsyncClient, ch) -> None:
 
     print("\nApp-user flows (registration, email verification, a password reset, an email change):", flush=True)
     await _account_flows_walkthrough(emu, accounts)
+
+
+def _spare_address() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+async def _verify_walkthrough(server, emu: httpx.AsyncClient) -> None:
+    """The same SecondFactorService on Twilio Verify v2 (`second_factors.provider: verify`): a second
+    sidecar in this process, its verify section pointed at the emulator's Twilio area."""
+    from sidecar.runtime.server import Server  # noqa: PLC0415 (server imports nothing of the demo; one-way)
+
+    s = server.settings  # already pointed at the embedded emulator, verify section included
+    settings = dataclasses.replace(
+        s,
+        listen=[_spare_address()],
+        ops_listen=_spare_address(),
+        shutdown_grace_seconds=1.0,
+        emulator=dataclasses.replace(s.emulator, mode="off"),
+        second_factors=dataclasses.replace(s.second_factors, provider="verify"),
+    )
+    verify = Server(settings)
+    await verify.start()
+    try:
+        print("\nSecond factor on Twilio Verify v2 (a second sidecar with provider: verify):", flush=True)
+        async with grpc.aio.insecure_channel(settings.listen[0]) as ch:
+            factors = factors_pb2_grpc.SecondFactorServiceStub(ch)
+            await factors.StartPhoneVerification(fpb.StartPhoneVerificationRequest(country="US", phone="2015550123"))
+            sent = (await emu.get("/_control/twilio-verify/verifications/last")).json()["code"]
+            check = fpb.CheckPhoneVerificationRequest(country="US", phone="2015550123", code=sent)
+            wrong = fpb.CheckPhoneVerificationRequest(
+                country="US", phone="2015550123", code=str((int(sent) + 1) % 10 ** len(sent)).zfill(len(sent))
+            )
+            _line("Verify: CheckPhoneVerification with a wrong code", await factors.CheckPhoneVerification(wrong))
+            _line("Verify: CheckPhoneVerification", await factors.CheckPhoneVerification(check))
+            _line("Verify: CheckPhoneVerification replayed", await factors.CheckPhoneVerification(check))
+    finally:
+        await verify.stop()
 
 
 def _said(label: str, text: str) -> None:

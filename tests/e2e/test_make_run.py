@@ -81,4 +81,8 @@ def test_sidecar_run_shows_every_area_working(tmp_path):
     assert answer("ConfirmEmailChange (an identity-service call)").startswith(
         "UNIMPLEMENTED: confirm_email_change is served by identity.api identity-service"
     )
+    # The same second-factor RPCs on Twilio Verify v2: a second sidecar with provider: verify.
+    assert answer("Verify: CheckPhoneVerification with a wrong code") == "valid=False reason=CHALLENGE_FAILED"
+    assert answer("Verify: CheckPhoneVerification") == "valid=True"
+    assert answer("Verify: CheckPhoneVerification replayed") == "valid=False reason=ALREADY_USED"
     assert "sidecar call" in out and code == 0
