@@ -83,6 +83,8 @@ export class AuthsidecarClient {
   enrollVerifiedAuthenticator(userId: string, verificationMethod: string, fields?: Message, options?: CallOptions): Promise<Message>;
   checkUpstreamHealth(options?: CallOptions): Promise<Message>;
   close(): void;
+  /** The VerifyStream multiplexer (null with multiplex: false): items and messages it has written. */
+  readonly mux: { readonly itemsSent: number; readonly messagesSent: number } | null;
 }
 
 export const IDEMPOTENT: ReadonlySet<string>;

@@ -35,6 +35,9 @@ const STREAM_KINDS = {
   GetSessionStatus: "get_session_status",
 };
 const FULL_COOLDOWN_MS = 5000; // after the sidecar refused a stream (RESOURCE_EXHAUSTED): unary for this long
+const PACKING_HEADER = "authsidecar-stream-packing"; // the sidecar's initial metadata: items per message
+const OPEN_WAIT_MS = 1000; // no initial metadata this long after opening: an older sidecar, single items
+const PACK_BYTES = 60 * 1024; // one packed message stays under the sidecar's 80 KiB receive cap
 
 let definition = null;
 function serviceClass() {
@@ -169,13 +172,21 @@ class AuthsidecarClient {
 // sidecar drops the item when the caller stops waiting. When the stream breaks, every waiting call
 // fails with its status (UNAVAILABLE while the sidecar restarts); UNIMPLEMENTED or RESOURCE_EXHAUSTED
 // send calls back to unary RPCs (err.fallback).
+//
+// Nothing is written until the sidecar has admitted the stream (its initial metadata, which names how
+// many items one message may carry): an item written into a refused stream is lost with it. Then what
+// is queued goes out packed, one message each time the previous write is done (no added wait: items
+// queued in the same tick, or while a write is under way, share the next message). A sidecar that
+// does not announce packing gets one item per message.
 class VerifyStreamMux {
   constructor(client) {
     this.client = client;
     this.nextId = 1;
     this.pending = new Map(); // id (string: longs are strings) → { resolve, reject, timer }
-    this.stream = null;
+    this.line = null; // the open stream and its outbox
     this.closedUntil = 0;
+    this.itemsSent = 0; // how well packing does (read by tests and the curious)
+    this.messagesSent = 0;
   }
 
   usable() {
@@ -183,7 +194,8 @@ class VerifyStreamMux {
   }
 
   call(rpc, request, deadlineMs) {
-    if (!this.stream) this.open();
+    if (!this.line) this.open();
+    const line = this.line;
     const id = String(this.nextId++);
     const ms = Math.max(1, Math.round(deadlineMs));
     return new Promise((resolve, reject) => {
@@ -192,33 +204,91 @@ class VerifyStreamMux {
         reject(rpcError(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"));
       }, ms);
       this.pending.set(id, { resolve, reject, timer });
-      this.stream.write({
-        id, timeout: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, [STREAM_KINDS[rpc]]: request,
-      });
+      const item = { id, timeout: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, [STREAM_KINDS[rpc]]: request };
+      line.outbox.push({ item, bytes: itemBytes(request) });
+      this.schedule(line);
     });
   }
 
   open() {
     const stream = this.client.VerifyStream();
-    stream.on("data", (answer) => {
-      const waiting = this.pending.get(answer.id);
-      if (!waiting) return; // its caller stopped waiting
-      this.pending.delete(answer.id);
-      clearTimeout(waiting.timer);
-      if (answer.result === "error") {
-        waiting.reject(rpcError(answer.error.code, answer.error.message));
+    const line = { stream, outbox: [], perMessage: 0, writing: false, scheduled: false, wait: null };
+    // An older sidecar sends its initial metadata only with its first answer: after this long, single items.
+    line.wait = setTimeout(() => this.admit(line, 1), OPEN_WAIT_MS);
+    stream.on("metadata", (metadata) => {
+      const announced = String(metadata.get(PACKING_HEADER)[0] || "");
+      this.admit(line, /^[1-9][0-9]{0,5}$/.test(announced) ? Number(announced) : 1);
+    });
+    stream.on("data", (message) => {
+      if (message.answers && message.answers.length) {
+        for (const answer of message.answers) this.deliver(answer);
       } else {
-        waiting.resolve(answer[answer.result]);
+        this.deliver(message);
       }
     });
-    stream.on("error", (err) => this.ended(stream, err));
-    stream.on("end", () => this.ended(stream, rpcError(grpc.status.UNAVAILABLE, "VerifyStream ended")));
-    this.stream = stream;
+    stream.on("error", (err) => this.ended(line, err));
+    stream.on("end", () => this.ended(line, rpcError(grpc.status.UNAVAILABLE, "VerifyStream ended")));
+    this.line = line;
   }
 
-  ended(stream, err) {
-    if (this.stream !== stream) return;
-    this.stream = null;
+  admit(line, perMessage) {
+    if (line.perMessage || this.line !== line) return;
+    clearTimeout(line.wait);
+    line.perMessage = perMessage;
+    this.pump(line);
+  }
+
+  // Write on the next microtask rather than now, so the calls made in this tick share one message.
+  schedule(line) {
+    if (line.scheduled || line.writing || !line.perMessage) return;
+    line.scheduled = true;
+    queueMicrotask(() => {
+      line.scheduled = false;
+      this.pump(line);
+    });
+  }
+
+  pump(line) {
+    if (this.line !== line || line.writing || !line.perMessage) return;
+    const items = [];
+    let bytes = 0;
+    let taken = 0;
+    for (const { item, bytes: size } of line.outbox) {
+      if (items.length >= line.perMessage || (items.length && bytes + size > PACK_BYTES)) break;
+      taken++;
+      if (!this.pending.has(item.id)) continue; // its caller stopped waiting: not worth sending
+      items.push(item);
+      bytes += size;
+    }
+    line.outbox.splice(0, taken);
+    if (!items.length) return;
+    line.writing = true;
+    this.messagesSent++;
+    this.itemsSent += items.length;
+    line.stream.write(items.length === 1 ? items[0] : { items }, () => {
+      line.writing = false;
+      if (line.outbox.length) this.pump(line);
+    });
+  }
+
+  deliver(answer) {
+    const waiting = this.pending.get(answer.id);
+    if (!waiting) return; // its caller stopped waiting
+    this.pending.delete(answer.id);
+    clearTimeout(waiting.timer);
+    if (answer.result === "error") {
+      waiting.reject(rpcError(answer.error.code, answer.error.message));
+    } else if (answer.result) {
+      waiting.resolve(answer[answer.result]);
+    } else {
+      waiting.reject(rpcError(grpc.status.UNKNOWN, "VerifyStream: an answer without a result"));
+    }
+  }
+
+  ended(line, err) {
+    clearTimeout(line.wait);
+    if (this.line !== line) return;
+    this.line = null;
     let failure = err;
     if (err.code === grpc.status.UNIMPLEMENTED || err.code === grpc.status.RESOURCE_EXHAUSTED) {
       this.closedUntil = err.code === grpc.status.UNIMPLEMENTED ? Infinity : Date.now() + FULL_COOLDOWN_MS;
@@ -232,10 +302,25 @@ class VerifyStreamMux {
   }
 
   close() {
-    const stream = this.stream;
-    this.stream = null;
-    if (stream) stream.cancel();
+    const line = this.line;
+    this.line = null;
+    if (line) {
+      clearTimeout(line.wait);
+      line.stream.cancel();
+    }
   }
+}
+
+// An upper bound of an item's encoded size: its strings plus each field's tag and length, and the
+// item's id, timeout and wrapper.
+function itemBytes(request) {
+  let bytes = 48;
+  for (const value of Object.values(request)) {
+    for (const each of Array.isArray(value) ? value : [value]) {
+      bytes += (typeof each === "string" ? Buffer.byteLength(each) : 16) + 8;
+    }
+  }
+  return bytes;
 }
 
 module.exports = { AuthsidecarClient, IDEMPOTENT, status: grpc.status };

@@ -14,11 +14,16 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from google.rpc import code_pb2, status_pb2
 
+from authsidecar.v1 import auth_pb2 as pb
+from authsidecar.v1 import auth_pb2_grpc
 from authsidecar_client import Client
 from harness.processes import free_port, stop_process, wait_until
 from tests.npm_projects import RUN, npm_install
@@ -258,3 +263,121 @@ def test_express_step_up_challenge_bound_to_the_subject_and_spent_once(express_a
     first = express_app.post("/step-up", headers=headers)
     assert first.status_code == 200 and first.json() == {"subject": user}
     assert express_app.post("/step-up", headers=headers).json() == {"error": "already_used"}
+
+
+# The multiplexer (issue 30): packing, and the streams it must not pack or use. Answers are checked
+# by subject, so a mixed-up id would show; stats come from the client (items and messages written)
+# and from a second listener on its stream (messages and answers read).
+MUX_JS = """
+const { AuthsidecarClient } = require("@authsidecar/client");
+const [target, tokens, rounds, clients] = JSON.parse(process.argv[1]);
+(async () => {
+  const out = { subjects: [], read: 0, answers: 0 };
+  for (let c = 0; c < clients; c++) {
+    const auth = new AuthsidecarClient(target, { timeoutMs: 10000 });
+    const calls = [];
+    for (let i = 0; i < rounds * tokens.length; i++) {
+      calls.push(auth.verifyToken(tokens[i % tokens.length]).then(
+        (a) => (a.auth ? a.auth.subject : a.reason), (e) => `error ${e.code} ${e.details || e.message}`));
+      if (i === 0 && auth.mux.line) {
+        auth.mux.line.stream.on("data", (m) => { out.read++; out.answers += m.answers.length; });
+      }
+    }
+    out.subjects.push(...(await Promise.all(calls)));
+    out.items = (out.items || 0) + auth.mux.itemsSent;
+    out.messages = (out.messages || 0) + auth.mux.messagesSent;
+    auth.close();
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.log(JSON.stringify({ crashed: String(e && e.stack || e) })); process.exit(1); });
+"""
+
+
+def run_mux(project: Path, target: str, tokens: list[str], rounds: int = 1, clients: int = 1) -> dict:
+    done = subprocess.run(
+        ["node", "-e", MUX_JS, json.dumps([target, tokens, rounds, clients])],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip(), done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "crashed" not in out, out
+    print({k: v for k, v in out.items() if k != "subjects"})
+    return out
+
+
+@pytest.mark.timeout(420)
+def test_node_multiplexer_packs_items_and_reads_packed_answers(project, shared_sidecar, emulator):
+    tokens = [mint(emulator, sub=f"user-{i}") for i in range(20)]
+    streams = shared_sidecar.metric("authsidecar_rpc_total", method="VerifyStream")
+    valid = shared_sidecar.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid")
+    out = run_mux(project, shared_sidecar.target, tokens, rounds=10)
+    assert out["subjects"] == [f"user-{i % 20}" for i in range(200)]
+    # 200 calls made in one tick: the sidecar's 128 per message, then the rest (not one message each)
+    assert out["items"] == 200 and out["messages"] <= 4, out
+    # the sidecar packed its answers to a caller that packed: fewer messages read than answers
+    assert out["answers"] > 0 and out["read"] < 200, out
+    assert shared_sidecar.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == valid + 200
+    assert shared_sidecar.metric("authsidecar_rpc_total", method="VerifyStream") == streams + 1
+
+
+class PrePackingSidecar(auth_pb2_grpc.AuthServiceServicer):
+    """A VerifyStream as sidecars before packing served it, in front of a real sidecar: no initial
+    metadata until the first answer, one answer per message, and a packed message (field 30, unknown
+    to it) answered as an item without a question. Each item is asked of the real sidecar, unary."""
+
+    def __init__(self, target: str) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.stub = auth_pb2_grpc.AuthServiceStub(self.channel)
+        self.messages = self.packed = 0
+
+    def VerifyStream(self, request_iterator, context):
+        for item in request_iterator:
+            self.messages += 1
+            if item.items:
+                self.packed += 1
+                yield pb.VerifyStreamResponse(
+                    id=item.id, error=status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message="check: required")
+                )
+                continue
+            yield pb.VerifyStreamResponse(id=item.id, verify_token=self.stub.VerifyToken(item.verify_token, timeout=10))
+
+
+@pytest.fixture
+def pre_packing_sidecar(shared_sidecar) -> Iterator[tuple[str, PrePackingSidecar]]:
+    servicer = PrePackingSidecar(shared_sidecar.target)
+    server = grpc.server(ThreadPoolExecutor(4))
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", servicer
+    finally:
+        server.stop(grace=None)
+        servicer.channel.close()
+
+
+@pytest.mark.timeout(420)
+def test_node_multiplexer_sends_single_items_to_a_sidecar_that_does_not_pack(project, pre_packing_sidecar, emulator):
+    target, old = pre_packing_sidecar
+    tokens = [mint(emulator, sub=f"user-{i}") for i in range(20)]
+    out = run_mux(project, target, tokens, rounds=2)
+    assert out["subjects"] == [f"user-{i % 20}" for i in range(40)]
+    assert out["items"] == out["messages"] == 40 and out["answers"] == 0, out
+    assert old.packed == 0 and old.messages == 40
+
+
+@pytest.mark.timeout(420)
+def test_node_multiplexer_falls_back_to_unary_when_its_stream_is_refused(project, sidecar_factory, emulator):
+    sc = sidecar_factory({"limits": {"verify_streams_max": 1}})
+    token = mint(emulator, sub="user-0")
+    with Client(sc.target, timeout=10, multiplex=True) as holder:
+        assert holder.verify_token(token).valid  # holds the only stream
+        out = run_mux(project, sc.target, [token], rounds=3, clients=20)
+        # every call answered, none INTERNAL: each client's stream was refused before it wrote
+        assert out["subjects"] == ["user-0"] * 60, out
+        assert out["items"] == 0 and out["messages"] == 0, out
+    assert sc.metric("authsidecar_rpc_total", method="VerifyStream", outcome="shed") == 20
+    assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 61
