@@ -7,7 +7,6 @@ an Authsignal step-up) against a live sidecar. Skips only when node or npm is no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,10 +25,9 @@ from authsidecar.v1 import auth_pb2 as pb
 from authsidecar.v1 import auth_pb2_grpc
 from authsidecar_client import Client
 from harness.processes import free_port, stop_process, wait_until
-from tests.npm_projects import RUN, npm_install
+from tests.npm_projects import RUN, npm_install, packed_node_package
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "clients" / "node"
 PHONE = "+14155552671"
 
 pytestmark = [pytest.mark.long, pytest.mark.xdist_group("node_package")]
@@ -86,31 +84,12 @@ process.on("SIGTERM", () => { client.close(); server.close(); process.exit(0); }
 """
 
 
-def package_digest() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in PACKAGE.rglob("*") if p.is_file() and "node_modules" not in p.parts):
-        digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 @pytest.fixture(scope="module")
 def project() -> Path:
     npm = shutil.which("npm")
     if not shutil.which("node") or not npm:
         pytest.skip("node and npm are needed for the Node package test (not found on PATH)")
-    packs = RUN / "node-package-tarballs"
-    packs.mkdir(parents=True, exist_ok=True)
-    tarball = packs / f"authsidecar-client-{package_digest()}.tgz"
-    if not tarball.exists():
-        done = subprocess.run(
-            [npm, "pack", "--silent", "--pack-destination", str(packs)],
-            cwd=PACKAGE,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        (packs / done.stdout.strip().splitlines()[-1]).rename(tarball)
+    tarball = packed_node_package()
     source = RUN / "node-package-src"
     source.mkdir(parents=True, exist_ok=True)
     manifest = {
