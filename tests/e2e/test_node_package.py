@@ -55,13 +55,19 @@ void check;
 APP_JS = """
 const express = require("express");
 const { AuthsidecarClient } = require("@authsidecar/client");
-const { authsidecar, fromBody } = require("@authsidecar/client/express");
+const { authsidecar, fromBody, keepRawBody } = require("@authsidecar/client/express");
 const [port, target, deadTarget] = process.argv.slice(2);
 const client = new AuthsidecarClient(target, { timeoutMs: 5000 });
 const auth = authsidecar(client);
 const down = authsidecar(new AuthsidecarClient(deadTarget, { timeoutMs: 1000 }));
 const app = express();
-app.use(express.json());
+// fromBody reading the body itself (no parser before it); the route still gets req.body
+app.post("/raw/login", auth.session({ from: fromBody("session_token", "phone") }), express.json(),
+  (req, res) => res.json({ phone: req.auth.phone, body: Object.keys(req.body) }));
+// a body parsed without its bytes: fromBody cannot check it for duplicate keys
+app.post("/plain/login", express.json(), auth.session({ from: fromBody("session_token", "phone") }),
+  (req, res) => res.json({ passed: true }));
+app.use(express.json({ verify: keepRawBody }));
 // rauth-provider README 1) login: exchange a verified session
 app.post("/auth/login", auth.session({ from: fromBody("session_token", "phone") }),
   (req, res) => res.json({ phone: req.auth.phone }));
@@ -360,3 +366,37 @@ def test_node_multiplexer_falls_back_to_unary_when_its_stream_is_refused(project
         assert out["items"] == 0 and out["messages"] == 0, out
     assert sc.metric("authsidecar_rpc_total", method="VerifyStream", outcome="shed") == 20
     assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 61
+
+
+@pytest.mark.timeout(420)
+def test_express_body_credentials_refuse_duplicate_keys_and_are_bounded(express_app, emulator):
+    http = express_app
+    token = control(emulator, "sessions", phone=PHONE)["session_token"]
+    good = json.dumps({"session_token": token, "phone": PHONE})
+    json_type = {"content-type": "application/json"}
+    for path in ("/auth/login", "/raw/login"):  # express.json({verify: keepRawBody}) / fromBody reading
+        ok = http.post(path, content=good, headers=json_type)
+        assert ok.status_code == 200 and ok.json()["phone"] == PHONE, (path, ok.text)
+        # express.json keeps the last value: a valid token last would pass; refused, whichever comes last
+        for body in (
+            f'{{"session_token": "forged", "phone": "{PHONE}", "session_token": "{token}"}}',
+            f'{{"session_token": "{token}", "phone": "+15550000000", "phone": "{PHONE}"}}',
+            f'{{"session_token": "{token}", "phone": "{PHONE}", "session\\u005ftoken": "{token}"}}',
+            f'{{"session_token": "{token}", "phone": "{PHONE}", "extra": {{"a": 1, "a": 2}}}}',
+        ):
+            dup = http.post(path, content=body, headers=json_type)
+            assert dup.status_code == 401, (path, body, dup.text)
+            assert 'error="invalid_request"' in dup.headers["www-authenticate"]
+            assert dup.json() == {"error": "malformed"}
+    assert http.post("/raw/login", content=good, headers=json_type).json()["body"] == ["session_token", "phone"]
+    # bounded at 64 KiB, both ways of reading
+    big = json.dumps({"session_token": token, "phone": PHONE, "pad": "x" * 70_000})
+    for path in ("/auth/login", "/raw/login"):
+        assert http.post(path, content=big, headers=json_type).status_code == 413, path
+    # not JSON text, invalid UTF-8, not an object: malformed
+    for body in (b"{", b'{"session_token": "\xff\xfe", "phone": "x"}', b"[1, 2]"):
+        answer = http.post("/raw/login", content=body, headers=json_type)
+        assert answer.status_code == 401 and answer.json() == {"error": "malformed"}, body
+    # a body parsed without its bytes: 500, never the route
+    plain = http.post("/plain/login", content=good, headers=json_type)
+    assert plain.status_code == 500 and plain.json() == {"error": "body_parsed_without_raw_bytes"}
