@@ -13,19 +13,15 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
-from google.rpc import code_pb2, status_pb2
 
-from authsidecar.v1 import auth_pb2 as pb
-from authsidecar.v1 import auth_pb2_grpc
 from authsidecar_client import Client
 from harness.processes import free_port, stop_process, wait_until
 from tests.npm_projects import RUN, npm_install, packed_node_package
+from tests.pre_packing_sidecar import PrePackingSidecar, pre_packing_sidecar
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = "+14155552671"
@@ -308,45 +304,15 @@ def test_node_multiplexer_packs_items_and_reads_packed_answers(project, shared_s
     assert shared_sidecar.metric("authsidecar_rpc_total", method="VerifyStream") == streams + 1
 
 
-class PrePackingSidecar(auth_pb2_grpc.AuthServiceServicer):
-    """A VerifyStream as sidecars before packing served it, in front of a real sidecar: no initial
-    metadata until the first answer, one answer per message, and a packed message (field 30, unknown
-    to it) answered as an item without a question. Each item is asked of the real sidecar, unary."""
-
-    def __init__(self, target: str) -> None:
-        self.channel = grpc.insecure_channel(target)
-        self.stub = auth_pb2_grpc.AuthServiceStub(self.channel)
-        self.messages = self.packed = 0
-
-    def VerifyStream(self, request_iterator, context):
-        for item in request_iterator:
-            self.messages += 1
-            if item.items:
-                self.packed += 1
-                yield pb.VerifyStreamResponse(
-                    id=item.id, error=status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message="check: required")
-                )
-                continue
-            yield pb.VerifyStreamResponse(id=item.id, verify_token=self.stub.VerifyToken(item.verify_token, timeout=10))
-
-
 @pytest.fixture
-def pre_packing_sidecar(shared_sidecar) -> Iterator[tuple[str, PrePackingSidecar]]:
-    servicer = PrePackingSidecar(shared_sidecar.target)
-    server = grpc.server(ThreadPoolExecutor(4))
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}", servicer
-    finally:
-        server.stop(grace=None)
-        servicer.channel.close()
+def pre_packing(shared_sidecar) -> Iterator[tuple[str, PrePackingSidecar]]:
+    with pre_packing_sidecar(shared_sidecar.target) as front:
+        yield front
 
 
 @pytest.mark.timeout(420)
-def test_node_multiplexer_sends_single_items_to_a_sidecar_that_does_not_pack(project, pre_packing_sidecar, emulator):
-    target, old = pre_packing_sidecar
+def test_node_multiplexer_sends_single_items_to_a_sidecar_that_does_not_pack(project, pre_packing, emulator):
+    target, old = pre_packing
     tokens = [mint(emulator, sub=f"user-{i}") for i in range(20)]
     out = run_mux(project, target, tokens, rounds=2)
     assert out["subjects"] == [f"user-{i % 20}" for i in range(40)]
