@@ -12,7 +12,8 @@
 // only on UNAVAILABLE. VerifyApproval and ValidateChallenge spend a one-time token and are never
 // retried (the first attempt may have spent it), nor are Track and EnrollVerifiedAuthenticator.
 // The read-only calls ride one AuthService.VerifyStream per client (multiplex: false turns it off);
-// trade-offs in docs/clients.md.
+// trade-offs in docs/clients.md. AccountService and SecondFactorService: auth.accounts.login({...}),
+// auth.factors.verifyTotp({...}) and the rest (types in factors.d.ts).
 "use strict";
 
 const path = require("path");
@@ -40,8 +41,8 @@ const OPEN_WAIT_MS = 1000; // no initial metadata this long after opening: an ol
 const PACK_BYTES = 60 * 1024; // one packed message stays under the sidecar's 80 KiB receive cap
 
 let definition = null;
-function serviceClass() {
-  definition = definition || protoLoader.loadSync("authsidecar/v1/auth.proto", {
+function services() {
+  definition = definition || protoLoader.loadSync(["authsidecar/v1/auth.proto", "authsidecar/v1/factors.proto"], {
     includeDirs: [PROTOS],
     keepCase: true, // field names exactly as in the .proto: session_token, required_scopes
     enums: String, // "REASON_EXPIRED" rather than 1
@@ -49,7 +50,7 @@ function serviceClass() {
     defaults: true, // unset fields come back with their default (valid: false, reason: ...UNSPECIFIED)
     oneofs: true,
   });
-  return grpc.loadPackageDefinition(definition).authsidecar.v1.AuthService;
+  return grpc.loadPackageDefinition(definition).authsidecar.v1;
 }
 
 function rpcError(code, details) {
@@ -69,22 +70,31 @@ class AuthsidecarClient {
     this.timeoutMs = timeoutMs;
     this.retries = retries;
     this.backoffMs = backoffMs;
-    const Service = serviceClass();
-    this.grpc = new Service(target, credentials, channelOptions);
+    const v1 = services();
+    this.grpc = new v1.AuthService(target, credentials, channelOptions);
     this.mux = multiplex ? new VerifyStreamMux(this.grpc) : null;
+    // The other two services on the same channel: one connection per client.
+    const channelOverride = this.grpc.getChannel();
+    this.accounts = new ServiceCalls(this, new v1.AccountService(target, credentials, { channelOverride }));
+    this.factors = new ServiceCalls(this, new v1.SecondFactorService(target, credentials, { channelOverride }));
   }
 
   // Any AuthService RPC by name, with the retry rules above.
   async call(rpc, request = {}, { timeoutMs } = {}) {
     if (typeof this.grpc[rpc] !== "function") throw new Error(`unknown RPC ${rpc}`);
+    return this.retrying(IDEMPOTENT.has(rpc), timeoutMs, (deadline) => this.send(rpc, request, deadline));
+  }
+
+  // `attempt(deadline)` once, or again on UNAVAILABLE while `idempotent` allows and the deadline has room.
+  async retrying(idempotent, timeoutMs, attempt) {
     const deadline = Date.now() + (timeoutMs || this.timeoutMs);
-    const attempts = 1 + (IDEMPOTENT.has(rpc) ? this.retries : 0);
-    for (let attempt = 0; ; attempt++) {
+    const attempts = 1 + (idempotent ? this.retries : 0);
+    for (let n = 0; ; n++) {
       try {
-        return await this.send(rpc, request, deadline);
+        return await attempt(deadline);
       } catch (err) {
-        const delay = this.backoffMs * 2 ** attempt * (0.5 + Math.random() / 2);
-        if (attempt + 1 >= attempts || err.code !== grpc.status.UNAVAILABLE || Date.now() + delay >= deadline) {
+        const delay = this.backoffMs * 2 ** n * (0.5 + Math.random() / 2);
+        if (n + 1 >= attempts || err.code !== grpc.status.UNAVAILABLE || Date.now() + delay >= deadline) {
           throw err;
         }
         await sleep(delay);
@@ -164,6 +174,35 @@ class AuthsidecarClient {
   close() {
     if (this.mux) this.mux.close();
     this.grpc.close();
+  }
+}
+
+// AccountService and SecondFactorService: one method per RPC (login, verifyTotp, ...; types in
+// factors.d.ts), the request as in the .proto, a deadline on every call. Only the reads are retried
+// (on UNAVAILABLE): a login, a code check or a sent SMS may have happened before the connection broke.
+// WatchApprovalRequest is a server stream: an async iterable of its updates, within the deadline.
+const RETRIED = new Set([
+  "GetMe", "ListSessions", "GetApprovalRequest", "GetUserStatus", "VerifyCallbackSignature",
+  "GetApplicationStatistics", "GetPhoneInformation",
+]);
+
+class ServiceCalls {
+  constructor(owner, stub) {
+    for (const [rpc, method] of Object.entries(stub.constructor.service)) { // keyed by the .proto's names
+      const camel = method.originalName || rpc[0].toLowerCase() + rpc.slice(1);
+      if (method.responseStream) {
+        this[camel] = (request = {}, { timeoutMs } = {}) => {
+          const deadline = new Date(Date.now() + (timeoutMs || owner.timeoutMs));
+          return stub[rpc](request, { deadline }); // a Readable: async iterable, errors as gRPC errors
+        };
+      } else {
+        this[camel] = (request = {}, { timeoutMs } = {}) =>
+          owner.retrying(RETRIED.has(rpc), timeoutMs, (deadline) =>
+            new Promise((resolve, reject) => {
+              stub[rpc](request, { deadline: new Date(deadline) }, (err, response) => (err ? reject(err) : resolve(response)));
+            }));
+      }
+    }
   }
 }
 
@@ -323,4 +362,4 @@ function itemBytes(request) {
   return bytes;
 }
 
-module.exports = { AuthsidecarClient, IDEMPOTENT, status: grpc.status };
+module.exports = { AuthsidecarClient, IDEMPOTENT, RETRIED, status: grpc.status };

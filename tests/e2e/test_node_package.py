@@ -15,9 +15,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
+from authsidecar.v1 import factors_pb2, factors_pb2_grpc
 from authsidecar_client import Client
 from harness.processes import free_port, stop_process, wait_until
 from tests.npm_projects import RUN, npm_install, packed_node_package
@@ -30,7 +32,7 @@ pytestmark = [pytest.mark.long, pytest.mark.xdist_group("node_package")]
 
 APP_TS = """
 import express from "express";
-import { AuthsidecarClient, VerifyTokenResponse } from "@authsidecar/client";
+import { AuthsidecarClient, LoginResponse, VerifyTokenResponse, VerifyTotpResponse } from "@authsidecar/client";
 import { authsidecar, fromBody, Identity } from "@authsidecar/client/express";
 
 const client = new AuthsidecarClient("127.0.0.1:50051", { timeoutMs: 500, multiplex: true });
@@ -46,6 +48,14 @@ async function check(token: string): Promise<boolean> {
   return answer.valid && answer.reason === "REASON_UNSPECIFIED" && (answer.auth?.subject ?? "") !== "";
 }
 void check;
+async function accounts(): Promise<string> {
+  const login: LoginResponse = await client.accounts.login({ email: "a@example.com", password: "p" });
+  const totp: VerifyTotpResponse = await client.factors.verifyTotp({ user_id: "1", code: "123456" });
+  for await (const update of client.factors.watchApprovalRequest({ id: "x" })) void update.status;
+  const ok = totp.valid && totp.reason === "REASON_UNSPECIFIED" && !login.mfa_required;
+  return ok ? login.tokens?.access_token ?? "" : "";
+}
+void accounts;
 """
 
 APP_JS = """
@@ -127,6 +137,14 @@ def test_the_packed_package_type_checks_with_tsc(project):
     )
     wrong = tsc(project, "wrong.ts")
     assert wrong.returncode != 0 and "wrong.ts" in wrong.stdout, wrong.stdout
+    # the wrapped AccountService / SecondFactorService calls are typed too
+    (project / "wrong_factors.ts").write_text(
+        'import { AuthsidecarClient } from "@authsidecar/client";\n'
+        "void new AuthsidecarClient().factors.verifyTotp({ code: 123456 });\n"
+        "void new AuthsidecarClient().accounts.loginn({});\n"
+    )
+    wrong = tsc(project, "wrong_factors.ts")
+    assert wrong.returncode != 0 and "TS2322" in wrong.stdout and "TS2551" in wrong.stdout, wrong.stdout
 
 
 @pytest.fixture(scope="module")
@@ -366,3 +384,55 @@ def test_express_body_credentials_refuse_duplicate_keys_and_are_bounded(express_
     # a body parsed without its bytes: 500, never the route
     plain = http.post("/plain/login", content=good, headers=json_type)
     assert plain.status_code == 500 and plain.json() == {"error": "body_parsed_without_raw_bytes"}
+
+
+CALLS_JS = """
+const { AuthsidecarClient, status } = require("@authsidecar/client");
+const [target, calls] = JSON.parse(process.argv[1]);
+(async () => {
+  const auth = new AuthsidecarClient(target, { timeoutMs: 5000 });
+  const out = [];
+  for (const [service, method, request] of calls) {
+    out.push(await auth[service][method](request).then(
+      (answer) => ({ answer }), (e) => ({ code: status[e.code], details: e.details })));
+  }
+  auth.close();
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.log(JSON.stringify({ crashed: String(e && e.stack || e) })); process.exit(1); });
+"""
+
+
+@pytest.mark.timeout(420)
+def test_node_wraps_account_and_second_factor_calls(project, shared_sidecar):
+    calls = [
+        ("factors", "verifyTotp", {"user_id": "", "code": "12"}),
+        ("factors", "getUserStatus", {"user_id": "1"}),
+        ("accounts", "login", {"email": "", "password": "x"}),
+        ("accounts", "getMe", {"access_token": ""}),
+    ]
+    done = subprocess.run(
+        ["node", "-e", CALLS_JS, json.dumps([shared_sidecar.target, calls])],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip(), done.stderr[-2000:]
+    node = json.loads(done.stdout.strip().splitlines()[-1])
+    assert isinstance(node, list), node
+    # the same requests through the Python stubs: Node reaches the same RPCs and gets the same answers
+    services = {
+        "factors": (factors_pb2_grpc.SecondFactorServiceStub(shared_sidecar.channel), "VerifyTotpRequest"),
+        "accounts": (factors_pb2_grpc.AccountServiceStub(shared_sidecar.channel), ""),
+    }
+    for (service, method, request), got in zip(calls, node, strict=True):
+        rpc = method[0].upper() + method[1:]
+        stub = services[service][0]
+        message = getattr(factors_pb2, f"{rpc}Request")(**request)
+        try:
+            answer = getattr(stub, rpc)(message, timeout=5)
+        except grpc.RpcError as err:
+            assert got == {"code": err.code().name, "details": err.details()}, (method, got)
+        else:
+            assert "answer" in got and got["answer"].keys() >= {f.name for f, _ in answer.ListFields()}, (method, got)
+    assert node[0]["code"] == "INVALID_ARGUMENT"  # a field check at the edge, named

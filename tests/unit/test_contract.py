@@ -86,3 +86,9 @@ def test_the_node_package_ships_the_protos_as_they_are():
     }
     assert not extra, f"clients/node/protos has protos the repo does not: {sorted(map(str, extra))}"
     assert (shipped / "google" / "rpc" / "status.proto").is_file()  # auth.proto imports it
+
+
+def test_the_node_packages_factors_types_are_current():
+    from tools.node_types import OUT, render  # noqa: PLC0415 (only this test needs it)
+
+    assert OUT.read_text() == render(), "run `python tools/node_types.py`: clients/node/factors.d.ts is stale"
