@@ -7,6 +7,7 @@ same folder.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,32 @@ from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / ".run"  # ignored by git
+NODE_PACKAGE = ROOT / "clients" / "node"
+
+
+def packed_node_package() -> Path:
+    """`npm pack` of clients/node, named by a digest of its files: a changed package is packed again
+    (and a project depending on the tarball reinstalled, as its package.json names it)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in NODE_PACKAGE.rglob("*") if p.is_file() and "node_modules" not in p.parts):
+        digest.update(str(path.relative_to(NODE_PACKAGE)).encode() + b"\0" + path.read_bytes())
+    packs = RUN / "node-package-tarballs"
+    packs.mkdir(parents=True, exist_ok=True)
+    tarball = packs / f"authsidecar-client-{digest.hexdigest()[:12]}.tgz"
+    with FileLock(str(tarball) + ".lock", timeout=180):
+        if not tarball.exists():
+            npm = shutil.which("npm")
+            assert npm, "npm is not on PATH"
+            done = subprocess.run(
+                [npm, "pack", "--silent", "--pack-destination", str(packs)],
+                cwd=NODE_PACKAGE,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            (packs / done.stdout.strip().splitlines()[-1]).rename(tarball)
+    return tarball
 
 
 def npm_install(source: Path, where: Path, timeout: float, ignore: tuple[str, ...] = ()) -> Path:

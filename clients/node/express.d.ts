@@ -1,4 +1,5 @@
 // Types of @authsidecar/client/express.
+import type { IncomingMessage, ServerResponse } from "http";
 import type { Request, RequestHandler } from "express";
 import type { AuthInfo, AuthsidecarClient } from "./index";
 
@@ -41,7 +42,13 @@ export interface Checks {
 }
 
 export function authsidecar(client: AuthsidecarClient, options?: { headers?: HeaderNames; identityPrefix?: string }): Checks;
+/** Credentials from the JSON body (at most 64 KiB); a key given twice is refused. Needs the raw body:
+ * no body parser before the route, or express.json({ verify: keepRawBody }). */
 export function fromBody(tokenField: string, phoneField?: string | null): CredentialSource;
+/** express.json's `verify` hook keeping the raw bytes fromBody checks for duplicate keys. */
+export function keepRawBody(req: IncomingMessage, res: ServerResponse, bytes: Buffer): void;
+/** The first key given twice in one object of a valid JSON text, or null. */
+export function duplicateKey(text: string): string | null;
 export class Denial extends Error {
   statusCode: number;
   reason: string;

@@ -1,9 +1,10 @@
 // Express middleware over @authsidecar/client: the seed SDKs' per-route calls as one line each.
 //
 //   const { AuthsidecarClient } = require("@authsidecar/client");
-//   const { authsidecar, fromBody } = require("@authsidecar/client/express");
+//   const { authsidecar, fromBody, keepRawBody } = require("@authsidecar/client/express");
 //   const auth = authsidecar(new AuthsidecarClient("127.0.0.1:50051", { timeoutMs: 500 }));
 //
+//   app.use(express.json({ verify: keepRawBody }));     // or no body parser before the routes using fromBody
 //   app.post("/auth/login", auth.session({ from: fromBody("session_token", "phone") }), handler);  // verifySession
 //   app.post("/actions/transfer", auth.approval({ from: fromBody("approval_token", "phone"), action: "transfer" }), h);
 //   app.get("/secure", auth.revocation({ from: (req) => ({ token: req.user.session_token, phone: req.user.phone }) }), h);
@@ -22,6 +23,9 @@ const { status } = require("./index");
 
 const REALM = 'realm="authsidecar"';
 const MAX_CREDENTIAL_BYTES = 16 * 1024; // the sidecar's limits.max_token_bytes default
+const MAX_BODY_BYTES = 64 * 1024; // credentials read from a JSON body: only from a body this small
+const BODY_READ_MS = 10000; // a body that has not arrived by then is not waited for
+const RAW_BODY = Symbol.for("authsidecar.rawBody");
 const HEADERS = {
   authorization: "authorization", sessionToken: "x-session-token", phone: "x-user-phone",
   approvalToken: "x-approval-token", challengeToken: "x-challenge-token",
@@ -68,13 +72,111 @@ function fromHeaders(kind, names) {
   };
 }
 
-// Credentials from the JSON body, as the seed READMEs send them ({ session_token, phone }); needs
-// express.json() (which bounds the body: 100 kB by default) before the middleware.
+// Credentials from the JSON body, as the seed READMEs send them ({ session_token, phone }). A body with
+// a key given twice is refused (401 invalid_request), never resolved: express.json keeps the last
+// value, and a proxy or the app may have read the first. So the check needs the raw bytes: either
+// nothing has parsed the body yet (it is read here, at most 64 KiB with a Content-Length, within
+// 10 s, and left parsed as req.body), or express.json({ verify: keepRawBody }) kept them. A body
+// parsed without its bytes cannot be checked: 500, fail closed.
 function fromBody(tokenField, phoneField = "phone") {
-  return (req) => {
-    const body = req.body && typeof req.body === "object" ? req.body : {};
+  return async (req) => {
+    const body = parseUnique(await rawBody(req));
+    if (req.body === undefined) {
+      req.body = body;
+      req._body = true; // body-parser's own mark: a later express.json() leaves the body as it is
+    }
     return { token: body[tokenField], phone: phoneField ? body[phoneField] : undefined };
   };
+}
+
+// express.json({ verify: keepRawBody }): keep the bytes fromBody checks for duplicate keys.
+function keepRawBody(req, res, bytes) {
+  req[RAW_BODY] = bytes;
+}
+
+async function rawBody(req) {
+  const kept = req[RAW_BODY];
+  if (Buffer.isBuffer(kept)) {
+    if (kept.length > MAX_BODY_BYTES) throw new Denial(413, "body_too_large");
+    return kept;
+  }
+  if (req._body || req.body !== undefined || req.readableEnded) {
+    throw new Denial(500, "body_parsed_without_raw_bytes"); // see keepRawBody
+  }
+  const size = req.headers["content-length"];
+  if (typeof size !== "string" || !/^[0-9]{1,9}$/.test(size)) throw new Denial(411, "body_not_readable");
+  if (Number(size) > MAX_BODY_BYTES) throw new Denial(413, "body_too_large");
+  const bytes = await new Promise((resolve, reject) => {
+    const chunks = [];
+    let length = 0;
+    const done = (err, value) => {
+      clearTimeout(timer);
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
+      err ? reject(err) : resolve(value);
+    };
+    const onData = (chunk) => {
+      length += chunk.length;
+      if (length > MAX_BODY_BYTES) {
+        req.pause();
+        done(new Denial(413, "body_too_large"));
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = () => done(null, Buffer.concat(chunks, length));
+    const onError = () => done(new Denial(400, "body_not_readable"));
+    const onAborted = onError;
+    const timer = setTimeout(() => done(new Denial(408, "body_timeout")), BODY_READ_MS);
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("aborted", onAborted);
+  });
+  req[RAW_BODY] = bytes;
+  return bytes;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+function parseUnique(bytes) {
+  const malformed = () => new Denial(401, "malformed", challengeHeader("session", "invalid_request"));
+  let text;
+  let body;
+  try {
+    text = UTF8.decode(bytes);
+    body = JSON.parse(text);
+  } catch {
+    throw malformed();
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body) || duplicateKey(text) !== null) throw malformed();
+  return body;
+}
+
+// The first key given twice in one object of a valid JSON text (compared unescaped: "a" and "\u0061"
+// are the same key), or null. No reviver: a reviver sees each key once, after the parser chose.
+function duplicateKey(text) {
+  const objects = []; // per open container: a Set of its keys (object) or null (array)
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      const keys = objects[objects.length - 1];
+      if (expectKey && keys) {
+        const key = JSON.parse(text.slice(i, end + 1));
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === "{" || c === "[") {
+      objects.push(c === "{" ? new Set() : null);
+      expectKey = c === "{";
+    } else if (c === "}" || c === "]") {
+      objects.pop();
+    } else if (c === ",") {
+      expectKey = objects[objects.length - 1] !== null;
+    }
+  }
+  return null;
 }
 
 function reasonLabel(reason) {
@@ -182,4 +284,4 @@ function authsidecar(client, { headers = {}, identityPrefix = "x-auth-" } = {}) 
   };
 }
 
-module.exports = { authsidecar, fromBody, Denial };
+module.exports = { authsidecar, fromBody, keepRawBody, duplicateKey, Denial };

@@ -1,6 +1,8 @@
 // Types of @authsidecar/client (hand-written from protos/authsidecar/v1/auth.proto; field names as in
 // the .proto, enums as their names).
 import type { ChannelCredentials, ChannelOptions, ServiceError, status } from "@grpc/grpc-js";
+import type { AccountServiceCalls, SecondFactorServiceCalls } from "./factors";
+export * from "./factors";
 
 export type Reason =
   | "REASON_UNSPECIFIED" | "REASON_EXPIRED" | "REASON_REVOKED" | "REASON_NOT_VERIFIED" | "REASON_SUBJECT_MISMATCH"
@@ -82,9 +84,17 @@ export class AuthsidecarClient {
   getUser(userId: string, options?: CallOptions): Promise<Message>;
   enrollVerifiedAuthenticator(userId: string, verificationMethod: string, fields?: Message, options?: CallOptions): Promise<Message>;
   checkUpstreamHealth(options?: CallOptions): Promise<Message>;
+  /** AccountService (login, completeMfa, refresh, logout, getMe, ...): only the reads are retried. */
+  readonly accounts: AccountServiceCalls;
+  /** SecondFactorService (verifyTotp, requestSms, createApprovalRequest, ...): only the reads are retried. */
+  readonly factors: SecondFactorServiceCalls;
   close(): void;
+  /** The VerifyStream multiplexer (null with multiplex: false): items and messages it has written. */
+  readonly mux: { readonly itemsSent: number; readonly messagesSent: number } | null;
 }
 
 export const IDEMPOTENT: ReadonlySet<string>;
+/** The AccountService and SecondFactorService RPCs retried on UNAVAILABLE (the reads). */
+export const RETRIED: ReadonlySet<string>;
 export { status };
 export type AuthsidecarError = ServiceError;

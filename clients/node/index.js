@@ -12,7 +12,8 @@
 // only on UNAVAILABLE. VerifyApproval and ValidateChallenge spend a one-time token and are never
 // retried (the first attempt may have spent it), nor are Track and EnrollVerifiedAuthenticator.
 // The read-only calls ride one AuthService.VerifyStream per client (multiplex: false turns it off);
-// trade-offs in docs/clients.md.
+// trade-offs in docs/clients.md. AccountService and SecondFactorService: auth.accounts.login({...}),
+// auth.factors.verifyTotp({...}) and the rest (types in factors.d.ts).
 "use strict";
 
 const path = require("path");
@@ -35,10 +36,13 @@ const STREAM_KINDS = {
   GetSessionStatus: "get_session_status",
 };
 const FULL_COOLDOWN_MS = 5000; // after the sidecar refused a stream (RESOURCE_EXHAUSTED): unary for this long
+const PACKING_HEADER = "authsidecar-stream-packing"; // the sidecar's initial metadata: items per message
+const OPEN_WAIT_MS = 1000; // no initial metadata this long after opening: an older sidecar, single items
+const PACK_BYTES = 60 * 1024; // one packed message stays under the sidecar's 80 KiB receive cap
 
 let definition = null;
-function serviceClass() {
-  definition = definition || protoLoader.loadSync("authsidecar/v1/auth.proto", {
+function services() {
+  definition = definition || protoLoader.loadSync(["authsidecar/v1/auth.proto", "authsidecar/v1/factors.proto"], {
     includeDirs: [PROTOS],
     keepCase: true, // field names exactly as in the .proto: session_token, required_scopes
     enums: String, // "REASON_EXPIRED" rather than 1
@@ -46,7 +50,7 @@ function serviceClass() {
     defaults: true, // unset fields come back with their default (valid: false, reason: ...UNSPECIFIED)
     oneofs: true,
   });
-  return grpc.loadPackageDefinition(definition).authsidecar.v1.AuthService;
+  return grpc.loadPackageDefinition(definition).authsidecar.v1;
 }
 
 function rpcError(code, details) {
@@ -66,22 +70,31 @@ class AuthsidecarClient {
     this.timeoutMs = timeoutMs;
     this.retries = retries;
     this.backoffMs = backoffMs;
-    const Service = serviceClass();
-    this.grpc = new Service(target, credentials, channelOptions);
+    const v1 = services();
+    this.grpc = new v1.AuthService(target, credentials, channelOptions);
     this.mux = multiplex ? new VerifyStreamMux(this.grpc) : null;
+    // The other two services on the same channel: one connection per client.
+    const channelOverride = this.grpc.getChannel();
+    this.accounts = new ServiceCalls(this, new v1.AccountService(target, credentials, { channelOverride }));
+    this.factors = new ServiceCalls(this, new v1.SecondFactorService(target, credentials, { channelOverride }));
   }
 
   // Any AuthService RPC by name, with the retry rules above.
   async call(rpc, request = {}, { timeoutMs } = {}) {
     if (typeof this.grpc[rpc] !== "function") throw new Error(`unknown RPC ${rpc}`);
+    return this.retrying(IDEMPOTENT.has(rpc), timeoutMs, (deadline) => this.send(rpc, request, deadline));
+  }
+
+  // `attempt(deadline)` once, or again on UNAVAILABLE while `idempotent` allows and the deadline has room.
+  async retrying(idempotent, timeoutMs, attempt) {
     const deadline = Date.now() + (timeoutMs || this.timeoutMs);
-    const attempts = 1 + (IDEMPOTENT.has(rpc) ? this.retries : 0);
-    for (let attempt = 0; ; attempt++) {
+    const attempts = 1 + (idempotent ? this.retries : 0);
+    for (let n = 0; ; n++) {
       try {
-        return await this.send(rpc, request, deadline);
+        return await attempt(deadline);
       } catch (err) {
-        const delay = this.backoffMs * 2 ** attempt * (0.5 + Math.random() / 2);
-        if (attempt + 1 >= attempts || err.code !== grpc.status.UNAVAILABLE || Date.now() + delay >= deadline) {
+        const delay = this.backoffMs * 2 ** n * (0.5 + Math.random() / 2);
+        if (n + 1 >= attempts || err.code !== grpc.status.UNAVAILABLE || Date.now() + delay >= deadline) {
           throw err;
         }
         await sleep(delay);
@@ -164,18 +177,55 @@ class AuthsidecarClient {
   }
 }
 
+// AccountService and SecondFactorService: one method per RPC (login, verifyTotp, ...; types in
+// factors.d.ts), the request as in the .proto, a deadline on every call. Only the reads are retried
+// (on UNAVAILABLE): a login, a code check or a sent SMS may have happened before the connection broke.
+// WatchApprovalRequest is a server stream: an async iterable of its updates, within the deadline.
+const RETRIED = new Set([
+  "GetMe", "ListSessions", "GetApprovalRequest", "GetUserStatus", "VerifyCallbackSignature",
+  "GetApplicationStatistics", "GetPhoneInformation",
+]);
+
+class ServiceCalls {
+  constructor(owner, stub) {
+    for (const [rpc, method] of Object.entries(stub.constructor.service)) { // keyed by the .proto's names
+      const camel = method.originalName || rpc[0].toLowerCase() + rpc.slice(1);
+      if (method.responseStream) {
+        this[camel] = (request = {}, { timeoutMs } = {}) => {
+          const deadline = new Date(Date.now() + (timeoutMs || owner.timeoutMs));
+          return stub[rpc](request, { deadline }); // a Readable: async iterable, errors as gRPC errors
+        };
+      } else {
+        this[camel] = (request = {}, { timeoutMs } = {}) =>
+          owner.retrying(RETRIED.has(rpc), timeoutMs, (deadline) =>
+            new Promise((resolve, reject) => {
+              stub[rpc](request, { deadline: new Date(deadline) }, (err, response) => (err ? reject(err) : resolve(response)));
+            }));
+      }
+    }
+  }
+}
+
 // Concurrent calls over one VerifyStream: each gets a fresh id and waits for the answer with that id
 // (answers arrive in completion order). The call's deadline travels as the item's timeout, so the
 // sidecar drops the item when the caller stops waiting. When the stream breaks, every waiting call
 // fails with its status (UNAVAILABLE while the sidecar restarts); UNIMPLEMENTED or RESOURCE_EXHAUSTED
 // send calls back to unary RPCs (err.fallback).
+//
+// Nothing is written until the sidecar has admitted the stream (its initial metadata, which names how
+// many items one message may carry): an item written into a refused stream is lost with it. Then what
+// is queued goes out packed, one message each time the previous write is done (no added wait: items
+// queued in the same tick, or while a write is under way, share the next message). A sidecar that
+// does not announce packing gets one item per message.
 class VerifyStreamMux {
   constructor(client) {
     this.client = client;
     this.nextId = 1;
     this.pending = new Map(); // id (string: longs are strings) → { resolve, reject, timer }
-    this.stream = null;
+    this.line = null; // the open stream and its outbox
     this.closedUntil = 0;
+    this.itemsSent = 0; // how well packing does (read by tests and the curious)
+    this.messagesSent = 0;
   }
 
   usable() {
@@ -183,7 +233,8 @@ class VerifyStreamMux {
   }
 
   call(rpc, request, deadlineMs) {
-    if (!this.stream) this.open();
+    if (!this.line) this.open();
+    const line = this.line;
     const id = String(this.nextId++);
     const ms = Math.max(1, Math.round(deadlineMs));
     return new Promise((resolve, reject) => {
@@ -192,33 +243,91 @@ class VerifyStreamMux {
         reject(rpcError(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"));
       }, ms);
       this.pending.set(id, { resolve, reject, timer });
-      this.stream.write({
-        id, timeout: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, [STREAM_KINDS[rpc]]: request,
-      });
+      const item = { id, timeout: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, [STREAM_KINDS[rpc]]: request };
+      line.outbox.push({ item, bytes: itemBytes(request) });
+      this.schedule(line);
     });
   }
 
   open() {
     const stream = this.client.VerifyStream();
-    stream.on("data", (answer) => {
-      const waiting = this.pending.get(answer.id);
-      if (!waiting) return; // its caller stopped waiting
-      this.pending.delete(answer.id);
-      clearTimeout(waiting.timer);
-      if (answer.result === "error") {
-        waiting.reject(rpcError(answer.error.code, answer.error.message));
+    const line = { stream, outbox: [], perMessage: 0, writing: false, scheduled: false, wait: null };
+    // An older sidecar sends its initial metadata only with its first answer: after this long, single items.
+    line.wait = setTimeout(() => this.admit(line, 1), OPEN_WAIT_MS);
+    stream.on("metadata", (metadata) => {
+      const announced = String(metadata.get(PACKING_HEADER)[0] || "");
+      this.admit(line, /^[1-9][0-9]{0,5}$/.test(announced) ? Number(announced) : 1);
+    });
+    stream.on("data", (message) => {
+      if (message.answers && message.answers.length) {
+        for (const answer of message.answers) this.deliver(answer);
       } else {
-        waiting.resolve(answer[answer.result]);
+        this.deliver(message);
       }
     });
-    stream.on("error", (err) => this.ended(stream, err));
-    stream.on("end", () => this.ended(stream, rpcError(grpc.status.UNAVAILABLE, "VerifyStream ended")));
-    this.stream = stream;
+    stream.on("error", (err) => this.ended(line, err));
+    stream.on("end", () => this.ended(line, rpcError(grpc.status.UNAVAILABLE, "VerifyStream ended")));
+    this.line = line;
   }
 
-  ended(stream, err) {
-    if (this.stream !== stream) return;
-    this.stream = null;
+  admit(line, perMessage) {
+    if (line.perMessage || this.line !== line) return;
+    clearTimeout(line.wait);
+    line.perMessage = perMessage;
+    this.pump(line);
+  }
+
+  // Write on the next microtask rather than now, so the calls made in this tick share one message.
+  schedule(line) {
+    if (line.scheduled || line.writing || !line.perMessage) return;
+    line.scheduled = true;
+    queueMicrotask(() => {
+      line.scheduled = false;
+      this.pump(line);
+    });
+  }
+
+  pump(line) {
+    if (this.line !== line || line.writing || !line.perMessage) return;
+    const items = [];
+    let bytes = 0;
+    let taken = 0;
+    for (const { item, bytes: size } of line.outbox) {
+      if (items.length >= line.perMessage || (items.length && bytes + size > PACK_BYTES)) break;
+      taken++;
+      if (!this.pending.has(item.id)) continue; // its caller stopped waiting: not worth sending
+      items.push(item);
+      bytes += size;
+    }
+    line.outbox.splice(0, taken);
+    if (!items.length) return;
+    line.writing = true;
+    this.messagesSent++;
+    this.itemsSent += items.length;
+    line.stream.write(items.length === 1 ? items[0] : { items }, () => {
+      line.writing = false;
+      if (line.outbox.length) this.pump(line);
+    });
+  }
+
+  deliver(answer) {
+    const waiting = this.pending.get(answer.id);
+    if (!waiting) return; // its caller stopped waiting
+    this.pending.delete(answer.id);
+    clearTimeout(waiting.timer);
+    if (answer.result === "error") {
+      waiting.reject(rpcError(answer.error.code, answer.error.message));
+    } else if (answer.result) {
+      waiting.resolve(answer[answer.result]);
+    } else {
+      waiting.reject(rpcError(grpc.status.UNKNOWN, "VerifyStream: an answer without a result"));
+    }
+  }
+
+  ended(line, err) {
+    clearTimeout(line.wait);
+    if (this.line !== line) return;
+    this.line = null;
     let failure = err;
     if (err.code === grpc.status.UNIMPLEMENTED || err.code === grpc.status.RESOURCE_EXHAUSTED) {
       this.closedUntil = err.code === grpc.status.UNIMPLEMENTED ? Infinity : Date.now() + FULL_COOLDOWN_MS;
@@ -232,10 +341,25 @@ class VerifyStreamMux {
   }
 
   close() {
-    const stream = this.stream;
-    this.stream = null;
-    if (stream) stream.cancel();
+    const line = this.line;
+    this.line = null;
+    if (line) {
+      clearTimeout(line.wait);
+      line.stream.cancel();
+    }
   }
 }
 
-module.exports = { AuthsidecarClient, IDEMPOTENT, status: grpc.status };
+// An upper bound of an item's encoded size: its strings plus each field's tag and length, and the
+// item's id, timeout and wrapper.
+function itemBytes(request) {
+  let bytes = 48;
+  for (const value of Object.values(request)) {
+    for (const each of Array.isArray(value) ? value : [value]) {
+      bytes += (typeof each === "string" ? Buffer.byteLength(each) : 16) + 8;
+    }
+  }
+  return bytes;
+}
+
+module.exports = { AuthsidecarClient, IDEMPOTENT, RETRIED, status: grpc.status };

@@ -12,8 +12,9 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from authsidecar_client.client import AsyncClient, Client
-from authsidecar_client.mux import AsyncMultiplexer
+from authsidecar_client.mux import AsyncMultiplexer, SyncMultiplexer
 from harness.processes import wait_until
+from tests.pre_packing_sidecar import pre_packing_sidecar
 
 PHONE = "+14155552671"
 STATUS_PATH = "/v2/backend/session/status"
@@ -136,3 +137,46 @@ async def test_refused_streams_never_end_internal_and_always_fall_back(sidecar_f
             async with AsyncClient(sc.target, timeout=10) as other:
                 assert (await other.verify_token(token)).valid
     assert sc.metric("authsidecar_rpc_total", method="VerifyStream", outcome="shed") == 40
+
+
+def test_the_sync_multiplexer_packs_what_is_queued(sidecar, emulator):
+    tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(20)]
+    with Client(sidecar.target, timeout=10, multiplex=True) as auth, ThreadPoolExecutor(16) as pool:
+        subjects = list(pool.map(lambda i: auth.verify_token(tokens[i % 20]).auth.subject, range(400)))
+        assert subjects == [f"user-{i % 20}" for i in range(400)]
+        mux = auth._mux
+        assert isinstance(mux, SyncMultiplexer)
+        assert mux.items_sent == 400
+        print("sync mux:", mux.items_sent, "items in", mux.messages_sent, "messages")
+        assert mux.messages_sent < 400  # what queued while a write was under way went in one message
+    assert sidecar.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 400
+    assert sidecar.metric("authsidecar_rpc_total", method="VerifyStream") == 1
+
+
+async def test_both_multiplexers_send_single_items_to_a_sidecar_that_does_not_pack(sidecar, emulator):
+    tokens = [mint(emulator, claims={"sub": f"user-{i}"}) for i in range(20)]
+    with pre_packing_sidecar(sidecar.target) as (target, old):
+        with Client(target, timeout=10, multiplex=True) as auth, ThreadPoolExecutor(8) as pool:
+            subjects = list(pool.map(lambda i: auth.verify_token(tokens[i % 20]).auth.subject, range(40)))
+            assert subjects == [f"user-{i % 20}" for i in range(40)]
+            assert isinstance(auth._mux, SyncMultiplexer)
+            assert auth._mux.items_sent == auth._mux.messages_sent == 40
+        async with AsyncClient(target, timeout=10) as aio:
+            answers = await asyncio.gather(*(aio.verify_token(tokens[i % 20]) for i in range(40)))
+            assert [a.auth.subject for a in answers] == [f"user-{i % 20}" for i in range(40)]
+            assert isinstance(aio._mux, AsyncMultiplexer)
+            assert aio._mux.items_sent == aio._mux.messages_sent == 40
+        assert old.packed == 0 and old.messages == 80
+
+
+def test_refused_sync_streams_write_nothing_and_fall_back(sidecar_factory, emulator):
+    sc = sidecar_factory({"limits": {"verify_streams_max": 1}})
+    token = mint(emulator)
+    with Client(sc.target, timeout=10, multiplex=True) as holder:
+        assert holder.verify_token(token).valid
+        for _ in range(20):
+            with Client(sc.target, timeout=10, multiplex=True) as other:
+                assert other.verify_token(token).valid
+                assert isinstance(other._mux, SyncMultiplexer) and other._mux.messages_sent == 0
+    assert sc.metric("authsidecar_rpc_total", method="VerifyStream", outcome="shed") == 20
+    assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="valid") == 21

@@ -53,7 +53,7 @@ def example(tmp_path_factory) -> Path:
     generate = [
         "protoc",
         f"-I{ROOT / 'protos'}",
-        f"-I{ROOT / 'examples' / 'node' / 'protos'}",  # google/rpc/status.proto
+        f"-I{ROOT / 'clients' / 'node' / 'protos'}",  # google/rpc/status.proto
         f"--go_out={out}",
         "--go_opt=paths=source_relative",
         f"--go-grpc_out={out}",

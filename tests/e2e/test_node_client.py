@@ -1,7 +1,9 @@
-"""The Node example (examples/node/client.js) against a live sidecar: @grpc/grpc-js loading protos/ directly.
+"""The Node example (examples/node/client.js) against a live sidecar: @authsidecar/client as the example
+uses it, and the package's multiplexer under several callers.
 
-Installs @grpc/grpc-js and @grpc/proto-loader with npm once into .run/node-client (ignored by git,
-reused until examples/node/package.json changes), and skips only when node or npm is not on the machine.
+Installs the example's dependencies with npm into .run/node-client (ignored by git), with the package
+as `npm pack` makes it (so a changed clients/node is reinstalled), and skips only when node or npm is
+not on the machine.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 
 from authsidecar.v1 import auth_pb2 as pb
 from harness.processes import wait_until
-from tests.npm_projects import RUN, npm_install
+from tests.npm_projects import RUN, npm_install, packed_node_package
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "node"
@@ -28,7 +30,13 @@ def node_modules() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         pytest.skip("node and npm are needed for the Node client example test (not found on PATH)")
-    return npm_install(EXAMPLE, RUN / "node-client", timeout=240, ignore=("*.js", "protos")) / "node_modules"
+    # The example as committed depends on ../../clients/node (a link); installed here from the tarball.
+    manifest = json.loads((EXAMPLE / "package.json").read_text())
+    manifest["dependencies"]["@authsidecar/client"] = f"file:{packed_node_package()}"
+    source = RUN / "node-client-src"
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "package.json").write_text(json.dumps(manifest, indent=2))
+    return npm_install(source, RUN / "node-client", timeout=240) / "node_modules"
 
 
 def run_node(node_modules: Path, target: str, rpc: str, request: dict) -> tuple[int, dict]:
@@ -60,24 +68,23 @@ def test_node_client_calls_the_sidecar(node_modules, sidecar, emulator):
 
 
 MULTIPLEXED = """
-const grpc = require("@grpc/grpc-js");
-const { connect, call, close } = require(process.env.EXAMPLE);
+const { AuthsidecarClient, status } = require("@authsidecar/client");
 const [target, session, slowSession, ...tokens] = JSON.parse(process.argv[1]);
 const phone = "+14155552671";
-const failure = (e) => ({ code: grpc.status[e.code], details: e.details });
+const failure = (e) => ({ code: status[e.code], details: e.details });
 (async () => {
-  const auth = connect(target);                                    // multiplexing is the default
-  const answers = await Promise.all(tokens.map((token) => call(auth, "VerifyToken", { token }, 5000)));
-  const verified = await call(auth, "VerifySession", { session_token: session, phone }, 5000);
-  const bad = await call(auth, "VerifySession", { session_token: session, phone: "x" }, 5000).catch(failure);
+  const auth = new AuthsidecarClient(target, { timeoutMs: 5000 });  // multiplexing is the default
+  const answers = await Promise.all(tokens.map((token) => auth.verifyToken(token)));
+  const verified = await auth.verifySession(session, phone);
+  const bad = await auth.verifySession(session, "x").catch(failure);
   const started = Date.now();
-  const late = call(auth, "IsRevoked", { session_token: slowSession, phone }, 300)
+  const late = auth.isRevoked(slowSession, phone, { timeoutMs: 300 })
     .catch((e) => ({ ...failure(e), ms: Date.now() - started }));
-  const fast = await call(auth, "VerifyToken", { token: tokens[0] }, 5000);
+  const fast = await auth.verifyToken(tokens[0]);
   const fastMs = Date.now() - started;
   console.log(JSON.stringify({ subjects: answers.map((a) => a.auth.subject), verified: verified.valid, bad,
                                late: await late, fast: fast.valid, fastMs }));
-  close(auth);
+  auth.close();
 })().catch((e) => { console.log(JSON.stringify({ crashed: String(e) })); process.exit(1); });
 """
 
@@ -98,7 +105,7 @@ def test_node_client_multiplexes_calls_over_one_stream(node_modules, sidecar, em
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "NODE_PATH": str(node_modules), "EXAMPLE": str(EXAMPLE / "client.js")},
+        env={**os.environ, "NODE_PATH": str(node_modules)},
     )
     out = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {"stderr": done.stderr[-2000:]}
     assert out.get("subjects") == [f"user-{i}" for i in range(30)], out

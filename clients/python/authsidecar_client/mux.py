@@ -8,10 +8,10 @@ stream breaks, every call waiting on it fails with the stream's status (UNAVAILA
 restarts: the client's retry policy then retries it, on a new stream); a sidecar without VerifyStream
 (UNIMPLEMENTED) or with its streams full (RESOURCE_EXHAUSTED) sends the calls back to unary RPCs.
 
-The async multiplexer writes nothing until the sidecar has admitted the stream (its initial metadata):
+Neither multiplexer writes anything until the sidecar has admitted the stream (its initial metadata):
 a write racing a refusal at open makes grpc.aio end the call INTERNAL ("execute_batch") instead of with
 the sidecar's RESOURCE_EXHAUSTED, and the calls could not go back to unary RPCs. Once the stream is
-open it packs what is queued into one message each time it can write (up to the sidecar's announced
+open each packs what is queued into one message each time it can write (up to the sidecar's announced
 items per message), with no added wait: one message per item is what a stream item costs most.
 """
 
@@ -236,8 +236,38 @@ def _packed(items: list[pb.VerifyStreamRequest]) -> pb.VerifyStreamRequest:
 _STOP = object()
 
 
+class _Admission:
+    """Whether (and how packed) the sync multiplexer may write: decided once, by the reader (the
+    sidecar's initial metadata, or the stream ending first) or by the writer after OPEN_WAIT_SECONDS
+    without any metadata (an older sidecar). None: refused or gone, write nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decided = threading.Event()
+        self.metadata_seen = False
+        self.per_message: int | None = None
+
+    def decide(self, per_message: int | None) -> None:
+        with self._lock:
+            if not self._decided.is_set():
+                self.per_message = per_message
+                self._decided.set()
+
+    def wait(self) -> int | None:
+        if not self._decided.wait(OPEN_WAIT_SECONDS) and not self.metadata_seen:
+            self.decide(1)  # no metadata at all: an older sidecar sends it with its first answer
+        # Metadata without the header: the reader tells a refusal from a stream that goes on, within a wait.
+        if not self._decided.wait(2 * OPEN_WAIT_SECONDS):
+            self.decide(1)
+        return self.per_message
+
+
 class SyncMultiplexer(_Routing):
-    """One VerifyStream on a blocking channel: callers from any thread; gRPC's thread sends, ours reads."""
+    """One VerifyStream on a blocking channel: callers from any thread; gRPC's thread sends, ours reads.
+
+    The same admission rule as the async multiplexer: gRPC's thread takes no item before the sidecar
+    admitted the stream. It asks for the next message only once the last one is written, so what
+    queued meanwhile goes out packed (up to the announced items per message and PACK_BYTES)."""
 
     def __init__(self, stub) -> None:
         super().__init__()
@@ -247,6 +277,7 @@ class SyncMultiplexer(_Routing):
         self._lock = threading.Lock()
         self._outbox: queue.SimpleQueue | None = None
         self._call = None
+        self.items_sent = self.messages_sent = 0  # how well packing does (read by tests and the curious)
 
     def call(self, method: str, request: Any, timeout: float) -> Any:
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -267,14 +298,54 @@ class SyncMultiplexer(_Routing):
 
     def _open(self) -> None:
         self._outbox = queue.SimpleQueue()
-        self._call = self._stub.VerifyStream(iter(self._outbox.get, _STOP))
+        admission = _Admission()
+        self._call = self._stub.VerifyStream(self._messages(self._outbox, admission))
         threading.Thread(
-            target=self._read, args=(self._call, self._outbox), name="authsidecar-verify-stream", daemon=True
+            target=self._read,
+            args=(self._call, self._outbox, admission),
+            name="authsidecar-verify-stream",
+            daemon=True,
         ).start()
 
-    def _read(self, call, outbox: queue.SimpleQueue) -> None:
+    def _messages(self, outbox: queue.SimpleQueue, admission: _Admission):
+        """The request messages (run by gRPC's thread, which asks for one once the last is written)."""
+        per_message = admission.wait()
+        if per_message is None:
+            return  # refused at open (or gone): nothing is sent, the reader reports how it ended
+        carried: Any = None  # taken from the queue, not yet written (did not fit the last message)
+        while (item := carried if carried is not None else outbox.get()) is not _STOP:
+            carried = None
+            items, size = [item], item.ByteSize()
+            while len(items) < per_message:
+                try:
+                    more = outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP or (size := size + more.ByteSize() + 5) > PACK_BYTES:
+                    carried = more
+                    break
+                items.append(more)
+            self.messages_sent += 1
+            self.items_sent += len(items)
+            yield _packed(items)
+
+    def _admit(self, call, admission: _Admission) -> None:
+        metadata = call.initial_metadata()  # an older sidecar: only with its first answer
+        admission.metadata_seen = True
+        announced = dict(metadata or ()).get(PACKING_HEADER)
+        if announced is not None:
+            admission.decide(int(announced) if str(announced).isdigit() and int(announced) > 0 else 1)
+            return
+        # Metadata before any item without the header: a refusal at open (trailers only), or an
+        # older sidecar's stream that goes on (single items).
+        ended = threading.Event()
+        call.add_done_callback(lambda _call: ended.set())
+        admission.decide(None if ended.wait(OPEN_WAIT_SECONDS) else 1)
+
+    def _read(self, call, outbox: queue.SimpleQueue, admission: _Admission) -> None:
         error: BaseException = rpc_error(grpc.StatusCode.UNAVAILABLE, "VerifyStream ended")
         try:
+            self._admit(call, admission)
             for message in call:
                 for answer in message.answers or (message,):  # packed or not
                     future = self._pending.get(answer.id)
@@ -285,6 +356,7 @@ class SyncMultiplexer(_Routing):
         except grpc.RpcError as exc:
             error = exc
         finally:
+            admission.decide(None)  # not admitted by now: never will be
             with self._lock:
                 if self._call is call:
                     self._call = None
