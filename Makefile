@@ -31,7 +31,7 @@ TEST_WORKERS ?= 4
 test: export PYTHONDONTWRITEBYTECODE =
 test: install
 	@status=0; \
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=15 || status=$$?; \
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=40 || status=$$?; \
 	$(PY) -m pytest -q -m serial || status=$$?; \
 	exit $$status
 
