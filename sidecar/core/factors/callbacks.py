@@ -49,6 +49,15 @@ class CallbackLimits:
     # 200+ ms to parse and sign. Room for max_entries pairs, each one level deep.
     max_nodes: int = 4_000
 
+    def check_pair(self, count: int, key: str, value: str, field: str) -> None:
+        """The `count`-th form pair of a callback body, within the entry, key and value bounds."""
+        if count > self.max_entries:
+            raise InvalidArgument(field, f"has more than {self.max_entries} entries")
+        if len(key) > self.max_key_chars:
+            raise InvalidArgument(field, f"has a key longer than {self.max_key_chars} characters")
+        if len(value) > self.max_value_chars:
+            raise InvalidArgument(f"{field}[{key[:64]}]", f"is longer than {self.max_value_chars} characters")
+
 
 class RepeatedKey(ValueError):
     """A key given twice in one object: ambiguous, so refused (as core/tokens/jws.py refuses duplicate members)."""
@@ -153,12 +162,7 @@ def tree_from_pairs(
     `a[b]=1` → {"a": {"b": "1"}}, `a[]=1&a[]=2` and `a[0]=1` → {"a": ["1", …]}."""
     root: dict = {}
     for count, (key, value) in enumerate(pairs, 1):
-        if count > limits.max_entries:
-            raise InvalidArgument(field, f"has more than {limits.max_entries} entries")
-        if len(key) > limits.max_key_chars:
-            raise InvalidArgument(field, f"has a key longer than {limits.max_key_chars} characters")
-        if len(value) > limits.max_value_chars:
-            raise InvalidArgument(f"{field}[{key[:64]}]", f"is longer than {limits.max_value_chars} characters")
+        limits.check_pair(count, key, value, field)
         try:
             _insert(root, _segments(key, limits, field), value)
         except RepeatedKey as exc:

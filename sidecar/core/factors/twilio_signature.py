@@ -29,12 +29,7 @@ def form_params(pairs: Iterable[tuple[str, str]], limits: CallbackLimits, field:
     """Flat form parameters (Twilio sends no nested keys), bounded, a repeated key refused."""
     out: dict[str, str] = {}
     for count, (key, value) in enumerate(pairs, 1):
-        if count > limits.max_entries:
-            raise InvalidArgument(field, f"has more than {limits.max_entries} entries")
-        if len(key) > limits.max_key_chars:
-            raise InvalidArgument(field, f"has a key longer than {limits.max_key_chars} characters")
-        if len(value) > limits.max_value_chars:
-            raise InvalidArgument(f"{field}[{key[:64]}]", f"is longer than {limits.max_value_chars} characters")
+        limits.check_pair(count, key, value, field)
         if key in out:
             raise InvalidArgument(field, f"repeats the key {key[:64]!r}")
         out[key] = value
