@@ -23,6 +23,7 @@ import itertools
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -139,11 +140,13 @@ class AsyncMultiplexer(_Routing):
         per_message = await _admitted(call)
         if per_message is None:
             return  # refused at open (or gone): nothing was sent, the reader reports how it ended
-        carried: list = []  # taken from the queue, not yet written (did not fit the last message)
+        carried: Any = _NOTHING  # taken from the queue, not yet written (did not fit the last message)
         try:
-            while (item := carried.pop() if carried else await outbox.get()) is not None:
-                if per_message > 1 and not outbox.empty():
-                    item, carried = _pack(item, outbox, per_message)
+            while (item := carried if carried is not _NOTHING else await outbox.get()) is not None:
+                items, carried = _gather(
+                    item, lambda: outbox.get_nowait() if not outbox.empty() else _NOTHING, per_message
+                )
+                item = _packed(items)
                 await call.write(item)
                 self.messages_sent += 1
                 self.items_sent += len(item.items) or 1
@@ -196,6 +199,11 @@ class AsyncMultiplexer(_Routing):
             await asyncio.gather(writer, return_exceptions=True)
 
 
+def _per_message(announced: Any) -> int:
+    """The items per message a sidecar's packing header allows (1 for anything but a positive count)."""
+    return int(announced) if str(announced).isdigit() and int(announced) > 0 else 1
+
+
 async def _admitted(call) -> int | None:
     """Items per message the sidecar takes once it has admitted the stream (1: an older sidecar that
     does not say), or None when the stream ended before that."""
@@ -207,7 +215,7 @@ async def _admitted(call) -> int | None:
         return None
     announced = dict(metadata).get(PACKING_HEADER)
     if announced is not None:
-        return int(announced) if str(announced).isdigit() and int(announced) > 0 else 1
+        return _per_message(announced)
     # Metadata before any item without the header: a refusal at open (trailers only) is the one case
     # this sidecar or an older one sends it; a stream that still goes on after all takes single items.
     try:
@@ -217,16 +225,19 @@ async def _admitted(call) -> int | None:
         return 1
 
 
-def _pack(first: pb.VerifyStreamRequest, outbox: asyncio.Queue, per_message: int) -> tuple[Any, list]:
-    """`first` and what else is queued now as one message (at most `per_message` items and PACK_BYTES),
-    and the one item taken but left for the next message (the end marker, None, included)."""
+_NOTHING = object()  # nothing queued now (or nothing carried over)
+
+
+def _gather(first: pb.VerifyStreamRequest, take: Callable[[], Any], per_message: int) -> tuple[list, Any]:
+    """`first` and what `take()` has queued now (_NOTHING when empty), as the items of one message (at
+    most `per_message` items and PACK_BYTES), and the one thing taken but left for next time: an item
+    that did not fit, or an end marker (anything not an item), else _NOTHING. Both multiplexers pack so."""
     items, size = [first], first.ByteSize()
-    while len(items) < per_message and not outbox.empty():
-        item = outbox.get_nowait()
-        if item is None or (size := size + item.ByteSize() + 5) > PACK_BYTES:
-            return _packed(items), [item]
+    while len(items) < per_message and (item := take()) is not _NOTHING:
+        if not isinstance(item, pb.VerifyStreamRequest) or (size := size + item.ByteSize() + 5) > PACK_BYTES:
+            return items, item
         items.append(item)
-    return _packed(items), []
+    return items, _NOTHING
 
 
 def _packed(items: list[pb.VerifyStreamRequest]) -> pb.VerifyStreamRequest:
@@ -234,6 +245,13 @@ def _packed(items: list[pb.VerifyStreamRequest]) -> pb.VerifyStreamRequest:
 
 
 _STOP = object()
+
+
+def _take(outbox: queue.SimpleQueue) -> Any:
+    try:
+        return outbox.get_nowait()
+    except queue.Empty:
+        return _NOTHING
 
 
 class _Admission:
@@ -312,19 +330,9 @@ class SyncMultiplexer(_Routing):
         per_message = admission.wait()
         if per_message is None:
             return  # refused at open (or gone): nothing is sent, the reader reports how it ended
-        carried: Any = None  # taken from the queue, not yet written (did not fit the last message)
-        while (item := carried if carried is not None else outbox.get()) is not _STOP:
-            carried = None
-            items, size = [item], item.ByteSize()
-            while len(items) < per_message:
-                try:
-                    more = outbox.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP or (size := size + more.ByteSize() + 5) > PACK_BYTES:
-                    carried = more
-                    break
-                items.append(more)
+        carried: Any = _NOTHING  # taken from the queue, not yet written (did not fit the last message)
+        while (item := carried if carried is not _NOTHING else outbox.get()) is not _STOP:
+            items, carried = _gather(item, lambda: _take(outbox), per_message)
             self.messages_sent += 1
             self.items_sent += len(items)
             yield _packed(items)
@@ -334,7 +342,7 @@ class SyncMultiplexer(_Routing):
         admission.metadata_seen = True
         announced = dict(metadata or ()).get(PACKING_HEADER)
         if announced is not None:
-            admission.decide(int(announced) if str(announced).isdigit() and int(announced) > 0 else 1)
+            admission.decide(_per_message(announced))
             return
         # Metadata before any item without the header: a refusal at open (trailers only), or an
         # older sidecar's stream that goes on (single items).
