@@ -23,7 +23,7 @@ from pathlib import Path
 from harness.processes import EmulatorProcess, SidecarProcess, deep_merge, emulator_config, free_port
 
 from . import envoy as envoy_bench
-from . import harness, plot, scenarios
+from . import harness, plot, scenarios, timing
 from . import report as report_md
 
 DEFAULT_OUT = str(harness.ROOT / "bench" / "results")
@@ -40,7 +40,11 @@ def main() -> int:
     args = parser.parse_args()
     duration, warmup = (0.5, 0.2) if args.quick else (8.0, 2.0)
     tmp = Path(tempfile.mkdtemp(prefix="authsidecar-bench-"))
+    live: list[int] = []  # the processes running now (their CPU is read from /proc until they are waited for)
+    clock = timing.Clock(lambda: live)
     emulator = EmulatorProcess(tmp)
+    live.append(emulator.proc.pid)
+    clock.lap("imports, emulator start")
     ctx = scenarios.RunContext(duration, warmup, tmp=tmp)
     results = ctx.results
     invalid: list[str] = []
@@ -48,6 +52,7 @@ def main() -> int:
         for group in scenarios.groups(args.quick, ctx):
             if args.only and not any(s in args.only for s in group.names):
                 continue
+            label = group.names[0] + (" group" if len(group.names) > 1 else "")
             if group.prepare:
                 group.prepare(emulator)
             config = deep_merge(emulator_config(emulator.url), group.config)
@@ -57,11 +62,15 @@ def main() -> int:
                 config = deep_merge(config, {"listen": [target], "reuse_port": True})
             env = group.env() if group.env else None
             sidecars = [SidecarProcess(config, tmp, env) for _ in range(group.processes)]
+            live.extend(s.proc.pid for s in sidecars)
             sidecar = sidecars[0]
             try:
                 for s in sidecars:
                     s.wait_for("SERVING")
-                for item in group.build(emulator, sidecar):
+                clock.lap(f"{label}: sidecar start")
+                items = group.build(emulator, sidecar)
+                clock.lap(f"{label}: build (mint, sessions)")
+                for item in items:
                     if isinstance(item, harness.Scenario) and args.only and item.name not in args.only:
                         continue  # not asked for: not run (callables are named only once they ran)
                     if isinstance(item, harness.Scenario):
@@ -70,6 +79,7 @@ def main() -> int:
                         )
                     else:
                         result = item(emulator, sidecar)
+                    clock.lap(result["scenario"])
                     if args.only and result["scenario"] not in args.only:
                         continue
                     results.append(result)
@@ -81,8 +91,12 @@ def main() -> int:
             finally:
                 for s in sidecars:
                     s.stop()
+                    live.remove(s.proc.pid)
+                clock.lap(f"{label}: sidecar stop")
     finally:
         emulator.stop()
+        live.clear()
+        clock.lap("emulator stop")
     _add_ratios(results)
     envoy_bench.add_ratios(results)
     report = {
@@ -98,6 +112,8 @@ def main() -> int:
     path.write_text(json.dumps(report, indent=2))
     png = plot.draw(report, path.with_suffix(".png"))
     plotted = f" and {png}" if png else " (no plot: matplotlib missing)"
+    clock.lap("report and plot")
+    clock.summary()
     print(f"\n{report_md.render(report)}\n\nwrote {path}" + plotted)
     if not args.quick and args.out == DEFAULT_OUT:
         report_md.update_readme(report)
