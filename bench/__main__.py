@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--only", nargs="*", help="scenario names to run")
     args = parser.parse_args()
-    duration, warmup = (0.5, 0.2) if args.quick else (8.0, 2.0)
+    duration, warmup = (0.3, 0.1) if args.quick else (8.0, 2.0)
     tmp = Path(tempfile.mkdtemp(prefix="authsidecar-bench-"))
     live: list[int] = []  # the processes running now (their CPU is read from /proc until they are waited for)
     clock = timing.Clock(lambda: live)
