@@ -34,7 +34,7 @@ BUDGET_MB = 96
 LIMITS = {"max_in_flight": 40, "verify_streams_max": 4}
 OVERFILL = 1.1  # entries sent per entry held: past full, so evictions must happen
 UNKNOWN_KIDS_FULL = 10_000  # core/tokens/jwks_cache.py NEGATIVE_MAX_ENTRIES: fixed, not budgeted
-QUICK_ENTRIES = 64  # every cache's size in quick mode: the smoke proves the fill, not the figure
+QUICK_ENTRIES = 32  # every cache's size in quick mode: the smoke proves the fill, not the figure
 PHONE = "+14155552671"
 AUTH = "/authsidecar.v1.AuthService/"
 
