@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.scenarios import RunContext, groups
 from sidecar.core.shared.caches import TtlLru
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,14 +30,18 @@ def test_bench_quick_writes_every_figure(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["machine"]["cpus"] >= 1
     by_name = {s["scenario"]: s for s in report["scenarios"]}
+    # Every scenario the bench declares wrote its result (quick mode shares sidecars between groups).
+    declared = {name for group in groups(False, RunContext(8.0, 2.0)) for name in group.names}
+    assert declared == set(by_name), (declared ^ set(by_name), proc.stderr[-3000:])
     floor = by_name["floor"]
     assert floor["calls"] > 0 and floor["errors"] == 0 and floor["rps_ratio_to_floor"] == 1.0
     load_driven = [
         "floor",
         "floor_2_loads",
+        "floor_open_loop",
+        "floor_open_loop_quarter",
         "verify_token_hot",
         "verify_token_cold",
-        "verify_token_hot_open_loop",
         "verify_token_hot_open_loop",
         "verify_token_hot_open_loop_quarter",
         "ext_authz_check_hot",
@@ -103,3 +108,6 @@ def test_bench_quick_writes_every_figure(tmp_path):
     assert "skipped" in redis or (redis["claims"] > 0 and redis["failed"] == 0 and redis["p50_ratio_to_memory"] > 0)
     for alt in ("alternative_pyjwt_in_process", "alternative_session_upstream_per_call"):
         assert by_name[alt]["calls"] > 0 and by_name[alt]["rps"] > 0
+    for name in ("envoy_ext_authz_sidecar", "envoy_ext_authz_floor", "envoy_alone"):  # Envoy and wrk, when installed
+        s = by_name[name]
+        assert "skipped" in s or (s["calls"] > 0 and s["errors"] == 0 and s["p99_ms"] >= s["p50_ms"] > 0), s
