@@ -11,10 +11,14 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: run test install format proto bench soak flood fuzz clean image image-test
 
+PACKAGES := -e './clients/python[starlette,flask]' -e '.[dev,fuzz]'
+
+# uv (from PyPI, into the venv) installs the same versions in a fraction of pip's time (seconds, not
+# minutes: no per-file byte-compiling, parallel downloads); where uv can't be had or fails, plain pip.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e './clients/python[starlette,flask]' -e '.[dev,fuzz]'
+	if $(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip install --quiet --python $(PY) $(PACKAGES); then :; \
+	else $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet $(PACKAGES); fi
 	touch $(STAMP)
 
 install: $(STAMP)

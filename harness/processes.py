@@ -39,6 +39,9 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 50),
     ("grpc.max_reconnect_backoff_ms", 500),
 ]
+# For plain HTTP on loopback (the ops port, the emulator): an httpx client given no context parses
+# certifi's whole CA bundle (~40 ms CPU), and the tests scrape /metrics a few hundred times.
+PLAIN_HTTP = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 # Ports come from below the kernel's ephemeral range (32768-60999), one slice per xdist worker: a port
@@ -100,7 +103,7 @@ class EmulatorProcess:
 
     def _start(self, append: bool) -> None:
         self.proc = _spawn(["emulator", "--listen", f"127.0.0.1:{self.port}"], self.log_path, append=append)
-        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.http = httpx.Client(base_url=self.url, timeout=10, verify=PLAIN_HTTP)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
@@ -230,7 +233,7 @@ class SidecarProcess:
             time.sleep(0.05)
 
     def metrics(self) -> str:
-        return httpx.get(f"{self.ops_url}/metrics", timeout=5).text
+        return httpx.get(f"{self.ops_url}/metrics", timeout=5, verify=PLAIN_HTTP).text
 
     def metric(self, name: str, **labels: str) -> float:
         """The value of one sample (0.0 if absent), read from a fresh scrape."""

@@ -23,11 +23,24 @@ from harness.processes import EmulatorProcess, SidecarProcess, deep_merge, emula
 def pytest_collection_modifyitems(items) -> None:
     """Tests marked `long` go first, as one xdist group: one worker runs them one after another (each
     keeps the CPU busy, four at once would starve every process on 2 cores) while the other workers
-    run the many short ones. Otherwise the order is kept."""
+    run the many short ones. Otherwise the order is kept.
+
+    A module whose tests share a module-scoped fixture (`shared_sidecar`, an Envoy stack, an SDK run)
+    is one xdist group of its own unless it names one: xdist would otherwise hand its tests to several
+    workers, each building the fixture again."""
     for item in items:
         if item.get_closest_marker("long"):
             item.add_marker(pytest.mark.xdist_group("long"))
+        elif item.get_closest_marker("xdist_group") is None and _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+def _uses_a_module_fixture(item) -> bool:
+    fixtures = getattr(item, "_fixtureinfo", None)  # pytest's, no public accessor for the resolved defs
+    if fixtures is None:
+        return False
+    return any(defs and defs[-1].scope in ("module", "package") for defs in fixtures.name2fixturedefs.values())
 
 
 @pytest.fixture(scope="session")

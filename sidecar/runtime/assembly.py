@@ -25,6 +25,7 @@ from sidecar.core.shared.answers import UpstreamHealth
 from sidecar.core.shared.lifecycle import UnconfiguredUpstream
 from sidecar.core.tokens.verifier import Fetch, TokenVerifier
 from sidecar.observability import logs, metrics
+from sidecar.upstream import transport
 from sidecar.upstream.authsignal import AuthsignalClient
 from sidecar.upstream.authy import AuthyClient
 from sidecar.upstream.identity_service import IdentityServiceClient
@@ -189,7 +190,9 @@ def logout_revocations_from_settings(settings: Settings, ledger=None):
 
 def tokens_from_settings(settings: Settings, revoked=None):
     """JWT verification against each configured issuer's JWKS (one HTTP client shared by the fetchers)."""
-    client = httpx.AsyncClient(timeout=settings.jwks.timeout_seconds, follow_redirects=False)
+    client = httpx.AsyncClient(
+        timeout=settings.jwks.timeout_seconds, follow_redirects=False, verify=transport.tls_context()
+    )
     fetchers: dict[str, Fetch] = {i.issuer: JwksFetcher(i, settings.jwks, client) for i in settings.issuers}
     return TokenVerifier(
         settings.issuers,

@@ -21,6 +21,7 @@ from httpx_sse import SSEError, aconnect_sse
 
 from sidecar.core.sessions.records import EventKind
 from sidecar.observability import logs, metrics, tracing
+from sidecar.upstream import transport
 from sidecar.upstream.rauth import HEARTBEAT_EVENT, RESET_EVENT, RauthClient, parse_event
 from sidecar.upstream.sse_reader import StreamTooLarge, bounded_sse, usable_id
 
@@ -80,7 +81,7 @@ class EventStream:
 
     async def _run(self) -> None:
         timeout = httpx.Timeout(self.connect_timeout, read=self.heartbeat_timeout + 1.0)
-        async with httpx.AsyncClient(headers=self.headers, timeout=timeout) as http:
+        async with httpx.AsyncClient(headers=self.headers, timeout=timeout, verify=transport.tls_context()) as http:
             failures = 0
             wait = 0.0  # before the first connection, none
             cause = "start"

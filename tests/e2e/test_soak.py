@@ -40,7 +40,9 @@ def _soak(tmp_path: Path, seconds: float, *extra: str) -> tuple[subprocess.Compl
 @pytest.mark.long
 @pytest.mark.timeout(300)
 def test_a_minute_of_mixed_traffic_and_faults_gets_no_wrong_answer(tmp_path):
-    proc, r = _soak(tmp_path, 60)
+    # Half `make soak`'s rate: the same minute, faults and events (measured: 4,897 calls, none wrong, 82
+    # failed closed; 30 CPU-s where 150/s took 43), still 2x the call floors asserted below.
+    proc, r = _soak(tmp_path, 60, "--rate", "75")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert r["wrong_answers"] == 0 and r["wrong_examples"] == [], r["wrong_examples"]
     assert r["internal_errors"] == 0

@@ -29,7 +29,8 @@ from tests.contract.conftest import run_node
 from tests.contract.twilio.python_sdk import run_python
 from tests.e2e.test_verify_e2e import push_factor, verify_config
 
-pytestmark = pytest.mark.timeout(300)
+# one worker: the module fixtures (SDK drives, sidecar) run once
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("verify_adapter_requests")]
 CONTROL = "/_control/twilio-verify"
 CREDENTIALS = (
     TWILIO_ACCOUNT_SID,
@@ -60,9 +61,10 @@ def fresh(emulator) -> None:
 AGENTS = {"node": "twilio-node/", "python": "twilio-python/"}
 
 
-@pytest.fixture
-def sdk_shapes(emulator, node_project) -> dict[str, set[tuple]]:
-    """{sdk: the shapes of every request its drive sent}."""
+@pytest.fixture(scope="module")
+def sdk_shapes(_emulator_process, node_project) -> dict[str, set[tuple]]:
+    """{sdk: the shapes of every request its drive sent} (each drive runs once for the module)."""
+    emulator = _emulator_process
     shapes = {}
     for sdk in ("node", "python"):
         fresh(emulator)
@@ -127,9 +129,18 @@ def sidecar_operations(emulator, tmp_path) -> list[dict]:
         proc.stop()
 
 
+@pytest.fixture(scope="module")
+def ours(sdk_shapes, _emulator_process, tmp_path_factory) -> list[dict]:
+    """The adapter's requests, through one sidecar for the module (after the SDK drives: a fresh emulator)."""
+    fresh(_emulator_process)
+    try:
+        return sidecar_operations(_emulator_process, tmp_path_factory.mktemp("verify-adapter"))
+    finally:
+        fresh(_emulator_process)
+
+
 @pytest.mark.parametrize("sdk", ["node", "python"])
-def test_the_adapter_sends_what_the_sdk_sends(sdk_shapes, emulator, tmp_path, sdk):
-    ours = sidecar_operations(emulator, tmp_path)
+def test_the_adapter_sends_what_the_sdk_sends(sdk_shapes, ours, sdk):
     routes = {(r["method"], r["route"]) for r in ours}
     # POST Verifications, VerificationCheck, Factors, Factors/{sid}, Challenges; GET Challenges/{sid},
     # Factors (the list), the entity's service; DELETE the entity
