@@ -17,7 +17,7 @@ from jwt.algorithms import get_default_algorithms
 from authsidecar.v1 import auth_pb2 as pb
 from sidecar.api import convert
 from sidecar.config import IssuerSettings, JwksSettings
-from sidecar.core.shared.outcomes import Reason, Source
+from sidecar.core.shared.outcomes import Reason, RevocationsUnknown, Source
 from sidecar.core.tokens import verifier as tokens
 from sidecar.core.tokens.jwks_cache import FetchedKeys
 from sidecar.core.tokens.verifier import TokenVerifier
@@ -404,8 +404,6 @@ async def test_a_revocation_added_after_a_token_was_found_clear_is_seen_at_once(
     # The verifier skips its revocation lookups for a hot token while the revocations' version is the
     # one it last found the token clear at; every added revocation moves the version (the stores count
     # them), so the next call looks again. A stale fleet log makes the version itself fail closed.
-    from sidecar.core.shared.outcomes import RevocationsUnknown
-
     revoked: set[str] = set()
     looked = []
     state = {"version": 0, "stale": False}
