@@ -37,7 +37,7 @@ log = logs.get("ext_authz")
 OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 GRPC_CODE = {401: code_pb2.UNAUTHENTICATED, 503: code_pb2.UNAVAILABLE}
 ID_HEADER_LENGTH = len(DECISION_ID_HEADER)
-ALLOWED_MEMO = 2048  # encoded allowed answers kept (~0.5 kB each; counted in the memory plan's baseline)
+ALLOWED_MEMO = 1024  # encoded allowed answers kept (~1 kB each with their keys; in the memory plan's baseline)
 
 
 class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
