@@ -67,13 +67,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         )
         answer = await self.sidecar.tokens.verify(token, audience or None, scopes)
         v = answer.verdict
-        return pb.VerifyTokenResponse(
-            valid=v.valid,
-            reason=convert.reason(v.reason),
-            detail=v.detail,
-            source=convert.source(v.source),
-            auth=convert.auth_info(answer.auth) if answer.auth and v.valid else None,
-        )
+        return convert.token_response(v.valid, v.reason, v.detail, v.source, answer.auth)
 
     async def answer_verify_session(self, request: pb.VerifySessionRequest) -> pb.VerifySessionResponse:
         token = self._field("session_token", request.session_token)

@@ -70,11 +70,18 @@ def struct(data: dict) -> Struct:
 
 
 def auth_info(a: AuthInfo) -> pb.AuthInfo:
-    # Hot tokens are answered over and over: parse a memoised encoding (native) instead of rebuilding
-    # the message and its claims Struct in Python each time. Bounded; keyed by the whole AuthInfo.
-    if not memoised(a.claims_json):  # bounded in bytes too, as the verifier's memo is
-        return pb.AuthInfo.FromString(_encode_auth_info(a))
-    return pb.AuthInfo.FromString(_auth_info_bytes(a))
+    return pb.AuthInfo.FromString(_encode_auth_info(a))
+
+
+def token_response(valid: bool, r: Reason, detail: str, s: Source, auth: AuthInfo | None) -> pb.VerifyTokenResponse:
+    """VerifyToken's answer. A hot token is answered from cache over and over with the same identity:
+    its whole answer is parsed from a memoised encoding (native) instead of being built, claims
+    Struct and all, in Python each time. Bounded; keyed by the whole AuthInfo."""
+    if not valid or auth is None:
+        return pb.VerifyTokenResponse(valid=valid, reason=_REASONS[r], detail=detail, source=_SOURCES[s])
+    if s is Source.CACHE and not detail and memoised(auth.claims_json):  # bounded in bytes, as the verifier's memo
+        return pb.VerifyTokenResponse.FromString(_cached_answer_bytes(auth))
+    return pb.VerifyTokenResponse(valid=True, detail=detail, source=_SOURCES[s], auth=auth_info(auth))
 
 
 def _encode_auth_info(a: AuthInfo) -> bytes:
@@ -95,5 +102,7 @@ def _encode_auth_info(a: AuthInfo) -> bytes:
     ).SerializeToString()
 
 
-_auth_info_bytes = functools.lru_cache(maxsize=RECENT_MAX)(_encode_auth_info)  # the hot tokens, as many
-# as the verifier keeps parsed
+@functools.lru_cache(maxsize=RECENT_MAX)  # the hot tokens, as many as the verifier keeps parsed
+def _cached_answer_bytes(a: AuthInfo) -> bytes:
+    answer = pb.VerifyTokenResponse(valid=True, source=_SOURCES[Source.CACHE], auth=auth_info(a))
+    return answer.SerializeToString()

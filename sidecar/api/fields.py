@@ -26,7 +26,8 @@ def token(field: str, value: str, max_bytes: int) -> str:
     """A compact token: required, at most max_bytes UTF-8 bytes, printable ASCII only."""
     if not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > max_bytes or len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+    # An ASCII string has as many bytes as characters: only other text is encoded to be measured.
+    if len(value) > max_bytes or (not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes):
         raise InvalidArgument(field, f"is larger than {max_bytes} bytes")
     if not value.isascii() or not value.isprintable():
         raise InvalidArgument(field, "must be printable ASCII")

@@ -236,7 +236,6 @@ class _Stream:
                 )
             )
         inflight.current += 1
-        metrics.RPC_IN_FLIGHT.inc()
         self.evaluating += 1
         started = time.perf_counter()
         work = self.run(item.id, kind, method, getattr(item, kind), timeout, started)

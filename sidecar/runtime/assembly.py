@@ -72,7 +72,9 @@ class Sidecar:
         self.logout_revocations = logout_revocations_from_settings(settings, self.ledger)
         # A JWT whose sid or jti the platform revoked, or that a logout here (or on any pod sharing the
         # ledger) ended, is never valid, even from the verified-token cache.
-        self.tokens = tokens_from_settings(settings, revoked=self._revoked)
+        self.tokens = tokens_from_settings(
+            settings, revoked=self._revoked, revocations_version=self._revocations_version
+        )
         self.challenges = challenges_from_settings(settings, self.ledger)
         self.second_factors = second_factors_from_settings(settings, self.ledger)
         self.accounts = accounts_from_settings(settings)
@@ -93,6 +95,10 @@ class Sidecar:
 
     def _revoked(self, revocation_id: str) -> bool:
         return self.sessions.is_known_revoked(revocation_id) or self.logout_revocations.is_revoked(revocation_id)
+
+    def _revocations_version(self) -> int:
+        # Both only grow, so their sum changes whenever either store gains a revocation.
+        return self.sessions.revocations.changes + self.logout_revocations.version()
 
     async def start(self) -> None:
         for component in self.components.values():
@@ -188,7 +194,7 @@ def logout_revocations_from_settings(settings: Settings, ledger=None):
     return store
 
 
-def tokens_from_settings(settings: Settings, revoked=None):
+def tokens_from_settings(settings: Settings, revoked=None, revocations_version=None):
     """JWT verification against each configured issuer's JWKS (one HTTP client shared by the fetchers)."""
     client = httpx.AsyncClient(
         timeout=settings.jwks.timeout_seconds, follow_redirects=False, verify=transport.tls_context()
@@ -199,6 +205,7 @@ def tokens_from_settings(settings: Settings, revoked=None):
         fetchers,
         settings.jwks,
         revoked=revoked,
+        revocations_version=revocations_version,
         closers=[client.aclose],
         make_fetch=lambda issuer: JwksFetcher(issuer, settings.jwks, client),
     )

@@ -84,6 +84,7 @@ class Server:
         self.grpc = grpc.aio.server(options=grpc_options(settings), maximum_concurrent_rpcs=max_rpcs(settings))
         # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
         inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
+        metrics.RPC_IN_FLIGHT.set_function(inflight.total)
         auth = tracing.when_off(AuthService(self.sidecar, inflight, self.streams))
         auth_pb2_grpc.add_AuthServiceServicer_to_server(auth, self.grpc)
         # VerifyStream items arrive as bytes, each decoded on its own (verify_stream.py)

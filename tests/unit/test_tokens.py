@@ -14,9 +14,10 @@ import time
 import pytest
 from jwt.algorithms import get_default_algorithms
 
+from authsidecar.v1 import auth_pb2 as pb
 from sidecar.api import convert
 from sidecar.config import IssuerSettings, JwksSettings
-from sidecar.core.shared.outcomes import Reason, Source
+from sidecar.core.shared.outcomes import Reason, RevocationsUnknown, Source
 from sidecar.core.tokens import verifier as tokens
 from sidecar.core.tokens.jwks_cache import FetchedKeys
 from sidecar.core.tokens.verifier import TokenVerifier
@@ -399,6 +400,41 @@ async def test_revoked_sid_or_jti_is_never_valid_even_from_cache(upstream, clock
     assert v.signature_checks == 1
 
 
+async def test_a_revocation_added_after_a_token_was_found_clear_is_seen_at_once(upstream, clocks):
+    # The verifier skips its revocation lookups for a hot token while the revocations' version is the
+    # one it last found the token clear at; every added revocation moves the version (the stores count
+    # them), so the next call looks again. A stale fleet log makes the version itself fail closed.
+    revoked: set[str] = set()
+    looked = []
+    state = {"version": 0, "stale": False}
+
+    def is_revoked(revocation_id: str) -> bool:
+        looked.append(revocation_id)
+        return revocation_id in revoked
+
+    def version() -> int:
+        if state["stale"]:
+            raise RevocationsUnknown("stale")
+        return state["version"]
+
+    v = verifier(upstream, clocks, revoked=is_revoked)
+    v.revocations_version = version
+    tok = token(upstream, clocks, claims={"sid": "s-1", "jti": "j-1"})
+    assert await reason(v, tok) is Reason.NONE  # verified and recorded
+    assert await reason(v, tok) is Reason.NONE  # a hit: found clear at version 0
+    lookups = len(looked)
+    assert await reason(v, tok) is Reason.NONE
+    assert len(looked) == lookups  # nothing revoked since: no lookups
+    revoked.add("j-1")
+    state["version"] += 1
+    assert await reason(v, tok) is Reason.REVOKED
+    revoked.clear()
+    state["version"] += 1  # (a store only grows; this test's "un-revoke" just shows the re-check)
+    assert await reason(v, tok) is Reason.NONE
+    state["stale"] = True
+    assert await reason(v, tok) is Reason.UPSTREAM_UNAVAILABLE
+
+
 async def test_hits_past_the_recent_memo_read_the_same_identity_from_the_token(upstream, clocks, monkeypatch):
     # The cache keeps only which key vouched for a token; beyond the memo of recent identities a hit
     # parses the token again. Same answer as the fresh verification, and no signature work.
@@ -490,14 +526,15 @@ async def test_row03_parsed_token_memo_is_bounded_in_bytes(upstream, clocks):
     # RECENT_CLAIMS_MAX_BYTES are kept neither parsed nor encoded: a hit parses again, same answer.
 
     v = verifier(upstream, clocks)
-    convert._auth_info_bytes.cache_clear()
+    convert._cached_answer_bytes.cache_clear()
     big = [token(upstream, clocks, claims={"sub": f"u-{i}", "pad": "p" * 6000}) for i in range(20)]
     small = token(upstream, clocks, claims={"sub": "small"})
     for t in [*big, small]:
         first = await v.verify(t, None, [])
         again = await v.verify(t, None, [])
         assert again.verdict.source is Source.CACHE and again.auth == first.auth
-        assert convert.auth_info(again.auth) == convert.auth_info(first.auth)
+        answer = convert.token_response(True, Reason.NONE, "", Source.CACHE, again.auth)
+        assert answer.auth == convert.auth_info(first.auth) and answer.source == pb.SOURCE_CACHE
     assert v.signature_checks == 21
     assert len(v._recent) == 1  # the small one only
-    assert convert._auth_info_bytes.cache_info().currsize == 1
+    assert convert._cached_answer_bytes.cache_info().currsize == 1

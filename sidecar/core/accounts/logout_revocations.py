@@ -55,6 +55,7 @@ class LogoutRevocations:
         self._wall = wall
         self._overflow_until = 0.0  # > now: a fleet revocation could not be held; everything is revoked
         self.shared: SharedRevocations | None = None
+        self.changes = 0  # grows with every revocation held (or overflow): see `version`
 
     def now(self) -> float:
         return self._clock()
@@ -65,6 +66,13 @@ class LogoutRevocations:
 
     def __len__(self) -> int:
         return len(self._until)
+
+    def version(self) -> int:
+        """A number that grows whenever a revocation is added; RevocationsUnknown when the fleet's log
+        is stale. Equal numbers: nothing was revoked in between (the verifier skips its lookups)."""
+        if self.shared is not None and not self.shared.fresh(self._clock()):
+            raise RevocationsUnknown("the fleet's logout revocations could not be read recently")
+        return self.changes
 
     def is_revoked(self, revocation_id: str) -> bool:
         """Whether a logout revoked this id; RevocationsUnknown when the fleet's log is stale."""
@@ -98,6 +106,7 @@ class LogoutRevocations:
         now = self._clock()
         for revocation_id, ttl in entries:
             self._until[revocation_id] = max(self._until.get(revocation_id, 0.0), now + min(ttl, MAX_TTL_SECONDS))
+        self.changes += 1
         metrics.CACHE_ENTRIES.labels("logout_revocations").set(len(self._until))
         return True
 
@@ -116,6 +125,7 @@ class LogoutRevocations:
         if ttl <= 0 or self._hold([(revocation_id, ttl)]):
             return
         self._overflow_until = max(self._overflow_until, self._clock() + min(ttl, MAX_TTL_SECONDS))
+        self.changes += 1
         log.error(
             "a fleet logout revocation does not fit; every token answers revoked until it expires",
             extra={"seconds": round(ttl)},

@@ -67,6 +67,7 @@ class RevocationCache:
         self.last_event_at: float | None = None  # monotonic time of the last event or heartbeat
         self.connected_once = False
         self.gaps = 0
+        self.changes = 0  # grows with every terminal state recorded (the verifier's revocation version)
         metrics.SSE_CONNECTED.set(0)
 
     def resize(self, max_entries: int) -> None:
@@ -106,6 +107,7 @@ class RevocationCache:
             ttl = min(ttl, max(expires_at - self._wall(), 0.0) + TERMINAL_TTL_SECONDS)
         if self.terminal(token_hash) is SessionStatus.REVOKED:
             return  # revoked wins over a later "expired"
+        self.changes += 1  # before the entry: no reader sees the entry under the old version
         self._terminal.put(token_hash, _ENTRIES[status, source], ttl)
         if status is SessionStatus.REVOKED and session_id:
             self._revoked_ids.put(session_id, True, ttl)

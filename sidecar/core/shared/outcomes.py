@@ -87,12 +87,17 @@ class Verdict:
 
     @classmethod
     def ok(cls, source: Source, detail: str = "") -> Verdict:
+        if not detail:
+            return _OK[source]  # verdicts are immutable: the hot paths share one per source
         return cls(True, Reason.NONE, detail, source)
 
     @classmethod
     def deny(cls, reason: Reason, detail: str = "", source: Source = Source.LOCAL) -> Verdict:
         assert reason is not Reason.NONE, "a denial needs a reason"
         return cls(False, reason, detail, source)
+
+
+_OK = {s: Verdict(True, Reason.NONE, "", s) for s in Source}
 
 
 class InvalidArgument(ValueError):

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sidecar.config.settings import IssuerSettings, JwksSettings
 from sidecar.core.shared.answers import AuthInfo, TokenAnswer, UpstreamHealth
@@ -81,6 +81,8 @@ class _Verified:
     key: SigningKey
     auth: AuthInfo
     generation: int = 0
+    # The revocations' version when this identity was last found not revoked (see _check_not_revoked).
+    clear_at: list[int] = field(default_factory=lambda: [-1], compare=False)
 
 
 class TokenVerifier:
@@ -91,6 +93,7 @@ class TokenVerifier:
         jwks: JwksSettings,
         *,
         revoked: Callable[[str], bool] | None = None,  # may raise RevocationsUnknown
+        revocations_version: Callable[[], int] | None = None,  # grows with every revocation; may raise too
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         closers: list[Callable[[], Awaitable[None]]] | None = None,
@@ -104,6 +107,7 @@ class TokenVerifier:
         self._fetchers = fetchers
         self._make_fetch = make_fetch  # for issuers added by a live reload
         self.revoked = revoked  # sync, cache-only: is this sid/jti revoked? (settable: wired after sessions exist)
+        self.revocations_version = revocations_version
         self._clock = clock
         self._wall = wall_clock
         self._closers = closers or []
@@ -279,7 +283,7 @@ class TokenVerifier:
                     )
                 source = Source.LOCAL
             label = verified.issuer.issuer
-            self._check_not_revoked(verified.auth, cache_key)
+            self._check_not_revoked(verified, cache_key)
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
         except jws.Rejected as rejected:
             metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "invalid", rejected.reason.label).inc()
@@ -423,16 +427,24 @@ class TokenVerifier:
             raise jws.Rejected(lookup.reason, lookup.detail)
         return lookup.key
 
-    def _check_not_revoked(self, auth: AuthInfo, key: TokenKey) -> None:
+    def _check_not_revoked(self, verified: _Verified, key: TokenKey) -> None:
         if self.revoked is None:
             return
+        auth = verified.auth
         try:
+            # Revocations are only ever added (an entry that expires or is evicted un-revokes): a hot
+            # token found clear at the version in force now is still clear, without the lookups.
+            version = self.revocations_version() if self.revocations_version is not None else None
+            if version is not None and verified.clear_at[0] == version:
+                return
             for what, value in (("session", auth.session_id), ("token", auth.token_id)):
                 if value and self.revoked(value):
                     raise jws.Rejected(Reason.REVOKED, f"the token's {what} has been revoked")
             # A token without sid/jti, ended by a logout through this sidecar (core/accounts/flows.py).
             if self.revoked(token_revocation_id(key)):
                 raise jws.Rejected(Reason.REVOKED, "the token was revoked by a logout")
+            if version is not None:
+                verified.clear_at[0] = version
         except RevocationsUnknown as exc:  # e.g. the fleet's revocation log is stale: fail closed
             raise jws.Rejected(Reason.UPSTREAM_UNAVAILABLE, str(exc)) from None
 
