@@ -28,17 +28,23 @@ def _item(i: int) -> pb.VerifyStreamRequest:
     return pb.VerifyStreamRequest(id=i, verify_token=pb.VerifyTokenRequest(token=GARBAGE))
 
 
-async def _send_never_read(channel: grpc.aio.Channel, stop: asyncio.Event) -> int:
-    """Write items until the transport stops taking them (or `stop`); never read an answer."""
+async def _send_never_read(channel: grpc.aio.Channel, stop: asyncio.Event, pack: int = 1) -> int:
+    """Write items (`pack` to a message: packed past 1) until the transport stops taking them (or
+    `stop`); never read an answer."""
     call = auth_pb2_grpc.AuthServiceStub(channel).VerifyStream()
     sent = 0
     while not stop.is_set():
+        message = (
+            _item(sent + 1)
+            if pack == 1
+            else pb.VerifyStreamRequest(items=[_item(sent + 1 + k) for k in range(pack)])
+        )
         try:
-            await asyncio.wait_for(call.write(_item(sent + 1)), 1.0)
+            await asyncio.wait_for(call.write(message), 1.0)
         except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.UsageError):
             await stop.wait()
             break
-        sent += 1
+        sent += pack
     call.cancel()
     return sent
 
@@ -54,9 +60,12 @@ async def _unary_ok(target: str) -> float:
 
 
 @pytest.mark.timeout(90)
-def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory):
+@pytest.mark.parametrize("pack", [1, 9], ids=["one_item_per_message", "packed_72kB_messages"])
+def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory, pack):
     # Measured before the fix: 100 such streams under a 160 MB budget, RSS 182 MB after 8 s and 390 MB
-    # after 18 s (per-stream windows grown by BDP probing towards 4 MB each).
+    # after 18 s (per-stream windows grown by BDP probing towards 4 MB each). Packed (issue 30): nine
+    # 8 kB items to a message, ~72 kB, just under the 80 KiB receive cap — each message held waits
+    # for room for nine items.
     # 160 MB as measured; the default max_in_flight (1000 × an 80 KiB request) would not fit it now
     budget_mb = 160
     sc = sidecar_factory({"limits": {"memory_budget_mb": budget_mb, "max_in_flight": 256}})
@@ -65,7 +74,7 @@ def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory):
     async def attack() -> tuple[int, list[float]]:
         stop = asyncio.Event()
         channels = [grpc.aio.insecure_channel(sc.target) for _ in range(4)]
-        tasks = [asyncio.create_task(_send_never_read(channels[i % 4], stop)) for i in range(streams)]
+        tasks = [asyncio.create_task(_send_never_read(channels[i % 4], stop, pack)) for i in range(streams)]
         unary = []
         try:
             for _ in range(6):  # ~15 s of pressure, sampled
@@ -81,7 +90,7 @@ def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory):
     sent, unary = asyncio.run(attack())
     peak = procstats.memory_mb(sc.proc.pid)["peak_rss_mb"]
     print(
-        f"{streams} non-reading streams, {sent} items sent: peak RSS {peak:.0f} MB of {budget_mb} MB; "
+        f"{streams} non-reading streams ({pack} items a message), {sent} items sent: peak RSS {peak:.0f} MB of {budget_mb} MB; "
         f"unary calls meanwhile {max(unary) * 1000:.0f} ms at most"
     )
     assert sent > streams * 50  # they did push: this is not an idle sidecar
