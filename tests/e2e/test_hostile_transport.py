@@ -35,9 +35,7 @@ async def _send_never_read(channel: grpc.aio.Channel, stop: asyncio.Event, pack:
     sent = 0
     while not stop.is_set():
         message = (
-            _item(sent + 1)
-            if pack == 1
-            else pb.VerifyStreamRequest(items=[_item(sent + 1 + k) for k in range(pack)])
+            _item(sent + 1) if pack == 1 else pb.VerifyStreamRequest(items=[_item(sent + 1 + k) for k in range(pack)])
         )
         try:
             await asyncio.wait_for(call.write(message), 1.0)
@@ -90,7 +88,8 @@ def test_row01_nonreading_verify_streams_stay_in_budget(sidecar_factory, pack):
     sent, unary = asyncio.run(attack())
     peak = procstats.memory_mb(sc.proc.pid)["peak_rss_mb"]
     print(
-        f"{streams} non-reading streams ({pack} items a message), {sent} items sent: peak RSS {peak:.0f} MB of {budget_mb} MB; "
+        f"{streams} non-reading streams ({pack} items a message), {sent} items sent: "
+        f"peak RSS {peak:.0f} MB of {budget_mb} MB; "
         f"unary calls meanwhile {max(unary) * 1000:.0f} ms at most"
     )
     assert sent > streams * 50  # they did push: this is not an idle sidecar
