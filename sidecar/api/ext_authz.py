@@ -157,8 +157,9 @@ def _id_bytes(decision_id: str) -> bytes:
     """The decision id's share of an allowed answer (its header last, its metadata key), encoded."""
     if not decision_id:
         return b""
-    if len(decision_id) == len(_ID_PLACEHOLDER):  # new_decision_id's form: fill in the encoded template
-        return _ID_TEMPLATE.replace(_ID_PLACEHOLDER, decision_id.encode())
+    encoded = decision_id.encode()
+    if len(encoded) == len(_ID_PLACEHOLDER):  # as long as the template's: its length prefixes still hold
+        return _ID_TEMPLATE.replace(_ID_PLACEHOLDER, encoded)
     return _encode_id(decision_id)
 
 

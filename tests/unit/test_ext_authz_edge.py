@@ -61,3 +61,15 @@ def test_deny_becomes_denied_response_bytes():
     assert d.headers == {"www-authenticate": 'Bearer error="invalid_token"', "content-type": "application/json"}
     assert json.loads(d.body) == {"error": "unauthorized", "reason": "expired"}
     assert read_check_response(check_response(Deny("x", 403, "no_matching_rule")).SerializeToString()).grpc_code == 7
+
+
+def test_an_allowed_answer_carries_any_decision_id_whole():
+    # Allowed answers are an encoded memo plus the id's share, filled into a template when the id has
+    # the template's byte length: an id of 32 characters but more bytes must not be cut into it.
+    allow = Allow("api", (("x-auth-subject", "u1"),))
+    for decision_id in ("0123456789abcdef0123456789abcdef", "é" * 32, "short", "x" * 33):
+        answer = check_response(allow, decision_id)
+        headers = {h.header.key: h.header.value for h in answer.ok_response.headers}
+        assert headers == {"x-auth-subject": "u1", "x-authsidecar-decision-id": decision_id}
+        assert answer.dynamic_metadata["decision_id"] == decision_id
+        assert answer.ok_response.headers[-1].header.key == "x-authsidecar-decision-id"  # the id header last
