@@ -69,10 +69,6 @@ def struct(data: dict) -> Struct:
     return s
 
 
-def auth_info(a: AuthInfo) -> pb.AuthInfo:
-    return pb.AuthInfo.FromString(_encode_auth_info(a))
-
-
 def token_response(valid: bool, r: Reason, detail: str, s: Source, auth: AuthInfo | None) -> pb.VerifyTokenResponse:
     """VerifyToken's answer. A hot token is answered from cache over and over with the same identity:
     its whole answer is parsed from a memoised encoding (native) instead of being built, claims
@@ -84,7 +80,7 @@ def token_response(valid: bool, r: Reason, detail: str, s: Source, auth: AuthInf
     return pb.VerifyTokenResponse(valid=True, detail=detail, source=_SOURCES[s], auth=auth_info(auth))
 
 
-def _encode_auth_info(a: AuthInfo) -> bytes:
+def auth_info(a: AuthInfo) -> pb.AuthInfo:
     return pb.AuthInfo(
         subject=a.subject,
         issuer=a.issuer,
@@ -99,7 +95,7 @@ def _encode_auth_info(a: AuthInfo) -> bytes:
         claims=struct(json.loads(a.claims_json)),
         key_id=a.key_id,
         token_id=a.token_id,
-    ).SerializeToString()
+    )
 
 
 @functools.lru_cache(maxsize=RECENT_MAX)  # the hot tokens, as many as the verifier keeps parsed
