@@ -70,15 +70,13 @@ class LogoutRevocations:
     def version(self) -> int:
         """A number that grows whenever a revocation is added; RevocationsUnknown when the fleet's log
         is stale. Equal numbers: nothing was revoked in between (the verifier skips its lookups)."""
-        if self.shared is not None and not self.shared.fresh(self._clock()):
-            raise RevocationsUnknown("the fleet's logout revocations could not be read recently")
+        self._check_fresh(self._clock())
         return self.changes
 
     def is_revoked(self, revocation_id: str) -> bool:
         """Whether a logout revoked this id; RevocationsUnknown when the fleet's log is stale."""
         now = self._clock()
-        if self.shared is not None and not self.shared.fresh(now):
-            raise RevocationsUnknown("the fleet's logout revocations could not be read recently")
+        self._check_fresh(now)
         if self._overflow_until > now:
             return True
         until = self._until.get(revocation_id)
@@ -88,6 +86,10 @@ class LogoutRevocations:
             del self._until[revocation_id]
             return False
         return True
+
+    def _check_fresh(self, now: float) -> None:
+        if self.shared is not None and not self.shared.fresh(now):
+            raise RevocationsUnknown("the fleet's logout revocations could not be read recently")
 
     def has_room(self, count: int) -> bool:
         if len(self._until) + count <= self.max_entries:
