@@ -28,6 +28,10 @@ class Scenario:
     streams: int = 0  # >0: VerifyStream mode, payloads are VerifyStreamRequests without id
     window: int = 0  # VerifyStream closed loop: items in flight per stream
     pack: bool = False  # VerifyStream closed loop: several items per message (issue 30)
+    # Interleaved with the floor (method, payloads) in alternating slices on the same sidecar: the
+    # ratio then compares the two under the same host, not a minute apart (see load.interleaved).
+    floor: tuple[str, list[bytes]] | None = None
+    slices: int = 8
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -55,6 +59,15 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
         "pack": scenario.pack,
         "payloads": [base64.b64encode(p).decode() for p in scenario.payloads],
     }
+    if scenario.floor is not None:
+        method, payloads = scenario.floor
+        spec["floor"] = {
+            "method": method,
+            "payloads": [base64.b64encode(p).decode() for p in payloads],
+            # a quick run's fraction of a second gets one slice a side
+            "slices": max(1, min(scenario.slices, int(duration))),
+        }
+        spec["sidecar_pids"] = sidecar_pids
     before_counts = emulator.counters()
     cpu_before = sum(procstats.cpu_seconds(pid) for pid in sidecar_pids)
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,7 +77,7 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
             subprocess.Popen([sys.executable, "-m", "bench.load", str(spec_path)], cwd=ROOT, stdout=subprocess.PIPE)
             for _ in range(scenario.load_processes)
         ]
-        outputs = [json.loads(p.communicate(timeout=duration + warmup + 120)[0]) for p in procs]
+        outputs = [json.loads(p.communicate(timeout=2 * (duration + warmup) + 120)[0]) for p in procs]
     cpu_used = sum(procstats.cpu_seconds(pid) for pid in sidecar_pids) - cpu_before
     memory = [procstats.memory_mb(pid) for pid in sidecar_pids]
     after_counts = emulator.counters()
@@ -104,4 +117,33 @@ def run(scenario: Scenario, target: str, sidecar_pids: list[int], emulator, dura
         "upstream_requests_total": sum(upstream.values()),
         "notes": scenario.notes,
         **scenario.extra,
+        **(_interleaved(outputs[0], scenario) if scenario.floor is not None else {}),
+    }
+
+
+def _interleaved(output: dict, scenario: Scenario) -> dict:
+    """The figures of a run interleaved with the floor: each side's CPU is read around its own slices
+    (the whole run's would mix them), and the floor's figures measured beside it."""
+    floor = output["floor"]
+    latencies = sorted(floor["latencies_us"])
+
+    def steal(side: dict) -> float:
+        return round(100 * side["steal"] / side["host"], 1) if side["host"] else 0.0
+
+    return {
+        "sidecar_cpu_seconds_per_1k_calls": output["cpu"] / output["answered"] * 1000 if output["answered"] else None,
+        "interleaved_slices": 2 * max(1, min(scenario.slices, int(output["seconds"]))),
+        "host_steal_percent": steal(output),
+        "interleaved_floor": {
+            "method": scenario.floor[0] if scenario.floor else "",
+            "calls": len(latencies),
+            "errors": floor["errors"],
+            "rps": len(latencies) / floor["seconds"] if floor["seconds"] else 0.0,
+            "p50_ms": percentile(latencies, 0.50),
+            "p90_ms": percentile(latencies, 0.90),
+            "p99_ms": percentile(latencies, 0.99),
+            "p999_ms": percentile(latencies, 0.999),
+            "sidecar_cpu_seconds_per_1k_calls": floor["cpu"] / floor["answered"] * 1000 if floor["answered"] else None,
+            "host_steal_percent": steal(floor),
+        },
     }

@@ -41,6 +41,18 @@ def render(report: dict) -> str:
             "",
             "Open-loop p99 against the floor's p99 at the same fraction of its rate: " + ", ".join(ratios) + ".",
         ]
+    beside = [
+        f"{s['scenario']} {_beside(s)} (the floor beside it: {s['interleaved_floor']['rps']:.0f} RPS, "
+        f"p99 {s['interleaved_floor']['p99_ms']:.2f} ms; host steal {s['host_steal_percent']:.1f} %)"
+        for s in report["scenarios"]
+        if "interleaved_floor" in s
+    ]
+    if beside:
+        lines += [
+            "",
+            "Measured in alternating slices with the floor on the same sidecar (× floor and the open-loop p99 "
+            "ratio above are these): " + "; ".join(beside) + ".",
+        ]
     for s in report["scenarios"]:
         if "invalid" in s:
             lines += ["", f"**INVALID** {s['invalid']}"]
@@ -49,6 +61,12 @@ def render(report: dict) -> str:
         figures = ", ".join(f"{k}: {v}" for k, v in s.items() if k not in ("scenario", "notes", "points"))
         lines.append(f"| {s['scenario']} | {figures} |")
     return "\n".join(lines)
+
+
+def _beside(s: dict) -> str:
+    if s.get("mode") == "open":
+        return f"p99 {s.get('p99_ratio_to_floor_open_loop', float('nan')):.2f}×"
+    return f"{s.get('rps_ratio_to_floor', float('nan')):.2f}× RPS"
 
 
 def update_readme(report: dict) -> None:

@@ -245,6 +245,8 @@ def _together(parts: list[Group]) -> Group:
 
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+# The floor run in slices beside a headline scenario, on its sidecar (see harness.Scenario.floor).
+INTERLEAVED_FLOOR = (HEALTH_CHECK, [health_pb2.HealthCheckRequest().SerializeToString()])
 VERIFY_STREAM = AUTH + "VerifyStream"
 # VerifyStream load: N streams (one connection each) × M items in flight per stream.
 STREAM_LOAD = {"streams": 4, "window": 32, "connections": 4, "concurrency": 4 * 32}
@@ -336,7 +338,9 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
             "verify_token_hot",
             AUTH + "VerifyToken",
             hot,
-            notes=f"{len(hot)} valid ES256 tokens round-robin: verified-token cache hits",
+            floor=INTERLEAVED_FLOOR,
+            notes=f"{len(hot)} valid ES256 tokens round-robin: verified-token cache hits (interleaved with the "
+            "floor on this sidecar)",
         ),
         Scenario(
             "verify_token_cold",
@@ -351,7 +355,9 @@ def _tokens(emulator, signer: BenchSigner, sizes: Sizes, ctx: dict) -> list:
             "ext_authz_check_hot",
             "/envoy.service.auth.v3.Authorization/Check",
             _check_requests(hot_tokens),
-            notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits)",
+            floor=INTERLEAVED_FLOOR,
+            notes=f"Envoy ext_authz Check, GET /api/orders with {len(hot)} bearer tokens round-robin (cache hits; "
+            "interleaved with the floor on this sidecar)",
         ),
         Scenario(
             "verify_token_hot_stream",
@@ -417,6 +423,8 @@ def _open_loop_at(
         method,
         payloads,
         rate=max(50.0, _floor_rps(ctx) * fraction),
+        # the floor's own open loops (the floor group) are run alone; the others beside the floor
+        floor=None if method == HEALTH_CHECK else INTERLEAVED_FLOOR,
         notes=f"open loop at {fraction:g}× the floor's RPS: latency at a realistic load",
         extra={"floor_fraction": fraction},
     )

@@ -73,6 +73,18 @@ def test_bench_quick_writes_every_figure(tmp_path):
         ):
             assert key in s, (name, key)
     assert by_name["verify_token_hot"]["upstream_requests_total"] == 0
+    # The headline ratios are measured in slices beside the floor on the same sidecar (issue 30).
+    for name in ("verify_token_hot", "ext_authz_check_hot", "verify_token_hot_open_loop"):
+        beside = by_name[name]["interleaved_floor"]
+        assert beside["calls"] > 0 and beside["errors"] == 0 and beside["p99_ms"] > 0, name
+        assert 0 <= by_name[name]["host_steal_percent"] <= 100
+    assert by_name["verify_token_hot"]["floor_scenario"] == by_name["ext_authz_check_hot"]["floor_scenario"]
+    assert by_name["verify_token_hot"]["floor_scenario"] == "interleaved"
+    assert by_name["verify_token_hot_open_loop"]["p99_ratio_to_floor_open_loop"] == round(
+        by_name["verify_token_hot_open_loop"]["p99_ms"]
+        / by_name["verify_token_hot_open_loop"]["interleaved_floor"]["p99_ms"],
+        3,
+    )
     assert by_name["verify_token_hot_stream"]["upstream_requests_total"] == 0
     for name in ("verify_token_hot_stream", "verify_session_hot_stream", "is_revoked_stream"):
         assert by_name[name]["streams"] > 0 and by_name[name]["items_in_flight_per_stream"] > 0, name
