@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import cast
@@ -13,6 +14,8 @@ from authsidecar.v1 import auth_pb2 as pb
 from sidecar.core.shared.answers import AuthInfo, TokenAnswer
 from sidecar.core.shared.outcomes import ActionState, Reason, SessionStatus, Source
 from sidecar.core.tokens.verifier import RECENT_MAX, memoised
+
+from . import rpc
 
 # Enum members map by name (so the core's and the contract's vocabularies can't drift apart);
 # the tables are built once, at import, and fail loudly there if a member has no proto twin.
@@ -69,32 +72,43 @@ def struct(data: dict) -> Struct:
 
 
 def token_response(valid: bool, r: Reason, detail: str, s: Source, auth: AuthInfo | None) -> pb.VerifyTokenResponse:
-    """VerifyToken's answer, built (see `token_answer` for the one a hot token gets)."""
+    """VerifyToken's answer. A hot token is answered from cache over and over with the same identity:
+    its whole answer is parsed from a memoised encoding (native) instead of being built, claims
+    Struct and all, in Python each time. Bounded; keyed by the whole AuthInfo."""
     if not valid or auth is None:
         return pb.VerifyTokenResponse(valid=valid, reason=_REASONS[r], detail=detail, source=_SOURCES[s])
+    if s is Source.CACHE and not detail and memoised(auth.claims_json):  # bounded in bytes, as the verifier's memo
+        return pb.VerifyTokenResponse.FromString(_cached_answer_bytes(auth))
     return pb.VerifyTokenResponse(valid=True, detail=detail, source=_SOURCES[s], auth=auth_info(auth))
 
 
-# A hot token is answered from the verifier's cache over and over with the very same TokenAnswer
-# object (one per cached identity): its message is built once and handed out again, claims Struct
-# and all. Keyed by that object's identity — the entry holds the object, so its id can't be reused
-# while the entry lives. Bounded as the verifier's memo: RECENT_MAX entries (oldest out first), and
-# only identities small enough for it (`memoised`). The message is shared: nothing may change it
-# (gRPC serialises it; VerifyStream copies it into its own answer).
-_HOT: dict[int, tuple[TokenAnswer, pb.VerifyTokenResponse]] = {}
+# The hottest tokens skip even that parse: the verifier answers every hit of one cached identity with
+# the very same TokenAnswer object, and its message is handed out again. Keyed by that object's
+# identity (the entry holds the object, so its id can't be reused while the entry lives), oldest out
+# first, bounded by the answers' encoded bytes: a parsed message takes ~9× its encoding in memory, so
+# HOT_BYTES of encodings is ~1.2 MB. The message is shared: nothing may change it (gRPC serialises it;
+# VerifyStream copies it into its own answer).
+HOT_BYTES = 128 * 1024
+_HOT: dict[int, tuple[TokenAnswer, pb.VerifyTokenResponse, int]] = {}
+_hot_bytes = 0
 
 
 def token_answer(answer: TokenAnswer) -> pb.VerifyTokenResponse:
     """VerifyToken's answer for the core's."""
+    global _hot_bytes
     hot = _HOT.get(id(answer))
     if hot is not None and hot[0] is answer:
         return hot[1]
     v, auth = answer.verdict, answer.auth
     response = token_response(v.valid, v.reason, v.detail, v.source, auth)
     if v.valid and v.source is Source.CACHE and not v.detail and auth is not None and memoised(auth.claims_json):
-        if len(_HOT) >= RECENT_MAX:
-            del _HOT[next(iter(_HOT))]
-        _HOT[id(answer)] = (answer, response)
+        size = response.ByteSize()
+        while _HOT and _hot_bytes + size > HOT_BYTES:
+            _, dropped, dropped_size = _HOT.pop(next(iter(_HOT)))
+            rpc.unshared(dropped)
+            _hot_bytes -= dropped_size
+        _HOT[id(answer)] = (answer, rpc.shared(response), size)
+        _hot_bytes += size
     return response
 
 
@@ -114,3 +128,9 @@ def auth_info(a: AuthInfo) -> pb.AuthInfo:
         key_id=a.key_id,
         token_id=a.token_id,
     )
+
+
+@functools.lru_cache(maxsize=RECENT_MAX)  # the hot tokens, as many as the verifier keeps parsed
+def _cached_answer_bytes(a: AuthInfo) -> bytes:
+    answer = pb.VerifyTokenResponse(valid=True, source=_SOURCES[Source.CACHE], auth=auth_info(a))
+    return answer.SerializeToString()

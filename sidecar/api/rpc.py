@@ -89,6 +89,9 @@ class InFlight:
 
 def outcome_of(response: Any) -> tuple[str, str]:
     """A bounded (outcome, reason) label pair read off any response message."""
+    known = _SHARED.get(id(response))
+    if known is not None and known[0] is response:
+        return known[1]
     fields = _OUTCOME_FIELDS.get(type(response))
     if fields is None:
         fields = _OUTCOME_FIELDS[type(response)] = _outcome_fields(response.DESCRIPTOR)
@@ -100,6 +103,27 @@ def outcome_of(response: Any) -> tuple[str, str]:
 
 
 _OUTCOME_FIELDS: dict[type, tuple[str | None, str, str, dict[int, str]]] = {}  # by response type: a few
+
+# Answers handed out again and again (a hot token's VerifyToken answer is one message, convert._HOT):
+# their labels, read once. Keyed by identity — the entry holds the message, so its id can't be reused
+# while the entry lives. Whoever shares an answer unshares it when it drops it; bounded all the same
+# (an answer no longer here is simply read again).
+SHARED_MAX = 2048
+_SHARED: dict[int, tuple[Any, tuple[str, str]]] = {}
+
+
+def shared(response: Any) -> Any:
+    """Remember the labels of an answer that will be returned again unchanged; returns it."""
+    if len(_SHARED) >= SHARED_MAX:
+        del _SHARED[next(iter(_SHARED))]
+    _SHARED[id(response)] = (response, outcome_of(response))
+    return response
+
+
+def unshared(response: Any) -> None:
+    known = _SHARED.get(id(response))
+    if known is not None and known[0] is response:
+        del _SHARED[id(response)]
 
 
 @functools.cache  # one entry per response message type
