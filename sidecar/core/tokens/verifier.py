@@ -289,15 +289,16 @@ class TokenVerifier:
         check (key still published, rules of this generation, exp, revocations, audience, scopes);
         None on a miss, and then `verify_missed` decides (and counts the miss)."""
         key = token_key(token)
-        verified = self._cached(key, token)
-        if verified is None:
-            return None
+        verified = None
         try:
+            verified = self._cached(key, token)
+            if verified is None:
+                return None
             self._check_not_revoked(verified, key)
             if audience or required_scopes or not verified.issuer_audience_ok:
                 claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
         except jws.Rejected as rejected:
-            return self._denied(verified.issuer.issuer, rejected)
+            return self._denied(UNTRUSTED if verified is None else verified.issuer.issuer, rejected)
         verified.counted.inc()  # metrics.TOKEN_VERIFICATIONS_TOTAL (issuer, valid, none)
         return verified.answer
 
