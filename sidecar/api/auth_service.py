@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import grpc
@@ -60,14 +60,35 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
 
     # The read-only answers, shared by the unary RPCs and VerifyStream's items (request → response).
     async def answer_verify_token(self, request: pb.VerifyTokenRequest) -> pb.VerifyTokenResponse:
-        token = validation.token("token", request.token, self.limits.max_token_bytes)
-        audience = validation.optional("audience", request.audience, self.limits.max_field_chars)
-        scopes = validation.string_list(
-            "required_scopes", request.required_scopes, MAX_SCOPES, self.limits.max_field_chars
-        )
-        answer = await self.sidecar.tokens.verify(token, audience or None, scopes)
-        v = answer.verdict
-        return convert.token_response(v.valid, v.reason, v.detail, v.source, answer.auth)
+        response = self._verify_token(request)
+        return response if isinstance(response, pb.VerifyTokenResponse) else await response
+
+    def _verify_token(
+        self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext | None = None
+    ) -> pb.VerifyTokenResponse | Coroutine[Any, Any, pb.VerifyTokenResponse]:
+        """VerifyToken's answer: the message itself when the verified-token cache answers (no
+        coroutine on a hit), else a coroutine that verifies. (The RPC is this, under `rpc`.)"""
+        limits, tokens = self.limits, self.sidecar.tokens
+        token = validation.ascii_token("token", request.token, limits.max_token_bytes)
+        audience, scopes = request.audience, request.required_scopes
+        if audience or scopes:
+            validation.printable("token", token)
+            audience = validation.optional("audience", audience, limits.max_field_chars)
+            wanted = validation.string_list("required_scopes", scopes, MAX_SCOPES, limits.max_field_chars)
+            answer = tokens.verify_cached(token, audience or None, wanted)
+        else:  # the usual request: the token alone
+            wanted = []
+            answer = tokens.verify_cached(token, None, wanted)
+            if answer is None:
+                # Only now: a cached token is, by its SHA-256, one jws.parse accepted (base64url and
+                # dots), so printable; a token that is not cached is scanned before it is verified.
+                validation.printable("token", token)
+        if answer is None:
+            return self._verify_token_missed(token, audience or None, wanted)
+        return convert.token_answer(answer)
+
+    async def _verify_token_missed(self, token: str, audience: str | None, scopes: list[str]) -> pb.VerifyTokenResponse:
+        return convert.token_answer(await self.sidecar.tokens.verify_missed(token, audience, scopes))
 
     async def answer_verify_session(self, request: pb.VerifySessionRequest) -> pb.VerifySessionResponse:
         token = self._field("session_token", request.session_token)
@@ -103,11 +124,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             revoked=a.revoked, reason=convert.reason(a.reason), detail=a.detail, source=convert.source(a.source)
         )
 
-    @rpc("VerifyToken")
-    async def VerifyToken(
-        self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext
-    ) -> pb.VerifyTokenResponse:
-        return await self.answer_verify_token(request)
+    # The handler itself, not a method calling it: a hit is answered with no further call layer.
+    VerifyToken = rpc("VerifyToken")(_verify_token)
 
     @rpc("VerifySession")
     async def VerifySession(

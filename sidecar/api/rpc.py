@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -88,11 +89,41 @@ class InFlight:
 
 def outcome_of(response: Any) -> tuple[str, str]:
     """A bounded (outcome, reason) label pair read off any response message."""
-    flag, yes, no, reasons = _outcome_fields(response.DESCRIPTOR)
+    known = _SHARED.get(id(response))
+    if known is not None and known[0] is response:
+        return known[1]
+    fields = _OUTCOME_FIELDS.get(type(response))
+    if fields is None:
+        fields = _OUTCOME_FIELDS[type(response)] = _outcome_fields(response.DESCRIPTOR)
+    flag, yes, no, reasons = fields
     reason_label = reasons.get(response.reason, "none") if reasons else "none"
     if flag is None:
         return "ok", reason_label
     return (yes if getattr(response, flag) else no), reason_label
+
+
+_OUTCOME_FIELDS: dict[type, tuple[str | None, str, str, dict[int, str]]] = {}  # by response type: a few
+
+# Answers handed out again and again (a hot token's VerifyToken answer is one message, convert._HOT):
+# their labels, read once. Keyed by identity — the entry holds the message, so its id can't be reused
+# while the entry lives. Whoever shares an answer unshares it when it drops it; bounded all the same
+# (an answer no longer here is simply read again).
+SHARED_MAX = 2048
+_SHARED: dict[int, tuple[Any, tuple[str, str]]] = {}
+
+
+def shared(response: Any) -> Any:
+    """Remember the labels of an answer that will be returned again unchanged; returns it."""
+    if len(_SHARED) >= SHARED_MAX:
+        del _SHARED[next(iter(_SHARED))]
+    _SHARED[id(response)] = (response, outcome_of(response))
+    return response
+
+
+def unshared(response: Any) -> None:
+    known = _SHARED.get(id(response))
+    if known is not None and known[0] is response:
+        del _SHARED[id(response)]
 
 
 @functools.cache  # one entry per response message type
@@ -175,18 +206,28 @@ async def abort_for(method: str, exc: Exception, context: grpc.aio.ServicerConte
 
 
 def rpc(method: str) -> Callable:
-    """Decorate a servicer method: shed, time, count, and map exceptions to status codes."""
+    """Decorate a servicer method: shed, time, count, and map exceptions to status codes.
 
-    def wrap(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    The handler returns a coroutine, or the response itself when it has it at once (a cache hit)."""
+
+    def wrap(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        seconds: list[Any] = []  # this method's latency histogram child, bound at its first call
+        perf_counter, coroutine = time.perf_counter, types.CoroutineType
+
         @functools.wraps(handler)
         async def run(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            # InFlight.take and .release, inline: this runs on every unary call.
             inflight: InFlight = self.inflight
-            if not inflight.take():
+            if inflight.current < inflight.limit:
+                inflight.current += 1
+            else:
                 await inflight.shed(method, context)
-            started = time.perf_counter()
+            started = perf_counter()
             outcome, reason, response = "error", "none", None
             try:
-                response = await handler(self, request, context)
+                response = handler(self, request, context)
+                if type(response) is coroutine:
+                    response = await response
                 outcome, reason = outcome_of(response)
                 return response
             except asyncio.CancelledError:
@@ -201,8 +242,12 @@ def rpc(method: str) -> Callable:
                 # Counted before the in-flight gauge drops: a scrape (another thread) that sees
                 # nothing in flight also sees how each call ended.
                 metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
-                inflight.release(method, started)
-                observe.finished(method, outcome, reason, response, started)
+                inflight.current -= 1
+                if not seconds:
+                    seconds.append(metrics.child(metrics.RPC_SECONDS, method))
+                seconds[0].observe(perf_counter() - started)
+                if observe.DECISIONS.active or tracing.ENABLED:  # observe.finished's own first test
+                    observe.finished(method, outcome, reason, response, started)
 
         return tracing.traced(method, run)
 

@@ -189,6 +189,23 @@ def test_oversized_token_is_invalid_argument(sidecar, emulator):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("token:")
 
 
+def test_a_token_with_control_characters_is_invalid_argument_even_when_its_clean_twin_is_cached(sidecar, emulator):
+    # VerifyToken scans a token for control characters only when the verified-token cache does not
+    # know it (a cached token is base64url and dots by construction): a hot token with a control
+    # character added or swapped in is still refused, and never reaches the cache's counters.
+    token = mint(emulator, claims={"sub": "printable-check"})
+    assert verify(sidecar, token).valid and verify(sidecar, token).source == pb.SOURCE_CACHE
+    lookups = sidecar.metric("authsidecar_token_cache_total")
+    for bad in (token + "\n", token[:10] + "\x01" + token[11:], token.replace(".", "\x7f", 1)):
+        for audience in ("", "api"):
+            with pytest.raises(grpc.RpcError) as err:
+                verify(sidecar, bad, audience=audience)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert err.value.details() == "token: must be printable ASCII"
+    assert sidecar.metric("authsidecar_token_cache_total") == lookups
+    assert verify(sidecar, token).source == pb.SOURCE_CACHE
+
+
 def test_clock_skew_edges(sidecar, emulator):
     now = int(time.time())
     # leeway is 60 s; the edges are probed 10 s inside and outside it

@@ -15,7 +15,7 @@ import pytest
 from jwt.algorithms import get_default_algorithms
 
 from authsidecar.v1 import auth_pb2 as pb
-from sidecar.api import convert
+from sidecar.api import convert, rpc
 from sidecar.config import IssuerSettings, JwksSettings
 from sidecar.core.shared.outcomes import Reason, RevocationsUnknown, Source
 from sidecar.core.tokens import verifier as tokens
@@ -520,6 +520,27 @@ async def test_concurrent_calls_with_one_new_token_share_one_signature_check(ups
     assert {a.verdict.reason for a in answers} == {Reason.BAD_SIGNATURE}
 
 
+async def test_a_hot_token_gets_one_shared_answer_and_the_shared_answers_are_bounded_in_bytes(upstream, clocks):
+    # convert.token_answer hands every hit of one cached identity the same message (built once), and
+    # rpc reads its labels once; both memos hold at most HOT_BYTES of encoded answers, oldest out first.
+    v = verifier(upstream, clocks)
+    convert._HOT.clear()
+    convert._hot_bytes = 0
+    rpc._SHARED.clear()
+    tokens = [token(upstream, clocks, claims={"sub": f"hot-{i}", "pad": "p" * 400}) for i in range(400)]
+    for t in tokens:
+        assert (await v.verify(t, None, [])).verdict.source is Source.LOCAL
+    first = [convert.token_answer(await v.verify(t, None, [])) for t in tokens]
+    assert convert._hot_bytes <= convert.HOT_BYTES and 0 < len(convert._HOT) < len(tokens)
+    assert len(rpc._SHARED) == len(convert._HOT)  # what the one drops, the other forgets
+    for t, was in zip(tokens[-10:], first[-10:], strict=True):
+        again = convert.token_answer(await v.verify(t, None, []))
+        assert again is was and rpc.outcome_of(again) == ("valid", "none")
+    rebuilt = convert.token_answer(await v.verify(tokens[0], None, []))  # pushed out: built again, equal
+    assert rebuilt is not first[0] and rebuilt == first[0]
+    assert first[0].auth.subject == "hot-0" and first[0].source == pb.SOURCE_CACHE
+
+
 async def test_row03_parsed_token_memo_is_bounded_in_bytes(upstream, clocks):
     # Issue 24 row 3: the memo of recent parsed identities (2,048) is budgeted at ~1.3 kB each, but a
     # token's claims may be up to max_token_bytes (+39 MB measured with 7.6 kB tokens). Identities over
@@ -527,14 +548,18 @@ async def test_row03_parsed_token_memo_is_bounded_in_bytes(upstream, clocks):
 
     v = verifier(upstream, clocks)
     convert._cached_answer_bytes.cache_clear()
+    convert._HOT.clear()
+    convert._hot_bytes = 0
     big = [token(upstream, clocks, claims={"sub": f"u-{i}", "pad": "p" * 6000}) for i in range(20)]
     small = token(upstream, clocks, claims={"sub": "small"})
     for t in [*big, small]:
         first = await v.verify(t, None, [])
-        again = await v.verify(t, None, [])
-        assert again.verdict.source is Source.CACHE and again.auth == first.auth
-        answer = convert.token_response(True, Reason.NONE, "", Source.CACHE, again.auth)
-        assert answer.auth == convert.auth_info(first.auth) and answer.source == pb.SOURCE_CACHE
+        for _ in range(2):
+            again = await v.verify(t, None, [])
+            assert again.verdict.source is Source.CACHE and again.auth == first.auth
+            answer = convert.token_answer(again)
+            assert answer.auth == convert.auth_info(first.auth) and answer.source == pb.SOURCE_CACHE
     assert v.signature_checks == 21
     assert len(v._recent) == 1  # the small one only
     assert convert._cached_answer_bytes.cache_info().currsize == 1
+    assert len(convert._HOT) == 1

@@ -169,10 +169,16 @@ def check_request(auth: AuthInfo, issuer: IssuerSettings, audience: str | None, 
     if audience:
         if audience not in auth.audiences:
             raise Rejected(Reason.BAD_AUDIENCE, "token aud does not contain the expected audience")
-    elif issuer.audiences and not set(issuer.audiences) & set(auth.audiences):
+    elif not meets_issuer_audiences(auth, issuer):
         raise Rejected(Reason.BAD_AUDIENCE, "token aud contains none of the issuer's configured audiences")
     # Scopes may be granted as OAuth scopes (scope/scp) or as the platform's permissions claim.
     granted = set(auth.scopes) | set(auth.permissions)
     missing = [s for s in required_scopes if s not in granted]
     if missing:
         raise Rejected(Reason.INSUFFICIENT_SCOPE, f"missing {len(missing)} required scope(s)")
+
+
+def meets_issuer_audiences(auth: AuthInfo, issuer: IssuerSettings) -> bool:
+    """The rule for a request naming no audience: the token is for one of the issuer's configured
+    audiences (any token, when the issuer configures none)."""
+    return not issuer.audiences or bool(set(issuer.audiences) & set(auth.audiences))

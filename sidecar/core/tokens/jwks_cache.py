@@ -196,7 +196,13 @@ class JwksCache:
     def has(self, kid: str, material: str) -> bool:
         """This exact key is still published and usable (a verified-cache hit relies on it)."""
         key = self._keys.get(kid)
-        return key is not None and key.material == material and self.usable()
+        loaded_at = self._loaded_at  # `usable()`, inline: every cache hit asks
+        return (
+            key is not None
+            and key.material == material
+            and loaded_at is not None
+            and self._clock() - loaded_at <= self._max_stale
+        )
 
     def seconds_until_refresh(self) -> float:
         """When the background loop should fetch next: refresh-ahead, or backoff after failures."""

@@ -21,7 +21,9 @@ from jwt.algorithms import get_default_algorithms
 from sidecar.core.shared.outcomes import Reason
 from sidecar.core.tokens.jwks_cache import SigningKey
 
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+# \Z, not $ ($ also matches before a final newline): a parsed token is base64url and dots, nothing else
+# (api/auth_service.py relies on it: a cached token needs no printable-ASCII scan).
+_B64URL = re.compile(r"[A-Za-z0-9_-]*\Z")
 _ALGORITHMS = get_default_algorithms()
 
 # Which key may verify which algorithm (RFC 7518 §3, RFC 8037 §3.1).

@@ -30,6 +30,7 @@ from sidecar.core.tokens import claims as claim_rules
 from sidecar.core.tokens import jws
 from sidecar.core.tokens.jwks_cache import FetchedKeys, JwksCache, SigningKey, usable_keys
 from sidecar.observability import logs, metrics
+from sidecar.observability.loop_metrics import CounterChild
 
 log = logs.get("tokens")
 
@@ -41,7 +42,8 @@ Fetch = Callable[[], Awaitable[FetchedKeys]]
 # `_Vouch` per key): a hit reads the identity again from the token the caller sent — the cache key is
 # its SHA-256, so those are the very bytes that were verified. The most recently used tokens also keep
 # their parsed identity (`RECENT_MAX`), so hot tokens are answered without parsing. (api/convert.py
-# memoises the encoded answer for as many: together ~1.3 kB per recent token.)
+# memoises the encoded answer for as many: together ~1.3 kB per recent token; and the hottest answers
+# as messages, up to ~1.2 MB: convert.HOT_BYTES.)
 RECENT_MAX = 2048
 # ...and only those whose claims are at most this long: the memos are budgeted in bytes (BASELINE_MB),
 # and a parsed identity grows with its token (up to max_token_bytes). Larger ones are parsed per hit.
@@ -83,6 +85,17 @@ class _Verified:
     generation: int = 0
     # The revocations' version when this identity was last found not revoked (see _check_not_revoked).
     clear_at: list[int] = field(default_factory=lambda: [-1], compare=False)
+    # What is the same on every hit, worked out once: the answer, whether a request naming no audience
+    # meets the issuer's configured audiences (fixed for this issuer generation), the counter it bumps.
+    answer: TokenAnswer = field(init=False, compare=False)
+    issuer_audience_ok: bool = field(init=False, compare=False)
+    counted: CounterChild = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "answer", TokenAnswer(Verdict.ok(Source.CACHE), self.auth))
+        object.__setattr__(self, "issuer_audience_ok", claim_rules.meets_issuer_audiences(self.auth, self.issuer))
+        valid = metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, self.issuer.issuer, "valid", Reason.NONE.label)
+        object.__setattr__(self, "counted", valid)
 
 
 class TokenVerifier:
@@ -124,6 +137,8 @@ class TokenVerifier:
         self._vouches: dict[tuple[str, str, str, int], _Vouch] = {}  # one per (issuer, kid, material, generation)
         metrics.CACHE_ENTRIES.labels("verified_tokens").set_function(lambda: len(self._verified))
         self._inflight: SingleFlight[TokenKey, _Verified] = SingleFlight()
+        self._hits = metrics.child(metrics.TOKEN_CACHE_TOTAL, "hit")
+        self._misses = metrics.child(metrics.TOKEN_CACHE_TOTAL, "miss")
         self.keys = {i.issuer: self._key_cache(i.issuer, fetchers[i.issuer], jwks, clock) for i in issuers}
         metrics.CACHE_ENTRIES.labels("unknown_kids").set_function(
             lambda: sum(c.unknown_kids_remembered() for c in self.keys.values())
@@ -265,31 +280,58 @@ class TokenVerifier:
 
     # --- verification -----------------------------------------------------------------------
     async def verify(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer:
+        answer = self.verify_cached(token, audience, required_scopes)
+        if answer is None:
+            answer = await self.verify_missed(token, audience, required_scopes)
+        return answer
+
+    def verify_cached(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer | None:
+        """The answer for a token in the verified-token cache, at once (no await), after every per-call
+        check (key still published, rules of this generation, exp, revocations, audience, scopes);
+        None on a miss, and then `verify_missed` decides (and counts the miss)."""
+        key = token_key(token)
+        verified = None
+        try:
+            verified = self._cached(key, token)
+            if verified is None:
+                return None
+            self._check_not_revoked(verified, key)
+            if audience or required_scopes or not verified.issuer_audience_ok:
+                claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
+        except jws.Rejected as rejected:
+            return self._denied(UNTRUSTED if verified is None else verified.issuer.issuer, rejected)
+        verified.counted.inc()  # metrics.TOKEN_VERIFICATIONS_TOTAL (issuer, valid, none)
+        return verified.answer
+
+    async def verify_missed(self, token: str, audience: str | None, required_scopes: list[str]) -> TokenAnswer:
+        """The full verification of a token `verify_cached` just missed (the cache is not asked again)."""
+        self._misses.inc()
         label = UNTRUSTED
         try:
             cache_key = token_key(token)
-            verified, source = self._cached(cache_key, token), Source.CACHE
-            if verified is None:
-                parsed = jws.parse(token)
-                for _ in range(MAX_ATTEMPTS):  # again after a reload mid-fetch, under the rules now in force
-                    issuer = self._issuer_of(parsed.payload)
-                    label = issuer.issuer
-                    verified = await self._verify_under(parsed, issuer, cache_key)
-                    if verified is not None:
-                        break
-                else:
-                    raise jws.Rejected(
-                        Reason.UPSTREAM_UNAVAILABLE, "the issuer's configuration kept changing during verification"
-                    )
-                source = Source.LOCAL
+            parsed = jws.parse(token)
+            for _ in range(MAX_ATTEMPTS):  # again after a reload mid-fetch, under the rules now in force
+                issuer = self._issuer_of(parsed.payload)
+                label = issuer.issuer
+                verified = await self._verify_under(parsed, issuer, cache_key)
+                if verified is not None:
+                    break
+            else:
+                raise jws.Rejected(
+                    Reason.UPSTREAM_UNAVAILABLE, "the issuer's configuration kept changing during verification"
+                )
             label = verified.issuer.issuer
             self._check_not_revoked(verified, cache_key)
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
         except jws.Rejected as rejected:
-            metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "invalid", rejected.reason.label).inc()
-            return TokenAnswer(Verdict.deny(rejected.reason, rejected.detail, Source.LOCAL))
+            return self._denied(label, rejected)
         metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
-        return TokenAnswer(Verdict.ok(source), verified.auth)
+        return TokenAnswer(Verdict.ok(Source.LOCAL), verified.auth)
+
+    @staticmethod
+    def _denied(label: str, rejected: jws.Rejected) -> TokenAnswer:
+        metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "invalid", rejected.reason.label).inc()
+        return TokenAnswer(Verdict.deny(rejected.reason, rejected.detail, Source.LOCAL))
 
     async def _verify_under(
         self, parsed: jws.CompactJws, issuer: IssuerSettings, cache_key: TokenKey
@@ -320,19 +362,22 @@ class TokenVerifier:
             if vouch is not None:
                 hit = self._reread(key, token, vouch)
         if hit is not None:
-            cache = self.keys.get(hit.issuer.issuer)
-            # Fail closed: the key must still be published (and the JWKS not past max staleness).
+            name = hit.issuer.issuer
+            cache = self.keys.get(name)
+            # Fail closed: the rules of this generation, the key still published (and the JWKS not
+            # past max staleness), not expired.
             exp = hit.auth.expires_at
             if (
                 cache is None
-                or not self._current(hit)
+                or self._generations.get(name) != hit.generation
                 or not cache.has(hit.key.kid, hit.key.material)
                 or (exp is not None and self._wall() >= exp + hit.issuer.leeway_seconds)
             ):
                 self._verified.pop(key)
                 self._recent.pop(key)
                 hit = None
-        metrics.child(metrics.TOKEN_CACHE_TOTAL, "miss" if hit is None else "hit").inc()
+        if hit is not None:
+            self._hits.inc()  # a miss is counted by `verify_missed`, which follows it
         return hit
 
     def _reread(self, key: TokenKey, token: str, vouch: _Vouch) -> _Verified:
