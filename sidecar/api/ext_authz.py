@@ -86,22 +86,21 @@ tracing.CARRIERS["Check"] = _trace_carrier  # a Check's trace parent: the checke
 
 
 def http_request(request: pb.CheckRequest) -> HttpRequest:
-    http = request.attributes.request.http
-    headers = {k.lower(): v for k, v in http.headers.items()}
-    for h in http.header_map.headers:  # sent instead of `headers` when encode_raw_headers is on
-        value = h.value or h.raw_value.decode("utf-8", "replace")
-        name = h.key.lower()
-        # Repeated headers are joined as Envoy joins them in `headers`: a doubled Authorization
-        # then fails to parse as one Bearer token, which is the safe reading.
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
     attributes = request.attributes
-    return HttpRequest(
-        method=http.method,
-        path=http.path,
-        headers=headers,
-        principal=attributes.source.principal,
-        context=dict(attributes.context_extensions),
-    )
+    http = attributes.request.http
+    sent = http.headers
+    # By key, not .items(): a protobuf map's items() is collections.abc's view, iterated in Python.
+    headers = {k.lower(): sent[k] for k in sent}
+    if http.HasField("header_map"):  # sent instead of `headers` when encode_raw_headers is on
+        for h in http.header_map.headers:
+            value = h.value or h.raw_value.decode("utf-8", "replace")
+            name = h.key.lower()
+            # Repeated headers are joined as Envoy joins them in `headers`: a doubled Authorization
+            # then fails to parse as one Bearer token, which is the safe reading.
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    extensions = attributes.context_extensions
+    context = {k: extensions[k] for k in extensions} if extensions else {}
+    return HttpRequest(http.method, http.path, headers, attributes.source.principal, context)
 
 
 def check_response(
