@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from sidecar.config.settings import ExtAuthzRule, ExtAuthzSettings, Limits
 from sidecar.config.spiffe import PeerPattern, compile_pattern
@@ -39,6 +40,9 @@ from sidecar.core.shared.phones import to_e164
 REALM = 'realm="authsidecar"'
 POLICY_KEY = "authsidecar_policy"  # the route's context_extensions key naming a rule set
 UNKNOWN_POLICY = "unknown_policy"
+ROUTE_MEMO = 1024  # (method, path, rule set) → rule memoised per policy; ≤ ~0.5 MB with the bound below
+ROUTE_MEMO_TARGET = 256  # longer paths (or methods) are decided without the memo
+_MISSING, _BAD_PATH, _UNKNOWN_POLICY = object(), object(), object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,26 +96,56 @@ class Policy:
         self.rules = self._rules(settings.rules)
         self.rule_sets = {p.name: self._rules(p.rules) for p in settings.policies}
         self.prefix = settings.identity_header_prefix
+        self._routes: dict[tuple[str, str, str | None], Rule | object | None] = {}
 
     def _rules(self, rules: list[ExtAuthzRule]) -> list[Rule]:
         return [Rule.compile(r, self.case_sensitive, self.default_mode) for r in rules]
 
     async def decide(self, request: HttpRequest, verifiers: Verifiers) -> Decision:
-        try:
-            path = normalised_path(request.path, self.case_sensitive)
-        except BadPath:
+        context = request.context
+        rule_set = context.get(POLICY_KEY) if context else None
+        route = self._route(request.method, request.path, rule_set)
+        if route is _BAD_PATH:
             return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)  # enforced in any mode: no rule can judge it
-        rules = self.rules
-        if POLICY_KEY in request.context:
+        if route is _UNKNOWN_POLICY:
             # A route naming a rule set we don't have is a config mismatch: refuse, whatever the mode.
-            named = self.rule_sets.get(request.context[POLICY_KEY])
-            if named is None:
-                return Deny(DEFAULT_RULE, 403, UNKNOWN_POLICY)
-            rules = named
-        rule = next((r for r in rules if r.matches(request.method, path)), None)
+            return Deny(DEFAULT_RULE, 403, UNKNOWN_POLICY)
+        rule = cast("Rule | None", route)
         mode = rule.mode if rule is not None else self.default_mode
         decision = await self._decide(rule, request, verifiers)
         return dry_run.shadow(decision, request, self.prefix) if mode == dry_run.DRY_RUN else decision
+
+    def _route(self, method: str, target: str, rule_set: str | None) -> Rule | object | None:
+        """The rule deciding (method, target) under the rule set named (None: the top-level rules), or
+        _BAD_PATH / _UNKNOWN_POLICY. Memoised for short targets: a hot route is canonicalised and
+        walked once per policy (a reload builds a new Policy, so the memo never outlives its rules).
+        The memo holds answers of normalised_path and the rule walk, never a form of its own."""
+        path = target
+        if "?" in path or "#" in path:  # normalised_path drops them first: the memo need not see them
+            path = path.split("?", 1)[0].split("#", 1)[0]
+        key = (method, path, rule_set)
+        route = self._routes.get(key, _MISSING)
+        if route is not _MISSING:
+            return route
+        route = self._walk(method, path, rule_set)
+        if len(path) <= ROUTE_MEMO_TARGET and len(method) <= ROUTE_MEMO_TARGET:
+            if len(self._routes) >= ROUTE_MEMO:
+                self._routes.clear()  # bounded; a flood of distinct paths only costs the memo its hits
+            self._routes[key] = route
+        return route
+
+    def _walk(self, method: str, path: str, rule_set: str | None) -> Rule | object | None:
+        try:
+            canonical = normalised_path(path, self.case_sensitive)
+        except BadPath:
+            return _BAD_PATH  # before the rule set: an ambiguous path is refused whatever the route says
+        rules = self.rules
+        if rule_set is not None:
+            named = self.rule_sets.get(rule_set)
+            if named is None:
+                return _UNKNOWN_POLICY
+            rules = named
+        return next((r for r in rules if r.matches(method, canonical)), None)
 
     async def _decide(self, rule: Rule | None, request: HttpRequest, verifiers: Verifiers) -> Decision:
         if rule is None:
