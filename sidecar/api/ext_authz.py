@@ -133,11 +133,11 @@ def _forged_id_headers(checked: HttpRequest) -> tuple[str, ...]:
     """Other spellings of our id header (x_authsidecar_decision_id): forged, removed on the way to the app.
     Folding keeps a name's length (only U+0130 lowers to two characters, not both ASCII), so only names
     of our header's length need folding, not every header of every call."""
-    return tuple(
-        h
-        for h in checked.headers
-        if len(h) == ID_HEADER_LENGTH and h != DECISION_ID_HEADER and folded(h) == DECISION_ID_HEADER
-    )
+    forged: tuple[str, ...] = ()
+    for h in checked.headers:  # a loop, not a generator: usually nothing is found, and cheaply
+        if len(h) == ID_HEADER_LENGTH and h != DECISION_ID_HEADER and folded(h) == DECISION_ID_HEADER:
+            forged += (h,)
+    return forged
 
 
 @functools.lru_cache(maxsize=ALLOWED_MEMO)

@@ -86,11 +86,6 @@ def _decode_unreserved(escape: re.Match) -> str:
 
 def bearer_token(authorization: str) -> str | None:
     """The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1), or None."""
-    token = authorization[7:]
-    # The usual spelling without the regex: printable ASCII has no whitespace but ' ', so a token of it
-    # without ' ' is what the pattern's [^\s]+ would take.
-    if authorization[:7] == "Bearer " and token and token.isascii() and token.isprintable() and " " not in token:
-        return token
     match = _BEARER.fullmatch(authorization)
     return match.group(1) if match else None
 
