@@ -21,7 +21,7 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from envoy.type.v3 import http_status_pb2
 from sidecar.api.services import Services
-from sidecar.core.ext_authz.decisions import Allow, Decision, Deny
+from sidecar.core.ext_authz.decisions import Allow, Decision
 from sidecar.core.ext_authz.http_request import HttpRequest, folded
 from sidecar.core.ext_authz.policy import Policy, Verifiers
 from sidecar.observability import logs, metrics, tracing
@@ -62,17 +62,20 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         decision_id = new_decision_id()
         checked = http_request(request)
         decision = await self.policy.decide(checked, self.verifiers)
-        result = "allow" if isinstance(decision, Allow) else "deny"
         # Rules come from the config and reasons from a fixed set: bounded labels, so memoised children.
-        metrics.child(metrics.EXT_AUTHZ_DECISIONS_TOTAL, decision.rule, result, decision.reason).inc()
-        if isinstance(decision, Allow) and decision.dry_run:
-            metrics.child(
-                metrics.EXT_AUTHZ_DRY_RUN_TOTAL, decision.rule, decision.dry_run, decision.would_reason or "none"
-            ).inc()
+        if isinstance(decision, Allow):
+            result = "allow"
+            metrics.child(metrics.EXT_AUTHZ_DECISIONS_TOTAL, decision.rule, result, "none").inc()  # Allow.reason
+            if decision.dry_run:
+                metrics.child(
+                    metrics.EXT_AUTHZ_DRY_RUN_TOTAL, decision.rule, decision.dry_run, decision.would_reason or "none"
+                ).inc()
+        else:
+            result = "deny"
+            metrics.child(metrics.EXT_AUTHZ_DECISIONS_TOTAL, decision.rule, result, decision.reason).inc()
+            log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
         if observe.on():
             observe.check_decision(decision, result, self.policy.prefix, started, decision_id)
-        if isinstance(decision, Deny):
-            log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
         return check_response(decision, decision_id, self.policy.prefix, checked)
 
 
