@@ -21,7 +21,7 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from envoy.type.v3 import http_status_pb2
 from sidecar.api.services import Services
-from sidecar.core.ext_authz.decisions import Allow, Decision, Deny
+from sidecar.core.ext_authz.decisions import Allow, Decision
 from sidecar.core.ext_authz.http_request import HttpRequest, folded
 from sidecar.core.ext_authz.policy import Policy, Verifiers
 from sidecar.observability import logs, metrics, tracing
@@ -62,17 +62,20 @@ class ExtAuthzService(external_auth_pb2_grpc.AuthorizationServicer):
         decision_id = new_decision_id()
         checked = http_request(request)
         decision = await self.policy.decide(checked, self.verifiers)
-        result = "allow" if isinstance(decision, Allow) else "deny"
         # Rules come from the config and reasons from a fixed set: bounded labels, so memoised children.
-        metrics.child(metrics.EXT_AUTHZ_DECISIONS_TOTAL, decision.rule, result, decision.reason).inc()
-        if isinstance(decision, Allow) and decision.dry_run:
-            metrics.child(
-                metrics.EXT_AUTHZ_DRY_RUN_TOTAL, decision.rule, decision.dry_run, decision.would_reason or "none"
-            ).inc()
+        if isinstance(decision, Allow):
+            result = "allow"
+            metrics.child(metrics.EXT_AUTHZ_DECISIONS_TOTAL, decision.rule, result, "none").inc()  # Allow.reason
+            if decision.dry_run:
+                metrics.child(
+                    metrics.EXT_AUTHZ_DRY_RUN_TOTAL, decision.rule, decision.dry_run, decision.would_reason or "none"
+                ).inc()
+        else:
+            result = "deny"
+            metrics.child(metrics.EXT_AUTHZ_DECISIONS_TOTAL, decision.rule, result, decision.reason).inc()
+            log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
         if observe.on():
             observe.check_decision(decision, result, self.policy.prefix, started, decision_id)
-        if isinstance(decision, Deny):
-            log.debug("denied", extra={"rule": decision.rule, "reason": decision.reason, "status": decision.status})
         return check_response(decision, decision_id, self.policy.prefix, checked)
 
 
@@ -86,22 +89,21 @@ tracing.CARRIERS["Check"] = _trace_carrier  # a Check's trace parent: the checke
 
 
 def http_request(request: pb.CheckRequest) -> HttpRequest:
-    http = request.attributes.request.http
-    headers = {k.lower(): v for k, v in http.headers.items()}
-    for h in http.header_map.headers:  # sent instead of `headers` when encode_raw_headers is on
-        value = h.value or h.raw_value.decode("utf-8", "replace")
-        name = h.key.lower()
-        # Repeated headers are joined as Envoy joins them in `headers`: a doubled Authorization
-        # then fails to parse as one Bearer token, which is the safe reading.
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
     attributes = request.attributes
-    return HttpRequest(
-        method=http.method,
-        path=http.path,
-        headers=headers,
-        principal=attributes.source.principal,
-        context=dict(attributes.context_extensions),
-    )
+    http = attributes.request.http
+    sent = http.headers
+    # By key, not .items(): a protobuf map's items() is collections.abc's view, iterated in Python.
+    headers = {k.lower(): sent[k] for k in sent}
+    if http.HasField("header_map"):  # sent instead of `headers` when encode_raw_headers is on
+        for h in http.header_map.headers:
+            value = h.value or h.raw_value.decode("utf-8", "replace")
+            name = h.key.lower()
+            # Repeated headers are joined as Envoy joins them in `headers`: a doubled Authorization
+            # then fails to parse as one Bearer token, which is the safe reading.
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    extensions = attributes.context_extensions
+    context = {k: extensions[k] for k in extensions} if extensions else {}
+    return HttpRequest(http.method, http.path, headers, attributes.source.principal, context)
 
 
 def check_response(
@@ -134,11 +136,11 @@ def _forged_id_headers(checked: HttpRequest) -> tuple[str, ...]:
     """Other spellings of our id header (x_authsidecar_decision_id): forged, removed on the way to the app.
     Folding keeps a name's length (only U+0130 lowers to two characters, not both ASCII), so only names
     of our header's length need folding, not every header of every call."""
-    return tuple(
-        h
-        for h in checked.headers
-        if len(h) == ID_HEADER_LENGTH and h != DECISION_ID_HEADER and folded(h) == DECISION_ID_HEADER
-    )
+    forged: tuple[str, ...] = ()
+    for h in checked.headers:  # a loop, not a generator: usually nothing is found, and cheaply
+        if len(h) == ID_HEADER_LENGTH and h != DECISION_ID_HEADER and folded(h) == DECISION_ID_HEADER:
+            forged += (h,)
+    return forged
 
 
 @functools.lru_cache(maxsize=ALLOWED_MEMO)

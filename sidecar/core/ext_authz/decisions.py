@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 DEFAULT_RULE = "default"  # the label of "no rule matched" (a reserved rule name)
 MAX_HEADER_VALUE_CHARS = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Allow:
+# Allow and Deny are named tuples, not frozen dataclasses: one is built per Check, and a frozen
+# dataclass sets each field through object.__setattr__; hashing and comparing (the encoded-answer
+# memo in api/ext_authz.py) are then the tuple's own, in C. Their field counts differ (5 and 4), so
+# an Allow never equals a Deny.
+class Allow(NamedTuple):
     rule: str
     headers: tuple[tuple[str, str], ...] = ()  # set on the request to the app (overwriting)
     remove: tuple[str, ...] = ()  # removed from the request to the app
     dry_run: str = ""  # a dry-run rule's would-be answer: "allow" | "deny"; "" enforced
     would_reason: str = ""  # the would-be denial's reason (dry run)
 
-    reason = "none"
-    status = 200
+    @property
+    def reason(self) -> str:
+        return "none"
+
+    @property
+    def status(self) -> int:
+        return 200
 
 
-@dataclass(frozen=True, slots=True)
-class Deny:
+class Deny(NamedTuple):
     rule: str
     status: int  # HTTP status for the client: 400, 401, 403, 503
     reason: str  # bounded code: a Reason label or one of ours below
@@ -58,6 +66,15 @@ class Passed:
         # Header injection: a claim with CR/LF or other control characters is left out, not sent.
         if value and sendable(value):
             self.headers.setdefault(name, value)
+
+    def extend(self, headers: tuple[tuple[str, str], ...]) -> None:
+        """Headers already checked by `put`'s rule (non-empty, sendable, names distinct): the first
+        value for a name still wins."""
+        if self.headers:
+            for name, value in headers:
+                self.headers.setdefault(name, value)
+        else:
+            self.headers.update(headers)
 
 
 def sendable(value: str) -> bool:

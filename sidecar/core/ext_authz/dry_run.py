@@ -8,8 +8,6 @@ it proved only part of the rule — and incoming identity headers are removed as
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sidecar.core.ext_authz.decisions import Allow, Deny
 from sidecar.core.ext_authz.http_request import HttpRequest
 
@@ -20,7 +18,7 @@ def shadow(decision: Allow | Deny, request: HttpRequest, prefix: str) -> Allow:
     """The Allow a dry-run rule answers instead of `decision`."""
     if isinstance(decision, Allow):
         headers = tuple(sorted((*decision.headers, (prefix + "dry-run", "allow"))))
-        return replace(decision, headers=headers, dry_run="allow")
+        return decision._replace(headers=headers, dry_run="allow")
     headers = (
         (prefix + "dry-run", "deny"),
         (prefix + "dry-run-reason", decision.reason),

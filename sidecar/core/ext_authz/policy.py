@@ -39,6 +39,9 @@ from sidecar.core.shared.phones import to_e164
 REALM = 'realm="authsidecar"'
 POLICY_KEY = "authsidecar_policy"  # the route's context_extensions key naming a rule set
 UNKNOWN_POLICY = "unknown_policy"
+ROUTE_MEMO = 1024  # (method, path, rule set) → rule memoised per policy; ≤ ~0.5 MB with the bound below
+ROUTE_MEMO_TARGET = 256  # longer paths (or methods) are decided without the memo
+_MISSING, _BAD_PATH, _UNKNOWN_POLICY = object(), object(), object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,53 +95,83 @@ class Policy:
         self.rules = self._rules(settings.rules)
         self.rule_sets = {p.name: self._rules(p.rules) for p in settings.policies}
         self.prefix = settings.identity_header_prefix
+        self._rule_header = self.prefix + "rule"
+        self._routes: dict[tuple[str, str, str | None], Rule | object | None] = {}
 
     def _rules(self, rules: list[ExtAuthzRule]) -> list[Rule]:
         return [Rule.compile(r, self.case_sensitive, self.default_mode) for r in rules]
 
     async def decide(self, request: HttpRequest, verifiers: Verifiers) -> Decision:
-        try:
-            path = normalised_path(request.path, self.case_sensitive)
-        except BadPath:
+        context = request.context
+        rule_set = context.get(POLICY_KEY) if context else None
+        route = self._route(request.method, request.path, rule_set)
+        if route is _BAD_PATH:
             return Deny(DEFAULT_RULE, 400, Reason.MALFORMED.label)  # enforced in any mode: no rule can judge it
-        rules = self.rules
-        if POLICY_KEY in request.context:
+        if route is _UNKNOWN_POLICY:
             # A route naming a rule set we don't have is a config mismatch: refuse, whatever the mode.
-            named = self.rule_sets.get(request.context[POLICY_KEY])
-            if named is None:
-                return Deny(DEFAULT_RULE, 403, UNKNOWN_POLICY)
-            rules = named
-        rule = next((r for r in rules if r.matches(request.method, path)), None)
-        mode = rule.mode if rule is not None else self.default_mode
-        decision = await self._decide(rule, request, verifiers)
+            return Deny(DEFAULT_RULE, 403, UNKNOWN_POLICY)
+        if route is None:
+            decision: Decision = Deny(DEFAULT_RULE, 403, NO_MATCHING_RULE)
+            mode = self.default_mode
+        else:
+            rule: Rule = route  # type: ignore[assignment]  # neither sentinel: a rule
+            mode = rule.mode
+            denial = Deny(rule.name, 403, DENIED_BY_RULE) if rule.checks == ("deny",) else None
+            # The rule's checks, here rather than in a method of their own: a hot Check awaits one
+            # coroutine fewer.
+            passed = Passed()
+            for check in rule.checks if denial is None else ():
+                if check == "allow":
+                    continue
+                # The one place where verifier failures become HTTP outcomes.
+                try:
+                    denial = await CHECKS[check](self, rule, request, verifiers, passed)
+                except InvalidArgument:
+                    denial = Deny(
+                        rule.name, 401, Reason.MALFORMED.label, self.challenge_header(check, "invalid_request")
+                    )
+                except UpstreamError:
+                    denial = Deny(rule.name, 503, Reason.UPSTREAM_UNAVAILABLE.label)
+                if denial is not None:
+                    break
+            decision = denial if denial is not None else self._allow(rule, request, passed)
         return dry_run.shadow(decision, request, self.prefix) if mode == dry_run.DRY_RUN else decision
 
-    async def _decide(self, rule: Rule | None, request: HttpRequest, verifiers: Verifiers) -> Decision:
-        if rule is None:
-            return Deny(DEFAULT_RULE, 403, NO_MATCHING_RULE)
-        if rule.checks == ("deny",):
-            return Deny(rule.name, 403, DENIED_BY_RULE)
-        passed = Passed()
-        for check in rule.checks:
-            if check == "allow":
-                continue
-            denial = await self._run(check, rule, request, verifiers, passed)
-            if denial is not None:
-                return denial
-        return self._allow(rule, request, passed)
+    def _route(self, method: str, target: str, rule_set: str | None) -> Rule | object | None:
+        """The rule deciding (method, target) under the rule set named (None: the top-level rules), or
+        _BAD_PATH / _UNKNOWN_POLICY. Memoised for short targets: a hot route is canonicalised and
+        walked once per policy (a reload builds a new Policy, so the memo never outlives its rules).
+        The memo holds answers of normalised_path and the rule walk, never a form of its own."""
+        path = target
+        if "?" in path or "#" in path:  # normalised_path drops them first: the memo need not see them
+            path = path.split("?", 1)[0].split("#", 1)[0]
+        key = (method, path, rule_set)
+        route = self._routes.get(key, _MISSING)
+        if route is not _MISSING:
+            return route
+        route = self._walk(method, path, rule_set)
+        if len(path) <= ROUTE_MEMO_TARGET and len(method) <= ROUTE_MEMO_TARGET:
+            if len(self._routes) >= ROUTE_MEMO:
+                self._routes.clear()  # bounded; a flood of distinct paths only costs the memo its hits
+            self._routes[key] = route
+        return route
 
-    async def _run(self, check: str, rule: Rule, request: HttpRequest, v: Verifiers, passed: Passed) -> Deny | None:
-        # The one place where verifier failures become HTTP outcomes.
+    def _walk(self, method: str, path: str, rule_set: str | None) -> Rule | object | None:
         try:
-            return await CHECKS[check](self, rule, request, v, passed)
-        except InvalidArgument:
-            return Deny(rule.name, 401, Reason.MALFORMED.label, self.challenge_header(check, "invalid_request"))
-        except UpstreamError:
-            return Deny(rule.name, 503, Reason.UPSTREAM_UNAVAILABLE.label)
+            canonical = normalised_path(path, self.case_sensitive)
+        except BadPath:
+            return _BAD_PATH  # before the rule set: an ambiguous path is refused whatever the route says
+        rules = self.rules
+        if rule_set is not None:
+            named = self.rule_sets.get(rule_set)
+            if named is None:
+                return _UNKNOWN_POLICY
+            rules = named
+        return next((r for r in rules if r.matches(method, canonical)), None)
 
     def _allow(self, rule: Rule, request: HttpRequest, passed: Passed) -> Allow:
-        passed.put(self.prefix + "rule", rule.name)
-        sent = set(passed.headers)
+        passed.put(self._rule_header, rule.name)
+        sent = passed.headers
         # Incoming identity headers are forged by definition: ours overwrite, the rest are removed —
         # compared as a backend may read them (x_auth_subject, X-Auth_Subject are x-auth-subject too).
         remove = [h for h in request.headers_with_prefix(self.prefix) if h not in sent]
@@ -187,6 +220,11 @@ class Policy:
         header = self.credential(request, "authorization")
         if header is None:
             return None
+        # The usual spelling without the regex: credential() let through printable ASCII only, whose
+        # one whitespace is ' ', so a rest without ' ' is exactly what bearer_token's [^\s]+ takes.
+        rest = header[7:]
+        if header[:7] == "Bearer " and rest and " " not in rest:
+            return rest
         token = bearer_token(header)
         if token is None:
             raise InvalidArgument("authorization", "is not a Bearer token")
