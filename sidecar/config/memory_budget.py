@@ -26,10 +26,11 @@ MB = 1024 * 1024
 CONTAINER_SHARE = 0.75  # of a container limit: the rest is headroom for GC churn, fragmentation, bursts
 DEFAULT_BUDGET_MB = 512  # with no limit anywhere (a bare process): generous, still bounded
 # An idle sidecar's RSS (≈ 75 MB measured), the fixed-size structures that fill with use (the memos of
-# recent tokens, ~2.6 MB; ext_authz's 1,024 encoded allowed answers, ~1 MB; each issuer's 10,000 unknown
-# kids, ~2 MB; ext_authz's route and identity-header memos, 1,024 each, ≤ ~2.5 MB full of long paths and
-# 1 kB claim sets, measured) and in-flight buffers. The bench
-# `memory_all_full` checks it: with 80 here, everything full came to 98.5 MB under a 96 MB budget.
+# recent tokens, ~2.6 MB, and the hot VerifyToken answers built from them, 384 kB encoded, ~3.5 MB;
+# ext_authz's 1,024 encoded allowed answers, ~1 MB; each issuer's 10,000 unknown kids, ~2 MB; ext_authz's
+# route and identity-header memos, 1,024 each, ≤ ~2.5 MB full of long paths and 1 kB claim sets,
+# measured) and in-flight buffers. The bench `memory_all_full` checks it: with 80 here, everything full
+# came to 98.5 MB under a 96 MB budget.
 BASELINE_MB = 88
 MIN_ENTRIES = 1_000  # below this a cache stops being useful: the budget is too small
 SLACK = 1.25  # RSS per traced byte (allocator pools, dict resizes)

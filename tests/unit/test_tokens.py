@@ -527,7 +527,7 @@ async def test_a_hot_token_gets_one_shared_answer_and_the_shared_answers_are_bou
     convert._HOT.clear()
     convert._hot_bytes = 0
     rpc._SHARED.clear()
-    tokens = [token(upstream, clocks, claims={"sub": f"hot-{i}", "pad": "p" * 400}) for i in range(400)]
+    tokens = [token(upstream, clocks, claims={"sub": f"hot-{i}", "pad": "p" * 400}) for i in range(800)]
     for t in tokens:
         assert (await v.verify(t, None, [])).verdict.source is Source.LOCAL
     first = [convert.token_answer(await v.verify(t, None, [])) for t in tokens]

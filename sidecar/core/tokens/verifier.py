@@ -43,7 +43,7 @@ Fetch = Callable[[], Awaitable[FetchedKeys]]
 # its SHA-256, so those are the very bytes that were verified. The most recently used tokens also keep
 # their parsed identity (`RECENT_MAX`), so hot tokens are answered without parsing. (api/convert.py
 # memoises the encoded answer for as many: together ~1.3 kB per recent token; and the hottest answers
-# as messages, up to ~1.2 MB: convert.HOT_BYTES.)
+# as messages, up to ~3.5 MB: convert.HOT_BYTES.)
 RECENT_MAX = 2048
 # ...and only those whose claims are at most this long: the memos are budgeted in bytes (BASELINE_MB),
 # and a parsed identity grows with its token (up to max_token_bytes). Larger ones are parsed per hit.
