@@ -185,6 +185,11 @@ def _add_ratios(results: list[dict]) -> None:
             and r["scenario"].startswith(("verify_token_hot_traced", "verify_token_hot_decision"))
         ):
             r["rps_ratio_to_verify_token_hot"] = round(r["rps"] / untraced["rps"], 3)
+            if "interleaved_floor" in r and "interleaved_floor" in untraced:
+                # each measured beside the floor on its own sidecar: the ratio of those ratios holds
+                # when the host drifts between the two groups
+                r["rps_ratio_to_verify_token_hot_separately"] = r["rps_ratio_to_verify_token_hot"]
+                r["rps_ratio_to_verify_token_hot"] = round(r["rps_ratio_to_floor"] / untraced["rps_ratio_to_floor"], 3)
     # Open loops: p99 against the floor's p99 at the same fraction of the floor's rate.
     open_floors = {r.get("floor_fraction"): r for r in results if r["scenario"].startswith("floor_open_loop")}
     for r in results:
@@ -195,6 +200,10 @@ def _add_ratios(results: list[dict]) -> None:
         if beside and r.get("mode") == "open" and r.get("p99_ms") and beside.get("p99_ms"):
             r["p99_ratio_to_separate_floor_open_loop"] = r.get("p99_ratio_to_floor_open_loop")
             r["p99_ratio_to_floor_open_loop"] = round(r["p99_ms"] / beside["p99_ms"], 3)
+            if beside.get("median_slice_p99_ms") and r.get("median_slice_p99_ms"):
+                r["median_slice_p99_ratio_to_floor"] = round(
+                    r["median_slice_p99_ms"] / beside["median_slice_p99_ms"], 3
+                )
 
 
 def _row(r: dict) -> str:

@@ -127,6 +127,12 @@ def _interleaved(output: dict, scenario: Scenario) -> dict:
     floor = output["floor"]
     latencies = sorted(floor["latencies_us"])
 
+    def typical_p99(side: dict) -> float:
+        # the median slice's p99: one host stall (steal) lands in one slice of one side and sets the
+        # whole run's p99; this says what a usual second looked like on each side
+        slices = sorted(side.get("slice_p99_us", []))
+        return slices[len(slices) // 2] / 1000.0 if slices else float("nan")
+
     def steal(side: dict) -> float:
         return round(100 * side["steal"] / side["host"], 1) if side["host"] else 0.0
 
@@ -134,6 +140,7 @@ def _interleaved(output: dict, scenario: Scenario) -> dict:
         "sidecar_cpu_seconds_per_1k_calls": output["cpu"] / output["answered"] * 1000 if output["answered"] else None,
         "interleaved_slices": 2 * max(1, min(scenario.slices, int(output["seconds"]))),
         "host_steal_percent": steal(output),
+        "median_slice_p99_ms": typical_p99(output),
         "interleaved_floor": {
             "method": scenario.floor[0] if scenario.floor else "",
             "calls": len(latencies),
@@ -145,5 +152,6 @@ def _interleaved(output: dict, scenario: Scenario) -> dict:
             "p999_ms": percentile(latencies, 0.999),
             "sidecar_cpu_seconds_per_1k_calls": floor["cpu"] / floor["answered"] * 1000 if floor["answered"] else None,
             "host_steal_percent": steal(floor),
+            "median_slice_p99_ms": typical_p99(floor),
         },
     }

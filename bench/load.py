@@ -138,6 +138,9 @@ async def interleaved(spec: dict, scenario: tuple[list, list[bytes]], floor: tup
         side["steal"] += host1["steal"] - host0["steal"]
         side["host"] += host1["total"] - host0["total"]
         side["latencies_us"] += got["latencies_us"]
+        side.setdefault("slice_p99_us", []).append(
+            sorted(got["latencies_us"])[int(0.99 * (len(got["latencies_us"]) - 1))] if got["latencies_us"] else 0
+        )
         side["errors"] += got["errors"]
         side["answered"] += got["answered"]
         side["seconds"] += got["seconds"]

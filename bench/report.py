@@ -65,7 +65,10 @@ def render(report: dict) -> str:
 
 def _beside(s: dict) -> str:
     if s.get("mode") == "open":
-        return f"p99 {s.get('p99_ratio_to_floor_open_loop', float('nan')):.2f}×"
+        return (
+            f"p99 {s.get('p99_ratio_to_floor_open_loop', float('nan')):.2f}× "
+            f"(median slice's p99 {s.get('median_slice_p99_ratio_to_floor', float('nan')):.2f}×)"
+        )
     return f"{s.get('rps_ratio_to_floor', float('nan')):.2f}× RPS"
 
 

@@ -78,6 +78,12 @@ def test_bench_quick_writes_every_figure(tmp_path):
         beside = by_name[name]["interleaved_floor"]
         assert beside["calls"] > 0 and beside["errors"] == 0 and beside["p99_ms"] > 0, name
         assert 0 <= by_name[name]["host_steal_percent"] <= 100
+        assert by_name[name]["median_slice_p99_ms"] > 0 and beside["median_slice_p99_ms"] > 0, name
+    assert by_name["verify_token_hot_traced_1pct"]["rps_ratio_to_verify_token_hot"] == round(
+        by_name["verify_token_hot_traced_1pct"]["rps_ratio_to_floor"]
+        / by_name["verify_token_hot"]["rps_ratio_to_floor"],
+        3,
+    )
     assert by_name["verify_token_hot"]["floor_scenario"] == by_name["ext_authz_check_hot"]["floor_scenario"]
     assert by_name["verify_token_hot"]["floor_scenario"] == "interleaved"
     assert by_name["verify_token_hot_open_loop"]["p99_ratio_to_floor_open_loop"] == round(
