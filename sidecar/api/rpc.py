@@ -102,7 +102,7 @@ def outcome_of(response: Any) -> tuple[str, str]:
     return (yes if getattr(response, flag) else no), reason_label
 
 
-_OUTCOME_FIELDS: dict[type, tuple[str | None, str, str, dict[int, str]]] = {}  # by response type: a few
+_OUTCOME_FIELDS: dict[type, tuple[str | None, str, str, dict[int, str]]] = {}  # one entry per response type
 
 # Answers handed out again and again (a hot token's VerifyToken answer is one message, convert._HOT):
 # their labels, read once. Keyed by identity — the entry holds the message, so its id can't be reused
@@ -126,7 +126,6 @@ def unshared(response: Any) -> None:
         del _SHARED[id(response)]
 
 
-@functools.cache  # one entry per response message type
 def _outcome_fields(descriptor: Any) -> tuple[str | None, str, str, dict[int, str]]:
     """Which boolean field a response type's outcome is read from, and its reason labels by number."""
     reason = descriptor.fields_by_name.get("reason")

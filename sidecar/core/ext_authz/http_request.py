@@ -49,8 +49,7 @@ class HttpRequest(NamedTuple):
     def headers_with_prefix(self, prefix: str) -> list[str]:
         """Incoming header names that start with `prefix` once folded (`x_auth_subject` included)."""
         prefix = folded(prefix)
-        found = [name for name in self.headers if name.lower().replace("_", "-").startswith(prefix)]  # folded()
-        return sorted(found) if len(found) > 1 else found
+        return sorted(name for name in self.headers if folded(name).startswith(prefix))
 
 
 def normalised_path(target: str, case_sensitive: bool = True) -> str:

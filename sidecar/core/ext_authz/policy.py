@@ -116,25 +116,27 @@ class Policy:
         else:
             rule: Rule = route  # type: ignore[assignment]  # neither sentinel: a rule
             mode = rule.mode
-            denial = Deny(rule.name, 403, DENIED_BY_RULE) if rule.checks == ("deny",) else None
-            # The rule's checks, here rather than in a method of their own: a hot Check awaits one
-            # coroutine fewer.
-            passed = Passed()
-            for check in rule.checks if denial is None else ():
-                if check == "allow":
-                    continue
-                # The one place where verifier failures become HTTP outcomes.
-                try:
-                    denial = await CHECKS[check](self, rule, request, verifiers, passed)
-                except InvalidArgument:
-                    denial = Deny(
-                        rule.name, 401, Reason.MALFORMED.label, self.challenge_header(check, "invalid_request")
-                    )
-                except UpstreamError:
-                    denial = Deny(rule.name, 503, Reason.UPSTREAM_UNAVAILABLE.label)
-                if denial is not None:
-                    break
-            decision = denial if denial is not None else self._allow(rule, request, passed)
+            if rule.checks == ("deny",):
+                decision = Deny(rule.name, 403, DENIED_BY_RULE)
+            else:
+                # The rule's checks, here rather than in a method of their own: a hot Check awaits one
+                # coroutine fewer.
+                passed, denial = Passed(), None
+                for check in rule.checks:
+                    if check == "allow":
+                        continue
+                    # The one place where verifier failures become HTTP outcomes.
+                    try:
+                        denial = await CHECKS[check](self, rule, request, verifiers, passed)
+                    except InvalidArgument:
+                        denial = Deny(
+                            rule.name, 401, Reason.MALFORMED.label, self.challenge_header(check, "invalid_request")
+                        )
+                    except UpstreamError:
+                        denial = Deny(rule.name, 503, Reason.UPSTREAM_UNAVAILABLE.label)
+                    if denial is not None:
+                        break
+                decision = denial if denial is not None else self._allow(rule, request, passed)
         return dry_run.shadow(decision, request, self.prefix) if mode == dry_run.DRY_RUN else decision
 
     def _route(self, method: str, target: str, rule_set: str | None) -> Rule | object | None:

@@ -325,7 +325,7 @@ class TokenVerifier:
             claim_rules.check_request(verified.auth, verified.issuer, audience, required_scopes)
         except jws.Rejected as rejected:
             return self._denied(label, rejected)
-        metrics.child(metrics.TOKEN_VERIFICATIONS_TOTAL, label, "valid", Reason.NONE.label).inc()
+        verified.counted.inc()  # metrics.TOKEN_VERIFICATIONS_TOTAL (issuer, valid, none), as a hit counts
         return TokenAnswer(Verdict.ok(Source.LOCAL), verified.auth)
 
     @staticmethod
