@@ -17,25 +17,30 @@ from cryptography.hazmat.primitives.asymmetric import ec
 AUDIENCE = "orders-api"
 
 
+def json_handler(body: bytes) -> type[http.server.BaseHTTPRequestHandler]:
+    """A request handler that answers every GET with `body` as JSON, silently."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
 class Issuer:
     def __init__(self, name: str = "test-issuer", audience: str = AUDIENCE) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.audience = audience
         jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
         body = json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "ES256", "use": "sig"}]}).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), json_handler(body))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -15,24 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.issuer import json_handler
 from sidecar.core.shared.outcomes import UpstreamError
 from sidecar.upstream import transport
 from tests.e2e.test_transport_security import _cert
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class _Ok(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture
@@ -45,7 +33,7 @@ def https_upstream(tmp_path) -> Iterator[tuple[str, Path]]:
     (tmp_path / "server.key").write_bytes(server_key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), json_handler(b'{"ok": true}'))
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
