@@ -50,15 +50,19 @@ class InFlight:
     """Counts RPCs in flight and refuses new ones past the limit (shedding beats queueing).
 
     Unary calls count against `limit` (limits.max_in_flight); server streams, which a caller may hold
-    for minutes, against their own `streams` budget (limits.max_streams) — so held streams can never
-    starve unary calls or ext_authz Check.
+    for minutes, against their own `streams` budget (limits.max_streams), and VerifyStream items being
+    evaluated against theirs (`items`, limits.verify_stream_items_max) — so neither held streams nor
+    packed items can starve unary calls or ext_authz Check.
     """
 
-    def __init__(self, limit: int, max_streams: int | None = None, what: str = "calls") -> None:
+    def __init__(
+        self, limit: int, max_streams: int | None = None, max_items: int | None = None, what: str = "calls"
+    ) -> None:
         self.limit = limit
         self.current = 0
         self.what = what
         self.streams = self if max_streams is None else InFlight(max_streams, what="streams")
+        self.items = self if max_items is None else InFlight(max_items, what="stream items")
 
     async def admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Count the call in, or refuse it with RESOURCE_EXHAUSTED at once."""
@@ -68,7 +72,7 @@ class InFlight:
     def total(self) -> int:
         """Calls, stream items and streams in flight now: what the in-flight gauge reads at a scrape
         (read there, not counted per call, so the hot path pays no gauge lock twice a call)."""
-        return self.current + (self.streams.current if self.streams is not self else 0)
+        return self.current + sum(budget.current for budget in (self.streams, self.items) if budget is not self)
 
     def take(self) -> bool:
         """Count the call in if there is room (no coroutine: the unary hot path calls this)."""

@@ -4,8 +4,9 @@ Per stream, a reader task reads items and starts each as its own task; the handl
 answers in the order they complete. An item is "unanswered" from when it is read until its answer has
 been handed to gRPC; at `limits.verify_stream_items_in_flight` unanswered items the reader stops
 reading, so a caller that stops reading fills its own stream's flow-control window and nobody else's.
-Items count against `limits.max_in_flight` while they are being evaluated (over it: a per-item
-RESOURCE_EXHAUSTED) and in the per-method RPC metrics, exactly as the unary calls do.
+Items count against `limits.verify_stream_items_max` while they are being evaluated (over it: a per-item
+RESOURCE_EXHAUSTED) — a budget of their own, so streams never shed a unary call — and in the per-method
+RPC metrics, exactly as the unary calls do.
 
 Items arrive as bytes and are decoded one by one (`raw_handler`): one that does not decode is answered
 INVALID_ARGUMENT on its own id and the stream goes on. A packed message (`items`, field 30) is split
@@ -54,6 +55,7 @@ PACKING_HEADER = "authsidecar-stream-packing"  # initial metadata: the most item
 PACKED_TAG = b"\xf2\x01"  # field 30 (items / answers), length-delimited: (30 << 3) | 2 as a varint
 # A packed answer message stays within gRPC's write buffer (server.py): one message at a time waits there.
 PACK_BYTES = 64 * 1024
+ITEMS_SHED = "too many stream items in flight (limits.verify_stream_items_max)"
 
 Answerer = Callable[[Any], Awaitable[Any]]
 _ABORTS: set[asyncio.Task] = set()  # stalled streams' status sends, until the caller reads or leaves
@@ -232,7 +234,7 @@ class _Stream:
             return self.answer(
                 pb.VerifyStreamResponse(
                     id=item.id,
-                    error=status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="too many calls in flight"),
+                    error=status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=ITEMS_SHED),
                 )
             )
         inflight.current += 1
@@ -288,7 +290,7 @@ class _Stream:
             coro = task.get_coro()
             if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
                 # Cancelled before its first step, its coroutine never runs (nor its `finally`): count it
-                # here, or its place under max_in_flight and the gauges would leak. It had no span yet.
+                # here, or its place under verify_stream_items_max and the gauges would leak. It had no span yet.
                 del self.tasks[task]
                 if work is not task.get_coro():
                     work.close()  # under the tracing wrapper: never awaited now, and no warning
@@ -450,7 +452,7 @@ class VerifyStreams:
         limits = self.limits
         stream = _Stream(
             self.answerers,
-            self.inflight,
+            self.inflight.items,
             limits.verify_stream_items_in_flight,
             limits.verify_stream_item_timeout_seconds,
         )

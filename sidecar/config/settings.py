@@ -43,9 +43,12 @@ class Limits:
     memory_budget_mb: int = 0  # 0: 75% of the container's memory limit (cgroup), else 512
     # AuthService.VerifyStream: open streams (past it the new stream gets RESOURCE_EXHAUSTED), items read
     # but not yet answered per stream (past it that stream is not read: back-pressure, not refusal), and
-    # a per-item time limit (0: none; a request's own timeout may be shorter). Items count in max_in_flight.
+    # a per-item time limit (0: none; a request's own timeout may be shorter).
     verify_streams_max: int = 100
     verify_stream_items_in_flight: int = 128
+    # Items being evaluated across all VerifyStreams: a budget of their own (past it: that item gets
+    # RESOURCE_EXHAUSTED, its stream goes on), so packed streams can never shed a unary call or Check.
+    verify_stream_items_max: int = 1000
     verify_stream_item_timeout_seconds: float = 0.0
     # A stream (VerifyStream) whose answers wait this long for the caller to read them is ended with
     # RESOURCE_EXHAUSTED, freeing its place under verify_streams_max.

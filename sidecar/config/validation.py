@@ -100,6 +100,7 @@ def _validate_limits(s: Settings) -> list[str]:
         "max_streams",
         "verify_streams_max",
         "verify_stream_items_in_flight",
+        "verify_stream_items_max",
     ):
         if getattr(s.limits, name) < 1:
             p.append(f"limits.{name}: must be at least 1")

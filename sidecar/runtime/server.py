@@ -82,8 +82,11 @@ class Server:
             )
         self.sidecar = Sidecar(settings)
         self.grpc = grpc.aio.server(options=grpc_options(settings), maximum_concurrent_rpcs=max_rpcs(settings))
-        # One limit for the process's unary calls (and VerifyStream items), one for its server streams.
-        inflight = self.inflight = InFlight(settings.limits.max_in_flight, max_streams=settings.limits.max_streams)
+        # One limit for the process's unary calls, one for its server streams, one for VerifyStream items.
+        lim = settings.limits
+        inflight = self.inflight = InFlight(
+            lim.max_in_flight, max_streams=lim.max_streams, max_items=lim.verify_stream_items_max
+        )
         metrics.RPC_IN_FLIGHT.set_function(inflight.total)
         auth = tracing.when_off(AuthService(self.sidecar, inflight, self.streams))
         auth_pb2_grpc.add_AuthServiceServicer_to_server(auth, self.grpc)
@@ -154,6 +157,8 @@ class Server:
         self.inflight.limit = settings.limits.max_in_flight
         if self.inflight.streams is not self.inflight:
             self.inflight.streams.limit = settings.limits.max_streams
+        if self.inflight.items is not self.inflight:
+            self.inflight.items.limit = settings.limits.verify_stream_items_max
         self.streams.max_streams = settings.limits.verify_streams_max
         if self.ext_authz is not None:
             self.ext_authz.reload(self.sidecar.settings)

@@ -276,8 +276,12 @@ async def test_open_streams_are_limited_and_a_closed_one_frees_its_place(sidecar
             assert await call.code() == grpc.StatusCode.OK
 
 
-async def test_items_in_flight_are_bounded_per_stream_and_count_against_max_in_flight(sidecar_factory, emulator):
-    sc = sidecar_factory({"limits": {"verify_stream_items_in_flight": 2, "max_in_flight": 3}})
+async def test_items_in_flight_are_bounded_per_stream_and_process_wide_on_a_budget_of_their_own(
+    sidecar_factory, emulator
+):
+    sc = sidecar_factory(
+        {"limits": {"verify_stream_items_in_flight": 2, "verify_stream_items_max": 3, "max_in_flight": 1}}
+    )
     token = mint(emulator)
     emulator.faults(latency_seconds=1.0, path_prefix=STATUS_PATH)
     async with grpc.aio.insecure_channel(sc.target) as ch:
@@ -289,13 +293,13 @@ async def test_items_in_flight_are_bounded_per_stream_and_count_against_max_in_f
         other = open_stream(ch)
         await other.write(session_item(10, new_session(emulator)))
         wait_until(lambda: sc.metric("authsidecar_rpc_in_flight") == 3)
-        # Process-wide: max_in_flight is spent (3 items); a 4th item is refused, its stream goes on.
+        # Process-wide: verify_stream_items_max is spent (3 items); a 4th item is refused, its stream goes on.
         await other.write(token_item(11, token))
         refused = await read(other)
         assert refused.id == 11 and refused.error.code == code_pb2.RESOURCE_EXHAUSTED
-        with pytest.raises(grpc.RpcError) as unary:
-            sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), timeout=2)
-        assert unary.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert refused.error.message == "too many stream items in flight (limits.verify_stream_items_max)"
+        # Items never spend the unary budget: with max_in_flight 1 a unary call is still answered.
+        assert sc.stub.VerifyToken(pb.VerifyTokenRequest(token=token), timeout=2).valid
         answers = [await read(call) for _ in range(4)] + [await read(other)]
         assert all(a.verify_session.valid for a in answers)
         await other.write(token_item(12, token))  # room again
@@ -303,8 +307,8 @@ async def test_items_in_flight_are_bounded_per_stream_and_count_against_max_in_f
         for c in (call, other):
             await c.done_writing()
             assert await c.code() == grpc.StatusCode.OK
-    assert sc.metric("authsidecar_rpc_shed_total") == 2
-    assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="shed") == 2
+    assert sc.metric("authsidecar_rpc_shed_total") == 1
+    assert sc.metric("authsidecar_rpc_total", method="VerifyToken", outcome="shed") == 1
 
 
 async def test_sigterm_lets_pending_items_finish_then_ends_streams_with_unavailable(sidecar_factory, emulator):

@@ -142,7 +142,8 @@ def test_a_secret_file_that_is_not_utf8_is_a_config_error_with_exit_code_2(tmp_p
 def test_verify_stream_limits_are_checked_and_named(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(
-        "limits: {verify_streams_max: 0, verify_stream_items_in_flight: 0, verify_stream_item_timeout_seconds: -1}\n"
+        "limits: {verify_streams_max: 0, verify_stream_items_in_flight: 0, verify_stream_item_timeout_seconds: -1,"
+        " verify_stream_items_max: 0}\n"
     )
     with pytest.raises(ConfigError) as err:
         load(path, env={})
@@ -150,6 +151,7 @@ def test_verify_stream_limits_are_checked_and_named(tmp_path):
         "limits.verify_streams_max",
         "limits.verify_stream_items_in_flight",
         "limits.verify_stream_item_timeout_seconds",
+        "limits.verify_stream_items_max",
     ):
         assert field in str(err.value), field
     s = load(env={"AUTHSIDECAR_LIMITS_VERIFY_STREAM_ITEM_TIMEOUT_SECONDS": "0.25"})

@@ -264,14 +264,15 @@ async def test_an_apply_that_fails_part_way_changes_nothing():
     server = Server(running)
     server.sidecar = Sidecar(running)
     server.settings = server.sidecar.settings
-    server.inflight = InFlight(running.limits.max_in_flight, max_streams=running.limits.max_streams)
+    lim = running.limits
+    server.inflight = InFlight(lim.max_in_flight, max_streams=lim.max_streams, max_items=lim.verify_stream_items_max)
     level = logging.getLogger().level
     try:
         new = dataclasses.replace(
             running,
             log_level="debug",
             issuers=running.issuers[:1],
-            limits=dataclasses.replace(running.limits, max_in_flight=7, max_token_bytes=64),
+            limits=dataclasses.replace(running.limits, max_in_flight=7, max_token_bytes=64, verify_stream_items_max=9),
         )
 
         def broken(*sections):  # a component late in the order that cannot take the new settings
@@ -283,12 +284,14 @@ async def test_an_apply_that_fails_part_way_changes_nothing():
         tokens = server.sidecar.components["tokens"]
         assert set(tokens.issuers) == {i.issuer for i in running.issuers}  # the removed issuer is back
         assert server.inflight.limit == running.limits.max_in_flight
+        assert server.inflight.items.limit == running.limits.verify_stream_items_max
         assert server.sidecar.settings.limits.max_token_bytes == running.limits.max_token_bytes
         assert server.sidecar.settings.log_level == running.log_level
         assert logging.getLogger().level == logging.getLevelName(running.log_level.upper())
         del server.sidecar.components["accounts"].reload  # the component recovers
         server.apply(new)
         assert server.inflight.limit == 7 and set(tokens.issuers) == {running.issuers[0].issuer}
+        assert server.inflight.items.limit == 9
     finally:
         logging.getLogger().setLevel(level)
         await server.sidecar.close()
