@@ -226,7 +226,7 @@ def rpc(method: str) -> Callable:
             else:
                 await inflight.shed(method, context)
             started = perf_counter()
-            outcome, reason, response = "error", "none", None
+            outcome, reason, response, counted = "error", "none", None, False
             try:
                 response = handler(self, request, context)
                 if type(response) is coroutine:
@@ -240,11 +240,16 @@ def rpc(method: str) -> Callable:
                 raise
             except Exception as exc:
                 outcome = error_outcome(exc)
+                # Counted before the status goes out (abort sends it, then raises): a caller that scrapes
+                # right after its error sees the call counted.
+                metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
+                counted = True
                 await abort_for(method, exc, context)
             finally:
                 # Counted before the in-flight gauge drops: a scrape (another thread) that sees
                 # nothing in flight also sees how each call ended.
-                metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
+                if not counted:
+                    metrics.child(metrics.RPC_TOTAL, method, outcome, reason).inc()
                 inflight.current -= 1
                 if not seconds:
                     seconds.append(metrics.child(metrics.RPC_SECONDS, method))
@@ -266,7 +271,7 @@ def rpc_stream(method: str) -> Callable:
             inflight: InFlight = self.inflight.streams
             await inflight.admit(method, context)
             started = time.perf_counter()
-            outcome = "error"
+            outcome, counted = "error", False
             try:
                 async for message in handler(self, request, context):
                     yield message
@@ -278,9 +283,12 @@ def rpc_stream(method: str) -> Callable:
                 raise
             except Exception as exc:
                 outcome = error_outcome(exc)
+                metrics.RPC_TOTAL.labels(method, outcome, "none").inc()  # before the status goes out, as above
+                counted = True
                 await abort_for(method, exc, context)
             finally:
-                metrics.RPC_TOTAL.labels(method, outcome, "none").inc()  # before the gauge drops, as above
+                if not counted:
+                    metrics.RPC_TOTAL.labels(method, outcome, "none").inc()  # before the gauge drops, as above
                 inflight.release(method, started)
                 observe.finished(method, outcome, "none", None, started)
 
